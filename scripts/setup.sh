@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Installs every build and test dependency of kroute on Debian 12 (run as root).
+# Idempotent: apt-get skips what is already there.
+set -euo pipefail
+pkgs=(
+  build-essential meson ninja-build pkg-config
+  libyaml-dev libjansson-dev libcmocka-dev
+  clang llvm libclang-rt-14-dev
+  jq iproute2
+)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi

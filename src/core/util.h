@@ -1,0 +1,50 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Small helpers every module uses: checked allocation, growable arrays and
+ * string helpers.  Out-of-memory is the one condition kroute does not try to
+ * survive: every allocation goes through xmalloc() and friends, which abort
+ * with a message, so callers never carry a half-built object around.
+ */
+#ifndef KROUTE_CORE_UTIL_H
+#define KROUTE_CORE_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <string.h>
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#define MIN(a, b) ((a) < (b) ? (a) : (b))
+#define MAX(a, b) ((a) > (b) ? (a) : (b))
+
+void *xmalloc(size_t n);
+void *xcalloc(size_t nmemb, size_t size);
+void *xrealloc(void *p, size_t n);
+/* Grows *p to hold at least want elements of elem bytes, doubling. */
+void *xgrow(void *p, size_t *cap, size_t want, size_t elem);
+char *xstrdup(const char *s);
+char *xstrndup(const char *s, size_t n);
+char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Appends one element to a (ptr, n, cap) array triple. */
+#define VEC_PUSH(ptr, n, cap, val)                                              \
+	do {                                                                    \
+		(ptr) = xgrow((ptr), &(cap), (n) + 1, sizeof(*(ptr)));          \
+		(ptr)[(n)++] = (val);                                           \
+	} while (0)
+
+static inline bool streq(const char *a, const char *b)
+{
+	return strcmp(a, b) == 0;
+}
+
+static inline bool streq_null(const char *a, const char *b)
+{
+	if (!a || !b)
+		return a == b;
+	return strcmp(a, b) == 0;
+}
+
+/* Frees an array of n owned strings and the array itself. */
+void strv_free(char **v, size_t n);
+
+#endif

@@ -1,0 +1,245 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * kroute: command-line entry point.  Parses arguments, wires the modules
+ * together and turns errors into messages and exit codes.  The only place
+ * that exits.
+ *
+ * Exit codes: 0 success, 1 runtime failure, 2 bad input or usage.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/diag.h"
+#include "core/util.h"
+#include "explain/explain.h"
+#include "model/model.h"
+#include "policy/policy.h"
+#include "source/manifest.h"
+
+#define EXIT_USAGE 2
+
+struct paths {
+	const char **v;
+	size_t n, cap;
+};
+
+static void usage_main(FILE *f)
+{
+	fputs("usage: kroute <command> [options]\n"
+	      "\n"
+	      "commands:\n"
+	      "  explain   show, for one node, where each service's traffic goes and why\n"
+	      "  version   print the version\n"
+	      "\n"
+	      "Run 'kroute <command> --help' for a command's options.\n",
+	      f);
+}
+
+static void usage_explain(FILE *f)
+{
+	fputs("usage: kroute explain -f PATH... --node NAME [--service NS/NAME] [-o table|json]\n"
+	      "\n"
+	      "  -f, --filename PATH        manifest file or directory (repeatable; '-' = stdin);\n"
+	      "                             YAML or JSON, single objects or Lists\n"
+	      "      --node NAME            the node to explain for (also --hostname-override)\n"
+	      "      --service NS/NAME      only this service\n"
+	      "  -o, --output FORMAT        table (default) or json\n"
+	      "      --cluster-cidr CIDRS   pod CIDR(s), comma-separated: traffic from outside is\n"
+	      "                             masqueraded to cluster IPs (kube-proxy's local detector)\n"
+	      "      --masquerade-all       masquerade all traffic to cluster IPs\n"
+	      "      --service-proxy-name N handle only services labelled\n"
+	      "                             service.kubernetes.io/service-proxy-name=N\n"
+	      "      --feature-gates G=B    PreferSameTrafficDistribution=true|false (default true)\n",
+	      f);
+}
+
+static int parse_cidrs(const char *s, struct cidr **ret, size_t *ret_n)
+{
+	char *copy = xstrdup(s), *save = NULL, *tok;
+	size_t cap = 0;
+	int r = 0;
+
+	for (tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		struct cidr c;
+
+		if (cidr_parse(tok, &c) < 0) {
+			fprintf(stderr, "kroute: --cluster-cidr: \"%s\" is not a valid CIDR\n", tok);
+			r = -EINVAL;
+			break;
+		}
+		VEC_PUSH(*ret, *ret_n, cap, c);
+	}
+	free(copy);
+	return r;
+}
+
+static int parse_feature_gates(const char *s, struct policy_opts *po)
+{
+	char *copy = xstrdup(s), *save = NULL, *tok;
+	int r = 0;
+
+	for (tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		char *eq = strchr(tok, '=');
+		bool val;
+
+		if (!eq || (!streq(eq + 1, "true") && !streq(eq + 1, "false"))) {
+			fprintf(stderr, "kroute: --feature-gates: expected NAME=true|false, got \"%s\"\n", tok);
+			r = -EINVAL;
+			break;
+		}
+		*eq = '\0';
+		val = streq(eq + 1, "true");
+		if (streq(tok, "PreferSameTrafficDistribution"))
+			po->prefer_same_node_gate = val;
+		else
+			fprintf(stderr, "kroute: --feature-gates: unknown gate %s, ignoring\n", tok);
+	}
+	free(copy);
+	return r;
+}
+
+static int cmd_explain(int argc, char **argv)
+{
+	enum { OPT_NODE = 256, OPT_SERVICE, OPT_CLUSTER_CIDR, OPT_MASQ_ALL, OPT_PROXY_NAME,
+	       OPT_GATES };
+	static const struct option longopts[] = {
+		{ "filename", required_argument, NULL, 'f' },
+		{ "node", required_argument, NULL, OPT_NODE },
+		{ "hostname-override", required_argument, NULL, OPT_NODE },
+		{ "service", required_argument, NULL, OPT_SERVICE },
+		{ "output", required_argument, NULL, 'o' },
+		{ "cluster-cidr", required_argument, NULL, OPT_CLUSTER_CIDR },
+		{ "masquerade-all", no_argument, NULL, OPT_MASQ_ALL },
+		{ "service-proxy-name", required_argument, NULL, OPT_PROXY_NAME },
+		{ "feature-gates", required_argument, NULL, OPT_GATES },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	struct paths paths = { 0 };
+	struct policy_opts po;
+	struct explain_opts eo = { .pretty = true };
+	struct cidr *cidrs = NULL;
+	size_t n_cidrs = 0;
+	const char *node = NULL, *output = "table";
+	struct cluster c;
+	struct diag d;
+	struct node_view *view;
+	int opt, r, ret = EXIT_USAGE;
+
+	policy_opts_init(&po);
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, "f:o:h", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 'f':
+			VEC_PUSH(paths.v, paths.n, paths.cap, optarg);
+			break;
+		case 'o':
+			output = optarg;
+			break;
+		case OPT_NODE:
+			node = optarg;
+			break;
+		case OPT_SERVICE:
+			eo.service = optarg;
+			break;
+		case OPT_CLUSTER_CIDR:
+			if (parse_cidrs(optarg, &cidrs, &n_cidrs) < 0)
+				goto out;
+			break;
+		case OPT_MASQ_ALL:
+			po.masquerade_all = true;
+			break;
+		case OPT_PROXY_NAME:
+			po.service_proxy_name = optarg;
+			break;
+		case OPT_GATES:
+			if (parse_feature_gates(optarg, &po) < 0)
+				goto out;
+			break;
+		case 'h':
+			usage_explain(stdout);
+			ret = 0;
+			goto out;
+		default:
+			usage_explain(stderr);
+			goto out;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "kroute explain: unexpected argument \"%s\"\n", argv[optind]);
+		goto out;
+	}
+	if (!paths.n || !node) {
+		fprintf(stderr, "kroute explain: %s is required\n", !paths.n ? "-f PATH" : "--node NAME");
+		usage_explain(stderr);
+		goto out;
+	}
+	if (!streq(output, "table") && !streq(output, "json")) {
+		fprintf(stderr, "kroute explain: -o must be table or json, got \"%s\"\n", output);
+		goto out;
+	}
+	if (eo.service && !strchr(eo.service, '/')) {
+		fprintf(stderr, "kroute explain: --service takes NAMESPACE/NAME, got \"%s\"\n", eo.service);
+		goto out;
+	}
+	po.cluster_cidrs = cidrs;
+	po.n_cluster_cidrs = n_cidrs;
+
+	cluster_init(&c);
+	diag_init(&d);
+	r = manifest_load(paths.v, paths.n, NULL, &c, &d);
+	diag_print(&d, stderr);
+	if (r < 0) {
+		fprintf(stderr, "kroute: %zu error%s; nothing loaded\n", d.n_errors,
+			d.n_errors == 1 ? "" : "s");
+		diag_done(&d);
+		cluster_done(&c);
+		ret = r == -EINVAL ? EXIT_USAGE : EXIT_FAILURE;
+		goto out;
+	}
+	diag_done(&d);
+	view = policy_build_view(&c, node, &po);
+	if (!view->node)
+		fprintf(stderr, "kroute: warning: no Node object is named \"%s\": its zone is unknown and no endpoint is local unless its nodeName matches\n", node);
+	if (eo.service && !explain_count(view, &eo)) {
+		fprintf(stderr, "kroute explain: no service %s with ports in the input%s\n", eo.service,
+			cluster_find_service(&c, eo.service) ? " for this proxy" : "");
+		ret = EXIT_USAGE;
+	} else {
+		if (streq(output, "json"))
+			explain_json(stdout, view, &eo);
+		else
+			explain_table(stdout, view, &eo);
+		ret = fflush(stdout) == 0 ? 0 : EXIT_FAILURE;
+	}
+	node_view_free(view);
+	cluster_done(&c);
+out:
+	free(paths.v);
+	free(cidrs);
+	return ret;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		usage_main(stderr);
+		return EXIT_USAGE;
+	}
+	if (streq(argv[1], "explain"))
+		return cmd_explain(argc - 1, argv + 1);
+	if (streq(argv[1], "version") || streq(argv[1], "--version")) {
+		puts("kroute " KROUTE_VERSION);
+		return 0;
+	}
+	if (streq(argv[1], "help") || streq(argv[1], "--help") || streq(argv[1], "-h")) {
+		usage_main(stdout);
+		return 0;
+	}
+	fprintf(stderr, "kroute: unknown command \"%s\"\n", argv[1]);
+	usage_main(stderr);
+	return EXIT_USAGE;
+}

@@ -1,0 +1,212 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The document tree shared by the YAML and JSON readers; see doc.h. */
+#include "source/doc.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <limits.h>
+#include <string.h>
+
+#include "core/util.h"
+
+const struct doc_limits doc_default_limits = {
+	.max_depth = 64,
+	.max_weight = 1000000,
+	.max_file_size = 512u << 20,
+	.max_objects = 2000000,
+};
+
+struct doc *doc_new(enum doc_type type, int line)
+{
+	struct doc *d = xcalloc(1, sizeof(*d));
+
+	d->type = type;
+	d->line = line;
+	d->refs = 1;
+	d->weight = 1;
+	return d;
+}
+
+void doc_unref(struct doc *d)
+{
+	if (!d || --d->refs > 0)
+		return;
+	for (size_t i = 0; i < d->n; i++) {
+		doc_unref(d->v[i]);
+		if (d->keys)
+			free(d->keys[i]);
+	}
+	free(d->v);
+	free(d->keys);
+	free(d->text);
+	free(d);
+}
+
+void doc_append(struct doc *parent, const char *key, struct doc *child)
+{
+	size_t cap = parent->cap;
+
+	parent->v = xgrow(parent->v, &parent->cap, parent->n + 1, sizeof(*parent->v));
+	if (parent->type == DOC_MAP) {
+		size_t kcap = cap;
+
+		parent->keys = xgrow(parent->keys, &kcap, parent->n + 1, sizeof(*parent->keys));
+		parent->keys[parent->n] = xstrdup(key);
+	}
+	parent->v[parent->n++] = child;
+	parent->weight += child->weight;
+}
+
+const struct doc *doc_get(const struct doc *map, const char *key)
+{
+	if (!map || map->type != DOC_MAP)
+		return NULL;
+	for (size_t i = 0; i < map->n; i++)
+		if (streq(map->keys[i], key))
+			return map->v[i];
+	return NULL;
+}
+
+const char *doc_type_name(enum doc_type t)
+{
+	switch (t) {
+	case DOC_NULL:
+		return "null";
+	case DOC_BOOL:
+		return "boolean";
+	case DOC_INT:
+		return "integer";
+	case DOC_FLOAT:
+		return "number";
+	case DOC_STR:
+		return "string";
+	case DOC_MAP:
+		return "mapping";
+	case DOC_SEQ:
+		return "list";
+	}
+	return "?";
+}
+
+static bool in_list(const char *s, const char *const *list)
+{
+	for (; *list; list++)
+		if (streq(s, *list))
+			return true;
+	return false;
+}
+
+/* Integer forms of YAML 1.1: decimal, 0x hex, 0o / leading-0 octal, 0b binary, '_' separators. */
+static bool parse_yaml_int(const char *s, long long *ret)
+{
+	char digits[80];
+	size_t n = 0;
+	bool neg = false;
+	int base = 10;
+	unsigned long long v = 0;
+	const char *p = s;
+
+	if (*p == '-' || *p == '+')
+		neg = (*p++ == '-');
+	if (p[0] == '0' && (p[1] == 'x' || p[1] == 'X'))
+		base = 16, p += 2;
+	else if (p[0] == '0' && (p[1] == 'b' || p[1] == 'B'))
+		base = 2, p += 2;
+	else if (p[0] == '0' && p[1] == 'o')
+		base = 8, p += 2;
+	else if (p[0] == '0' && p[1])
+		base = 8, p += 1;
+	for (; *p; p++) {
+		if (*p == '_')
+			continue;
+		if (n + 1 >= sizeof(digits))
+			return false;
+		digits[n++] = *p;
+	}
+	if (!n)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		int dv;
+		char c = digits[i];
+
+		if (c >= '0' && c <= '9')
+			dv = c - '0';
+		else if (c >= 'a' && c <= 'f')
+			dv = c - 'a' + 10;
+		else if (c >= 'A' && c <= 'F')
+			dv = c - 'A' + 10;
+		else
+			return false;
+		if (dv >= base)
+			return false;
+		if (v > (ULLONG_MAX - (unsigned)dv) / (unsigned)base)
+			return false; /* out of range: treated as a non-integer */
+		v = v * base + dv;
+	}
+	if (v > (unsigned long long)INT64_MAX)
+		return false;
+	*ret = neg ? -(long long)v : (long long)v;
+	return true;
+}
+
+static bool is_yaml_float(const char *s)
+{
+	static const char *const special[] = { ".inf", ".Inf", ".INF", "+.inf", "-.inf",
+					       "+.Inf", "-.Inf", ".nan", ".NaN", ".NAN",
+					       NULL };
+	const char *p = s;
+	bool digits = false;
+
+	if (in_list(s, special))
+		return true;
+	if (*p == '-' || *p == '+')
+		p++;
+	while ((*p >= '0' && *p <= '9') || *p == '_')
+		digits = true, p++;
+	if (*p == '.') {
+		p++;
+		while ((*p >= '0' && *p <= '9') || *p == '_')
+			digits = true, p++;
+	}
+	if (!digits)
+		return false;
+	if (*p == 'e' || *p == 'E') {
+		p++;
+		if (*p == '-' || *p == '+')
+			p++;
+		if (!(*p >= '0' && *p <= '9'))
+			return false;
+		while (*p >= '0' && *p <= '9')
+			p++;
+	}
+	return *p == '\0';
+}
+
+void doc_resolve_plain(struct doc *d)
+{
+	static const char *const nulls[] = { "", "~", "null", "Null", "NULL", NULL };
+	static const char *const trues[] = { "y", "Y", "yes", "Yes", "YES", "true", "True",
+					     "TRUE", "on", "On", "ON", NULL };
+	static const char *const falses[] = { "n", "N", "no", "No", "NO", "false", "False",
+					      "FALSE", "off", "Off", "OFF", NULL };
+	const char *s = d->text;
+
+	if (in_list(s, nulls)) {
+		d->type = DOC_NULL;
+	} else if (in_list(s, trues)) {
+		d->type = DOC_BOOL;
+		d->b = true;
+	} else if (in_list(s, falses)) {
+		d->type = DOC_BOOL;
+		d->b = false;
+	} else if ((s[0] >= '0' && s[0] <= '9') || s[0] == '-' || s[0] == '+' || s[0] == '.') {
+		if (parse_yaml_int(s, &d->i))
+			d->type = DOC_INT;
+		else if (is_yaml_float(s))
+			d->type = DOC_FLOAT;
+		else
+			d->type = DOC_STR;
+	} else {
+		d->type = DOC_STR;
+	}
+}

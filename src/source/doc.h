@@ -1,0 +1,84 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * A parsed document: the common tree both the YAML reader (libyaml) and the
+ * JSON reader (jansson) produce, so the object decoder is written once.
+ * Nodes carry the line they started on (0 for JSON, whose parser does not
+ * report lines for values).  Scalars keep their text and their resolved
+ * type, following YAML 1.1 as the Kubernetes YAML decoder (go-yaml v2)
+ * resolves plain scalars: "yes" is a boolean, "80" an integer, "'80'" a string.
+ *
+ * Readers hand each Kubernetes object (one YAML document, one JSON value, or
+ * one element of a List's "items") to a callback and free it afterwards, so
+ * memory stays bounded by the largest single object, not by the file.
+ */
+#ifndef KROUTE_SOURCE_DOC_H
+#define KROUTE_SOURCE_DOC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/diag.h"
+
+enum doc_type {
+	DOC_NULL,
+	DOC_BOOL,
+	DOC_INT,
+	DOC_FLOAT,
+	DOC_STR,
+	DOC_MAP,
+	DOC_SEQ,
+};
+
+struct doc {
+	enum doc_type type;
+	int line;
+	unsigned refs;      /* YAML aliases share nodes */
+	uint64_t weight;    /* node count including aliased subtrees (bounds alias bombs) */
+	char *text;         /* scalars: source text; NULL for MAP and SEQ */
+	long long i;        /* DOC_INT */
+	bool b;             /* DOC_BOOL */
+	size_t n, cap;      /* children */
+	struct doc **v;     /* children (owned references) */
+	char **keys;        /* DOC_MAP: key of v[i] */
+};
+
+/* Limits on cluster-controlled input; the defaults suit very large clusters. */
+struct doc_limits {
+	unsigned max_depth;        /* nesting depth of one object */
+	uint64_t max_weight;       /* nodes in one object, aliases expanded */
+	size_t max_file_size;      /* bytes */
+	size_t max_objects;        /* objects per load */
+};
+
+extern const struct doc_limits doc_default_limits;
+
+/*
+ * Called with each object; the callee borrows obj for the call only.
+ * Returning a negative errno stops reading.
+ */
+typedef int (*doc_object_fn)(const struct doc *obj, void *userdata);
+
+struct doc_reader {
+	const char *file;            /* borrowed, for messages */
+	const struct doc_limits *limits;
+	struct diag *diag;
+	doc_object_fn on_object;
+	void *userdata;
+	size_t n_objects;
+};
+
+/* Parse a buffer; YAML when is_json is false.  0 or -EINVAL (with diagnostics). */
+int doc_read_yaml(struct doc_reader *r, const char *buf, size_t len);
+int doc_read_json(struct doc_reader *r, const char *buf, size_t len);
+
+struct doc *doc_new(enum doc_type type, int line);
+void doc_unref(struct doc *d);
+/* Appends child (taking the reference) to a SEQ, or under key to a MAP. */
+void doc_append(struct doc *parent, const char *key, struct doc *child);
+const struct doc *doc_get(const struct doc *map, const char *key);
+const char *doc_type_name(enum doc_type t);
+/* Resolves a plain YAML scalar's type (and integer/bool value). */
+void doc_resolve_plain(struct doc *d);
+
+#endif

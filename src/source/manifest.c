@@ -1,0 +1,260 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* File and directory loading for manifests; see manifest.h. */
+#include "source/manifest.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/util.h"
+#include "source/decode.h"
+
+#define MAX_DIR_DEPTH 32
+
+struct load_ctx {
+	struct cluster *c;
+	struct diag *d;
+	const char *file;
+	int errors;
+};
+
+static int on_object(const struct doc *obj, void *userdata)
+{
+	struct load_ctx *lc = userdata;
+
+	/* Keep decoding after a bad object so one run reports every mistake. */
+	if (decode_object(obj, lc->file, lc->c, lc->d) < 0)
+		lc->errors++;
+	return 0;
+}
+
+static bool looks_like_json(const char *name, const char *buf, size_t len)
+{
+	size_t nl = strlen(name);
+
+	if (nl >= 5 && streq(name + nl - 5, ".json"))
+		return true;
+	if (nl >= 5 && (streq(name + nl - 5, ".yaml") || streq(name + nl - 4, ".yml")))
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		if (buf[i] == ' ' || buf[i] == '\t' || buf[i] == '\n' || buf[i] == '\r')
+			continue;
+		return buf[i] == '{' || buf[i] == '[';
+	}
+	return false;
+}
+
+static int parse_buffer(struct load_ctx *lc, const char *name, const char *buf, size_t len,
+			bool json, const struct doc_limits *limits, size_t *n_objects)
+{
+	struct doc_reader r = {
+		.file = name,
+		.limits = limits,
+		.diag = lc->d,
+		.on_object = on_object,
+		.userdata = lc,
+		.n_objects = *n_objects,
+	};
+	int ret;
+
+	lc->file = name;
+	ret = json ? doc_read_json(&r, buf, len) : doc_read_yaml(&r, buf, len);
+	*n_objects = r.n_objects;
+	return ret;
+}
+
+static int read_fd(int fd, size_t max, char **ret_buf, size_t *ret_len)
+{
+	size_t cap = 65536, len = 0;
+	char *buf = xmalloc(cap);
+
+	for (;;) {
+		ssize_t r;
+
+		if (len == cap) {
+			if (cap > max) {
+				free(buf);
+				return -EFBIG;
+			}
+			buf = xrealloc(buf, cap * 2);
+			cap *= 2;
+		}
+		r = read(fd, buf + len, cap - len);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			free(buf);
+			return -errno;
+		}
+		if (r == 0)
+			break;
+		len += (size_t)r;
+		if (len > max) {
+			free(buf);
+			return -EFBIG;
+		}
+	}
+	*ret_buf = buf;
+	*ret_len = len;
+	return 0;
+}
+
+static int load_file(struct load_ctx *lc, const char *path, const struct doc_limits *limits,
+		     size_t *n_objects)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	int fd, ret;
+
+	if (streq(path, "-")) {
+		fd = STDIN_FILENO;
+	} else {
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0) {
+			ret = -errno;
+			diag_add(lc->d, DIAG_ERROR, path, 0, NULL, NULL, "cannot open: %s",
+				 strerror(-ret));
+			return ret;
+		}
+	}
+	ret = read_fd(fd, limits->max_file_size, &buf, &len);
+	if (fd != STDIN_FILENO)
+		close(fd);
+	if (ret == -EFBIG) {
+		diag_add(lc->d, DIAG_ERROR, path, 0, NULL, NULL,
+			 "file too large (more than %zu bytes)", limits->max_file_size);
+		return -EINVAL;
+	}
+	if (ret < 0) {
+		diag_add(lc->d, DIAG_ERROR, path, 0, NULL, NULL, "cannot read: %s", strerror(-ret));
+		return ret;
+	}
+	if (memchr(buf, '\0', len)) {
+		diag_add(lc->d, DIAG_ERROR, path, 0, NULL, NULL,
+			 "not a text file (contains a NUL byte)");
+		free(buf);
+		return -EINVAL;
+	}
+	ret = parse_buffer(lc, streq(path, "-") ? "<stdin>" : path, buf, len,
+			   looks_like_json(path, buf, len), limits, n_objects);
+	free(buf);
+	return ret;
+}
+
+static bool manifest_name(const char *name)
+{
+	size_t n = strlen(name);
+
+	return (n > 5 && (streq(name + n - 5, ".yaml") || streq(name + n - 5, ".json"))) ||
+	       (n > 4 && streq(name + n - 4, ".yml"));
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int load_path(struct load_ctx *lc, const char *path, const struct doc_limits *limits,
+		     size_t *n_objects, int depth, bool top);
+
+static int load_dir(struct load_ctx *lc, const char *path, const struct doc_limits *limits,
+		    size_t *n_objects, int depth)
+{
+	DIR *dir;
+	struct dirent *de;
+	char **names = NULL;
+	size_t n = 0, cap = 0;
+	int ret = 0;
+
+	if (depth > MAX_DIR_DEPTH) {
+		diag_add(lc->d, DIAG_ERROR, path, 0, NULL, NULL,
+			 "directories nested too deep (more than %d levels)", MAX_DIR_DEPTH);
+		return -EINVAL;
+	}
+	dir = opendir(path);
+	if (!dir) {
+		ret = -errno;
+		diag_add(lc->d, DIAG_ERROR, path, 0, NULL, NULL, "cannot open directory: %s",
+			 strerror(-ret));
+		return ret;
+	}
+	while ((de = readdir(dir))) {
+		if (de->d_name[0] == '.')
+			continue; /* ".", ".." and hidden files (editor swap files, .git) */
+		VEC_PUSH(names, n, cap, xasprintf("%s/%s", path, de->d_name));
+	}
+	closedir(dir);
+	/* Sorted, so that the load order (and so duplicate reports) is stable. */
+	qsort(names, n, sizeof(*names), cmp_str);
+	for (size_t i = 0; i < n && ret >= 0; i++)
+		ret = load_path(lc, names[i], limits, n_objects, depth + 1, false);
+	strv_free(names, n);
+	return ret;
+}
+
+static int load_path(struct load_ctx *lc, const char *path, const struct doc_limits *limits,
+		     size_t *n_objects, int depth, bool top)
+{
+	struct stat st;
+
+	if (streq(path, "-"))
+		return load_file(lc, path, limits, n_objects);
+	if (stat(path, &st) < 0) {
+		int ret = -errno;
+
+		diag_add(lc->d, DIAG_ERROR, path, 0, NULL, NULL, "cannot read: %s", strerror(-ret));
+		return ret;
+	}
+	if (S_ISDIR(st.st_mode))
+		return load_dir(lc, path, limits, n_objects, depth);
+	/* Inside directories, only manifest files; a file named on the command line is always read. */
+	if (!top && !manifest_name(path))
+		return 0;
+	return load_file(lc, path, limits, n_objects);
+}
+
+int manifest_load(const char *const *paths, size_t n_paths, const struct doc_limits *limits,
+		  struct cluster *ret, struct diag *d)
+{
+	struct load_ctx lc = { .c = ret, .d = d };
+	size_t n_objects = 0;
+	int r = 0, first_err = 0;
+
+	if (!limits)
+		limits = &doc_default_limits;
+	for (size_t i = 0; i < n_paths; i++) {
+		r = load_path(&lc, paths[i], limits, &n_objects, 0, true);
+		if (r < 0 && !first_err)
+			first_err = r;
+	}
+	if (!first_err && lc.errors)
+		first_err = -EINVAL;
+	if (first_err) {
+		cluster_done(ret);
+		cluster_init(ret);
+	}
+	return first_err;
+}
+
+int manifest_load_buffer(const char *name, const char *buf, size_t len, bool json,
+			 const struct doc_limits *limits, struct cluster *ret, struct diag *d)
+{
+	struct load_ctx lc = { .c = ret, .d = d };
+	size_t n_objects = 0;
+	int r;
+
+	if (!limits)
+		limits = &doc_default_limits;
+	r = parse_buffer(&lc, name, buf, len, json, limits, &n_objects);
+	if (!r && lc.errors)
+		r = -EINVAL;
+	if (r) {
+		cluster_done(ret);
+		cluster_init(ret);
+	}
+	return r;
+}
