@@ -197,7 +197,7 @@ static int cmd_explain(int argc, char **argv)
 			d.n_errors == 1 ? "" : "s");
 		diag_done(&d);
 		cluster_done(&c);
-		ret = r == -EINVAL ? EXIT_USAGE : EXIT_FAILURE;
+		ret = EXIT_USAGE;
 		goto out;
 	}
 	diag_done(&d);
