@@ -6,7 +6,7 @@ pkgs=(
   build-essential meson ninja-build pkg-config
   libyaml-dev libjansson-dev libcmocka-dev
   clang llvm libclang-rt-14-dev
-  jq iproute2
+  jq iproute2 iptables nftables conntrack procps
 )
 missing=()
 for p in "${pkgs[@]}"; do

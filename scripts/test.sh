@@ -33,7 +33,7 @@ fi
 # Fuzzing: each target for FUZZ_SECONDS from its seed corpus.
 if scripts/build.sh fuzz; then
 	for fz in build-fuzz/tests/fuzz/fuzz_*; do
-		[ -x "$fz" ] || continue
+		[ -f "$fz" ] && [ -x "$fz" ] || continue
 		name=$(basename "$fz")
 		corpus=$(mktemp -d)
 		seeds=tests/fuzz/corpus/${name#fuzz_}

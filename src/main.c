@@ -12,11 +12,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <signal.h>
+
 #include "core/diag.h"
+#include "daemon/run.h"
 #include "core/util.h"
 #include "explain/explain.h"
 #include "model/model.h"
 #include "policy/policy.h"
+#include "sched/sched.h"
+#include "sched/sched_config.h"
 #include "source/manifest.h"
 
 #define EXIT_USAGE 2
@@ -32,6 +37,8 @@ static void usage_main(FILE *f)
 	      "\n"
 	      "commands:\n"
 	      "  explain   show, for one node, where each service's traffic goes and why\n"
+	      "  run       program this node's data plane and keep it in sync with the manifests\n"
+	      "  cleanup   remove everything kroute installed in this network namespace\n"
 	      "  version   print the version\n"
 	      "\n"
 	      "Run 'kroute <command> --help' for a command's options.\n",
@@ -52,7 +59,16 @@ static void usage_explain(FILE *f)
 	      "      --masquerade-all       masquerade all traffic to cluster IPs\n"
 	      "      --service-proxy-name N handle only services labelled\n"
 	      "                             service.kubernetes.io/service-proxy-name=N\n"
-	      "      --feature-gates G=B    PreferSameTrafficDistribution=true|false (default true)\n",
+	      "      --feature-gates G=B    PreferSameTrafficDistribution=true|false (default true)\n"
+	      "      --scheduler NAME       default scheduler (random, rr, wrr, lc, wlc, sed, nq, fo,\n"
+	      "                             ovf, lblc, lblcr, dh, sh, mh, twos, maglev); a service's\n"
+	      "                             kroute.io/scheduler annotation overrides it\n"
+	      "      --scheduler-flags F    default flags (sh-fallback, sh-port, mh-fallback, mh-port,\n"
+	      "                             maglev-table-size=N, mh-table-size=N)\n"
+	      "      --flow SRC_IP:PORT     show the endpoint the scheduler picks for this flow on every\n"
+	      "                             forwarding route (repeatable; flows are new connections,\n"
+	      "                             in order, from a fresh scheduler state)\n"
+	      "      --flows FILE           the same, one SRC_IP:PORT per line ('-' = stdin)\n",
 	      f);
 }
 
@@ -101,10 +117,62 @@ static int parse_feature_gates(const char *s, struct policy_opts *po)
 	return r;
 }
 
+/* --flows FILE: one SRC_IP:SRC_PORT per line; blank lines and # comments skipped. */
+static int read_flows(const char *path, struct flow_src **flows, size_t *n, size_t *cap)
+{
+	FILE *f = streq(path, "-") ? stdin : fopen(path, "re");
+	char *line = NULL;
+	size_t len = 0;
+	unsigned lineno = 0;
+	int r = 0;
+
+	if (!f) {
+		fprintf(stderr, "kroute: --flows: cannot open %s: %s\n", path, strerror(errno));
+		return -errno;
+	}
+	while (getline(&line, &len, f) > 0) {
+		char *p = line, *e;
+		struct flow_src fs;
+
+		lineno++;
+		while (*p == ' ' || *p == '\t')
+			p++;
+		e = p + strcspn(p, " \t\r\n#");
+		if (*p == '#' || e == p)
+			continue;
+		*e = '\0';
+		if (flow_src_parse(p, &fs) < 0) {
+			fprintf(stderr, "kroute: %s:%u: \"%s\" is not SRC_IP:SRC_PORT\n", path, lineno, p);
+			r = -EINVAL;
+			break;
+		}
+		VEC_PUSH(*flows, *n, *cap, fs);
+	}
+	free(line);
+	if (f != stdin)
+		fclose(f);
+	return r;
+}
+
+/* A bad scheduler annotation: once per service on stderr (explain shows it per route). */
+static void report_lb_problems(const struct node_view *v)
+{
+	const struct service *last = NULL;
+
+	for (size_t i = 0; i < v->n_ports; i++) {
+		const struct port_view *pv = &v->ports[i];
+
+		if (pv->lb.problem && pv->svc != last)
+			fprintf(stderr, "kroute: warning: Service %s: %s\n", pv->svc->key, pv->lb.problem);
+		if (pv->lb.problem)
+			last = pv->svc;
+	}
+}
+
 static int cmd_explain(int argc, char **argv)
 {
 	enum { OPT_NODE = 256, OPT_SERVICE, OPT_CLUSTER_CIDR, OPT_MASQ_ALL, OPT_PROXY_NAME,
-	       OPT_GATES };
+	       OPT_GATES, OPT_SCHED, OPT_SCHED_FLAGS, OPT_FLOW, OPT_FLOWS };
 	static const struct option longopts[] = {
 		{ "filename", required_argument, NULL, 'f' },
 		{ "node", required_argument, NULL, OPT_NODE },
@@ -115,6 +183,11 @@ static int cmd_explain(int argc, char **argv)
 		{ "masquerade-all", no_argument, NULL, OPT_MASQ_ALL },
 		{ "service-proxy-name", required_argument, NULL, OPT_PROXY_NAME },
 		{ "feature-gates", required_argument, NULL, OPT_GATES },
+		{ "scheduler", required_argument, NULL, OPT_SCHED },
+		{ "ipvs-scheduler", required_argument, NULL, OPT_SCHED },
+		{ "scheduler-flags", required_argument, NULL, OPT_SCHED_FLAGS },
+		{ "flow", required_argument, NULL, OPT_FLOW },
+		{ "flows", required_argument, NULL, OPT_FLOWS },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -123,6 +196,9 @@ static int cmd_explain(int argc, char **argv)
 	struct explain_opts eo = { .pretty = true };
 	struct cidr *cidrs = NULL;
 	size_t n_cidrs = 0;
+	struct flow_src *flows = NULL;
+	size_t n_flows = 0, cap_flows = 0;
+	char err[512];
 	const char *node = NULL, *output = "table";
 	struct cluster c;
 	struct diag d;
@@ -159,6 +235,32 @@ static int cmd_explain(int argc, char **argv)
 			if (parse_feature_gates(optarg, &po) < 0)
 				goto out;
 			break;
+		case OPT_SCHED:
+			if (sched_parse_name(optarg, &po.lb.sched_name, err, sizeof(err)) < 0) {
+				fprintf(stderr, "kroute: --scheduler: %s\n", err);
+				goto out;
+			}
+			break;
+		case OPT_SCHED_FLAGS:
+			if (sched_parse_flags(optarg, &po.lb.cfg, err, sizeof(err)) < 0) {
+				fprintf(stderr, "kroute: --scheduler-flags: %s\n", err);
+				goto out;
+			}
+			break;
+		case OPT_FLOW: {
+			struct flow_src fs;
+
+			if (flow_src_parse(optarg, &fs) < 0) {
+				fprintf(stderr, "kroute: --flow: \"%s\" is not SRC_IP:SRC_PORT\n", optarg);
+				goto out;
+			}
+			VEC_PUSH(flows, n_flows, cap_flows, fs);
+			break;
+		}
+		case OPT_FLOWS:
+			if (read_flows(optarg, &flows, &n_flows, &cap_flows) < 0)
+				goto out;
+			break;
 		case 'h':
 			usage_explain(stdout);
 			ret = 0;
@@ -187,6 +289,8 @@ static int cmd_explain(int argc, char **argv)
 	}
 	po.cluster_cidrs = cidrs;
 	po.n_cluster_cidrs = n_cidrs;
+	eo.flows = flows;
+	eo.n_flows = n_flows;
 
 	cluster_init(&c);
 	diag_init(&d);
@@ -202,6 +306,7 @@ static int cmd_explain(int argc, char **argv)
 	}
 	diag_done(&d);
 	view = policy_build_view(&c, node, &po);
+	report_lb_problems(view);
 	if (!view->node)
 		fprintf(stderr, "kroute: warning: no Node object is named \"%s\": its zone is unknown and no endpoint is local unless its nodeName matches\n", node);
 	if (eo.service && !explain_count(view, &eo)) {
@@ -209,17 +314,18 @@ static int cmd_explain(int argc, char **argv)
 			cluster_find_service(&c, eo.service) ? " for this proxy" : "");
 		ret = EXIT_USAGE;
 	} else {
-		if (streq(output, "json"))
-			explain_json(stdout, view, &eo);
-		else
-			explain_table(stdout, view, &eo);
-		ret = fflush(stdout) == 0 ? 0 : EXIT_FAILURE;
+		r = streq(output, "json") ? explain_json(stdout, view, &eo)
+					  : explain_table(stdout, view, &eo);
+		if (r < 0)
+			fprintf(stderr, "kroute: scheduler simulation failed: %s\n", strerror(-r));
+		ret = fflush(stdout) == 0 && r == 0 ? 0 : EXIT_FAILURE;
 	}
 	node_view_free(view);
 	cluster_done(&c);
 out:
 	free(paths.v);
 	free(cidrs);
+	free(flows);
 	return ret;
 }
 
@@ -229,8 +335,14 @@ int main(int argc, char **argv)
 		usage_main(stderr);
 		return EXIT_USAGE;
 	}
+	/* Helper programs that exit early must not kill us through a pipe. */
+	signal(SIGPIPE, SIG_IGN);
 	if (streq(argv[1], "explain"))
 		return cmd_explain(argc - 1, argv + 1);
+	if (streq(argv[1], "run"))
+		return run_main(argc - 1, argv + 1);
+	if (streq(argv[1], "cleanup"))
+		return cleanup_main(argc - 1, argv + 1);
 	if (streq(argv[1], "version") || streq(argv[1], "--version")) {
 		puts("kroute " KROUTE_VERSION);
 		return 0;

@@ -6,6 +6,7 @@
 #include "explain/explain.h"
 
 #include <arpa/inet.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/util.h"
@@ -53,9 +54,30 @@ static void json_set(struct jsonw *w, const char *key, const struct ep_set *s)
 	jsonw_arr_close(w);
 }
 
-void explain_json(FILE *f, const struct node_view *v, const struct explain_opts *o)
+/* Picks for one route, or NULL when no flows were asked for or it does not forward. */
+static int route_picks(const struct port_view *pv, const struct route *r,
+		       const struct explain_opts *o, int32_t **ret)
+{
+	int32_t *picks;
+	int err;
+
+	*ret = NULL;
+	if (!o->n_flows || r->action != ACTION_FORWARD)
+		return 0;
+	picks = xcalloc(o->n_flows, sizeof(*picks));
+	err = picks_compute(pv, r, o->flows, o->n_flows, picks);
+	if (err < 0) {
+		free(picks);
+		return err;
+	}
+	*ret = picks;
+	return 0;
+}
+
+int explain_json(FILE *f, const struct node_view *v, const struct explain_opts *o)
 {
 	struct jsonw w;
+	int err = 0;
 
 	jsonw_init(&w, f, o->pretty);
 	jsonw_obj_open(&w);
@@ -80,6 +102,7 @@ void explain_json(FILE *f, const struct node_view *v, const struct explain_opts 
 		json_set(&w, "allEndpoints", &pv->cat.all);
 		jsonw_kbool(&w, "hasAnyEndpoints", pv->cat.has_any);
 		jsonw_kstr(&w, "topology", topology_mode_name(pv->cat.topology));
+		jsonw_kstr(&w, "scheduler", pv->lb.sched_name);
 		jsonw_key(&w, "routes");
 		jsonw_arr_open(&w);
 		for (size_t r = 0; r < pv->n_routes; r++) {
@@ -107,6 +130,25 @@ void explain_json(FILE *f, const struct node_view *v, const struct explain_opts 
 				jsonw_arr_close(&w);
 			}
 			jsonw_kstr(&w, "reason", rt->reason);
+			if (o->n_flows && rt->action == ACTION_FORWARD) {
+				const struct ep_set *es = route_endpoints(pv, rt);
+				int32_t *picks;
+				int e = route_picks(pv, rt, o, &picks);
+
+				if (e < 0 && !err)
+					err = e;
+				jsonw_key(&w, "picks");
+				jsonw_arr_open(&w);
+				for (size_t k = 0; picks && k < o->n_flows; k++) {
+					jsonw_obj_open(&w);
+					jsonw_kstr(&w, "flow", o->flows[k].text);
+					jsonw_kstr(&w, "endpoint",
+						   picks[k] >= 0 ? es->v[picks[k]]->key : NULL);
+					jsonw_obj_close(&w);
+				}
+				jsonw_arr_close(&w);
+				free(picks);
+			}
 			jsonw_obj_close(&w);
 		}
 		jsonw_arr_close(&w);
@@ -121,6 +163,7 @@ void explain_json(FILE *f, const struct node_view *v, const struct explain_opts 
 	jsonw_obj_close(&w);
 	if (!o->pretty)
 		fputc('\n', f);
+	return err;
 }
 
 static void print_set(FILE *f, const char *label, const struct ep_set *s)
@@ -144,8 +187,10 @@ static void print_set(FILE *f, const char *label, const struct ep_set *s)
 	fputc('\n', f);
 }
 
-void explain_table(FILE *f, const struct node_view *v, const struct explain_opts *o)
+int explain_table(FILE *f, const struct node_view *v, const struct explain_opts *o)
 {
+	int err = 0;
+
 	fprintf(f, "Node %s, zone %s%s\n", v->node_name, v->zone ? v->zone : "(unknown)",
 		v->node ? "" : " (no Node object with this name)");
 	for (size_t i = 0; i < v->n_ports; i++) {
@@ -159,6 +204,8 @@ void explain_table(FILE *f, const struct node_view *v, const struct explain_opts
 			proto_name(pv->port->proto), pv->family == AF_INET6 ? ", IPv6" : "");
 		if (topology_mode_name(pv->cat.topology))
 			fprintf(f, "  topology %s", topology_mode_name(pv->cat.topology));
+		if (pv->n_routes)
+			fprintf(f, "  scheduler %s", pv->lb.sched_name);
 		fprintf(f, "%s\n", pv->cat.has_any || !pv->n_routes ? "" : "  NO ENDPOINTS");
 		print_set(f, "cluster:", &pv->cat.cluster);
 		print_set(f, "local:", &pv->cat.local);
@@ -182,8 +229,20 @@ void explain_table(FILE *f, const struct node_view *v, const struct explain_opts
 			for (size_t k = 0; rt->action == ACTION_FORWARD && k < es->n; k++)
 				fprintf(f, "%s%s", k ? ", " : "", es->v[k]->key);
 			fprintf(f, "\n      why: %s\n", rt->reason);
+			if (o->n_flows && rt->action == ACTION_FORWARD) {
+				int32_t *picks;
+				int e = route_picks(pv, rt, o, &picks);
+
+				if (e < 0 && !err)
+					err = e;
+				for (size_t k = 0; picks && k < o->n_flows; k++)
+					fprintf(f, "      flow %-22s -> %s\n", o->flows[k].text,
+						picks[k] >= 0 ? es->v[picks[k]]->key : "(none)");
+				free(picks);
+			}
 		}
 		for (size_t n = 0; n < pv->n_notes; n++)
 			fprintf(f, "    note: %s\n", pv->notes[n]);
 	}
+	return err;
 }

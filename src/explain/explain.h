@@ -8,15 +8,19 @@
 
 #include <stdio.h>
 
+#include "explain/picks.h"
 #include "policy/policy.h"
 
 struct explain_opts {
 	const char *service; /* "ns/name" filter, or NULL for all */
 	bool pretty;         /* indented JSON */
+	const struct flow_src *flows; /* --flow / --flows: simulate the scheduler (borrowed) */
+	size_t n_flows;
 };
 
-void explain_json(FILE *f, const struct node_view *v, const struct explain_opts *o);
-void explain_table(FILE *f, const struct node_view *v, const struct explain_opts *o);
+/* Both return 0, or a negative errno when the scheduler simulation failed. */
+int explain_json(FILE *f, const struct node_view *v, const struct explain_opts *o);
+int explain_table(FILE *f, const struct node_view *v, const struct explain_opts *o);
 /* Number of port views the filter keeps (to report "no such service"). */
 size_t explain_count(const struct node_view *v, const struct explain_opts *o);
 

@@ -17,6 +17,7 @@
 
 #include "core/addr.h"
 #include "model/model.h"
+#include "policy/lb.h"
 
 /* One endpoint of one service port, as kube-proxy's endpoint info has it. */
 struct ep {
@@ -93,7 +94,7 @@ struct route {
 	bool uses_local;           /* endpoints: the port's local set, else its cluster set */
 	bool masquerade;
 	bool preserves_source_ip;
-	const struct cidr *source_ranges; /* borrowed from the service; LB routes only */
+	struct cidr *source_ranges; /* owned: the service's ranges of this route's family; LB only */
 	size_t n_source_ranges;
 	char *reason;              /* owned: one sentence */
 };
@@ -109,6 +110,7 @@ struct port_view {
 	size_t n_routes;
 	char **notes;               /* owned: things a user should know (ignored fields...) */
 	size_t n_notes;
+	struct lb_choice lb;        /* scheduler and weights for this service */
 };
 
 struct policy_opts {
@@ -117,6 +119,7 @@ struct policy_opts {
 	size_t n_cluster_cidrs;
 	bool prefer_same_node_gate;       /* default true (beta, on by default since 1.33) */
 	const char *service_proxy_name;   /* only services with this proxy-name label; NULL = unlabelled */
+	struct lb_default lb;             /* --scheduler / --scheduler-flags */
 };
 
 struct node_view {

@@ -17,6 +17,7 @@
 void policy_opts_init(struct policy_opts *o)
 {
 	*o = (struct policy_opts){ .prefer_same_node_gate = true };
+	lb_default_init(&o->lb);
 }
 
 const char *route_kind_name(enum route_kind k)
@@ -342,15 +343,11 @@ static void build_routes(const struct cluster *c, const struct node *node,
 		}
 		r = new_route(&rc, ROUTE_LOAD_BALANCER);
 		r->addr = li->ip;
-		r->source_ranges = svc->lb_source_ranges;
-		r->n_source_ranges = svc->n_lb_source_ranges;
-		/* Source ranges of the other family do not apply to this family's IPs. */
-		for (size_t k = 0; k < svc->n_lb_source_ranges; k++) {
-			if (svc->lb_source_ranges[k].addr.family != pv->family) {
-				r->n_source_ranges = 0;
-				break;
-			}
-		}
+		/* Each family keeps its own ranges (kube-proxy maps them by family). */
+		r->source_ranges = xcalloc(svc->n_lb_source_ranges + 1, sizeof(*r->source_ranges));
+		for (size_t k = 0; k < svc->n_lb_source_ranges; k++)
+			if (svc->lb_source_ranges[k].addr.family == pv->family)
+				r->source_ranges[r->n_source_ranges++] = svc->lb_source_ranges[k];
 		route_external(&rc, r);
 	}
 	for (size_t i = 0; i < svc->n_external_ips; i++) {
@@ -366,7 +363,8 @@ static void build_routes(const struct cluster *c, const struct node *node,
 static bool port_externally_accessible(const struct service *svc, const struct svc_port *sp,
 				       int family)
 {
-	if (sp->node_port)
+	/* A NodePort service whose port is not allocated yet: judge it as it will be. */
+	if (sp->node_port || svc->type == SVC_NODE_PORT)
 		return true;
 	for (size_t i = 0; i < svc->n_lb_ingress; i++)
 		if (svc->lb_ingress[i].ip.family == family && !svc->lb_ingress[i].ip_mode_proxy)
@@ -420,6 +418,7 @@ static void add_port_view(struct node_view *v, const struct cluster *c,
 			: "ExternalName service: kube-proxy programs nothing, DNS answers with a CNAME"));
 		return;
 	}
+	lb_choose(svc, &opts->lb, &pv->lb);
 	collect_endpoints(c, svc, sp, family, v->node_name, pv, &matched);
 	in = (struct categorize_in){
 		.itp_local = svc->itp == POLICY_LOCAL,
@@ -431,6 +430,16 @@ static void add_port_view(struct node_view *v, const struct cluster *c,
 	};
 	policy_categorize(pv->eps, pv->n_eps, &in, &pv->cat);
 	build_routes(c, v->node, opts, pv);
+	if (pv->lb.problem) {
+		/* Say it where the user looks: on every route, and once as a note. */
+		for (size_t r = 0; r < pv->n_routes; r++) {
+			char *reason = xasprintf("%s (%s)", pv->routes[r].reason, pv->lb.problem);
+
+			free(pv->routes[r].reason);
+			pv->routes[r].reason = reason;
+		}
+		add_note(pv, xstrdup(pv->lb.problem));
+	}
 
 	if (!cluster_service_slices(c, svc->key))
 		add_note(pv, xasprintf("no EndpointSlice is labelled %s=%s in namespace %s, so the service has no endpoints",
@@ -522,7 +531,8 @@ struct node_view *policy_build_view(const struct cluster *c, const char *node_na
 			for (size_t f = 0; f < nf; f++)
 				add_port_view(v, c, svc, &svc->ports[p], fam[f], opts, nf > 1);
 	}
-	qsort(v->ports, v->n_ports, sizeof(*v->ports), cmp_port_view);
+	if (v->n_ports)
+		qsort(v->ports, v->n_ports, sizeof(*v->ports), cmp_port_view);
 	return v;
 }
 
@@ -535,10 +545,13 @@ void node_view_free(struct node_view *v)
 
 		free(pv->eps);
 		categorized_done(&pv->cat);
-		for (size_t r = 0; r < pv->n_routes; r++)
+		for (size_t r = 0; r < pv->n_routes; r++) {
 			free(pv->routes[r].reason);
+			free(pv->routes[r].source_ranges);
+		}
 		free(pv->routes);
 		strv_free(pv->notes, pv->n_notes);
+		lb_choice_done(&pv->lb);
 	}
 	free(v->ports);
 	free(v->node_name);

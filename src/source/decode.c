@@ -54,9 +54,19 @@ static void path_pop(struct dec *x, size_t old)
 }
 
 static void report(struct dec *x, enum diag_level lvl, const struct doc *at, const char *fmt,
+		   va_list ap) __attribute__((format(printf, 4, 0)));
+static void report(struct dec *x, enum diag_level lvl, const struct doc *at, const char *fmt,
 		   va_list ap)
 {
 	char msg[1024];
+
+	/* Past the message limit only the count matters: do not format. */
+	if (x->d->max_msgs && x->d->n >= x->d->max_msgs) {
+		if (lvl == DIAG_ERROR)
+			x->d->n_errors++;
+		x->d->n_dropped++;
+		return;
+	}
 
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	diag_add(x->d, lvl, x->file, at && at->line ? at->line : x->line, x->object, x->path, "%s",
@@ -436,10 +446,14 @@ static void decode_service_ports(struct dec *x, const struct doc *spec, struct s
 		}
 		for (size_t j = 0; j < s->n_ports; j++) {
 			if (s->ports[j].port == sp->port && s->ports[j].proto == sp->proto &&
-			    sp->port)
+			    sp->port) {
 				err(x, p, "duplicate port %u/%s", sp->port, proto_name(sp->proto));
-			if (*sp->name && streq(s->ports[j].name, sp->name))
+				break;
+			}
+			if (*sp->name && streq(s->ports[j].name, sp->name)) {
 				err(x, p, "duplicate port name \"%s\"", sp->name);
+				break;
+			}
 		}
 		s->n_ports++;
 		path_pop(x, o2);
@@ -1075,12 +1089,13 @@ static int decode_node(struct dec *x, const struct doc *obj, struct cluster *c)
 			}
 			path_pop(x, o2);
 		} else if (one) {
-			o = path_push(x, "podCIDR");
+			size_t o2 = path_push(x, "podCIDR");
+
 			if (cidr_parse(one, &n->pod_cidrs[0]) < 0)
 				err(x, doc_get(spec, "podCIDR"), "\"%s\" is not a valid CIDR", one);
 			else
 				n->n_pod_cidrs = 1;
-			path_pop(x, o);
+			path_pop(x, o2);
 		}
 		taints = get_typed(x, spec, "taints", DOC_SEQ, false);
 		if (taints) {

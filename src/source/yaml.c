@@ -22,6 +22,10 @@ struct frame {
 	struct doc *node;
 	char *key;        /* MAP: key waiting for its value (owned) */
 	bool streaming;   /* SEQ whose complete items go to the callback */
+	/* MAP: entries that came from a merge key ("<<"); an explicit key overrides them. */
+	size_t *merged;
+	size_t n_merged, cap_merged;
+	long replace;     /* index the pending key's value replaces, or -1 */
 };
 
 struct anchor {
@@ -72,6 +76,7 @@ static void stack_clear(struct builder *b)
 
 		doc_unref(f->node);
 		free(f->key);
+		free(f->merged);
 	}
 }
 
@@ -92,8 +97,50 @@ static int emit_object(struct builder *b, struct doc *obj)
 	return r;
 }
 
+static bool is_merged(const struct frame *f, size_t idx)
+{
+	for (size_t i = 0; i < f->n_merged; i++)
+		if (f->merged[i] == idx)
+			return true;
+	return false;
+}
+
+/*
+ * A merge key ("<<: *base" or "<<: [*a, *b]"), as go-yaml applies it: the
+ * mappings' entries are added unless the mapping already has the key; keys
+ * written explicitly, before or after, win.
+ */
+static void merge_into(struct builder *b, struct frame *top, const struct doc *src, int line)
+{
+	const struct doc *const *maps = &src;
+	size_t n = 1;
+
+	if (src->type == DOC_SEQ) {
+		maps = (const struct doc *const *)src->v;
+		n = src->n;
+	} else if (src->type != DOC_MAP) {
+		fail(b, line, "a merge key (<<) takes a mapping or a list of mappings, got a %s",
+		     doc_type_name(src->type));
+		return;
+	}
+	for (size_t m = 0; m < n; m++) {
+		if (maps[m]->type != DOC_MAP) {
+			fail(b, line, "a merge key (<<) takes a mapping or a list of mappings, got a %s",
+			     doc_type_name(maps[m]->type));
+			return;
+		}
+		for (size_t i = 0; i < maps[m]->n; i++) {
+			if (doc_get(top->node, maps[m]->keys[i]))
+				continue;
+			maps[m]->v[i]->refs++;
+			doc_append(top->node, maps[m]->keys[i], maps[m]->v[i]);
+			VEC_PUSH(top->merged, top->n_merged, top->cap_merged, top->node->n - 1);
+		}
+	}
+}
+
 /* Attach a completed node to its parent, or finish the document. */
-static void attach(struct builder *b, struct doc *node, int line)
+static void attach(struct builder *b, struct doc *node, int line, bool streamed)
 {
 	struct frame *top;
 
@@ -112,23 +159,40 @@ static void attach(struct builder *b, struct doc *node, int line)
 			if (node->type == DOC_MAP || node->type == DOC_SEQ) {
 				fail(b, line, "%s: a mapping key must be a scalar", "complex key");
 			} else {
+				top->replace = -1;
 				for (size_t i = 0; i < top->node->n; i++) {
-					if (streq(top->node->keys[i], node->text)) {
+					if (!streq(top->node->keys[i], node->text))
+						continue;
+					if (is_merged(top, i))
+						top->replace = (long)i;
+					else
 						fail(b, line, "duplicate key \"%s\" in a mapping",
 						     node->text);
-						break;
-					}
+					break;
 				}
 				top->key = xstrdup(node->text);
 			}
 			doc_unref(node);
 			return;
 		}
-		if (b->depth == 1 && streq(top->key, "items") && node->type == DOC_SEQ)
+		if (streamed)
 			b->streamed_list = true;
-		doc_append(top->node, top->key, node);
+		if (streq(top->key, "<<")) {
+			merge_into(b, top, node, line);
+			doc_unref(node);
+		} else if (top->replace >= 0) {
+			struct doc *old = top->node->v[top->replace];
+
+			top->node->weight -= old->weight;
+			doc_unref(old);
+			top->node->v[top->replace] = node;
+			top->node->weight += node->weight;
+		} else {
+			doc_append(top->node, top->key, node);
+		}
 		free(top->key);
 		top->key = NULL;
+		top->replace = -1;
 	} else if (top->streaming) {
 		if (node->type != DOC_MAP)
 			fail(b, line, "a List item must be a mapping (an object), got a %s",
@@ -151,7 +215,7 @@ static void attach(struct builder *b, struct doc *node, int line)
 
 static void push(struct builder *b, struct doc *node, const char *anchor, int line)
 {
-	struct frame f = { .node = node };
+	struct frame f = { .node = node, .replace = -1 };
 
 	if (b->depth >= b->r->limits->max_depth) {
 		char lim[32];
@@ -183,7 +247,8 @@ static void pop(struct builder *b, int line)
 		return;
 	f = b->stack[--b->depth];
 	free(f.key);
-	attach(b, f.node, line);
+	free(f.merged);
+	attach(b, f.node, line, f.streaming);
 }
 
 static void on_scalar(struct builder *b, const yaml_event_t *ev, int line)
@@ -207,7 +272,7 @@ static void on_scalar(struct builder *b, const yaml_event_t *ev, int line)
 		d->refs++;
 		VEC_PUSH(b->anchors, b->n_anchors, b->cap_anchors, a);
 	}
-	attach(b, d, line);
+	attach(b, d, line, false);
 }
 
 static void on_alias(struct builder *b, const yaml_event_t *ev, int line)
@@ -227,7 +292,7 @@ static void on_alias(struct builder *b, const yaml_event_t *ev, int line)
 				}
 			}
 			d->refs++;
-			attach(b, d, line);
+			attach(b, d, line, false);
 			return;
 		}
 	}
@@ -250,8 +315,20 @@ static void end_document(struct builder *b, int line)
 		fail(b, root->line ? root->line : line,
 		     "expected a Kubernetes object (a mapping), got a %s",
 		     doc_type_name(root->type));
-	} else if (b->streamed_list) {
+	} else if (b->streamed_list || (doc_get(root, "items") &&
+					doc_get(root, "items")->type == DOC_SEQ)) {
 		const struct doc *kind = doc_get(root, "kind");
+		const struct doc *items = doc_get(root, "items");
+
+		/* Items that were not streamed (the list was an alias): hand them on now. */
+		for (size_t i = 0; !b->streamed_list && i < items->n && !b->err; i++) {
+			if (items->v[i]->type != DOC_MAP)
+				fail(b, items->v[i]->line ? items->v[i]->line : line,
+				     "a List item must be a mapping (an object), got a %s",
+				     doc_type_name(items->v[i]->type));
+			else
+				emit_object(b, items->v[i]);
+		}
 
 		if (kind && kind->type == DOC_STR && strlen(kind->text) >= 4 &&
 		    !streq(kind->text + strlen(kind->text) - 4, "List"))

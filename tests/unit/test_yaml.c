@@ -134,6 +134,47 @@ static void test_aliases(void **state)
 	diag_done(&d);
 }
 
+/* go-yaml's merge keys: merged entries fill in, explicit keys win in any order. */
+static void test_merge_keys(void **state)
+{
+	struct collected c;
+	struct diag d;
+	const char *in = "base: &b {kind: Base, port: 80}\n"
+			 "obj:\n  <<: *b\n  kind: Mine\n";
+	const char *dup = "a: 1\na: 2\n";
+
+	(void)state;
+	diag_init(&d);
+	assert_int_equal(read_yaml("kind: K\nx: &m {port: 8080}\n<<: *m\n", &c, &d), 0);
+	assert_int_equal(c.port_type[0], DOC_INT);
+	assert_int_equal(read_yaml(in, &c, &d), 0);
+	assert_int_equal(read_yaml("<<: [{port: 1}, {kind: Two}]\n", &c, &d), 0);
+	assert_string_equal(c.kinds[0], "Two");
+	assert_int_equal(c.port_type[0], DOC_INT);
+	/* An explicit key after a merged one replaces it, no duplicate error. */
+	assert_int_equal(read_yaml("<<: {kind: Merged}\nkind: Explicit\n", &c, &d), 0);
+	assert_string_equal(c.kinds[0], "Explicit");
+	/* Two explicit keys are still a duplicate. */
+	assert_int_equal(read_yaml(dup, &c, &d), -EINVAL);
+	assert_int_equal(read_yaml("<<: 5\n", &c, &d), -EINVAL);
+	diag_done(&d);
+}
+
+/* A List whose items are an alias is not streamed, and must still be read. */
+static void test_aliased_items(void **state)
+{
+	struct collected c;
+	struct diag d;
+	const char *in = "x: &l [{kind: A}, {kind: B}]\nitems: *l\nkind: List\n";
+
+	(void)state;
+	diag_init(&d);
+	assert_int_equal(read_yaml(in, &c, &d), 0);
+	assert_int_equal(c.n, 2);
+	assert_string_equal(c.kinds[1], "B");
+	diag_done(&d);
+}
+
 static void test_errors(void **state)
 {
 	struct collected c;
@@ -180,6 +221,8 @@ int main(void)
 		cmocka_unit_test(test_multidoc_and_lines),
 		cmocka_unit_test(test_list_streamed),
 		cmocka_unit_test(test_aliases),
+		cmocka_unit_test(test_merge_keys),
+		cmocka_unit_test(test_aliased_items),
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_json),
 	};

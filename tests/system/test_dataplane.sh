@@ -1,0 +1,267 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+#
+# Real packets through a kroute data plane, in the netns test cluster
+# (tests/cluster): kroute runs in every node's namespace, fed the same
+# cluster as YAML, and every assertion is a connection from a pod, a node or
+# the external client, checking which pod answered, the source address it
+# saw, and drop (timeout) versus reject (refused) exactly as kube-proxy
+# behaves.  Endpoint changes are applied by editing the manifests while
+# kroute runs.  Parameterised by mode: test_dataplane.sh MODE KROUTE BACKEND PROBE.
+#
+# Never touches the host: everything happens in namespaces lib.sh creates and
+# tears down on every exit path.
+set -u
+mode=${1:?usage: $0 MODE KROUTE KR-BACKEND KR-PROBE}
+KROUTE=$(cd "$(dirname "$2")" && pwd)/$(basename "$2")
+export KR_BACKEND=$3 KR_PROBE=$4
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/../cluster/lib.sh"
+kc_require_root
+kc_require_cmd iptables-save iptables-restore conntrack
+
+pass=0
+fail=0
+ok() { pass=$((pass + 1)); }
+bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
+# check DESC GOT WANT
+check() { if [ "$2" = "$3" ]; then ok; else bad "$1: got '$2', want '$3'"; fi; }
+
+kc_setup || exit 1
+M=$KC_RUNDIR/m
+mkdir -p "$M"
+for p in web-1:node-a1 web-2:node-b1 cli-a1:node-a1 cli-a2:node-a2 cli-b1:node-b1; do
+	kc_add_pod "${p#*:}" "${p%%:*}" || exit 1
+done
+for p in web-1 web-2; do kc_start_backend "$p" 8080/tcp 8080/udp || exit 1; done
+kc_write_manifests "$M" || exit 1
+# Real nodes have a default route; the cluster's nodes have none (so unknown
+# addresses fail fast).  Service VIPs need one: routing happens before the
+# filter rules that drop or reject, as on a real node.
+for n in "${KC_NODES[@]}"; do
+	ip -n "$(kc_node_ns "$n")" route add 10.96.0.0/16 dev eth0 || exit 1
+	ip -n "$(kc_node_ns "$n")" route add 192.0.2.0/24 dev eth0 || exit 1
+	ip -n "$(kc_node_ns "$n")" route add 198.51.100.0/24 dev eth0 || exit 1
+done
+
+services() {
+	cat >"$M/services.yaml" <<YAML
+apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: t}
+spec:
+  type: NodePort
+  clusterIP: 10.96.0.10
+  ports: [{name: http, port: 80, targetPort: 8080, nodePort: 30080}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web-itp-local, namespace: t}
+spec:
+  clusterIP: 10.96.0.11
+  internalTrafficPolicy: Local
+  ports: [{name: http, port: 80, targetPort: 8080}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web-etp-local, namespace: t}
+spec:
+  type: LoadBalancer
+  clusterIP: 10.96.0.12
+  externalTrafficPolicy: Local
+  ports: [{name: http, port: 80, targetPort: 8080, nodePort: 30081}]
+status:
+  loadBalancer:
+    ingress: [{ip: 198.51.100.7}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: empty, namespace: t}
+spec:
+  clusterIP: 10.96.0.13
+  ports: [{name: http, port: 80, targetPort: 8080}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: empty-udp, namespace: t}
+spec:
+  clusterIP: 10.96.0.17
+  ports: [{name: dns, protocol: UDP, port: 53, targetPort: 8080}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: sticky, namespace: t}
+spec:
+  clusterIP: 10.96.0.14
+  sessionAffinity: ClientIP
+  sessionAffinityConfig: {clientIP: {timeoutSeconds: 3}}
+  ports: [{name: http, port: 80, targetPort: 8080}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: dns, namespace: t}
+spec:
+  clusterIP: 10.96.0.15
+  ports: [{name: dns, protocol: UDP, port: 53, targetPort: 8080}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: ext, namespace: t}
+spec:
+  clusterIP: 10.96.0.16
+  externalIPs: [192.0.2.10]
+  ports: [{name: http, port: 80, targetPort: 8080}]
+YAML
+}
+services
+# web-1 is on node-a1, web-2 on node-b1; node-a2 has no endpoint.
+for s in web web-itp-local web-etp-local sticky ext; do
+	kc_write_endpointslice "$M" "t/$s" 8080/TCP:http web-1 web-2 || exit 1
+done
+kc_write_endpointslice "$M" t/empty 8080/TCP:http || exit 1
+kc_write_endpointslice "$M" t/empty-udp 8080/UDP:dns || exit 1
+kc_write_endpointslice "$M" t/dns 8080/UDP:dns web-1 web-2 || exit 1
+
+declare -A KPID
+start_kroute() {
+	local node=$1
+	# ip netns exec execs kroute itself, so $! is kroute's pid.
+	ip netns exec "$(kc_node_ns "$node")" "$KROUTE" run --mode "$mode" --node "$node" -f "$M" \
+		--cluster-cidr 10.244.0.0/16 --min-sync-period 100ms --sync-period 30s \
+		>>"$KC_RUNDIR/kroute-$node.log" 2>&1 &
+	KPID[$node]=$!
+}
+for n in "${KC_NODES[@]}"; do start_kroute "$n"; done
+synced() { grep -q "full sync:" "$KC_RUNDIR/kroute-$1.log"; }
+for n in "${KC_NODES[@]}"; do
+	kc_wait_for -t 20 synced "$n" || { bad "kroute on $n did not sync"; cat "$KC_RUNDIR/kroute-$n.log"; exit 1; }
+done
+for n in node-a1 node-a2 node-b1; do kc_client_route 198.51.100.7 "$n" 2>/dev/null; break; done
+kc_client_unroute 198.51.100.7 2>/dev/null
+
+# probe FROM PROTO IP PORT [args]: prints pod name, or the failure word.
+probe() {
+	local from=$1
+	shift
+	kc_probe "$from" "$@" --timeout 700 | sed -E 's/^pod=([^ ]+) .*/\1/'
+}
+# probe_client FROM IP PORT: the client address the backend saw (IP only).
+probe_client() {
+	kc_probe "$1" tcp "$2" "$3" --timeout 700 | sed -nE 's/.* client=([0-9.]+):[0-9]+ .*/\1/p'
+}
+# answers FROM N IP PORT: the sorted set of pods that answered N connections.
+answers() {
+	local from=$1 n=$2 ip=$3 port=$4
+	kc_probe "$from" tcp "$ip" "$port" --count "$n" --timeout 700 |
+		sed -E 's/^pod=([^ ]+) .*/\1/' | sort -u | tr '\n' ' ' | sed 's/ $//'
+}
+
+A1=${KC_NODE_IP[node-a1]} A2=${KC_NODE_IP[node-a2]}
+CLI_A2=${KC_POD_IP[cli-a2]}
+
+echo "== ClusterIP, internalTrafficPolicy Cluster"
+check "pod on a node without endpoints reaches both pods" "$(answers cli-a2 30 10.96.0.10 80)" "web-1 web-2"
+check "pod source IP is kept (no masquerade)" "$(probe_client cli-a2 10.96.0.10 80)" "$CLI_A2"
+check "the node itself reaches the service" "$(answers node-a2 20 10.96.0.10 80)" "web-1 web-2"
+check "hairpin: an endpoint reaching itself through the service" \
+	"$(kc_probe web-1 tcp 10.96.0.10 80 --count 20 --timeout 700 | grep -c '^pod=')" 20
+
+echo "== ClusterIP, internalTrafficPolicy Local"
+check "pod on node-a1 reaches only its local endpoint" "$(answers cli-a1 20 10.96.0.11 80)" "web-1"
+check "pod on node-b1 reaches only its local endpoint" "$(answers cli-b1 20 10.96.0.11 80)" "web-2"
+check "pod on a node without a local endpoint: dropped" "$(probe cli-a2 tcp 10.96.0.11 80)" "timeout"
+
+echo "== no endpoints anywhere: rejected"
+check "ClusterIP of an empty service: refused" "$(probe cli-a2 tcp 10.96.0.13 80)" "refused"
+check "UDP to an empty service: refused" "$(kc_probe cli-a2 udp 10.96.0.17 53 --timeout 700)" "refused"
+
+echo "== NodePort, externalTrafficPolicy Cluster"
+check "external client via node-a2 reaches both pods" "$(answers client 30 "$A2" 30080)" "web-1 web-2"
+check "external client is masqueraded to the node IP" "$(probe_client client "$A2" 30080)" "$A2"
+
+echo "== NodePort and LoadBalancer, externalTrafficPolicy Local"
+check "external client via node-a1 reaches the local pod" "$(answers client 20 "$A1" 30081)" "web-1"
+check "external client IP is preserved" "$(probe_client client "$A1" 30081)" "$KC_CLIENT_IP"
+check "via a node without a local endpoint: dropped" "$(probe client tcp "$A2" 30081)" "timeout"
+check "pod traffic to that NodePort short-circuits to cluster endpoints" \
+	"$(answers cli-a2 30 "$A2" 30081)" "web-1 web-2"
+kc_client_route 198.51.100.7 node-a1
+check "LB IP via node-a1: local pod, client IP kept" \
+	"$(kc_probe client tcp 198.51.100.7 80 --timeout 700 | sed -E 's/^pod=([^ ]+) client=([0-9.]+):.*/\1 \2/')" \
+	"web-1 $KC_CLIENT_IP"
+kc_client_unroute 198.51.100.7
+kc_client_route 198.51.100.7 node-a2
+check "LB IP via node-a2 (no local endpoint): dropped" "$(probe client tcp 198.51.100.7 80)" "timeout"
+kc_client_unroute 198.51.100.7
+
+echo "== externalIPs"
+kc_client_route 192.0.2.10 node-b1
+check "external IP via node-b1 reaches the service, masqueraded" \
+	"$(kc_probe client tcp 192.0.2.10 80 --count 10 --timeout 700 | sed -nE 's/.* client=([0-9.]+):.*/\1/p' | sort -u)" \
+	"${KC_NODE_IP[node-b1]}"
+kc_client_unroute 192.0.2.10
+
+echo "== session affinity (ClientIP, 3 s)"
+first=$(probe cli-a2 tcp 10.96.0.14 80)
+check "affinity: 15 connections go to one pod" "$(answers cli-a2 15 10.96.0.14 80)" "$first"
+
+echo "== UDP"
+check "UDP to the ClusterIP answers" "$(kc_probe cli-a2 udp 10.96.0.15 53 --count 10 --timeout 700 | grep -c '^pod=')" 10
+
+echo "== endpoint changes while kroute runs"
+# Scale web down to web-2 only: traffic moves without restarting kroute.
+kc_write_endpointslice "$M" t/web 8080/TCP:http web-2
+only_web2() { [ "$(answers cli-a2 10 10.96.0.10 80)" = "web-2" ]; }
+kc_wait_for -t 10 only_web2 && ok || bad "scale down to web-2 not applied: $(answers cli-a2 10 10.96.0.10 80)"
+# Scale to zero: rejected.
+kc_write_endpointslice "$M" t/web 8080/TCP:http
+refused() { [ "$(probe cli-a2 tcp 10.96.0.10 80)" = refused ]; }
+kc_wait_for -t 10 refused && ok || bad "scale to zero did not reject"
+# Terminating but serving endpoints are used when nothing is ready.
+kc_write_endpointslice "$M" t/web 8080/TCP:http web-1:terminating web-2:notready
+only_web1() { [ "$(answers cli-a2 10 10.96.0.10 80)" = "web-1" ]; }
+kc_wait_for -t 10 only_web1 && ok || bad "terminating fallback not applied: $(answers cli-a2 10 10.96.0.10 80)"
+kc_write_endpointslice "$M" t/web 8080/TCP:http web-1 web-2
+both() { [ "$(answers cli-a2 30 10.96.0.10 80)" = "web-1 web-2" ]; }
+kc_wait_for -t 10 both && ok || bad "scale back up not applied"
+
+echo "== UDP flows to a removed endpoint are moved, not blackholed"
+kc_write_endpointslice "$M" t/dns 8080/UDP:dns web-1
+only_udp_web1() { [ "$(kc_probe cli-a1 udp 10.96.0.15 53 --timeout 700 --src "${KC_POD_IP[cli-a1]}:5353" | sed -E 's/^pod=([^ ]+) .*/\1/')" = web-1 ]; }
+kc_wait_for -t 10 only_udp_web1 && ok || bad "UDP did not reach web-1"
+kc_write_endpointslice "$M" t/dns 8080/UDP:dns web-2
+only_udp_web2() { [ "$(kc_probe cli-a1 udp 10.96.0.15 53 --timeout 700 --src "${KC_POD_IP[cli-a1]}:5353" | sed -E 's/^pod=([^ ]+) .*/\1/')" = web-2 ]; }
+# The same source port: without the conntrack flush this flow would stay on web-1's entry.
+kc_wait_for -t 10 only_udp_web2 && ok || bad "UDP flow stuck on the removed endpoint"
+
+echo "== bad input keeps the last good rules"
+cp "$M/services.yaml" "$KC_RUNDIR/services.good"
+printf 'apiVersion: v1\nkind: Service\nmetadata: {name: broken, namespace: t}\nspec: {ports: [{port: 99999}]}\n' >"$M/broken.yaml"
+has_error() { grep -q "broken.yaml.*must be between 1 and 65535" "$KC_RUNDIR/kroute-node-a2.log"; }
+kc_wait_for -t 10 has_error && ok || bad "the bad manifest was not reported"
+check "traffic still flows after a bad change" "$(answers cli-a2 20 10.96.0.10 80)" "web-1 web-2"
+rm -f "$M/broken.yaml"
+
+echo "== SIGTERM leaves the rules in place"
+kill -TERM "${KPID[node-a2]}"
+wait "${KPID[node-a2]}" 2>/dev/null
+check "after kroute exits, traffic still flows" "$(answers cli-a2 20 10.96.0.10 80)" "web-1 web-2"
+check "kroute logged a clean exit" "$(grep -c 'rules stay in place' "$KC_RUNDIR/kroute-node-a2.log")" 1
+start_kroute node-a2
+synced2() { [ "$(grep -c 'full sync:' "$KC_RUNDIR/kroute-node-a2.log")" -ge 2 ]; }
+kc_wait_for -t 20 synced2 && ok || bad "kroute restart did not sync"
+check "after a restart, traffic flows" "$(answers cli-a2 20 10.96.0.10 80)" "web-1 web-2"
+
+echo "== kroute cleanup removes everything it installed"
+for n in "${KC_NODES[@]}"; do
+	kill -TERM "${KPID[$n]}" 2>/dev/null
+	wait "${KPID[$n]}" 2>/dev/null
+	kc_exec "$n" "$KROUTE" cleanup || bad "cleanup failed on $n"
+	left=$(kc_exec "$n" iptables-save | grep -c -- 'KUBE-' || true)
+	check "no KUBE- rules or chains left on $n" "$left" 0
+done
+# Without rules the VIP is just an address routed onto the LAN, where nobody has it.
+check "after cleanup, the ClusterIP no longer answers" "$(probe cli-a2 tcp 10.96.0.10 80)" "timeout"
+
+echo "dataplane $mode: $pass passed, $fail failed"
+[ "$fail" -eq 0 ]
