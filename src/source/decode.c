@@ -39,7 +39,18 @@ static size_t path_push(struct dec *x, const char *fmt, ...)
 	if (x->plen && fmt[0] != '[' && x->plen < sizeof(x->path) - 1)
 		x->path[x->plen++] = '.';
 	va_start(ap, fmt);
-	r = vsnprintf(x->path + x->plen, sizeof(x->path) - x->plen, fmt, ap);
+	if (fmt[0] == '%' && fmt[1] == 's' && !fmt[2]) {
+		/* The common case, a plain key: no formatting. */
+		const char *key = va_arg(ap, const char *);
+		size_t len = strlen(key);
+
+		if (len > sizeof(x->path) - 1 - x->plen)
+			len = sizeof(x->path) - 1 - x->plen;
+		memcpy(x->path + x->plen, key, len);
+		r = (int)len;
+	} else {
+		r = vsnprintf(x->path + x->plen, sizeof(x->path) - x->plen, fmt, ap);
+	}
 	va_end(ap);
 	if (r > 0)
 		x->plen = MIN(x->plen + (size_t)r, sizeof(x->path) - 1);

@@ -66,6 +66,7 @@ struct doc_reader {
 	doc_object_fn on_object;
 	void *userdata;
 	size_t n_objects;
+	int line_base;               /* lines before buf in its file (a file read in parts) */
 };
 
 /* Parse a buffer; YAML when is_json is false.  0 or -EINVAL (with diagnostics). */
@@ -76,6 +77,8 @@ struct doc *doc_new(enum doc_type type, int line);
 void doc_unref(struct doc *d);
 /* Appends child (taking the reference) to a SEQ, or under key to a MAP. */
 void doc_append(struct doc *parent, const char *key, struct doc *child);
+/* The same, taking ownership of a malloc'ed key. */
+void doc_append_owned(struct doc *parent, char *key, struct doc *child);
 const struct doc *doc_get(const struct doc *map, const char *key);
 const char *doc_type_name(enum doc_type t);
 /* Resolves a plain YAML scalar's type (and integer/bool value). */

@@ -3,6 +3,7 @@
 #include "source/manifest.h"
 
 #include <dirent.h>
+#include <pthread.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -48,8 +49,8 @@ static bool looks_like_json(const char *name, const char *buf, size_t len)
 	return false;
 }
 
-static int parse_buffer(struct load_ctx *lc, const char *name, const char *buf, size_t len,
-			bool json, const struct doc_limits *limits, size_t *n_objects)
+static int parse_part(struct load_ctx *lc, const char *name, const char *buf, size_t len,
+		      bool json, const struct doc_limits *limits, size_t *n_objects, int line_base)
 {
 	struct doc_reader r = {
 		.file = name,
@@ -58,6 +59,7 @@ static int parse_buffer(struct load_ctx *lc, const char *name, const char *buf, 
 		.on_object = on_object,
 		.userdata = lc,
 		.n_objects = *n_objects,
+		.line_base = line_base,
 	};
 	int ret;
 
@@ -65,6 +67,135 @@ static int parse_buffer(struct load_ctx *lc, const char *name, const char *buf, 
 	ret = json ? doc_read_json(&r, buf, len) : doc_read_yaml(&r, buf, len);
 	*n_objects = r.n_objects;
 	return ret;
+}
+
+/*
+ * Large multi-document YAML is parsed in two halves on two threads: parsing
+ * is most of the load time and a node has more than one core.  The split is
+ * at a "---" line (a document marker at column 0 always starts a new
+ * document), so each half is valid YAML on its own; the second half's
+ * objects are then added to the first's cluster in file order, so the
+ * result, duplicate detection and messages are those of a sequential load.
+ */
+#define PARALLEL_MIN_BYTES (4u << 20)
+
+struct half {
+	struct load_ctx lc;
+	struct cluster c;
+	struct diag d;
+	const char *name, *buf;
+	size_t len, n_objects;
+	int line_base, ret;
+	bool json;
+	const struct doc_limits *limits;
+};
+
+static void *half_main(void *arg)
+{
+	struct half *h = arg;
+
+	h->ret = parse_part(&h->lc, h->name, h->buf, h->len, h->json, h->limits, &h->n_objects,
+			    h->line_base);
+	return NULL;
+}
+
+static size_t find_split(const char *buf, size_t len)
+{
+	for (const char *p = buf + len / 2; p && p + 4 < buf + len;) {
+		p = memmem(p, (size_t)(buf + len - p), "\n---", 4);
+		if (!p)
+			break;
+		if (p[4] == '\n' || p[4] == ' ' || p[4] == '\r' || p[4] == '\t')
+			return (size_t)(p + 1 - buf);
+		p += 4;
+	}
+	return 0;
+}
+
+/* Moves every object of src into lc's cluster (in order); duplicates are errors. */
+static void merge_cluster(struct load_ctx *lc, struct cluster *src)
+{
+	for (size_t i = 0; i < src->n_services; i++) {
+		struct service *s = src->services[i];
+
+		if (cluster_add_service(lc->c, s) < 0) {
+			const struct service *p = cluster_find_service(lc->c, s->key);
+
+			diag_add(lc->d, DIAG_ERROR, s->origin.file, s->origin.line, NULL, NULL,
+				 "Service %s: duplicate object: already defined at %s:%d", s->key,
+				 p->origin.file, p->origin.line);
+			lc->errors++;
+			service_free(s);
+		}
+	}
+	for (size_t i = 0; i < src->n_slices; i++) {
+		struct endpoint_slice *s = src->slices[i];
+
+		if (cluster_add_slice(lc->c, s) < 0) {
+			const struct endpoint_slice *p = cluster_find_slice(lc->c, s->key);
+
+			diag_add(lc->d, DIAG_ERROR, s->origin.file, s->origin.line, NULL, NULL,
+				 "EndpointSlice %s: duplicate object: already defined at %s:%d",
+				 s->key, p->origin.file, p->origin.line);
+			lc->errors++;
+			slice_free(s);
+		}
+	}
+	for (size_t i = 0; i < src->n_nodes; i++) {
+		struct node *n = src->nodes[i];
+
+		if (cluster_add_node(lc->c, n) < 0) {
+			const struct node *p = cluster_find_node(lc->c, n->name);
+
+			diag_add(lc->d, DIAG_ERROR, n->origin.file, n->origin.line, NULL, NULL,
+				 "Node %s: duplicate object: already defined at %s:%d", n->name,
+				 p->origin.file, p->origin.line);
+			lc->errors++;
+			node_free(n);
+		}
+	}
+	/* The objects moved; only the containers are left to free. */
+	src->n_services = src->n_slices = src->n_nodes = 0;
+	cluster_done(src);
+}
+
+static int parse_buffer(struct load_ctx *lc, const char *name, const char *buf, size_t len,
+			bool json, const struct doc_limits *limits, size_t *n_objects)
+{
+	struct half h;
+	pthread_t tid;
+	size_t split;
+	int ret;
+
+	if (json || len < PARALLEL_MIN_BYTES || !(split = find_split(buf, len)))
+		return parse_part(lc, name, buf, len, json, limits, n_objects, 0);
+
+	h = (struct half){ .name = name, .buf = buf + split, .len = len - split, .json = false,
+			   .limits = limits };
+	for (size_t i = 0; i < split; i++)
+		h.line_base += buf[i] == '\n';
+	cluster_init(&h.c);
+	diag_init(&h.d);
+	h.lc = (struct load_ctx){ .c = &h.c, .d = &h.d };
+	if (pthread_create(&tid, NULL, half_main, &h) != 0) {
+		cluster_done(&h.c);
+		diag_done(&h.d);
+		return parse_part(lc, name, buf, len, json, limits, n_objects, 0);
+	}
+	ret = parse_part(lc, name, buf, split, false, limits, n_objects, 0);
+	pthread_join(tid, NULL);
+	/* Messages in file order: the first half's, then the second's. */
+	diag_move(lc->d, &h.d);
+	lc->errors += h.lc.errors;
+	merge_cluster(lc, &h.c);
+	*n_objects += h.n_objects;
+	if (*n_objects > limits->max_objects) {
+		diag_add(lc->d, DIAG_ERROR, name, 0, NULL, NULL, "too many objects (more than %zu)",
+			 limits->max_objects);
+		ret = -EINVAL;
+	}
+	diag_done(&h.d);
+	return ret < 0 ? ret : h.ret;
 }
 
 static int read_fd(int fd, size_t max, char **ret_buf, size_t *ret_len)

@@ -170,7 +170,13 @@ static void attach(struct builder *b, struct doc *node, int line, bool streamed)
 						     node->text);
 					break;
 				}
-				top->key = xstrdup(node->text);
+				/* The key node is discarded: keep its text. */
+				if (node->refs == 1) {
+					top->key = node->text;
+					node->text = NULL;
+				} else {
+					top->key = xstrdup(node->text);
+				}
 			}
 			doc_unref(node);
 			return;
@@ -188,7 +194,8 @@ static void attach(struct builder *b, struct doc *node, int line, bool streamed)
 			top->node->v[top->replace] = node;
 			top->node->weight += node->weight;
 		} else {
-			doc_append(top->node, top->key, node);
+			doc_append_owned(top->node, top->key, node);
+			top->key = NULL;
 		}
 		free(top->key);
 		top->key = NULL;
@@ -251,12 +258,14 @@ static void pop(struct builder *b, int line)
 	attach(b, f.node, line, f.streaming);
 }
 
-static void on_scalar(struct builder *b, const yaml_event_t *ev, int line)
+static void on_scalar(struct builder *b, yaml_event_t *ev, int line)
 {
 	struct doc *d = doc_new(DOC_STR, line);
 	const char *tag = (const char *)ev->data.scalar.tag;
 
-	d->text = xstrndup((const char *)ev->data.scalar.value, ev->data.scalar.length);
+	/* Take libyaml's buffer instead of copying it (yaml_event_delete then frees NULL). */
+	d->text = (char *)ev->data.scalar.value;
+	ev->data.scalar.value = NULL;
 	if (strlen(d->text) != ev->data.scalar.length) {
 		fail(b, line, "%s", "a string contains a NUL character");
 		doc_unref(d);
@@ -355,7 +364,7 @@ int doc_read_yaml(struct doc_reader *r, const char *buf, size_t len)
 		int line;
 
 		if (!yaml_parser_parse(&parser, &ev)) {
-			int pl = (int)(parser.problem_mark.line + 1);
+			int pl = (int)(parser.problem_mark.line + 1) + r->line_base;
 			char msg[512];
 
 			snprintf(msg, sizeof(msg), "invalid YAML: %s%s%s",
@@ -364,7 +373,7 @@ int doc_read_yaml(struct doc_reader *r, const char *buf, size_t len)
 			fail(&b, pl, "%s", msg);
 			break;
 		}
-		line = (int)ev.start_mark.line + 1;
+		line = (int)ev.start_mark.line + 1 + r->line_base;
 		switch (ev.type) {
 		case YAML_STREAM_END_EVENT:
 			done = true;

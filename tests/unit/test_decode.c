@@ -19,6 +19,11 @@
 #include "model/model.h"
 #include "source/manifest.h"
 
+static bool streq_test(const char *a, const char *b)
+{
+	return strcmp(a, b) == 0;
+}
+
 struct bad_case {
 	const char *name;
 	const char *input;
@@ -276,6 +281,86 @@ static void test_service_fields(void **state)
 	cluster_done(&c);
 }
 
+/*
+ * Files over 4 MB are parsed in two halves on two threads: the result, the
+ * line numbers and duplicate detection across the halves must be those of
+ * a sequential load.
+ */
+static void test_parallel_halves(void **state)
+{
+	size_t cap = 6u << 20, len = 0, n = 0;
+	char *buf = malloc(cap);
+	struct cluster c;
+	struct diag d;
+	int bad_line = 0, dup_line = 0, line = 1;
+	bool found_bad = false, found_dup = false;
+
+	(void)state;
+	while (len < (5u << 20)) {
+		int w = snprintf(buf + len, cap - len,
+				 "---\napiVersion: v1\nkind: Service\nmetadata: {name: s%zu, namespace: ns}\n"
+				 "spec:\n  ports: [{port: 80}]\n",
+				 n);
+		len += (size_t)w;
+		line += 6;
+		n++;
+	}
+	/* Well inside the second half: a bad port, then a duplicate of the first service. */
+	bad_line = line + 5;
+	len += (size_t)snprintf(buf + len, cap - len,
+				"---\napiVersion: v1\nkind: Service\nmetadata: {name: bad, namespace: ns}\n"
+				"spec:\n  ports: [{port: 0}]\n");
+	line += 6;
+	dup_line = line + 1;
+	len += (size_t)snprintf(buf + len, cap - len,
+				"---\napiVersion: v1\nkind: Service\nmetadata: {name: s0, namespace: ns}\n"
+				"spec:\n  ports: [{port: 80}]\n");
+
+	cluster_init(&c);
+	diag_init(&d);
+	assert_int_equal(manifest_load_buffer("big.yaml", buf, len, false, NULL, &c, &d), -EINVAL);
+	assert_int_equal(c.n_services, 0);
+	assert_int_equal(d.n_errors, 2);
+	for (size_t m = 0; m < d.n; m++) {
+		char msg[2048];
+
+		diag_msg_format(&d.msgs[m], msg, sizeof(msg));
+		if (d.msgs[m].line == bad_line && strstr(msg, "spec.ports[0].port: must be between"))
+			found_bad = true;
+		if (d.msgs[m].line == dup_line && strstr(msg, "duplicate object: already defined at big.yaml:2"))
+			found_dup = true;
+	}
+	if (!found_bad || !found_dup) {
+		print_error("bad line %d found %d, dup line %d found %d\n", bad_line, found_bad, dup_line,
+			    found_dup);
+		diag_print(&d, stderr);
+		fail();
+	}
+	diag_done(&d);
+	cluster_done(&c);
+
+	/* Without the two bad objects (cut before the "---" that starts them) everything loads. */
+	len = (size_t)(strstr(buf, "name: bad,") - buf);
+	while (len >= 4 && memcmp(buf + len - 4, "---\n", 4))
+		len--;
+	len -= 4;
+	cluster_init(&c);
+	diag_init(&d);
+	assert_int_equal(manifest_load_buffer("big.yaml", buf, len, false, NULL, &c, &d), 0);
+	assert_int_equal(c.n_services, n);
+	assert_string_equal(c.services[0]->name, "s0");
+	for (size_t i = 0; i < n; i++) {
+		char want[32];
+
+		snprintf(want, sizeof(want), "s%zu", i);
+		if (!streq_test(c.services[i]->name, want))
+			fail_msg("service %zu is %s", i, c.services[i]->name);
+	}
+	diag_done(&d);
+	cluster_done(&c);
+	free(buf);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -285,6 +370,7 @@ int main(void)
 		cmocka_unit_test(test_limits),
 		cmocka_unit_test(test_list_forms),
 		cmocka_unit_test(test_service_fields),
+		cmocka_unit_test(test_parallel_halves),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
