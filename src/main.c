@@ -72,26 +72,6 @@ static void usage_explain(FILE *f)
 	      f);
 }
 
-static int parse_cidrs(const char *s, struct cidr **ret, size_t *ret_n)
-{
-	char *copy = xstrdup(s), *save = NULL, *tok;
-	size_t cap = 0;
-	int r = 0;
-
-	for (tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-		struct cidr c;
-
-		if (cidr_parse(tok, &c) < 0) {
-			fprintf(stderr, "kroute: --cluster-cidr: \"%s\" is not a valid CIDR\n", tok);
-			r = -EINVAL;
-			break;
-		}
-		VEC_PUSH(*ret, *ret_n, cap, c);
-	}
-	free(copy);
-	return r;
-}
-
 static int parse_feature_gates(const char *s, struct policy_opts *po)
 {
 	char *copy = xstrdup(s), *save = NULL, *tok;
@@ -222,8 +202,10 @@ static int cmd_explain(int argc, char **argv)
 			eo.service = optarg;
 			break;
 		case OPT_CLUSTER_CIDR:
-			if (parse_cidrs(optarg, &cidrs, &n_cidrs) < 0)
+			if (cidr_list_parse(optarg, &cidrs, &n_cidrs, err, sizeof(err)) < 0) {
+				fprintf(stderr, "kroute: --cluster-cidr: %s\n", err);
 				goto out;
+			}
 			break;
 		case OPT_MASQ_ALL:
 			po.masquerade_all = true;

@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/util.h"
+
 /*
  * The API server rejects IPv4 octets with leading zeros because some
  * resolvers read them as octal; inet_pton may accept them, so check first.
@@ -191,4 +193,30 @@ int addr_port_parse(const char *s, struct addr *ret_addr, uint16_t *ret_port)
 		return -EINVAL;
 	*ret_port = (uint16_t)port;
 	return 0;
+}
+
+int cidr_list_parse(const char *s, struct cidr **ret, size_t *ret_n, char *err, size_t errlen)
+{
+	char *copy = xstrdup(s), *save = NULL, *tok;
+	size_t cap = *ret_n;
+	int r = 0;
+
+	for (tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		struct cidr c;
+		char *end;
+
+		while (*tok == ' ')
+			tok++;
+		end = tok + strlen(tok);
+		while (end > tok && end[-1] == ' ')
+			*--end = '\0';
+		if (cidr_parse(tok, &c) < 0) {
+			snprintf(err, errlen, "\"%s\" is not a valid CIDR", tok);
+			r = -EINVAL;
+			break;
+		}
+		VEC_PUSH(*ret, *ret_n, cap, c);
+	}
+	free(copy);
+	return r;
 }

@@ -9,6 +9,7 @@
 #define KROUTE_CORE_ADDR_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #define ADDR_STRLEN 46        /* INET6_ADDRSTRLEN */
@@ -34,6 +35,11 @@ void addr_format(const struct addr *a, char buf[ADDR_STRLEN]);
 /* "10.0.0.1:80" or "[fd00::1]:80". */
 void addr_port_format(const struct addr *a, uint16_t port, char buf[ADDR_PORT_STRLEN]);
 void cidr_format(const struct cidr *c, char buf[ADDR_STRLEN + 4]);
+/*
+ * Comma-separated CIDRs (blanks around items allowed), appended to *ret.
+ * On error returns -EINVAL and puts the bad item in err.
+ */
+int cidr_list_parse(const char *s, struct cidr **ret, size_t *ret_n, char *err, size_t errlen);
 /* Parses "ip:port" or "[ip6]:port"; port must be 0..65535. */
 int addr_port_parse(const char *s, struct addr *ret_addr, uint16_t *ret_port);
 

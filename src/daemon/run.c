@@ -138,24 +138,13 @@ int parse_duration(const char *s, uint64_t *ret)
 
 static int parse_cidr_list(const char *flag, const char *s, struct cidr **ret, size_t *ret_n)
 {
-	char *copy = xstrdup(s), *save = NULL, *tok;
-	size_t cap = *ret_n;
-	int r = 0;
+	char err[128];
 
-	for (tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-		struct cidr c;
-
-		while (*tok == ' ')
-			tok++;
-		if (cidr_parse(tok, &c) < 0) {
-			fprintf(stderr, "kroute: %s: \"%s\" is not a valid CIDR\n", flag, tok);
-			r = -EINVAL;
-			break;
-		}
-		VEC_PUSH(*ret, *ret_n, cap, c);
+	if (cidr_list_parse(s, ret, ret_n, err, sizeof(err)) < 0) {
+		fprintf(stderr, "kroute: %s: %s\n", flag, err);
+		return -EINVAL;
 	}
-	free(copy);
-	return r;
+	return 0;
 }
 
 static void usage_run(FILE *f)

@@ -429,6 +429,31 @@ static void flush_stale_udp(struct dataplane *dp, struct udp_mirror *now, size_t
 	}
 }
 
+/*
+ * One line per stale per-service chain (in the mirror or, on a full sync,
+ * in the kernel, but not in the new ruleset): prefix NAME suffix.
+ */
+static void append_stale(char **out, size_t *len, size_t *cap, const struct dataplane *dp,
+			 const struct strmap *kernel, const struct strmap *next, const char *prefix,
+			 const char *suffix)
+{
+	const struct strmap *olds[2] = { &dp->chains, kernel };
+
+	for (int m = 0; m < 2; m++) {
+		for (size_t s = 0; s < olds[m]->cap; s++) {
+			const char *name = olds[m]->slots[s].key;
+
+			if (!name || strmap_get(next, name))
+				continue;
+			if (m == 1 && strmap_get(&dp->chains, name))
+				continue; /* listed already */
+			append(out, len, cap, prefix, strlen(prefix));
+			append(out, len, cap, name, strlen(name));
+			append(out, len, cap, suffix, strlen(suffix));
+		}
+	}
+}
+
 static int ipt_sync(struct dataplane *dp, const struct node_view *v, bool full, struct diag *d)
 {
 	struct ipt_opts o;
@@ -501,23 +526,8 @@ static int ipt_sync(struct dataplane *dp, const struct node_view *v, bool full, 
 			append(&out, &out_len, &out_cap, c->decl, c->decl_len);
 		}
 		/* Stale per-service chains: flush, then delete after the rules that referenced them are gone. */
-		if (nat) {
-			struct strmap *olds[2] = { &dp->chains, &kernel };
-
-			for (int m = 0; m < 2; m++) {
-				for (size_t s = 0; s < olds[m]->cap; s++) {
-					const char *name = olds[m]->slots[s].key;
-
-					if (!name || strmap_get(&next, name))
-						continue;
-					if (m == 1 && strmap_get(&dp->chains, name))
-						continue;
-					append(&out, &out_len, &out_cap, ":", 1);
-					append(&out, &out_len, &out_cap, name, strlen(name));
-					append(&out, &out_len, &out_cap, " - [0:0]\n", 9);
-				}
-			}
-		}
+		if (nat)
+			append_stale(&out, &out_len, &out_cap, dp, &kernel, &next, ":", " - [0:0]\n");
 		for (size_t k = 0; k < tt->n; k++) {
 			struct chain_text *c = &tt->chains[k];
 
@@ -527,23 +537,8 @@ static int ipt_sync(struct dataplane *dp, const struct node_view *v, bool full, 
 		}
 		if (tt->other)
 			append(&out, &out_len, &out_cap, tt->other, tt->other_len);
-		if (nat) {
-			struct strmap *olds[2] = { &dp->chains, &kernel };
-
-			for (int m = 0; m < 2; m++) {
-				for (size_t s = 0; s < olds[m]->cap; s++) {
-					const char *name = olds[m]->slots[s].key;
-
-					if (!name || strmap_get(&next, name))
-						continue;
-					if (m == 1 && strmap_get(&dp->chains, name))
-						continue;
-					append(&out, &out_len, &out_cap, "-X ", 3);
-					append(&out, &out_len, &out_cap, name, strlen(name));
-					append(&out, &out_len, &out_cap, "\n", 1);
-				}
-			}
-		}
+		if (nat)
+			append_stale(&out, &out_len, &out_cap, dp, &kernel, &next, "-X ", "\n");
 		append(&out, &out_len, &out_cap, "COMMIT\n", 7);
 	}
 	{
