@@ -47,6 +47,7 @@ struct dataplane {
 	struct dp_opts opts;
 	bool synced_once;
 	struct strmap chains;       /* nat per-service chain -> (uintptr) hash, owns keys */
+	struct strmap all;          /* "table/chain" -> (uintptr) hash of its rules, every chain */
 	struct udp_mirror *udp;
 	size_t n_udp;
 	struct dp_stats stats;
@@ -97,6 +98,7 @@ static int ipt_new(const struct dp_opts *opts, struct dataplane **ret)
 
 	dp->opts = *opts;
 	strmap_init(&dp->chains);
+	strmap_init(&dp->all);
 	*ret = dp;
 	return 0;
 }
@@ -107,6 +109,8 @@ static void ipt_free(struct dataplane *dp)
 		return;
 	chains_clear(&dp->chains);
 	strmap_done(&dp->chains);
+	chains_clear(&dp->all);
+	strmap_done(&dp->all);
 	udp_mirror_clear(dp);
 	free(dp);
 }
@@ -459,7 +463,7 @@ static int ipt_sync(struct dataplane *dp, const struct node_view *v, bool full, 
 	struct ipt_opts o;
 	struct table_text tables[4];
 	size_t n_tables = 0, out_len = 0, out_cap = 0, n_rules = 0, n_chains = 0;
-	struct strmap next, kernel;
+	struct strmap next, kernel, next_all;
 	char *buf = NULL, *out = NULL;
 	size_t len = 0;
 	struct addr *locals = NULL;
@@ -493,6 +497,7 @@ static int ipt_sync(struct dataplane *dp, const struct node_view *v, bool full, 
 	}
 	strmap_init(&next);
 	strmap_init(&kernel);
+	strmap_init(&next_all);
 	if (full) {
 		r = kernel_service_chains("nat", &kernel);
 		if (r < 0) {
@@ -506,22 +511,34 @@ static int ipt_sync(struct dataplane *dp, const struct node_view *v, bool full, 
 		struct table_text *tt = &tables[t];
 		bool nat = streq(tt->name, "nat");
 
+		size_t table_start = out_len;
+
 		append(&out, &out_len, &out_cap, "*", 1);
 		append(&out, &out_len, &out_cap, tt->name, strlen(tt->name));
 		append(&out, &out_len, &out_cap, "\n", 1);
-		/* Declarations first (a rule may jump to a chain declared later). */
+		/*
+		 * Declarations first (a rule may jump to a chain declared later).
+		 * A partial sync leaves every chain whose rules did not change as
+		 * it is in the kernel: with one endpoint changed, the input is that
+		 * service's chains only, which is what keeps a small change fast.
+		 */
 		for (size_t k = 0; k < tt->n; k++) {
 			struct chain_text *c = &tt->chains[k];
 			bool svc = nat && is_service_chain(c->name);
 			uint64_t h = hash_bytes(c->rules ? c->rules : "", c->rules_len);
+			char *key = xasprintf("%s/%s", tt->name, c->name);
 
 			n_chains++;
-			if (svc) {
+			if (svc)
 				strmap_put(&next, xstrdup(c->name), (void *)(uintptr_t)h);
-				if (!full && (uint64_t)(uintptr_t)strmap_get(&dp->chains, c->name) == h) {
-					c->decl_len = 0; /* unchanged: leave it as it is */
-					continue;
-				}
+			bool same = !full && (uint64_t)(uintptr_t)strmap_get(&dp->all, key) == h;
+
+			/* Every chain of the new ruleset, so deleted chains leave the mirror. */
+			if (strmap_put(&next_all, key, (void *)(uintptr_t)h))
+				free(key); /* a chain declared twice: keep the first key */
+			if (same) {
+				c->decl_len = 0; /* unchanged: leave it as it is */
+				continue;
 			}
 			append(&out, &out_len, &out_cap, c->decl, c->decl_len);
 		}
@@ -539,7 +556,15 @@ static int ipt_sync(struct dataplane *dp, const struct node_view *v, bool full, 
 			append(&out, &out_len, &out_cap, tt->other, tt->other_len);
 		if (nat)
 			append_stale(&out, &out_len, &out_cap, dp, &kernel, &next, "-X ", "\n");
+		if (out_len == table_start + strlen(tt->name) + 2) {
+			out_len = table_start; /* nothing changed in this table */
+			continue;
+		}
 		append(&out, &out_len, &out_cap, "COMMIT\n", 7);
+	}
+	if (!out_len) {
+		r = 0; /* nothing changed at all */
+		goto applied;
 	}
 	{
 		char *argv[] = { (char *)dp->opts.iptables_restore, "-w", "--noflush", NULL };
@@ -566,10 +591,14 @@ static int ipt_sync(struct dataplane *dp, const struct node_view *v, bool full, 
 		if (r < 0)
 			goto out;
 	}
+applied:
 	/* Applied: the new state becomes the mirror. */
 	chains_clear(&dp->chains);
 	dp->chains = next;
 	strmap_init(&next);
+	chains_clear(&dp->all);
+	dp->all = next_all;
+	strmap_init(&next_all);
 	udp_mirror_build(v, &udp, &n_udp);
 	if (dp->synced_once)
 		flush_stale_udp(dp, udp, n_udp, d);
@@ -601,6 +630,8 @@ out:
 	strmap_done(&next);
 	chains_clear(&kernel);
 	strmap_done(&kernel);
+	chains_clear(&next_all);
+	strmap_done(&next_all);
 	free(buf);
 	free(out);
 	return r;
