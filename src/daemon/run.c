@@ -167,6 +167,9 @@ static void usage_run(FILE *f)
 	      "      --sync-period, --min-sync-period   the same, mode-independent spelling\n"
 	      "      --scheduler NAME             default scheduler (userspace mode)\n"
 	      "      --service-proxy-name NAME    handle only services with this proxy name\n"
+	      "      --iptables-kube-proxy-layout one KUBE-SEP chain per endpoint, exactly as\n"
+	      "                                   kube-proxy (default: remote endpoints are DNATed\n"
+	      "                                   inline, same packet outcomes, loads much faster)\n"
 	      "      --once                       one full sync, then exit (0 when applied)\n",
 	      f);
 }
@@ -174,7 +177,7 @@ static void usage_run(FILE *f)
 static int parse_run_args(int argc, char **argv, struct run_cfg *cfg)
 {
 	enum { O_MODE = 256, O_NODE, O_CCIDR, O_MASQ, O_NPA, O_MBIT, O_LHNP, O_SYNC, O_MINSYNC,
-	       O_SCHED, O_PROXYNAME, O_ONCE };
+	       O_SCHED, O_PROXYNAME, O_ONCE, O_KPLAYOUT };
 	static const struct option longopts[] = {
 		{ "filename", required_argument, NULL, 'f' },
 		{ "mode", required_argument, NULL, O_MODE },
@@ -193,6 +196,7 @@ static int parse_run_args(int argc, char **argv, struct run_cfg *cfg)
 		{ "scheduler", required_argument, NULL, O_SCHED },
 		{ "service-proxy-name", required_argument, NULL, O_PROXYNAME },
 		{ "once", no_argument, NULL, O_ONCE },
+		{ "iptables-kube-proxy-layout", no_argument, NULL, O_KPLAYOUT },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -261,6 +265,9 @@ static int parse_run_args(int argc, char **argv, struct run_cfg *cfg)
 			break;
 		case O_ONCE:
 			cfg->once = true;
+			break;
+		case O_KPLAYOUT:
+			cfg->dp.kube_proxy_layout = true;
 			break;
 		case 'h':
 			usage_run(stdout);

@@ -29,6 +29,7 @@ struct dp_opts {
 	const struct cidr *nodeport_cidrs;  /* --nodeport-addresses */
 	size_t n_nodeport_cidrs;
 	bool localhost_nodeports;           /* --iptables-localhost-nodeports */
+	bool kube_proxy_layout;             /* --iptables-kube-proxy-layout: a SEP chain per endpoint */
 	const char *iptables_restore;       /* program to run (tests may wrap it) */
 	const char *conntrack;              /* conntrack tool, NULL to skip flushing */
 };

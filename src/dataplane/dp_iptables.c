@@ -483,6 +483,7 @@ static int ipt_sync(struct dataplane *dp, const struct node_view *v, bool full, 
 	o.n_nodeport_cidrs = dp->opts.n_nodeport_cidrs;
 	o.localhost_nodeports = dp->opts.localhost_nodeports;
 	o.large_cluster = ipt_large_cluster(v, AF_INET);
+	o.inline_remote_endpoints = !dp->opts.kube_proxy_layout;
 	if (dp->opts.n_nodeport_cidrs) {
 		local_addrs(&locals, &n_locals);
 		o.local_addrs = locals;

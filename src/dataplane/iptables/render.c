@@ -263,6 +263,23 @@ static const char *probability(struct ipt_ctx *c, size_t n, size_t *ret_len)
 	return c->prob[n];
 }
 
+static bool has_detector(const struct ipt_opts *o)
+{
+	for (size_t i = 0; i < o->n_cluster_cidrs; i++)
+		if (o->cluster_cidrs[i].addr.family == o->family)
+			return true;
+	return false;
+}
+
+/* Whether endpoint e of this port is DNATed inline, without a SEP chain (see render.h). */
+static bool sep_inline(const struct ipt_opts *o, const struct port_view *pv,
+		       const struct port_plan *p, const struct ep *e)
+{
+	if (!o->inline_remote_endpoints || e->is_local || pv->svc->affinity_client_ip)
+		return false;
+	return !(p->has_ext && p->ext_local && has_detector(o));
+}
+
 /* ---- writing pieces of rules ---- */
 
 static void add_chain(struct ipt_buf *b, enum chain_kind k, const char tag[IPT_TAG_LEN])
@@ -545,8 +562,11 @@ static void port_declare(const struct port_ref *r, struct ipt_buf *b)
 
 		for (size_t i = 0; set && i < set->n; i++) {
 			unsigned char *st;
-			const char *t = sep_tag(r, set->v[i], &st);
+			const char *t;
 
+			if (sep_inline(r->c->o, r->pv, p, set->v[i]))
+				continue;
+			t = sep_tag(r, set->v[i], &st);
 			if (*st & SEP_DECLARED)
 				continue;
 			*st |= SEP_DECLARED;
@@ -591,6 +611,13 @@ static void endpoint_dispatch(const struct port_ref *r, struct ipt_buf *b, enum 
 
 			IPT_BUF_ADDL(b, " -m statistic --mode random --probability ");
 			ipt_buf_add(b, pr, len);
+		}
+		if (sep_inline(r->c->o, r->pv, &r->ps->p, set->v[i])) {
+			add_proto(r, b);
+			IPT_BUF_ADDL(b, " -j DNAT --to-destination ");
+			ipt_buf_adds(b, set->v[i]->key);
+			ipt_buf_addc(b, '\n');
+			continue;
 		}
 		add_jump(b, CH_SEP, st);
 	}
@@ -799,7 +826,8 @@ static void port_nat(const struct port_ref *r, struct ipt_buf *b, bool own_chain
 		const struct ep_set *set = sep_set(pv, p, s);
 
 		for (size_t i = 0; set && i < set->n; i++)
-			endpoint_chain(r, b, set->v[i]);
+			if (!sep_inline(c->o, pv, p, set->v[i]))
+				endpoint_chain(r, b, set->v[i]);
 	}
 }
 
@@ -1098,8 +1126,11 @@ void ipt_port_chains(const struct port_view *pv, const struct ipt_opts *o,
 
 		for (size_t i = 0; set && i < set->n; i++) {
 			unsigned char *st;
-			const char *t = sep_tag(&r, set->v[i], &st);
+			const char *t;
 
+			if (sep_inline(o, pv, p, set->v[i]))
+				continue;
+			t = sep_tag(&r, set->v[i], &st);
 			if (*st & SEP_DECLARED)
 				continue;
 			*st |= SEP_DECLARED;

@@ -57,6 +57,20 @@ struct ipt_opts {
 	 */
 	struct addr node_ip;
 	bool large_cluster;                /* drop per-endpoint comments (see ipt_large_cluster()) */
+	/*
+	 * Lean layout (kroute's default in `kroute run`; off here, so the
+	 * default output is kube-proxy's exactly): a remote endpoint gets no
+	 * KUBE-SEP chain, its DNAT sits in the KUBE-SVC rule that picks it.
+	 * Packet outcomes are kube-proxy's: a SEP chain's hairpin rule
+	 * (-s endpoint -j KUBE-MARK-MASQ) can only match a packet from that
+	 * endpoint itself, and the only way a remote pod's packet reaches this
+	 * node's service chains unmasqueraded is eTP=Local's short-circuit of
+	 * pod traffic (local detector), so ports with that path, and ports with
+	 * session affinity (whose recent lists are named after SEP chains),
+	 * keep every SEP chain.  Fewer chains matter because iptables-nft's
+	 * restore --noflush slows down with chains x rules (bench/README.md).
+	 */
+	bool inline_remote_endpoints;
 };
 
 /* kube-proxy's defaults: IPv4, bit 14, localhost NodePorts on, no detector. */
