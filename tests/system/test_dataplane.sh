@@ -94,7 +94,7 @@ metadata: {name: sticky, namespace: t}
 spec:
   clusterIP: 10.96.0.14
   sessionAffinity: ClientIP
-  sessionAffinityConfig: {clientIP: {timeoutSeconds: 3}}
+  sessionAffinityConfig: {clientIP: {timeoutSeconds: 1}}
   ports: [{name: http, port: 80, targetPort: 8080}]
 ---
 apiVersion: v1
@@ -185,6 +185,9 @@ check "external client IP is preserved" "$(probe_client client "$A1" 30081)" "$K
 check "via a node without a local endpoint: dropped" "$(probe client tcp "$A2" 30081)" "timeout"
 check "pod traffic to that NodePort short-circuits to cluster endpoints" \
 	"$(answers cli-a2 30 "$A2" 30081)" "web-1 web-2"
+check "the node's own traffic to that NodePort goes to cluster endpoints" \
+	"$(answers node-a2 30 "$A2" 30081)" "web-1 web-2"
+check "the short-circuited pod keeps its source IP" "$(probe_client cli-a2 "$A2" 30081)" "$CLI_A2"
 kc_client_route 198.51.100.7 node-a1
 check "LB IP via node-a1: local pod, client IP kept" \
 	"$(kc_probe client tcp 198.51.100.7 80 --timeout 700 | sed -E 's/^pod=([^ ]+) client=([0-9.]+):.*/\1 \2/')" \
@@ -201,9 +204,17 @@ check "external IP via node-b1 reaches the service, masqueraded" \
 	"${KC_NODE_IP[node-b1]}"
 kc_client_unroute 192.0.2.10
 
-echo "== session affinity (ClientIP, 3 s)"
+echo "== session affinity (ClientIP, 1 s)"
 first=$(probe cli-a2 tcp 10.96.0.14 80)
-check "affinity: 15 connections go to one pod" "$(answers cli-a2 15 10.96.0.14 80)" "$first"
+check "affinity: 15 connections within the timeout go to one pod" "$(answers cli-a2 15 10.96.0.14 80)" "$first"
+# After the timeout a client is picked afresh: sampled 12 times, one pod every
+# time would happen by chance with probability 2^-11.
+seen=""
+for _ in $(seq 1 12); do
+	sleep 1.2
+	seen="$seen $(probe cli-a2 tcp 10.96.0.14 80)"
+done
+check "affinity expires after its timeout" "$(echo $seen | tr ' ' '\n' | sort -u | tr '\n' ' ' | sed 's/ $//')" "web-1 web-2"
 
 echo "== UDP"
 check "UDP to the ClusterIP answers" "$(kc_probe cli-a2 udp 10.96.0.15 53 --count 10 --timeout 700 | grep -c '^pod=')" 10
