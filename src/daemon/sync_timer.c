@@ -7,6 +7,7 @@ void sync_timer_init(struct sync_timer *t, uint64_t min_ns, uint64_t max_ns)
 	*t = (struct sync_timer){
 		.min_interval_ns = min_ns,
 		.max_interval_ns = max_ns ? max_ns : min_ns,
+		.full_interval_ns = 3600ull * 1000000000ull,
 		.pending = true, /* the first sync is always due */
 		.need_full = true,
 	};
@@ -20,7 +21,7 @@ void sync_timer_request(struct sync_timer *t)
 uint64_t sync_timer_deadline(const struct sync_timer *t)
 {
 	uint64_t earliest = t->last_sync_ns ? t->last_sync_ns + t->min_interval_ns : 0;
-	uint64_t d = t->last_full_ns + t->max_interval_ns;
+	uint64_t d = t->last_ok_ns + t->max_interval_ns;
 
 	if (!t->last_sync_ns)
 		return 0;
@@ -35,10 +36,10 @@ uint64_t sync_timer_deadline(const struct sync_timer *t)
 
 bool sync_timer_due(const struct sync_timer *t, uint64_t now, bool *ret_full)
 {
-	bool periodic = !t->retry_at_ns && now >= t->last_full_ns + t->max_interval_ns;
+	bool periodic = !t->retry_at_ns && now >= t->last_ok_ns + t->max_interval_ns;
 	bool retry = t->retry_at_ns && now >= t->retry_at_ns;
 
-	*ret_full = t->need_full || periodic;
+	*ret_full = t->need_full || now >= t->last_full_ns + t->full_interval_ns;
 	if (!t->last_sync_ns)
 		return true;
 	if (now < t->last_sync_ns + t->min_interval_ns)
@@ -54,6 +55,7 @@ void sync_timer_done(struct sync_timer *t, uint64_t now, bool full, bool ok)
 		t->retry_at_ns = 0;
 		t->backoff_ns = 0;
 		t->need_full = false;
+		t->last_ok_ns = now;
 		if (full)
 			t->last_full_ns = now;
 		return;

@@ -15,7 +15,9 @@
 struct sync_timer {
 	uint64_t min_interval_ns;
 	uint64_t max_interval_ns;
+	uint64_t full_interval_ns;
 	uint64_t last_sync_ns;    /* start of the last sync attempt; 0 = never */
+	uint64_t last_ok_ns;      /* last successful sync */
 	uint64_t last_full_ns;    /* last successful full sync */
 	uint64_t retry_at_ns;     /* 0 = no retry pending */
 	uint64_t backoff_ns;
