@@ -1,0 +1,760 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+#
+# iptables mode: sync time.  Side by side, in the same run, alternating:
+#
+#   kroute   `kroute run --mode iptables --once` in a fresh network namespace:
+#            wall time and peak RSS, split into kroute's own time (load,
+#            policy, render, iptables-save, jumps) and the time inside
+#            iptables-restore (a KROUTE_IPTABLES_RESTORE wrapper records the
+#            input and times the real program).
+#   peer     kube-proxy's ruleset for the same node, loaded the way kube-proxy
+#            loads it: `iptables-restore -w --noflush` into a fresh namespace.
+#            The ruleset is kroute's renderer in --iptables-kube-proxy-layout
+#            (kube-proxy's layout chain by chain, checked against upstream's
+#            expected rules), recorded through the wrapper.
+#   flush    the same peer input without --noflush, a second reference only:
+#            kube-proxy never loads it that way (it would flush every other
+#            component's rules in the filter and nat tables).
+#
+# then one endpoint change under a running `kroute run`, and an analysis of
+# where iptables-restore --noflush spends its time (perf, restore-input
+# variants, a cost model, synthetic chain/rule scaling).
+#
+# Every iptables, iptables-restore and kroute command runs inside a network
+# namespace this script creates (krbench-PID-N) and deletes; the host's own
+# tables are never touched.  Needs root, ip(8), iptables-nft, python3,
+# /usr/bin/time; perf is optional.
+#
+# Results: a log on stdout, raw key=value lines in $OUT/results.txt, Markdown
+# tables at the end.  See bench/README.md "iptables mode: sync time".
+#
+# Environment:
+#   BUILD          meson build dir holding kroute and bench/gen_cluster (default build)
+#   OUT            work and output dir (default bench/out/iptables, git-ignored)
+#   SIZES          service counts (default "1000 5000 10000"), 10 endpoints each
+#   NODES          nodes in the generated cluster (default 1000)
+#   NODE           the node kroute programs (default node-00001; gen_cluster names
+#                  nodes node-00000 ... node-00999)
+#   MINIMAL        1 to generate with gen_cluster --minimal (default 0: full objects)
+#   RUNS           rounds per size; medians are reported (default 3)
+#   MAX_RUN_S      a measurement whose first run took longer is not repeated (default 300)
+#   PEER_TIMEOUT   seconds before a restore is killed and reported as ">" (default 14400)
+#   KP_LAYOUT_MAX  also apply kroute --iptables-kube-proxy-layout up to this size (default 1000)
+#   CHANGE_SIZE    size for the one-endpoint-change test (default 10000)
+#   CHANGES        endpoint changes (default 3)
+#   CHANGE_FAST_FIRST  1: the running kroute's first (full) restore is loaded without
+#                  --noflush into the empty namespace, to reach the starting state
+#                  quickly; the measured partial syncs are untouched (default 1)
+#   ANALYSIS_SIZE  size for the restore-input variants and perf (default 1000)
+#   STEPS          any of "full change analysis" (default all three)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+
+BUILD=${BUILD:-build}
+OUT=${OUT:-bench/out/iptables}
+SIZES=${SIZES:-"1000 5000 10000"}
+NODES=${NODES:-1000}
+NODE=${NODE:-node-00001}
+MINIMAL=${MINIMAL:-0}
+RUNS=${RUNS:-3}
+MAX_RUN_S=${MAX_RUN_S:-300}
+PEER_TIMEOUT=${PEER_TIMEOUT:-14400}
+KP_LAYOUT_MAX=${KP_LAYOUT_MAX:-1000}
+CHANGE_SIZE=${CHANGE_SIZE:-10000}
+CHANGES=${CHANGES:-3}
+CHANGE_FAST_FIRST=${CHANGE_FAST_FIRST:-1}
+ANALYSIS_SIZE=${ANALYSIS_SIZE:-1000}
+STEPS=${STEPS:-"full change analysis"}
+
+die() { echo "bench_iptables.sh: $*" >&2; exit 1; }
+[ "$(id -u)" = 0 ] || die "needs root (network namespaces)"
+for p in ip iptables-restore iptables-save python3 /usr/bin/time; do
+	command -v "$p" >/dev/null || die "$p not found"
+done
+[ -x "$BUILD/kroute" ] && [ -x "$BUILD/bench/gen_cluster" ] || die "build $BUILD first (ninja -C $BUILD)"
+
+mkdir -p "$OUT"
+OUT=$(cd "$OUT" && pwd)
+W=$OUT/work
+rm -rf "$W"
+mkdir -p "$W/bin" "$W/rec" "$W/watch" "$W/stage" "$W/v" "$W/syn"
+RESULTS=$OUT/results.txt
+: >"$RESULTS"
+
+# Other engineers rebuild the tree while this runs: measure a private copy.
+cp "$BUILD/kroute" "$W/bin/kroute"
+KROUTE=$W/bin/kroute
+KP_FLAG=--iptables-kube-proxy-layout
+"$KROUTE" run --help 2>&1 | grep -q -- "$KP_FLAG" || KP_FLAG="" # older builds: kube-proxy layout only
+
+# ---- namespaces and processes this script owns; removed on any exit ----
+NSES=()
+PIDS=()
+NS_SEQ=0
+cleanup() {
+	local p n
+	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+	for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+	for n in "${NSES[@]}"; do ip netns del "$n" 2>/dev/null || true; done
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+newns() { # -> sets NS
+	NS_SEQ=$((NS_SEQ + 1))
+	NS=krbench-$$-$NS_SEQ
+	ip netns add "$NS"
+	NSES+=("$NS")
+}
+delns() {
+	local n=$1 i
+	ip netns del "$n"
+	for i in "${!NSES[@]}"; do [ "${NSES[$i]}" = "$n" ] && unset 'NSES[i]'; done
+	return 0
+}
+nx() { ip netns exec "$NS" "$@"; }
+
+loadavg() { cut -d' ' -f1 /proc/loadavg; }
+now_ns() { date +%s%N; }
+median() { sort -g | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)]; else print "-" }'; }
+res() { echo "$*" >>"$RESULTS"; echo "  $*"; }
+# value of key in the results lines matching all filters: get KEY filter...
+get() {
+	local key=$1; shift
+	local lines
+	lines=$(cat "$RESULTS")
+	for f in "$@"; do lines=$(grep -E -- "(^| )$f( |\$)" <<<"$lines" || true); done
+	sed -n "s/.* $key=\([^ ]*\).*/\1/p" <<<"$lines"
+}
+
+# ---- the iptables-restore wrappers kroute runs (KROUTE_IPTABLES_RESTORE) ----
+# rec: records each input as $KRB_REC/in.N and times the real program
+# (wall s, max RSS KB, status); with KRB_FAST_FIRST=1 the first call runs
+# without --noflush.
+cat >"$W/bin/restore-rec" <<'EOF'
+#!/bin/bash
+d=${KRB_REC:?}
+n=0
+while [ -e "$d/in.$n" ]; do n=$((n + 1)); done
+f=$d/in.$n
+cat >"$f"
+args=("$@")
+if [ "$n" = 0 ] && [ "${KRB_FAST_FIRST:-0}" = 1 ]; then
+	args=(); for a in "$@"; do [ "$a" = --noflush ] || args+=("$a"); done
+fi
+/usr/bin/time -f "%e %M" -o "$f.time" iptables-restore "${args[@]}" <"$f"
+rc=$?
+echo "$(cat "$f.time") $rc ${args[*]}" >"$f.t"
+exit $rc
+EOF
+# cap: only records the input (the sync then fails: nothing is loaded).
+cat >"$W/bin/restore-cap" <<'EOF'
+#!/bin/sh
+cat >"${KRB_OUT:?}"
+EOF
+chmod +x "$W/bin/restore-rec" "$W/bin/restore-cap"
+
+cluster_file() { # size -> path (generated once)
+	local n=$1 f
+	f=$OUT/cluster-${n}x10-${NODES}n$([ "$MINIMAL" = 1 ] && echo -min).yaml
+	if [ ! -s "$f" ]; then
+		"$BUILD/bench/gen_cluster" --services "$n" --endpoints 10 --nodes "$NODES" \
+			--seed 1 $([ "$MINIMAL" = 1 ] && echo --minimal) --output "$f"
+	fi
+	echo "$f"
+}
+
+# Runs "$@" in a fresh namespace under /usr/bin/time; sets T_WALL, T_RSS, T_RC.
+timed_ns() {
+	local limit=$1; shift
+	newns
+	T_RC=0
+	/usr/bin/time -f "%e %M" -o "$W/time" timeout "$limit" ip netns exec "$NS" "$@" || T_RC=$?
+	read -r T_WALL T_RSS < <(tail -n1 "$W/time" | grep -E '^[0-9.]+ [0-9]+$' || echo "- -")
+	[ "$T_RC" = 124 ] && T_WALL=">$limit"
+	delns "$NS"
+}
+
+is_slow() { awk -v w="${1#>}" -v m="$MAX_RUN_S" 'BEGIN { exit !(w > m) }'; }
+stats() { # file -> "lines chains rules"
+	echo "$(wc -l <"$1") $(grep -c '^:' "$1") $(grep -c '^-A' "$1")"
+}
+
+echo "machine: $(nproc) CPUs, $(grep -m1 '^model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')," \
+	"$(awk '/^MemTotal/ {printf "%.1f GiB RAM", $2 / 1048576}' /proc/meminfo), Linux $(uname -r)"
+echo "tools:   $(iptables --version), $(python3 --version)"
+echo "kroute:  $("$KROUTE" version 2>&1 | head -n1), commit $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')" \
+	"($(git -C "$ROOT" status --porcelain -- src 2>/dev/null | wc -l) changed files under src/), copied from $BUILD"
+echo "cluster: gen_cluster -e 10 -n $NODES --seed 1$([ "$MINIMAL" = 1 ] && echo ' --minimal'); node $NODE"
+echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo
+
+# =====================================================================
+# 1 + 2. Full sync: kroute vs peer (noflush) vs flush reference
+# =====================================================================
+full_size() {
+	local n=$1 file peer rec i kind first_slow=""
+	file=$(cluster_file "$n")
+	peer=$W/peer-$n.rules
+	echo "== $n services x 10 endpoints ($file, $(du -m "$file" | cut -f1) MB)"
+
+	# The peer's input: kube-proxy's layout, recorded (nothing applied).
+	newns
+	KRB_OUT=$peer KROUTE_IPTABLES_RESTORE=$W/bin/restore-cap \
+		/usr/bin/time -f "%e %M" -o "$W/time" \
+		ip netns exec "$NS" "$KROUTE" run --mode iptables --node "$NODE" -f "$file" --once \
+		${KP_FLAG:+$KP_FLAG} >/dev/null 2>&1 || true
+	delns "$NS"
+	read -r s c r <<<"$(stats "$peer")"
+	res "size=$n what=peer-input lines=$s chains=$c rules=$r bytes=$(stat -c %s "$peer")" \
+		"kroute_kp_own_s=$(tail -n1 "$W/time" | cut -d' ' -f1) kroute_kp_own_rss_kb=$(tail -n1 "$W/time" | cut -d' ' -f2)"
+
+	declare -A slow=()
+	for ((i = 1; i <= RUNS; i++)); do
+		# kroute, default layout, through the recording wrapper
+		if [ -z "${slow[kroute]:-}" ]; then
+			rec=$W/rec/full-$n-$i
+			rm -rf "$rec"; mkdir -p "$rec"
+			local la; la=$(loadavg)
+			KRB_REC=$rec KROUTE_IPTABLES_RESTORE=$W/bin/restore-rec \
+				timed_ns "$PEER_TIMEOUT" "$KROUTE" run --mode iptables --node "$NODE" -f "$file" --once 2>"$rec/log" ||
+				true
+			local ms rs rr own
+			ms=$(sed -n 's/.*full sync: .* in \([0-9.]*\) ms.*/\1/p' "$rec/log" | tail -n1)
+			read -r rs rr _ <"$rec/in.0.t"
+			own=$(awk -v w="$T_WALL" -v r="$rs" 'BEGIN { printf "%.2f", w - r }')
+			read -r s c r <<<"$(stats "$rec/in.0")"
+			res "size=$n run=$i what=kroute load=$la rc=$T_RC wall_s=$T_WALL rss_kb=$T_RSS sync_ms=${ms:--}" \
+				"restore_s=$rs restore_rss_kb=$rr own_s=$own lines=$s chains=$c rules=$r"
+			[ "$T_RC" = 0 ] || { cat "$rec/log" >&2; die "kroute --once failed"; }
+			if is_slow "$T_WALL"; then slow[kroute]=1; fi
+		fi
+		# peer: kube-proxy's input, --noflush
+		for kind in peer flush; do
+			[ -z "${slow[$kind]:-}" ] || continue
+			local la; la=$(loadavg)
+			if [ $kind = peer ]; then
+				timed_ns "$PEER_TIMEOUT" iptables-restore -w --noflush <"$peer"
+			else
+				timed_ns "$PEER_TIMEOUT" iptables-restore -w <"$peer"
+			fi
+			res "size=$n run=$i what=$kind load=$la rc=$T_RC wall_s=$T_WALL rss_kb=$T_RSS"
+			if is_slow "$T_WALL"; then slow[$kind]=1; fi
+		done
+		# kroute in kube-proxy's layout (applied), small sizes only
+		if [ -n "$KP_FLAG" ] && [ "$n" -le "$KP_LAYOUT_MAX" ] && [ -z "${slow[kroute_kp]:-}" ]; then
+			rec=$W/rec/fullkp-$n-$i
+			rm -rf "$rec"; mkdir -p "$rec"
+			local la; la=$(loadavg)
+			KRB_REC=$rec KROUTE_IPTABLES_RESTORE=$W/bin/restore-rec \
+				timed_ns "$PEER_TIMEOUT" "$KROUTE" run --mode iptables --node "$NODE" -f "$file" --once \
+				"$KP_FLAG" 2>"$rec/log" || true
+			read -r rs rr _ <"$rec/in.0.t"
+			own=$(awk -v w="$T_WALL" -v r="$rs" 'BEGIN { printf "%.2f", w - r }')
+			res "size=$n run=$i what=kroute_kp load=$la rc=$T_RC wall_s=$T_WALL rss_kb=$T_RSS" \
+				"restore_s=$rs restore_rss_kb=$rr own_s=$own"
+			cmp -s "$rec/in.0" "$peer" || echo "  note: kroute_kp input differs from the peer input"
+			if is_slow "$T_WALL"; then slow[kroute_kp]=1; fi
+		fi
+	done
+}
+
+# =====================================================================
+# 3. One endpoint change under a running kroute
+# =====================================================================
+# Picks a TCP cluster-IP service port without session affinity and its first
+# endpoint from a recorded full-sync input; prints
+# "svcportname svcchain ip port" (the endpoint's IP occurs once in the manifest).
+pick_endpoint() {
+	python3 - "$1" "$2" <<-'EOF'
+	import re, sys
+	rules, manifest = sys.argv[1], sys.argv[2]
+	chains, svc = {}, []
+	for line in open(rules):
+	    if line.startswith('-A '):
+	        c = line.split(' ', 2)[1]
+	        chains.setdefault(c, []).append(line)
+	        m = re.search(r'--comment "([^" ]+) cluster IP".* -p tcp .*-j (KUBE-SVC-\S+)', line)
+	        if c == 'KUBE-SERVICES' and m:
+	            svc.append(m.groups())
+	text = open(manifest).read()
+	for name, chain in svc:
+	    body = chains.get(chain, [])
+	    if not body or any(' recent ' in r for r in body):
+	        continue
+	    r = body[-1]
+	    m = re.search(r'--to-destination ([0-9.]+):(\d+)', r)
+	    if not m:
+	        sep = r.split()[-1]
+	        m = re.search(r'--to-destination ([0-9.]+):(\d+)', ''.join(chains.get(sep, [])))
+	    if m and text.count('\n  - %s\n' % m.group(1)) == 1:
+	        print(name, chain, m.group(1), m.group(2))
+	        break
+	EOF
+}
+sep_name() { # svcportname proto ip:port -> KUBE-SEP-... (kube-proxy's hash)
+	python3 -c 'import sys, hashlib, base64; print("KUBE-SEP-" + base64.b32encode(hashlib.sha256("".join(sys.argv[1:]).encode()).digest())[:16].decode())' "$@"
+}
+log_ns() { # "HH:MM:SS.mmm" (UTC, today) -> ns since the epoch
+	date -u -d "$(date -u +%F) $1" +%s%N
+}
+
+change_test() {
+	local n=$CHANGE_SIZE file rec watch pid i
+	file=$(cluster_file "$n")
+	watch=$W/watch/c.yaml
+	rec=$W/rec/change
+	rm -rf "$rec" "$W/watch"/* "$W/stage"/*; mkdir -p "$rec"
+	cp "$file" "$watch"
+	echo "== one endpoint change at $n services (kroute run, --iptables-sync-period 1h," \
+		"first restore $([ "$CHANGE_FAST_FIRST" = 1 ] && echo 'without --noflush' || echo 'as kroute runs it'))"
+	newns
+	local ns=$NS t_start; t_start=$(now_ns)
+	KRB_REC=$rec KRB_FAST_FIRST=$CHANGE_FAST_FIRST KROUTE_IPTABLES_RESTORE=$W/bin/restore-rec \
+		ip netns exec "$ns" "$KROUTE" run --mode iptables --node "$NODE" -f "$watch" \
+		--iptables-sync-period 1h >"$rec/log" 2>&1 &
+	pid=$!
+	PIDS+=("$pid")
+	until grep -q "full sync" "$rec/log"; do
+		kill -0 "$pid" 2>/dev/null || { cat "$rec/log" >&2; die "kroute run exited"; }
+		sleep 0.2
+	done
+	res "size=$n what=change-start wall_to_first_sync_s=$(awk -v a="$t_start" -v b="$(now_ns)" 'BEGIN { printf "%.1f", (b - a) / 1e9 }')" \
+		"$(grep 'full sync' "$rec/log" | sed 's/.*full sync: /log="/; s/$/"/' | tr ' ' '_')"
+	read -r name chain ip port <<<"$(pick_endpoint "$rec/in.0" "$watch")"
+	[ -n "${port:-}" ] || die "no endpoint to change found"
+	local inline=1
+	grep -q -- "^-A $chain .*--to-destination $ip:$port" "$rec/in.0" || inline=0
+	echo "  endpoint $ip:$port of $name ($chain, $([ $inline = 1 ] && echo 'DNAT inline in the KUBE-SVC chain' || echo 'own KUBE-SEP chain'))"
+	local old=$ip
+	for ((i = 1; i <= CHANGES; i++)); do
+		local new=10.250.0.$i nsync t0 t1 line ms stamp probe la save_s
+		sleep 2 # past --min-sync-period (1 s) since the last sync
+		nsync=$(grep -c "sync: " "$rec/log")
+		sed "s/^  - $old\$/  - $new/" "$watch" >"$W/stage/c.yaml"
+		if [ $inline = 1 ]; then
+			probe=(iptables -w -t nat -S "$chain")
+		else
+			probe=(iptables -w -t nat -S "$(sep_name "$name" tcp "$new:$port")")
+		fi
+		la=$(loadavg)
+		t0=$(now_ns)
+		mv "$W/stage/c.yaml" "$watch"
+		until ip netns exec "$ns" "${probe[@]}" 2>/dev/null | grep -q -- "--to-destination $new:$port"; do
+			kill -0 "$pid" 2>/dev/null || die "kroute run exited"
+		done
+		t1=$(now_ns)
+		until [ "$(grep -c "sync: " "$rec/log")" -gt "$nsync" ]; do sleep 0.05; done
+		line=$(grep "sync: " "$rec/log" | sed -n "$((nsync + 1))p")
+		ms=$(sed -n 's/.* in \([0-9.]*\) ms.*/\1/p' <<<"$line")
+		stamp=$(sed -n 's/^kroute \([0-9:.]*\): .*/\1/p' <<<"$line")
+		local ts=$(now_ns)
+		local hits; hits=$(ip netns exec "$ns" iptables-save -t nat | grep -c -- "--to-destination $new:$port" || true)
+		save_s=$(awk -v a="$ts" -v b="$(now_ns)" 'BEGIN { printf "%.2f", (b - a) / 1e9 }')
+		local last; last=$(ls "$rec"/in.*.t | sort -t. -k2 -n | tail -n1)
+		local lin; lin=${last%.t}
+		read -r s c r <<<"$(stats "$lin")"
+		res "size=$n change=$i what=change load=$la kind=$(awk '{print $3}' <<<"$line" | tr -d :)" \
+			"sync_ms=$ms e2e_probe_ms=$(( (t1 - t0) / 1000000 ))" \
+			"e2e_log_ms=$(( ($(log_ns "$stamp") - t0) / 1000000 ))" \
+			"restore_s=$(cut -d' ' -f1 "$last") restore_lines=$s restore_chains=$c restore_rules=$r" \
+			"iptables_save_hits=$hits iptables_save_s=$save_s"
+		old=$new
+	done
+	sleep 1
+	res "size=$n what=change-end syncs_logged=$(grep -c 'sync: ' "$rec/log") restores=$(ls "$rec"/in.*.t | wc -l)"
+	kill "$pid"; wait "$pid" 2>/dev/null || true
+	delns "$ns"
+}
+
+# =====================================================================
+# 4. Where --noflush spends its time
+# =====================================================================
+# Cost model of iptables-nft 1.8.9's restore --noflush: every command
+# (":CHAIN", "-A CHAIN ... [-j TARGET]") inserts CHAIN (and TARGET) into a
+# name-sorted linked list (nft-cache.c, cache_chain_list_insert), walking it
+# with strcmp from the head; the list is per COMMIT.  Prints the strcmp count.
+cat >"$W/bin/model.py" <<'EOF'
+import bisect, sys
+for path in sys.argv[1:]:
+    names, cmp, cmds = [], 0, 0
+    def ins(n):
+        global cmp
+        i = bisect.bisect_left(names, n)
+        cmp += min(i + 1, len(names))
+        if i == len(names) or names[i] != n:
+            names.insert(i, n)
+    for line in open(path):
+        if line[0] == '*':
+            names = []
+        elif line[0] == ':':
+            cmds += 1; ins(line[1:line.index(' ')])
+        elif line.startswith('-A ') or line.startswith('-X '):
+            cmds += 1
+            p = line.split()
+            ins(p[1])
+            if '-j' in p:
+                ins(p[p.index('-j') + 1])
+    print(path, cmds, cmp)
+EOF
+
+# Restore-input variants of a kube-proxy-layout input (see README):
+#   nocomment   every "-m comment --comment ..." removed
+#   chainsonly  the ":CHAIN" declarations only, no rules
+#   table-*     one restore per table
+#   interleave  each chain declared right before its rules, leaves first
+#   batchB.*    bottom-up restores of about B chains each, grouped by service,
+#               the chains entered from the built-in chains in the last one
+#   inline      remote endpoints' SEP chains folded into the KUBE-SVC rule
+#               (what kroute's default lean layout renders)
+cat >"$W/bin/variants.py" <<'EOF'
+import ipaddress, re, sys
+src, prefix, podcidr = sys.argv[1], sys.argv[2], sys.argv[3]
+local = ipaddress.ip_network(podcidr)
+tables, cur = [], None
+for line in open(src):
+    if line[0] == '*':
+        cur = {'name': line[1:].strip(), 'decl': {}, 'order': [], 'rules': {}, 'other': []}
+        tables.append(cur)
+    elif line.startswith('COMMIT'):
+        pass
+    elif line[0] == ':':
+        c = line[1:line.index(' ')]
+        cur['decl'][c] = line; cur['order'].append(c); cur['rules'].setdefault(c, [])
+    elif line.startswith('-A '):
+        cur['rules'].setdefault(line.split(' ', 2)[1], []).append(line)
+    else:
+        cur['other'].append(line)
+
+def emit(path, tabs):
+    with open(path, 'w') as f:
+        for t in tabs:
+            f.write('*%s\n' % t['name'])
+            for c in t['order']:
+                f.write(t['decl'][c])
+            for c in t['order']:
+                f.writelines(t['rules'].get(c, []))
+            f.writelines(t['other'])
+            f.write('COMMIT\n')
+
+COMMENT = re.compile(r' -m comment --comment ("[^"]*"|\S+)')
+with open(prefix + '.nocomment', 'w') as f:
+    for line in open(src):
+        f.write(COMMENT.sub('', line))
+with open(prefix + '.chainsonly', 'w') as f:
+    for t in tables:
+        f.write('*%s\n' % t['name'])
+        for c in t['order']:
+            f.write(t['decl'][c])
+        f.write('COMMIT\n')
+for t in tables:
+    emit(prefix + '.table-' + t['name'], [t])
+
+def rank(c):
+    for i, p in enumerate(('KUBE-MARK-MASQ', 'KUBE-SEP-', 'KUBE-SVL-', 'KUBE-SVC-', 'KUBE-EXT-', 'KUBE-FW-')):
+        if c.startswith(p):
+            return i
+    return 9
+with open(prefix + '.interleave', 'w') as f:
+    for t in tables:
+        f.write('*%s\n' % t['name'])
+        order = sorted(t['order'], key=rank)
+        for c in order:
+            if rank(c) == 9:  # top-level chains jump to each other: declared together
+                f.write(t['decl'][c])
+        for c in order:
+            if rank(c) < 9:
+                f.write(t['decl'][c])
+            f.writelines(t['rules'].get(c, []))
+        f.writelines(t['other']); f.write('COMMIT\n')
+
+nat = next(t for t in tables if t['name'] == 'nat')
+filt = [t for t in tables if t['name'] != 'nat']
+inner = [c for c in nat['order'] if rank(c) < 9]
+parent = {c: c for c in inner}
+def find(c):
+    while parent[c] != c:
+        parent[c] = parent[parent[c]]; c = parent[c]
+    return c
+for c in inner:
+    if c == 'KUBE-MARK-MASQ':
+        continue
+    for r in nat['rules'].get(c, []):
+        p = r.split()
+        if '-j' in p and p[p.index('-j') + 1] in parent and p[p.index('-j') + 1] != 'KUBE-MARK-MASQ':
+            parent[find(p[p.index('-j') + 1])] = find(c)
+groups = {'KUBE-MARK-MASQ': []}  # first batch: every SEP chain jumps to it
+for c in inner:
+    groups.setdefault(find(c), []).append(c)
+for B in (1000, 4000):
+    batches, cb = [], []
+    for g in groups.values():
+        cb += g
+        if len(cb) >= B:
+            batches.append(cb); cb = []
+    if cb:
+        batches.append(cb)
+    for n, b in enumerate(batches):
+        emit('%s.batch%d.%03d' % (prefix, B, n), [dict(nat, order=sorted(b, key=rank), other=[])])
+    emit('%s.batch%d.%03d' % (prefix, B, len(batches)),
+         filt + [dict(nat, order=[c for c in nat['order'] if rank(c) == 9])])
+
+dnat = {}
+for c, rules in nat['rules'].items():
+    if not c.startswith('KUBE-SEP-') or any(' recent ' in r for r in rules):
+        continue
+    d = [r for r in rules if ' DNAT ' in r]
+    m = len(d) == 1 and re.search(r'--to-destination \[?([0-9a-f.:]+?)\]?:\d+', d[0])
+    if m and ipaddress.ip_address(m.group(1)) not in local:
+        dnat[c] = COMMENT.sub('', d[0].rstrip('\n').split(' ', 2)[2])
+inl = dict(nat, order=[c for c in nat['order'] if c not in dnat], rules={})
+for c, rules in nat['rules'].items():
+    if c in dnat:
+        continue
+    out = []
+    for r in rules:
+        p = r.rstrip('\n').split(' ')
+        if '-j' in p and p[p.index('-j') + 1] in dnat:
+            j = p.index('-j')
+            r = ' '.join(p[:j]) + ' ' + dnat[p[j + 1]] + '\n'
+        out.append(r)
+    inl['rules'][c] = out
+emit(prefix + '.inline', filt + [inl])
+EOF
+
+# N chains named like SEP chains, k DNAT rules each (nat table).
+cat >"$W/bin/synth.py" <<'EOF'
+import base64, hashlib, sys
+N, k, out = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+names = ['KUBE-SEP-' + base64.b32encode(hashlib.sha256(b'%d' % i).digest())[:16].decode() for i in range(N)]
+with open(out, 'w') as f:
+    f.write('*nat\n')
+    f.writelines(':%s - [0:0]\n' % n for n in names)
+    for i, n in enumerate(names):
+        for j in range(k):
+            f.write('-A %s -m tcp -p tcp -j DNAT --to-destination 10.%d.%d.%d:8080\n'
+                    % (n, 128 + (i >> 16) % 64, (i >> 8) & 255, i & 255))
+    f.write('COMMIT\n')
+EOF
+
+# Normalised ruleset of the namespace $NS (declarations sorted, rules by chain in order).
+ruleset() {
+	local t
+	for t in filter nat; do
+		echo "*$t"
+		nx iptables-save -t "$t" >"$W/save"
+		grep '^:' "$W/save" | sed 's/ \[[0-9]*:[0-9]*\]$//' | sort
+		grep '^-A' "$W/save" | sort -s -k2,2
+	done
+}
+
+# Loads the given files one after another with CMD... in a fresh namespace; sets T_WALL.
+# With SAME_AS=file, compares the resulting ruleset with that file's and sets T_SAME.
+load_files() {
+	local cmd=$1; shift
+	newns
+	local t0 t1 f rc=0
+	t0=$(now_ns)
+	for f in "$@"; do ip netns exec "$NS" $cmd <"$f" || rc=1; done
+	t1=$(now_ns)
+	T_WALL=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", (b - a) / 1e9 }')
+	T_RC=$rc
+	T_SAME=-
+	if [ -n "${SAME_AS:-}" ]; then
+		ruleset >"$W/ruleset.now"
+		cmp -s "$W/ruleset.now" "$SAME_AS" && T_SAME=yes || T_SAME=no
+	fi
+	delns "$NS"
+}
+
+analysis() {
+	local n=$ANALYSIS_SIZE peer file cidr v i
+	file=$(cluster_file "$n")
+	peer=$W/peer-$n.rules
+	if [ ! -s "$peer" ]; then
+		newns
+		KRB_OUT=$peer KROUTE_IPTABLES_RESTORE=$W/bin/restore-cap ip netns exec "$NS" \
+			"$KROUTE" run --mode iptables --node "$NODE" -f "$file" --once ${KP_FLAG:+$KP_FLAG} >/dev/null 2>&1 || true
+		delns "$NS"
+	fi
+	echo "== where --noflush spends its time ($n services, kube-proxy layout)"
+	cidr=$(awk -v n="  name: $NODE" '$0 == n { f = 1 } f && /podCIDR:/ { print $2; exit }' "$file")
+	python3 "$W/bin/variants.py" "$peer" "$W/v/in" "$cidr"
+
+	# Reference ruleset: the peer input loaded without --noflush.
+	newns
+	nx iptables-restore -w <"$peer"
+	ruleset >"$W/ruleset.ref"
+	delns "$NS"
+
+	if command -v perf >/dev/null; then
+		newns
+		nx perf record -o "$W/perf.data" iptables-restore -w --noflush <"$peer" >/dev/null 2>&1
+		delns "$NS"
+		echo "  perf report (iptables-restore -w --noflush, $n services), by object:"
+		perf report -i "$W/perf.data" --no-children --sort dso 2>/dev/null | grep '%' | grep -v '^#' | head -n 4 | sed 's/^/    /' || true
+		echo "  by symbol or address (top 6):"
+		perf report -i "$W/perf.data" --no-children --sort dso,sym 2>/dev/null >"$W/perf.txt" || true
+		grep '%' "$W/perf.txt" | grep -v '^#' | head -n 6 | sed 's/^/    /' || true
+		# The hot spot in the stripped binary: the function holding the hottest address.
+		local addr
+		addr=$(sed -n 's/.*xtables-nft-multi *\[\.\] 0x0*\([0-9a-f]*\).*/\1/p' "$W/perf.txt" | head -n1 || true)
+		if [ -n "$addr" ]; then
+			echo "  code around xtables-nft-multi+0x$addr (calls):"
+			objdump -d --start-address=$((0x$addr - 0x40)) --stop-address=$((0x$addr + 0x50)) \
+				"$(readlink -f "$(command -v xtables-nft-multi)")" >"$W/objdump.txt" 2>/dev/null || true
+			grep -o 'call .*' "$W/objdump.txt" | sed 's/^/    /' || true
+		fi
+	fi
+
+	# Variants: 3 rounds, alternating, each in a fresh namespace.
+	local names=(noflush flush nocomment chainsonly table-split interleave batch1000 batch4000 inline legacy-noflush)
+	for ((i = 1; i <= RUNS; i++)); do
+		for v in "${names[@]}"; do
+			local files=() cmd="iptables-restore -w --noflush" la
+			SAME_AS=""
+			case $v in
+			noflush) files=("$peer") ;;
+			flush) files=("$peer"); cmd="iptables-restore -w" ;;
+			nocomment) files=("$W/v/in.nocomment") ;;
+			chainsonly) files=("$W/v/in.chainsonly") ;;
+			table-split) files=("$W/v/in.table-filter" "$W/v/in.table-nat"); SAME_AS=$W/ruleset.ref ;;
+			interleave) files=("$W/v/in.interleave"); SAME_AS=$W/ruleset.ref ;;
+			batch1000) files=("$W"/v/in.batch1000.*); SAME_AS=$W/ruleset.ref ;;
+			batch4000) files=("$W"/v/in.batch4000.*); SAME_AS=$W/ruleset.ref ;;
+			inline) files=("$W/v/in.inline") ;;
+			legacy-noflush) command -v iptables-legacy-restore >/dev/null || continue
+				files=("$peer"); cmd="iptables-legacy-restore -w --noflush" ;;
+			esac
+			[ "$i" = 1 ] || SAME_AS=""
+			la=$(loadavg)
+			load_files "$cmd" "${files[@]}"
+			local lines=0 chains=0 rules=0 f strc=0 cmds=0
+			for f in "${files[@]}"; do
+				read -r s c r <<<"$(stats "$f")"
+				lines=$((lines + s)); chains=$((chains + c)); rules=$((rules + r))
+			done
+			if [ "$i" = 1 ]; then
+				read -r cmds strc <<<"$(python3 "$W/bin/model.py" "${files[@]}" | awk '{ c += $2; s += $3 } END { print c, s }')"
+				res "size=$n run=$i what=variant variant=$v load=$la rc=$T_RC wall_s=$T_WALL calls=${#files[@]}" \
+					"lines=$lines chains=$chains rules=$rules model_cmds=$cmds model_strcmp=$strc same_ruleset=$T_SAME"
+			else
+				res "size=$n run=$i what=variant variant=$v load=$la rc=$T_RC wall_s=$T_WALL"
+			fi
+		done
+	done
+
+	echo "== synthetic: N chains x k DNAT rules (nat), --noflush and without"
+	local nk N k
+	for ((i = 1; i <= RUNS; i++)); do
+		for nk in "2000 0" "4000 0" "8000 0" "16000 0" "32000 0" "4000 2" "8000 2" "16000 2" "1 40000"; do
+			read -r N k <<<"$nk"
+			[ -s "$W/syn/$N-$k" ] || python3 "$W/bin/synth.py" "$N" "$k" "$W/syn/$N-$k"
+			local la a b strc; la=$(loadavg)
+			load_files "iptables-restore -w --noflush" "$W/syn/$N-$k"; a=$T_WALL
+			load_files "iptables-restore -w" "$W/syn/$N-$k"; b=$T_WALL
+			strc=$(python3 "$W/bin/model.py" "$W/syn/$N-$k" | awk '{ print $3 }')
+			res "run=$i what=synthetic chains=$N rules_per_chain=$k load=$la noflush_s=$a flush_s=$b model_strcmp=$strc"
+		done
+	done
+
+	# kroute's own time: where it goes at the largest size (capture only, nothing applied).
+	if command -v perf >/dev/null; then
+		local big; big=$(tr ' ' '\n' <<<"$SIZES" | sort -n | tail -n1)
+		newns
+		KRB_OUT=/dev/null KROUTE_IPTABLES_RESTORE=$W/bin/restore-cap ip netns exec "$NS" \
+			perf record -o "$W/perf-kroute.data" "$KROUTE" run --mode iptables --node "$NODE" \
+			-f "$(cluster_file "$big")" --once >/dev/null 2>&1 || true
+		delns "$NS"
+		echo "  perf report (kroute's own time, $big services, input recorded, not applied; top 6):"
+		perf report -i "$W/perf-kroute.data" --no-children --sort sym 2>/dev/null >"$W/perf-kroute.txt" || true
+		grep '%' "$W/perf-kroute.txt" | grep -v '^#' | head -n 6 | sed 's/^/    /' || true
+	fi
+}
+
+# =====================================================================
+for step in $STEPS; do
+	case $step in
+	full) for n in $SIZES; do full_size "$n"; done ;;
+	change) change_test ;;
+	analysis) analysis ;;
+	*) die "unknown step $step" ;;
+	esac
+done
+echo
+echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"
+
+# =====================================================================
+# Summary tables (medians over runs)
+# =====================================================================
+med() { get "$@" | grep -v '^-$' | median; }
+nruns() { get wall_s "$@" | wc -l; }
+if [[ " $STEPS " == *" full "* ]]; then
+	echo
+	echo "### Full sync (median of the runs; n = runs)"
+	echo
+	echo "| services | kroute input chains / rules | kroute wall s | kroute own s | in iptables-restore s | kroute peak RSS MB | peer input chains / rules | peer --noflush s | peer RSS MB | kroute / peer | without --noflush s (reference) | load avg |"
+	echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
+	for n in $SIZES; do
+		kw=$(med wall_s size=$n what=kroute); pw=$(get wall_s size=$n what=peer | head -n1)
+		[ "$(nruns size=$n what=peer)" -gt 1 ] && pw=$(med wall_s size=$n what=peer)
+		ratio=$(awk -v k="$kw" -v p="${pw#>}" 'BEGIN { if (p + 0 > 0) printf "%.3f", k / p; else print "-" }')
+		[[ $pw == ">"* ]] && ratio="<$ratio"
+		echo "| $n | $(get chains size=$n what=kroute | head -n1) / $(get rules size=$n what=kroute | head -n1)" \
+			"| $kw (n=$(nruns size=$n what=kroute)) | $(med own_s size=$n what=kroute) | $(med restore_s size=$n what=kroute)" \
+			"| $(awk -v r="$(get rss_kb size=$n what=kroute | sort -n | tail -n1)" 'BEGIN { printf "%.0f", r / 1024 }')" \
+			"| $(get chains size=$n what=peer-input) / $(get rules size=$n what=peer-input)" \
+			"| $pw (n=$(nruns size=$n what=peer)) | $(awk -v r="$(get rss_kb size=$n what=peer | sort -n | tail -n1)" 'BEGIN { printf "%.0f", r / 1024 }')" \
+			"| $ratio | $(med wall_s size=$n what=flush) (n=$(nruns size=$n what=flush))" \
+			"| $(get load size=$n | sort -g | head -n1)–$(get load size=$n | sort -g | tail -n1) |"
+	done
+	if [ -n "$(get wall_s what=kroute_kp)" ]; then
+		echo
+		echo "kroute in kube-proxy's layout ($KP_FLAG), applied:"
+		for n in $SIZES; do
+			[ -n "$(get wall_s size=$n what=kroute_kp)" ] || continue
+			echo "- $n services: wall $(med wall_s size=$n what=kroute_kp) s, own $(med own_s size=$n what=kroute_kp) s," \
+				"in iptables-restore $(med restore_s size=$n what=kroute_kp) s (n=$(nruns size=$n what=kroute_kp))"
+		done
+	fi
+	echo
+	echo "kroute's own time for kube-proxy's layout (input recorded, nothing applied):" \
+		"$(for n in $SIZES; do echo -n "$n: $(get kroute_kp_own_s size=$n what=peer-input) s; "; done)"
+fi
+if [[ " $STEPS " == *" change "* ]]; then
+	echo
+	echo "### One endpoint change at $CHANGE_SIZE services"
+	echo
+	echo "| change | sync kind | kroute's log: sync ms | mv -> log line ms | mv -> rule visible ms | restore input lines | in iptables-restore s | load avg |"
+	echo "|---:|---|---:|---:|---:|---:|---:|---|"
+	for ((i = 1; i <= CHANGES; i++)); do
+		echo "| $i | $(get kind change=$i) | $(get sync_ms change=$i) | $(get e2e_log_ms change=$i) | $(get e2e_probe_ms change=$i)" \
+			"| $(get restore_lines change=$i) | $(get restore_s change=$i) | $(get load change=$i) |"
+	done
+	echo
+	echo "median: sync $(get sync_ms what=change | median) ms, mv -> rule visible $(get e2e_probe_ms what=change | median) ms"
+fi
+if [[ " $STEPS " == *" analysis "* ]]; then
+	echo
+	echo "### Restore-input variants ($ANALYSIS_SIZE services, median of the runs)"
+	echo
+	echo "| variant | restore calls | chains | rules | model strcmp | time s | same ruleset as the peer |"
+	echo "|---|---:|---:|---:|---:|---:|---|"
+	for v in noflush flush nocomment chainsonly table-split interleave batch1000 batch4000 inline legacy-noflush; do
+		[ -n "$(get wall_s variant=$v)" ] || continue
+		echo "| $v | $(get calls variant=$v) | $(get chains variant=$v) | $(get rules variant=$v) | $(get model_strcmp variant=$v)" \
+			"| $(med wall_s variant=$v) | $(get same_ruleset variant=$v) |"
+	done
+	echo
+	echo "### Synthetic: N chains x k rules (median of the runs)"
+	echo
+	echo "| chains | rules/chain | model strcmp | --noflush s | without s |"
+	echo "|---:|---:|---:|---:|---:|"
+	for nk in "2000 0" "4000 0" "8000 0" "16000 0" "32000 0" "4000 2" "8000 2" "16000 2" "1 40000"; do
+		read -r N k <<<"$nk"
+		echo "| $N | $k | $(get model_strcmp what=synthetic chains=$N rules_per_chain=$k | head -n1)" \
+			"| $(med noflush_s what=synthetic chains=$N rules_per_chain=$k) | $(med flush_s what=synthetic chains=$N rules_per_chain=$k) |"
+	done
+fi
