@@ -659,6 +659,17 @@ static void endpoint_chain(const struct port_ref *r, struct ipt_buf *b, const st
 	ipt_buf_addc(b, '\n');
 }
 
+/* `-A KUBE-SERVICES ... -d ip --dport port -j <chain>` for one of the port's addresses. */
+static void services_rule(const struct port_ref *r, struct ipt_buf *b, const char *ip,
+			  const char *comment, enum chain_kind k)
+{
+	IPT_BUF_ADDL(b, "-A KUBE-SERVICES");
+	add_comment(r, b, "", comment);
+	add_proto(r, b);
+	add_dst(b, ip, r->pv->port->port);
+	add_jump(b, k, r->ps->tag);
+}
+
 /*
  * The port's nat rules: its entries in KUBE-SERVICES and KUBE-NODEPORTS
  * and, with own_chains, the rules of its own chains (declared by
@@ -675,24 +686,15 @@ static void port_nat(const struct port_ref *r, struct ipt_buf *b, bool own_chain
 	char cip_s[ADDR_STRLEN], ip[ADDR_STRLEN];
 
 	addr_format(&cip->addr, cip_s);
-	if (p->int_forward) {
-		IPT_BUF_ADDL(b, "-A KUBE-SERVICES");
-		add_comment(r, b, "", " cluster IP");
-		add_proto(r, b);
-		add_dst(b, cip_s, pv->port->port);
-		add_jump(b, ichain, tag);
-	}
+	if (p->int_forward)
+		services_rule(r, b, cip_s, " cluster IP", ichain);
 	for (size_t i = 0; p->has_ext && i < pv->n_routes; i++) {
 		const struct route *e = &pv->routes[i];
 
 		if (e->kind != ROUTE_EXTERNAL_IP || !e->allocated || e->action == ACTION_REJECT)
 			continue;
 		addr_format(&e->addr, ip);
-		IPT_BUF_ADDL(b, "-A KUBE-SERVICES");
-		add_comment(r, b, "", " external IP");
-		add_proto(r, b);
-		add_dst(b, ip, pv->port->port);
-		add_jump(b, CH_EXT, tag);
+		services_rule(r, b, ip, " external IP", CH_EXT);
 	}
 	for (size_t i = 0; p->has_ext && i < pv->n_routes; i++) {
 		const struct route *e = &pv->routes[i];
@@ -700,11 +702,8 @@ static void port_nat(const struct port_ref *r, struct ipt_buf *b, bool own_chain
 		if (e->kind != ROUTE_LOAD_BALANCER || !e->allocated || e->action == ACTION_REJECT)
 			continue;
 		addr_format(&e->addr, ip);
-		IPT_BUF_ADDL(b, "-A KUBE-SERVICES");
-		add_comment(r, b, "", " loadbalancer IP");
-		add_proto(r, b);
-		add_dst(b, ip, pv->port->port);
-		add_jump(b, p->fw && fw_ranges(e, c->o->family) ? CH_FW : CH_EXT, tag);
+		services_rule(r, b, ip, " loadbalancer IP",
+			      p->fw && fw_ranges(e, c->o->family) ? CH_FW : CH_EXT);
 	}
 	for (size_t i = 0; p->has_ext && i < pv->n_routes; i++) {
 		const struct route *e = &pv->routes[i];
