@@ -47,7 +47,11 @@
 #                  --noflush into the empty namespace, to reach the starting state
 #                  quickly; the measured partial syncs are untouched (default 1)
 #   ANALYSIS_SIZE  size for the restore-input variants and perf (default 1000)
-#   STEPS          any of "full change analysis" (default all three)
+#   VARIANTS       restore-input variants to time (default: all, see analysis())
+#   SYNTHETIC      1 to time the synthetic chains x rules inputs (default 1)
+#   PERF           1 to profile with perf when installed (default 1)
+#   STEPS          any of "full change analysis own" (default "full change analysis";
+#                  own: kroute alone per size, restore input recorded, nothing applied)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -66,6 +70,9 @@ CHANGE_SIZE=${CHANGE_SIZE:-10000}
 CHANGES=${CHANGES:-3}
 CHANGE_FAST_FIRST=${CHANGE_FAST_FIRST:-1}
 ANALYSIS_SIZE=${ANALYSIS_SIZE:-1000}
+VARIANTS=${VARIANTS:-"noflush flush nocomment chainsonly table-split interleave batch1000 batch4000 inline inline-batch1000 legacy-noflush"}
+SYNTHETIC=${SYNTHETIC:-1}
+PERF=${PERF:-1}
 STEPS=${STEPS:-"full change analysis"}
 
 die() { echo "bench_iptables.sh: $*" >&2; exit 1; }
@@ -582,14 +589,25 @@ analysis() {
 	echo "== where --noflush spends its time ($n services, kube-proxy layout)"
 	cidr=$(awk -v n="  name: $NODE" '$0 == n { f = 1 } f && /podCIDR:/ { print $2; exit }' "$file")
 	python3 "$W/bin/variants.py" "$peer" "$W/v/in" "$cidr"
+	python3 "$W/bin/variants.py" "$W/v/in.inline" "$W/v/lean" "$cidr" # batches of the lean input
 
-	# Reference ruleset: the peer input loaded without --noflush.
+	# Reference rulesets: the peer input and its lean variant, loaded without --noflush.
 	newns
 	nx iptables-restore -w <"$peer"
 	ruleset >"$W/ruleset.ref"
 	delns "$NS"
+	newns
+	nx iptables-restore -w <"$W/v/in.inline"
+	ruleset >"$W/ruleset.lean"
+	delns "$NS"
+	# The inline variant is what kroute renders by default (lean layout)?
+	newns
+	KRB_OUT=$W/lean.rules KROUTE_IPTABLES_RESTORE=$W/bin/restore-cap ip netns exec "$NS" \
+		"$KROUTE" run --mode iptables --node "$NODE" -f "$file" --once >/dev/null 2>&1 || true
+	delns "$NS"
+	res "size=$n what=inline-vs-kroute identical=$(cmp -s "$W/lean.rules" "$W/v/in.inline" && echo yes || echo no)"
 
-	if command -v perf >/dev/null; then
+	if [ "$PERF" = 1 ] && command -v perf >/dev/null; then
 		newns
 		nx perf record -o "$W/perf.data" iptables-restore -w --noflush <"$peer" >/dev/null 2>&1
 		delns "$NS"
@@ -610,7 +628,7 @@ analysis() {
 	fi
 
 	# Variants: 3 rounds, alternating, each in a fresh namespace.
-	local names=(noflush flush nocomment chainsonly table-split interleave batch1000 batch4000 inline legacy-noflush)
+	local names; read -r -a names <<<"$VARIANTS"
 	for ((i = 1; i <= RUNS; i++)); do
 		for v in "${names[@]}"; do
 			local files=() cmd="iptables-restore -w --noflush" la
@@ -625,6 +643,7 @@ analysis() {
 			batch1000) files=("$W"/v/in.batch1000.*); SAME_AS=$W/ruleset.ref ;;
 			batch4000) files=("$W"/v/in.batch4000.*); SAME_AS=$W/ruleset.ref ;;
 			inline) files=("$W/v/in.inline") ;;
+			inline-batch1000) files=("$W"/v/lean.batch1000.*); SAME_AS=$W/ruleset.lean ;;
 			legacy-noflush) command -v iptables-legacy-restore >/dev/null || continue
 				files=("$peer"); cmd="iptables-legacy-restore -w --noflush" ;;
 			esac
@@ -646,9 +665,9 @@ analysis() {
 		done
 	done
 
-	echo "== synthetic: N chains x k DNAT rules (nat), --noflush and without"
 	local nk N k
-	for ((i = 1; i <= RUNS; i++)); do
+	[ "$SYNTHETIC" = 1 ] && echo "== synthetic: N chains x k DNAT rules (nat), --noflush and without"
+	for ((i = 1; i <= RUNS * SYNTHETIC; i++)); do
 		for nk in "2000 0" "4000 0" "8000 0" "16000 0" "32000 0" "4000 2" "8000 2" "16000 2" "1 40000"; do
 			read -r N k <<<"$nk"
 			[ -s "$W/syn/$N-$k" ] || python3 "$W/bin/synth.py" "$N" "$k" "$W/syn/$N-$k"
@@ -661,7 +680,7 @@ analysis() {
 	done
 
 	# kroute's own time: where it goes at the largest size (capture only, nothing applied).
-	if command -v perf >/dev/null; then
+	if [ "$PERF" = 1 ] && command -v perf >/dev/null; then
 		local big; big=$(tr ' ' '\n' <<<"$SIZES" | sort -n | tail -n1)
 		newns
 		KRB_OUT=/dev/null KROUTE_IPTABLES_RESTORE=$W/bin/restore-cap ip netns exec "$NS" \
@@ -675,11 +694,34 @@ analysis() {
 }
 
 # =====================================================================
+# kroute alone: own time and peak RSS with the restore input recorded (nothing applied)
+# =====================================================================
+own() {
+	local n file i layout
+	for n in $SIZES; do
+		file=$(cluster_file "$n")
+		for ((i = 1; i <= RUNS; i++)); do
+			for layout in default ${KP_FLAG:+kube-proxy}; do
+				local la; la=$(loadavg)
+				newns
+				KRB_OUT=$W/own.rules KROUTE_IPTABLES_RESTORE=$W/bin/restore-cap \
+					/usr/bin/time -f "%e %M" -o "$W/time" ip netns exec "$NS" "$KROUTE" run --mode iptables \
+					--node "$NODE" -f "$file" --once $([ $layout = kube-proxy ] && echo "$KP_FLAG") >/dev/null 2>&1 || true
+				delns "$NS"
+				res "size=$n run=$i what=own layout=$layout load=$la wall_s=$(tail -n1 "$W/time" | cut -d' ' -f1)" \
+					"rss_kb=$(tail -n1 "$W/time" | cut -d' ' -f2) lines=$(wc -l <"$W/own.rules")"
+			done
+		done
+	done
+}
+
+# =====================================================================
 for step in $STEPS; do
 	case $step in
 	full) for n in $SIZES; do full_size "$n"; done ;;
 	change) change_test ;;
 	analysis) analysis ;;
+	own) own ;;
 	*) die "unknown step $step" ;;
 	esac
 done
@@ -742,19 +784,37 @@ if [[ " $STEPS " == *" analysis "* ]]; then
 	echo
 	echo "| variant | restore calls | chains | rules | model strcmp | time s | same ruleset as the peer |"
 	echo "|---|---:|---:|---:|---:|---:|---|"
-	for v in noflush flush nocomment chainsonly table-split interleave batch1000 batch4000 inline legacy-noflush; do
+	for v in $VARIANTS; do
 		[ -n "$(get wall_s variant=$v)" ] || continue
-		echo "| $v | $(get calls variant=$v) | $(get chains variant=$v) | $(get rules variant=$v) | $(get model_strcmp variant=$v)" \
+		local_m=$(get model_strcmp variant=$v); case $v in flush | legacy*) local_m="n/a" ;; esac
+		echo "| $v | $(get calls variant=$v) | $(get chains variant=$v) | $(get rules variant=$v) | $local_m" \
 			"| $(med wall_s variant=$v) | $(get same_ruleset variant=$v) |"
 	done
+	if [ "$SYNTHETIC" = 1 ]; then
+		echo
+		echo "### Synthetic: N chains x k rules (median of the runs)"
+		echo
+		echo "| chains | rules/chain | model strcmp | --noflush s | without s |"
+		echo "|---:|---:|---:|---:|---:|"
+		for nk in "2000 0" "4000 0" "8000 0" "16000 0" "32000 0" "4000 2" "8000 2" "16000 2" "1 40000"; do
+			read -r N k <<<"$nk"
+			echo "| $N | $k | $(get model_strcmp what=synthetic chains=$N rules_per_chain=$k | head -n1)" \
+				"| $(med noflush_s what=synthetic chains=$N rules_per_chain=$k) | $(med flush_s what=synthetic chains=$N rules_per_chain=$k) |"
+		done
+	fi
+fi
+if [[ " $STEPS " == *" own "* ]]; then
 	echo
-	echo "### Synthetic: N chains x k rules (median of the runs)"
+	echo "### kroute alone (restore input recorded, nothing applied; median of the runs)"
 	echo
-	echo "| chains | rules/chain | model strcmp | --noflush s | without s |"
-	echo "|---:|---:|---:|---:|---:|"
-	for nk in "2000 0" "4000 0" "8000 0" "16000 0" "32000 0" "4000 2" "8000 2" "16000 2" "1 40000"; do
-		read -r N k <<<"$nk"
-		echo "| $N | $k | $(get model_strcmp what=synthetic chains=$N rules_per_chain=$k | head -n1)" \
-			"| $(med noflush_s what=synthetic chains=$N rules_per_chain=$k) | $(med flush_s what=synthetic chains=$N rules_per_chain=$k) |"
+	echo "| services | layout | wall s | peak RSS MB | input lines |"
+	echo "|---:|---|---:|---:|---:|"
+	for n in $SIZES; do
+		for layout in default kube-proxy; do
+			[ -n "$(get wall_s what=own size=$n layout=$layout)" ] || continue
+			echo "| $n | $layout | $(med wall_s what=own size=$n layout=$layout)" \
+				"| $(awk -v r="$(get rss_kb what=own size=$n layout=$layout | sort -n | tail -n1)" 'BEGIN { printf "%.0f", r / 1024 }')" \
+				"| $(get lines what=own size=$n layout=$layout | head -n1) |"
+		done
 	done
 fi
