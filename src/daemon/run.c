@@ -155,7 +155,7 @@ static void usage_run(FILE *f)
 	      "the manifests (re-read on every change).\n"
 	      "\n"
 	      "  -f, --filename PATH              manifest file or directory (repeatable)\n"
-	      "      --mode, --proxy-mode MODE    iptables\n"
+	      "      --mode, --proxy-mode MODE    iptables or userspace\n"
 	      "      --node, --hostname-override  this node's name\n"
 	      "      --cluster-cidr CIDRS         pod CIDR(s): the local-traffic detector\n"
 	      "      --masquerade-all             masquerade all service traffic\n"
@@ -171,14 +171,22 @@ static void usage_run(FILE *f)
 	      "      --iptables-kube-proxy-layout one KUBE-SEP chain per endpoint, exactly as\n"
 	      "                                   kube-proxy (default: remote endpoints are DNATed\n"
 	      "                                   inline, same packet outcomes, loads much faster)\n"
-	      "      --once                       one full sync, then exit (0 when applied)\n",
+	      "      --once                       one full sync, then exit (0 when applied)\n"
+	      "userspace mode (docs/userspace.md):\n"
+	      "      --userspace-workers N        proxy threads (default: one per CPU)\n"
+	      "      --userspace-grace-period D   connections to a removed endpoint close after D (5s)\n"
+	      "      --udp-timeout D              idle UDP sessions end after D (30s)\n"
+	      "      --userspace-connect-timeout D  per connect attempt (1s); then another endpoint\n"
+	      "      --userspace-eject-time D     a failing endpoint gets no new flows for D (10s)\n"
+	      "      --userspace-status-file PATH JSON status (endpoints, ejections, counters)\n",
 	      f);
 }
 
 static int parse_run_args(int argc, char **argv, struct run_cfg *cfg)
 {
 	enum { O_MODE = 256, O_NODE, O_CCIDR, O_MASQ, O_NPA, O_MBIT, O_LHNP, O_SYNC, O_MINSYNC,
-	       O_SCHED, O_PROXYNAME, O_ONCE, O_KPLAYOUT };
+	       O_SCHED, O_PROXYNAME, O_ONCE, O_KPLAYOUT, O_US_WORKERS, O_US_GRACE, O_US_UDP,
+	       O_US_CONNECT, O_US_EJECT, O_US_STATUS };
 	static const struct option longopts[] = {
 		{ "filename", required_argument, NULL, 'f' },
 		{ "mode", required_argument, NULL, O_MODE },
@@ -198,6 +206,12 @@ static int parse_run_args(int argc, char **argv, struct run_cfg *cfg)
 		{ "service-proxy-name", required_argument, NULL, O_PROXYNAME },
 		{ "once", no_argument, NULL, O_ONCE },
 		{ "iptables-kube-proxy-layout", no_argument, NULL, O_KPLAYOUT },
+		{ "userspace-workers", required_argument, NULL, O_US_WORKERS },
+		{ "userspace-grace-period", required_argument, NULL, O_US_GRACE },
+		{ "udp-timeout", required_argument, NULL, O_US_UDP },
+		{ "userspace-connect-timeout", required_argument, NULL, O_US_CONNECT },
+		{ "userspace-eject-time", required_argument, NULL, O_US_EJECT },
+		{ "userspace-status-file", required_argument, NULL, O_US_STATUS },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -269,6 +283,34 @@ static int parse_run_args(int argc, char **argv, struct run_cfg *cfg)
 			break;
 		case O_KPLAYOUT:
 			cfg->dp.kube_proxy_layout = true;
+			break;
+		case O_US_WORKERS:
+			bit = strtol(optarg, NULL, 10);
+			if (bit < 1 || bit > 256) {
+				fprintf(stderr, "kroute: --userspace-workers must be 1..256\n");
+				return -EINVAL;
+			}
+			cfg->dp.us_workers = (unsigned)bit;
+			break;
+		case O_US_GRACE:
+		case O_US_UDP:
+		case O_US_CONNECT:
+		case O_US_EJECT: {
+			uint64_t *dst = opt == O_US_GRACE ? &cfg->dp.us_grace_ns :
+					opt == O_US_UDP ? &cfg->dp.us_udp_timeout_ns :
+					opt == O_US_CONNECT ? &cfg->dp.us_connect_timeout_ns :
+					&cfg->dp.us_eject_ns;
+
+			/* 0 means "the default" in dp_opts, so a zero duration is refused. */
+			if (parse_duration(optarg, dst) < 0 || !*dst) {
+				fprintf(stderr, "kroute: \"%s\" is not a positive duration (e.g. 1s, 500ms)\n",
+					optarg);
+				return -EINVAL;
+			}
+			break;
+		}
+		case O_US_STATUS:
+			cfg->dp.us_status_file = optarg;
 			break;
 		case 'h':
 			usage_run(stdout);
@@ -464,7 +506,8 @@ int run_main(int argc, char **argv)
 		.sync_period_ns = 30 * NS_PER_SEC,
 		.min_sync_period_ns = 1 * NS_PER_SEC,
 		.dp = { .masquerade_bit = 14, .localhost_nodeports = true,
-			.iptables_restore = "iptables-restore", .conntrack = "conntrack" },
+			.iptables_restore = "iptables-restore", .conntrack = "conntrack",
+			.nft = "nft", .ip = "ip" },
 	};
 	struct agent a = { .cfg = &cfg, .epfd = -1, .sfd = -1, .ifd = -1, .tfd = -1 };
 	sigset_t mask;
@@ -551,7 +594,8 @@ out:
 
 int cleanup_main(int argc, char **argv)
 {
-	struct dp_opts opts = { .masquerade_bit = 14, .iptables_restore = "iptables-restore" };
+	struct dp_opts opts = { .masquerade_bit = 14, .iptables_restore = "iptables-restore",
+				.nft = "nft", .ip = "ip" };
 	struct diag d;
 	int ret = 0;
 

@@ -32,6 +32,15 @@ struct dp_opts {
 	bool kube_proxy_layout;             /* --iptables-kube-proxy-layout: a SEP chain per endpoint */
 	const char *iptables_restore;       /* program to run (tests may wrap it) */
 	const char *conntrack;              /* conntrack tool, NULL to skip flushing */
+	/* userspace mode (docs/userspace.md); 0 / NULL = the mode's default */
+	unsigned us_workers;                /* --userspace-workers: proxy threads (one per core) */
+	uint64_t us_grace_ns;               /* --userspace-grace-period: removed endpoint -> close */
+	uint64_t us_udp_timeout_ns;         /* --udp-timeout: idle UDP session lifetime */
+	uint64_t us_connect_timeout_ns;     /* --userspace-connect-timeout: per attempt */
+	uint64_t us_eject_ns;               /* --userspace-eject-time: passive health ejection */
+	const char *us_status_file;         /* --userspace-status-file: JSON status, NULL = none */
+	const char *nft;                    /* nft program (tests may wrap it) */
+	const char *ip;                     /* ip program (iproute2) */
 };
 
 struct dp_stats {
