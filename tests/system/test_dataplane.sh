@@ -8,6 +8,11 @@
 # saw, and drop (timeout) versus reject (refused) exactly as kube-proxy
 # behaves.  Endpoint changes are applied by editing the manifests while
 # kroute runs.  Parameterised by mode: test_dataplane.sh MODE KROUTE BACKEND PROBE.
+# The same scenarios run for every mode; where a mode cannot behave as
+# kube-proxy does (a userspace proxy stops proxying when it exits), the check
+# asserts what that mode does, and docs/userspace.md says why.  Userspace
+# adds its own checks (connections across endpoint changes, least
+# connections, passive health checking).
 #
 # Never touches the host: everything happens in namespaces lib.sh creates and
 # tears down on every exit path.
@@ -19,6 +24,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../cluster/lib.sh"
 kc_require_root
 kc_require_cmd iptables-save iptables-restore conntrack
+[ "$mode" = userspace ] && kc_require_cmd nft ss
 
 pass=0
 fail=0
@@ -30,7 +36,8 @@ check() { if [ "$2" = "$3" ]; then ok; else bad "$1: got '$2', want '$3'"; fi; }
 kc_setup || exit 1
 M=$KC_RUNDIR/m
 mkdir -p "$M"
-for p in web-1:node-a1 web-2:node-b1 cli-a1:node-a1 cli-a2:node-a2 cli-b1:node-b1; do
+# idle is a pod with no server: listed as an endpoint, it refuses connections.
+for p in web-1:node-a1 web-2:node-b1 cli-a1:node-a1 cli-a2:node-a2 cli-b1:node-b1 idle:node-a2; do
 	kc_add_pod "${p#*:}" "${p%%:*}" || exit 1
 done
 for p in web-1 web-2; do kc_start_backend "$p" 8080/tcp 8080/udp || exit 1; done
@@ -111,6 +118,30 @@ spec:
   clusterIP: 10.96.0.16
   externalIPs: [192.0.2.10]
   ports: [{name: http, port: 80, targetPort: 8080}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: hold, namespace: t}
+spec:
+  clusterIP: 10.96.0.20
+  ports: [{name: http, port: 80, targetPort: 8080}]
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: lc
+  namespace: t
+  annotations: {kroute.io/scheduler: lc}
+spec:
+  clusterIP: 10.96.0.21
+  ports: [{name: http, port: 80, targetPort: 8080}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: dead, namespace: t}
+spec:
+  clusterIP: 10.96.0.22
+  ports: [{name: http, port: 80, targetPort: 8080}]
 YAML
 }
 services
@@ -121,13 +152,18 @@ done
 kc_write_endpointslice "$M" t/empty 8080/TCP:http || exit 1
 kc_write_endpointslice "$M" t/empty-udp 8080/UDP:dns || exit 1
 kc_write_endpointslice "$M" t/dns 8080/UDP:dns web-1 web-2 || exit 1
+for s in hold lc; do kc_write_endpointslice "$M" "t/$s" 8080/TCP:http web-1 web-2 || exit 1; done
+kc_write_endpointslice "$M" t/dead 8080/TCP:http web-1 idle || exit 1
 
 declare -A KPID
+GRACE=3
 start_kroute() {
-	local node=$1
+	local node=$1 extra=()
+	[ "$mode" = userspace ] && extra=(--userspace-grace-period "${GRACE}s"
+		--userspace-status-file "$KC_RUNDIR/status-$node.json")
 	# ip netns exec execs kroute itself, so $! is kroute's pid.
 	ip netns exec "$(kc_node_ns "$node")" "$KROUTE" run --mode "$mode" --node "$node" -f "$M" \
-		--cluster-cidr 10.244.0.0/16 --min-sync-period 100ms --sync-period 30s \
+		--cluster-cidr 10.244.0.0/16 --min-sync-period 100ms --sync-period 30s "${extra[@]}" \
 		>>"$KC_RUNDIR/kroute-$node.log" 2>&1 &
 	KPID[$node]=$!
 }
@@ -245,6 +281,101 @@ only_udp_web2() { [ "$(kc_probe cli-a1 udp 10.96.0.15 53 --timeout 700 --src "${
 # The same source port: without the conntrack flush this flow would stay on web-1's entry.
 kc_wait_for -t 10 only_udp_web2 && ok || bad "UDP flow stuck on the removed endpoint"
 
+if [ "$mode" = userspace ]; then
+# held_open NAME FROM IP PORT: a keep-alive HTTP connection from FROM that
+# stays open; each held_req NAME sends one request on it and prints the pod
+# that answered, or "closed" when the proxy closed the connection.
+declare -A HELD_FD
+held_open() {
+	local name=$1 from=$2 ip=$3 port=$4 dir=$KC_RUNDIR/held-$1 fd
+	mkdir -p "$dir" && rm -f "$dir/out" "$dir/cmd" && mkfifo "$dir/cmd" && : >"$dir/out"
+	kc_exec "$from" bash -c '
+		trap "" PIPE
+		exec 3<>"/dev/tcp/$1/$2" || { echo connect-failed >>"$3/out"; exit 1; }
+		exec 4<"$3/cmd"
+		while read -r cmd <&4; do
+			[ "$cmd" = quit ] && break
+			res=closed
+			if printf "GET / HTTP/1.1\r\nHost: t\r\n\r\n" >&3 2>/dev/null; then
+				while IFS= read -r -t 3 line <&3; do
+					case $line in pod=*) res=${line%% *}; res=${res#pod=}; break ;; esac
+				done
+			fi
+			echo "$res" >>"$3/out"
+		done' _ "$ip" "$port" "$dir" &
+	exec {fd}>"$dir/cmd"
+	HELD_FD[$name]=$fd
+}
+held_lines() { wc -l <"$KC_RUNDIR/held-$1/out"; }
+held_grew() { [ "$(held_lines "$1")" -gt "$2" ]; }
+held_req() {
+	local name=$1 n
+	n=$(held_lines "$name")
+	echo req >&"${HELD_FD[$name]}"
+	kc_wait_for -t 5 held_grew "$name" "$n" || { echo no-answer; return; }
+	tail -n 1 "$KC_RUNDIR/held-$name/out"
+}
+held_close() {
+	echo quit >&"${HELD_FD[$1]}"
+	exec {HELD_FD[$1]}>&-
+}
+other_pod() { if [ "$1" = web-1 ]; then echo web-2; else echo web-1; fi; }
+
+echo "== userspace: an established connection survives a change that keeps its endpoint"
+held_open keep cli-a2 10.96.0.20 80
+first=$(held_req keep)
+case $first in web-1 | web-2) ok ;; *) bad "the held connection did not answer: $first" ;; esac
+kc_write_endpointslice "$M" t/hold 8080/TCP:http "$first"
+only_first() { [ "$(answers cli-a2 10 10.96.0.20 80)" = "$first" ]; }
+kc_wait_for -t 10 only_first && ok || bad "hold: scale down to $first not applied"
+sleep $((GRACE + 1))
+check "after the change and the grace period, the same connection still answers" "$(held_req keep)" "$first"
+held_close keep
+
+echo "== userspace: a connection to a removed endpoint is closed after the grace period"
+kc_write_endpointslice "$M" t/hold 8080/TCP:http web-1 web-2
+both_hold() { [ "$(answers cli-a2 30 10.96.0.20 80)" = "web-1 web-2" ]; }
+kc_wait_for -t 10 both_hold && ok || bad "hold: scale up not applied"
+held_open gone cli-a2 10.96.0.20 80
+first=$(held_req gone)
+other=$(other_pod "$first")
+removed_at=$(kc_now_ms)
+kc_write_endpointslice "$M" t/hold 8080/TCP:http "$other"
+only_other() { [ "$(answers cli-a2 10 10.96.0.20 80)" = "$other" ]; }
+kc_wait_for -t 10 only_other && ok || bad "hold: removal of $first not applied"
+# Still inside the grace period, if the change applied fast enough to tell.
+if [ $(($(kc_now_ms) - removed_at)) -lt $((GRACE * 1000 - 500)) ]; then
+	check "within the grace period the connection still works" "$(held_req gone)" "$first"
+else
+	bad "the endpoint change took longer than the grace period to apply"
+fi
+sleep $((GRACE + 1))
+check "after the grace period the connection is closed" "$(held_req gone)" closed
+held_close gone
+
+echo "== userspace: least connections (kroute.io/scheduler: lc) counts live connections"
+held_open lc cli-a2 10.96.0.21 80
+check "lc: the first connection goes to the first endpoint" "$(held_req lc)" web-1
+check "lc: while it is open, new connections go to the other endpoint" \
+	"$(answers cli-a2 10 10.96.0.21 80)" web-2
+held_close lc
+back_to_web1() { [ "$(answers cli-a2 5 10.96.0.21 80)" = web-1 ]; }
+kc_wait_for -t 5 back_to_web1 && ok || bad "lc: closing the connection was not counted"
+
+echo "== userspace: a listed endpoint that refuses is retried and ejected"
+check "every connection is answered (retried on web-1)" \
+	"$(kc_probe cli-a2 tcp 10.96.0.22 80 --count 20 --timeout 700 | sed -E 's/^pod=([^ ]+) .*/\1/' | sort | uniq -c | sed 's/^ *//')" \
+	"20 web-1"
+IDLE=${KC_POD_IP[idle]}
+check "the ejection is logged" "$(grep -c "endpoint $IDLE:8080 ejected" "$KC_RUNDIR/kroute-node-a2.log")" 1
+ejected_in_status() {
+	grep -q "\"endpoint\": \"$IDLE:8080\", \"removed\": false, [^}]*\"ejected\": true" \
+		"$KC_RUNDIR/status-node-a2.json"
+}
+kc_wait_for -t 3 ejected_in_status && ok ||
+	bad "the status file does not show $IDLE:8080 ejected: $(cat "$KC_RUNDIR/status-node-a2.json")"
+fi
+
 echo "== bad input keeps the last good rules"
 cp "$M/services.yaml" "$KC_RUNDIR/services.good"
 printf 'apiVersion: v1\nkind: Service\nmetadata: {name: broken, namespace: t}\nspec: {ports: [{port: 99999}]}\n' >"$M/broken.yaml"
@@ -256,7 +387,13 @@ rm -f "$M/broken.yaml"
 echo "== SIGTERM leaves the rules in place"
 kill -TERM "${KPID[node-a2]}"
 wait "${KPID[node-a2]}" 2>/dev/null
-check "after kroute exits, traffic still flows" "$(answers cli-a2 20 10.96.0.10 80)" "web-1 web-2"
+if [ "$mode" = userspace ]; then
+	# The proxy is the process: its addresses stay on kroute0 with nothing
+	# listening, so clients are refused at once instead of hanging.
+	check "after kroute exits, the service refuses" "$(probe cli-a2 tcp 10.96.0.10 80)" refused
+else
+	check "after kroute exits, traffic still flows" "$(answers cli-a2 20 10.96.0.10 80)" "web-1 web-2"
+fi
 check "kroute logged a clean exit" "$(grep -c 'rules stay in place' "$KC_RUNDIR/kroute-node-a2.log")" 1
 start_kroute node-a2
 synced2() { [ "$(grep -c 'full sync:' "$KC_RUNDIR/kroute-node-a2.log")" -ge 2 ]; }
@@ -270,6 +407,13 @@ for n in "${KC_NODES[@]}"; do
 	kc_exec "$n" "$KROUTE" cleanup || bad "cleanup failed on $n"
 	left=$(kc_exec "$n" iptables-save | grep -c -- 'KUBE-' || true)
 	check "no KUBE- rules or chains left on $n" "$left" 0
+	if [ "$mode" = userspace ]; then
+		check "no kroute0 interface left on $n" "$(kc_exec "$n" ip -br link show kroute0 2>/dev/null | wc -l)" 0
+		check "no nft table left on $n" "$(kc_exec "$n" nft list tables | grep -c kroute_userspace)" 0
+		check "no fwmark rule left on $n" "$(kc_exec "$n" ip rule show | grep -c 'lookup 4751')" 0
+		check "no routes left in table 4751 on $n" "$(kc_exec "$n" ip route show table 4751 2>/dev/null | wc -l)" 0
+		check "no listener left on $n" "$(kc_exec "$n" ss -Hltnu | wc -l)" 0
+	fi
 done
 # Without rules the VIP is just an address routed onto the LAN, where nobody has it.
 check "after cleanup, the ClusterIP no longer answers" "$(probe cli-a2 tcp 10.96.0.10 80)" "timeout"

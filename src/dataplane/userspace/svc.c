@@ -1,0 +1,445 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Proxy services: an endpoint set with its scheduler, live connection
+ * counts and passive health, kept across syncs so that least-connection
+ * schedulers see every open connection and an endpoint change leaves the
+ * connections to the endpoints that stay alone.  See proxy.h for the
+ * locking rules.
+ */
+#include "dataplane/userspace/proxy.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/util.h"
+#include "dataplane/userspace/plan.h"
+#include "dataplane/userspace/worker.h"
+#include "sched/sched_affinity.h"
+
+/* Affinity tables are bounded: one entry per client, like kube-proxy's recent list. */
+#define US_AFFINITY_MAX_ENTRIES 65536
+
+uint64_t us_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * US_NS_PER_SEC + (uint64_t)ts.tv_nsec;
+}
+
+void us_log(const char *fmt, ...)
+{
+	struct timespec ts;
+	struct tm tm;
+	char stamp[32], line[1024];
+	va_list ap;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	strftime(stamp, sizeof(stamp), "%H:%M:%S", &tm);
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	/* One fprintf per line: stdio locks the stream, so threads do not interleave. */
+	fprintf(stderr, "kroute %s.%03ld: %s\n", stamp, ts.tv_nsec / 1000000, line);
+}
+
+void us_addr_to_sockaddr(const struct addr *a, uint16_t port, struct sockaddr_storage *ret,
+			 socklen_t *ret_len)
+{
+	memset(ret, 0, sizeof(*ret));
+	if (a->family == AF_INET6) {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ret;
+
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons(port);
+		memcpy(&s6->sin6_addr, a->bytes, 16);
+		*ret_len = sizeof(*s6);
+	} else {
+		struct sockaddr_in *s4 = (struct sockaddr_in *)ret;
+
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons(port);
+		memcpy(&s4->sin_addr, a->bytes, 4);
+		*ret_len = sizeof(*s4);
+	}
+}
+
+void us_sockaddr_to_addr(const struct sockaddr_storage *sa, struct addr *ret, uint16_t *ret_port)
+{
+	memset(ret, 0, sizeof(*ret));
+	if (sa->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)sa;
+
+		/* A v4-mapped peer is an IPv4 client. */
+		if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr)) {
+			ret->family = AF_INET;
+			memcpy(ret->bytes, &s6->sin6_addr.s6_addr[12], 4);
+		} else {
+			ret->family = AF_INET6;
+			memcpy(ret->bytes, &s6->sin6_addr, 16);
+		}
+		*ret_port = ntohs(s6->sin6_port);
+	} else {
+		const struct sockaddr_in *s4 = (const struct sockaddr_in *)sa;
+
+		ret->family = AF_INET;
+		memcpy(ret->bytes, &s4->sin_addr, 4);
+		*ret_port = ntohs(s4->sin_port);
+	}
+}
+
+static struct us_ep *ep_new(struct us_svc *s, const struct us_plan_ep *pe)
+{
+	struct us_ep *ep = xcalloc(1, sizeof(*ep));
+
+	atomic_init(&ep->refs, 1);
+	ep->svc = s;
+	ep->addr = pe->addr;
+	ep->port = pe->port;
+	memcpy(ep->key, pe->key, sizeof(ep->key));
+	us_addr_to_sockaddr(&pe->addr, pe->port, &ep->sa, &ep->salen);
+	ep->idx = -1;
+	ep->weight = pe->weight;
+	return ep;
+}
+
+void us_ep_unref(struct us_ep *ep)
+{
+	if (ep && atomic_fetch_sub(&ep->refs, 1) == 1)
+		free(ep);
+}
+
+struct us_svc *us_svc_new(struct us_dp *dp, const struct us_plan_svc *ps)
+{
+	struct us_svc *s = xcalloc(1, sizeof(*s));
+
+	atomic_init(&s->refs, 1);
+	s->dp = dp;
+	s->key = xstrdup(ps->key);
+	s->name = xstrdup(ps->name);
+	s->family = ps->family;
+	s->proto = ps->proto;
+	pthread_mutex_init(&s->lock, NULL);
+	return s;
+}
+
+void us_svc_ref(struct us_svc *s)
+{
+	atomic_fetch_add(&s->refs, 1);
+}
+
+void us_svc_unref(struct us_svc *s)
+{
+	if (!s || atomic_fetch_sub(&s->refs, 1) != 1)
+		return;
+	/* Nobody else can see it now: no lock needed. */
+	for (size_t i = 0; i < s->n_cur; i++)
+		us_ep_unref(s->cur[i]);
+	for (size_t i = 0; i < s->n_gone; i++)
+		us_ep_unref(s->gone[i]);
+	sched_affinity_free(s->aff);
+	sched_free(s->st);
+	free(s->cur);
+	free(s->dests);
+	free(s->gone);
+	pthread_mutex_destroy(&s->lock);
+	free(s->key);
+	free(s->name);
+	free(s);
+}
+
+static void mark_removed(struct us_svc *s, struct us_ep *ep, uint64_t now_ns)
+{
+	ep->idx = -1;
+	atomic_store(&ep->removed_ns, now_ns);
+	atomic_store(&ep->removed, true);
+	atomic_store(&s->dp->last_removal_ns, now_ns);
+	if (ep->health.ejected_until_ns)
+		s->n_ejected--;
+	ep->health.ejected_until_ns = 0;
+	VEC_PUSH(s->gone, s->n_gone, s->cap_gone, ep);
+}
+
+/* Drops removed endpoints nobody uses any more (the svc holds the last reference). */
+static void gc_gone(struct us_svc *s)
+{
+	size_t w = 0;
+
+	for (size_t i = 0; i < s->n_gone; i++) {
+		if (atomic_load(&s->gone[i]->refs) == 1 && !s->gone[i]->active)
+			us_ep_unref(s->gone[i]);
+		else
+			s->gone[w++] = s->gone[i];
+	}
+	s->n_gone = w;
+}
+
+static uint32_t dest_weight(const struct us_ep *ep)
+{
+	return ep->health.ejected_until_ns ? 0 : ep->weight;
+}
+
+static void fill_dest(struct sched_dest *d, const struct us_ep *ep)
+{
+	memset(d, 0, sizeof(*d));
+	d->family = ep->addr.family;
+	memcpy(d->addr, ep->addr.bytes, sizeof(d->addr));
+	d->port = ep->port;
+	d->weight = dest_weight(ep);
+	d->last_weight = ep->weight;
+	/* The scheduler's counters are the live ones: connections survive syncs. */
+	d->active_conns = ep->active;
+}
+
+void us_svc_update(struct us_svc *s, const struct us_plan_svc *ps, uint64_t now_ns)
+{
+	struct us_ep **cur = xcalloc(ps->n_eps + 1, sizeof(*cur));
+	struct sched_dest *dests = xcalloc(ps->n_eps + 1, sizeof(*dests));
+	bool new_sched;
+	int r = 0;
+
+	pthread_mutex_lock(&s->lock);
+	s->retired = false;
+	for (size_t i = 0; i < ps->n_eps; i++) {
+		const struct us_plan_ep *pe = &ps->eps[i];
+		struct us_ep *ep = NULL;
+
+		for (size_t k = 0; k < s->n_cur && !ep; k++)
+			if (s->cur[k] && streq(s->cur[k]->key, pe->key)) {
+				ep = s->cur[k];
+				s->cur[k] = NULL;
+			}
+		/* Back within the grace period: its connections stay. */
+		for (size_t k = 0; k < s->n_gone && !ep; k++)
+			if (streq(s->gone[k]->key, pe->key)) {
+				ep = s->gone[k];
+				s->gone[k] = s->gone[--s->n_gone];
+				atomic_store(&ep->removed, false);
+			}
+		if (!ep)
+			ep = ep_new(s, pe);
+		ep->weight = pe->weight;
+		ep->idx = (int)i;
+		cur[i] = ep;
+		fill_dest(&dests[i], ep);
+	}
+	for (size_t k = 0; k < s->n_cur; k++)
+		if (s->cur[k])
+			mark_removed(s, s->cur[k], now_ns);
+	s->n_ejected = 0;
+	for (size_t i = 0; i < ps->n_eps; i++)
+		if (cur[i]->health.ejected_until_ns)
+			s->n_ejected++;
+	new_sched = !s->st || !s->sched_name || !streq(s->sched_name, ps->sched_name) ||
+		    memcmp(&s->cfg, &ps->cfg, sizeof(s->cfg));
+	if (!ps->n_eps) {
+		s->st = sched_free(s->st);
+	} else if (new_sched) {
+		struct sched_state *st = NULL;
+
+		r = sched_new(ps->sched_name, &ps->cfg, dests, ps->n_eps, &st);
+		if (r == 0) {
+			sched_free(s->st);
+			s->st = st;
+		}
+	} else {
+		r = sched_set_dests(s->st, dests, ps->n_eps);
+	}
+	if (r < 0) {
+		/* Cannot happen with a plan from the view (names and sizes are validated). */
+		us_log("userspace: %s: scheduler %s: %s; falling back to random", s->name,
+		       ps->sched_name, strerror(-r));
+		sched_free(s->st);
+		s->st = NULL;
+		if (sched_new("random", &(struct sched_config){ .seed = ps->cfg.seed }, dests,
+			      ps->n_eps, &s->st) < 0)
+			s->st = NULL;
+	}
+	free(s->cur);
+	free(s->dests);
+	s->cur = cur;
+	s->dests = dests;
+	s->n_cur = ps->n_eps;
+	s->sched_name = ps->sched_name;
+	s->cfg = ps->cfg;
+	if (s->affinity_timeout_ns != ps->affinity_timeout_ns) {
+		s->aff = sched_affinity_free(s->aff);
+		s->affinity_timeout_ns = ps->affinity_timeout_ns;
+		if (ps->affinity_timeout_ns &&
+		    sched_affinity_new(ps->affinity_timeout_ns, US_AFFINITY_MAX_ENTRIES, 0, ps->cfg.seed,
+				       &s->aff) < 0)
+			s->aff = NULL;
+	}
+	gc_gone(s);
+	pthread_mutex_unlock(&s->lock);
+}
+
+void us_svc_retire(struct us_svc *s, uint64_t now_ns)
+{
+	pthread_mutex_lock(&s->lock);
+	for (size_t k = 0; k < s->n_cur; k++)
+		mark_removed(s, s->cur[k], now_ns);
+	s->n_cur = 0;
+	s->st = sched_free(s->st);
+	s->retired = true;
+	pthread_mutex_unlock(&s->lock);
+}
+
+/* Ends ejections whose time has come (under the lock). */
+static void expire_ejections(struct us_svc *s, uint64_t now_ns)
+{
+	bool changed = false;
+
+	for (size_t i = 0; i < s->n_cur; i++) {
+		struct us_ep *ep = s->cur[i];
+
+		if (us_health_expire(&ep->health, now_ns)) {
+			s->n_ejected--;
+			s->dests[i].weight = ep->weight;
+			changed = true;
+			us_log("userspace: %s: endpoint %s back in service after its ejection",
+			       s->name, ep->key);
+		}
+	}
+	if (changed && s->st)
+		sched_prepare(s->st);
+}
+
+static bool was_tried(const struct us_ep *ep, struct us_ep *const *tried, size_t n_tried)
+{
+	for (size_t i = 0; i < n_tried; i++)
+		if (tried[i] == ep)
+			return true;
+	return false;
+}
+
+struct us_ep *us_svc_pick(struct us_svc *s, const struct sched_flow *f, struct us_ep *const *tried,
+			  size_t n_tried, uint64_t now_ns)
+{
+	struct us_ep *ep = NULL;
+	int idx = -1;
+
+	pthread_mutex_lock(&s->lock);
+	if (s->n_ejected)
+		expire_ejections(s, now_ns);
+	if (!s->st || !s->n_cur)
+		goto out;
+	/* A few draws: rr moves on by itself, random and lc may repeat a failed one. */
+	for (int attempt = 0; attempt < 4 && idx < 0; attempt++) {
+		int r = s->aff ? sched_affinity_pick(s->aff, s->st, f, now_ns)
+			       : sched_pick(s->st, f, now_ns);
+
+		if (r < 0)
+			break;
+		if (!was_tried(s->cur[r], tried, n_tried))
+			idx = r;
+	}
+	/* Then any available endpoint not tried yet, in list order. */
+	for (size_t i = 0; i < s->n_cur && idx < 0; i++)
+		if (s->dests[i].weight && !was_tried(s->cur[i], tried, n_tried))
+			idx = (int)i;
+	/*
+	 * Everything left is ejected: trying one beats refusing the client
+	 * (Envoy's panic mode).  The one whose ejection ends first.
+	 */
+	for (size_t i = 0; i < s->n_cur; i++) {
+		struct us_ep *c = s->cur[i];
+
+		if (idx >= 0)
+			break;
+		if (!c->weight || !c->health.ejected_until_ns || was_tried(c, tried, n_tried))
+			continue;
+		if (idx < 0 || c->health.ejected_until_ns < s->cur[idx]->health.ejected_until_ns)
+			idx = (int)i;
+	}
+	if (idx < 0)
+		goto out;
+	ep = s->cur[idx];
+	sched_conn_take(s->st, (size_t)idx, true);
+	ep->active++;
+	ep->conns_total++;
+	atomic_fetch_add(&ep->refs, 1);
+out:
+	pthread_mutex_unlock(&s->lock);
+	return ep;
+}
+
+void us_svc_release(struct us_ep *ep)
+{
+	struct us_svc *s = ep->svc;
+
+	pthread_mutex_lock(&s->lock);
+	if (ep->idx >= 0 && s->st && (size_t)ep->idx < s->n_cur && s->cur[ep->idx] == ep)
+		sched_conn_drop(s->st, (size_t)ep->idx, true);
+	ep->active--;
+	pthread_mutex_unlock(&s->lock);
+	us_ep_unref(ep);
+}
+
+void us_svc_failed(struct us_ep *ep, int err, uint64_t now_ns)
+{
+	struct us_svc *s = ep->svc;
+
+	pthread_mutex_lock(&s->lock);
+	if (us_health_failure(&ep->health, s->dp->eject_ns, now_ns)) {
+		s->n_ejected++;
+		if (ep->idx >= 0 && s->st) {
+			s->dests[ep->idx].weight = 0;
+			sched_prepare(s->st);
+		}
+		atomic_fetch_add_explicit(&s->dp->ctr.ejections, 1, memory_order_relaxed);
+		atomic_fetch_add_explicit(&s->dp->status_gen, 1, memory_order_relaxed);
+		us_log("userspace: %s: endpoint %s ejected for %.1fs after %u failed connects in a row (last: %s)",
+		       s->name, ep->key, (double)(ep->health.ejected_until_ns - now_ns) / 1e9,
+		       US_HEALTH_FAILURES, strerror(err));
+	}
+	pthread_mutex_unlock(&s->lock);
+}
+
+void us_svc_succeeded(struct us_ep *ep)
+{
+	struct us_svc *s = ep->svc;
+
+	/* Racy read first: the common case (no failures) takes no lock. */
+	if (!__atomic_load_n(&ep->health.consecutive_failures, __ATOMIC_RELAXED) &&
+	    !__atomic_load_n(&ep->health.ejections_in_a_row, __ATOMIC_RELAXED))
+		return;
+	pthread_mutex_lock(&s->lock);
+	us_health_success(&ep->health);
+	pthread_mutex_unlock(&s->lock);
+}
+
+void us_listener_unref(struct us_listener *l)
+{
+	if (!l || atomic_fetch_sub(&l->refs, 1) != 1)
+		return;
+	us_svc_unref(l->svc);
+	us_svc_unref(l->svc_cluster);
+	free(l->per_worker);
+	free(l->ident);
+	free(l->name);
+	free(l);
+}
+
+void us_snap_unref(struct us_snap *s)
+{
+	if (!s || atomic_fetch_sub(&s->refs, 1) != 1)
+		return;
+	free(s->local);
+	free(s);
+}
+
+bool us_snap_is_local(const struct us_snap *s, const struct addr *a)
+{
+	if (a->family == AF_INET && a->bytes[0] == 127)
+		return true;
+	for (size_t i = 0; s && i < s->n_local; i++)
+		if (addr_eq(&s->local[i], a))
+			return true;
+	return false;
+}

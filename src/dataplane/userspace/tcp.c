@@ -1,0 +1,391 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * TCP relay: accept, pick an endpoint, connect (retrying other endpoints,
+ * bounded), then move bytes with splice() through one pipe per direction,
+ * so payload never enters userspace.  A FIN is forwarded as shutdown(WR)
+ * once everything before it has been delivered (half-close); a RST is
+ * forwarded as a RST.  Memory per connection is the two pipes (bounded by
+ * US_PIPE_SIZE) and this struct.
+ */
+#include "dataplane/userspace/worker_int.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include "core/util.h"
+
+#define US_ACCEPT_BATCH 64
+#define US_RELAY_EVENTS (EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET)
+
+static int pipe_get(struct us_worker *w, struct us_pipe *p)
+{
+	int fds[2];
+
+	if (w->n_pool) {
+		*p = w->pool[--w->n_pool];
+		return 0;
+	}
+	if (pipe2(fds, O_NONBLOCK | O_CLOEXEC) < 0)
+		return -errno;
+	/* Bigger pipes mean fewer syscalls per megabyte; failure only costs speed. */
+	(void)fcntl(fds[0], F_SETPIPE_SZ, US_PIPE_SIZE);
+	*p = (struct us_pipe){ .r = fds[0], .w = fds[1] };
+	return 0;
+}
+
+static void pipe_put(struct us_worker *w, struct us_pipe *p)
+{
+	if (p->r < 0)
+		return;
+	/* Only an empty pipe can be reused; one with bytes left is closed. */
+	if (!p->len && w->n_pool < US_PIPE_POOL) {
+		w->pool[w->n_pool++] = *p;
+	} else {
+		close(p->r);
+		close(p->w);
+	}
+	p->r = p->w = -1;
+}
+
+static void set_linger0(int fd)
+{
+	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+
+	(void)setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+}
+
+void us_tcp_close(struct us_worker *w, struct us_conn *c, bool reset)
+{
+	if (c->dead)
+		return;
+	c->dead = true;
+	if (reset) {
+		set_linger0(c->cfd);
+		if (c->bfd >= 0)
+			set_linger0(c->bfd);
+	}
+	close(c->cfd);
+	if (c->bfd >= 0)
+		close(c->bfd);
+	pipe_put(w, &c->up);
+	pipe_put(w, &c->down);
+	if (c->ep)
+		us_svc_release(c->ep);
+	c->ep = NULL;
+	if (!c->connecting)
+		atomic_fetch_sub_explicit(&w->dp->ctr.tcp_active, 1, memory_order_relaxed);
+	us_list_del(&c->link);
+	us_list_add_tail(&w->graveyard_conns, &c->link);
+}
+
+void us_tcp_free_graveyard(struct us_worker *w)
+{
+	while (!us_list_empty(&w->graveyard_conns)) {
+		struct us_conn *c = us_container_of(w->graveyard_conns.next, struct us_conn, link);
+
+		us_list_del(&c->link);
+		us_svc_unref(c->svc);
+		us_listener_unref(c->l);
+		free(c);
+	}
+}
+
+/* Starts a connect to the next endpoint; false when none is left to try. */
+static bool connect_next(struct us_worker *w, struct us_conn *c)
+{
+	while (c->attempts < US_MAX_ATTEMPTS) {
+		struct us_ep *ep = us_svc_pick(c->svc, &c->flow, c->tried, c->attempts, w->now_ns);
+		bool from_pod, from_node;
+		int fd;
+
+		if (!ep)
+			return false;
+		c->tried[c->attempts++] = ep;
+		if (c->attempts > 1)
+			atomic_fetch_add_explicit(&w->dp->ctr.tcp_retries, 1, memory_order_relaxed);
+		from_pod = us_worker_from_pod(w, &c->client_addr);
+		from_node = us_snap_is_local(w->snap, &c->client_addr);
+		c->spoof = us_want_spoof(c->l, from_pod, from_node, &c->client_addr, ep);
+		fd = us_upstream_socket(w, SOCK_STREAM, ep, &c->spoof, &c->client_addr, c->client_port);
+		if (fd < 0) {
+			if (fd == -EMFILE || fd == -ENFILE)
+				us_worker_fd_exhausted(w, "connecting to an endpoint");
+			us_svc_release(ep);
+			return false;
+		}
+		if (connect(fd, (struct sockaddr *)&ep->sa, ep->salen) == 0 || errno == EINPROGRESS) {
+			c->bfd = fd;
+			c->ep = ep;
+			c->deadline_ns = w->now_ns + w->dp->connect_timeout_ns;
+			if (us_epoll_add(w, fd, US_RELAY_EVENTS, &c->ev_backend) == 0)
+				return true;
+			c->bfd = -1;
+			c->ep = NULL;
+		}
+		/* Refused at once (a local endpoint without a listener), or worse. */
+		us_svc_failed(ep, errno, w->now_ns);
+		atomic_fetch_add_explicit(&w->dp->ctr.tcp_connect_failures, 1, memory_order_relaxed);
+		close(fd);
+		us_svc_release(ep);
+	}
+	return false;
+}
+
+static void conn_new(struct us_worker *w, struct us_wl *wl, int cfd, const struct sockaddr_storage *sa)
+{
+	struct us_listener *l = wl->l;
+	struct us_conn *c;
+	struct us_svc *svc = l->svc;
+	bool from_pod, from_node;
+	struct addr local;
+	uint16_t lport;
+	struct sockaddr_storage lsa;
+	socklen_t llen = sizeof(lsa);
+
+	c = xcalloc(1, sizeof(*c));
+	c->ev_client.kind = US_EV_TCP_CLIENT;
+	c->ev_backend.kind = US_EV_TCP_BACKEND;
+	c->cfd = cfd;
+	c->bfd = -1;
+	c->up.r = c->up.w = c->down.r = c->down.w = -1;
+	c->connecting = true;
+	us_list_init(&c->link);
+	us_sockaddr_to_addr(sa, &c->client_addr, &c->client_port);
+	from_pod = us_worker_from_pod(w, &c->client_addr);
+	from_node = us_snap_is_local(w->snap, &c->client_addr);
+	/* externalTrafficPolicy Local: pods and the node itself use every cluster endpoint. */
+	if (l->svc_cluster && (from_pod || from_node))
+		svc = l->svc_cluster;
+	c->l = l;
+	atomic_fetch_add(&l->refs, 1);
+	c->svc = svc;
+	if (svc)
+		us_svc_ref(svc);
+	if (getsockname(cfd, (struct sockaddr *)&lsa, &llen) < 0)
+		lsa = l->sa;
+	us_sockaddr_to_addr(&lsa, &local, &lport);
+	c->flow = (struct sched_flow){
+		.family = c->client_addr.family,
+		.proto = IPPROTO_TCP,
+		.sport = c->client_port,
+		.dport = lport,
+	};
+	memcpy(c->flow.saddr, c->client_addr.bytes, sizeof(c->flow.saddr));
+	memcpy(c->flow.daddr, local.bytes, sizeof(c->flow.daddr));
+	us_list_add_tail(&w->connecting, &c->link);
+	atomic_fetch_add_explicit(&w->dp->ctr.tcp_accepted, 1, memory_order_relaxed);
+	if (!svc || !connect_next(w, c)) {
+		/* No endpoint can take it: reset, the closest a proxy gets to "refused". */
+		atomic_fetch_add_explicit(&w->dp->ctr.tcp_no_endpoint, 1, memory_order_relaxed);
+		us_tcp_close(w, c, true);
+	}
+}
+
+void us_tcp_accept(struct us_worker *w, struct us_wl *wl)
+{
+	for (int i = 0; i < US_ACCEPT_BATCH; i++) {
+		struct sockaddr_storage sa;
+		socklen_t len = sizeof(sa);
+		int fd = accept4(wl->fd, (struct sockaddr *)&sa, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+		if (fd >= 0) {
+			conn_new(w, wl, fd, &sa);
+			continue;
+		}
+		if (errno == EINTR || errno == ECONNABORTED)
+			continue;
+		if (errno == EMFILE || errno == ENFILE) {
+			us_worker_fd_exhausted(w, "accepting");
+			/*
+			 * Free the spare fd to accept and close one client, so it
+			 * learns at once instead of waiting in the queue; then stop
+			 * polling this listener until the next tick.
+			 */
+			if (w->reserve_fd >= 0) {
+				close(w->reserve_fd);
+				fd = accept4(wl->fd, NULL, NULL, SOCK_CLOEXEC);
+				if (fd >= 0) {
+					set_linger0(fd);
+					close(fd);
+				}
+				w->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+			}
+			if (!wl->paused && wl->fd >= 0) {
+				struct epoll_event e = { .events = 0, .data.ptr = &wl->ev };
+
+				wl->paused = true;
+				epoll_ctl(w->epfd, EPOLL_CTL_MOD, wl->fd, &e);
+			}
+		}
+		return;
+	}
+}
+
+/*
+ * Moves what is readable on src into the pipe and from the pipe into dst
+ * until neither moves.  Returns 0, or a negative errno when the connection
+ * must end (reset or error).
+ */
+static int pump(struct us_worker *w, int src, int dst, struct us_pipe *p, bool *src_eof,
+		bool *dst_shut)
+{
+	uint64_t moved = 0;
+	int ret = 0;
+
+	for (;;) {
+		bool progress = false;
+
+		if (!*src_eof && p->len < US_PIPE_SIZE) {
+			ssize_t n = splice(src, NULL, p->w, NULL, US_PIPE_SIZE - p->len,
+					   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+
+			if (n > 0) {
+				p->len += (uint32_t)n;
+				progress = true;
+			} else if (n == 0) {
+				*src_eof = true;
+				progress = true;
+			} else if (errno != EAGAIN && errno != EINTR) {
+				ret = -errno;
+				break;
+			}
+		}
+		if (p->len) {
+			ssize_t n = splice(p->r, NULL, dst, NULL, p->len, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+
+			if (n > 0) {
+				p->len -= (uint32_t)n;
+				moved += (uint64_t)n;
+				progress = true;
+			} else if (n < 0 && errno != EAGAIN && errno != EINTR) {
+				ret = -errno;
+				break;
+			}
+		}
+		if (*src_eof && !p->len && !*dst_shut) {
+			/* Everything before the FIN is delivered: forward the half-close. */
+			shutdown(dst, SHUT_WR);
+			*dst_shut = true;
+		}
+		if (!progress)
+			break;
+	}
+	if (moved)
+		atomic_fetch_add_explicit(&w->bytes, moved, memory_order_relaxed);
+	return ret;
+}
+
+static void relay(struct us_worker *w, struct us_conn *c)
+{
+	int r = pump(w, c->cfd, c->bfd, &c->up, &c->client_eof, &c->backend_shut);
+
+	if (!r)
+		r = pump(w, c->bfd, c->cfd, &c->down, &c->backend_eof, &c->client_shut);
+	if (r) {
+		/* A reset on one side resets the other; other errors just close. */
+		us_tcp_close(w, c, r == -ECONNRESET || r == -EPIPE);
+		return;
+	}
+	if (c->backend_shut && c->client_shut)
+		us_tcp_close(w, c, false);
+}
+
+static void connected(struct us_worker *w, struct us_conn *c)
+{
+	us_svc_succeeded(c->ep);
+	if (pipe_get(w, &c->up) < 0 || pipe_get(w, &c->down) < 0) {
+		us_worker_fd_exhausted(w, "creating splice pipes");
+		c->connecting = false;
+		atomic_fetch_add_explicit(&w->dp->ctr.tcp_active, 1, memory_order_relaxed);
+		us_tcp_close(w, c, true);
+		return;
+	}
+	c->connecting = false;
+	atomic_fetch_add_explicit(&w->dp->ctr.tcp_active, 1, memory_order_relaxed);
+	us_list_del(&c->link);
+	us_list_add_tail(&w->relaying, &c->link);
+	if (us_epoll_add(w, c->cfd, US_RELAY_EVENTS, &c->ev_client) < 0) {
+		us_tcp_close(w, c, true);
+		return;
+	}
+	relay(w, c);
+}
+
+static void connect_failed(struct us_worker *w, struct us_conn *c, int err)
+{
+	us_svc_failed(c->ep, err, w->now_ns);
+	atomic_fetch_add_explicit(&w->dp->ctr.tcp_connect_failures, 1, memory_order_relaxed);
+	us_svc_release(c->ep);
+	c->ep = NULL;
+	close(c->bfd);
+	c->bfd = -1;
+	if (!connect_next(w, c)) {
+		atomic_fetch_add_explicit(&w->dp->ctr.tcp_no_endpoint, 1, memory_order_relaxed);
+		us_tcp_close(w, c, true);
+	}
+}
+
+void us_tcp_event(struct us_worker *w, struct us_conn *c, bool backend, uint32_t events)
+{
+	if (c->dead)
+		return;
+	if (c->connecting) {
+		int err = 0;
+		socklen_t len = sizeof(err);
+
+		if (!backend || !(events & (EPOLLOUT | EPOLLERR | EPOLLHUP)))
+			return;
+		if (getsockopt(c->bfd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+			err = errno;
+		if (!err && (events & EPOLLOUT))
+			connected(w, c);
+		else
+			connect_failed(w, c, err ? err : ECONNREFUSED);
+		return;
+	}
+	relay(w, c);
+}
+
+void us_tcp_tick(struct us_worker *w, bool scan_removed)
+{
+	struct us_link *it, *next;
+
+	for (it = w->connecting.next; it != &w->connecting; it = next) {
+		struct us_conn *c = us_container_of(it, struct us_conn, link);
+
+		next = it->next;
+		/* c either stays where it is (next attempt) or leaves the list: next stays valid. */
+		if (c->ep && w->now_ns >= c->deadline_ns)
+			connect_failed(w, c, ETIMEDOUT);
+	}
+	if (!scan_removed)
+		return;
+	for (it = w->relaying.next; it != &w->relaying; it = next) {
+		struct us_conn *c = us_container_of(it, struct us_conn, link);
+
+		next = it->next;
+		if (c->ep && atomic_load_explicit(&c->ep->removed, memory_order_relaxed) &&
+		    w->now_ns >= atomic_load(&c->ep->removed_ns) + w->dp->grace_ns) {
+			atomic_fetch_add_explicit(&w->dp->ctr.tcp_grace_closed, 1, memory_order_relaxed);
+			us_tcp_close(w, c, false);
+		}
+	}
+}
+
+void us_tcp_done(struct us_worker *w)
+{
+	while (!us_list_empty(&w->connecting))
+		us_tcp_close(w, us_container_of(w->connecting.next, struct us_conn, link), true);
+	while (!us_list_empty(&w->relaying))
+		us_tcp_close(w, us_container_of(w->relaying.next, struct us_conn, link), false);
+	us_tcp_free_graveyard(w);
+	while (w->n_pool) {
+		w->n_pool--;
+		close(w->pool[w->n_pool].r);
+		close(w->pool[w->n_pool].w);
+	}
+}
