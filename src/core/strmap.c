@@ -86,3 +86,39 @@ void *strmap_put(struct strmap *m, const char *key, void *value)
 	m->n++;
 	return NULL;
 }
+
+void *strmap_del(struct strmap *m, const char *key, const char **ret_key)
+{
+	struct strmap_slot *s;
+	size_t mask, hole;
+	void *value;
+
+	if (ret_key)
+		*ret_key = NULL;
+	if (!m->cap)
+		return NULL;
+	s = find(m, key, strmap_hash(key));
+	if (!s->key)
+		return NULL;
+	value = s->value;
+	if (ret_key)
+		*ret_key = s->key;
+	/*
+	 * Backward-shift deletion keeps linear probing's invariant (no empty
+	 * slot between an entry's home and its slot) without tombstones.
+	 */
+	mask = m->cap - 1;
+	hole = (size_t)(s - m->slots);
+	for (size_t j = (hole + 1) & mask; m->slots[j].key; j = (j + 1) & mask) {
+		size_t home = m->slots[j].hash & mask;
+		bool stays = hole <= j ? (hole < home && home <= j) : (hole < home || home <= j);
+
+		if (!stays) {
+			m->slots[hole] = m->slots[j];
+			hole = j;
+		}
+	}
+	m->slots[hole] = (struct strmap_slot){ 0 };
+	m->n--;
+	return value;
+}

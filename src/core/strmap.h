@@ -7,6 +7,7 @@
 #ifndef KROUTE_CORE_STRMAP_H
 #define KROUTE_CORE_STRMAP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -28,5 +29,7 @@ void strmap_done(struct strmap *m);
 void *strmap_get(const struct strmap *m, const char *key);
 /* Inserts or replaces; returns the previous value or NULL. */
 void *strmap_put(struct strmap *m, const char *key, void *value);
+/* Removes key; returns its value (NULL when absent) and, in *ret_key, the key stored (to free). */
+void *strmap_del(struct strmap *m, const char *key, const char **ret_key);
 
 #endif

@@ -36,6 +36,7 @@
 #include "policy/policy.h"
 #include "sched/sched_config.h"
 #include "source/manifest.h"
+#include "store/store.h"
 
 #define EXIT_USAGE 2
 #define NS_PER_SEC 1000000000ull
@@ -58,8 +59,9 @@ struct agent {
 	struct run_cfg *cfg;
 	const struct dataplane_ops *ops;
 	struct dataplane *dp;
-	struct cluster cluster;     /* last good objects */
-	bool have_cluster;
+	struct store store;         /* last good objects, per file */
+	struct node_view *view;     /* this node's view of them, updated per change */
+	bool reread;                /* SIGHUP: read every file again */
 	bool input_bad;             /* the current input failed to load; wait for a change */
 	struct sync_timer timer;
 	int epfd, sfd, ifd, tfd;
@@ -399,50 +401,79 @@ static void arm_timer(struct agent *a)
 	(void)timerfd_settime(a->tfd, TFD_TIMER_ABSTIME, &its, NULL);
 }
 
-/* Returns 0 when the data plane matches the input, negative otherwise. */
+static double ms_since(uint64_t t)
+{
+	return (double)(now_ns() - t) / 1e6;
+}
+
+/*
+ * Returns 0 when the data plane matches the input, negative otherwise.
+ * Only files whose stamp changed are read, only the services they can
+ * affect get a new view, and the data plane re-renders only those.
+ */
 static int do_sync(struct agent *a, bool full)
 {
-	struct cluster fresh;
+	struct store_delta delta;
 	struct diag d;
-	struct node_view *view;
-	uint64_t t0 = now_ns(), t1;
-	int r;
+	uint64_t t0 = now_ns(), t_read, t_view;
+	double read_ms, view_ms;
+	size_t rebuilt = 0, files_read = 0, files_total = a->store.n_files;
+	int r = 0;
 
-	if (!a->input_bad || !a->have_cluster) {
-		cluster_init(&fresh);
+	/* Bad input stays bad until a file changes (inotify clears input_bad). */
+	if (a->input_bad && a->view) {
+		delta = (struct store_delta){ 0 };
+		r = 1;
+	} else {
 		diag_init(&d);
-		r = manifest_load(a->cfg->paths, a->cfg->n_paths, NULL, &fresh, &d);
-		if (r < 0) {
-			diag_print(&d, stderr);
-			diag_done(&d);
-			cluster_done(&fresh);
-			a->input_bad = true;
-			logf_("input has %s; %s", "errors",
-			      a->have_cluster ? "keeping the last good rules until the files change"
-					      : "nothing applied yet");
-			return a->have_cluster ? 0 : -EINVAL;
-		}
-		/* Warnings once per change, not on every periodic resync. */
-		diag_print(&d, stderr);
+		r = store_refresh(&a->store, a->reread, &d, &delta);
+		diag_print(&d, stderr); /* errors, or warnings once per change */
 		diag_done(&d);
-		if (a->have_cluster)
-			cluster_done(&a->cluster);
-		a->cluster = fresh;
-		a->have_cluster = true;
+		files_read = delta.files_read;
+		files_total = delta.files_total;
 	}
-	view = policy_build_view(&a->cluster, a->cfg->node, &a->cfg->po);
+	read_ms = ms_since(t0);
+	t_read = now_ns();
+	if (r < 0) {
+		a->input_bad = true;
+		logf_("input has errors; %s", a->view ? "keeping the last good rules until the files change"
+						      : "nothing applied yet");
+		store_delta_done(&delta);
+		if (!a->view)
+			return -EINVAL;
+	} else if (r == 0) {
+		a->reread = false;
+		a->input_bad = false;
+		if (delta.changed || !a->view) {
+			/* This node's own Node object carries its zone and addresses: everything depends on it. */
+			bool all = delta.all || strmap_get(&delta.nodes, a->cfg->node);
+
+			a->view = policy_update_view(a->view, &a->store.cluster, a->cfg->node,
+						     &a->cfg->po, &delta.services, all);
+			rebuilt = a->view->n_rebuilt;
+		}
+		store_delta_done(&delta); /* the view no longer points into replaced objects */
+	}
+	view_ms = ms_since(t_read);
+	t_view = now_ns();
 	diag_init(&d);
-	r = a->ops->sync(a->dp, view, full, &d);
-	t1 = now_ns();
+	r = a->ops->sync(a->dp, a->view, full, &d);
 	diag_print(&d, stderr);
 	diag_done(&d);
 	if (r < 0)
-		logf_("%s sync failed: %s; the previous rules stay, retrying with a full sync",
-		      full ? "full" : "partial", strerror(-r));
-	else
-		logf_("%s sync: %zu service ports in %.1f ms", full ? "full" : "partial",
-		      view->n_ports, (double)(t1 - t0) / 1e6);
-	node_view_free(view);
+		logf_("%s sync failed after %.1f ms (read %.1f, policy %.1f, apply %.1f): %s; the"
+		      " previous rules stay, retrying with a full sync", full ? "full" : "partial",
+		      ms_since(t0), read_ms, view_ms, ms_since(t_view), strerror(-r));
+	else {
+		struct dp_stats st;
+
+		a->ops->stats(a->dp, &st);
+		logf_("%s sync: %zu service ports (%zu rebuilt, %zu of %zu files read) in %.1f ms"
+		      " (read %.1f, policy %.1f, apply %.1f of which kernel tools %.1f)",
+		      full ? "full" : "partial", a->view->n_ports, rebuilt, files_read,
+		      files_total, ms_since(t0), read_ms, view_ms, ms_since(t_view),
+		      (double)st.last_kernel_ns / 1e6);
+	}
 	return r;
 }
 
@@ -474,7 +505,8 @@ static int loop(struct agent *a)
 				if (read(a->sfd, &si, sizeof(si)) != sizeof(si))
 					continue;
 				if (si.ssi_signo == SIGHUP) {
-					logf_("SIGHUP: full resync");
+					logf_("SIGHUP: reading every file, full resync");
+					a->reread = true;
 					a->input_bad = false;
 					a->timer.need_full = true;
 					sync_timer_request(&a->timer);
@@ -517,6 +549,8 @@ int run_main(int argc, char **argv)
 	/* Tests and benchmarks wrap the helper programs (to record or time them). */
 	if (getenv("KROUTE_IPTABLES_RESTORE"))
 		cfg.dp.iptables_restore = getenv("KROUTE_IPTABLES_RESTORE");
+	if (getenv("KROUTE_IP6TABLES_RESTORE"))
+		cfg.dp.ip6tables_restore = getenv("KROUTE_IP6TABLES_RESTORE");
 	if (getenv("KROUTE_CONNTRACK"))
 		cfg.dp.conntrack = getenv("KROUTE_CONNTRACK");
 	r = parse_run_args(argc, argv, &cfg);
@@ -539,9 +573,10 @@ int run_main(int argc, char **argv)
 			strerror(-r));
 		goto out;
 	}
+	store_init(&a.store, cfg.paths, cfg.n_paths, NULL);
 	if (cfg.once) {
 		r = do_sync(&a, true);
-		ret = r == 0 && a.have_cluster ? 0 : (a.input_bad ? EXIT_USAGE : EXIT_FAILURE);
+		ret = r == 0 && !a.input_bad ? 0 : (a.input_bad ? EXIT_USAGE : EXIT_FAILURE);
 		goto out;
 	}
 
@@ -576,8 +611,8 @@ int run_main(int argc, char **argv)
 out:
 	if (a.dp)
 		a.ops->free(a.dp);
-	if (a.have_cluster)
-		cluster_done(&a.cluster);
+	node_view_free(a.view);
+	store_done(&a.store);
 	if (a.epfd >= 0)
 		close(a.epfd);
 	if (a.sfd >= 0)

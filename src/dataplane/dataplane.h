@@ -31,6 +31,7 @@ struct dp_opts {
 	bool localhost_nodeports;           /* --iptables-localhost-nodeports */
 	bool kube_proxy_layout;             /* --iptables-kube-proxy-layout: a SEP chain per endpoint */
 	const char *iptables_restore;       /* program to run (tests may wrap it) */
+	const char *ip6tables_restore;      /* the same for IPv6; NULL: ip6tables-restore */
 	const char *conntrack;              /* conntrack tool, NULL to skip flushing */
 	/* userspace mode (docs/userspace.md); 0 / NULL = the mode's default */
 	unsigned us_workers;                /* --userspace-workers: proxy threads (one per core) */
@@ -46,6 +47,7 @@ struct dp_opts {
 struct dp_stats {
 	uint64_t syncs, full_syncs, partial_syncs, failures;
 	uint64_t last_sync_ns;              /* duration of the last sync */
+	uint64_t last_kernel_ns;            /* of which in the kernel's tools (iptables-restore...) */
 	size_t rules, chains;               /* after the last successful sync */
 };
 

@@ -1,17 +1,21 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The iptables data plane: renders the node view (iptables/render.c) and
- * applies it with one iptables-restore --noflush call per sync, so a sync
- * is atomic: it lands whole or not at all, and on failure the kernel keeps
- * the last good rules.
+ * applies it with one iptables-restore --noflush call per family and sync
+ * (ip6tables-restore for IPv6), so a sync is atomic per family: it lands
+ * whole or not at all, and on failure the kernel keeps the last good rules.
  *
- * Partial syncs rewrite only the per-service chains (KUBE-SVC/SVL/EXT/FW/
- * SEP) whose rules changed since the last successful sync, plus the
- * top-level chains that reference them, as kube-proxy's partial restores
- * do.  A mirror (chain name -> hash of its rules) from the last successful
- * sync says what changed; a full sync (first one, periodic, after any
- * failure) rewrites everything and reads the kernel's chains with
- * iptables-save so stale chains left by an earlier run are deleted too.
+ * Incremental: the ruleset is kept as per-port fragments (iptables/frag.h),
+ * cached by port view id.  A port view the view update did not rebuild keeps
+ * its id, so its fragment is reused without rendering; only rebuilt port
+ * views are rendered, and the shared chains (KUBE-SERVICES...) are
+ * re-assembled from the cached fragments.  A mirror (table/chain -> hash
+ * of its rules) of what the last successful sync applied says which chains
+ * the restore input must rewrite: with one endpoint changed, that is the
+ * service's chain and nothing else, as kube-proxy's partial restores do.
+ * A full sync (first one, periodic, after any failure) renders and rewrites
+ * everything and reads the kernel's chains with iptables-save, so stale
+ * chains left by an earlier run are deleted too.
  *
  * After each successful sync, UDP conntrack entries that would blackhole
  * clients are deleted with the conntrack tool: flows DNATed to an endpoint
@@ -19,17 +23,20 @@
  */
 #include <errno.h>
 #include <ifaddrs.h>
+#include <inttypes.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include "core/diag.h"
 #include "core/exec.h"
 #include "core/strmap.h"
 #include "core/util.h"
 #include "dataplane/dataplane.h"
+#include "dataplane/iptables/frag.h"
 #include "dataplane/iptables/render.h"
 #include "policy/policy.h"
 
@@ -43,13 +50,25 @@ struct udp_mirror {
 	size_t n_eps;
 };
 
-struct dataplane {
-	struct dp_opts opts;
-	bool synced_once;
-	struct strmap chains;       /* nat per-service chain -> (uintptr) hash, owns keys */
-	struct strmap all;          /* "table/chain" -> (uintptr) hash of its rules, every chain */
+/* What is applied for one IP family: iptables for IPv4, ip6tables for IPv6. */
+struct family_state {
+	int family;
+	const char *cmd, *save;      /* iptables / ip6tables, and -save */
+	const char *restore;         /* from dp_opts (tests wrap it) */
+	bool synced;                 /* a sync of this family succeeded since start */
+	bool force_full;             /* the last sync failed: the next rewrites everything */
+	bool large_cluster;          /* the comment setting the cached fragments have */
+	struct strmap mirror;        /* "table/chain" -> (uintptr) rules hash as applied; keys owned */
+	struct strmap frags;         /* port view id (hex) -> struct ipt_frag *, as applied */
 	struct udp_mirror *udp;
 	size_t n_udp;
+	struct strmap udp_index;     /* key -> 1 + position in udp */
+	size_t rules, chains;
+};
+
+struct dataplane {
+	struct dp_opts opts;
+	struct family_state fam[2];  /* IPv4, IPv6 */
 	struct dp_stats stats;
 };
 
@@ -80,16 +99,49 @@ static void chains_clear(struct strmap *m)
 	strmap_init(m);
 }
 
-static void udp_mirror_clear(struct dataplane *dp)
+static void udp_mirror_free(struct udp_mirror *v, size_t n)
 {
-	for (size_t i = 0; i < dp->n_udp; i++) {
-		free(dp->udp[i].key);
-		free(dp->udp[i].vips);
-		free(dp->udp[i].eps);
+	for (size_t i = 0; i < n; i++) {
+		free(v[i].key);
+		free(v[i].vips);
+		free(v[i].eps);
 	}
-	free(dp->udp);
-	dp->udp = NULL;
-	dp->n_udp = 0;
+	free(v);
+}
+
+static void frags_clear(struct strmap *m)
+{
+	for (size_t i = 0; i < m->cap; i++) {
+		struct ipt_frag *f = m->slots[i].value;
+
+		if (m->slots[i].key) {
+			ipt_frag_done(f);
+			free(f);
+		}
+	}
+	strmap_done(m);
+	strmap_init(m);
+}
+
+static void family_init(struct family_state *fs, int family, const struct dp_opts *opts)
+{
+	*fs = (struct family_state){ .family = family };
+	fs->cmd = family == AF_INET6 ? "ip6tables" : "iptables";
+	fs->save = family == AF_INET6 ? "ip6tables-save" : "iptables-save";
+	fs->restore = family == AF_INET6 ? opts->ip6tables_restore : opts->iptables_restore;
+	strmap_init(&fs->mirror);
+	strmap_init(&fs->frags);
+	strmap_init(&fs->udp_index);
+}
+
+static void family_done(struct family_state *fs)
+{
+	chains_clear(&fs->mirror);
+	strmap_done(&fs->mirror);
+	frags_clear(&fs->frags);
+	strmap_done(&fs->frags);
+	udp_mirror_free(fs->udp, fs->n_udp);
+	strmap_done(&fs->udp_index);
 }
 
 static int ipt_new(const struct dp_opts *opts, struct dataplane **ret)
@@ -97,8 +149,10 @@ static int ipt_new(const struct dp_opts *opts, struct dataplane **ret)
 	struct dataplane *dp = xcalloc(1, sizeof(*dp));
 
 	dp->opts = *opts;
-	strmap_init(&dp->chains);
-	strmap_init(&dp->all);
+	if (!dp->opts.ip6tables_restore)
+		dp->opts.ip6tables_restore = "ip6tables-restore";
+	family_init(&dp->fam[0], AF_INET, &dp->opts);
+	family_init(&dp->fam[1], AF_INET6, &dp->opts);
 	*ret = dp;
 	return 0;
 }
@@ -107,60 +161,24 @@ static void ipt_free(struct dataplane *dp)
 {
 	if (!dp)
 		return;
-	chains_clear(&dp->chains);
-	strmap_done(&dp->chains);
-	chains_clear(&dp->all);
-	strmap_done(&dp->all);
-	udp_mirror_clear(dp);
+	family_done(&dp->fam[0]);
+	family_done(&dp->fam[1]);
 	free(dp);
 }
 
 static void ipt_stats(const struct dataplane *dp, struct dp_stats *ret)
 {
 	*ret = dp->stats;
+	ret->rules = dp->fam[0].rules + dp->fam[1].rules;
+	ret->chains = dp->fam[0].chains + dp->fam[1].chains;
 }
 
-static uint64_t hash_bytes(const char *p, size_t n)
+static uint64_t mono_ns(void)
 {
-	uint64_t h = 0xcbf29ce484222325ull;
+	struct timespec ts;
 
-	for (size_t i = 0; i < n; i++) {
-		h ^= (unsigned char)p[i];
-		h *= 0x100000001b3ull;
-	}
-	return h ? h : 1;
-}
-
-/* A chain's section in a rendered table: its declaration and its -A lines. */
-struct chain_text {
-	char name[IPT_CHAIN_NAME_MAX];
-	const char *decl;  /* ":NAME - [0:0]\n" */
-	size_t decl_len;
-	char *rules;       /* owned: its "-A NAME ..." lines, in order */
-	size_t rules_len, rules_cap;
-};
-
-struct table_text {
-	char name[16];
-	struct chain_text *chains;
-	size_t n, cap;
-	struct strmap index;   /* chain name -> 1 + its position in chains */
-	char *other;       /* owned: lines that are neither (e.g. -X), kept in order */
-	size_t other_len, other_cap;
-};
-
-/* O(1): a 10,000-service ruleset has ~100,000 rules over ~10,000 chains. */
-static struct chain_text *table_chain(struct table_text *t, const char *name, size_t len)
-{
-	char key[IPT_CHAIN_NAME_MAX];
-	uintptr_t pos;
-
-	if (!len || len >= sizeof(key))
-		return NULL;
-	memcpy(key, name, len);
-	key[len] = '\0';
-	pos = (uintptr_t)strmap_get(&t->index, key);
-	return pos ? &t->chains[pos - 1] : NULL;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
 static void append(char **buf, size_t *len, size_t *cap, const char *p, size_t n)
@@ -171,68 +189,15 @@ static void append(char **buf, size_t *len, size_t *cap, const char *p, size_t n
 	(*buf)[*len] = '\0';
 }
 
-/* Splits rendered restore input into tables and chains.  Returns the number of tables. */
-static size_t split_tables(const char *buf, size_t len, struct table_text *tables, size_t max)
+static void append_str(char **buf, size_t *len, size_t *cap, const char *s)
 {
-	size_t n = 0;
-	const char *p = buf, *end = buf + len;
-
-	while (p < end) {
-		const char *nl = memchr(p, '\n', (size_t)(end - p));
-		size_t l = nl ? (size_t)(nl - p) + 1 : (size_t)(end - p);
-
-		if (*p == '*' && n < max) {
-			memset(&tables[n], 0, sizeof(tables[n]));
-			strmap_init(&tables[n].index);
-			snprintf(tables[n].name, sizeof(tables[n].name), "%.*s", (int)(l - 2), p + 1);
-			n++;
-		} else if (n && *p == ':') {
-			struct table_text *t = &tables[n - 1];
-			const char *sp = memchr(p, ' ', l);
-			struct chain_text *c;
-
-			t->chains = xgrow(t->chains, &t->cap, t->n + 1, sizeof(*t->chains));
-			c = &t->chains[t->n++];
-			memset(c, 0, sizeof(*c));
-			snprintf(c->name, sizeof(c->name), "%.*s", (int)(sp ? sp - p - 1 : 0), p + 1);
-			c->decl = p;
-			c->decl_len = l;
-			strmap_put(&t->index, xstrdup(c->name), (void *)(uintptr_t)t->n);
-		} else if (n && !strncmp(p, "-A ", 3)) {
-			struct table_text *t = &tables[n - 1];
-			const char *name = p + 3, *sp = memchr(name, ' ', l - 3);
-			struct chain_text *c = table_chain(t, name, sp ? (size_t)(sp - name) : 0);
-
-			if (c)
-				append(&c->rules, &c->rules_len, &c->rules_cap, p, l);
-			else
-				append(&t->other, &t->other_len, &t->other_cap, p, l);
-		} else if (n && strncmp(p, "COMMIT", 6)) {
-			struct table_text *t = &tables[n - 1];
-
-			append(&t->other, &t->other_len, &t->other_cap, p, l);
-		}
-		p += l;
-	}
-	return n;
+	append(buf, len, cap, s, strlen(s));
 }
 
-static void tables_free(struct table_text *tables, size_t n)
+/* Per-service chains that exist in the kernel's nat table, for stale detection after a restart. */
+static int kernel_service_chains(const char *save, struct strmap *ret)
 {
-	for (size_t i = 0; i < n; i++) {
-		for (size_t k = 0; k < tables[i].n; k++)
-			free(tables[i].chains[k].rules);
-		chains_clear(&tables[i].index);
-		strmap_done(&tables[i].index);
-		free(tables[i].chains);
-		free(tables[i].other);
-	}
-}
-
-/* Chains that exist in the kernel (iptables-save), for stale detection after a restart. */
-static int kernel_service_chains(const char *table, struct strmap *ret)
-{
-	char *argv[] = { "iptables-save", "-t", (char *)table, NULL };
+	char *argv[] = { (char *)save, "-t", "nat", NULL };
 	struct exec_result res;
 	int r = exec_run(argv, NULL, 0, 1, &res);
 
@@ -257,7 +222,17 @@ static int kernel_service_chains(const char *table, struct strmap *ret)
 	return 0;
 }
 
-static int ensure_jumps(struct diag *d)
+/* Whether the base declares chain name in table (KUBE-FIREWALL exists only for IPv4 localhost NodePorts). */
+static bool base_has(const struct ipt_base *base, const char *table, const char *name)
+{
+	for (size_t i = 0; i < base->n; i++)
+		if (streq(ipt_table_name(base->chains[i].table), table) &&
+		    streq(base->chains[i].name, name))
+			return true;
+	return false;
+}
+
+static int ensure_jumps(const char *cmd, const struct ipt_base *base, struct diag *d)
 {
 	for (size_t i = 0; i < ipt_n_jump_rules; i++) {
 		const struct ipt_jump_rule *j = &ipt_jump_rules[i];
@@ -266,7 +241,9 @@ static int ensure_jumps(struct diag *d)
 		struct exec_result res;
 		int r;
 
-		argv[n++] = "iptables";
+		if (!base_has(base, j->table, j->target))
+			continue;
+		argv[n++] = (char *)cmd;
 		argv[n++] = "-w";
 		argv[n++] = "-t";
 		argv[n++] = (char *)j->table;
@@ -277,7 +254,7 @@ static int ensure_jumps(struct diag *d)
 		argv[n] = NULL;
 		r = exec_run(argv, NULL, 0, 0, &res);
 		if (r < 0) {
-			diag_add(d, DIAG_ERROR, NULL, 0, NULL, NULL, "cannot run iptables: %s",
+			diag_add(d, DIAG_ERROR, NULL, 0, NULL, NULL, "cannot run %s: %s", cmd,
 				 strerror(-r));
 			return r;
 		}
@@ -293,7 +270,7 @@ static int ensure_jumps(struct diag *d)
 		r = exec_run(argv, NULL, 0, 0, &res);
 		if (r < 0 || res.status != 0) {
 			diag_add(d, DIAG_ERROR, NULL, 0, NULL, NULL,
-				 "iptables -t %s -I %s ... -j %s failed: %s", j->table, j->chain,
+				 "%s -t %s -I %s ... -j %s failed: %s", cmd, j->table, j->chain,
 				 j->target, r < 0 ? strerror(-r) : res.err);
 			exec_result_done(&res);
 			return -EIO;
@@ -332,11 +309,12 @@ static void local_addrs(struct addr **ret, size_t *ret_n)
 }
 
 /* Runs conntrack -D with the given filter; "0 entries deleted" (status 1) is not an error. */
-static void conntrack_delete(struct dataplane *dp, char **args, struct diag *d)
+static void conntrack_delete(struct dataplane *dp, int family, char **args, struct diag *d)
 {
-	char *argv[16] = { (char *)dp->opts.conntrack, "-D", "-p", "udp" };
+	char *argv[16] = { (char *)dp->opts.conntrack, "-D", "-f",
+			   family == AF_INET6 ? "ipv6" : "ipv4", "-p", "udp" };
 	struct exec_result res;
-	size_t n = 4;
+	size_t n = 6;
 
 	for (size_t i = 0; args[i] && n < ARRAY_SIZE(argv) - 1; i++)
 		argv[n++] = args[i];
@@ -350,7 +328,8 @@ static void conntrack_delete(struct dataplane *dp, char **args, struct diag *d)
 	exec_result_done(&res);
 }
 
-static void udp_mirror_build(const struct node_view *v, struct udp_mirror **ret, size_t *ret_n)
+static void udp_mirror_build(const struct node_view *v, int family, struct udp_mirror **ret,
+			     size_t *ret_n)
 {
 	size_t cap = 0;
 
@@ -361,7 +340,7 @@ static void udp_mirror_build(const struct node_view *v, struct udp_mirror **ret,
 		struct udp_mirror m = { 0 };
 		size_t vcap = 0;
 
-		if (pv->port->proto != PROTO_UDP || !pv->n_routes)
+		if (pv->family != family || pv->port->proto != PROTO_UDP || !pv->n_routes)
 			continue;
 		m.key = xasprintf("%s:%s:%u/%d", pv->svc->key, pv->port->name, pv->port->port,
 				  pv->family);
@@ -393,16 +372,14 @@ static bool has_addr(const struct addr *v, size_t n, const struct addr *a)
  * endpoint, or created while the service had no endpoints, would keep
  * sending a client's datagrams into the void.  Delete exactly those.
  */
-static void flush_stale_udp(struct dataplane *dp, struct udp_mirror *now, size_t n_now,
-			    struct diag *d)
+static void flush_stale_udp(struct dataplane *dp, struct family_state *fs,
+			    struct udp_mirror *now, size_t n_now, struct diag *d)
 {
 	for (size_t i = 0; i < n_now && dp->opts.conntrack; i++) {
-		const struct udp_mirror *prev = NULL;
+		uintptr_t pos = (uintptr_t)strmap_get(&fs->udp_index, now[i].key);
+		const struct udp_mirror *prev = pos ? &fs->udp[pos - 1] : NULL;
 		char port[8], np[8];
 
-		for (size_t k = 0; k < dp->n_udp; k++)
-			if (streq(dp->udp[k].key, now[i].key))
-				prev = &dp->udp[k];
 		if (!prev)
 			continue;
 		snprintf(port, sizeof(port), "%u", now[i].port);
@@ -419,12 +396,12 @@ static void flush_stale_udp(struct dataplane *dp, struct udp_mirror *now, size_t
 						 "--dst-nat", ep, NULL };
 
 				addr_format(&prev->vips[v], vip);
-				conntrack_delete(dp, args, d);
+				conntrack_delete(dp, fs->family, args, d);
 			}
 			if (prev->node_port) {
 				char *args[] = { "--orig-port-dst", np, "--dst-nat", ep, NULL };
 
-				conntrack_delete(dp, args, d);
+				conntrack_delete(dp, fs->family, args, d);
 			}
 		}
 		if (!prev->n_eps && now[i].n_eps) {
@@ -433,202 +410,394 @@ static void flush_stale_udp(struct dataplane *dp, struct udp_mirror *now, size_t
 				char *args[] = { "--orig-dst", vip, "--orig-port-dst", port, NULL };
 
 				addr_format(&now[i].vips[v], vip);
-				conntrack_delete(dp, args, d);
+				conntrack_delete(dp, fs->family, args, d);
 			}
 			if (now[i].node_port) {
 				char *args[] = { "--orig-port-dst", np, NULL };
 
-				conntrack_delete(dp, args, d);
+				conntrack_delete(dp, fs->family, args, d);
 			}
 		}
 	}
 }
 
-/*
- * One line per stale per-service chain (in the mirror or, on a full sync,
- * in the kernel, but not in the new ruleset): prefix NAME suffix.
- */
-static void append_stale(char **out, size_t *len, size_t *cap, const struct dataplane *dp,
-			 const struct strmap *kernel, const struct strmap *next, const char *prefix,
-			 const char *suffix)
+static void udp_update(struct dataplane *dp, struct family_state *fs, const struct node_view *v,
+		       struct diag *d)
 {
-	const struct strmap *olds[2] = { &dp->chains, kernel };
+	struct udp_mirror *udp;
+	size_t n_udp;
 
-	for (int m = 0; m < 2; m++) {
-		for (size_t s = 0; s < olds[m]->cap; s++) {
-			const char *name = olds[m]->slots[s].key;
+	udp_mirror_build(v, fs->family, &udp, &n_udp);
+	if (fs->synced)
+		flush_stale_udp(dp, fs, udp, n_udp, d);
+	udp_mirror_free(fs->udp, fs->n_udp);
+	strmap_done(&fs->udp_index);
+	strmap_init(&fs->udp_index);
+	fs->udp = udp;
+	fs->n_udp = n_udp;
+	for (size_t i = 0; i < n_udp; i++)
+		strmap_put(&fs->udp_index, udp[i].key, (void *)(uintptr_t)(i + 1));
+}
 
-			if (!name || strmap_get(next, name))
-				continue;
-			if (m == 1 && strmap_get(&dp->chains, name))
-				continue; /* listed already */
-			append(out, len, cap, prefix, strlen(prefix));
-			append(out, len, cap, name, strlen(name));
-			append(out, len, cap, suffix, strlen(suffix));
-		}
+/* A mirror change to make once the restore succeeded. */
+struct pending {
+	char *key;                   /* "table/chain", owned */
+	uint64_t hash;               /* 0: the chain is deleted */
+};
+
+/* The restore input of one sync, built table by table. */
+struct restore_input {
+	char *out;                   /* the whole input */
+	size_t len, cap;
+	char *rules;                 /* the current table's rules (after its declarations) */
+	size_t rules_len, rules_cap;
+	char *tail;                  /* the current table's -X lines (after its rules) */
+	size_t tail_len, tail_cap;
+	struct pending *pend;
+	size_t n_pend, cap_pend;
+	size_t n_chains_written;
+};
+
+/* Writes chain `name` of table (declaration, rules) unless the mirror says it is applied already. */
+static void write_chain(struct restore_input *in, const struct family_state *fs, bool full,
+			const char *table, const char *name, const char *rules, size_t len,
+			uint64_t hash)
+{
+	char key[8 + IPT_CHAIN_NAME_MAX];
+
+	snprintf(key, sizeof(key), "%s/%s", table, name);
+	if (!full && (uint64_t)(uintptr_t)strmap_get(&fs->mirror, key) == hash)
+		return;
+	append(&in->out, &in->len, &in->cap, ":", 1);
+	append_str(&in->out, &in->len, &in->cap, name);
+	append(&in->out, &in->len, &in->cap, " - [0:0]\n", 9);
+	if (len)
+		append(&in->rules, &in->rules_len, &in->rules_cap, rules, len);
+	VEC_PUSH(in->pend, in->n_pend, in->cap_pend, ((struct pending){ xstrdup(key), hash }));
+	in->n_chains_written++;
+}
+
+/* Flushes and deletes a chain kroute no longer renders. */
+static void delete_chain(struct restore_input *in, const char *table, const char *name)
+{
+	append(&in->out, &in->len, &in->cap, ":", 1);
+	append_str(&in->out, &in->len, &in->cap, name);
+	append(&in->out, &in->len, &in->cap, " - [0:0]\n", 9);
+	append(&in->tail, &in->tail_len, &in->tail_cap, "-X ", 3);
+	append_str(&in->tail, &in->tail_len, &in->tail_cap, name);
+	append(&in->tail, &in->tail_len, &in->tail_cap, "\n", 1);
+	VEC_PUSH(in->pend, in->n_pend, in->cap_pend,
+		 ((struct pending){ xasprintf("%s/%s", table, name), 0 }));
+}
+
+static void restore_input_done(struct restore_input *in)
+{
+	free(in->out);
+	free(in->rules);
+	free(in->tail);
+	for (size_t i = 0; i < in->n_pend; i++)
+		free(in->pend[i].key);
+	free(in->pend);
+}
+
+static void mirror_apply(struct family_state *fs, const struct pending *p)
+{
+	const char *stored;
+
+	if (!p->hash) {
+		strmap_del(&fs->mirror, p->key, &stored);
+		free((char *)stored);
+	} else if (strmap_get(&fs->mirror, p->key)) {
+		strmap_put(&fs->mirror, p->key, (void *)(uintptr_t)p->hash); /* keeps the stored key */
+	} else {
+		strmap_put(&fs->mirror, xstrdup(p->key), (void *)(uintptr_t)p->hash);
 	}
 }
 
-static int ipt_sync(struct dataplane *dp, const struct node_view *v, bool full, struct diag *d)
+static bool view_has_family(const struct node_view *v, int family)
+{
+	for (size_t i = 0; i < v->n_ports; i++)
+		if (v->ports[i].family == family)
+			return true;
+	return false;
+}
+
+static void render_opts(const struct dataplane *dp, const struct node_view *v, int family,
+			struct ipt_opts *o, struct addr **locals)
+{
+	size_t n_locals = 0;
+
+	ipt_opts_init(o);
+	o->family = family;
+	o->masquerade_bit = dp->opts.masquerade_bit;
+	o->cluster_cidrs = dp->opts.cluster_cidrs;
+	o->n_cluster_cidrs = dp->opts.n_cluster_cidrs;
+	o->nodeport_cidrs = dp->opts.nodeport_cidrs;
+	o->n_nodeport_cidrs = dp->opts.n_nodeport_cidrs;
+	o->localhost_nodeports = dp->opts.localhost_nodeports;
+	o->large_cluster = ipt_large_cluster(v, family);
+	o->inline_remote_endpoints = !dp->opts.kube_proxy_layout;
+	*locals = NULL;
+	if (dp->opts.n_nodeport_cidrs) {
+		local_addrs(locals, &n_locals);
+		o->local_addrs = *locals;
+		o->n_local_addrs = n_locals;
+	}
+}
+
+static int sync_family(struct dataplane *dp, struct family_state *fs, const struct node_view *v,
+		       bool full, struct diag *d)
 {
 	struct ipt_opts o;
-	struct table_text tables[4];
-	size_t n_tables = 0, out_len = 0, out_cap = 0, n_rules = 0, n_chains = 0;
-	struct strmap next, kernel, next_all;
-	char *buf = NULL, *out = NULL;
-	size_t len = 0;
-	struct addr *locals = NULL;
-	size_t n_locals = 0;
-	struct udp_mirror *udp = NULL;
-	size_t n_udp = 0;
+	struct addr *locals;
+	struct ipt_base base = { 0 };
+	struct ipt_frag **list = NULL;
+	bool *fresh = NULL;
+	struct strmap next, kernel, current;
+	struct restore_input in = { 0 };
+	size_t n_list = 0, n_rules = 0, n_chains = 0;
 	struct exec_result res = { .status = -1 };
+	bool rerender;
 	int r;
 
-	full = full || !dp->synced_once;
-	ipt_opts_init(&o);
-	o.family = AF_INET;
-	o.masquerade_bit = dp->opts.masquerade_bit;
-	o.cluster_cidrs = dp->opts.cluster_cidrs;
-	o.n_cluster_cidrs = dp->opts.n_cluster_cidrs;
-	o.nodeport_cidrs = dp->opts.nodeport_cidrs;
-	o.n_nodeport_cidrs = dp->opts.n_nodeport_cidrs;
-	o.localhost_nodeports = dp->opts.localhost_nodeports;
-	o.large_cluster = ipt_large_cluster(v, AF_INET);
-	o.inline_remote_endpoints = !dp->opts.kube_proxy_layout;
-	if (dp->opts.n_nodeport_cidrs) {
-		local_addrs(&locals, &n_locals);
-		o.local_addrs = locals;
-		o.n_local_addrs = n_locals;
-	}
-	r = ipt_render_full(v, &o, &buf, &len);
-	free(locals);
-	if (r < 0) {
-		diag_add(d, DIAG_ERROR, NULL, 0, NULL, NULL, "iptables: cannot render rules: %s",
-			 strerror(-r));
-		return r;
-	}
+	full = full || !fs->synced || fs->force_full;
+	render_opts(dp, v, fs->family, &o, &locals);
+	/* Comments on or off changes every chain's text: render everything again. */
+	rerender = full || o.large_cluster != fs->large_cluster;
 	strmap_init(&next);
 	strmap_init(&kernel);
-	strmap_init(&next_all);
+	strmap_init(&current);
+	r = ipt_base_render(v, &o, &base);
+	if (r < 0) {
+		diag_add(d, DIAG_ERROR, NULL, 0, NULL, NULL, "%s: cannot render rules: %s", fs->cmd,
+			 strerror(-r));
+		goto out;
+	}
+	/* The fragments in view order: cached when the port view is unchanged, else rendered. */
+	list = xmalloc(MAX(v->n_ports, 1) * sizeof(*list));
+	fresh = xcalloc(MAX(v->n_ports, 1), sizeof(*fresh));
+	for (size_t i = 0; i < v->n_ports; i++) {
+		const struct port_view *pv = &v->ports[i];
+		struct ipt_frag *f = NULL;
+		char key[24];
+
+		if (pv->family != fs->family)
+			continue;
+		snprintf(key, sizeof(key), "%" PRIx64, pv->id);
+		if (!rerender)
+			f = strmap_del(&fs->frags, key, NULL);
+		if (!f) {
+			f = xmalloc(sizeof(*f));
+			r = ipt_frag_render(v, pv, &o, &base, f);
+			if (r < 0) {
+				free(f);
+				diag_add(d, DIAG_ERROR, NULL, 0, NULL, NULL,
+					 "%s: cannot render rules of %s: %s", fs->cmd, pv->svc->key,
+					 strerror(-r));
+				goto out;
+			}
+			/* Only new fragments can hold chains the kernel does not have. */
+			for (size_t c = 0; c < f->n_own; c++)
+				strmap_put(&current, f->own[c].name, f);
+			fresh[n_list] = true;
+		}
+		strmap_put(&next, f->key, f);
+		list[n_list++] = f;
+	}
 	if (full) {
-		r = kernel_service_chains("nat", &kernel);
+		uint64_t t0 = mono_ns();
+
+		r = kernel_service_chains(fs->save, &kernel);
+		dp->stats.last_kernel_ns += mono_ns() - t0;
 		if (r < 0) {
-			diag_add(d, DIAG_ERROR, NULL, 0, NULL, NULL, "iptables-save failed: %s",
+			diag_add(d, DIAG_ERROR, NULL, 0, NULL, NULL, "%s failed: %s", fs->save,
 				 strerror(-r));
 			goto out;
 		}
 	}
-	n_tables = split_tables(buf, len, tables, ARRAY_SIZE(tables));
-	for (size_t t = 0; t < n_tables; t++) {
-		struct table_text *tt = &tables[t];
-		bool nat = streq(tt->name, "nat");
+	for (int t = 0; t < IPT_N_TABLES; t++) {
+		const char *table = ipt_table_name((enum ipt_table)t);
+		size_t start = in.len;
+		char *shared = NULL;
+		size_t shared_len = 0, shared_cap = 0;
 
-		size_t table_start = out_len;
-
-		append(&out, &out_len, &out_cap, "*", 1);
-		append(&out, &out_len, &out_cap, tt->name, strlen(tt->name));
-		append(&out, &out_len, &out_cap, "\n", 1);
-		/*
-		 * Declarations first (a rule may jump to a chain declared later).
-		 * A partial sync leaves every chain whose rules did not change as
-		 * it is in the kernel: with one endpoint changed, the input is that
-		 * service's chains only, which is what keeps a small change fast.
-		 */
-		for (size_t k = 0; k < tt->n; k++) {
-			struct chain_text *c = &tt->chains[k];
-			bool svc = nat && is_service_chain(c->name);
-			uint64_t h = hash_bytes(c->rules ? c->rules : "", c->rules_len);
-			char *key = xasprintf("%s/%s", tt->name, c->name);
-
-			n_chains++;
-			if (svc)
-				strmap_put(&next, xstrdup(c->name), (void *)(uintptr_t)h);
-			bool same = !full && (uint64_t)(uintptr_t)strmap_get(&dp->all, key) == h;
-
-			/* Every chain of the new ruleset, so deleted chains leave the mirror. */
-			if (strmap_put(&next_all, key, (void *)(uintptr_t)h))
-				free(key); /* a chain declared twice: keep the first key */
-			if (same) {
-				c->decl_len = 0; /* unchanged: leave it as it is */
+		append(&in.out, &in.len, &in.cap, "*", 1);
+		append_str(&in.out, &in.len, &in.cap, table);
+		append(&in.out, &in.len, &in.cap, "\n", 1);
+		in.rules_len = in.tail_len = 0;
+		/* Shared chains: every fragment's rules in view order, then the fixed ones. */
+		for (size_t i = 0; i < base.n; i++) {
+			if (base.chains[i].table != (enum ipt_table)t)
 				continue;
-			}
-			append(&out, &out_len, &out_cap, c->decl, c->decl_len);
+			shared_len = 0;
+			ipt_shared_rules(&base, i, list, n_list, &shared, &shared_len, &shared_cap);
+			write_chain(&in, fs, full, table, base.chains[i].name, shared, shared_len,
+				    ipt_hash(shared ? shared : "", shared_len));
+			n_chains++;
 		}
-		/* Stale per-service chains: flush, then delete after the rules that referenced them are gone. */
-		if (nat)
-			append_stale(&out, &out_len, &out_cap, dp, &kernel, &next, ":", " - [0:0]\n");
-		for (size_t k = 0; k < tt->n; k++) {
-			struct chain_text *c = &tt->chains[k];
+		free(shared);
+		/* Own chains of the fragments rendered now; cached ones are applied as they are. */
+		for (size_t k = 0; k < n_list; k++) {
+			const struct ipt_frag *f = list[k];
 
-			n_rules += c->rules_len ? 1 : 0;
-			if (c->decl_len && c->rules)
-				append(&out, &out_len, &out_cap, c->rules, c->rules_len);
+			if (t == IPT_TABLE_NAT)
+				n_chains += f->n_own;
+			for (size_t c = 0; c < f->n_own && (fresh[k] || full); c++)
+				if (f->own[c].table == (enum ipt_table)t)
+					write_chain(&in, fs, full, table, f->own[c].name, f->own[c].rules,
+						    f->own[c].len, f->own[c].hash);
 		}
-		if (tt->other)
-			append(&out, &out_len, &out_cap, tt->other, tt->other_len);
-		if (nat)
-			append_stale(&out, &out_len, &out_cap, dp, &kernel, &next, "-X ", "\n");
-		if (out_len == table_start + strlen(tt->name) + 2) {
-			out_len = table_start; /* nothing changed in this table */
+		/*
+		 * Stale per-service chains: those of port views that are gone or
+		 * rebuilt (and not rendered again under the same name) and, on a
+		 * full sync, any the mirror or the kernel has that nothing renders.
+		 * They are flushed in the declarations and deleted after the rules
+		 * that referenced them are replaced.
+		 */
+		if (t == IPT_TABLE_NAT) {
+			struct strmap seen;
+
+			strmap_init(&seen);
+			if (full) {
+				/* Everything rendered now counts as current. */
+				for (size_t k = 0; k < n_list; k++)
+					for (size_t c = 0; c < list[k]->n_own; c++)
+						strmap_put(&current, list[k]->own[c].name, list[k]);
+				for (size_t s = 0; s < fs->mirror.cap; s++) {
+					const char *key = fs->mirror.slots[s].key;
+
+					if (key && !strncmp(key, "nat/", 4) && is_service_chain(key + 4) &&
+					    !strmap_get(&current, key + 4) && !strmap_get(&seen, key + 4)) {
+						strmap_put(&seen, key + 4, (void *)1);
+						delete_chain(&in, table, key + 4);
+					}
+				}
+				for (size_t s = 0; s < kernel.cap; s++) {
+					const char *name = kernel.slots[s].key;
+
+					if (name && !strmap_get(&current, name) && !strmap_get(&seen, name)) {
+						strmap_put(&seen, name, (void *)1);
+						delete_chain(&in, table, name);
+					}
+				}
+			} else {
+				for (size_t s = 0; s < fs->frags.cap; s++) {
+					const struct ipt_frag *g = fs->frags.slots[s].value;
+
+					if (!fs->frags.slots[s].key)
+						continue;
+					for (size_t c = 0; c < g->n_own; c++) {
+						const char *name = g->own[c].name;
+
+						if (g->own[c].table != IPT_TABLE_NAT || strmap_get(&current, name) ||
+						    strmap_get(&seen, name))
+							continue;
+						strmap_put(&seen, name, (void *)1);
+						delete_chain(&in, table, name);
+					}
+				}
+			}
+			strmap_done(&seen);
+		}
+		if (in.len == start + strlen(table) + 2) {
+			in.len = start; /* nothing to change in this table */
 			continue;
 		}
-		append(&out, &out_len, &out_cap, "COMMIT\n", 7);
+		append(&in.out, &in.len, &in.cap, in.rules ? in.rules : "", in.rules_len);
+		append(&in.out, &in.len, &in.cap, in.tail ? in.tail : "", in.tail_len);
+		append(&in.out, &in.len, &in.cap, "COMMIT\n", 7);
 	}
-	if (!out_len) {
-		r = 0; /* nothing changed at all */
-		goto applied;
-	}
-	{
-		char *argv[] = { (char *)dp->opts.iptables_restore, "-w", "--noflush", NULL };
+	if (in.len) {
+		char *argv[] = { (char *)fs->restore, "-w", "--noflush", NULL };
+		uint64_t t0 = mono_ns();
 
-		r = exec_run(argv, out, out_len, 0, &res);
-	}
-	if (r < 0) {
-		diag_add(d, DIAG_ERROR, NULL, 0, NULL, NULL, "cannot run %s: %s",
-			 dp->opts.iptables_restore, strerror(-r));
-		goto out;
-	}
-	if (res.status != 0) {
-		diag_add(d, DIAG_ERROR, NULL, 0, NULL, NULL, "%s failed (status %d): %s",
-			 dp->opts.iptables_restore, res.status, res.err);
-		r = -EIO;
-		goto out;
+		r = exec_run(argv, in.out, in.len, 0, &res);
+		dp->stats.last_kernel_ns += mono_ns() - t0;
+		if (r < 0) {
+			diag_add(d, DIAG_ERROR, NULL, 0, NULL, NULL, "cannot run %s: %s", fs->restore,
+				 strerror(-r));
+			goto out;
+		}
+		if (res.status != 0) {
+			diag_add(d, DIAG_ERROR, NULL, 0, NULL, NULL, "%s failed (status %d): %s",
+				 fs->restore, res.status, res.err);
+			r = -EIO;
+			goto out;
+		}
 	}
 	/*
 	 * The jumps from the built-in chains, now that their targets exist.
 	 * Checked on every full sync, so a jump someone deleted comes back.
 	 */
 	if (full) {
-		r = ensure_jumps(d);
+		uint64_t t0 = mono_ns();
+
+		r = ensure_jumps(fs->cmd, &base, d);
+		dp->stats.last_kernel_ns += mono_ns() - t0;
 		if (r < 0)
 			goto out;
 	}
-applied:
-	/* Applied: the new state becomes the mirror. */
-	chains_clear(&dp->chains);
-	dp->chains = next;
+	/* Applied: the mirror and the fragment cache become what the kernel has. */
+	if (full)
+		chains_clear(&fs->mirror);
+	for (size_t i = 0; i < in.n_pend; i++)
+		mirror_apply(fs, &in.pend[i]);
+	frags_clear(&fs->frags); /* the fragments of port views that are gone */
+	fs->frags = next;
 	strmap_init(&next);
-	chains_clear(&dp->all);
-	dp->all = next_all;
-	strmap_init(&next_all);
-	udp_mirror_build(v, &udp, &n_udp);
-	if (dp->synced_once)
-		flush_stale_udp(dp, udp, n_udp, d);
-	udp_mirror_clear(dp);
-	dp->udp = udp;
-	dp->n_udp = n_udp;
-	dp->synced_once = true;
-	dp->stats.chains = n_chains;
-	{
-		size_t lines = 0;
-
-		for (size_t i = 0; i < len; i++)
-			lines += buf[i] == '-' && (i == 0 || buf[i - 1] == '\n');
-		dp->stats.rules = lines;
-	}
-	(void)n_rules;
+	fs->large_cluster = o.large_cluster;
+	udp_update(dp, fs, v, d);
+	for (size_t k = 0; k < n_list; k++)
+		n_rules += list[k]->n_rules;
+	for (size_t i = 0; i < base.n; i++)
+		for (size_t c = 0; c < base.chains[i].len; c++)
+			n_rules += base.chains[i].rules[c] == '\n';
+	fs->rules = n_rules;
+	fs->chains = n_chains;
+	fs->synced = true;
+	fs->force_full = false;
 	r = 0;
 out:
+	if (r < 0) {
+		/* The kernel kept its rules; render everything again next time. */
+		fs->force_full = true;
+		frags_clear(&fs->frags);
+		frags_clear(&next);
+	}
+	strmap_done(&next);
+	chains_clear(&kernel);
+	strmap_done(&kernel);
+	strmap_done(&current);
+	exec_result_done(&res);
+	restore_input_done(&in);
+	ipt_base_done(&base);
+	free(list);
+	free(fresh);
+	free(locals);
+	return r;
+}
+
+static int ipt_sync(struct dataplane *dp, const struct node_view *v, bool full, struct diag *d)
+{
+	uint64_t t0 = mono_ns();
+	int r = 0;
+
+	dp->stats.last_kernel_ns = 0;
+	for (int f = 0; f < 2; f++) {
+		struct family_state *fs = &dp->fam[f];
+		int rf;
+
+		/*
+		 * IPv6 rules only where there is IPv6 to serve (or was: removing
+		 * the last IPv6 service must reach the kernel), so an IPv4-only
+		 * node never needs ip6tables.
+		 */
+		if (fs->family == AF_INET6 && !fs->synced && !view_has_family(v, AF_INET6))
+			continue;
+		rf = sync_family(dp, fs, v, full, d);
+		if (rf < 0 && !r)
+			r = rf;
+	}
 	if (r < 0)
 		dp->stats.failures++;
 	else if (full)
@@ -636,21 +805,13 @@ out:
 	else
 		dp->stats.partial_syncs++;
 	dp->stats.syncs++;
-	exec_result_done(&res);
-	tables_free(tables, n_tables);
-	chains_clear(&next);
-	strmap_done(&next);
-	chains_clear(&kernel);
-	strmap_done(&kernel);
-	chains_clear(&next_all);
-	strmap_done(&next_all);
-	free(buf);
-	free(out);
+	dp->stats.last_sync_ns = mono_ns() - t0;
 	return r;
 }
 
-/* Removes kroute's chains and jumps; leaves every other rule alone. */
-static int ipt_cleanup(const struct dp_opts *opts, struct diag *d)
+/* Removes kroute's chains and jumps for one family; leaves every other rule alone. */
+static int cleanup_family(const char *cmd, const char *save, const char *restore,
+			  struct diag *d)
 {
 	struct strmap svc;
 	char *in = NULL;
@@ -668,7 +829,7 @@ static int ipt_cleanup(const struct dp_opts *opts, struct diag *d)
 		 * KUBE-FIREWALL goes too: kubelet no longer creates it (1.25+),
 		 * kube-proxy does, and kroute replaces kube-proxy.
 		 */
-		argv[n++] = "iptables";
+		argv[n++] = (char *)cmd;
 		argv[n++] = "-w";
 		argv[n++] = "-t";
 		argv[n++] = (char *)j->table;
@@ -688,11 +849,11 @@ static int ipt_cleanup(const struct dp_opts *opts, struct diag *d)
 		}
 	}
 	strmap_init(&svc);
-	(void)kernel_service_chains("nat", &svc);
+	(void)kernel_service_chains(save, &svc);
 	for (int t = 0; t < 2; t++) {
 		const char *table = t ? "nat" : "filter";
 		struct strmap have;
-		char *argv[] = { "iptables-save", "-t", (char *)table, NULL };
+		char *argv[] = { (char *)save, "-t", (char *)table, NULL };
 
 		strmap_init(&have);
 		if (exec_run(argv, NULL, 0, 1, &res) == 0 && res.status == 0) {
@@ -707,36 +868,23 @@ static int ipt_cleanup(const struct dp_opts *opts, struct diag *d)
 		}
 		exec_result_done(&res);
 		append(&in, &len, &cap, t ? "*nat\n" : "*filter\n", t ? 5 : 8);
-		for (size_t i = 0; i < ARRAY_SIZE(top_chains); i++) {
-			if (!streq(top_chains[i][0], table) || !strmap_get(&have, top_chains[i][1]))
-				continue;
-			append(&in, &len, &cap, ":", 1);
-			append(&in, &len, &cap, top_chains[i][1], strlen(top_chains[i][1]));
-			append(&in, &len, &cap, " - [0:0]\n", 9);
-		}
-		if (t) {
-			for (size_t s = 0; s < svc.cap; s++) {
-				if (!svc.slots[s].key)
+		for (int pass = 0; pass < 2; pass++) {
+			/* Pass 0 flushes (declares) every chain, pass 1 deletes them. */
+			const char *pre = pass ? "-X " : ":", *post = pass ? "\n" : " - [0:0]\n";
+
+			for (size_t i = 0; i < ARRAY_SIZE(top_chains); i++) {
+				if (!streq(top_chains[i][0], table) || !strmap_get(&have, top_chains[i][1]))
 					continue;
-				append(&in, &len, &cap, ":", 1);
-				append(&in, &len, &cap, svc.slots[s].key, strlen(svc.slots[s].key));
-				append(&in, &len, &cap, " - [0:0]\n", 9);
+				append_str(&in, &len, &cap, pre);
+				append_str(&in, &len, &cap, top_chains[i][1]);
+				append_str(&in, &len, &cap, post);
 			}
-		}
-		for (size_t i = 0; i < ARRAY_SIZE(top_chains); i++) {
-			if (!streq(top_chains[i][0], table) || !strmap_get(&have, top_chains[i][1]))
-				continue;
-			append(&in, &len, &cap, "-X ", 3);
-			append(&in, &len, &cap, top_chains[i][1], strlen(top_chains[i][1]));
-			append(&in, &len, &cap, "\n", 1);
-		}
-		if (t) {
-			for (size_t s = 0; s < svc.cap; s++) {
+			for (size_t s = 0; t && s < svc.cap; s++) {
 				if (!svc.slots[s].key)
 					continue;
-				append(&in, &len, &cap, "-X ", 3);
-				append(&in, &len, &cap, svc.slots[s].key, strlen(svc.slots[s].key));
-				append(&in, &len, &cap, "\n", 1);
+				append_str(&in, &len, &cap, pre);
+				append_str(&in, &len, &cap, svc.slots[s].key);
+				append_str(&in, &len, &cap, post);
 			}
 		}
 		append(&in, &len, &cap, "COMMIT\n", 7);
@@ -744,21 +892,44 @@ static int ipt_cleanup(const struct dp_opts *opts, struct diag *d)
 		strmap_done(&have);
 	}
 	{
-		char *argv[] = { (char *)opts->iptables_restore, "-w", "--noflush", NULL };
+		char *argv[] = { (char *)restore, "-w", "--noflush", NULL };
 
 		r = exec_run(argv, in, len, 0, &res);
 	}
 	if (r == 0 && res.status != 0) {
-		diag_add(d, DIAG_ERROR, NULL, 0, NULL, NULL, "iptables cleanup failed: %s", res.err);
+		diag_add(d, DIAG_ERROR, NULL, 0, NULL, NULL, "%s cleanup failed: %s", cmd, res.err);
 		r = -EIO;
 	} else if (r < 0) {
-		diag_add(d, DIAG_ERROR, NULL, 0, NULL, NULL, "cannot run %s: %s",
-			 opts->iptables_restore, strerror(-r));
+		diag_add(d, DIAG_ERROR, NULL, 0, NULL, NULL, "cannot run %s: %s", restore,
+			 strerror(-r));
 	}
 	exec_result_done(&res);
 	chains_clear(&svc);
 	strmap_done(&svc);
 	free(in);
+	return r;
+}
+
+static int ipt_cleanup(const struct dp_opts *opts, struct diag *d)
+{
+	struct diag d6;
+	int r = cleanup_family("iptables", "iptables-save", opts->iptables_restore, d);
+
+	/* IPv6: only when ip6tables works here; its absence is not an error. */
+	diag_init(&d6);
+	if (cleanup_family("ip6tables", "ip6tables-save",
+			   opts->ip6tables_restore ? opts->ip6tables_restore : "ip6tables-restore",
+			   &d6) < 0 && r == 0) {
+		struct exec_result res;
+		char *argv[] = { "ip6tables-save", "-t", "nat", NULL };
+
+		if (exec_run(argv, NULL, 0, 1, &res) == 0 && res.status == 0) {
+			diag_move(d, &d6);
+			r = -EIO;
+		}
+		exec_result_done(&res);
+	}
+	diag_done(&d6);
 	return r;
 }
 

@@ -161,11 +161,11 @@ void cluster_done(struct cluster *c)
 			free((char *)s->key);
 		}
 	}
-	for (size_t i = 0; i < c->n_services; i++)
+	for (size_t i = 0; i < c->n_services && !c->borrows_objects; i++)
 		service_free(c->services[i]);
-	for (size_t i = 0; i < c->n_slices; i++)
+	for (size_t i = 0; i < c->n_slices && !c->borrows_objects; i++)
 		slice_free(c->slices[i]);
-	for (size_t i = 0; i < c->n_nodes; i++)
+	for (size_t i = 0; i < c->n_nodes && !c->borrows_objects; i++)
 		node_free(c->nodes[i]);
 	free(c->services);
 	free(c->slices);
@@ -236,4 +236,54 @@ const struct node *cluster_find_node(const struct cluster *c, const char *name)
 const struct slice_group *cluster_service_slices(const struct cluster *c, const char *svc_key)
 {
 	return strmap_get(&c->slices_by_service, svc_key);
+}
+
+/* Swap-removes p from v (order is not kept: views sort what they read). */
+static bool ptrv_remove(void **v, size_t *n, const void *p)
+{
+	for (size_t i = 0; i < *n; i++) {
+		if (v[i] == p) {
+			v[i] = v[--*n];
+			return true;
+		}
+	}
+	return false;
+}
+
+void cluster_remove_service(struct cluster *c, struct service *s)
+{
+	if (strmap_get(&c->service_index, s->key) != s)
+		return;
+	strmap_del(&c->service_index, s->key, NULL);
+	ptrv_remove((void **)c->services, &c->n_services, s);
+}
+
+void cluster_remove_slice(struct cluster *c, struct endpoint_slice *s)
+{
+	if (strmap_get(&c->slice_index, s->key) != s)
+		return;
+	strmap_del(&c->slice_index, s->key, NULL);
+	ptrv_remove((void **)c->slices, &c->n_slices, s);
+	if (s->service_name) {
+		char *svc_key = xasprintf("%s/%s", s->ns, s->service_name);
+		struct slice_group *g = strmap_get(&c->slices_by_service, svc_key);
+
+		if (g && ptrv_remove((void **)g->slices, &g->n, s) && !g->n) {
+			const char *stored;
+
+			strmap_del(&c->slices_by_service, svc_key, &stored);
+			free((char *)stored);
+			free(g->slices);
+			free(g);
+		}
+		free(svc_key);
+	}
+}
+
+void cluster_remove_node(struct cluster *c, struct node *n)
+{
+	if (strmap_get(&c->node_index, n->name) != n)
+		return;
+	strmap_del(&c->node_index, n->name, NULL);
+	ptrv_remove((void **)c->nodes, &c->n_nodes, n);
 }

@@ -167,6 +167,7 @@ struct cluster {
 	struct strmap slice_index;
 	struct strmap node_index;
 	struct strmap slices_by_service; /* owns the slice_group values and key strings */
+	bool borrows_objects;            /* an index over objects owned elsewhere (store.h) */
 };
 
 #define LABEL_ZONE "topology.kubernetes.io/zone"
@@ -192,6 +193,13 @@ void cluster_done(struct cluster *c);
 int cluster_add_service(struct cluster *c, struct service *s);
 int cluster_add_slice(struct cluster *c, struct endpoint_slice *s);
 int cluster_add_node(struct cluster *c, struct node *n);
+/*
+ * Take an object out of the indexes (not freed; nothing happens when the
+ * index holds another object under its key).  Array order is not kept.
+ */
+void cluster_remove_service(struct cluster *c, struct service *s);
+void cluster_remove_slice(struct cluster *c, struct endpoint_slice *s);
+void cluster_remove_node(struct cluster *c, struct node *n);
 struct service *cluster_find_service(const struct cluster *c, const char *key);
 const struct endpoint_slice *cluster_find_slice(const struct cluster *c, const char *key);
 const struct node *cluster_find_node(const struct cluster *c, const char *name);

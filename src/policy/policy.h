@@ -111,6 +111,7 @@ struct port_view {
 	char **notes;               /* owned: things a user should know (ignored fields...) */
 	size_t n_notes;
 	struct lb_choice lb;        /* scheduler and weights for this service */
+	uint64_t id;                /* unique per build: unchanged id = unchanged port view */
 };
 
 struct policy_opts {
@@ -129,6 +130,8 @@ struct node_view {
 	struct port_view *ports;    /* owned; sorted by service key, port, family */
 	size_t n_ports, cap_ports;
 	size_t n_skipped_other_proxy; /* services left to another proxy (service-proxy-name) */
+	uint64_t next_id;           /* the id the next port view built gets */
+	size_t n_rebuilt;           /* port views built by the last build or update */
 };
 
 void policy_opts_init(struct policy_opts *o);
@@ -136,6 +139,20 @@ void policy_opts_init(struct policy_opts *o);
 struct node_view *policy_build_view(const struct cluster *c, const char *node_name,
 				    const struct policy_opts *opts);
 void node_view_free(struct node_view *v);
+
+/*
+ * The view after the objects changed, rebuilt only where it can differ: the
+ * port views of services named in dirty_services ("ns/name" keys) are built
+ * again from c (and dropped when the service is gone); every other port view
+ * moves over unchanged, keeping its id, so a data plane can skip it.  all
+ * (or old == NULL) builds everything again, with ids that never repeat old's.
+ * Callers pass all when this node's own Node object changed (zone, addresses)
+ * or the options did.  Consumes old.  Must run while the objects old borrows
+ * from are still alive (store.h: before store_delta_done()).
+ */
+struct node_view *policy_update_view(struct node_view *old, const struct cluster *c,
+				     const char *node_name, const struct policy_opts *opts,
+				     const struct strmap *dirty_services, bool all);
 
 /* The endpoints a route sends to. */
 static inline const struct ep_set *route_endpoints(const struct port_view *pv,

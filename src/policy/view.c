@@ -508,31 +508,163 @@ static size_t service_families(const struct cluster *c, const struct service *sv
 	return n;
 }
 
-struct node_view *policy_build_view(const struct cluster *c, const char *node_name,
-				    const struct policy_opts *opts)
+/* The port views of one service (none when another proxy owns it). */
+static void add_service(struct node_view *v, const struct cluster *c, const struct service *svc,
+			const struct policy_opts *opts)
+{
+	int fam[2];
+	size_t nf;
+
+	/* service.kubernetes.io/service-proxy-name: only services meant for us. */
+	if (!streq_null(svc->proxy_name, opts->service_proxy_name))
+		return;
+	nf = service_families(c, svc, fam);
+	for (size_t p = 0; p < svc->n_ports; p++)
+		for (size_t f = 0; f < nf; f++)
+			add_port_view(v, c, svc, &svc->ports[p], fam[f], opts, nf > 1);
+}
+
+static size_t count_other_proxy(const struct cluster *c, const struct policy_opts *opts)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < c->n_services; i++)
+		n += !streq_null(c->services[i]->proxy_name, opts->service_proxy_name);
+	return n;
+}
+
+static struct node_view *view_new(const struct cluster *c, const char *node_name,
+				  uint64_t first_id)
 {
 	struct node_view *v = xcalloc(1, sizeof(*v));
 
 	v->node_name = xstrdup(node_name ? node_name : "");
 	v->node = cluster_find_node(c, v->node_name);
 	v->zone = v->node ? v->node->zone : NULL;
-	for (size_t i = 0; i < c->n_services; i++) {
-		const struct service *svc = c->services[i];
-		int fam[2];
-		size_t nf;
+	v->next_id = first_id;
+	return v;
+}
 
-		/* service.kubernetes.io/service-proxy-name: only services meant for us. */
-		if (!streq_null(svc->proxy_name, opts->service_proxy_name)) {
-			v->n_skipped_other_proxy++;
-			continue;
-		}
-		nf = service_families(c, svc, fam);
-		for (size_t p = 0; p < svc->n_ports; p++)
-			for (size_t f = 0; f < nf; f++)
-				add_port_view(v, c, svc, &svc->ports[p], fam[f], opts, nf > 1);
-	}
+static void assign_ids(struct node_view *v, size_t from)
+{
+	for (size_t i = from; i < v->n_ports; i++)
+		v->ports[i].id = v->next_id++;
+	v->n_rebuilt = v->n_ports - from;
+}
+
+static void build_all(struct node_view *v, const struct cluster *c, const struct policy_opts *opts)
+{
+	for (size_t i = 0; i < c->n_services; i++)
+		add_service(v, c, c->services[i], opts);
+	v->n_skipped_other_proxy = count_other_proxy(c, opts);
 	if (v->n_ports)
 		qsort(v->ports, v->n_ports, sizeof(*v->ports), cmp_port_view);
+	assign_ids(v, 0);
+}
+
+struct node_view *policy_build_view(const struct cluster *c, const char *node_name,
+				    const struct policy_opts *opts)
+{
+	struct node_view *v = view_new(c, node_name, 1);
+
+	build_all(v, c, opts);
+	return v;
+}
+
+static void port_view_done(struct port_view *pv)
+{
+	free(pv->eps);
+	categorized_done(&pv->cat);
+	for (size_t r = 0; r < pv->n_routes; r++) {
+		free(pv->routes[r].reason);
+		free(pv->routes[r].source_ranges);
+	}
+	free(pv->routes);
+	strv_free(pv->notes, pv->n_notes);
+	lb_choice_done(&pv->lb);
+}
+
+/* Inserts pv into v's sorted ports, after any equal one. */
+static void insert_sorted(struct node_view *v, const struct port_view *pv)
+{
+	size_t lo = 0, hi = v->n_ports;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (cmp_port_view(&v->ports[mid], pv) <= 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	v->ports = xgrow(v->ports, &v->cap_ports, v->n_ports + 1, sizeof(*v->ports));
+	memmove(&v->ports[lo + 1], &v->ports[lo], (v->n_ports - lo) * sizeof(*v->ports));
+	v->ports[lo] = *pv;
+	v->n_ports++;
+}
+
+struct node_view *policy_update_view(struct node_view *old, const struct cluster *c,
+				     const char *node_name, const struct policy_opts *opts,
+				     const struct strmap *dirty_services, bool all)
+{
+	struct node_view *v, *fresh;
+	size_t n = 0;
+
+	if (all || !old) {
+		v = view_new(c, node_name, old ? old->next_id : 1);
+		node_view_free(old);
+		build_all(v, c, opts);
+		return v;
+	}
+	/*
+	 * In place: a 10,000-service view is megabytes of port views, and a
+	 * change touches a few.  Drop the dirty services' port views, keeping
+	 * the order, then insert the rebuilt ones.
+	 */
+	v = old;
+	for (size_t i = 0; i < v->n_ports; i++) {
+		if (strmap_get(dirty_services, v->ports[i].svc->key))
+			port_view_done(&v->ports[i]);
+		else
+			v->ports[n++] = v->ports[i];
+	}
+	v->n_ports = n;
+	v->node = cluster_find_node(c, v->node_name);
+	v->zone = v->node ? v->node->zone : NULL;
+	fresh = view_new(c, node_name, v->next_id);
+	for (size_t i = 0; i < dirty_services->cap; i++) {
+		const char *key = dirty_services->slots[i].key;
+		const struct service *svc = key ? cluster_find_service(c, key) : NULL;
+
+		if (svc)
+			add_service(fresh, c, svc, opts);
+	}
+	if (fresh->n_ports)
+		qsort(fresh->ports, fresh->n_ports, sizeof(*fresh->ports), cmp_port_view);
+	assign_ids(fresh, 0);
+	v->next_id = fresh->next_id;
+	v->n_rebuilt = fresh->n_rebuilt;
+	if (fresh->n_ports <= 64) {
+		for (size_t i = 0; i < fresh->n_ports; i++)
+			insert_sorted(v, &fresh->ports[i]);
+	} else {
+		struct port_view *merged = xmalloc((v->n_ports + fresh->n_ports) * sizeof(*merged));
+		size_t i = 0, k = 0, out = 0;
+
+		while (i < v->n_ports || k < fresh->n_ports) {
+			if (k == fresh->n_ports ||
+			    (i < v->n_ports && cmp_port_view(&v->ports[i], &fresh->ports[k]) <= 0))
+				merged[out++] = v->ports[i++];
+			else
+				merged[out++] = fresh->ports[k++];
+		}
+		free(v->ports);
+		v->ports = merged;
+		v->n_ports = v->cap_ports = out;
+	}
+	fresh->n_ports = 0; /* moved into v */
+	node_view_free(fresh);
+	v->n_skipped_other_proxy = count_other_proxy(c, opts);
 	return v;
 }
 
@@ -540,19 +672,8 @@ void node_view_free(struct node_view *v)
 {
 	if (!v)
 		return;
-	for (size_t i = 0; i < v->n_ports; i++) {
-		struct port_view *pv = &v->ports[i];
-
-		free(pv->eps);
-		categorized_done(&pv->cat);
-		for (size_t r = 0; r < pv->n_routes; r++) {
-			free(pv->routes[r].reason);
-			free(pv->routes[r].source_ranges);
-		}
-		free(pv->routes);
-		strv_free(pv->notes, pv->n_notes);
-		lb_choice_done(&pv->lb);
-	}
+	for (size_t i = 0; i < v->n_ports; i++)
+		port_view_done(&v->ports[i]);
 	free(v->ports);
 	free(v->node_name);
 	free(v);

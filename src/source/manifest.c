@@ -289,11 +289,27 @@ static int cmp_str(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static int load_path(struct load_ctx *lc, const char *path, const struct doc_limits *limits,
-		     size_t *n_objects, int depth, bool top);
+static void add_file(struct manifest_list *l, const char *path, const struct stat *st)
+{
+	struct manifest_file *f;
 
-static int load_dir(struct load_ctx *lc, const char *path, const struct doc_limits *limits,
-		    size_t *n_objects, int depth)
+	l->files = xgrow(l->files, &l->cap, l->n + 1, sizeof(*l->files));
+	f = &l->files[l->n++];
+	memset(f, 0, sizeof(*f));
+	f->path = xstrdup(path);
+	if (!st)
+		return; /* standard input: read once, never changes */
+	f->stamp.dev = (uint64_t)st->st_dev;
+	f->stamp.ino = (uint64_t)st->st_ino;
+	f->stamp.size = (int64_t)st->st_size;
+	f->stamp.mtime_ns = (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
+	f->stamp.ctime_ns = (int64_t)st->st_ctim.tv_sec * 1000000000 + st->st_ctim.tv_nsec;
+}
+
+static int list_path(struct manifest_list *l, const char *path, int depth, bool top,
+		     struct diag *d);
+
+static int list_dir(struct manifest_list *l, const char *path, int depth, struct diag *d)
 {
 	DIR *dir;
 	struct dirent *de;
@@ -302,14 +318,14 @@ static int load_dir(struct load_ctx *lc, const char *path, const struct doc_limi
 	int ret = 0;
 
 	if (depth > MAX_DIR_DEPTH) {
-		diag_add(lc->d, DIAG_ERROR, path, 0, NULL, NULL,
+		diag_add(d, DIAG_ERROR, path, 0, NULL, NULL,
 			 "directories nested too deep (more than %d levels)", MAX_DIR_DEPTH);
 		return -EINVAL;
 	}
 	dir = opendir(path);
 	if (!dir) {
 		ret = -errno;
-		diag_add(lc->d, DIAG_ERROR, path, 0, NULL, NULL, "cannot open directory: %s",
+		diag_add(d, DIAG_ERROR, path, 0, NULL, NULL, "cannot open directory: %s",
 			 strerror(-ret));
 		return ret;
 	}
@@ -322,53 +338,104 @@ static int load_dir(struct load_ctx *lc, const char *path, const struct doc_limi
 	/* Sorted, so that the load order (and so duplicate reports) is stable. */
 	qsort(names, n, sizeof(*names), cmp_str);
 	for (size_t i = 0; i < n && ret >= 0; i++)
-		ret = load_path(lc, names[i], limits, n_objects, depth + 1, false);
+		ret = list_path(l, names[i], depth + 1, false, d);
 	strv_free(names, n);
 	return ret;
 }
 
-static int load_path(struct load_ctx *lc, const char *path, const struct doc_limits *limits,
-		     size_t *n_objects, int depth, bool top)
+static int list_path(struct manifest_list *l, const char *path, int depth, bool top,
+		     struct diag *d)
 {
 	struct stat st;
 
-	if (streq(path, "-"))
-		return load_file(lc, path, limits, n_objects);
+	if (streq(path, "-")) {
+		add_file(l, path, NULL);
+		return 0;
+	}
 	if (stat(path, &st) < 0) {
 		int ret = -errno;
 
-		diag_add(lc->d, DIAG_ERROR, path, 0, NULL, NULL, "cannot read: %s", strerror(-ret));
+		diag_add(d, DIAG_ERROR, path, 0, NULL, NULL, "cannot read: %s", strerror(-ret));
 		return ret;
 	}
 	if (S_ISDIR(st.st_mode))
-		return load_dir(lc, path, limits, n_objects, depth);
+		return list_dir(l, path, depth, d);
 	/* Inside directories, only manifest files; a file named on the command line is always read. */
 	if (!top && !manifest_name(path))
 		return 0;
-	return load_file(lc, path, limits, n_objects);
+	add_file(l, path, &st);
+	return 0;
+}
+
+int manifest_list_files(const char *const *paths, size_t n_paths, struct manifest_list *ret,
+			struct diag *d)
+{
+	int r, first_err = 0;
+
+	*ret = (struct manifest_list){ 0 };
+	for (size_t i = 0; i < n_paths; i++) {
+		r = list_path(ret, paths[i], 0, true, d);
+		if (r < 0 && !first_err)
+			first_err = r;
+	}
+	return first_err;
+}
+
+void manifest_list_done(struct manifest_list *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->files[i].path);
+	free(l->files);
+	*l = (struct manifest_list){ 0 };
+}
+
+bool file_stamp_eq(const struct file_stamp *a, const struct file_stamp *b)
+{
+	return a->dev == b->dev && a->ino == b->ino && a->size == b->size &&
+	       a->mtime_ns == b->mtime_ns && a->ctime_ns == b->ctime_ns;
+}
+
+/* All or nothing: any error (or bad object) empties the cluster. */
+static int load_result(const struct load_ctx *lc, int r)
+{
+	if (!r && lc->errors)
+		r = -EINVAL;
+	if (r) {
+		cluster_done(lc->c);
+		cluster_init(lc->c);
+	}
+	return r;
+}
+
+int manifest_load_file(const char *path, const struct doc_limits *limits, size_t *n_objects,
+		       struct cluster *ret, struct diag *d)
+{
+	struct load_ctx lc = { .c = ret, .d = d };
+
+	if (!limits)
+		limits = &doc_default_limits;
+	return load_result(&lc, load_file(&lc, path, limits, n_objects));
 }
 
 int manifest_load(const char *const *paths, size_t n_paths, const struct doc_limits *limits,
 		  struct cluster *ret, struct diag *d)
 {
 	struct load_ctx lc = { .c = ret, .d = d };
+	struct manifest_list files;
 	size_t n_objects = 0;
-	int r = 0, first_err = 0;
+	int r, first_err;
 
 	if (!limits)
 		limits = &doc_default_limits;
-	for (size_t i = 0; i < n_paths; i++) {
-		r = load_path(&lc, paths[i], limits, &n_objects, 0, true);
+	/* Every file listed is read, so one run reports every problem. */
+	first_err = manifest_list_files(paths, n_paths, &files, d);
+	for (size_t i = 0; i < files.n; i++) {
+		r = load_file(&lc, files.files[i].path, limits, &n_objects);
 		if (r < 0 && !first_err)
 			first_err = r;
 	}
-	if (!first_err && lc.errors)
-		first_err = -EINVAL;
-	if (first_err) {
-		cluster_done(ret);
-		cluster_init(ret);
-	}
-	return first_err;
+	manifest_list_done(&files);
+	return load_result(&lc, first_err);
 }
 
 int manifest_load_buffer(const char *name, const char *buf, size_t len, bool json,
@@ -376,16 +443,8 @@ int manifest_load_buffer(const char *name, const char *buf, size_t len, bool jso
 {
 	struct load_ctx lc = { .c = ret, .d = d };
 	size_t n_objects = 0;
-	int r;
 
 	if (!limits)
 		limits = &doc_default_limits;
-	r = parse_buffer(&lc, name, buf, len, json, limits, &n_objects);
-	if (!r && lc.errors)
-		r = -EINVAL;
-	if (r) {
-		cluster_done(ret);
-		cluster_init(ret);
-	}
-	return r;
+	return load_result(&lc, parse_buffer(&lc, name, buf, len, json, limits, &n_objects));
 }

@@ -8,7 +8,9 @@
 #ifndef KROUTE_SOURCE_MANIFEST_H
 #define KROUTE_SOURCE_MANIFEST_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "core/diag.h"
 #include "model/model.h"
@@ -22,6 +24,46 @@
  */
 int manifest_load(const char *const *paths, size_t n_paths, const struct doc_limits *limits,
 		  struct cluster *ret, struct diag *d);
+
+/*
+ * What identifies a file's content without reading it: a change of any field
+ * means the file must be read again (editors replace files by rename, which
+ * changes the inode; an in-place write changes mtime and ctime).
+ */
+struct file_stamp {
+	uint64_t dev, ino;
+	int64_t size, mtime_ns, ctime_ns;
+};
+
+struct manifest_file {
+	char *path;              /* owned; "-" for standard input (stamp all zero) */
+	struct file_stamp stamp;
+};
+
+struct manifest_list {
+	struct manifest_file *files;
+	size_t n, cap;
+};
+
+/*
+ * The files the paths name, in load order (directories recursively, *.yaml,
+ * *.yml and *.json, sorted by name), each stat'ed.  Problems (a path that
+ * does not exist, an unreadable directory) are in d; the files found so far
+ * are listed anyway.  Returns 0 or the first error.  Free with
+ * manifest_list_done().
+ */
+int manifest_list_files(const char *const *paths, size_t n_paths, struct manifest_list *ret,
+			struct diag *d);
+void manifest_list_done(struct manifest_list *l);
+bool file_stamp_eq(const struct file_stamp *a, const struct file_stamp *b);
+
+/*
+ * Loads one file ("-" for standard input) into ret, adding its object count
+ * to *n_objects (checked against limits->max_objects).  Same contract as
+ * manifest_load.
+ */
+int manifest_load_file(const char *path, const struct doc_limits *limits, size_t *n_objects,
+		       struct cluster *ret, struct diag *d);
 
 /* Parses one in-memory buffer (used by tests and the fuzzer).  Same contract. */
 int manifest_load_buffer(const char *name, const char *buf, size_t len, bool json,

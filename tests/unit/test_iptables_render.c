@@ -40,6 +40,7 @@
 
 #include "core/util.h"
 #include "dataplane/iptables/buf.h"
+#include "dataplane/iptables/frag.h"
 #include "dataplane/iptables/names.h"
 #include "dataplane/iptables/render.h"
 #include "dataplane/iptables/sha256.h"
@@ -128,6 +129,145 @@ static void load_yaml(const char *yaml, struct cluster *c)
 	diag_done(&d);
 }
 
+/* ---- fragments (frag.h) reassemble to exactly the full render ---- */
+
+struct block {
+	char *text;               /* "table/chain\n" then its rules */
+};
+
+static int cmp_block(const void *a, const void *b)
+{
+	return strcmp(((const struct block *)a)->text, ((const struct block *)b)->text);
+}
+
+static void add_block(struct block **v, size_t *n, size_t *cap, const char *table,
+		      const char *chain, const char *rules, size_t len)
+{
+	VEC_PUSH(*v, *n, *cap, ((struct block){ xasprintf("%s/%s\n%.*s", table, chain, (int)len,
+							  rules ? rules : "") }));
+}
+
+/* The chains of a full render, each with its rules, sorted: order of chains does not matter to the kernel. */
+static char *canonical_render(const char *buf)
+{
+	struct block *v = NULL;
+	size_t n = 0, cap = 0, len = 0, out_cap = 0;
+	char *out = NULL;
+	const char *table = NULL;
+	char *copy = xstrdup(buf);
+
+	for (char *line = strtok(copy, "\n"); line; line = strtok(NULL, "\n")) {
+		if (!strcmp(line, "*filter") || !strcmp(line, "*nat")) {
+			table = line + 1;
+		} else if (line[0] == ':') {
+			*strchr(line, ' ') = '\0';
+			add_block(&v, &n, &cap, table, line + 1, NULL, 0);
+		} else if (!strncmp(line, "-A ", 3)) {
+			size_t nl = strcspn(line + 3, " ");
+			char *want = xasprintf("%s/%.*s\n", table, (int)nl, line + 3);
+			size_t k;
+
+			for (k = 0; k < n && strncmp(v[k].text, want, strlen(want)); k++)
+				;
+			assert_true(k < n);
+			{
+				char *t = xasprintf("%s%s\n", v[k].text, line);
+
+				free(v[k].text);
+				v[k].text = t;
+			}
+			free(want);
+		}
+	}
+	free(copy);
+	qsort(v, n, sizeof(*v), cmp_block);
+	for (size_t i = 0; i < n; i++) {
+		size_t l = strlen(v[i].text);
+
+		out = xgrow(out, &out_cap, len + l + 2, 1);
+		memcpy(out + len, v[i].text, l);
+		len += l;
+		out[len++] = '|';
+		out[len] = '\0';
+		free(v[i].text);
+	}
+	free(v);
+	return out ? out : xstrdup("");
+}
+
+/* What the data plane applies: base chains with every fragment's share, plus fragments' own chains. */
+static char *canonical_fragments(const struct node_view *v, const struct ipt_opts *o)
+{
+	struct ipt_base base;
+	struct ipt_frag *frags = xcalloc(v->n_ports + 1, sizeof(*frags));
+	struct ipt_frag **list = xcalloc(v->n_ports + 1, sizeof(*list));
+	char *buf = NULL, *out;
+	size_t len = 0, cap = 0, n = 0;
+	struct ipt_buf b = { 0 };
+
+	assert_int_equal(ipt_base_render(v, o, &base), 0);
+	for (size_t i = 0; i < v->n_ports; i++) {
+		assert_int_equal(ipt_frag_render(v, &v->ports[i], o, &base, &frags[n]), 0);
+		list[n] = &frags[n];
+		n++;
+	}
+	/* Rebuild restore text and canonicalise it the same way. */
+	for (int t = 0; t < IPT_N_TABLES; t++) {
+		ipt_buf_adds(&b, t ? "*nat\n" : "*filter\n");
+		for (size_t i = 0; i < base.n; i++) {
+			if ((int)base.chains[i].table != t)
+				continue;
+			ipt_buf_adds(&b, ":");
+			ipt_buf_adds(&b, base.chains[i].name);
+			ipt_buf_adds(&b, " - [0:0]\n");
+		}
+		for (size_t k = 0; k < n; k++)
+			for (size_t c = 0; c < frags[k].n_own; c++)
+				if ((int)frags[k].own[c].table == t) {
+					ipt_buf_adds(&b, ":");
+					ipt_buf_adds(&b, frags[k].own[c].name);
+					ipt_buf_adds(&b, " - [0:0]\n");
+				}
+		for (size_t i = 0; i < base.n; i++) {
+			if ((int)base.chains[i].table != t)
+				continue;
+			len = 0;
+			ipt_shared_rules(&base, i, list, n, &buf, &len, &cap);
+			if (len)
+				ipt_buf_add(&b, buf, len);
+		}
+		for (size_t k = 0; k < n; k++)
+			for (size_t c = 0; c < frags[k].n_own; c++)
+				if ((int)frags[k].own[c].table == t && frags[k].own[c].len)
+					ipt_buf_add(&b, frags[k].own[c].rules, frags[k].own[c].len);
+		ipt_buf_adds(&b, "COMMIT\n");
+	}
+	{
+		char *text = ipt_buf_cstr(&b);
+
+		out = canonical_render(text);
+		free(text);
+	}
+	for (size_t k = 0; k < n; k++)
+		ipt_frag_done(&frags[k]);
+	free(frags);
+	free(list);
+	free(buf);
+	ipt_base_done(&base);
+	return out;
+}
+
+static void check_fragments(const struct node_view *v, const struct ipt_opts *o, const char *full)
+{
+	char *want = canonical_render(full), *got = canonical_fragments(v, o);
+
+	if (strcmp(want, got))
+		fail_msg("fragments differ from the full render:\n--- full\n%s\n--- fragments\n%s", want,
+			 got);
+	free(want);
+	free(got);
+}
+
 /* Renders an already loaded cluster. */
 static char *render_cluster(struct cluster *c, const struct variant *var, size_t *ret_len)
 {
@@ -172,6 +312,18 @@ static char *render_cluster(struct cluster *c, const struct variant *var, size_t
 	assert_int_equal(ipt_render_full(v, &o, &buf, &len), 0);
 	assert_non_null(buf);
 	assert_int_equal(strlen(buf), len);
+	/* Every render here also checks the incremental path, in both layouts. */
+	check_fragments(v, &o, buf);
+	{
+		struct ipt_opts lean = o;
+		char *lbuf;
+		size_t llen;
+
+		lean.inline_remote_endpoints = true;
+		assert_int_equal(ipt_render_full(v, &lean, &lbuf, &llen), 0);
+		check_fragments(v, &lean, lbuf);
+		free(lbuf);
+	}
 	node_view_free(v);
 	if (ret_len)
 		*ret_len = len;

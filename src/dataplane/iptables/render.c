@@ -980,7 +980,8 @@ int ipt_render_full(const struct node_view *v, const struct ipt_opts *o, char **
 	struct ipt_ctx c;
 	struct port_state *ps;
 	struct ipt_buf b = { 0 };
-	size_t n_eps = 0, estimate = 65536;
+	/* The fixed chains take about 2 KB; a big view's buffer starts large to avoid copies. */
+	size_t n_eps = 0, estimate = v->n_ports > 1 ? 65536 : 4096;
 	bool has_v4_lo;
 	int r;
 
