@@ -7,6 +7,7 @@ pkgs=(
   libyaml-dev libjansson-dev libcmocka-dev
   clang llvm libclang-rt-14-dev
   jq iproute2 iptables nftables conntrack procps
+  haproxy iperf3 wrk nginx-light  # userspace stress test and bench_userspace.sh (peer, load, backends)
 )
 missing=()
 for p in "${pkgs[@]}"; do
