@@ -356,8 +356,10 @@ held_close gone
 echo "== userspace: least connections (kroute.io/scheduler: lc) counts live connections"
 held_open lc cli-a2 10.96.0.21 80
 check "lc: the first connection goes to the first endpoint" "$(held_req lc)" web-1
+# Sequential probes 100 ms apart: each has ended (and been uncounted) before the next.
 check "lc: while it is open, new connections go to the other endpoint" \
-	"$(answers cli-a2 10 10.96.0.21 80)" web-2
+	"$(kc_probe cli-a2 tcp 10.96.0.21 80 --count 10 --interval 100 --timeout 700 |
+		sed -E 's/^pod=([^ ]+) .*/\1/' | sort -u | tr '\n' ' ' | sed 's/ $//')" web-2
 held_close lc
 back_to_web1() { [ "$(answers cli-a2 5 10.96.0.21 80)" = web-1 ]; }
 kc_wait_for -t 5 back_to_web1 && ok || bad "lc: closing the connection was not counted"

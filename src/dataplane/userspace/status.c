@@ -49,11 +49,11 @@ void us_status_write(struct us_dp *dp, FILE *f)
 		   "\"tcp_connect_failures\": %llu, \"tcp_retries\": %llu, \"tcp_no_endpoint\": %llu, "
 		   "\"tcp_grace_closed\": %llu, \"tcp_bytes\": %llu, \"udp_sessions_active\": %llu, "
 		   "\"udp_sessions_total\": %llu, \"udp_rx\": %llu, \"udp_tx\": %llu, \"udp_moved\": %llu, "
-		   "\"udp_dropped\": %llu, \"ejections\": %llu, \"fd_exhausted\": %llu},\n",
+		   "\"udp_dropped\": %llu, \"udp_shed\": %llu, \"ejections\": %llu, \"fd_exhausted\": %llu},\n",
 		CTR(tcp_accepted), CTR(tcp_active), CTR(tcp_connect_failures), CTR(tcp_retries),
 		CTR(tcp_no_endpoint), CTR(tcp_grace_closed), (unsigned long long)bytes,
 		CTR(udp_sessions_active), CTR(udp_sessions_total), CTR(udp_rx), CTR(udp_tx),
-		CTR(udp_moved), CTR(udp_dropped), CTR(ejections), CTR(fd_exhausted));
+		CTR(udp_moved), CTR(udp_dropped), CTR(udp_shed), CTR(ejections), CTR(fd_exhausted));
 	fputs("  \"services\": [", f);
 	pthread_mutex_lock(&dp->reg_lock);
 	for (size_t i = 0; i < dp->n_svcs; i++) {

@@ -4,8 +4,10 @@
  * bounded), then move bytes with splice() through one pipe per direction,
  * so payload never enters userspace.  A FIN is forwarded as shutdown(WR)
  * once everything before it has been delivered (half-close); a RST is
- * forwarded as a RST.  Memory per connection is the two pipes (bounded by
- * US_PIPE_SIZE) and this struct.
+ * forwarded as a RST.  A pipe is held only while bytes are in flight and
+ * goes back to the worker's pool when empty, so an idle connection costs
+ * its two sockets and this struct, a busy one at most US_PIPE_SIZE per
+ * direction more.
  */
 #include "dataplane/userspace/worker_int.h"
 
@@ -25,6 +27,7 @@ static int pipe_get(struct us_worker *w, struct us_pipe *p)
 {
 	int fds[2];
 
+	w->pool_used = true;
 	if (w->n_pool) {
 		*p = w->pool[--w->n_pool];
 		return 0;
@@ -111,9 +114,11 @@ static bool connect_next(struct us_worker *w, struct us_conn *c)
 		from_node = us_snap_is_local(w->snap, &c->client_addr);
 		c->spoof = us_want_spoof(c->l, from_pod, from_node, &c->client_addr, ep);
 		fd = us_upstream_socket(w, SOCK_STREAM, ep, &c->spoof, &c->client_addr, c->client_port);
+		if ((fd == -EMFILE || fd == -ENFILE) &&
+		    us_worker_fd_exhausted(w, "connecting to an endpoint"))
+			fd = us_upstream_socket(w, SOCK_STREAM, ep, &c->spoof, &c->client_addr,
+						c->client_port);
 		if (fd < 0) {
-			if (fd == -EMFILE || fd == -ENFILE)
-				us_worker_fd_exhausted(w, "connecting to an endpoint");
 			us_svc_release(ep);
 			return false;
 		}
@@ -199,7 +204,8 @@ void us_tcp_accept(struct us_worker *w, struct us_wl *wl)
 		if (errno == EINTR || errno == ECONNABORTED)
 			continue;
 		if (errno == EMFILE || errno == ENFILE) {
-			us_worker_fd_exhausted(w, "accepting");
+			if (us_worker_fd_exhausted(w, "accepting"))
+				continue;
 			/*
 			 * Free the spare fd to accept and close one client, so it
 			 * learns at once instead of waiting in the queue; then stop
@@ -236,6 +242,9 @@ static int pump(struct us_worker *w, int src, int dst, struct us_pipe *p, bool *
 	uint64_t moved = 0;
 	int ret = 0;
 
+	if (p->r < 0 && !*src_eof && pipe_get(w, p) < 0 &&
+	    (!us_worker_fd_exhausted(w, "creating a splice pipe") || pipe_get(w, p) < 0))
+		return -EMFILE;
 	for (;;) {
 		bool progress = false;
 
@@ -276,6 +285,8 @@ static int pump(struct us_worker *w, int src, int dst, struct us_pipe *p, bool *
 	}
 	if (moved)
 		atomic_fetch_add_explicit(&w->bytes, moved, memory_order_relaxed);
+	if (!p->len)
+		pipe_put(w, p);
 	return ret;
 }
 
@@ -297,13 +308,6 @@ static void relay(struct us_worker *w, struct us_conn *c)
 static void connected(struct us_worker *w, struct us_conn *c)
 {
 	us_svc_succeeded(c->ep);
-	if (pipe_get(w, &c->up) < 0 || pipe_get(w, &c->down) < 0) {
-		us_worker_fd_exhausted(w, "creating splice pipes");
-		c->connecting = false;
-		atomic_fetch_add_explicit(&w->dp->ctr.tcp_active, 1, memory_order_relaxed);
-		us_tcp_close(w, c, true);
-		return;
-	}
 	c->connecting = false;
 	atomic_fetch_add_explicit(&w->dp->ctr.tcp_active, 1, memory_order_relaxed);
 	us_list_del(&c->link);
@@ -353,6 +357,15 @@ void us_tcp_event(struct us_worker *w, struct us_conn *c, bool backend, uint32_t
 void us_tcp_tick(struct us_worker *w, bool scan_removed)
 {
 	struct us_link *it, *next;
+
+	/* The pool serves bursts; once new connections stop, its fds go back. */
+	if (!w->pool_used)
+		while (w->n_pool) {
+			w->n_pool--;
+			close(w->pool[w->n_pool].r);
+			close(w->pool[w->n_pool].w);
+		}
+	w->pool_used = false;
 
 	for (it = w->connecting.next; it != &w->connecting; it = next) {
 		struct us_conn *c = us_container_of(it, struct us_conn, link);

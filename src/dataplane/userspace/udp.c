@@ -353,6 +353,24 @@ void us_udp_tick(struct us_worker *w, bool scan_removed)
 	}
 }
 
+/*
+ * Out of file descriptors: UDP sessions are soft state (a client's next
+ * datagram opens a new one), so the oldest go first to make room for
+ * connections.  Returns how many were closed.
+ */
+size_t us_udp_shed(struct us_worker *w, size_t max)
+{
+	size_t n = 0;
+
+	while (n < max && !us_list_empty(&w->sessions)) {
+		sess_close(w, us_container_of(w->sessions.next, struct us_sess, lru));
+		n++;
+	}
+	if (n)
+		atomic_fetch_add_explicit(&w->dp->ctr.udp_shed, n, memory_order_relaxed);
+	return n;
+}
+
 void us_udp_close_listener(struct us_worker *w, struct us_wl *wl)
 {
 	struct us_link *it, *next;

@@ -110,17 +110,20 @@ int us_upstream_socket(struct us_worker *w, int type, const struct us_ep *ep, bo
 	return fd;
 }
 
-void us_worker_fd_exhausted(struct us_worker *w, const char *what)
+bool us_worker_fd_exhausted(struct us_worker *w, const char *what)
 {
 	struct rlimit rl = { 0 };
+	/* UDP sessions are soft state (the next datagram opens a new one): they make room first. */
+	bool freed = us_udp_shed(w, 64) > 0;
 
 	atomic_fetch_add_explicit(&w->dp->ctr.fd_exhausted, 1, memory_order_relaxed);
 	if (w->now_ns - w->last_fd_log_ns < US_NS_PER_SEC && w->last_fd_log_ns)
-		return;
+		return freed;
 	w->last_fd_log_ns = w->now_ns;
 	getrlimit(RLIMIT_NOFILE, &rl);
-	us_log("userspace: out of file descriptors (%s; RLIMIT_NOFILE %llu): new connections are refused until some close; raise the limit (e.g. LimitNOFILE= in the unit) or lower the load",
+	us_log("userspace: out of file descriptors (%s; RLIMIT_NOFILE %llu): the oldest UDP sessions are closed to make room, then new connections are reset until some close; raise the limit (e.g. LimitNOFILE= in the unit) or lower the load",
 	       what, (unsigned long long)rl.rlim_cur);
+	return freed;
 }
 
 int us_thread_create(pthread_t *t, void *(*fn)(void *), void *arg)

@@ -135,6 +135,7 @@ struct us_worker {
 	size_t hcap, n_sess;
 	struct us_pipe pool[US_PIPE_POOL];
 	size_t n_pool;
+	bool pool_used;             /* a pipe was taken from the pool since the last tick */
 	int reserve_fd;             /* spare fd for the EMFILE accept trick */
 	uint64_t last_fd_log_ns;
 	uint64_t now_ns;            /* cached per event batch */
@@ -147,7 +148,8 @@ struct us_worker {
 };
 
 /* worker.c */
-void us_worker_fd_exhausted(struct us_worker *w, const char *what);
+/* Logs (once a second) and closes the oldest UDP sessions; true when that freed some fds. */
+bool us_worker_fd_exhausted(struct us_worker *w, const char *what);
 bool us_worker_from_pod(const struct us_worker *w, const struct addr *a);
 int us_epoll_add(struct us_worker *w, int fd, uint32_t events, struct us_ev *ev);
 bool us_want_spoof(const struct us_listener *l, bool from_pod, bool from_node,
@@ -169,6 +171,7 @@ void us_udp_rx(struct us_worker *w, struct us_wl *wl);
 void us_udp_reply(struct us_worker *w, struct us_sess *s);
 void us_udp_tick(struct us_worker *w, bool scan_removed);
 void us_udp_close_listener(struct us_worker *w, struct us_wl *wl);
+size_t us_udp_shed(struct us_worker *w, size_t max);
 void us_udp_free_graveyard(struct us_worker *w);
 void us_udp_done(struct us_worker *w);
 
