@@ -1,0 +1,196 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+#
+# IPv6 through the iptables data plane (ip6tables-restore), with real
+# packets: one node namespace routing for two pod namespaces (veths) and
+# an external client (a veth), kroute running in the node namespace.
+# Checks ClusterIP from a pod and from the node, NodePort from outside with
+# masquerade (externalTrafficPolicy Cluster) and with the client address kept
+# (Local), REJECT for a service without endpoints, an endpoint change while
+# kroute runs, and that `kroute cleanup` leaves no KUBE- chain in ip6tables.
+#
+# Never touches the host: every address, route and rule lives in namespaces
+# this script creates and deletes on every exit path.
+#
+# usage: test_iptables_ipv6.sh KROUTE KR-BACKEND KR-PROBE   (root; exits 77 = skip otherwise)
+set -u
+SKIP=${KC_SKIP_RC:-77}
+KROUTE=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
+BACKEND=$2
+PROBE=$3
+[ "$(id -u)" = 0 ] || { echo "skip: needs root"; exit "$SKIP"; }
+for c in ip ip6tables-save ip6tables-restore; do
+	command -v "$c" >/dev/null || { echo "skip: no $c"; exit "$SKIP"; }
+done
+
+P=kr6-$$
+NODE=$P-node POD1=$P-pod1 POD2=$P-pod2 CLI=$P-client
+TMP=$(mktemp -d)
+PIDS=()
+cleanup() {
+	local p n
+	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
+	for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
+	for n in "$NODE" "$POD1" "$POD2" "$CLI"; do ip netns del "$n" 2>/dev/null; done
+	rm -rf "$TMP"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+pass=0
+fail=0
+check() { if [ "$2" = "$3" ]; then pass=$((pass + 1)); else fail=$((fail + 1)); echo "FAIL: $1: got '$2', want '$3'"; fi; }
+nx() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
+die() { echo "test_iptables_ipv6.sh: $*" >&2; exit 1; }
+
+# ---- the network ----
+for n in "$NODE" "$POD1" "$POD2" "$CLI"; do
+	ip netns add "$n" || die "ip netns add $n"
+	nx "$n" sysctl -qw net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0
+	ip -n "$n" link set lo up
+done
+nx "$NODE" sysctl -qw net.ipv6.conf.all.forwarding=1
+# Routed pods, as the IPv4 test cluster has them: a veth each, a /128 route on the node,
+# and the node's side of every veth answering as the pod's gateway fe80::1.
+i=0
+for pod in "$POD1" "$POD2"; do
+	i=$((i + 1))
+	ip -n "$NODE" link add "v$i" type veth peer name eth0 netns "$pod"
+	ip -n "$NODE" addr add fe80::1/64 dev "v$i" nodad
+	ip -n "$NODE" link set "v$i" up
+	ip -n "$pod" addr add "fd00:244:1::${i}0/64" dev eth0 nodad
+	ip -n "$pod" link set eth0 up
+	ip -n "$pod" -6 route del fd00:244:1::/64 dev eth0
+	ip -n "$pod" -6 route add default via fe80::1 dev eth0
+	ip -n "$NODE" -6 route add "fd00:244:1::${i}0/128" dev "v$i"
+done
+ip -n "$NODE" link add eth0 type veth peer name eth0 netns "$CLI"
+ip -n "$NODE" addr add fd00:192::2/64 dev eth0 nodad
+ip -n "$NODE" link set eth0 up
+ip -n "$CLI" addr add fd00:192::100/64 dev eth0 nodad
+ip -n "$CLI" link set eth0 up
+ip -n "$CLI" -6 route add default via fd00:192::2
+# Service addresses need a route on the node, as on a real node (routing comes before NAT output).
+ip -n "$NODE" -6 route add fd00:96::/112 dev eth0
+
+for pod in 1 2; do
+	ns=$P-pod$pod
+	nx "$ns" "$BACKEND" --name "pod$pod" --tcp 8080 --ready-file "$TMP/ready$pod" \
+		</dev/null >"$TMP/backend$pod.log" 2>&1 &
+	PIDS+=($!)
+done
+for pod in 1 2; do
+	for _ in $(seq 200); do [ -s "$TMP/ready$pod" ] && break; sleep 0.02; done
+	[ -s "$TMP/ready$pod" ] || die "kr-backend in pod$pod did not start: $(cat "$TMP/backend$pod.log")"
+done
+
+# ---- the cluster ----
+M=$TMP/m
+mkdir -p "$M"
+cat >"$M/node.yaml" <<'YAML'
+apiVersion: v1
+kind: Node
+metadata: {name: node-1}
+spec: {podCIDRs: ["fd00:244:1::/64"]}
+status: {addresses: [{type: InternalIP, address: "fd00:192::2"}]}
+YAML
+cat >"$M/services.yaml" <<'YAML'
+apiVersion: v1
+kind: Service
+metadata: {name: web6, namespace: t}
+spec:
+  type: NodePort
+  ipFamilies: [IPv6]
+  clusterIP: "fd00:96::10"
+  clusterIPs: ["fd00:96::10"]
+  ports: [{name: http, port: 80, targetPort: 8080, nodePort: 30080}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web6-local, namespace: t}
+spec:
+  type: NodePort
+  ipFamilies: [IPv6]
+  clusterIP: "fd00:96::12"
+  clusterIPs: ["fd00:96::12"]
+  externalTrafficPolicy: Local
+  ports: [{name: http, port: 80, targetPort: 8080, nodePort: 30081}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: empty6, namespace: t}
+spec:
+  ipFamilies: [IPv6]
+  clusterIP: "fd00:96::11"
+  clusterIPs: ["fd00:96::11"]
+  ports: [{name: http, port: 80, targetPort: 8080}]
+YAML
+slices() { # endpoint of web6 -> both slices
+	cat <<YAML
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: web6-1, namespace: t, labels: {kubernetes.io/service-name: web6}}
+addressType: IPv6
+ports: [{name: http, port: 8080, protocol: TCP}]
+endpoints:
+- {addresses: ["$1"], conditions: {ready: true}, nodeName: node-1}
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: web6-local-1, namespace: t, labels: {kubernetes.io/service-name: web6-local}}
+addressType: IPv6
+ports: [{name: http, port: 8080, protocol: TCP}]
+endpoints:
+- {addresses: ["fd00:244:1::10"], conditions: {ready: true}, nodeName: node-1}
+YAML
+}
+slices fd00:244:1::10 >"$M/slices.yaml"
+
+nx "$NODE" "$KROUTE" run --mode iptables --node node-1 -f "$M" --cluster-cidr fd00:244::/32 \
+	--min-sync-period 100ms >"$TMP/kroute.log" 2>&1 &
+KPID=$!
+PIDS+=("$KPID")
+for _ in $(seq 300); do grep -q "full sync:" "$TMP/kroute.log" && break; sleep 0.05; done
+grep -q "full sync:" "$TMP/kroute.log" || die "kroute did not sync: $(cat "$TMP/kroute.log")"
+
+probe() { nx "$1" "$PROBE" tcp "$2" "$3" --timeout 1500 | head -n1; }
+pod_of() { sed -n 's/^pod=\([^ ]*\) .*/\1/p' <<<"$1"; }
+client_of() { sed -n 's/.* client=\[\{0,1\}\([^]]*\)\]\{0,1\}:[0-9]* .*/\1/p' <<<"$1"; }
+
+r=$(probe "$POD2" fd00:96::10 80)
+check "pod to an IPv6 ClusterIP reaches the endpoint" "$(pod_of "$r")" pod1
+check "the pod's source address is kept" "$(client_of "$r")" fd00:244:1::20
+r=$(probe "$NODE" fd00:96::10 80)
+check "the node itself reaches the IPv6 ClusterIP" "$(pod_of "$r")" pod1
+r=$(probe "$CLI" fd00:192::2 30080)
+check "external client via the NodePort (eTP Cluster)" "$(pod_of "$r")" pod1
+check "... is masqueraded to the node address" "$(client_of "$r")" fd00:192::2
+r=$(probe "$CLI" fd00:192::2 30081)
+check "external client via the NodePort (eTP Local)" "$(pod_of "$r")" pod1
+check "... keeps the client address" "$(client_of "$r")" fd00:192::100
+check "a service without endpoints rejects" "$(probe "$POD2" fd00:96::11 80)" refused
+
+# An endpoint change while kroute runs: web6 moves to pod2.
+slices fd00:244:1::20 >"$M/.slices.tmp" && mv "$M/.slices.tmp" "$M/slices.yaml"
+got=""
+for _ in $(seq 50); do
+	got=$(pod_of "$(probe "$POD1" fd00:96::10 80)")
+	[ "$got" = pod2 ] && break
+	sleep 0.1
+done
+check "an endpoint change applies without a restart" "$got" pod2
+check "the change was a partial sync" "$(grep -c 'partial sync:' "$TMP/kroute.log" | awk '{print ($1 > 0)}')" 1
+check "no sync failed" "$(grep -c 'sync failed' "$TMP/kroute.log")" 0
+
+kill "$KPID"
+wait "$KPID" 2>/dev/null
+nx "$NODE" "$KROUTE" cleanup >"$TMP/cleanup.log" 2>&1
+check "kroute cleanup succeeds" "$?" 0
+check "no KUBE- chains left in ip6tables" "$(nx "$NODE" ip6tables-save | grep -c 'KUBE-')" 0
+check "no KUBE- chains left in iptables" "$(nx "$NODE" iptables-save | grep -c 'KUBE-')" 0
+r=$(probe "$POD2" fd00:96::10 80)
+check "after cleanup the ClusterIP no longer answers" "$(pod_of "$r")" ""
+
+echo "iptables IPv6: $pass passed, $fail failed"
+[ "$fail" = 0 ]
