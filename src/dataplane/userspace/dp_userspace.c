@@ -240,7 +240,6 @@ static struct us_listener *listener_new(struct dataplane *dp, const struct us_pl
 static void sync_svcs(struct us_dp *u, const struct us_plan *p, uint64_t now)
 {
 	size_t w = 0;
-	bool *seen = xcalloc(u->n_svcs + p->n_svcs + 1, sizeof(*seen));
 
 	pthread_mutex_lock(&u->reg_lock);
 	for (size_t i = 0; i < p->n_svcs; i++) {
@@ -270,7 +269,6 @@ static void sync_svcs(struct us_dp *u, const struct us_plan *p, uint64_t now)
 	for (size_t i = 0; i < u->n_svcs; i++)
 		strmap_put(&u->svcs, u->svc_list[i]->key, u->svc_list[i]);
 	pthread_mutex_unlock(&u->reg_lock);
-	free(seen);
 }
 
 static void sync_listeners(struct dataplane *dp, const struct us_plan *p, struct diag *d)

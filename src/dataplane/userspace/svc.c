@@ -387,10 +387,12 @@ void us_svc_failed(struct us_ep *ep, int err, uint64_t now_ns)
 
 	pthread_mutex_lock(&s->lock);
 	if (us_health_failure(&ep->health, s->dp->eject_ns, now_ns)) {
-		s->n_ejected++;
-		if (ep->idx >= 0 && s->st) {
+		/* An endpoint already removed from the set only keeps the record. */
+		if (ep->idx >= 0) {
+			s->n_ejected++;
 			s->dests[ep->idx].weight = 0;
-			sched_prepare(s->st);
+			if (s->st)
+				sched_prepare(s->st);
 		}
 		atomic_fetch_add_explicit(&s->dp->ctr.ejections, 1, memory_order_relaxed);
 		atomic_fetch_add_explicit(&s->dp->status_gen, 1, memory_order_relaxed);
