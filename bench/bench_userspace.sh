@@ -1,0 +1,427 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+#
+# userspace mode: kroute's L4 proxy against HAProxy and a direct connection.
+# Side by side in the same run, alternating (every round measures every
+# target, figure by figure), same backends, same machine:
+#
+#   direct          the client talks to the backend itself (the baseline)
+#   haproxy         HAProxy (Debian's 2.6) in `mode tcp`, nbthread = WORKERS
+#   haproxy-splice  the same with `option splice-auto` (kernel splicing), its
+#                   fastest TCP forwarding
+#   kroute          `kroute run --mode userspace --userspace-workers WORKERS`,
+#                   the backend as a Service's endpoint, through its ClusterIP
+#
+# Figures, each from a client in the same namespace:
+#   tput1   iperf3, one stream, Gbit/s (to iperf3 -s)
+#   tput8   iperf3 -P 8, Gbit/s
+#   cps     wrk -H 'Connection: close': a new connection per request, req/s
+#           (to nginx: a 3-byte `return 200`)
+#   rps     wrk keep-alive, req/s; also its p99 at WRK_CONNS connections
+#   lat     wrk -c 1 (one request at a time): p50 / p99 latency; the added
+#           p99 is this minus direct's
+#   rss     the proxy's RSS with IDLE_CONNS connections open and idle
+#           (kr-stress conns, to kr-stress server; proxies only)
+# plus the proxy's CPU seconds during each figure (/proc/PID/stat).
+#
+# Everything runs in a network namespace this script creates (addresses on
+# its loopback) and deletes on every exit path; the host is never touched.
+# When kroute's userspace mode is missing from the build the script says so
+# and measures the others; it never invents a figure.  Needs root, ip,
+# haproxy, iperf3, wrk, nginx, jq (scripts/setup.sh installs them).
+#
+# Results: a log on stdout, raw key=value lines in $OUT/results.txt, Markdown
+# tables (medians over rounds) at the end.  See bench/README.md "userspace mode".
+#
+# Environment:
+#   BUILD        meson build dir with kroute and tests/cluster/kr-stress (default build)
+#   OUT          output dir (default bench/out/userspace, git-ignored)
+#   RUNS         rounds (default 3)
+#   DURATION     seconds per figure (default 5)
+#   WORKERS      proxy threads for kroute and HAProxy (default: nproc)
+#   TARGETS      default "direct haproxy haproxy-splice kroute"
+#   FIGURES      default "tput1 tput8 cps rps lat rss"
+#   WRK_CONNS    wrk connections for cps/rps (default 32), WRK_THREADS (default 2)
+#   NGINX_WORKERS  nginx worker processes (default auto)
+#   IDLE_CONNS   idle connections for rss (default 10000, lowered to fit RLIMIT_NOFILE)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+. tests/cluster/one_node.sh
+
+BUILD=${BUILD:-build}
+OUT=${OUT:-bench/out/userspace}
+RUNS=${RUNS:-3}
+DURATION=${DURATION:-5}
+WORKERS=${WORKERS:-$(nproc)}
+TARGETS=${TARGETS:-"direct haproxy haproxy-splice kroute"}
+FIGURES=${FIGURES:-"tput1 tput8 cps rps lat rss"}
+WRK_CONNS=${WRK_CONNS:-32}
+WRK_THREADS=${WRK_THREADS:-2}
+NGINX_WORKERS=${NGINX_WORKERS:-auto}
+IDLE_CONNS=${IDLE_CONNS:-10000}
+
+die() { echo "bench_userspace.sh: $*" >&2; exit 1; }
+[ "$(id -u)" = 0 ] || die "needs root (network namespaces)"
+for p in ip haproxy iperf3 wrk nginx jq; do
+	command -v "$p" >/dev/null || die "$p not found (scripts/setup.sh installs it)"
+done
+[ -x "$BUILD/kroute" ] && [ -x "$BUILD/tests/cluster/kr-stress" ] || die "build $BUILD first (ninja -C $BUILD)"
+
+mkdir -p "$OUT"
+OUT=$(cd "$OUT" && pwd)
+W=$OUT/work
+rm -rf "$W"
+mkdir -p "$W/bin" "$W/m" "$W/nginx"
+RESULTS=$OUT/results.txt
+[ "${SUMMARY_ONLY:-0}" = 1 ] || : >"$RESULTS"
+# Other engineers rebuild the tree while this runs: measure private copies.
+cp "$BUILD/kroute" "$W/bin/kroute"
+cp "$BUILD/tests/cluster/kr-stress" "$W/bin/kr-stress"
+KROUTE=$W/bin/kroute
+STRESS=$W/bin/kr-stress
+
+BACKEND=10.244.1.10		# iperf3 -s :5201, nginx :8080, kr-stress server :7000
+KROUTE_VIP=10.96.0.10		# a ClusterIP; kroute captures it itself
+declare -A VIP=([direct]=$BACKEND [haproxy]=10.96.0.11 [haproxy-splice]=10.96.0.12 [kroute]=$KROUTE_VIP)
+declare -A HTTP_PORT=([direct]=8080 [haproxy]=80 [haproxy-splice]=80 [kroute]=80)
+declare -A PID=()
+declare -A NOTE=()
+
+NS=krbench-us-$$
+PIDS=()
+# Every process left in the namespace (by pid), then the namespace.
+cleanup() {
+	local p i
+	for p in "${PIDS[@]}" $(ip netns pids "$NS" 2>/dev/null); do kill "$p" 2>/dev/null || true; done
+	for ((i = 0; i < 100; i++)); do
+		[ -z "$(ip netns pids "$NS" 2>/dev/null)" ] && break
+		sleep 0.05
+	done
+	for p in $(ip netns pids "$NS" 2>/dev/null); do kill -KILL "$p" 2>/dev/null || true; done
+	for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+	ip netns del "$NS" 2>/dev/null || true
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+ip netns add "$NS"
+nx() { ip netns exec "$NS" "$@"; }
+nx sh -e -c "
+	ip link set lo up
+	ip addr add $BACKEND/32 dev lo
+	ip addr add ${VIP[haproxy]}/32 dev lo
+	ip addr add ${VIP[haproxy-splice]}/32 dev lo
+	echo '10000 65000' >/proc/sys/net/ipv4/ip_local_port_range
+	echo 1 >/proc/sys/net/ipv4/tcp_tw_reuse"
+
+# A proxy holds two sockets per connection: fit the idle-connection figure
+# into the fd limit (20,000 on the project's machine, not raisable there).
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+hard=$(ulimit -Hn)
+if [ "$hard" != unlimited ] && [ $((2 * IDLE_CONNS + 256)) -gt "$hard" ]; then
+	IDLE_CONNS=$(((hard - 256) / 2 / 100 * 100))
+	echo "note: RLIMIT_NOFILE hard limit $hard: rss is measured at $IDLE_CONNS idle connections"
+fi
+
+loadavg() { cut -d' ' -f1 /proc/loadavg; }
+median() { sort -g | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)]; else print "-" }'; }
+res() { echo "$*" >>"$RESULTS"; echo "  $*"; }
+# value of key in the results lines matching all filters: get KEY filter...
+get() {
+	local key=$1 f lines
+	shift
+	lines=$(cat "$RESULTS")
+	for f in "$@"; do lines=$(grep -E -- "(^| )$f( |\$)" <<<"$lines" || true); done
+	sed -n "s/.* $key=\([^ ]*\).*/\1/p" <<<"$lines"
+}
+# CPU seconds (user + system) of a process and its threads.
+cpu_s() {
+	[ -n "${1:-}" ] && [ -r "/proc/$1/stat" ] || { echo 0; return; }
+	awk -v hz="$(getconf CLK_TCK)" '{ sub(/.*\) /, ""); printf "%.2f", ($12 + $13) / hz }' "/proc/$1/stat"
+}
+listening() { nx ss -Hltn "sport = :$1" | grep -q .; }
+wait_until() { # TRIES CMD...: polls every 50 ms
+	local n=$1 i
+	shift
+	for ((i = 0; i < n; i++)); do "$@" && return 0; sleep 0.05; done
+	return 1
+}
+
+# =====================================================================
+# Summary (medians over rounds)
+# =====================================================================
+summary() {
+	med() { get "$@" | { grep -v '^-$' || true; } | median; }
+	range() {
+		local v
+		v=$(get "$@" | { grep -v '^-$' || true; } | sort -g)
+		if [ -n "$v" ]; then echo "$(head -n1 <<<"$v")–$(tail -n1 <<<"$v")"; else echo -; fi
+	}
+	ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a != "-" && b != "-" && b + 0 > 0) printf "%.2f", a / b; else print "-" }'; }
+	declare -A UNIT=([tput1]="Gbit/s" [tput8]="Gbit/s" [cps]="req/s" [rps]="req/s" [lat]="req/s" [rss]="kB")
+	declare -A NAME=([tput1]="iperf3, 1 stream" [tput8]="iperf3, 8 streams" [cps]="wrk, Connection: close"
+		[rps]="wrk, keep-alive" [lat]="wrk -c1, keep-alive" [rss]="RSS at $IDLE_CONNS idle connections")
+	echo
+	echo "### userspace mode: medians of $RUNS rounds (range in brackets), ${DURATION} s per figure"
+	echo
+	hdr="| figure | unit |"
+	sep="|---|---|"
+	for t in "${ACTIVE[@]}"; do hdr+=" $t |"; sep+="---:|"; done
+	echo "$hdr kroute / haproxy | kroute / direct | load avg |"
+	echo "$sep---:|---:|---|"
+	for fig in $FIGURES; do
+		row="| ${NAME[$fig]} | ${UNIT[$fig]} |"
+		for t in "${ACTIVE[@]}"; do
+			if [ -z "$(get value target=$t figure=$fig)" ]; then row+=" - |"; continue; fi
+			row+=" $(med value target=$t figure=$fig) ($(range value target=$t figure=$fig)) |"
+		done
+		k=$(med value target=kroute figure=$fig)
+		h=$(med value target=haproxy figure=$fig)
+		d=$(med value target=direct figure=$fig)
+		row+=" $(ratio "$k" "$h") | $(ratio "$k" "$d") | $(range load figure=$fig) |"
+		echo "$row"
+	done
+	if [[ " $FIGURES " == *" lat "* || " $FIGURES " == *" rps "* ]]; then
+		echo
+		echo "Latency (wrk's p50 / p99, µs; added = target's p99 minus direct's, medians):"
+		echo
+		echo "| target | -c1 p50 | -c1 p99 | added p99 (-c1) | -c$WRK_CONNS keep-alive p99 | added p99 (-c$WRK_CONNS) |"
+		echo "|---|---:|---:|---:|---:|---:|"
+		d1=$(med p99_us target=direct figure=lat)
+		d32=$(med p99_us target=direct figure=rps)
+		for t in "${ACTIVE[@]}"; do
+			p1=$(med p99_us target=$t figure=lat)
+			p32=$(med p99_us target=$t figure=rps)
+			echo "| $t | $(med p50_us target=$t figure=lat) | $p1 | $(awk -v a="$p1" -v b="$d1" 'BEGIN { if (a != "-" && b != "-") print a - b; else print "-" }')" \
+				"| $p32 | $(awk -v a="$p32" -v b="$d32" 'BEGIN { if (a != "-" && b != "-") print a - b; else print "-" }') |"
+		done
+	fi
+	if [[ " $FIGURES " == *" rss "* ]]; then
+		echo
+		echo "Idle connections ($IDLE_CONNS asked): RSS with them open (median), and what they added in round 1"
+		echo "(later rounds start from pools the earlier ones warmed):"
+		echo
+		for t in "${ACTIVE[@]}"; do
+			[ "$t" = direct ] && continue
+			o=$(get open target=$t figure=rss | sort -n | head -n1)
+			fb=$(get fds_base target=$t figure=rss run=1)
+			fo=$(get fds_open target=$t figure=rss run=1)
+			if [ "$o" = "$IDLE_CONNS" ]; then
+				rb=$(get rss_base_kb target=$t figure=rss run=1)
+				r1=$(get value target=$t figure=rss run=1)
+				echo "- $t: $(med value target=$t figure=rss) kB open; round 1: $rb kB before, $r1 kB open," \
+					"$(awk -v a="$r1" -v b="$rb" -v n="$o" 'BEGIN { printf "%.0f", (a - b) * 1024 / n }') bytes and" \
+					"$(awk -v a="$fo" -v b="$fb" -v n="$o" 'BEGIN { printf "%.1f", (a - b) / n }') fds per connection"
+			else
+				echo "- $t: held only ${o:-0} of $IDLE_CONNS connections (fds in round 1: $fb before, $fo at the peak):" \
+					"no RSS figure"
+			fi
+		done
+	fi
+	echo
+	echo "Proxy CPU seconds per figure (median; the figure lasts ${DURATION} s):"
+	echo
+	for t in "${ACTIVE[@]}"; do
+		[ "$t" = direct ] && continue
+		line="- $t:"
+		for fig in $FIGURES; do line+=" $fig $(med proxy_cpu_s target=$t figure=$fig) s;"; done
+		echo "$line"
+	done
+	errs=$(get errors | awk '$1 > 0' | wc -l)
+	fails=$(grep -c 'failed=\|check=FAIL' "$RESULTS" || true)
+	echo
+	echo "wrk runs with errors: $errs; failed measurements: $fails (see $RESULTS)"
+	for t in $TARGETS; do [ -n "${NOTE[$t]:-}" ] && echo "$t: ${NOTE[$t]}"; done
+}
+
+# SUMMARY_ONLY=1: the tables again from $OUT/results.txt, nothing measured.
+if [ "${SUMMARY_ONLY:-0}" = 1 ]; then
+	[ -s "$RESULTS" ] || die "no $RESULTS"
+	read -r -a ACTIVE <<<"$(get targets what=meta | tr , ' ')"
+	FIGURES=$(get figures what=meta | tr , ' ')
+	IDLE_CONNS=$(get idle_conns what=meta)
+	RUNS=$(get runs what=meta)
+	DURATION=$(get duration what=meta)
+	WRK_CONNS=$(get wrk_conns what=meta)
+	summary
+	exit 0
+fi
+
+# ---- backends ----
+ip netns exec "$NS" iperf3 -s -B "$BACKEND" -p 5201 >"$W/iperf3.log" 2>&1 &
+PIDS+=($!)
+cat >"$W/nginx/nginx.conf" <<EOF
+worker_processes $NGINX_WORKERS;
+daemon off;
+pid $W/nginx/nginx.pid;
+error_log $W/nginx/error.log;
+events { worker_connections 20000; }
+http {
+  access_log off;
+  keepalive_requests 100000000;
+  client_body_temp_path $W/nginx/tmp;
+  proxy_temp_path $W/nginx/tmp;
+  fastcgi_temp_path $W/nginx/tmp;
+  uwsgi_temp_path $W/nginx/tmp;
+  scgi_temp_path $W/nginx/tmp;
+  server {
+    listen $BACKEND:8080 backlog=4096;
+    location / { return 200 "ok\n"; }
+  }
+}
+EOF
+ip netns exec "$NS" nginx -p "$W/nginx" -c "$W/nginx/nginx.conf" -e "$W/nginx/error.log" >"$W/nginx/out.log" 2>&1 &
+PIDS+=($!)
+ip netns exec "$NS" "$STRESS" server --tcp "$BACKEND:7000" --ready-file "$W/stress.ready" >"$W/stress.log" 2>&1 &
+PIDS+=($!)
+wait_until 100 listening 5201 && wait_until 100 listening 8080 && wait_until 100 listening 7000 ||
+	die "backends did not start: $(cat "$W/iperf3.log" "$W/nginx/error.log" "$W/stress.log" 2>/dev/null)"
+
+# ---- proxies ----
+start_haproxy() { # NAME [extra global line] [extra defaults line]
+	local name=$1 gextra=${2:-} extra=${3:-} vip=${VIP[$1]}
+	cat >"$W/$name.cfg" <<-EOF
+		global
+		  nbthread $WORKERS
+		  maxconn $((IDLE_CONNS + 50))
+		  $gextra
+		defaults
+		  mode tcp
+		  timeout connect 5s
+		  timeout client 120s
+		  timeout server 120s
+		  $extra
+		listen iperf
+		  bind $vip:5201
+		  server s1 $BACKEND:5201
+		listen http
+		  bind $vip:80
+		  server s1 $BACKEND:8080
+		listen stress
+		  bind $vip:7000
+		  server s1 $BACKEND:7000
+	EOF
+	# Not through nx: $! must be haproxy itself (ip netns exec execs it).
+	ip netns exec "$NS" haproxy -db -f "$W/$name.cfg" >"$W/$name.log" 2>&1 &
+	PID[$name]=$!
+	PIDS+=($!)
+}
+
+start_kroute() {
+	local vip=${VIP[kroute]}
+	if ! "$KROUTE" run --help 2>&1 | grep -E -- '--mode|--proxy-mode' | grep -qw userspace; then
+		NOTE[kroute]="not available: this build's kroute run --help lists no userspace mode"
+		return 1
+	fi
+	kr_one_node_manifests "$W/m/cluster.yaml" bench/bench "$vip" "$BACKEND" \
+		iperf:TCP:5201:5201 http:TCP:80:8080 stress:TCP:7000:7000
+	ip netns exec "$NS" "$KROUTE" run --mode userspace --node node-1 -f "$W/m" \
+		--userspace-workers "$WORKERS" >"$W/kroute.log" 2>&1 &
+	PID[kroute]=$!
+	PIDS+=($!)
+	if ! wait_until 200 nx "$STRESS" bulk "$vip:7000" --bytes 1 --dir both >/dev/null 2>&1; then
+		NOTE[kroute]="not available: kroute run --mode userspace did not proxy $vip:7000 within 10 s: $(head -n 3 "$W/kroute.log" | tr '\n' ' ')"
+		kill "${PID[kroute]}" 2>/dev/null || true
+		unset 'PID[kroute]'
+		return 1
+	fi
+}
+
+ACTIVE=()
+for t in $TARGETS; do
+	case $t in
+	direct) ;;
+	haproxy) start_haproxy haproxy ;;
+	# Pipes are fds too: the default (maxconn / 4 of them) would not fit the fd limit.
+	haproxy-splice) start_haproxy haproxy-splice "maxpipes 64" "option splice-auto" ;;
+	kroute) start_kroute || { echo "kroute userspace: ${NOTE[kroute]}"; continue; } ;;
+	*) die "unknown target $t" ;;
+	esac
+	ACTIVE+=("$t")
+done
+for t in "${ACTIVE[@]}"; do
+	[ "$t" = direct ] && continue
+	wait_until 200 nx "$STRESS" bulk "${VIP[$t]}:7000" --bytes 1 --dir both >/dev/null 2>&1 ||
+		die "$t does not forward to the backend: $(tail -n 5 "$W/$t.log" 2>/dev/null)"
+done
+
+echo "machine: $(nproc) CPUs, $(grep -m1 '^model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')," \
+	"$(awk '/^MemTotal/ {printf "%.1f GiB RAM", $2 / 1048576}' /proc/meminfo), Linux $(uname -r)"
+echo "tools:   $(haproxy -v | head -n1 | cut -d' ' -f1-3), $(iperf3 -v | head -n1 | cut -d' ' -f1-2)," \
+	"$(wrk -v 2>&1 | head -n1 | cut -d' ' -f1-2), $(nginx -v 2>&1 | cut -d' ' -f3) ($NGINX_WORKERS workers)"
+echo "kroute:  $("$KROUTE" version 2>&1 | head -n1), commit $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')" \
+	"($(git -C "$ROOT" status --porcelain -- src 2>/dev/null | wc -l) changed files under src/), copied from $BUILD;" \
+	"userspace: ${NOTE[kroute]:-measured}"
+echo "setup:   WORKERS=$WORKERS (kroute --userspace-workers, HAProxy nbthread), DURATION=${DURATION}s," \
+	"wrk -t$WRK_THREADS -c$WRK_CONNS, IDLE_CONNS=$IDLE_CONNS, RUNS=$RUNS; targets: ${ACTIVE[*]}"
+echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo
+
+cat >"$W/report.lua" <<'EOF'
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format("WRK requests=%d secs=%.3f rps=%.1f errors=%d p50_us=%d p99_us=%d max_us=%d\n",
+    summary.requests, summary.duration / 1e6, summary.requests / (summary.duration / 1e6),
+    e.connect + e.read + e.write + e.status + e.timeout,
+    latency:percentile(50), latency:percentile(99), latency.max))
+end
+EOF
+
+# One figure for one target; appends a result line.
+measure() {
+	local run=$1 t=$2 fig=$3 vip=${VIP[$2]} la c0 c1 out=$W/out.txt v extra=""
+	local pid=${PID[$t]:-}
+	la=$(loadavg)
+	c0=$(cpu_s "$pid")
+	case $fig in
+	tput1 | tput8)
+		nx timeout $((DURATION + 20)) iperf3 -c "$vip" -p 5201 -t "$DURATION" -P "$([ $fig = tput8 ] && echo 8 || echo 1)" \
+			-J >"$out" 2>&1 || true
+		v=$(jq -r '.end.sum_received.bits_per_second // empty | . / 1e9 | . * 100 | round / 100' "$out" 2>/dev/null || true)
+		extra="retransmits=$(jq -r '.end.sum_sent.retransmits // "-"' "$out" 2>/dev/null || echo -)"
+		;;
+	cps | rps | lat)
+		local args=(-t "$WRK_THREADS" -c "$WRK_CONNS")
+		[ $fig = lat ] && args=(-t 1 -c 1)
+		[ $fig = cps ] && args+=(-H "Connection: close")
+		nx timeout $((DURATION + 20)) wrk "${args[@]}" -d "${DURATION}s" -s "$W/report.lua" \
+			"http://$vip:${HTTP_PORT[$t]}/" >"$out" 2>&1 || true
+		v=$(sed -n 's/^WRK .* rps=\([0-9.]*\).*/\1/p' "$out")
+		extra=$(sed -n 's/^WRK //p' "$out" | tr ' ' '\n' | grep -E '^(errors|p50_us|p99_us)=' | paste -sd' ')
+		;;
+	rss)
+		[ -n "$pid" ] || return 0
+		nx timeout 180 "$STRESS" conns "$vip:7000" --count "$IDLE_CONNS" --rounds 1 --pid "$pid" \
+			--hold-ms 1000 >"$out" 2>&1 || true
+		# Only a proxy that held every connection gets an RSS figure.
+		local open
+		open=$(sed -n 's/^round=.* open=\([0-9]*\).*/\1/p' "$out")
+		v=-
+		[ "$open" = "$IDLE_CONNS" ] && v=$(sed -n 's/^round=.* rss_open_kb=\([0-9]*\).*/\1/p' "$out")
+		extra="open=${open:--} rss_base_kb=$(sed -n 's/.* rss_base_kb=\([0-9]*\).*/\1/p' "$out")"
+		extra+=" rss_after_kb=$(sed -n 's/.* rss_after_kb=\([0-9-]*\).*/\1/p' "$out")"
+		extra+=" fds_base=$(sed -n 's/.* fds_base=\([0-9-]*\).*/\1/p' "$out")"
+		extra+=" fds_open=$(sed -n 's/.* fds_open=\([0-9-]*\).*/\1/p' "$out")"
+		extra+=" check=$(grep -q '^ok conns' "$out" && echo ok || echo FAIL)"
+		;;
+	esac
+	c1=$(cpu_s "$pid")
+	[ -n "$v" ] || { v=-; extra+=" failed=$(tail -n 2 "$out" | tr '\n ' '__' | cut -c1-120)"; }
+	res "run=$run target=$t figure=$fig value=$v load=$la proxy_cpu_s=$(awk -v a="$c0" -v b="$c1" 'BEGIN { printf "%.2f", b - a }') $extra"
+}
+
+echo "what=meta targets=$(tr ' ' , <<<"${ACTIVE[*]}") figures=$(tr ' ' , <<<"$FIGURES" | tr -s ,)" \
+	"idle_conns=$IDLE_CONNS runs=$RUNS duration=$DURATION wrk_conns=$WRK_CONNS workers=$WORKERS" >>"$RESULTS"
+for ((run = 1; run <= RUNS; run++)); do
+	echo "== round $run"
+	for fig in $FIGURES; do
+		for t in "${ACTIVE[@]}"; do
+			measure "$run" "$t" "$fig"
+		done
+	done
+done
+echo
+echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"
+
+summary
