@@ -158,11 +158,13 @@ kc_write_endpointslice "$M" t/dead 8080/TCP:http web-1 idle || exit 1
 declare -A KPID
 GRACE=3
 start_kroute() {
-	local node=$1 extra=()
+	local node=$1 extra=() wrap=()
 	[ "$mode" = userspace ] && extra=(--userspace-grace-period "${GRACE}s"
 		--userspace-status-file "$KC_RUNDIR/status-$node.json")
+	# A command that execs kroute (prlimit), so $! stays kroute's pid.
+	[ -n "${KROUTE_WRAP:-}" ] && read -ra wrap <<<"$KROUTE_WRAP"
 	# ip netns exec execs kroute itself, so $! is kroute's pid.
-	ip netns exec "$(kc_node_ns "$node")" "$KROUTE" run --mode "$mode" --node "$node" -f "$M" \
+	ip netns exec "$(kc_node_ns "$node")" "${wrap[@]}" "$KROUTE" run --mode "$mode" --node "$node" -f "$M" \
 		--cluster-cidr 10.244.0.0/16 --min-sync-period 100ms --sync-period 30s "${extra[@]}" \
 		>>"$KC_RUNDIR/kroute-$node.log" 2>&1 &
 	KPID[$node]=$!
@@ -376,6 +378,24 @@ ejected_in_status() {
 }
 kc_wait_for -t 3 ejected_in_status && ok ||
 	bad "the status file does not show $IDLE:8080 ejected: $(cat "$KC_RUNDIR/status-node-a2.json")"
+
+echo "== userspace: out of file descriptors: a clear message, and kroute keeps serving"
+kill -TERM "${KPID[node-b1]}"
+wait "${KPID[node-b1]}" 2>/dev/null
+# About 50 fds go to listeners and the event loops: room for a few dozen connections.
+KROUTE_WRAP="prlimit --nofile=96:96" start_kroute node-b1
+synced_b1() { [ "$(grep -c 'full sync:' "$KC_RUNDIR/kroute-node-b1.log")" -ge 2 ]; }
+kc_wait_for -t 20 synced_b1 && ok || bad "kroute on node-b1 did not restart"
+# 80 connections held at once (kr-backend closes a silent one after about 2 s).
+kc_exec cli-b1 bash -c 'for i in $(seq 80); do exec {fd}<>/dev/tcp/10.96.0.10/80 || break; done; sleep 2' \
+	2>/dev/null
+# At most once a second, however many connections it turns away.
+n_logged=$(grep -c 'out of file descriptors (accepting; RLIMIT_NOFILE 96)' "$KC_RUNDIR/kroute-node-b1.log")
+check "the fd exhaustion is logged with the limit, at most once a second" \
+	"$([ "$n_logged" -ge 1 ] && [ "$n_logged" -le 4 ] && echo yes)" yes
+check "kroute is still running" "$(kill -0 "${KPID[node-b1]}" 2>/dev/null && echo yes)" yes
+both_b1() { [ "$(answers cli-b1 20 10.96.0.10 80)" = "web-1 web-2" ]; }
+kc_wait_for -t 10 both_b1 && ok || bad "after the fd exhaustion the service does not answer"
 fi
 
 echo "== bad input keeps the last good rules"

@@ -326,6 +326,7 @@ static int us_sync(struct dataplane *dp, const struct node_view *v, bool full, s
 	size_t n_np;
 	struct us_snap *snap;
 	char *script;
+	uint64_t t_kernel = 0, t;
 	int r;
 
 	nodeport_addrs(&u->opts, &np, &n_np);
@@ -337,14 +338,19 @@ static int us_sync(struct dataplane *dp, const struct node_view *v, bool full, s
 		for (size_t i = 0; i < plan.n_notes; i++)
 			diag_add(d, DIAG_WARNING, NULL, 0, NULL, NULL, "userspace: %s", plan.notes[i]);
 	/* Addresses before listeners; stale ones go last, after their listeners. */
+	t = us_now_ns();
 	r = us_capture_vips(&u->opts, plan.vips, plan.n_vips, true, d);
+	t_kernel += us_now_ns() - t;
 	if (r < 0)
 		goto fail;
 	if (!dp->tproxy_ready && !dp->tproxy_failed) {
 		struct diag tmp;
 
 		diag_init(&tmp);
-		if (us_capture_tproxy_routing(&u->opts, &tmp) == 0) {
+		t = us_now_ns();
+		r = us_capture_tproxy_routing(&u->opts, &tmp);
+		t_kernel += us_now_ns() - t;
+		if (r == 0) {
 			dp->tproxy_ready = true;
 		} else {
 			dp->tproxy_failed = true;
@@ -357,7 +363,9 @@ static int us_sync(struct dataplane *dp, const struct node_view *v, bool full, s
 	script = us_plan_nft(&plan, u->opts.cluster_cidrs, u->opts.n_cluster_cidrs, US_TPROXY_MARK);
 	/* A full sync rewrites the table anyway, in case someone changed it. */
 	if (full || !dp->nft_applied || !streq(dp->nft_applied, script)) {
+		t = us_now_ns();
 		r = us_capture_nft(&u->opts, script, d);
+		t_kernel += us_now_ns() - t;
 		if (r < 0) {
 			free(script);
 			goto fail;
@@ -375,7 +383,9 @@ static int us_sync(struct dataplane *dp, const struct node_view *v, bool full, s
 	for (unsigned i = 0; i < u->n_workers; i++)
 		us_worker_set_snap(u->workers[i], snap);
 	us_snap_unref(snap);
+	t = us_now_ns();
 	r = us_capture_vips(&u->opts, plan.vips, plan.n_vips, false, d);
+	t_kernel += us_now_ns() - t;
 	if (r < 0)
 		goto fail;
 	atomic_fetch_add(&u->status_gen, 1);
@@ -387,6 +397,7 @@ static int us_sync(struct dataplane *dp, const struct node_view *v, bool full, s
 	dp->stats.rules = u->n_ls;
 	dp->stats.chains = u->n_svcs;
 	dp->stats.last_sync_ns = us_now_ns() - t0;
+	dp->stats.last_kernel_ns = t_kernel;
 	us_plan_done(&plan);
 	return 0;
 fail:
