@@ -232,7 +232,9 @@ summary() {
 	fails=$(grep -c 'failed=\|check=FAIL' "$RESULTS" || true)
 	echo
 	echo "wrk runs with errors: $errs; failed measurements: $fails (see $RESULTS)"
-	for t in $TARGETS; do [ -n "${NOTE[$t]:-}" ] && echo "$t: ${NOTE[$t]}"; done
+	for t in $TARGETS; do
+		if [ -n "${NOTE[$t]:-}" ]; then echo "$t: ${NOTE[$t]}"; fi
+	done
 }
 
 # SUMMARY_ONLY=1: the tables again from $OUT/results.txt, nothing measured.
