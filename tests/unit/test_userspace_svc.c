@@ -1,0 +1,188 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Proxy services (src/dataplane/userspace/svc.c) without sockets: live
+ * connection counts that least-connection schedulers read, counts and
+ * endpoints kept across an update, removal marks, revival within the grace
+ * period, bounded retry (tried endpoints are avoided), ejection after
+ * failed connects, and "panic" picks when every endpoint is ejected.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <errno.h>
+#include <netinet/in.h>
+
+#include <cmocka.h>
+
+#include "core/util.h"
+#include "dataplane/userspace/plan.h"
+#include "dataplane/userspace/proxy.h"
+#include "dataplane/userspace/worker.h"
+
+#define S 1000000000ull
+
+static struct us_plan_ep mk_ep(const char *ip, uint32_t weight)
+{
+	struct us_plan_ep e = { .port = 8080, .weight = weight };
+
+	assert_int_equal(addr_parse(ip, &e.addr), 0);
+	addr_port_format(&e.addr, e.port, e.key);
+	return e;
+}
+
+static struct us_plan_svc mk_svc(const char *sched, struct us_plan_ep *eps, size_t n)
+{
+	return (struct us_plan_svc){
+		.key = (char *)"ns/web:80/TCP/4/cluster",
+		.name = (char *)"ns/web:80",
+		.family = AF_INET,
+		.proto = IPPROTO_TCP,
+		.sched_name = sched,
+		.eps = eps,
+		.n_eps = n,
+	};
+}
+
+static const struct sched_flow flow = { .family = AF_INET, .proto = IPPROTO_TCP, .sport = 4000, .dport = 80 };
+
+static void test_lc_counts_live_connections(void **state)
+{
+	struct us_dp dp = { .eject_ns = 10 * S };
+	struct us_plan_ep eps[] = { mk_ep("10.0.0.1", 1), mk_ep("10.0.0.2", 1) };
+	struct us_plan_svc ps = mk_svc("lc", eps, 2);
+	struct us_svc *s = us_svc_new(&dp, &ps);
+	struct us_ep *a, *b, *c;
+
+	(void)state;
+	us_svc_update(s, &ps, 1 * S);
+	a = us_svc_pick(s, &flow, NULL, 0, 1 * S);
+	assert_string_equal(a->key, "10.0.0.1:8080"); /* ties: list order */
+	b = us_svc_pick(s, &flow, NULL, 0, 1 * S);
+	assert_string_equal(b->key, "10.0.0.2:8080");
+	c = us_svc_pick(s, &flow, NULL, 0, 1 * S);
+	assert_string_equal(c->key, "10.0.0.1:8080");
+	assert_int_equal(a->active, 2);
+	/* Releasing one on each leaves .1 with one connection and .2 with none: .2 is next. */
+	us_svc_release(c);
+	us_svc_release(b);
+	c = us_svc_pick(s, &flow, NULL, 0, 1 * S);
+	assert_string_equal(c->key, "10.0.0.2:8080");
+
+	/* An update that keeps both endpoints keeps the objects and their counts. */
+	us_svc_update(s, &ps, 2 * S);
+	assert_ptr_equal(s->cur[0], a);
+	assert_int_equal(s->cur[0]->active, 1);
+	assert_int_equal(s->dests[0].active_conns, 1);
+	assert_int_equal(s->dests[1].active_conns, 1);
+	us_svc_release(a);
+	us_svc_release(c);
+	assert_int_equal(s->dests[0].active_conns, 0);
+	assert_int_equal(s->dests[1].active_conns, 0);
+	us_svc_unref(s);
+}
+
+static void test_removal_and_revival(void **state)
+{
+	struct us_dp dp = { .eject_ns = 10 * S };
+	struct us_plan_ep eps[] = { mk_ep("10.0.0.1", 1), mk_ep("10.0.0.2", 1) };
+	struct us_plan_svc both = mk_svc("rr", eps, 2), only2 = mk_svc("rr", eps + 1, 1);
+	struct us_svc *s = us_svc_new(&dp, &both);
+	struct us_ep *a, *n;
+
+	(void)state;
+	us_svc_update(s, &both, 1 * S);
+	a = us_svc_pick(s, &flow, NULL, 0, 1 * S);
+	assert_string_equal(a->key, "10.0.0.1:8080");
+	us_svc_update(s, &only2, 5 * S);
+	/* The connection's endpoint is marked for the grace-period close. */
+	assert_true(atomic_load(&a->removed));
+	assert_int_equal(atomic_load(&a->removed_ns), 5 * S);
+	assert_int_equal(atomic_load(&dp.last_removal_ns), 5 * S);
+	assert_int_equal(a->idx, -1);
+	assert_int_equal(s->n_gone, 1);
+	n = us_svc_pick(s, &flow, NULL, 0, 5 * S);
+	assert_string_equal(n->key, "10.0.0.2:8080");
+	us_svc_release(n);
+	/* Back before its connections closed: the same object, no longer removed. */
+	us_svc_update(s, &both, 6 * S);
+	assert_ptr_equal(s->cur[0], a);
+	assert_false(atomic_load(&a->removed));
+	assert_int_equal(s->n_gone, 0);
+	assert_int_equal(s->dests[0].active_conns, 1);
+	/* Removed again and released: collected at the next update. */
+	us_svc_update(s, &only2, 7 * S);
+	us_svc_release(a);
+	us_svc_update(s, &only2, 8 * S);
+	assert_int_equal(s->n_gone, 0);
+	us_svc_unref(s);
+}
+
+static void test_retry_and_ejection(void **state)
+{
+	struct us_dp dp = { .eject_ns = 10 * S };
+	struct us_plan_ep eps[] = { mk_ep("10.0.0.1", 1), mk_ep("10.0.0.2", 1), mk_ep("10.0.0.3", 0) };
+	struct us_plan_svc ps = mk_svc("rr", eps, 3);
+	struct us_svc *s = us_svc_new(&dp, &ps);
+	struct us_ep *tried[2], *e;
+	uint64_t t = 100 * S;
+
+	(void)state;
+	us_svc_update(s, &ps, t);
+	/* A retry never gets an endpoint it already tried, nor a quiesced (weight 0) one. */
+	for (int i = 0; i < 6; i++) {
+		tried[0] = us_svc_pick(s, &flow, NULL, 0, t);
+		e = us_svc_pick(s, &flow, tried, 1, t);
+		assert_non_null(e);
+		assert_ptr_not_equal(e, tried[0]);
+		assert_string_not_equal(e->key, "10.0.0.3:8080");
+		tried[1] = e;
+		assert_null(us_svc_pick(s, &flow, tried, 2, t));
+		us_svc_release(tried[0]);
+		us_svc_release(tried[1]);
+	}
+	/* Three failed connects eject .1: no new flows until its time is up. */
+	e = s->cur[0];
+	us_svc_failed(e, ECONNREFUSED, t);
+	us_svc_failed(e, ECONNREFUSED, t);
+	assert_int_equal(s->n_ejected, 0);
+	us_svc_failed(e, ECONNREFUSED, t);
+	assert_int_equal(s->n_ejected, 1);
+	assert_int_equal(s->dests[0].weight, 0);
+	assert_int_equal(atomic_load(&dp.ctr.ejections), 1);
+	for (int i = 0; i < 5; i++) {
+		struct us_ep *p = us_svc_pick(s, &flow, NULL, 0, t + S);
+
+		assert_string_equal(p->key, "10.0.0.2:8080");
+		us_svc_release(p);
+	}
+	/* Every usable endpoint out: the ejected one is tried rather than nothing. */
+	tried[0] = s->cur[1];
+	e = us_svc_pick(s, &flow, tried, 1, t + S);
+	assert_non_null(e);
+	assert_string_equal(e->key, "10.0.0.1:8080");
+	us_svc_release(e);
+	/* When the ejection ends, .1 takes flows again with its weight back. */
+	e = us_svc_pick(s, &flow, tried, 1, t + 10 * S);
+	assert_string_equal(e->key, "10.0.0.1:8080");
+	assert_int_equal(s->n_ejected, 0);
+	assert_int_equal(s->dests[0].weight, 1);
+	us_svc_succeeded(e);
+	assert_int_equal(e->health.consecutive_failures, 0);
+	us_svc_release(e);
+	us_svc_unref(s);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_lc_counts_live_connections),
+		cmocka_unit_test(test_removal_and_revival),
+		cmocka_unit_test(test_retry_and_ejection),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
