@@ -159,11 +159,28 @@ summary() {
 		if [ -n "$v" ]; then echo "$(head -n1 <<<"$v")–$(tail -n1 <<<"$v")"; else echo -; fi
 	}
 	ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a != "-" && b != "-" && b + 0 > 0) printf "%.2f", a / b; else print "-" }'; }
+	# rratio A B FIGURE: the median of A / B within each round (load drifts
+	# between rounds; A and B of one round ran back to back), and the range.
+	rratio() {
+		local r v=""
+		for ((r = 1; r <= RUNS; r++)); do
+			v+="$(ratio "$(get value target=$1 figure=$3 run=$r | head -n1)" \
+				"$(get value target=$2 figure=$3 run=$r | head -n1)")"$'\n'
+		done
+		v=$(grep -v '^-$' <<<"$v" | grep . | sort -g || true)
+		if [ -n "$v" ]; then
+			echo "$(median <<<"$v") ($(head -n1 <<<"$v")–$(tail -n1 <<<"$v"))"
+		else
+			echo -
+		fi
+	}
 	declare -A UNIT=([tput1]="Gbit/s" [tput8]="Gbit/s" [cps]="req/s" [rps]="req/s" [lat]="req/s" [rss]="kB")
 	declare -A NAME=([tput1]="iperf3, 1 stream" [tput8]="iperf3, 8 streams" [cps]="wrk, Connection: close"
 		[rps]="wrk, keep-alive" [lat]="wrk -c1, keep-alive" [rss]="RSS at $IDLE_CONNS idle connections")
 	echo
 	echo "### userspace mode: medians of $RUNS rounds (range in brackets), ${DURATION} s per figure"
+	echo
+	echo "Ratios: the median over rounds of the ratio within a round (range in brackets)."
 	echo
 	hdr="| figure | unit |"
 	sep="|---|---|"
@@ -176,10 +193,7 @@ summary() {
 			if [ -z "$(get value target=$t figure=$fig)" ]; then row+=" - |"; continue; fi
 			row+=" $(med value target=$t figure=$fig) ($(range value target=$t figure=$fig)) |"
 		done
-		k=$(med value target=kroute figure=$fig)
-		h=$(med value target=haproxy figure=$fig)
-		d=$(med value target=direct figure=$fig)
-		row+=" $(ratio "$k" "$h") | $(ratio "$k" "$d") | $(range load figure=$fig) |"
+		row+=" $(rratio kroute haproxy "$fig") | $(rratio kroute direct "$fig") | $(range load figure=$fig) |"
 		echo "$row"
 	done
 	if [[ " $FIGURES " == *" lat "* || " $FIGURES " == *" rps "* ]]; then
