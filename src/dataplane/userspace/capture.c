@@ -102,12 +102,15 @@ static int run_quiet(char *const argv[], char **out)
 	return r;
 }
 
+static int addr_cmp_v(const void *a, const void *b)
+{
+	return addr_cmp(a, b);
+}
+
+/* v sorted by addr_cmp: thousands of VIPs are compared at every sync. */
 static bool has_addr(const struct addr *v, size_t n, const struct addr *a)
 {
-	for (size_t i = 0; i < n; i++)
-		if (addr_eq(&v[i], a))
-			return true;
-	return false;
+	return n && bsearch(a, v, n, sizeof(*v), addr_cmp_v);
 }
 
 /* The interface's flags (IFF_UP...), 0 when it does not exist. */
@@ -160,6 +163,7 @@ int us_capture_vips(const struct dp_opts *o, const struct addr *vips, size_t n, 
 	if (!(if_flags(US_IFNAME) & IFF_UP))
 		append(&script, &len, &cap, "link set " US_IFNAME " up\n");
 	collect_addrs(ONLY_OURS, &have, &n_have);
+	qsort(have, n_have, sizeof(*have), addr_cmp_v);
 	for (size_t i = 0; i < n; i++) {
 		char a[ADDR_STRLEN], line[128];
 

@@ -30,7 +30,7 @@ struct diag;
 
 /* The node's addresses: every one (with_vips) or without kroute0's. */
 void us_capture_local_addrs(bool with_vips, struct addr **ret, size_t *ret_n);
-/* Makes kroute0 exist, be up and hold at least vips (add_only) or exactly vips. */
+/* Makes kroute0 exist, be up and hold at least vips (add_only) or exactly vips (sorted). */
 int us_capture_vips(const struct dp_opts *o, const struct addr *vips, size_t n, bool add_only,
 		    struct diag *d);
 int us_capture_nft(const struct dp_opts *o, const char *script, struct diag *d);

@@ -380,6 +380,7 @@ static int us_sync(struct dataplane *dp, const struct node_view *v, bool full, s
 	snap = xcalloc(1, sizeof(*snap));
 	atomic_init(&snap->refs, 1);
 	us_capture_local_addrs(true, &snap->local, &snap->n_local);
+	us_snap_sort(snap);
 	for (unsigned i = 0; i < u->n_workers; i++)
 		us_worker_set_snap(u->workers[i], snap);
 	us_snap_unref(snap);

@@ -131,6 +131,8 @@ void us_ep_unref(struct us_ep *ep);
 
 void us_listener_unref(struct us_listener *l);
 void us_snap_unref(struct us_snap *s);
+/* Sorts the addresses for us_snap_is_local (before the snapshot is shared). */
+void us_snap_sort(struct us_snap *s);
 bool us_snap_is_local(const struct us_snap *s, const struct addr *a);
 
 /* The agent's log line format, from any thread. */
