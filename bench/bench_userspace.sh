@@ -44,6 +44,9 @@
 #   WRK_CONNS    wrk connections for cps/rps (default 32), WRK_THREADS (default 2)
 #   NGINX_WORKERS  nginx worker processes (default auto)
 #   IDLE_CONNS   idle connections for rss (default 10000, lowered to fit RLIMIT_NOFILE)
+#   PERF         1: profile every proxy (perf record -g -p PID) during PERF_FIGURES of
+#                round 1 and print its top symbols (default 0)
+#   PERF_FIGURES default "tput1 cps rps"
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -60,6 +63,8 @@ WRK_CONNS=${WRK_CONNS:-32}
 WRK_THREADS=${WRK_THREADS:-2}
 NGINX_WORKERS=${NGINX_WORKERS:-auto}
 IDLE_CONNS=${IDLE_CONNS:-10000}
+PERF=${PERF:-0}
+PERF_FIGURES=${PERF_FIGURES:-"tput1 cps rps"}
 
 die() { echo "bench_userspace.sh: $*" >&2; exit 1; }
 [ "$(id -u)" = 0 ] || die "needs root (network namespaces)"
@@ -242,6 +247,34 @@ summary() {
 		for fig in $FIGURES; do line+=" $fig $(med proxy_cpu_s target=$t figure=$fig) s;"; done
 		echo "$line"
 	done
+	if [ -n "$(get syscalls)" ]; then
+		echo
+		echo "Proxy system calls (perf stat, round 1), per request (wrk) or per MB forwarded (iperf3):"
+		echo
+		for t in "${ACTIVE[@]}"; do
+			[ "$t" = direct ] && continue
+			line="- $t:"
+			for fig in $PERF_FIGURES; do
+				local n v
+				n=$(get syscalls target=$t figure=$fig run=1)
+				v=$(get value target=$t figure=$fig run=1)
+				[ -n "$n" ] && [ "$v" != - ] || continue
+				case $fig in
+				tput*) line+=" $fig $(awk -v n="$n" -v g="$v" -v d="$DURATION" 'BEGIN { printf "%.1f", n / (g * 1e9 / 8 * d / 1e6) }')/MB;" ;;
+				*) line+=" $fig $(awk -v n="$n" -v r="$v" -v d="$DURATION" 'BEGIN { printf "%.1f", n / (r * d) }')/request;" ;;
+				esac
+			done
+			echo "$line"
+		done
+	fi
+	local f
+	for f in "$W"/perf-*.data; do
+		[ -s "$f" ] || continue
+		echo
+		echo "perf, $(basename "$f" .data | sed 's/^perf-//'), round 1, top symbols (self):"
+		perf report -i "$f" --no-children -g none --sort dso,sym 2>/dev/null | grep '%' | grep -v '^#' |
+			head -n 14 | sed 's/^/    /' || true
+	done
 	errs=$(get errors | awk '$1 > 0' | wc -l)
 	fails=$(grep -c 'failed=\|check=FAIL' "$RESULTS" || true)
 	echo
@@ -390,6 +423,14 @@ measure() {
 	local pid=${PID[$t]:-}
 	la=$(loadavg)
 	c0=$(cpu_s "$pid")
+	local perf_pid=""
+	if [ "$PERF" = 1 ] && [ "$run" = 1 ] && [ -n "$pid" ] && [[ " $PERF_FIGURES " == *" $fig "* ]]; then
+		perf record -q -g -o "$W/perf-$t-$fig.data" -p "$pid" -- sleep "$DURATION" >/dev/null 2>&1 &
+		perf_pid=$!
+		perf stat -x, -e raw_syscalls:sys_enter -o "$W/sys-$t-$fig.txt" -p "$pid" -- sleep "$DURATION" \
+			>/dev/null 2>&1 &
+		perf_pid+=" $!"
+	fi
 	case $fig in
 	tput1 | tput8)
 		nx timeout $((DURATION + 20)) iperf3 -c "$vip" -p 5201 -t "$DURATION" -P "$([ $fig = tput8 ] && echo 8 || echo 1)" \
@@ -423,6 +464,10 @@ measure() {
 		;;
 	esac
 	c1=$(cpu_s "$pid")
+	if [ -n "$perf_pid" ]; then
+		wait $perf_pid || true
+		extra+=" syscalls=$(awk -F, '/raw_syscalls/ { print $1 }' "$W/sys-$t-$fig.txt" 2>/dev/null)"
+	fi
 	[ -n "$v" ] || { v=-; extra+=" failed=$(tail -n 2 "$out" | tr '\n ' '__' | cut -c1-120)"; }
 	res "run=$run target=$t figure=$fig value=$v load=$la proxy_cpu_s=$(awk -v a="$c0" -v b="$c1" 'BEGIN { printf "%.2f", b - a }') $extra"
 }
