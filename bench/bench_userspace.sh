@@ -163,7 +163,10 @@ summary() {
 		v=$(get "$@" | { grep -v '^-$' || true; } | sort -g)
 		if [ -n "$v" ]; then echo "$(head -n1 <<<"$v")–$(tail -n1 <<<"$v")"; else echo -; fi
 	}
-	ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a != "-" && b != "-" && b + 0 > 0) printf "%.2f", a / b; else print "-" }'; }
+	ratio() {
+		awk -v a="$1" -v b="$2" 'BEGIN {
+			if (a != "" && a != "-" && b != "" && b != "-" && b + 0 > 0) printf "%.2f", a / b; else print "-" }'
+	}
 	# rratio A B FIGURE: the median of A / B within each round (load drifts
 	# between rounds; A and B of one round ran back to back), and the range.
 	rratio() {
