@@ -426,7 +426,7 @@ echo "== kroute cleanup removes everything it installed"
 for n in "${KC_NODES[@]}"; do
 	kill -TERM "${KPID[$n]}" 2>/dev/null
 	wait "${KPID[$n]}" 2>/dev/null
-	kc_exec "$n" "$KROUTE" cleanup || bad "cleanup failed on $n"
+	out=$(kc_exec "$n" "$KROUTE" cleanup 2>&1) || bad "cleanup failed on $n (status $?): $out"
 	left=$(kc_exec "$n" iptables-save | grep -c -- 'KUBE-' || true)
 	check "no KUBE- rules or chains left on $n" "$left" 0
 	if [ "$mode" = userspace ]; then
