@@ -36,8 +36,10 @@ check() { if [ "$2" = "$3" ]; then ok; else bad "$1: got '$2', want '$3'"; fi; }
 kc_setup || exit 1
 M=$KC_RUNDIR/m
 mkdir -p "$M"
-# idle is a pod with no server: listed as an endpoint, it refuses connections.
-for p in web-1:node-a1 web-2:node-b1 cli-a1:node-a1 cli-a2:node-a2 cli-b1:node-b1 idle:node-a2; do
+# idle is a pod with no server: listed as an endpoint, it refuses connections;
+# mute is one whose packets vanish (blackholed below), so connects time out.
+for p in web-1:node-a1 web-2:node-b1 cli-a1:node-a1 cli-a2:node-a2 cli-b1:node-b1 idle:node-a2 \
+	mute:node-a1; do
 	kc_add_pod "${p#*:}" "${p%%:*}" || exit 1
 done
 for p in web-1 web-2; do kc_start_backend "$p" 8080/tcp 8080/udp || exit 1; done
@@ -142,6 +144,13 @@ metadata: {name: dead, namespace: t}
 spec:
   clusterIP: 10.96.0.22
   ports: [{name: http, port: 80, targetPort: 8080}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: slow, namespace: t}
+spec:
+  clusterIP: 10.96.0.23
+  ports: [{name: http, port: 80, targetPort: 8080}]
 YAML
 }
 services
@@ -154,13 +163,15 @@ kc_write_endpointslice "$M" t/empty-udp 8080/UDP:dns || exit 1
 kc_write_endpointslice "$M" t/dns 8080/UDP:dns web-1 web-2 || exit 1
 for s in hold lc; do kc_write_endpointslice "$M" "t/$s" 8080/TCP:http web-1 web-2 || exit 1; done
 kc_write_endpointslice "$M" t/dead 8080/TCP:http web-1 idle || exit 1
+kc_write_endpointslice "$M" t/slow 8080/TCP:http web-2 mute || exit 1
+kc_blackhole mute on || exit 1
 
 declare -A KPID
 GRACE=3
 start_kroute() {
 	local node=$1 extra=() wrap=()
 	[ "$mode" = userspace ] && extra=(--userspace-grace-period "${GRACE}s"
-		--userspace-status-file "$KC_RUNDIR/status-$node.json")
+		--userspace-status-file "$KC_RUNDIR/status-$node.json" --userspace-connect-timeout 300ms)
 	# A command that execs kroute (prlimit), so $! stays kroute's pid.
 	[ -n "${KROUTE_WRAP:-}" ] && read -ra wrap <<<"$KROUTE_WRAP"
 	# ip netns exec execs kroute itself, so $! is kroute's pid.
@@ -378,6 +389,13 @@ ejected_in_status() {
 }
 kc_wait_for -t 3 ejected_in_status && ok ||
 	bad "the status file does not show $IDLE:8080 ejected: $(cat "$KC_RUNDIR/status-node-a2.json")"
+
+echo "== userspace: an endpoint that does not answer is retried after the connect timeout and ejected"
+check "every connection is answered (retried on web-2 after 300 ms)" \
+	"$(kc_probe cli-a2 tcp 10.96.0.23 80 --count 10 --timeout 3000 | sed -E 's/^pod=([^ ]+) .*/\1/' | sort | uniq -c | sed 's/^ *//')" \
+	"10 web-2"
+check "the ejection names the timeout" \
+	"$(grep -c "endpoint ${KC_POD_IP[mute]}:8080 ejected .*(last: Connection timed out)" "$KC_RUNDIR/kroute-node-a2.log")" 1
 
 echo "== userspace: out of file descriptors: a clear message, and kroute keeps serving"
 kill -TERM "${KPID[node-b1]}"
