@@ -163,7 +163,8 @@ int us_capture_vips(const struct dp_opts *o, const struct addr *vips, size_t n, 
 	if (!(if_flags(US_IFNAME) & IFF_UP))
 		append(&script, &len, &cap, "link set " US_IFNAME " up\n");
 	collect_addrs(ONLY_OURS, &have, &n_have);
-	qsort(have, n_have, sizeof(*have), addr_cmp_v);
+	if (n_have) /* qsort's array must not be NULL, even when empty */
+		qsort(have, n_have, sizeof(*have), addr_cmp_v);
 	for (size_t i = 0; i < n; i++) {
 		char a[ADDR_STRLEN], line[128];
 

@@ -343,7 +343,8 @@ static int us_sync(struct dataplane *dp, const struct node_view *v, bool full, s
 	t_kernel += us_now_ns() - t;
 	if (r < 0)
 		goto fail;
-	if (!dp->tproxy_ready && !dp->tproxy_failed) {
+	/* A full sync checks the routing again, in case someone removed it. */
+	if (!dp->tproxy_failed && (full || !dp->tproxy_ready)) {
 		struct diag tmp;
 
 		diag_init(&tmp);
@@ -352,6 +353,9 @@ static int us_sync(struct dataplane *dp, const struct node_view *v, bool full, s
 		t_kernel += us_now_ns() - t;
 		if (r == 0) {
 			dp->tproxy_ready = true;
+		} else if (dp->tproxy_ready) {
+			/* It worked before: keep preserving sources, say what failed now. */
+			diag_move(d, &tmp);
 		} else {
 			dp->tproxy_failed = true;
 			diag_add(d, DIAG_WARNING, NULL, 0, NULL, NULL,

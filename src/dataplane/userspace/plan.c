@@ -214,7 +214,8 @@ void us_plan_build(const struct us_plan_in *in, struct us_plan *p)
 		for (size_t k = 0; k < pv->n_routes; k++)
 			plan_route(p, in, pv, &pv->routes[k]);
 	}
-	qsort(p->vips, p->n_vips, sizeof(*p->vips), vip_cmp);
+	if (p->n_vips)
+		qsort(p->vips, p->n_vips, sizeof(*p->vips), vip_cmp);
 	for (size_t i = 0; i < p->n_vips; i++)
 		if (!w || !addr_eq(&p->vips[w - 1], &p->vips[i]))
 			p->vips[w++] = p->vips[i];

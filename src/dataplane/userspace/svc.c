@@ -196,11 +196,20 @@ static void fill_dest(struct sched_dest *d, const struct us_ep *ep)
 	d->active_conns = ep->active;
 }
 
+/* Field by field: memcmp would also compare padding, which struct copies need not keep. */
+static bool cfg_eq(const struct sched_config *a, const struct sched_config *b)
+{
+	return a->flags == b->flags && a->maglev_table_size == b->maglev_table_size &&
+	       a->mh_table_size == b->mh_table_size && a->seed == b->seed &&
+	       a->lblc_max_entries == b->lblc_max_entries &&
+	       a->lblc_expiration_ns == b->lblc_expiration_ns;
+}
+
 /* Whether the plan asks for exactly what the service has (under the lock). */
 static bool unchanged(const struct us_svc *s, const struct us_plan_svc *ps)
 {
 	if (s->retired || s->n_cur != ps->n_eps || !s->sched_name ||
-	    !streq(s->sched_name, ps->sched_name) || memcmp(&s->cfg, &ps->cfg, sizeof(s->cfg)) ||
+	    !streq(s->sched_name, ps->sched_name) || !cfg_eq(&s->cfg, &ps->cfg) ||
 	    s->affinity_timeout_ns != ps->affinity_timeout_ns || (ps->n_eps && !s->st))
 		return false;
 	for (size_t i = 0; i < ps->n_eps; i++)
@@ -260,7 +269,7 @@ void us_svc_update(struct us_svc *s, const struct us_plan_svc *ps, uint64_t now_
 		if (cur[i]->health.ejected_until_ns)
 			s->n_ejected++;
 	new_sched = !s->st || !s->sched_name || !streq(s->sched_name, ps->sched_name) ||
-		    memcmp(&s->cfg, &ps->cfg, sizeof(s->cfg));
+		    !cfg_eq(&s->cfg, &ps->cfg);
 	if (!ps->n_eps) {
 		s->st = sched_free(s->st);
 	} else if (new_sched) {
@@ -467,7 +476,8 @@ static int addr_cmp_v(const void *a, const void *b)
 
 void us_snap_sort(struct us_snap *s)
 {
-	qsort(s->local, s->n_local, sizeof(*s->local), addr_cmp_v);
+	if (s->n_local)
+		qsort(s->local, s->n_local, sizeof(*s->local), addr_cmp_v);
 }
 
 bool us_snap_is_local(const struct us_snap *s, const struct addr *a)
