@@ -102,7 +102,6 @@ static bool connect_next(struct us_worker *w, struct us_conn *c)
 {
 	while (c->attempts < US_MAX_ATTEMPTS) {
 		struct us_ep *ep = us_svc_pick(c->svc, &c->flow, c->tried, c->attempts, w->now_ns);
-		bool from_pod, from_node;
 		int fd;
 
 		if (!ep)
@@ -110,9 +109,7 @@ static bool connect_next(struct us_worker *w, struct us_conn *c)
 		c->tried[c->attempts++] = ep;
 		if (c->attempts > 1)
 			atomic_fetch_add_explicit(&w->dp->ctr.tcp_retries, 1, memory_order_relaxed);
-		from_pod = us_worker_from_pod(w, &c->client_addr);
-		from_node = us_snap_is_local(w->snap, &c->client_addr);
-		c->spoof = us_want_spoof(c->l, from_pod, from_node, &c->client_addr, ep);
+		c->spoof = us_want_spoof(c->l, c->from_pod, c->from_node, &c->client_addr, ep);
 		fd = us_upstream_socket(w, SOCK_STREAM, ep, &c->spoof, &c->client_addr, c->client_port);
 		if ((fd == -EMFILE || fd == -ENFILE) &&
 		    us_worker_fd_exhausted(w, "connecting to an endpoint"))
@@ -145,11 +142,8 @@ static void conn_new(struct us_worker *w, struct us_wl *wl, int cfd, const struc
 	struct us_listener *l = wl->l;
 	struct us_conn *c;
 	struct us_svc *svc = l->svc;
-	bool from_pod, from_node;
 	struct addr local;
 	uint16_t lport;
-	struct sockaddr_storage lsa;
-	socklen_t llen = sizeof(lsa);
 
 	c = xcalloc(1, sizeof(*c));
 	c->ev_client.kind = US_EV_TCP_CLIENT;
@@ -160,19 +154,18 @@ static void conn_new(struct us_worker *w, struct us_wl *wl, int cfd, const struc
 	c->connecting = true;
 	us_list_init(&c->link);
 	us_sockaddr_to_addr(sa, &c->client_addr, &c->client_port);
-	from_pod = us_worker_from_pod(w, &c->client_addr);
-	from_node = us_snap_is_local(w->snap, &c->client_addr);
+	c->from_pod = us_worker_from_pod(w, &c->client_addr);
+	c->from_node = us_snap_is_local(w->snap, &c->client_addr);
 	/* externalTrafficPolicy Local: pods and the node itself use every cluster endpoint. */
-	if (l->svc_cluster && (from_pod || from_node))
+	if (l->svc_cluster && (c->from_pod || c->from_node))
 		svc = l->svc_cluster;
 	c->l = l;
 	atomic_fetch_add(&l->refs, 1);
 	c->svc = svc;
 	if (svc)
 		us_svc_ref(svc);
-	if (getsockname(cfd, (struct sockaddr *)&lsa, &llen) < 0)
-		lsa = l->sa;
-	us_sockaddr_to_addr(&lsa, &local, &lport);
+	/* Listeners bind one address each, so the flow's destination is the listener's. */
+	us_sockaddr_to_addr(&l->sa, &local, &lport);
 	c->flow = (struct sched_flow){
 		.family = c->client_addr.family,
 		.proto = IPPROTO_TCP,

@@ -89,6 +89,7 @@ struct us_conn {
 	bool client_eof, backend_eof;   /* FIN received */
 	bool backend_shut, client_shut; /* FIN forwarded (shutdown SHUT_WR) */
 	bool connecting, dead, spoof;
+	bool from_pod, from_node;   /* the client is in --cluster-cidr / is this node */
 	uint8_t attempts;
 	struct us_ep *ep;           /* ref, counted */
 	struct us_ep *tried[US_MAX_ATTEMPTS]; /* identity only */
