@@ -28,15 +28,21 @@ static int pipe_get(struct us_worker *w, struct us_pipe *p)
 	int fds[2];
 
 	w->pool_used = true;
+	/* Only the fds come and go: the direction's mode stays with the connection. */
 	if (w->n_pool) {
-		*p = w->pool[--w->n_pool];
+		w->n_pool--;
+		p->r = w->pool[w->n_pool].r;
+		p->w = w->pool[w->n_pool].w;
+		p->len = 0;
 		return 0;
 	}
 	if (pipe2(fds, O_NONBLOCK | O_CLOEXEC) < 0)
 		return -errno;
 	/* Bigger pipes mean fewer syscalls per megabyte; failure only costs speed. */
 	(void)fcntl(fds[0], F_SETPIPE_SZ, US_PIPE_SIZE);
-	*p = (struct us_pipe){ .r = fds[0], .w = fds[1] };
+	p->r = fds[0];
+	p->w = fds[1];
+	p->len = 0;
 	return 0;
 }
 
@@ -46,7 +52,7 @@ static void pipe_put(struct us_worker *w, struct us_pipe *p)
 		return;
 	/* Only an empty pipe can be reused; one with bytes left is closed. */
 	if (!p->len && w->n_pool < US_PIPE_POOL) {
-		w->pool[w->n_pool++] = *p;
+		w->pool[w->n_pool++] = (struct us_pipe){ .r = p->r, .w = p->w };
 	} else {
 		close(p->r);
 		close(p->w);
@@ -225,29 +231,90 @@ void us_tcp_accept(struct us_worker *w, struct us_wl *wl)
 }
 
 /*
- * Moves what is readable on src into the pipe and from the pipe into dst
- * until neither moves.  Returns 0, or a negative errno when the connection
- * must end (reset or error).
+ * Small messages (a request, a reply) are copied through the worker's
+ * buffer: one recv and one send, and a read shorter than the buffer means
+ * the socket is empty, so no third call has to see EAGAIN (a later arrival
+ * is a new edge; a FIN already reported must still be read, see fin_seen).
+ * What the destination cannot take yet goes into the pipe (vmsplice), so
+ * memory stays bounded and order is kept: the pipe always drains first.
+ * Returns 0, or a negative errno when the connection must end.
+ */
+static int copy_small(struct us_worker *w, int src, int dst, struct us_pipe *p, bool *src_eof,
+		      uint64_t *moved)
+{
+	while (!p->bulk && !p->len && !*src_eof) {
+		ssize_t n = recv(src, w->copy_buf, US_COPY_SIZE, MSG_DONTWAIT), m;
+
+		if (n == 0) {
+			*src_eof = true;
+			break;
+		}
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return errno == EAGAIN ? 0 : -errno;
+		}
+		m = send(dst, w->copy_buf, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (m < 0) {
+			if (errno != EAGAIN && errno != EINTR)
+				return -errno;
+			m = 0;
+		}
+		*moved += (uint64_t)m;
+		if (m < n) {
+			struct iovec iov = { .iov_base = w->copy_buf + m, .iov_len = (size_t)(n - m) };
+			ssize_t k;
+
+			if (p->r < 0 && pipe_get(w, p) < 0 &&
+			    (!us_worker_fd_exhausted(w, "creating a splice pipe") || pipe_get(w, p) < 0))
+				return -EMFILE;
+			/* The pipe is empty and holds far more than one buffer: all of it fits. */
+			k = vmsplice(p->w, &iov, 1, SPLICE_F_NONBLOCK);
+			if (k != n - m)
+				return k < 0 ? -errno : -EIO;
+			p->len += (uint32_t)k;
+			return 0;
+		}
+		if (n == US_COPY_SIZE)
+			p->bulk = true; /* a full buffer: bulk data, splice it from now on */
+		else if (!p->fin_seen)
+			return 0;
+	}
+	return 0;
+}
+
+/*
+ * Moves what is readable on src to dst, through the pipe (splice) for bulk
+ * data and through the copy buffer for small messages, until neither side
+ * moves; forwards the FIN once everything before it is delivered.
+ * Returns 0, or a negative errno when the connection must end.
  */
 static int pump(struct us_worker *w, int src, int dst, struct us_pipe *p, bool *src_eof,
 		bool *dst_shut)
 {
 	uint64_t moved = 0;
-	int ret = 0;
+	int ret = copy_small(w, src, dst, p, src_eof, &moved);
 
+	if (ret || (!p->bulk && !p->len))
+		goto out;
 	if (p->r < 0 && !*src_eof && pipe_get(w, p) < 0 &&
-	    (!us_worker_fd_exhausted(w, "creating a splice pipe") || pipe_get(w, p) < 0))
-		return -EMFILE;
+	    (!us_worker_fd_exhausted(w, "creating a splice pipe") || pipe_get(w, p) < 0)) {
+		ret = -EMFILE;
+		goto out;
+	}
 	for (;;) {
 		bool progress = false;
 
-		if (!*src_eof && p->len < US_PIPE_SIZE) {
+		if (!*src_eof && p->len < US_PIPE_SIZE && p->r >= 0) {
 			ssize_t n = splice(src, NULL, p->w, NULL, US_PIPE_SIZE - p->len,
 					   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
 
 			if (n > 0) {
 				p->len += (uint32_t)n;
 				progress = true;
+				/* Little came: back to copying small messages at the next event. */
+				if (n < US_COPY_SIZE)
+					p->bulk = false;
 			} else if (n == 0) {
 				*src_eof = true;
 				progress = true;
@@ -269,12 +336,17 @@ static int pump(struct us_worker *w, int src, int dst, struct us_pipe *p, bool *
 			}
 		}
 		if (*src_eof && !p->len && !*dst_shut) {
-			/* Everything before the FIN is delivered: forward the half-close. */
 			shutdown(dst, SHUT_WR);
 			*dst_shut = true;
 		}
 		if (!progress)
 			break;
+	}
+out:
+	if (!ret && *src_eof && !p->len && !*dst_shut) {
+		/* Everything before the FIN is delivered: forward the half-close. */
+		shutdown(dst, SHUT_WR);
+		*dst_shut = true;
 	}
 	if (moved)
 		atomic_fetch_add_explicit(&w->bytes, moved, memory_order_relaxed);
@@ -355,6 +427,13 @@ void us_tcp_event(struct us_worker *w, struct us_conn *c, bool backend, uint32_t
 		else
 			connect_failed(w, c, err ? err : ECONNREFUSED);
 		return;
+	}
+	/* A FIN (or worse) is pending on this socket: its reader must go on to EOF. */
+	if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
+		if (backend)
+			c->down.fin_seen = true;
+		else
+			c->up.fin_seen = true;
 	}
 	if (events & (EPOLLERR | EPOLLHUP)) {
 		relay(w, c, true, true);

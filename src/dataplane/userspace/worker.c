@@ -360,6 +360,7 @@ struct us_worker *us_worker_start(struct us_dp *dp, unsigned idx)
 	w->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	w->tick_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
 	w->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	w->copy_buf = xmalloc(US_COPY_SIZE);
 	if (w->epfd < 0 || w->wake_fd < 0 || w->tick_fd < 0 || us_udp_init(w) < 0 ||
 	    timerfd_settime(w->tick_fd, 0, &its, NULL) < 0 ||
 	    us_epoll_add(w, w->wake_fd, EPOLLIN, &w->ev_wake) < 0 ||
@@ -375,6 +376,7 @@ struct us_worker *us_worker_start(struct us_dp *dp, unsigned idx)
 		if (w->reserve_fd >= 0)
 			close(w->reserve_fd);
 		us_udp_done(w);
+		free(w->copy_buf);
 		free(w);
 		return NULL;
 	}
@@ -410,5 +412,6 @@ void us_worker_stop(struct us_worker *w)
 	if (w->reserve_fd >= 0)
 		close(w->reserve_fd);
 	pthread_mutex_destroy(&w->qlock);
+	free(w->copy_buf);
 	free(w);
 }

@@ -19,6 +19,7 @@
 #define US_UDP_BUF 65536            /* largest datagram */
 #define US_PIPE_SIZE (256 * 1024)   /* splice pipe per direction: bounds memory per connection */
 #define US_PIPE_POOL 256            /* empty pipes kept for reuse, per worker */
+#define US_COPY_SIZE 16384          /* small-message copy buffer, per worker; a full read means bulk */
 #define US_TICK_NS (100 * 1000000ull)
 
 enum us_ev_kind {
@@ -77,9 +78,12 @@ struct us_wl {
 	struct us_link link;
 };
 
+/* One direction of a TCP relay: its pipe (while bytes wait in it) and its mode. */
 struct us_pipe {
 	int r, w;
 	uint32_t len;               /* bytes in the pipe */
+	bool bulk;                  /* splice (bulk data) rather than copy (small messages) */
+	bool fin_seen;              /* the source reported RDHUP/HUP: read to EOF, never stop short */
 };
 
 struct us_conn {
@@ -140,6 +144,7 @@ struct us_worker {
 	int reserve_fd;             /* spare fd for the EMFILE accept trick */
 	uint64_t last_fd_log_ns;
 	uint64_t now_ns;            /* cached per event batch */
+	uint8_t *copy_buf;          /* US_COPY_SIZE bytes */
 	_Atomic uint64_t bytes;
 	/* UDP batch buffers: preallocated, never per packet. */
 	struct mmsghdr *rx, *tx;
