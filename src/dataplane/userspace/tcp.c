@@ -60,6 +60,16 @@ static void pipe_put(struct us_worker *w, struct us_pipe *p)
 	p->r = p->w = -1;
 }
 
+/* The direction's pipe, from the pool or new; out of fds, UDP sessions make room first. */
+static int pipe_ensure(struct us_worker *w, struct us_pipe *p)
+{
+	if (p->r >= 0 || pipe_get(w, p) == 0)
+		return 0;
+	if (!us_worker_fd_exhausted(w, "creating a splice pipe"))
+		return -EMFILE;
+	return pipe_get(w, p);
+}
+
 static void set_linger0(int fd)
 {
 	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
@@ -265,8 +275,7 @@ static int copy_small(struct us_worker *w, int src, int dst, struct us_pipe *p, 
 			struct iovec iov = { .iov_base = w->copy_buf + m, .iov_len = (size_t)(n - m) };
 			ssize_t k;
 
-			if (p->r < 0 && pipe_get(w, p) < 0 &&
-			    (!us_worker_fd_exhausted(w, "creating a splice pipe") || pipe_get(w, p) < 0))
+			if (pipe_ensure(w, p) < 0)
 				return -EMFILE;
 			/* The pipe is empty and holds far more than one buffer: all of it fits. */
 			k = vmsplice(p->w, &iov, 1, SPLICE_F_NONBLOCK);
@@ -297,8 +306,7 @@ static int pump(struct us_worker *w, int src, int dst, struct us_pipe *p, bool *
 
 	if (ret || (!p->bulk && !p->len))
 		goto out;
-	if (p->r < 0 && !*src_eof && pipe_get(w, p) < 0 &&
-	    (!us_worker_fd_exhausted(w, "creating a splice pipe") || pipe_get(w, p) < 0)) {
+	if (!*src_eof && pipe_ensure(w, p) < 0) {
 		ret = -EMFILE;
 		goto out;
 	}
