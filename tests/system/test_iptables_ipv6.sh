@@ -76,7 +76,8 @@ ip -n "$NODE" -6 route add fd00:96::/112 dev eth0
 
 for pod in 1 2; do
 	ns=$P-pod$pod
-	nx "$ns" "$BACKEND" --name "pod$pod" --tcp 8080 --ready-file "$TMP/ready$pod" \
+	# Not through nx: `ip netns exec` execs, so $! is the program itself and kill reaches it.
+	ip netns exec "$ns" "$BACKEND" --name "pod$pod" --tcp 8080 --ready-file "$TMP/ready$pod" \
 		</dev/null >"$TMP/backend$pod.log" 2>&1 &
 	PIDS+=($!)
 done
@@ -147,7 +148,7 @@ YAML
 }
 slices fd00:244:1::10 >"$M/slices.yaml"
 
-nx "$NODE" "$KROUTE" run --mode iptables --node node-1 -f "$M" --cluster-cidr fd00:244::/32 \
+ip netns exec "$NODE" "$KROUTE" run --mode iptables --node node-1 -f "$M" --cluster-cidr fd00:244::/32 \
 	--min-sync-period 100ms >"$TMP/kroute.log" 2>&1 &
 KPID=$!
 PIDS+=("$KPID")
