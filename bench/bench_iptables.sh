@@ -6,20 +6,26 @@
 #   kroute   `kroute run --mode iptables --once` in a fresh network namespace:
 #            wall time and peak RSS, split into kroute's own time (load,
 #            policy, render, iptables-save, jumps) and the time inside
-#            iptables-restore (a KROUTE_IPTABLES_RESTORE wrapper records the
-#            input and times the real program).
-#   peer     kube-proxy's ruleset for the same node, loaded the way kube-proxy
-#            loads it: `iptables-restore -w --noflush` into a fresh namespace.
-#            The ruleset is kroute's renderer in --iptables-kube-proxy-layout
-#            (kube-proxy's layout chain by chain, checked against upstream's
-#            expected rules), recorded through the wrapper.
-#   flush    the same peer input without --noflush, a second reference only:
-#            kube-proxy never loads it that way (it would flush every other
+#            iptables-restore and ip6tables-restore (KROUTE_IPTABLES_RESTORE
+#            and KROUTE_IP6TABLES_RESTORE wrappers record the inputs and time
+#            the real programs; gen_cluster makes ~5% of services dual-stack).
+#   peer     kube-proxy's rulesets for the same node, loaded the way kube-proxy
+#            loads them: `iptables-restore -w --noflush`, then (the IPv6
+#            proxier of a dual-stack node) `ip6tables-restore -w --noflush`,
+#            into one fresh namespace.  The rulesets are kroute's renderer in
+#            --iptables-kube-proxy-layout (kube-proxy's layout chain by chain,
+#            checked against upstream's expected rules), recorded through the
+#            wrappers.
+#   flush    the same peer inputs without --noflush, a second reference only:
+#            kube-proxy never loads them that way (it would flush every other
 #            component's rules in the filter and nat tables).
 #
-# then one endpoint change under a running `kroute run`, and an analysis of
-# where iptables-restore --noflush spends its time (perf, restore-input
-# variants, a cost model, synthetic chain/rule scaling).
+# then one endpoint change under a running `kroute run` (the changed
+# EndpointSlice in its own small file), kube-proxy's partial restore for the
+# same change, the nf_tables "floor" (what any --noflush restore that adds a
+# rule costs once the built-in chains jump into the service chains), and an
+# analysis of where iptables-restore --noflush spends its time (perf,
+# restore-input variants, a cost model, synthetic chain/rule scaling).
 #
 # Every iptables, iptables-restore and kroute command runs inside a network
 # namespace this script creates (krbench-PID-N) and deletes; the host's own
@@ -40,9 +46,10 @@
 #   RUNS           rounds per size; medians are reported (default 3)
 #   MAX_RUN_S      a measurement whose first run took longer is not repeated (default 300)
 #   PEER_TIMEOUT   seconds before a restore is killed and reported as ">" (default 14400)
+#   PEER_MAX       the peer and the flush reference only up to this size (default: all)
 #   KP_LAYOUT_MAX  also apply kroute --iptables-kube-proxy-layout up to this size (default 1000)
 #   CHANGE_SIZE    size for the one-endpoint-change test (default 10000)
-#   CHANGES        endpoint changes (default 3)
+#   CHANGES        endpoint changes (default 3); also the number of peer partial restores
 #   CHANGE_FAST_FIRST  1: the running kroute's first (full) restore is loaded without
 #                  --noflush into the empty namespace, to reach the starting state
 #                  quickly; the measured partial syncs are untouched (default 1)
@@ -50,8 +57,12 @@
 #   VARIANTS       restore-input variants to time (default: all, see analysis())
 #   SYNTHETIC      1 to time the synthetic chains x rules inputs (default 1)
 #   PERF           1 to profile with perf when installed (default 1)
-#   STEPS          any of "full change analysis own" (default "full change analysis";
-#                  own: kroute alone per size, restore input recorded, nothing applied)
+#   FLOOR          1: measure the nf_tables floor after the change tests (default 1)
+#   FLOOR_RUNS     rounds of the floor inputs (default 5)
+#   SUMMARY_ONLY   1: only print the tables from an earlier run's $OUT/results.txt
+#   STEPS          any of "full change peer-change analysis own" (default
+#                  "full change peer-change analysis"; own: kroute alone per size,
+#                  restore input recorded, nothing applied)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -65,6 +76,7 @@ MINIMAL=${MINIMAL:-0}
 RUNS=${RUNS:-3}
 MAX_RUN_S=${MAX_RUN_S:-300}
 PEER_TIMEOUT=${PEER_TIMEOUT:-14400}
+PEER_MAX=${PEER_MAX:-999999999}
 KP_LAYOUT_MAX=${KP_LAYOUT_MAX:-1000}
 CHANGE_SIZE=${CHANGE_SIZE:-10000}
 CHANGES=${CHANGES:-3}
@@ -73,11 +85,14 @@ ANALYSIS_SIZE=${ANALYSIS_SIZE:-1000}
 VARIANTS=${VARIANTS:-"noflush flush nocomment chainsonly table-split interleave batch1000 batch4000 inline inline-batch1000 legacy-noflush"}
 SYNTHETIC=${SYNTHETIC:-1}
 PERF=${PERF:-1}
-STEPS=${STEPS:-"full change analysis"}
+FLOOR=${FLOOR:-1}
+FLOOR_RUNS=${FLOOR_RUNS:-5}
+STEPS=${STEPS:-"full change peer-change analysis"}
+SUMMARY_ONLY=${SUMMARY_ONLY:-0}
 
 die() { echo "bench_iptables.sh: $*" >&2; exit 1; }
 [ "$(id -u)" = 0 ] || die "needs root (network namespaces)"
-for p in ip iptables-restore iptables-save python3 /usr/bin/time; do
+for p in ip iptables-restore iptables-save ip6tables-restore python3 /usr/bin/time; do
 	command -v "$p" >/dev/null || die "$p not found"
 done
 [ -x "$BUILD/kroute" ] && [ -x "$BUILD/bench/gen_cluster" ] || die "build $BUILD first (ninja -C $BUILD)"
@@ -85,10 +100,10 @@ done
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
 W=$OUT/work
-rm -rf "$W"
-mkdir -p "$W/bin" "$W/rec" "$W/watch" "$W/stage" "$W/v" "$W/syn"
+[ "$SUMMARY_ONLY" = 1 ] || rm -rf "$W"
+mkdir -p "$W/bin" "$W/rec" "$W/watch" "$W/stage" "$W/v" "$W/syn" "$W/split"
 RESULTS=$OUT/results.txt
-: >"$RESULTS"
+[ "$SUMMARY_ONLY" = 1 ] || : >"$RESULTS"
 
 # Other engineers rebuild the tree while this runs: measure a private copy.
 cp "$BUILD/kroute" "$W/bin/kroute"
@@ -136,32 +151,81 @@ get() {
 	sed -n "s/.* $key=\([^ ]*\).*/\1/p" <<<"$lines"
 }
 
-# ---- the iptables-restore wrappers kroute runs (KROUTE_IPTABLES_RESTORE) ----
-# rec: records each input as $KRB_REC/in.N and times the real program
-# (wall s, max RSS KB, status); with KRB_FAST_FIRST=1 the first call runs
-# without --noflush.
+# ---- the iptables-restore wrappers kroute runs (KROUTE_IPTABLES_RESTORE,
+# KROUTE_IP6TABLES_RESTORE); a name ending in 6 wraps ip6tables-restore ----
+# rec: records each input as $KRB_REC/in.N (IPv6: in6.N) and times the real
+# program (wall s, max RSS KB, status); with KRB_FAST_FIRST=1 the first call
+# runs without --noflush.  With KRB_LIGHT=1 every call after the first only
+# records its input (sh builtins) and execs the real program: a bash, a cat
+# and /usr/bin/time per call cost ~90 ms on this loaded 2-CPU machine, as
+# much as the restore itself, and kroute's log counts them in "kernel tools".
+cat >"$W/bin/restore-light" <<'EOF'
+#!/bin/sh
+case $0 in *6) prog=ip6tables-restore; pre=in6 ;; *) prog=iptables-restore; pre=in ;; esac
+d=$KRB_REC
+if [ "${KRB_LIGHT:-0}" = 1 ] && [ -e "$d/$pre.0" ]; then
+	f=$d/$pre.light.$$
+	while IFS= read -r line; do printf '%s\n' "$line"; done >"$f"
+	exec $prog "$@" <"$f"
+fi
+exec "${0%-light*}-rec${0##*-light}" "$@"
+EOF
 cat >"$W/bin/restore-rec" <<'EOF'
 #!/bin/bash
 d=${KRB_REC:?}
+case $0 in *6) prog=ip6tables-restore; pre=in6 ;; *) prog=iptables-restore; pre=in ;; esac
 n=0
-while [ -e "$d/in.$n" ]; do n=$((n + 1)); done
-f=$d/in.$n
+while [ -e "$d/$pre.$n" ]; do n=$((n + 1)); done
+f=$d/$pre.$n
 cat >"$f"
 args=("$@")
 if [ "$n" = 0 ] && [ "${KRB_FAST_FIRST:-0}" = 1 ]; then
 	args=(); for a in "$@"; do [ "$a" = --noflush ] || args+=("$a"); done
 fi
-/usr/bin/time -f "%e %M" -o "$f.time" iptables-restore "${args[@]}" <"$f"
+/usr/bin/time -f "%e %M" -o "$f.time" $prog "${args[@]}" <"$f"
 rc=$?
 echo "$(cat "$f.time") $rc ${args[*]}" >"$f.t"
 exit $rc
 EOF
-# cap: only records the input (the sync then fails: nothing is loaded).
+# cap: only records the input to $KRB_OUT (IPv6: $KRB_OUT6); the sync then
+# fails at the jump checks: nothing is loaded.
 cat >"$W/bin/restore-cap" <<'EOF'
 #!/bin/sh
-cat >"${KRB_OUT:?}"
+case $0 in *6) cat >"${KRB_OUT6:-/dev/null}" ;; *) cat >"${KRB_OUT:?}" ;; esac
 EOF
-chmod +x "$W/bin/restore-rec" "$W/bin/restore-cap"
+cp "$W/bin/restore-rec" "$W/bin/restore-rec6"
+cp "$W/bin/restore-light" "$W/bin/restore-light6"
+cp "$W/bin/restore-cap" "$W/bin/restore-cap6"
+# peer-load MODE TIMES V4 V6: the peer's load, IPv4 then IPv6 (skipped when V6
+# is empty) in the same namespace, each timed; MODE noflush or flush.  Writes
+# "v4_s v6_s" to TIMES (v6_s "-" while it runs).
+cat >"$W/bin/peer-load" <<'EOF'
+#!/bin/bash
+flag=(); [ "$1" = noflush ] && flag=(--noflush)
+t0=$(date +%s%N)
+iptables-restore -w "${flag[@]}" <"$3" || exit
+t1=$(date +%s%N)
+v4=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", (b - a) / 1e9 }')
+echo "$v4 -" >"$2"
+[ -s "$4" ] || { echo "$v4 0" >"$2"; exit 0; }
+ip6tables-restore -w "${flag[@]}" <"$4" || exit
+t2=$(date +%s%N)
+echo "$v4 $(awk -v a="$t1" -v b="$t2" 'BEGIN { printf "%.2f", (b - a) / 1e9 }')" >"$2"
+EOF
+chmod +x "$W"/bin/restore-rec* "$W"/bin/restore-light* "$W"/bin/restore-cap* "$W/bin/peer-load"
+REC4=$W/bin/restore-rec REC6=$W/bin/restore-rec6 CAP4=$W/bin/restore-cap CAP6=$W/bin/restore-cap6
+
+# capture OUT4 OUT6 kroute-run-args...: kroute's restore inputs for one full
+# sync, recorded in a fresh namespace, nothing applied; sets T_WALL, T_RSS.
+capture() {
+	local o4=$1 o6=$2; shift 2
+	newns
+	KRB_OUT=$o4 KRB_OUT6=$o6 KROUTE_IPTABLES_RESTORE=$CAP4 KROUTE_IP6TABLES_RESTORE=$CAP6 \
+		/usr/bin/time -f "%e %M" -o "$W/time" \
+		ip netns exec "$NS" "$KROUTE" run --mode iptables --node "$NODE" --once "$@" >/dev/null 2>&1 || true
+	delns "$NS"
+	read -r T_WALL T_RSS < <(tail -n1 "$W/time")
+}
 
 cluster_file() { # size -> path (generated once)
 	local n=$1 f
@@ -202,67 +266,76 @@ echo
 # 1 + 2. Full sync: kroute vs peer (noflush) vs flush reference
 # =====================================================================
 full_size() {
-	local n=$1 file peer rec i kind first_slow=""
+	local n=$1 file peer peer6 rec i kind la ms rs rr rs6 rr6 own
 	file=$(cluster_file "$n")
 	peer=$W/peer-$n.rules
+	peer6=$W/peer-$n.rules6
 	echo "== $n services x 10 endpoints ($file, $(du -m "$file" | cut -f1) MB)"
 
-	# The peer's input: kube-proxy's layout, recorded (nothing applied).
-	newns
-	KRB_OUT=$peer KROUTE_IPTABLES_RESTORE=$W/bin/restore-cap \
-		/usr/bin/time -f "%e %M" -o "$W/time" \
-		ip netns exec "$NS" "$KROUTE" run --mode iptables --node "$NODE" -f "$file" --once \
-		${KP_FLAG:+$KP_FLAG} >/dev/null 2>&1 || true
-	delns "$NS"
+	# The peer's inputs: kube-proxy's layout, both families, recorded (nothing applied).
+	capture "$peer" "$peer6" -f "$file" ${KP_FLAG:+$KP_FLAG}
 	read -r s c r <<<"$(stats "$peer")"
+	read -r s6 c6 r6 <<<"$(stats "$peer6")"
 	res "size=$n what=peer-input lines=$s chains=$c rules=$r bytes=$(stat -c %s "$peer")" \
-		"kroute_kp_own_s=$(tail -n1 "$W/time" | cut -d' ' -f1) kroute_kp_own_rss_kb=$(tail -n1 "$W/time" | cut -d' ' -f2)"
+		"lines6=$s6 chains6=$c6 rules6=$r6 kroute_kp_own_s=$T_WALL kroute_kp_own_rss_kb=$T_RSS"
 
 	declare -A slow=()
 	for ((i = 1; i <= RUNS; i++)); do
-		# kroute, default layout, through the recording wrapper
+		# kroute, default layout, through the recording wrappers
 		if [ -z "${slow[kroute]:-}" ]; then
 			rec=$W/rec/full-$n-$i
 			rm -rf "$rec"; mkdir -p "$rec"
-			local la; la=$(loadavg)
-			KRB_REC=$rec KROUTE_IPTABLES_RESTORE=$W/bin/restore-rec \
+			la=$(loadavg)
+			KRB_REC=$rec KROUTE_IPTABLES_RESTORE=$REC4 KROUTE_IP6TABLES_RESTORE=$REC6 \
 				timed_ns "$PEER_TIMEOUT" "$KROUTE" run --mode iptables --node "$NODE" -f "$file" --once 2>"$rec/log" ||
 				true
-			local ms rs rr own
 			ms=$(sed -n 's/.*full sync: .* in \([0-9.]*\) ms.*/\1/p' "$rec/log" | tail -n1)
 			read -r rs rr _ <"$rec/in.0.t"
-			own=$(awk -v w="$T_WALL" -v r="$rs" 'BEGIN { printf "%.2f", w - r }')
+			rs6=0 rr6=0
+			[ ! -e "$rec/in6.0.t" ] || read -r rs6 rr6 _ <"$rec/in6.0.t"
+			own=$(awk -v w="$T_WALL" -v r="$rs" -v r6="$rs6" 'BEGIN { printf "%.2f", w - r - r6 }')
 			read -r s c r <<<"$(stats "$rec/in.0")"
+			c6=0 r6=0
+			[ ! -e "$rec/in6.0" ] || read -r _ c6 r6 <<<"$(stats "$rec/in6.0")"
 			res "size=$n run=$i what=kroute load=$la rc=$T_RC wall_s=$T_WALL rss_kb=$T_RSS sync_ms=${ms:--}" \
-				"restore_s=$rs restore_rss_kb=$rr own_s=$own lines=$s chains=$c rules=$r"
+				"restore_s=$(awk -v a="$rs" -v b="$rs6" 'BEGIN { printf "%.2f", a + b }') restore4_s=$rs restore6_s=$rs6" \
+				"restore_rss_kb=$rr restore6_rss_kb=$rr6 own_s=$own lines=$s chains=$c rules=$r chains6=$c6 rules6=$r6"
 			[ "$T_RC" = 0 ] || { cat "$rec/log" >&2; die "kroute --once failed"; }
 			if is_slow "$T_WALL"; then slow[kroute]=1; fi
 		fi
-		# peer: kube-proxy's input, --noflush
+		# peer: kube-proxy's inputs, IPv4 then IPv6, --noflush (and the flush reference)
 		for kind in peer flush; do
-			[ -z "${slow[$kind]:-}" ] || continue
-			local la; la=$(loadavg)
-			if [ $kind = peer ]; then
-				timed_ns "$PEER_TIMEOUT" iptables-restore -w --noflush <"$peer"
-			else
-				timed_ns "$PEER_TIMEOUT" iptables-restore -w <"$peer"
+			[ -z "${slow[$kind]:-}" ] && [ "$n" -le "$PEER_MAX" ] || continue
+			la=$(loadavg)
+			rm -f "$W/peer.t"
+			timed_ns "$PEER_TIMEOUT" "$W/bin/peer-load" "$([ $kind = peer ] && echo noflush || echo flush)" \
+				"$W/peer.t" "$peer" "$peer6"
+			v4=">$PEER_TIMEOUT" v6=-
+			[ ! -s "$W/peer.t" ] || read -r v4 v6 <"$W/peer.t"
+			# timed out: during IPv4 (v6 not run) or during IPv6 (v6 > what was left)
+			if [ "$T_RC" = 124 ] && [ "$v6" = - ]; then
+				[[ $v4 == ">"* ]] && v6=not-run || v6=">$(awk -v l="$PEER_TIMEOUT" -v a="$v4" 'BEGIN { printf "%.0f", l - a }')"
 			fi
-			res "size=$n run=$i what=$kind load=$la rc=$T_RC wall_s=$T_WALL rss_kb=$T_RSS"
+			res "size=$n run=$i what=$kind load=$la rc=$T_RC wall_s=$T_WALL rss_kb=$T_RSS v4_s=$v4 v6_s=$v6"
 			if is_slow "$T_WALL"; then slow[$kind]=1; fi
 		done
 		# kroute in kube-proxy's layout (applied), small sizes only
 		if [ -n "$KP_FLAG" ] && [ "$n" -le "$KP_LAYOUT_MAX" ] && [ -z "${slow[kroute_kp]:-}" ]; then
 			rec=$W/rec/fullkp-$n-$i
 			rm -rf "$rec"; mkdir -p "$rec"
-			local la; la=$(loadavg)
-			KRB_REC=$rec KROUTE_IPTABLES_RESTORE=$W/bin/restore-rec \
+			la=$(loadavg)
+			KRB_REC=$rec KROUTE_IPTABLES_RESTORE=$REC4 KROUTE_IP6TABLES_RESTORE=$REC6 \
 				timed_ns "$PEER_TIMEOUT" "$KROUTE" run --mode iptables --node "$NODE" -f "$file" --once \
 				"$KP_FLAG" 2>"$rec/log" || true
 			read -r rs rr _ <"$rec/in.0.t"
-			own=$(awk -v w="$T_WALL" -v r="$rs" 'BEGIN { printf "%.2f", w - r }')
+			rs6=0
+			[ ! -e "$rec/in6.0.t" ] || read -r rs6 _ <"$rec/in6.0.t"
+			own=$(awk -v w="$T_WALL" -v r="$rs" -v r6="$rs6" 'BEGIN { printf "%.2f", w - r - r6 }')
 			res "size=$n run=$i what=kroute_kp load=$la rc=$T_RC wall_s=$T_WALL rss_kb=$T_RSS" \
-				"restore_s=$rs restore_rss_kb=$rr own_s=$own"
-			cmp -s "$rec/in.0" "$peer" || echo "  note: kroute_kp input differs from the peer input"
+				"restore_s=$(awk -v a="$rs" -v b="$rs6" 'BEGIN { printf "%.2f", a + b }') restore4_s=$rs restore6_s=$rs6" \
+				"restore_rss_kb=$rr own_s=$own"
+			cmp -s "$rec/in.0" "$peer" || echo "  note: kroute_kp IPv4 input differs from the peer input"
+			[ ! -e "$rec/in6.0" ] || cmp -s "$rec/in6.0" "$peer6" || echo "  note: kroute_kp IPv6 input differs from the peer input"
 			if is_slow "$T_WALL"; then slow[kroute_kp]=1; fi
 		fi
 	done
@@ -308,18 +381,51 @@ log_ns() { # "HH:MM:SS.mmm" (UTC, today) -> ns since the epoch
 	date -u -d "$(date -u +%F) $1" +%s%N
 }
 
+# The change arrives as one object: the watched directory holds the cluster
+# file minus one EndpointSlice (cluster.yaml) and that slice in its own small
+# file (slice.yaml); a change rewrites slice.yaml.  Picks the endpoint, writes
+# $W/split/{cluster,slice}.yaml and sets CH_NAME CH_CHAIN CH_IP CH_PORT.
+CH_IP=""
+change_prepare() {
+	[ -z "$CH_IP" ] || return 0
+	local file; file=$(cluster_file "$CHANGE_SIZE")
+	capture "$W/change-lean.rules" /dev/null -f "$file"
+	read -r CH_NAME CH_CHAIN CH_IP CH_PORT <<<"$(pick_endpoint "$W/change-lean.rules" "$file")"
+	[ -n "${CH_PORT:-}" ] || die "no endpoint to change found"
+	python3 - "$file" "$CH_IP" "$W/split" <<-'EOF'
+	import re, sys
+	path, ip, out = sys.argv[1:4]
+	docs = re.split(r'(?m)^---\n', open(path).read())
+	hit = [i for i, d in enumerate(docs) if re.search(r'(?m)^kind: EndpointSlice$', d) and '\n  - %s\n' % ip in d]
+	assert len(hit) == 1, hit
+	with open(out + '/slice.yaml', 'w') as f:
+	    f.write(docs[hit[0]])
+	with open(out + '/cluster.yaml', 'w') as f:
+	    f.write('---\n'.join(d for i, d in enumerate(docs) if i != hit[0]))
+	EOF
+	echo "  endpoint $CH_IP:$CH_PORT of $CH_NAME ($CH_CHAIN); its EndpointSlice in its own file" \
+		"($(wc -c <"$W/split/slice.yaml") bytes; the rest $(du -m "$W/split/cluster.yaml" | cut -f1) MB)"
+}
+# state_dir DIR IP: the split cluster with the changed endpoint's IP set to IP.
+state_dir() {
+	rm -rf "$1"; mkdir -p "$1"
+	ln "$W/split/cluster.yaml" "$1/cluster.yaml"
+	sed "s/^  - $CH_IP\$/  - $2/" "$W/split/slice.yaml" >"$1/slice.yaml"
+}
+
 change_test() {
-	local n=$CHANGE_SIZE file rec watch pid i
-	file=$(cluster_file "$n")
-	watch=$W/watch/c.yaml
+	local n=$CHANGE_SIZE rec watch pid i
 	rec=$W/rec/change
-	rm -rf "$rec" "$W/watch"/* "$W/stage"/*; mkdir -p "$rec"
-	cp "$file" "$watch"
+	watch=$W/watch
 	echo "== one endpoint change at $n services (kroute run, --iptables-sync-period 1h," \
 		"first restore $([ "$CHANGE_FAST_FIRST" = 1 ] && echo 'without --noflush' || echo 'as kroute runs it'))"
+	change_prepare
+	rm -rf "$rec" "$watch" "$W/stage"/*; mkdir -p "$rec"
+	state_dir "$watch" "$CH_IP"
 	newns
 	local ns=$NS t_start; t_start=$(now_ns)
-	KRB_REC=$rec KRB_FAST_FIRST=$CHANGE_FAST_FIRST KROUTE_IPTABLES_RESTORE=$W/bin/restore-rec \
+	KRB_REC=$rec KRB_FAST_FIRST=$CHANGE_FAST_FIRST KRB_LIGHT=1 \
+		KROUTE_IPTABLES_RESTORE=$W/bin/restore-light KROUTE_IP6TABLES_RESTORE=$W/bin/restore-light6 \
 		ip netns exec "$ns" "$KROUTE" run --mode iptables --node "$NODE" -f "$watch" \
 		--iptables-sync-period 1h >"$rec/log" 2>&1 &
 	pid=$!
@@ -330,17 +436,15 @@ change_test() {
 	done
 	res "size=$n what=change-start wall_to_first_sync_s=$(awk -v a="$t_start" -v b="$(now_ns)" 'BEGIN { printf "%.1f", (b - a) / 1e9 }')" \
 		"$(grep 'full sync' "$rec/log" | sed 's/.*full sync: /log="/; s/$/"/' | tr ' ' '_')"
-	read -r name chain ip port <<<"$(pick_endpoint "$rec/in.0" "$watch")"
-	[ -n "${port:-}" ] || die "no endpoint to change found"
-	local inline=1
-	grep -q -- "^-A $chain .*--to-destination $ip:$port" "$rec/in.0" || inline=0
-	echo "  endpoint $ip:$port of $name ($chain, $([ $inline = 1 ] && echo 'DNAT inline in the KUBE-SVC chain' || echo 'own KUBE-SEP chain'))"
-	local old=$ip
+	local name=$CH_NAME chain=$CH_CHAIN port=$CH_PORT inline=1
+	grep -q -- "^-A $chain .*--to-destination $CH_IP:$port" "$rec/in.0" || inline=0
+	echo "  $([ $inline = 1 ] && echo 'DNAT inline in the KUBE-SVC chain' || echo 'own KUBE-SEP chain')"
+	local old=$CH_IP
 	for ((i = 1; i <= CHANGES; i++)); do
 		local new=10.250.0.$i nsync t0 t1 line ms stamp probe la save_s
 		sleep 2 # past --min-sync-period (1 s) since the last sync
 		nsync=$(grep -c "sync: " "$rec/log")
-		sed "s/^  - $old\$/  - $new/" "$watch" >"$W/stage/c.yaml"
+		sed "s/^  - $old\$/  - $new/" "$watch/slice.yaml" >"$W/stage/slice.yaml"
 		if [ $inline = 1 ]; then
 			probe=(iptables -w -t nat -S "$chain")
 		else
@@ -348,32 +452,208 @@ change_test() {
 		fi
 		la=$(loadavg)
 		t0=$(now_ns)
-		mv "$W/stage/c.yaml" "$watch"
+		mv "$W/stage/slice.yaml" "$watch/slice.yaml"
 		until ip netns exec "$ns" "${probe[@]}" 2>/dev/null | grep -q -- "--to-destination $new:$port"; do
 			kill -0 "$pid" 2>/dev/null || die "kroute run exited"
 		done
 		t1=$(now_ns)
 		until [ "$(grep -c "sync: " "$rec/log")" -gt "$nsync" ]; do sleep 0.05; done
 		line=$(grep "sync: " "$rec/log" | sed -n "$((nsync + 1))p")
+		echo "  $line"
 		ms=$(sed -n 's/.* in \([0-9.]*\) ms.*/\1/p' <<<"$line")
 		stamp=$(sed -n 's/^kroute \([0-9:.]*\): .*/\1/p' <<<"$line")
-		local ts=$(now_ns)
+		local parts; parts=$(sed -n 's/.*(read \([0-9.]*\), policy \([0-9.]*\), apply \([0-9.]*\) of which kernel tools \([0-9.]*\)).*/read_ms=\1 policy_ms=\2 apply_ms=\3 kernel_ms=\4/p' <<<"$line")
+		local files; files=$(sed -n 's/.*(\([0-9]*\) rebuilt, \([0-9]*\) of \([0-9]*\) files read).*/rebuilt=\1 files_read=\2\/\3/p' <<<"$line")
+		local ts; ts=$(now_ns)
 		local hits; hits=$(ip netns exec "$ns" iptables-save -t nat | grep -c -- "--to-destination $new:$port" || true)
 		save_s=$(awk -v a="$ts" -v b="$(now_ns)" 'BEGIN { printf "%.2f", (b - a) / 1e9 }')
-		local last; last=$(ls "$rec"/in.*.t | sort -t. -k2 -n | tail -n1)
-		local lin; lin=${last%.t}
+		local lin; lin=$(ls -t "$rec"/in.light.* | sed -n 1p)
 		read -r s c r <<<"$(stats "$lin")"
 		res "size=$n change=$i what=change load=$la kind=$(awk '{print $3}' <<<"$line" | tr -d :)" \
-			"sync_ms=$ms e2e_probe_ms=$(( (t1 - t0) / 1000000 ))" \
-			"e2e_log_ms=$(( ($(log_ns "$stamp") - t0) / 1000000 ))" \
-			"restore_s=$(cut -d' ' -f1 "$last") restore_lines=$s restore_chains=$c restore_rules=$r" \
+			"sync_ms=$ms ${parts:-read_ms=- policy_ms=- apply_ms=- kernel_ms=-} ${files:-rebuilt=- files_read=-}" \
+			"e2e_probe_ms=$(( (t1 - t0) / 1000000 )) e2e_log_ms=$(( ($(log_ns "$stamp") - t0) / 1000000 ))" \
+			"restore_lines=$s restore_chains=$c restore_rules=$r" \
 			"iptables_save_hits=$hits iptables_save_s=$save_s"
 		old=$new
 	done
 	sleep 1
-	res "size=$n what=change-end syncs_logged=$(grep -c 'sync: ' "$rec/log") restores=$(ls "$rec"/in.*.t | wc -l)"
+	res "size=$n what=change-end syncs_logged=$(grep -c 'sync: ' "$rec/log") restores4=$(ls "$rec"/in.* | grep -cv '\.t\(ime\)\?$')" \
+		"restores6=$(ls "$rec"/in6.* 2>/dev/null | grep -cv '\.t\(ime\)\?$' || true)"
 	kill "$pid"; wait "$pid" 2>/dev/null || true
+	# The floor on kroute's own (lean) ruleset, its jumps in place.
+	[ "$FLOOR" != 1 ] || floor_inputs "$ns" kroute-lean-jumps "$rec/in.0"
 	delns "$ns"
+}
+
+# =====================================================================
+# 3b. kube-proxy's partial restore for the same change, and the floor
+# =====================================================================
+# partial.py FROM TO SVCCHAIN OUT: kube-proxy's partial-sync input for a
+# change of one service from the full input FROM to the full input TO (both
+# kube-proxy layout): every fixed chain in full, the service's own chains
+# (its KUBE-SVC/SVL/EXT/FW chains and the KUBE-SEP chains they jump to) as in
+# TO, each declared with ":NAME - [0:0]", and the service's chains only FROM
+# has declared and deleted (-X), as kube-proxy deletes stale chains.
+cat >"$W/bin/partial.py" <<'EOF'
+import re, sys
+frm, to, svc, out = sys.argv[1:5]
+FIXED = {'filter': ['KUBE-SERVICES', 'KUBE-EXTERNAL-SERVICES', 'KUBE-FORWARD', 'KUBE-NODEPORTS',
+                    'KUBE-PROXY-FIREWALL', 'KUBE-FIREWALL'],
+         'nat': ['KUBE-SERVICES', 'KUBE-NODEPORTS', 'KUBE-POSTROUTING', 'KUBE-MARK-MASQ']}
+def parse(path):
+    tabs, cur = {}, None
+    for line in open(path):
+        if line[0] == '*':
+            cur = tabs.setdefault(line[1:].strip(), {})
+        elif line[0] == ':':
+            cur.setdefault(line[1:line.index(' ')], [])
+        elif line.startswith('-A '):
+            cur.setdefault(line.split(' ', 2)[1], []).append(line)
+    return tabs
+h = svc.split('-', 2)[2]
+def own(t):
+    names = [c for c in t if c.split('-', 2)[-1] == h and c.split('-')[1] in ('SVC', 'SVL', 'EXT', 'FW')]
+    for c in list(names):
+        for r in t[c]:
+            m = re.search(r' -j (KUBE-SEP-\S+)', r)
+            if m and m.group(1) not in names:
+                names.append(m.group(1))
+    return names
+A, B = parse(frm), parse(to)
+assert svc in B.get('nat', {}), 'no %s in %s' % (svc, to)
+with open(out, 'w') as f:
+    for tab, t in B.items():
+        fixed = [c for c in FIXED.get(tab, []) if c in t]
+        mine = own(t)
+        stale = [c for c in own(A.get(tab, {})) if c not in t]
+        f.write('*%s\n' % tab)
+        f.writelines(':%s - [0:0]\n' % c for c in fixed + mine + stale)
+        for c in fixed + mine:
+            f.writelines(t[c])
+        f.writelines('-X %s\n' % c for c in stale)
+        f.write('COMMIT\n')
+EOF
+
+# install_jumps RULES: the jumps from the built-in chains kroute (and
+# kube-proxy) install (ipt_jump_rules in src/dataplane/iptables/render.c),
+# into the namespace $NS; KUBE-FIREWALL's only if RULES declares that chain.
+install_jumps() {
+	{
+		echo '*filter'
+		echo '-I INPUT 1 -m conntrack --ctstate NEW -m comment --comment "kubernetes externally-visible service portals" -j KUBE-EXTERNAL-SERVICES'
+		echo '-I FORWARD 1 -m conntrack --ctstate NEW -m comment --comment "kubernetes externally-visible service portals" -j KUBE-EXTERNAL-SERVICES'
+		echo '-I INPUT 1 -m comment --comment "kubernetes health check service ports" -j KUBE-NODEPORTS'
+		echo '-I FORWARD 1 -m conntrack --ctstate NEW -m comment --comment "kubernetes service portals" -j KUBE-SERVICES'
+		echo '-I OUTPUT 1 -m conntrack --ctstate NEW -m comment --comment "kubernetes service portals" -j KUBE-SERVICES'
+		echo '-I FORWARD 1 -m comment --comment "kubernetes forwarding rules" -j KUBE-FORWARD'
+		echo '-I INPUT 1 -m conntrack --ctstate NEW -m comment --comment "kubernetes load balancer firewall" -j KUBE-PROXY-FIREWALL'
+		echo '-I OUTPUT 1 -m conntrack --ctstate NEW -m comment --comment "kubernetes load balancer firewall" -j KUBE-PROXY-FIREWALL'
+		echo '-I FORWARD 1 -m conntrack --ctstate NEW -m comment --comment "kubernetes load balancer firewall" -j KUBE-PROXY-FIREWALL'
+		if grep -q '^:KUBE-FIREWALL ' "$1"; then
+			echo '-I INPUT 1 -j KUBE-FIREWALL'
+			echo '-I OUTPUT 1 -j KUBE-FIREWALL'
+		fi
+		echo 'COMMIT'
+		echo '*nat'
+		echo '-I OUTPUT 1 -m comment --comment "kubernetes service portals" -j KUBE-SERVICES'
+		echo '-I PREROUTING 1 -m comment --comment "kubernetes service portals" -j KUBE-SERVICES'
+		echo '-I POSTROUTING 1 -m comment --comment "kubernetes postrouting rules" -j KUBE-POSTROUTING'
+		echo 'COMMIT'
+	} >"$W/jumps.rules"
+	nx iptables-restore -w --noflush <"$W/jumps.rules"
+}
+
+# ms_restore NS FILE: one `iptables-restore -w --noflush` of FILE in NS; prints
+# its wall ms, timed inside the namespace (ip netns exec not counted).
+ms_restore() {
+	ip netns exec "$1" bash -c 's=$EPOCHREALTIME; iptables-restore -w --noflush <"$1" || exit; e=$EPOCHREALTIME
+		us=$(( ${e/./} - ${s/./} )); printf "%d.%d" $((us / 1000)) $((us % 1000 / 100))' _ "$2" ||
+		die "restore of $2 failed in $1"
+}
+
+# floor_inputs NS LABEL RULES: FLOOR_RUNS rounds of two one-chain inputs
+# into the loaded namespace NS: "flush" only flushes KUBE-MARK-MASQ
+# (":KUBE-MARK-MASQ - [0:0]"), "add1" flushes it and adds back its one rule
+# (as found in RULES).  Net state is unchanged after each round.
+floor_inputs() {
+	local ns=$1 label=$2 i la ms input
+	printf '*nat\n:KUBE-MARK-MASQ - [0:0]\nCOMMIT\n' >"$W/floor-flush"
+	{ printf '*nat\n:KUBE-MARK-MASQ - [0:0]\n'; grep -m1 '^-A KUBE-MARK-MASQ ' "$3"; echo COMMIT; } >"$W/floor-add1"
+	echo "  floor on $label (nat: $(ip netns exec "$ns" iptables -w -t nat -S PREROUTING | grep -c KUBE-SERVICES) jump(s) PREROUTING -> KUBE-SERVICES)"
+	for ((i = 1; i <= FLOOR_RUNS; i++)); do
+		for input in flush add1; do
+			la=$(loadavg)
+			ms=$(ms_restore "$ns" "$W/floor-$input")
+			res "what=floor base=$label input=$input run=$i load=$la wall_ms=$ms"
+		done
+	done
+}
+
+# perf_floor NS: kernel profile of 10 add1 restores in NS.
+perf_floor() {
+	[ "$PERF" = 1 ] && command -v perf >/dev/null || return 0
+	perf record -q -g -o "$W/perf-floor.data" -- ip netns exec "$1" \
+		sh -c "for i in 1 2 3 4 5 6 7 8 9 10; do iptables-restore -w --noflush <'$W/floor-add1'; done" >/dev/null 2>&1 || return 0
+	perf report -i "$W/perf-floor.data" --no-children --sort sym -g none 2>/dev/null | grep '%' | grep -v '^#' |
+		head -n 12 >"$OUT/perf-floor-self.txt" || true
+	perf report -i "$W/perf-floor.data" --children --sort sym -g none 2>/dev/null | grep '%' | grep -v '^#' |
+		grep -E 'validate|nf_tables_|commit|sendmsg' | head -n 12 >"$OUT/perf-floor-children.txt" || true
+	echo "  perf (10 add1 restores, $2): self, top 12:"
+	sed 's/^/    /' "$OUT/perf-floor-self.txt"
+	echo "  children (validate / commit path):"
+	sed 's/^/    /' "$OUT/perf-floor-children.txt"
+}
+
+peer_change() {
+	local n=$CHANGE_SIZE i la ms t0 t1 in
+	echo "== kube-proxy's partial restore for one endpoint change at $n services"
+	change_prepare
+	state_dir "$W/state0" "$CH_IP"
+	state_dir "$W/state1" 10.250.0.1
+	capture "$W/kp0.rules" /dev/null -f "$W/state0" ${KP_FLAG:+$KP_FLAG}
+	capture "$W/kp1.rules" /dev/null -f "$W/state1" ${KP_FLAG:+$KP_FLAG}
+	python3 "$W/bin/partial.py" "$W/kp0.rules" "$W/kp1.rules" "$CH_CHAIN" "$W/partial01.rules"
+	python3 "$W/bin/partial.py" "$W/kp1.rules" "$W/kp0.rules" "$CH_CHAIN" "$W/partial10.rules"
+	read -r s c r <<<"$(stats "$W/partial01.rules")"
+	res "size=$n what=peer-change-input lines=$s chains=$c rules=$r deletes=$(grep -c '^-X' "$W/partial01.rules")" \
+		"full_lines=$(wc -l <"$W/kp0.rules")"
+
+	# The unchanged state, loaded quickly (without --noflush: the namespace is
+	# empty, so the result is the same), then the built-in chains' jumps.
+	newns
+	t0=$(now_ns)
+	nx iptables-restore -w <"$W/kp0.rules"
+	t1=$(now_ns)
+	install_jumps "$W/kp0.rules"
+	res "size=$n what=peer-change-base load_s=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", (b - a) / 1e9 }')" \
+		"jumps_nat=$(nx iptables -w -t nat -S | grep -c '^-A \(PREROUTING\|OUTPUT\|POSTROUTING\) .*-j KUBE-')" \
+		"jumps_filter=$(nx iptables -w -t filter -S | grep -c '^-A \(INPUT\|FORWARD\|OUTPUT\) .*-j KUBE-')"
+	for ((i = 1; i <= CHANGES; i++)); do
+		in=$W/partial01.rules; [ $((i % 2)) = 1 ] || in=$W/partial10.rules
+		la=$(loadavg)
+		ms=$(ms_restore "$NS" "$in")
+		if [ "$i" = 1 ]; then
+			nx iptables-save -t nat >"$W/save"
+			grep -q -- "--to-destination 10.250.0.1:$CH_PORT" "$W/save" || die "partial restore did not apply the change"
+		fi
+		res "size=$n what=peer-change run=$i load=$la dir=$(basename "$in" .rules) wall_ms=$ms"
+	done
+	if [ "$FLOOR" = 1 ]; then
+		floor_inputs "$NS" kp-jumps "$W/kp0.rules"
+		perf_floor "$NS" "kube-proxy layout, jumps in place"
+	fi
+	delns "$NS"
+	[ "$FLOOR" = 1 ] || return 0
+	# The same ruleset without the jumps: nothing reaches the service chains.
+	newns
+	nx iptables-restore -w <"$W/kp0.rules"
+	floor_inputs "$NS" kp-nojumps "$W/kp0.rules"
+	for ((i = 1; i <= 2; i++)); do
+		in=$W/partial01.rules; [ $((i % 2)) = 1 ] || in=$W/partial10.rules
+		la=$(loadavg)
+		res "size=$n what=peer-change-nojumps run=$i load=$la dir=$(basename "$in" .rules) wall_ms=$(ms_restore "$NS" "$in")"
+	done
+	delns "$NS"
 }
 
 # =====================================================================
@@ -580,12 +860,7 @@ analysis() {
 	local n=$ANALYSIS_SIZE peer file cidr v i
 	file=$(cluster_file "$n")
 	peer=$W/peer-$n.rules
-	if [ ! -s "$peer" ]; then
-		newns
-		KRB_OUT=$peer KROUTE_IPTABLES_RESTORE=$W/bin/restore-cap ip netns exec "$NS" \
-			"$KROUTE" run --mode iptables --node "$NODE" -f "$file" --once ${KP_FLAG:+$KP_FLAG} >/dev/null 2>&1 || true
-		delns "$NS"
-	fi
+	[ -s "$peer" ] || capture "$peer" "$peer.6" -f "$file" ${KP_FLAG:+$KP_FLAG}
 	echo "== where --noflush spends its time ($n services, kube-proxy layout)"
 	cidr=$(awk -v n="  name: $NODE" '$0 == n { f = 1 } f && /podCIDR:/ { print $2; exit }' "$file")
 	python3 "$W/bin/variants.py" "$peer" "$W/v/in" "$cidr"
@@ -601,10 +876,7 @@ analysis() {
 	ruleset >"$W/ruleset.lean"
 	delns "$NS"
 	# The inline variant is what kroute renders by default (lean layout)?
-	newns
-	KRB_OUT=$W/lean.rules KROUTE_IPTABLES_RESTORE=$W/bin/restore-cap ip netns exec "$NS" \
-		"$KROUTE" run --mode iptables --node "$NODE" -f "$file" --once >/dev/null 2>&1 || true
-	delns "$NS"
+	capture "$W/lean.rules" /dev/null -f "$file"
 	res "size=$n what=inline-vs-kroute identical=$(cmp -s "$W/lean.rules" "$W/v/in.inline" && echo yes || echo no)"
 
 	if [ "$PERF" = 1 ] && command -v perf >/dev/null; then
@@ -683,7 +955,7 @@ analysis() {
 	if [ "$PERF" = 1 ] && command -v perf >/dev/null; then
 		local big; big=$(tr ' ' '\n' <<<"$SIZES" | sort -n | tail -n1)
 		newns
-		KRB_OUT=/dev/null KROUTE_IPTABLES_RESTORE=$W/bin/restore-cap ip netns exec "$NS" \
+		KRB_OUT=/dev/null KROUTE_IPTABLES_RESTORE=$CAP4 KROUTE_IP6TABLES_RESTORE=$CAP6 ip netns exec "$NS" \
 			perf record -o "$W/perf-kroute.data" "$KROUTE" run --mode iptables --node "$NODE" \
 			-f "$(cluster_file "$big")" --once >/dev/null 2>&1 || true
 		delns "$NS"
@@ -703,13 +975,9 @@ own() {
 		for ((i = 1; i <= RUNS; i++)); do
 			for layout in default ${KP_FLAG:+kube-proxy}; do
 				local la; la=$(loadavg)
-				newns
-				KRB_OUT=$W/own.rules KROUTE_IPTABLES_RESTORE=$W/bin/restore-cap \
-					/usr/bin/time -f "%e %M" -o "$W/time" ip netns exec "$NS" "$KROUTE" run --mode iptables \
-					--node "$NODE" -f "$file" --once $([ $layout = kube-proxy ] && echo "$KP_FLAG") >/dev/null 2>&1 || true
-				delns "$NS"
-				res "size=$n run=$i what=own layout=$layout load=$la wall_s=$(tail -n1 "$W/time" | cut -d' ' -f1)" \
-					"rss_kb=$(tail -n1 "$W/time" | cut -d' ' -f2) lines=$(wc -l <"$W/own.rules")"
+				capture "$W/own.rules" "$W/own.rules6" -f "$file" $([ $layout = kube-proxy ] && echo "$KP_FLAG")
+				res "size=$n run=$i what=own layout=$layout load=$la wall_s=$T_WALL" \
+					"rss_kb=$T_RSS lines=$(wc -l <"$W/own.rules") lines6=$(wc -l <"$W/own.rules6")"
 			done
 		done
 	done
@@ -717,9 +985,11 @@ own() {
 
 # =====================================================================
 for step in $STEPS; do
+	[ "$SUMMARY_ONLY" != 1 ] || break
 	case $step in
 	full) for n in $SIZES; do full_size "$n"; done ;;
 	change) change_test ;;
+	peer-change) peer_change ;;
 	analysis) analysis ;;
 	own) own ;;
 	*) die "unknown step $step" ;;
@@ -737,20 +1007,25 @@ if [[ " $STEPS " == *" full "* ]]; then
 	echo
 	echo "### Full sync (median of the runs; n = runs)"
 	echo
-	echo "| services | kroute input chains / rules | kroute wall s | kroute own s | in iptables-restore s | kroute peak RSS MB | peer input chains / rules | peer --noflush s | peer RSS MB | kroute / peer | without --noflush s (reference) | load avg |"
+	echo "| services | kroute input chains / rules (IPv4; IPv6) | kroute wall s | kroute own s | in restore s (v4 + v6) | kroute peak RSS MB | peer input chains / rules (IPv4; IPv6) | peer --noflush s (v4 + v6) | peer RSS MB | kroute / peer | without --noflush s (v4 + v6, reference) | load avg |"
 	echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
 	for n in $SIZES; do
-		kw=$(med wall_s size=$n what=kroute); pw=$(get wall_s size=$n what=peer | head -n1)
+		kw=$(med wall_s size=$n what=kroute); pw=$(get wall_s size=$n what=peer | sed -n 1p)
 		[ "$(nruns size=$n what=peer)" -gt 1 ] && pw=$(med wall_s size=$n what=peer)
+		[ "$(get rc size=$n what=peer | sed -n 1p)" != 124 ] || pw=">$PEER_TIMEOUT"
 		ratio=$(awk -v k="$kw" -v p="${pw#>}" 'BEGIN { if (p + 0 > 0) printf "%.3f", k / p; else print "-" }')
 		[[ $pw == ">"* ]] && ratio="<$ratio"
-		echo "| $n | $(get chains size=$n what=kroute | head -n1) / $(get rules size=$n what=kroute | head -n1)" \
-			"| $kw (n=$(nruns size=$n what=kroute)) | $(med own_s size=$n what=kroute) | $(med restore_s size=$n what=kroute)" \
+		echo "| $n | $(get chains size=$n what=kroute | sed -n 1p) / $(get rules size=$n what=kroute | sed -n 1p);" \
+			"$(get chains6 size=$n what=kroute | sed -n 1p) / $(get rules6 size=$n what=kroute | sed -n 1p)" \
+			"| $kw (n=$(nruns size=$n what=kroute)) | $(med own_s size=$n what=kroute)" \
+			"| $(med restore_s size=$n what=kroute) ($(med restore4_s size=$n what=kroute) + $(med restore6_s size=$n what=kroute))" \
 			"| $(awk -v r="$(get rss_kb size=$n what=kroute | sort -n | tail -n1)" 'BEGIN { printf "%.0f", r / 1024 }')" \
-			"| $(get chains size=$n what=peer-input) / $(get rules size=$n what=peer-input)" \
-			"| $pw (n=$(nruns size=$n what=peer)) | $(awk -v r="$(get rss_kb size=$n what=peer | sort -n | tail -n1)" 'BEGIN { printf "%.0f", r / 1024 }')" \
-			"| $ratio | $(med wall_s size=$n what=flush) (n=$(nruns size=$n what=flush))" \
-			"| $(get load size=$n | sort -g | head -n1)–$(get load size=$n | sort -g | tail -n1) |"
+			"| $(get chains size=$n what=peer-input) / $(get rules size=$n what=peer-input);" \
+			"$(get chains6 size=$n what=peer-input) / $(get rules6 size=$n what=peer-input)" \
+			"| $pw (n=$(nruns size=$n what=peer); $(get v4_s size=$n what=peer | sed -n 1p) + $(get v6_s size=$n what=peer | sed -n 1p))" \
+			"| $(awk -v r="$(get rss_kb size=$n what=peer | sort -n | tail -n1)" 'BEGIN { printf "%.0f", r / 1024 }')" \
+			"| $ratio | $(med wall_s size=$n what=flush) (n=$(nruns size=$n what=flush); $(med v4_s size=$n what=flush) + $(med v6_s size=$n what=flush))" \
+			"| $(get load size=$n | sort -g | sed -n 1p)–$(get load size=$n | sort -g | tail -n1) |"
 	done
 	if [ -n "$(get wall_s what=kroute_kp)" ]; then
 		echo
@@ -767,16 +1042,50 @@ if [[ " $STEPS " == *" full "* ]]; then
 fi
 if [[ " $STEPS " == *" change "* ]]; then
 	echo
-	echo "### One endpoint change at $CHANGE_SIZE services"
+	echo "### One endpoint change at $CHANGE_SIZE services (the EndpointSlice in its own file)"
 	echo
-	echo "| change | sync kind | kroute's log: sync ms | mv -> log line ms | mv -> rule visible ms | restore input lines | in iptables-restore s | load avg |"
-	echo "|---:|---|---:|---:|---:|---:|---:|---|"
+	echo "| change | sync kind | files read | sync ms | read ms | policy ms | apply ms | of which kernel tools ms | mv -> log line ms | mv -> DNAT visible ms | restore input lines | load avg |"
+	echo "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
 	for ((i = 1; i <= CHANGES; i++)); do
-		echo "| $i | $(get kind change=$i) | $(get sync_ms change=$i) | $(get e2e_log_ms change=$i) | $(get e2e_probe_ms change=$i)" \
-			"| $(get restore_lines change=$i) | $(get restore_s change=$i) | $(get load change=$i) |"
+		echo "| $i | $(get kind change=$i) | $(get files_read change=$i) | $(get sync_ms change=$i) | $(get read_ms change=$i)" \
+			"| $(get policy_ms change=$i) | $(get apply_ms change=$i) | $(get kernel_ms change=$i) | $(get e2e_log_ms change=$i)" \
+			"| $(get e2e_probe_ms change=$i) | $(get restore_lines change=$i) | $(get load change=$i) |"
 	done
 	echo
-	echo "median: sync $(get sync_ms what=change | median) ms, mv -> rule visible $(get e2e_probe_ms what=change | median) ms"
+	echo "median: sync $(med sync_ms what=change) ms (read $(med read_ms what=change), policy $(med policy_ms what=change)," \
+		"apply $(med apply_ms what=change), kernel tools $(med kernel_ms what=change)); mv -> DNAT visible $(med e2e_probe_ms what=change) ms"
+fi
+if [[ " $STEPS " == *" peer-change "* ]]; then
+	echo
+	echo "### kube-proxy's partial restore for the same change ($CHANGE_SIZE services)"
+	echo
+	echo "input: $(get lines what=peer-change-input) lines, $(get chains what=peer-change-input) chains," \
+		"$(get rules what=peer-change-input) rules, $(get deletes what=peer-change-input) chain delete(s)" \
+		"(full input: $(get full_lines what=peer-change-input) lines)"
+	echo
+	echo "| run | direction | iptables-restore -w --noflush ms | load avg |"
+	echo "|---:|---|---:|---|"
+	for ((i = 1; i <= CHANGES; i++)); do
+		echo "| $i | $(get dir what=peer-change run=$i) | $(get wall_ms what=peer-change run=$i) | $(get load what=peer-change run=$i) |"
+	done
+	echo
+	echo "median $(med wall_ms what=peer-change) ms; kroute's sync / peer's restore: $(awk -v k="$(med sync_ms what=change)" \
+		-v p="$(med wall_ms what=peer-change)" 'BEGIN { if (p + 0 > 0 && k != "-") printf "%.2f", k / p; else print "-" }');" \
+		"without the jumps: $(get wall_ms what=peer-change-nojumps | tr '\n' ' ')ms"
+fi
+if [ -n "$(get wall_ms what=floor)" ]; then
+	echo
+	echo "### The floor: one-chain --noflush restores into a loaded $CHANGE_SIZE-service ruleset (median ms, n = $FLOOR_RUNS)"
+	echo
+	echo "| ruleset | jumps from the built-in chains | flush only | flush + add 1 rule | load avg |"
+	echo "|---|---|---:|---:|---|"
+	for b in kroute-lean-jumps kp-jumps kp-nojumps; do
+		[ -n "$(get wall_ms what=floor base=$b)" ] || continue
+		echo "| $(case $b in kroute*) echo "kroute (lean)" ;; *) echo "kube-proxy layout" ;; esac)" \
+			"| $(case $b in *nojumps) echo no ;; *) echo yes ;; esac)" \
+			"| $(med wall_ms what=floor base=$b input=flush) | $(med wall_ms what=floor base=$b input=add1)" \
+			"| $(get load what=floor base=$b | sort -g | sed -n 1p)–$(get load what=floor base=$b | sort -g | tail -n1) |"
+	done
 fi
 if [[ " $STEPS " == *" analysis "* ]]; then
 	echo
@@ -798,7 +1107,7 @@ if [[ " $STEPS " == *" analysis "* ]]; then
 		echo "|---:|---:|---:|---:|---:|"
 		for nk in "2000 0" "4000 0" "8000 0" "16000 0" "32000 0" "4000 2" "8000 2" "16000 2" "1 40000"; do
 			read -r N k <<<"$nk"
-			echo "| $N | $k | $(get model_strcmp what=synthetic chains=$N rules_per_chain=$k | head -n1)" \
+			echo "| $N | $k | $(get model_strcmp what=synthetic chains=$N rules_per_chain=$k | sed -n 1p)" \
 				"| $(med noflush_s what=synthetic chains=$N rules_per_chain=$k) | $(med flush_s what=synthetic chains=$N rules_per_chain=$k) |"
 		done
 	fi
@@ -814,7 +1123,7 @@ if [[ " $STEPS " == *" own "* ]]; then
 			[ -n "$(get wall_s what=own size=$n layout=$layout)" ] || continue
 			echo "| $n | $layout | $(med wall_s what=own size=$n layout=$layout)" \
 				"| $(awk -v r="$(get rss_kb what=own size=$n layout=$layout | sort -n | tail -n1)" 'BEGIN { printf "%.0f", r / 1024 }')" \
-				"| $(get lines what=own size=$n layout=$layout | head -n1) |"
+				"| $(get lines what=own size=$n layout=$layout | sed -n 1p) |"
 		done
 	done
 fi
