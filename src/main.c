@@ -68,7 +68,10 @@ static void usage_explain(FILE *f)
 	      "      --flow SRC_IP:PORT     show the endpoint the scheduler picks for this flow on every\n"
 	      "                             forwarding route (repeatable; flows are new connections,\n"
 	      "                             in order, from a fresh scheduler state)\n"
-	      "      --flows FILE           the same, one SRC_IP:PORT per line ('-' = stdin)\n",
+	      "      --flows FILE           the same, one SRC_IP:PORT per line ('-' = stdin)\n"
+	      "      --status FILE          a running proxy's state (kroute run --mode userspace\n"
+	      "                             --userspace-status-file FILE): live connections, connect\n"
+	      "                             failures and ejected endpoints next to each route\n",
 	      f);
 }
 
@@ -152,7 +155,7 @@ static void report_lb_problems(const struct node_view *v)
 static int cmd_explain(int argc, char **argv)
 {
 	enum { OPT_NODE = 256, OPT_SERVICE, OPT_CLUSTER_CIDR, OPT_MASQ_ALL, OPT_PROXY_NAME,
-	       OPT_GATES, OPT_SCHED, OPT_SCHED_FLAGS, OPT_FLOW, OPT_FLOWS };
+	       OPT_GATES, OPT_SCHED, OPT_SCHED_FLAGS, OPT_FLOW, OPT_FLOWS, OPT_STATUS };
 	static const struct option longopts[] = {
 		{ "filename", required_argument, NULL, 'f' },
 		{ "node", required_argument, NULL, OPT_NODE },
@@ -168,6 +171,7 @@ static int cmd_explain(int argc, char **argv)
 		{ "scheduler-flags", required_argument, NULL, OPT_SCHED_FLAGS },
 		{ "flow", required_argument, NULL, OPT_FLOW },
 		{ "flows", required_argument, NULL, OPT_FLOWS },
+		{ "status", required_argument, NULL, OPT_STATUS },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -178,6 +182,8 @@ static int cmd_explain(int argc, char **argv)
 	size_t n_cidrs = 0;
 	struct flow_src *flows = NULL;
 	size_t n_flows = 0, cap_flows = 0;
+	struct runtime_status runtime = { 0 };
+	bool have_runtime = false;
 	char err[512];
 	const char *node = NULL, *output = "table";
 	struct cluster c;
@@ -243,6 +249,18 @@ static int cmd_explain(int argc, char **argv)
 			if (read_flows(optarg, &flows, &n_flows, &cap_flows) < 0)
 				goto out;
 			break;
+		case OPT_STATUS:
+			if (have_runtime) {
+				fprintf(stderr, "kroute explain: --status given twice\n");
+				goto out;
+			}
+			have_runtime = true;
+			if (runtime_status_load(optarg, &runtime, err, sizeof(err)) < 0) {
+				fprintf(stderr, "kroute explain: --status: %s\n", err);
+				goto out;
+			}
+			eo.runtime = &runtime;
+			break;
 		case 'h':
 			usage_explain(stdout);
 			ret = 0;
@@ -305,6 +323,8 @@ static int cmd_explain(int argc, char **argv)
 	node_view_free(view);
 	cluster_done(&c);
 out:
+	if (have_runtime)
+		runtime_status_done(&runtime);
 	free(paths.v);
 	free(cidrs);
 	free(flows);

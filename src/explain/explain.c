@@ -5,6 +5,8 @@
  */
 #include "explain/explain.h"
 
+#include <inttypes.h>
+
 #include <arpa/inet.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,6 +76,32 @@ static int route_picks(const struct port_view *pv, const struct route *r,
 	return 0;
 }
 
+/* A route's endpoints as the running proxy sees them (only those it reports). */
+static void json_runtime(struct jsonw *w, const struct runtime_status *st,
+			 const struct port_view *pv, const struct route *rt)
+{
+	const struct ep_set *es = route_endpoints(pv, rt);
+
+	jsonw_key(w, "runtime");
+	jsonw_arr_open(w);
+	for (size_t k = 0; k < es->n; k++) {
+		const struct runtime_ep *e = runtime_status_find(st, pv, rt->uses_local, es->v[k]->key);
+
+		if (!e)
+			continue;
+		jsonw_obj_open(w);
+		jsonw_kstr(w, "endpoint", e->key);
+		jsonw_kuint(w, "activeConnections", e->active);
+		jsonw_kuint(w, "connections", e->connections);
+		jsonw_kuint(w, "connectFailures", e->failures);
+		jsonw_kuint(w, "ejections", e->ejections);
+		jsonw_kbool(w, "ejected", e->ejected);
+		jsonw_kuint(w, "ejectedForMs", e->ejected_for_ms);
+		jsonw_obj_close(w);
+	}
+	jsonw_arr_close(w);
+}
+
 int explain_json(FILE *f, const struct node_view *v, const struct explain_opts *o)
 {
 	struct jsonw w;
@@ -83,6 +111,13 @@ int explain_json(FILE *f, const struct node_view *v, const struct explain_opts *
 	jsonw_obj_open(&w);
 	jsonw_kstr(&w, "node", v->node_name);
 	jsonw_kstr(&w, "zone", v->zone);
+	if (o->runtime) {
+		jsonw_key(&w, "status");
+		jsonw_obj_open(&w);
+		jsonw_kstr(&w, "file", o->runtime->path);
+		jsonw_kstr(&w, "mode", o->runtime->mode);
+		jsonw_obj_close(&w);
+	}
 	jsonw_key(&w, "services");
 	jsonw_arr_open(&w);
 	for (size_t i = 0; i < v->n_ports; i++) {
@@ -130,6 +165,8 @@ int explain_json(FILE *f, const struct node_view *v, const struct explain_opts *
 				jsonw_arr_close(&w);
 			}
 			jsonw_kstr(&w, "reason", rt->reason);
+			if (o->runtime && rt->action == ACTION_FORWARD)
+				json_runtime(&w, o->runtime, pv, rt);
 			if (o->n_flows && rt->action == ACTION_FORWARD) {
 				const struct ep_set *es = route_endpoints(pv, rt);
 				int32_t *picks;
@@ -193,6 +230,8 @@ int explain_table(FILE *f, const struct node_view *v, const struct explain_opts 
 
 	fprintf(f, "Node %s, zone %s%s\n", v->node_name, v->zone ? v->zone : "(unknown)",
 		v->node ? "" : " (no Node object with this name)");
+	if (o->runtime)
+		fprintf(f, "Runtime state from %s (%s mode)\n", o->runtime->path, o->runtime->mode);
 	for (size_t i = 0; i < v->n_ports; i++) {
 		const struct port_view *pv = &v->ports[i];
 		char label[80];
@@ -226,8 +265,17 @@ int explain_table(FILE *f, const struct node_view *v, const struct explain_opts 
 				rt->masquerade ? "yes" : "no");
 			if (rt->action != ACTION_FORWARD)
 				fputs("-", f);
-			for (size_t k = 0; rt->action == ACTION_FORWARD && k < es->n; k++)
+			for (size_t k = 0; rt->action == ACTION_FORWARD && k < es->n; k++) {
+				const struct runtime_ep *e = o->runtime ?
+					runtime_status_find(o->runtime, pv, rt->uses_local, es->v[k]->key) : NULL;
+
 				fprintf(f, "%s%s", k ? ", " : "", es->v[k]->key);
+				if (e && e->ejected)
+					fprintf(f, " (EJECTED for %.1f s after %" PRIu64 " failed connects)",
+						(double)e->ejected_for_ms / 1000, e->failures);
+				else if (e)
+					fprintf(f, " (%" PRIu64 " active)", e->active);
+			}
 			fprintf(f, "\n      why: %s\n", rt->reason);
 			if (o->n_flows && rt->action == ACTION_FORWARD) {
 				int32_t *picks;

@@ -9,6 +9,7 @@
 #include <stdio.h>
 
 #include "explain/picks.h"
+#include "explain/runtime.h"
 #include "policy/policy.h"
 
 struct explain_opts {
@@ -16,6 +17,7 @@ struct explain_opts {
 	bool pretty;         /* indented JSON */
 	const struct flow_src *flows; /* --flow / --flows: simulate the scheduler (borrowed) */
 	size_t n_flows;
+	const struct runtime_status *runtime; /* --status: a running proxy's state, or NULL */
 };
 
 /* Both return 0, or a negative errno when the scheduler simulation failed. */

@@ -161,6 +161,13 @@ static inline const struct ep_set *route_endpoints(const struct port_view *pv,
 	return r->uses_local ? &pv->cat.local : &pv->cat.cluster;
 }
 
+/*
+ * The name of one endpoint set of a port view (local or cluster), as the
+ * userspace proxy names its services and its status file shows them:
+ * "ns/name:port/PROTO/4|6/local|cluster".  Owned by the caller.
+ */
+char *port_view_set_key(const struct port_view *pv, bool local);
+
 const char *route_kind_name(enum route_kind k);
 const char *route_action_name(enum route_action a);
 const char *topology_mode_name(enum topology_mode m); /* NULL for none */

@@ -20,6 +20,13 @@ void policy_opts_init(struct policy_opts *o)
 	lb_default_init(&o->lb);
 }
 
+char *port_view_set_key(const struct port_view *pv, bool local)
+{
+	return xasprintf("%s:%u/%s/%d/%s", pv->svc->key, pv->port->port,
+			 pv->port->proto == PROTO_UDP ? "UDP" : "TCP", pv->family == AF_INET6 ? 6 : 4,
+			 local ? "local" : "cluster");
+}
+
 const char *route_kind_name(enum route_kind k)
 {
 	switch (k) {

@@ -82,5 +82,28 @@ if diff -q "$tmp/stdin.json" "$tmp/node-a1.json" >/dev/null; then ok; else bad "
 got=$(jq -c "$(svc shop/web-cluster http) | .routes[0] | [.masquerade, .preservesSourceIP]" "$tmp/m.json")
 [ "$got" = '[true,false]' ] && ok || bad "--masquerade-all: $got"
 
+# --status: a running userspace proxy's state next to the route's endpoints.
+cat >"$tmp/status.json" <<'JSON'
+{"mode": "userspace", "workers": 2, "counters": {},
+ "services": [{"key": "shop/web-cluster:80/TCP/4/cluster", "scheduler": "lc", "endpoints": [
+   {"endpoint": "10.244.1.20:8080", "removed": false, "weight": 1, "active": 4, "connections": 9,
+    "failures": 0, "ejections": 0, "ejected": false, "ejected_for_ms": 0},
+   {"endpoint": "10.244.2.20:8080", "removed": false, "weight": 1, "active": 0, "connections": 3,
+    "failures": 3, "ejections": 1, "ejected": true, "ejected_for_ms": 9400}]}],
+ "listeners": []}
+JSON
+"$kroute" explain -f "$src/examples" --node node-a1 --service shop/web-cluster --status "$tmp/status.json" 	>"$tmp/st.table" 2>/dev/null
+if grep -q "10.244.2.20:8080 (EJECTED for 9.4 s after 3 failed connects)" "$tmp/st.table" &&
+	grep -q "10.244.1.20:8080 (4 active)" "$tmp/st.table" &&
+	grep -q "Runtime state from .*status.json (userspace mode)" "$tmp/st.table"; then ok; else bad "--status table"; cat "$tmp/st.table"; fi
+"$kroute" explain -f "$src/examples" --node node-a1 --service shop/web-cluster --status "$tmp/status.json" 	-o json >"$tmp/st.json" 2>/dev/null
+got=$(jq -c '.services[0].routes[0].runtime | map([.endpoint, .activeConnections, .ejected, .ejectedForMs])' "$tmp/st.json")
+want='[["10.244.1.20:8080",4,false,0],["10.244.2.20:8080",0,true,9400]]'
+[ "$got" = "$want" ] && ok || bad "--status json: $got"
+# A broken status file is an error that names it.
+echo '{"mode": "userspace", "services": [{"key": 1}]}' >"$tmp/bad.json"
+if ! "$kroute" explain -f "$src/examples" --node node-a1 --status "$tmp/bad.json" >/dev/null 2>"$tmp/bad.err" &&
+	grep -q "bad.json: services\[0\]" "$tmp/bad.err"; then ok; else bad "bad --status file: $(cat "$tmp/bad.err")"; fi
+
 echo "cli explain: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -389,6 +389,9 @@ ejected_in_status() {
 }
 kc_wait_for -t 3 ejected_in_status && ok ||
 	bad "the status file does not show $IDLE:8080 ejected: $(cat "$KC_RUNDIR/status-node-a2.json")"
+check "kroute explain --status shows the ejected endpoint next to the route" \
+	"$("$KROUTE" explain -f "$M" --node node-a2 --cluster-cidr 10.244.0.0/16 --service t/dead \
+		--status "$KC_RUNDIR/status-node-a2.json" 2>/dev/null | grep -c "$IDLE:8080 (EJECTED for")" 1
 
 echo "== userspace: an endpoint that does not answer is retried after the connect timeout and ejected"
 check "every connection is answered (retried on web-2 after 300 ms)" \

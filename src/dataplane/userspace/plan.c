@@ -39,9 +39,7 @@ static void add_note(struct us_plan *p, char *note)
 static size_t plan_svc(struct us_plan *p, const struct port_view *pv, bool local)
 {
 	const struct ep_set *es = local ? &pv->cat.local : &pv->cat.cluster;
-	char *key = xasprintf("%s:%u/%s/%d/%s", pv->svc->key, pv->port->port,
-			      us_proto_name(ip_proto(pv->port->proto)), pv->family == AF_INET6 ? 6 : 4,
-			      local ? "local" : "cluster");
+	char *key = port_view_set_key(pv, local); /* explain --status finds it by this name */
 	uintptr_t found = (uintptr_t)strmap_get(&p->svc_index, key);
 	struct us_plan_svc *s;
 	struct sched_dest *dests;
