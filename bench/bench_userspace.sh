@@ -402,8 +402,11 @@ echo "machine: $(nproc) CPUs, $(grep -m1 '^model name' /proc/cpuinfo | cut -d: -
 	"$(awk '/^MemTotal/ {printf "%.1f GiB RAM", $2 / 1048576}' /proc/meminfo), Linux $(uname -r)"
 echo "tools:   $(haproxy -v | head -n1 | cut -d' ' -f1-3), $(iperf3 -v | head -n1 | cut -d' ' -f1-2)," \
 	"$(wrk -v 2>&1 | head -n1 | cut -d' ' -f1-2), $(nginx -v 2>&1 | cut -d' ' -f3) ($NGINX_WORKERS workers)"
-echo "kroute:  $("$KROUTE" version 2>&1 | head -n1), commit $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')" \
-	"($(git -C "$ROOT" status --porcelain -- src 2>/dev/null | wc -l) changed files under src/), copied from $BUILD;" \
+# The source tree BUILD was configured from (another checkout, or this one).
+SRC=$(jq -r '.directories.source // empty' "$BUILD/meson-info/meson-info.json" 2>/dev/null || true)
+SRC=${SRC:-$ROOT}
+echo "kroute:  $("$KROUTE" version 2>&1 | head -n1), commit $(git -C "$SRC" rev-parse --short HEAD 2>/dev/null || echo '?')" \
+	"($(git -C "$SRC" status --porcelain -- src 2>/dev/null | wc -l) changed files under $SRC/src/), copied from $BUILD;" \
 	"userspace: ${NOTE[kroute]:-measured}"
 echo "setup:   WORKERS=$WORKERS (kroute --userspace-workers, HAProxy nbthread), DURATION=${DURATION}s," \
 	"wrk -t$WRK_THREADS -c$WRK_CONNS, IDLE_CONNS=$IDLE_CONNS, RUNS=$RUNS; targets: ${ACTIVE[*]}"
