@@ -194,10 +194,27 @@ static void append_str(char **buf, size_t *len, size_t *cap, const char *s)
 	append(buf, len, cap, s, strlen(s));
 }
 
-/* Per-service chains that exist in the kernel's nat table, for stale detection after a restart. */
-static int kernel_service_chains(const char *save, struct strmap *ret)
+static bool is_builtin_chain(const char *name, size_t len)
 {
-	char *argv[] = { (char *)save, "-t", "nat", NULL };
+	static const char *const builtin[] = { "PREROUTING", "INPUT", "FORWARD", "OUTPUT",
+					       "POSTROUTING" };
+
+	for (size_t i = 0; i < ARRAY_SIZE(builtin); i++)
+		if (strlen(builtin[i]) == len && !strncmp(builtin[i], name, len))
+			return true;
+	return false;
+}
+
+/*
+ * What the kernel has in one table (iptables-save): the per-service chains
+ * (into svc, when given; stale detection after a restart) and the rules of the
+ * built-in chains, as "table|-A CHAIN ..." lines (into builtin, when given), so
+ * that the jumps kroute needs are checked without one `iptables -C` each.
+ */
+static int kernel_table(const char *save, const char *table, struct strmap *svc,
+			struct strmap *builtin)
+{
+	char *argv[] = { (char *)save, "-t", (char *)table, NULL };
 	struct exec_result res;
 	int r = exec_run(argv, NULL, 0, 1, &res);
 
@@ -208,18 +225,45 @@ static int kernel_service_chains(const char *save, struct strmap *ret)
 		return -EIO;
 	}
 	for (char *line = strtok(res.out, "\n"); line; line = strtok(NULL, "\n")) {
-		char *sp;
+		if (line[0] == ':' && svc) {
+			char *sp = strchr(line, ' ');
 
-		if (line[0] != ':')
-			continue;
-		sp = strchr(line, ' ');
-		if (sp)
-			*sp = '\0';
-		if (is_service_chain(line + 1) && !strmap_get(ret, line + 1))
-			strmap_put(ret, xstrdup(line + 1), (void *)1);
+			if (sp)
+				*sp = '\0';
+			if (is_service_chain(line + 1) && !strmap_get(svc, line + 1))
+				strmap_put(svc, xstrdup(line + 1), (void *)1);
+		} else if (builtin && !strncmp(line, "-A ", 3) &&
+			   is_builtin_chain(line + 3, strcspn(line + 3, " "))) {
+			char *key = xasprintf("%s|%s", table, line);
+
+			if (strmap_get(builtin, key))
+				free(key);
+			else
+				strmap_put(builtin, key, (void *)1);
+		}
 	}
 	exec_result_done(&res);
 	return 0;
+}
+
+static int kernel_service_chains(const char *save, struct strmap *ret)
+{
+	return kernel_table(save, "nat", ret, NULL);
+}
+
+/* A jump rule as iptables-save prints it: "table|-A CHAIN args", quoting args with spaces. */
+static char *jump_line(const struct ipt_jump_rule *j)
+{
+	char *line = xasprintf("%s|-A %s", j->table, j->chain);
+
+	for (size_t a = 0; j->args[a]; a++) {
+		char *next = strchr(j->args[a], ' ') ? xasprintf("%s \"%s\"", line, j->args[a])
+						      : xasprintf("%s %s", line, j->args[a]);
+
+		free(line);
+		line = next;
+	}
+	return line;
 }
 
 /* Whether the base declares chain name in table (KUBE-FIREWALL exists only for IPv4 localhost NodePorts). */
@@ -232,16 +276,28 @@ static bool base_has(const struct ipt_base *base, const char *table, const char 
 	return false;
 }
 
-static int ensure_jumps(const char *cmd, const struct ipt_base *base, struct diag *d)
+/*
+ * Jumps already listed in the kernel's built-in chains (the iptables-save
+ * output read before the restore, which never touches built-in chains) need
+ * no command; any other is checked with -C and inserted with -I.
+ */
+static int ensure_jumps(const char *cmd, const struct ipt_base *base,
+			const struct strmap *present, struct diag *d)
 {
 	for (size_t i = 0; i < ipt_n_jump_rules; i++) {
 		const struct ipt_jump_rule *j = &ipt_jump_rules[i];
-		char *argv[24];
+		char *argv[24], *line;
 		size_t n = 0, nargs = 0;
 		struct exec_result res;
+		bool listed;
 		int r;
 
 		if (!base_has(base, j->table, j->target))
+			continue;
+		line = jump_line(j);
+		listed = strmap_get(present, line) != NULL;
+		free(line);
+		if (listed)
 			continue;
 		argv[n++] = (char *)cmd;
 		argv[n++] = "-w";
@@ -553,7 +609,7 @@ static int sync_family(struct dataplane *dp, struct family_state *fs, const stru
 	struct ipt_base base = { 0 };
 	struct ipt_frag **list = NULL;
 	bool *fresh = NULL;
-	struct strmap next, kernel, current;
+	struct strmap next, kernel, current, builtin;
 	struct restore_input in = { 0 };
 	size_t n_list = 0, n_rules = 0, n_chains = 0;
 	struct exec_result res = { .status = -1 };
@@ -567,6 +623,7 @@ static int sync_family(struct dataplane *dp, struct family_state *fs, const stru
 	strmap_init(&next);
 	strmap_init(&kernel);
 	strmap_init(&current);
+	strmap_init(&builtin);
 	r = ipt_base_render(v, &o, &base);
 	if (r < 0) {
 		diag_add(d, DIAG_ERROR, NULL, 0, NULL, NULL, "%s: cannot render rules: %s", fs->cmd,
@@ -607,7 +664,9 @@ static int sync_family(struct dataplane *dp, struct family_state *fs, const stru
 	if (full) {
 		uint64_t t0 = mono_ns();
 
-		r = kernel_service_chains(fs->save, &kernel);
+		r = kernel_table(fs->save, "nat", &kernel, &builtin);
+		if (r >= 0)
+			r = kernel_table(fs->save, "filter", NULL, &builtin);
 		dp->stats.last_kernel_ns += mono_ns() - t0;
 		if (r < 0) {
 			diag_add(d, DIAG_ERROR, NULL, 0, NULL, NULL, "%s failed: %s", fs->save,
@@ -732,7 +791,7 @@ static int sync_family(struct dataplane *dp, struct family_state *fs, const stru
 	if (full) {
 		uint64_t t0 = mono_ns();
 
-		r = ensure_jumps(fs->cmd, &base, d);
+		r = ensure_jumps(fs->cmd, &base, &builtin, d);
 		dp->stats.last_kernel_ns += mono_ns() - t0;
 		if (r < 0)
 			goto out;
@@ -767,6 +826,8 @@ out:
 	strmap_done(&next);
 	chains_clear(&kernel);
 	strmap_done(&kernel);
+	chains_clear(&builtin);
+	strmap_done(&builtin);
 	strmap_done(&current);
 	exec_result_done(&res);
 	restore_input_done(&in);

@@ -184,6 +184,15 @@ check "an endpoint change applies without a restart" "$got" pod2
 check "the change was a partial sync" "$(grep -c 'partial sync:' "$TMP/kroute.log" | awk '{print ($1 > 0)}')" 1
 check "no sync failed" "$(grep -c 'sync failed' "$TMP/kroute.log")" 0
 
+# A jump someone deleted comes back with the next full sync (SIGHUP asks for one).
+nx "$NODE" ip6tables -t nat -D PREROUTING -m comment --comment "kubernetes service portals" -j KUBE-SERVICES
+check "without the PREROUTING jump the ClusterIP does not answer" "$(pod_of "$(probe "$POD1" fd00:96::10 80)")" ""
+n_full=$(grep -c "full sync:" "$TMP/kroute.log")
+kill -HUP "$KPID"
+for _ in $(seq 100); do [ "$(grep -c "full sync:" "$TMP/kroute.log")" -gt "$n_full" ] && break; sleep 0.05; done
+check "after SIGHUP's full sync the jump is back and the ClusterIP answers" \
+	"$(pod_of "$(probe "$POD1" fd00:96::10 80)")" pod2
+
 kill "$KPID"
 wait "$KPID" 2>/dev/null
 nx "$NODE" "$KROUTE" cleanup >"$TMP/cleanup.log" 2>&1
