@@ -16,6 +16,16 @@ done
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "setup: installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
+  # haproxy and nginx are peers and backends the tests start inside their own
+  # network namespaces; their packages would also start system services on the
+  # host (nginx on port 80).  Debian's policy-rc.d hook keeps the install from
+  # starting any service; it is removed again on every exit path.
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+    printf '#!/bin/sh\n# kroute setup.sh: no service starts during this install\nexit 101\n' \
+      >/usr/sbin/policy-rc.d
+    chmod +x /usr/sbin/policy-rc.d
+  fi
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi

@@ -245,7 +245,7 @@ void us_tcp_accept(struct us_worker *w, struct us_wl *wl)
  * buffer: one recv and one send, and a read shorter than the buffer means
  * the socket is empty, so no third call has to see EAGAIN (a later arrival
  * is a new edge; a FIN already reported must still be read, see fin_seen).
- * What the destination cannot take yet goes into the pipe (vmsplice), so
+ * What the destination cannot take yet is copied into the pipe (write), so
  * memory stays bounded and order is kept: the pipe always drains first.
  * Returns 0, or a negative errno when the connection must end.
  */
@@ -272,13 +272,20 @@ static int copy_small(struct us_worker *w, int src, int dst, struct us_pipe *p, 
 		}
 		*moved += (uint64_t)m;
 		if (m < n) {
-			struct iovec iov = { .iov_base = w->copy_buf + m, .iov_len = (size_t)(n - m) };
 			ssize_t k;
 
 			if (pipe_ensure(w, p) < 0)
 				return -EMFILE;
-			/* The pipe is empty and holds far more than one buffer: all of it fits. */
-			k = vmsplice(p->w, &iov, 1, SPLICE_F_NONBLOCK);
+			/*
+			 * The pipe is empty and holds far more than one buffer: all of
+			 * it fits.  write(), not vmsplice(): vmsplice queues references
+			 * to the worker's buffer, which the next recv overwrites while
+			 * the bytes still wait in the pipe (corrupted streams, found
+			 * by the stress test's byte-exact transfers).
+			 */
+			do
+				k = write(p->w, w->copy_buf + m, (size_t)(n - m));
+			while (k < 0 && errno == EINTR);
 			if (k != n - m)
 				return k < 0 ? -errno : -EIO;
 			p->len += (uint32_t)k;
