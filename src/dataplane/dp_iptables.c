@@ -60,6 +60,10 @@ struct family_state {
 	bool large_cluster;          /* the comment setting the cached fragments have */
 	struct strmap mirror;        /* "table/chain" -> (uintptr) rules hash as applied; keys owned */
 	struct strmap frags;         /* port view id (hex) -> struct ipt_frag *, as applied */
+	uint64_t gen;                /* sync counter: a fragment not seen this sync is gone */
+	struct ipt_frag **list;      /* this sync's fragments in view order (kept: no churn) */
+	bool *fresh;                 /* list[i] was rendered this sync */
+	size_t cap_list;
 	struct udp_mirror *udp;
 	size_t n_udp;
 	struct strmap udp_index;     /* key -> 1 + position in udp */
@@ -123,6 +127,28 @@ static void frags_clear(struct strmap *m)
 	strmap_init(m);
 }
 
+/* Frees the fragments the last sync's view did not have. */
+static void sweep_frags(struct family_state *fs)
+{
+	char **gone = NULL;
+	size_t n = 0, cap = 0;
+
+	for (size_t i = 0; i < fs->frags.cap; i++) {
+		const struct ipt_frag *f = fs->frags.slots[i].value;
+
+		if (fs->frags.slots[i].key && f->seen != fs->gen)
+			VEC_PUSH(gone, n, cap, xstrdup(f->key));
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct ipt_frag *f = strmap_del(&fs->frags, gone[i], NULL);
+
+		ipt_frag_done(f);
+		free(f);
+		free(gone[i]);
+	}
+	free(gone);
+}
+
 static void family_init(struct family_state *fs, int family, const struct dp_opts *opts)
 {
 	*fs = (struct family_state){ .family = family };
@@ -140,6 +166,8 @@ static void family_done(struct family_state *fs)
 	strmap_done(&fs->mirror);
 	frags_clear(&fs->frags);
 	strmap_done(&fs->frags);
+	free(fs->list);
+	free(fs->fresh);
 	udp_mirror_free(fs->udp, fs->n_udp);
 	strmap_done(&fs->udp_index);
 }
@@ -514,6 +542,16 @@ struct restore_input {
 	size_t n_chains_written;
 };
 
+/* Whether chain `name` of table must be written: a full sync, or the mirror has other rules. */
+static bool chain_changed(const struct family_state *fs, bool full, const char *table,
+			  const char *name, uint64_t hash)
+{
+	char key[8 + IPT_CHAIN_NAME_MAX];
+
+	snprintf(key, sizeof(key), "%s/%s", table, name);
+	return full || (uint64_t)(uintptr_t)strmap_get(&fs->mirror, key) != hash;
+}
+
 /* Writes chain `name` of table (declaration, rules) unless the mirror says it is applied already. */
 static void write_chain(struct restore_input *in, const struct family_state *fs, bool full,
 			const char *table, const char *name, const char *rules, size_t len,
@@ -521,9 +559,9 @@ static void write_chain(struct restore_input *in, const struct family_state *fs,
 {
 	char key[8 + IPT_CHAIN_NAME_MAX];
 
-	snprintf(key, sizeof(key), "%s/%s", table, name);
-	if (!full && (uint64_t)(uintptr_t)strmap_get(&fs->mirror, key) == hash)
+	if (!chain_changed(fs, full, table, name, hash))
 		return;
+	snprintf(key, sizeof(key), "%s/%s", table, name);
 	append(&in->out, &in->len, &in->cap, ":", 1);
 	append_str(&in->out, &in->len, &in->cap, name);
 	append(&in->out, &in->len, &in->cap, " - [0:0]\n", 9);
@@ -607,9 +645,9 @@ static int sync_family(struct dataplane *dp, struct family_state *fs, const stru
 	struct ipt_opts o;
 	struct addr *locals;
 	struct ipt_base base = { 0 };
-	struct ipt_frag **list = NULL;
-	bool *fresh = NULL;
-	struct strmap next, kernel, current, builtin;
+	struct ipt_frag **list;
+	bool *fresh;
+	struct strmap kernel, current, builtin;
 	struct restore_input in = { 0 };
 	size_t n_list = 0, n_rules = 0, n_chains = 0;
 	struct exec_result res = { .status = -1 };
@@ -618,12 +656,16 @@ static int sync_family(struct dataplane *dp, struct family_state *fs, const stru
 
 	full = full || !fs->synced || fs->force_full;
 	render_opts(dp, v, fs->family, &o, &locals);
-	/* Comments on or off changes every chain's text: render everything again. */
-	rerender = full || o.large_cluster != fs->large_cluster;
-	strmap_init(&next);
+	/* Comments on or off changes every chain's text: a full sync renders everything again. */
+	if (fs->synced && o.large_cluster != fs->large_cluster)
+		full = true;
+	rerender = full;
 	strmap_init(&kernel);
 	strmap_init(&current);
 	strmap_init(&builtin);
+	fs->gen++;
+	if (rerender)
+		frags_clear(&fs->frags); /* stale chains then come from the mirror and the kernel */
 	r = ipt_base_render(v, &o, &base);
 	if (r < 0) {
 		diag_add(d, DIAG_ERROR, NULL, 0, NULL, NULL, "%s: cannot render rules: %s", fs->cmd,
@@ -631,18 +673,23 @@ static int sync_family(struct dataplane *dp, struct family_state *fs, const stru
 		goto out;
 	}
 	/* The fragments in view order: cached when the port view is unchanged, else rendered. */
-	list = xmalloc(MAX(v->n_ports, 1) * sizeof(*list));
-	fresh = xcalloc(MAX(v->n_ports, 1), sizeof(*fresh));
+	if (v->n_ports > fs->cap_list) {
+		fs->cap_list = v->n_ports;
+		fs->list = xrealloc(fs->list, fs->cap_list * sizeof(*fs->list));
+		fs->fresh = xrealloc(fs->fresh, fs->cap_list * sizeof(*fs->fresh));
+	}
+	list = fs->list;
+	fresh = fs->fresh;
 	for (size_t i = 0; i < v->n_ports; i++) {
 		const struct port_view *pv = &v->ports[i];
-		struct ipt_frag *f = NULL;
+		struct ipt_frag *f;
 		char key[24];
 
 		if (pv->family != fs->family)
 			continue;
 		snprintf(key, sizeof(key), "%" PRIx64, pv->id);
-		if (!rerender)
-			f = strmap_del(&fs->frags, key, NULL);
+		f = strmap_get(&fs->frags, key);
+		fresh[n_list] = !f;
 		if (!f) {
 			f = xmalloc(sizeof(*f));
 			r = ipt_frag_render(v, pv, &o, &base, f);
@@ -653,12 +700,12 @@ static int sync_family(struct dataplane *dp, struct family_state *fs, const stru
 					 strerror(-r));
 				goto out;
 			}
+			strmap_put(&fs->frags, f->key, f);
 			/* Only new fragments can hold chains the kernel does not have. */
 			for (size_t c = 0; c < f->n_own; c++)
 				strmap_put(&current, f->own[c].name, f);
-			fresh[n_list] = true;
 		}
-		strmap_put(&next, f->key, f);
+		f->seen = fs->gen;
 		list[n_list++] = f;
 	}
 	if (full) {
@@ -688,10 +735,13 @@ static int sync_family(struct dataplane *dp, struct family_state *fs, const stru
 		for (size_t i = 0; i < base.n; i++) {
 			if (base.chains[i].table != (enum ipt_table)t)
 				continue;
+			uint64_t h = ipt_shared_hash(&base, i, list, n_list);
+
 			shared_len = 0;
-			ipt_shared_rules(&base, i, list, n_list, &shared, &shared_len, &shared_cap);
-			write_chain(&in, fs, full, table, base.chains[i].name, shared, shared_len,
-				    ipt_hash(shared ? shared : "", shared_len));
+			if (chain_changed(fs, full, table, base.chains[i].name, h))
+				ipt_shared_rules(&base, i, list, n_list, &shared, &shared_len,
+						 &shared_cap);
+			write_chain(&in, fs, full, table, base.chains[i].name, shared, shared_len, h);
 			n_chains++;
 		}
 		free(shared);
@@ -743,8 +793,8 @@ static int sync_family(struct dataplane *dp, struct family_state *fs, const stru
 				for (size_t s = 0; s < fs->frags.cap; s++) {
 					const struct ipt_frag *g = fs->frags.slots[s].value;
 
-					if (!fs->frags.slots[s].key)
-						continue;
+					if (!fs->frags.slots[s].key || g->seen == fs->gen)
+						continue; /* in this view */
 					for (size_t c = 0; c < g->n_own; c++) {
 						const char *name = g->own[c].name;
 
@@ -801,9 +851,7 @@ static int sync_family(struct dataplane *dp, struct family_state *fs, const stru
 		chains_clear(&fs->mirror);
 	for (size_t i = 0; i < in.n_pend; i++)
 		mirror_apply(fs, &in.pend[i]);
-	frags_clear(&fs->frags); /* the fragments of port views that are gone */
-	fs->frags = next;
-	strmap_init(&next);
+	sweep_frags(fs); /* the fragments of port views that are gone */
 	fs->large_cluster = o.large_cluster;
 	udp_update(dp, fs, v, d);
 	for (size_t k = 0; k < n_list; k++)
@@ -821,9 +869,7 @@ out:
 		/* The kernel kept its rules; render everything again next time. */
 		fs->force_full = true;
 		frags_clear(&fs->frags);
-		frags_clear(&next);
 	}
-	strmap_done(&next);
 	chains_clear(&kernel);
 	strmap_done(&kernel);
 	chains_clear(&builtin);
@@ -832,8 +878,6 @@ out:
 	exec_result_done(&res);
 	restore_input_done(&in);
 	ipt_base_done(&base);
-	free(list);
-	free(fresh);
 	free(locals);
 	return r;
 }

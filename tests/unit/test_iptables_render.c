@@ -233,6 +233,8 @@ static char *canonical_fragments(const struct node_view *v, const struct ipt_opt
 				continue;
 			len = 0;
 			ipt_shared_rules(&base, i, list, n, &buf, &len, &cap);
+			/* The streamed hash the data plane compares is the hash of this text. */
+			assert_true(ipt_shared_hash(&base, i, list, n) == ipt_hash(len ? buf : "", len));
 			if (len)
 				ipt_buf_add(&b, buf, len);
 		}

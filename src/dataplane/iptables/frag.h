@@ -48,6 +48,7 @@ struct ipt_frag {
 	struct ipt_part *shared;     /* its rules in base chain i, at index i */
 	size_t n_shared;             /* the base's chain count */
 	size_t n_rules;              /* own and shared rules */
+	uint64_t seen;               /* the owner's: the last sync whose view had it */
 };
 
 uint64_t ipt_hash(const char *p, size_t n);
@@ -65,6 +66,13 @@ void ipt_base_done(struct ipt_base *b);
 int ipt_frag_render(const struct node_view *v, const struct port_view *pv,
 		    const struct ipt_opts *o, const struct ipt_base *base, struct ipt_frag *ret);
 void ipt_frag_done(struct ipt_frag *f);
+
+/*
+ * ipt_hash() of what ipt_shared_rules() would append, without building it:
+ * a sync assembles a shared chain only when its hash says it changed.
+ */
+uint64_t ipt_shared_hash(const struct ipt_base *base, size_t i, struct ipt_frag *const *frags,
+			 size_t n_frags);
 
 /* Appends base chain i's rules as a full render has them to *buf. */
 void ipt_shared_rules(const struct ipt_base *base, size_t i, struct ipt_frag *const *frags,
