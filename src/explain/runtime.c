@@ -50,26 +50,15 @@ static int load_set(json_t *js, struct runtime_set *set)
 	return 0;
 }
 
-int runtime_status_load(const char *path, struct runtime_status *ret, char *err, size_t err_len)
+static int from_root(json_t *root, const char *name, struct runtime_status *ret, char *err,
+		     size_t err_len)
 {
-	json_error_t je;
-	json_t *root, *svcs, *mode, *js;
+	json_t *svcs = json_object_get(root, "services"), *mode = json_object_get(root, "mode"), *js;
 	size_t i;
-	int r = 0;
 
-	*ret = (struct runtime_status){ .path = xstrdup(path) };
-	strmap_init(&ret->index);
-	root = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
-	if (!root) {
-		snprintf(err, err_len, "%s:%d: %s", path, je.line, je.text);
-		return -EINVAL;
-	}
-	svcs = json_object_get(root, "services");
-	mode = json_object_get(root, "mode");
 	if (!json_is_array(svcs) || !json_is_string(mode)) {
 		snprintf(err, err_len, "%s: not a kroute status file (no \"mode\" and \"services\")",
-			 path);
-		json_decref(root);
+			 name);
 		return -EINVAL;
 	}
 	ret->mode = xstrdup(json_string_value(mode));
@@ -78,14 +67,47 @@ int runtime_status_load(const char *path, struct runtime_status *ret, char *err,
 		struct runtime_set *set = &ret->sets[ret->n_sets++];
 
 		if (load_set(js, set) < 0) {
-			snprintf(err, err_len, "%s: services[%zu]: missing or mistyped fields", path, i);
-			r = -EINVAL;
-			break;
+			snprintf(err, err_len, "%s: services[%zu]: missing or mistyped fields", name, i);
+			return -EINVAL;
 		}
 		strmap_put(&ret->index, set->key, set);
 	}
+	return 0;
+}
+
+static int load_root(json_t *root, const json_error_t *je, const char *name,
+		     struct runtime_status *ret, char *err, size_t err_len)
+{
+	int r;
+
+	if (!root) {
+		snprintf(err, err_len, "%s:%d: %s", name, je->line, je->text);
+		return -EINVAL;
+	}
+	r = from_root(root, name, ret, err, err_len);
 	json_decref(root);
 	return r;
+}
+
+int runtime_status_load(const char *path, struct runtime_status *ret, char *err, size_t err_len)
+{
+	json_error_t je;
+
+	*ret = (struct runtime_status){ .path = xstrdup(path) };
+	strmap_init(&ret->index);
+	return load_root(json_load_file(path, JSON_REJECT_DUPLICATES, &je), &je, path, ret, err,
+			 err_len);
+}
+
+int runtime_status_load_buffer(const char *name, const char *buf, size_t len,
+			       struct runtime_status *ret, char *err, size_t err_len)
+{
+	json_error_t je;
+
+	*ret = (struct runtime_status){ .path = xstrdup(name) };
+	strmap_init(&ret->index);
+	return load_root(json_loadb(buf, len, JSON_REJECT_DUPLICATES, &je), &je, name, ret, err,
+			 err_len);
 }
 
 void runtime_status_done(struct runtime_status *st)

@@ -37,8 +37,14 @@ struct runtime_status {
 	struct strmap index;         /* set key -> struct runtime_set * */
 };
 
-/* Reads the status file; on failure writes a one-line reason (naming the file) to err. */
+/*
+ * Reads the status file; on failure writes a one-line reason (naming the
+ * file) to err.  Release ret with runtime_status_done() even on failure.
+ */
 int runtime_status_load(const char *path, struct runtime_status *ret, char *err, size_t err_len);
+/* The same from memory (the fuzzer).  Either way, release ret with runtime_status_done(). */
+int runtime_status_load_buffer(const char *name, const char *buf, size_t len,
+			       struct runtime_status *ret, char *err, size_t err_len);
 void runtime_status_done(struct runtime_status *st);
 
 /* The running proxy's state of endpoint ep_key in the set a route uses, or NULL. */
