@@ -1,23 +1,25 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
 #
-# IPv6 through the iptables data plane (ip6tables-restore), with real
-# packets: one node namespace routing for two pod namespaces (veths) and
-# an external client (a veth), kroute running in the node namespace.
+# IPv6 through a kroute data plane (iptables: ip6tables-restore; userspace:
+# the proxy on IPv6 sockets), with real packets: one node namespace routing
+# for two pod namespaces (veths) and an external client (a veth), kroute
+# running in the node namespace.
 # Checks ClusterIP from a pod and from the node, NodePort from outside with
 # masquerade (externalTrafficPolicy Cluster) and with the client address kept
 # (Local), REJECT for a service without endpoints, an endpoint change while
-# kroute runs, and that `kroute cleanup` leaves no KUBE- chain in ip6tables.
+# kroute runs, and that `kroute cleanup` leaves nothing behind.
 #
 # Never touches the host: every address, route and rule lives in namespaces
 # this script creates and deletes on every exit path.
 #
-# usage: test_iptables_ipv6.sh KROUTE KR-BACKEND KR-PROBE   (root; exits 77 = skip otherwise)
+# usage: test_ipv6.sh MODE KROUTE KR-BACKEND KR-PROBE   (root; exits 77 = skip otherwise)
 set -u
 SKIP=${KC_SKIP_RC:-77}
-KROUTE=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
-BACKEND=$2
-PROBE=$3
+MODE=${1:?usage: $0 MODE KROUTE KR-BACKEND KR-PROBE}
+KROUTE=$(cd "$(dirname "$2")" && pwd)/$(basename "$2")
+BACKEND=$3
+PROBE=$4
 [ "$(id -u)" = 0 ] || { echo "skip: needs root"; exit "$SKIP"; }
 for c in ip ip6tables-save ip6tables-restore; do
 	command -v "$c" >/dev/null || { echo "skip: no $c"; exit "$SKIP"; }
@@ -42,7 +44,7 @@ pass=0
 fail=0
 check() { if [ "$2" = "$3" ]; then pass=$((pass + 1)); else fail=$((fail + 1)); echo "FAIL: $1: got '$2', want '$3'"; fi; }
 nx() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
-die() { echo "test_iptables_ipv6.sh: $*" >&2; exit 1; }
+die() { echo "test_ipv6.sh: $*" >&2; exit 1; }
 
 # ---- the network ----
 for n in "$NODE" "$POD1" "$POD2" "$CLI"; do
@@ -148,7 +150,7 @@ YAML
 }
 slices fd00:244:1::10 >"$M/slices.yaml"
 
-ip netns exec "$NODE" "$KROUTE" run --mode iptables --node node-1 -f "$M" --cluster-cidr fd00:244::/32 \
+ip netns exec "$NODE" "$KROUTE" run --mode "$MODE" --node node-1 -f "$M" --cluster-cidr fd00:244::/32 \
 	--min-sync-period 100ms >"$TMP/kroute.log" 2>&1 &
 KPID=$!
 PIDS+=("$KPID")
@@ -184,14 +186,16 @@ check "an endpoint change applies without a restart" "$got" pod2
 check "the change was a partial sync" "$(grep -c 'partial sync:' "$TMP/kroute.log" | awk '{print ($1 > 0)}')" 1
 check "no sync failed" "$(grep -c 'sync failed' "$TMP/kroute.log")" 0
 
-# A jump someone deleted comes back with the next full sync (SIGHUP asks for one).
-nx "$NODE" ip6tables -t nat -D PREROUTING -m comment --comment "kubernetes service portals" -j KUBE-SERVICES
-check "without the PREROUTING jump the ClusterIP does not answer" "$(pod_of "$(probe "$POD1" fd00:96::10 80)")" ""
-n_full=$(grep -c "full sync:" "$TMP/kroute.log")
-kill -HUP "$KPID"
-for _ in $(seq 100); do [ "$(grep -c "full sync:" "$TMP/kroute.log")" -gt "$n_full" ] && break; sleep 0.05; done
-check "after SIGHUP's full sync the jump is back and the ClusterIP answers" \
-	"$(pod_of "$(probe "$POD1" fd00:96::10 80)")" pod2
+if [ "$MODE" = iptables ]; then
+	# A jump someone deleted comes back with the next full sync (SIGHUP asks for one).
+	nx "$NODE" ip6tables -t nat -D PREROUTING -m comment --comment "kubernetes service portals" -j KUBE-SERVICES
+	check "without the PREROUTING jump the ClusterIP does not answer" "$(pod_of "$(probe "$POD1" fd00:96::10 80)")" ""
+	n_full=$(grep -c "full sync:" "$TMP/kroute.log")
+	kill -HUP "$KPID"
+	for _ in $(seq 100); do [ "$(grep -c "full sync:" "$TMP/kroute.log")" -gt "$n_full" ] && break; sleep 0.05; done
+	check "after SIGHUP's full sync the jump is back and the ClusterIP answers" \
+		"$(pod_of "$(probe "$POD1" fd00:96::10 80)")" pod2
+fi
 
 kill "$KPID"
 wait "$KPID" 2>/dev/null
@@ -199,8 +203,11 @@ nx "$NODE" "$KROUTE" cleanup >"$TMP/cleanup.log" 2>&1
 check "kroute cleanup succeeds" "$?" 0
 check "no KUBE- chains left in ip6tables" "$(nx "$NODE" ip6tables-save | grep -c 'KUBE-')" 0
 check "no KUBE- chains left in iptables" "$(nx "$NODE" iptables-save | grep -c 'KUBE-')" 0
+check "no kroute0 interface left" "$(nx "$NODE" ip -br link show kroute0 2>/dev/null | wc -l)" 0
+check "no kroute nft table left" "$(nx "$NODE" nft list tables 2>/dev/null | grep -c kroute_userspace)" 0
+check "no listener left" "$(nx "$NODE" ss -Hltn | wc -l)" 0
 r=$(probe "$POD2" fd00:96::10 80)
 check "after cleanup the ClusterIP no longer answers" "$(pod_of "$r")" ""
 
-echo "iptables IPv6: $pass passed, $fail failed"
+echo "$MODE IPv6: $pass passed, $fail failed"
 [ "$fail" = 0 ]
