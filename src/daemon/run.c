@@ -420,13 +420,12 @@ static int do_sync(struct agent *a, bool full)
 	uint64_t t0 = now_ns(), t_read, t_view;
 	double read_ms, view_ms;
 	size_t rebuilt = 0, files_read = 0, files_total = a->store.n_files;
+	/* Bad input stays bad until a file changes (inotify clears input_bad). */
+	bool keep_last_good = a->input_bad && a->view;
 	int r = 0;
 
-	/* Bad input stays bad until a file changes (inotify clears input_bad). */
-	if (a->input_bad && a->view) {
-		delta = (struct store_delta){ 0 };
-		r = 1;
-	} else {
+	delta = (struct store_delta){ 0 };
+	if (!keep_last_good) {
 		diag_init(&d);
 		r = store_refresh(&a->store, a->reread, &d, &delta);
 		diag_print(&d, stderr); /* errors, or warnings once per change */
@@ -443,7 +442,7 @@ static int do_sync(struct agent *a, bool full)
 		store_delta_done(&delta);
 		if (!a->view)
 			return -EINVAL;
-	} else if (r == 0) {
+	} else if (!keep_last_good) {
 		a->reread = false;
 		a->input_bad = false;
 		if (delta.changed || !a->view) {

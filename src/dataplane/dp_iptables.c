@@ -22,7 +22,6 @@
  * that is gone, and flows to a service IP that had no endpoints before.
  */
 #include <errno.h>
-#include <ifaddrs.h>
 #include <inttypes.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -33,6 +32,7 @@
 
 #include "core/diag.h"
 #include "core/exec.h"
+#include "core/ifaddr.h"
 #include "core/strmap.h"
 #include "core/util.h"
 #include "dataplane/dataplane.h"
@@ -127,8 +127,8 @@ static void frags_clear(struct strmap *m)
 	strmap_init(m);
 }
 
-/* Frees the fragments the last sync's view did not have. */
-static void sweep_frags(struct family_state *fs)
+/* Frees the fragments the last sync's view did not have; returns how many. */
+static size_t sweep_frags(struct family_state *fs)
 {
 	char **gone = NULL;
 	size_t n = 0, cap = 0;
@@ -147,6 +147,7 @@ static void sweep_frags(struct family_state *fs)
 		free(gone[i]);
 	}
 	free(gone);
+	return n;
 }
 
 static void family_init(struct family_state *fs, int family, const struct dp_opts *opts)
@@ -362,34 +363,6 @@ static int ensure_jumps(const char *cmd, const struct ipt_base *base,
 		exec_result_done(&res);
 	}
 	return 0;
-}
-
-static void local_addrs(struct addr **ret, size_t *ret_n)
-{
-	struct ifaddrs *ifa, *i;
-	size_t cap = 0;
-
-	*ret = NULL;
-	*ret_n = 0;
-	if (getifaddrs(&ifa) < 0)
-		return;
-	for (i = ifa; i; i = i->ifa_next) {
-		struct addr a = { 0 };
-
-		if (!i->ifa_addr)
-			continue;
-		if (i->ifa_addr->sa_family == AF_INET) {
-			a.family = AF_INET;
-			memcpy(a.bytes, &((struct sockaddr_in *)i->ifa_addr)->sin_addr, 4);
-		} else if (i->ifa_addr->sa_family == AF_INET6) {
-			a.family = AF_INET6;
-			memcpy(a.bytes, &((struct sockaddr_in6 *)i->ifa_addr)->sin6_addr, 16);
-		} else {
-			continue;
-		}
-		VEC_PUSH(*ret, *ret_n, cap, a);
-	}
-	freeifaddrs(ifa);
 }
 
 /* Runs conntrack -D with the given filter; "0 entries deleted" (status 1) is not an error. */
@@ -633,7 +606,7 @@ static void render_opts(const struct dataplane *dp, const struct node_view *v, i
 	o->inline_remote_endpoints = !dp->opts.kube_proxy_layout;
 	*locals = NULL;
 	if (dp->opts.n_nodeport_cidrs) {
-		local_addrs(locals, &n_locals);
+		ifaddr_list(IFADDR_ALL, NULL, false, locals, &n_locals);
 		o->local_addrs = *locals;
 		o->n_local_addrs = n_locals;
 	}
@@ -649,7 +622,7 @@ static int sync_family(struct dataplane *dp, struct family_state *fs, const stru
 	bool *fresh;
 	struct strmap kernel, current, builtin;
 	struct restore_input in = { 0 };
-	size_t n_list = 0, n_rules = 0, n_chains = 0;
+	size_t n_list = 0, n_rules = 0, n_chains = 0, n_fresh = 0, n_gone;
 	struct exec_result res = { .status = -1 };
 	bool rerender;
 	int r;
@@ -690,6 +663,7 @@ static int sync_family(struct dataplane *dp, struct family_state *fs, const stru
 		snprintf(key, sizeof(key), "%" PRIx64, pv->id);
 		f = strmap_get(&fs->frags, key);
 		fresh[n_list] = !f;
+		n_fresh += !f;
 		if (!f) {
 			f = xmalloc(sizeof(*f));
 			r = ipt_frag_render(v, pv, &o, &base, f);
@@ -851,9 +825,11 @@ static int sync_family(struct dataplane *dp, struct family_state *fs, const stru
 		chains_clear(&fs->mirror);
 	for (size_t i = 0; i < in.n_pend; i++)
 		mirror_apply(fs, &in.pend[i]);
-	sweep_frags(fs); /* the fragments of port views that are gone */
+	n_gone = sweep_frags(fs); /* the fragments of port views that are gone */
 	fs->large_cluster = o.large_cluster;
-	udp_update(dp, fs, v, d);
+	/* Port views that kept their ids are unchanged, and so is their UDP mirror. */
+	if (full || n_fresh || n_gone)
+		udp_update(dp, fs, v, d);
 	for (size_t k = 0; k < n_list; k++)
 		n_rules += list[k]->n_rules;
 	for (size_t i = 0; i < base.n; i++)

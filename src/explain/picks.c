@@ -51,15 +51,7 @@ int picks_compute(const struct port_view *pv, const struct route *r, const struc
 		ret_picks[i] = -1;
 	if (!es->n)
 		return 0;
-	dests = xcalloc(es->n, sizeof(*dests));
-	for (size_t i = 0; i < es->n; i++) {
-		dests[i].family = es->v[i]->addr.family;
-		memcpy(dests[i].addr, es->v[i]->addr.bytes, sizeof(dests[i].addr));
-		dests[i].port = es->v[i]->port;
-		dests[i].weight = SCHED_WEIGHT_DEFAULT;
-	}
-	if (pv->lb.n_weights)
-		sched_weights_apply(pv->lb.weights, pv->lb.n_weights, dests, es->n);
+	dests = lb_dests(pv, es);
 	cfg.seed = strmap_hash(pv->svc->key);
 	ret = sched_new(pv->lb.sched_name, &cfg, dests, es->n, &st);
 	if (ret < 0)

@@ -7,6 +7,7 @@
 
 #include "core/util.h"
 #include "model/model.h"
+#include "policy/policy.h"
 
 void lb_default_init(struct lb_default *d)
 {
@@ -73,4 +74,19 @@ void lb_choice_done(struct lb_choice *c)
 	free(c->weights);
 	free(c->problem);
 	*c = (struct lb_choice){ 0 };
+}
+
+struct sched_dest *lb_dests(const struct port_view *pv, const struct ep_set *es)
+{
+	struct sched_dest *dests = xcalloc(es->n + 1, sizeof(*dests));
+
+	for (size_t i = 0; i < es->n; i++) {
+		dests[i].family = es->v[i]->addr.family;
+		memcpy(dests[i].addr, es->v[i]->addr.bytes, sizeof(dests[i].addr));
+		dests[i].port = es->v[i]->port;
+		dests[i].weight = SCHED_WEIGHT_DEFAULT;
+	}
+	if (pv->lb.n_weights)
+		sched_weights_apply(pv->lb.weights, pv->lb.n_weights, dests, es->n);
+	return dests;
 }

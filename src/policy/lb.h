@@ -16,6 +16,8 @@
 #include "sched/sched_config.h"
 
 struct service;
+struct port_view;
+struct ep_set;
 
 #define ANNOTATION_SCHEDULER "kroute.io/scheduler"
 #define ANNOTATION_SCHEDULER_FLAGS "kroute.io/scheduler-flags"
@@ -38,5 +40,13 @@ void lb_default_init(struct lb_default *d);
 /* Fills ret (never fails; problems go to ret->problem). */
 void lb_choose(const struct service *svc, const struct lb_default *def, struct lb_choice *ret);
 void lb_choice_done(struct lb_choice *c);
+
+/*
+ * The scheduler's destinations for endpoint set es of pv, in es's order:
+ * address, port and weight (the service's kroute.io/endpoint-weights applied).
+ * Owned by the caller; never NULL.  The userspace proxy and explain's --flow
+ * replay build their schedulers from this, so explain predicts the proxy.
+ */
+struct sched_dest *lb_dests(const struct port_view *pv, const struct ep_set *es);
 
 #endif

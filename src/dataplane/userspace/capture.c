@@ -13,56 +13,23 @@
 
 #include "core/diag.h"
 #include "core/exec.h"
+#include "core/ifaddr.h"
 #include "core/util.h"
 #include "dataplane/dataplane.h"
 #include "dataplane/userspace/plan.h"
 
 /*
- * The addresses of the interfaces "which" selects: only kroute0 (ONLY_OURS),
- * all but kroute0 (NOT_OURS) or all.  IPv6 link-local addresses need a scope
- * and no service listens there (a bridge gets one from the kernel): skipped.
+ * IPv6 link-local addresses need a scope and no service listens there (a
+ * bridge gets one from the kernel): skipped.
  */
-enum which_if { ALL_IFS, ONLY_OURS, NOT_OURS };
-
-static void collect_addrs(enum which_if which, struct addr **ret, size_t *ret_n)
+static void collect_addrs(enum ifaddr_filter which, struct addr **ret, size_t *ret_n)
 {
-	struct ifaddrs *ifa, *i;
-	size_t cap = 0;
-
-	*ret = NULL;
-	*ret_n = 0;
-	if (getifaddrs(&ifa) < 0)
-		return;
-	for (i = ifa; i; i = i->ifa_next) {
-		struct addr a = { 0 };
-		bool ours;
-
-		if (!i->ifa_addr)
-			continue;
-		ours = streq(i->ifa_name, US_IFNAME);
-		if ((which == ONLY_OURS && !ours) || (which == NOT_OURS && ours))
-			continue;
-		if (i->ifa_addr->sa_family == AF_INET) {
-			a.family = AF_INET;
-			memcpy(a.bytes, &((struct sockaddr_in *)i->ifa_addr)->sin_addr, 4);
-		} else if (i->ifa_addr->sa_family == AF_INET6) {
-			const struct in6_addr *a6 = &((struct sockaddr_in6 *)i->ifa_addr)->sin6_addr;
-
-			if (IN6_IS_ADDR_LINKLOCAL(a6))
-				continue;
-			a.family = AF_INET6;
-			memcpy(a.bytes, a6, 16);
-		} else {
-			continue;
-		}
-		VEC_PUSH(*ret, *ret_n, cap, a);
-	}
-	freeifaddrs(ifa);
+	ifaddr_list(which, US_IFNAME, true, ret, ret_n);
 }
 
 void us_capture_local_addrs(bool with_vips, struct addr **ret, size_t *ret_n)
 {
-	collect_addrs(with_vips ? ALL_IFS : NOT_OURS, ret, ret_n);
+	collect_addrs(with_vips ? IFADDR_ALL : IFADDR_EXCEPT, ret, ret_n);
 }
 
 /* Runs a helper; on failure adds an error naming what failed. */
@@ -162,7 +129,7 @@ int us_capture_vips(const struct dp_opts *o, const struct addr *vips, size_t n, 
 	}
 	if (!(if_flags(US_IFNAME) & IFF_UP))
 		append(&script, &len, &cap, "link set " US_IFNAME " up\n");
-	collect_addrs(ONLY_OURS, &have, &n_have);
+	collect_addrs(IFADDR_ONLY, &have, &n_have);
 	if (n_have) /* qsort's array must not be NULL, even when empty */
 		qsort(have, n_have, sizeof(*have), addr_cmp_v);
 	for (size_t i = 0; i < n; i++) {

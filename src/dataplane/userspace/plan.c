@@ -65,15 +65,7 @@ static size_t plan_svc(struct us_plan *p, const struct port_view *pv, bool local
 	s->cfg.seed = strmap_hash(pv->svc->key);
 	if (pv->svc->affinity_client_ip)
 		s->affinity_timeout_ns = (uint64_t)pv->svc->affinity_timeout * 1000000000ull;
-	dests = xcalloc(es->n + 1, sizeof(*dests));
-	for (size_t i = 0; i < es->n; i++) {
-		dests[i].family = es->v[i]->addr.family;
-		memcpy(dests[i].addr, es->v[i]->addr.bytes, sizeof(dests[i].addr));
-		dests[i].port = es->v[i]->port;
-		dests[i].weight = SCHED_WEIGHT_DEFAULT;
-	}
-	if (pv->lb.n_weights)
-		sched_weights_apply(pv->lb.weights, pv->lb.n_weights, dests, es->n);
+	dests = lb_dests(pv, es);
 	for (size_t i = 0; i < es->n; i++) {
 		s->eps[i].addr = es->v[i]->addr;
 		s->eps[i].port = es->v[i]->port;
