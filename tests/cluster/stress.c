@@ -57,6 +57,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <linux/kcmp.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -70,6 +71,7 @@
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/types.h>
 #include <time.h>
 #include <unistd.h>
@@ -199,20 +201,60 @@ static void raise_nofile(void)
 
 /* ---- /proc readings of the proxy (a comma-separated pid list is summed) ---- */
 
-static long proc_fds_one(long pid)
+static long count_dir(const char *path)
 {
-	char path[64];
-	DIR *d;
+	DIR *d = opendir(path);
 	struct dirent *e;
 	long n = 0;
 
-	snprintf(path, sizeof(path), "/proc/%ld/fd", pid);
-	d = opendir(path);
 	if (!d)
 		return -1;
 	while ((e = readdir(d)))
 		if (e->d_name[0] != '.')
 			n++;
+	closedir(d);
+	return n;
+}
+
+/*
+ * Open fds of every file descriptor table in process pid: threads may
+ * have unshared theirs (kroute's workers do), and /proc/PID/fd lists only
+ * the main thread's.  Tables are told apart with kcmp(KCMP_FILES); where
+ * kcmp fails, each thread counts on its own (an overcount, the same before
+ * and after, so a leak still shows).
+ */
+static long proc_fds_one(long pid)
+{
+	char path[96];
+	DIR *d;
+	struct dirent *e;
+	long tids[256], n = 0;
+	size_t n_tids = 0;
+
+	snprintf(path, sizeof(path), "/proc/%ld/task", pid);
+	d = opendir(path);
+	if (!d) {
+		snprintf(path, sizeof(path), "/proc/%ld/fd", pid);
+		return count_dir(path);
+	}
+	while ((e = readdir(d))) {
+		long tid = strtol(e->d_name, NULL, 10), c;
+		bool seen = false;
+
+		if (tid <= 0)
+			continue;
+		for (size_t i = 0; i < n_tids && !seen; i++)
+			seen = syscall(SYS_kcmp, (pid_t)tids[i], (pid_t)tid, KCMP_FILES, 0, 0) == 0;
+		if (seen)
+			continue;
+		snprintf(path, sizeof(path), "/proc/%ld/task/%ld/fd", pid, tid);
+		c = count_dir(path);
+		if (c < 0)
+			continue; /* the thread just exited */
+		n += c;
+		if (n_tids < sizeof(tids) / sizeof(tids[0]))
+			tids[n_tids++] = tid;
+	}
 	closedir(d);
 	return n;
 }

@@ -2,10 +2,25 @@
 /*
  * A proxy worker: one thread, one epoll loop over its listener sockets
  * (level-triggered, its own SO_REUSEPORT member, so no thundering herd),
- * its connections (edge-triggered), a wake eventfd for control messages
- * and a 100 ms timerfd (connect deadlines, grace-period closes, UDP idle
- * timeouts).  Objects closed during an event batch are freed after it, so
- * a later event of the same batch never touches freed memory.
+ * its connections (edge-triggered), its control socket and a 100 ms
+ * timerfd (connect deadlines, grace-period closes, UDP idle timeouts).
+ * Objects closed during an event batch are freed after it, so a later
+ * event of the same batch never touches freed memory.
+ *
+ * Each worker unshares its file descriptor table (unshare(CLONE_FILES))
+ * as it starts and closes what it inherited, so it holds only its own
+ * sockets, pipes, epoll and timer.  Two reasons: RLIMIT_NOFILE bounds each
+ * table, so N workers hold N times the connections one process table
+ * could (a proxied connection costs two fds; where the hard limit cannot
+ * be raised, as in containers without CAP_SYS_RESOURCE, that is the
+ * difference between 9,900 and 19,800 connections on two workers); and
+ * the kernel skips the file reference count on every system call made on
+ * an unshared table (fdget's single-owner path), where a shared one takes
+ * and drops it atomically, several times per forwarded chunk.  The
+ * control thread reaches a worker only through a SOCK_SEQPACKET pair:
+ * each datagram carries one struct us_msg pointer and, for a new
+ * listener, its socket (SCM_RIGHTS), which the kernel installs in the
+ * worker's table.
  */
 #include "dataplane/userspace/worker_int.h"
 
@@ -13,11 +28,13 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/eventfd.h>
+#include <sched.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
 
@@ -121,7 +138,7 @@ bool us_worker_fd_exhausted(struct us_worker *w, const char *what)
 		return freed;
 	w->last_fd_log_ns = w->now_ns;
 	getrlimit(RLIMIT_NOFILE, &rl);
-	us_log("userspace: out of file descriptors (%s; RLIMIT_NOFILE %llu): the oldest UDP sessions are closed to make room, then new connections are reset until some close; raise the limit (e.g. LimitNOFILE= in the unit) or lower the load",
+	us_log("userspace: out of file descriptors (%s; RLIMIT_NOFILE %llu per worker): the oldest UDP sessions are closed to make room, then new connections are reset until some close; raise the limit (e.g. LimitNOFILE= in the unit) or lower the load",
 	       what, (unsigned long long)rl.rlim_cur);
 	return freed;
 }
@@ -142,18 +159,42 @@ int us_thread_create(pthread_t *t, void *(*fn)(void *), void *arg)
 	return r;
 }
 
-static void post(struct us_worker *w, struct us_msg *m)
+/*
+ * Sends m (and fd, when >= 0, whose control-thread copy is then closed).
+ * The control end blocks, so a worker busy with a burst delays a sync
+ * rather than losing a message.
+ */
+static void post(struct us_worker *w, struct us_msg *m, int fd)
 {
-	uint64_t one = 1;
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	struct iovec iov = { .iov_base = &m, .iov_len = sizeof(m) };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+	ssize_t r;
 
-	pthread_mutex_lock(&w->qlock);
-	if (w->qtail)
-		w->qtail->next = m;
-	else
-		w->qhead = m;
-	w->qtail = m;
-	pthread_mutex_unlock(&w->qlock);
-	(void)!write(w->wake_fd, &one, sizeof(one));
+	if (fd >= 0) {
+		struct cmsghdr *cm;
+
+		memset(&u, 0, sizeof(u));
+		mh.msg_control = u.buf;
+		mh.msg_controllen = sizeof(u.buf);
+		cm = CMSG_FIRSTHDR(&mh);
+		cm->cmsg_level = SOL_SOCKET;
+		cm->cmsg_type = SCM_RIGHTS;
+		cm->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+	}
+	do
+		r = sendmsg(w->ctl, &mh, MSG_NOSIGNAL);
+	while (r < 0 && errno == EINTR);
+	if (fd >= 0)
+		close(fd);
+	if (r < 0)
+		/* Only when the worker is gone: it can no longer use what m carries. */
+		us_log("userspace: worker %u: cannot send a control message: %s", w->idx,
+		       strerror(errno));
 }
 
 struct us_wl *us_worker_add_listener(struct us_worker *w, struct us_listener *l, int fd)
@@ -162,14 +203,14 @@ struct us_wl *us_worker_add_listener(struct us_worker *w, struct us_listener *l,
 	struct us_msg *m = xcalloc(1, sizeof(*m));
 
 	wl->ev.kind = l->proto == IPPROTO_UDP ? US_EV_LISTEN_UDP : US_EV_LISTEN_TCP;
-	wl->fd = fd;
+	wl->fd = -1; /* the worker's number for it is known when the worker receives it */
 	wl->w = w;
 	wl->l = l;
 	atomic_fetch_add(&l->refs, 1);
 	us_list_init(&wl->link);
 	m->kind = US_MSG_ADD;
 	m->wl = wl;
-	post(w, m);
+	post(w, m, fd);
 	return wl;
 }
 
@@ -179,7 +220,7 @@ void us_worker_del_listener(struct us_worker *w, struct us_wl *wl)
 
 	m->kind = US_MSG_DEL;
 	m->wl = wl;
-	post(w, m);
+	post(w, m, -1);
 }
 
 void us_worker_set_snap(struct us_worker *w, struct us_snap *s)
@@ -189,45 +230,68 @@ void us_worker_set_snap(struct us_worker *w, struct us_snap *s)
 	atomic_fetch_add(&s->refs, 1);
 	m->kind = US_MSG_SNAP;
 	m->snap = s;
-	post(w, m);
+	post(w, m, -1);
 }
 
-static void wl_close(struct us_worker *w, struct us_wl *wl)
+/* Closes the worker's socket for wl (a TCP one first accepts what is queued, when drain). */
+static void wl_close(struct us_worker *w, struct us_wl *wl, bool drain)
 {
-	if (wl->l->proto == IPPROTO_TCP)
-		us_tcp_accept(w, wl); /* what is queued already gets served, not reset */
-	else
+	if (wl->l->proto == IPPROTO_UDP)
 		us_udp_close_listener(w, wl);
-	close(wl->fd);
+	else if (drain && wl->fd >= 0)
+		us_tcp_accept(w, wl); /* what is queued already gets served, not reset */
+	if (wl->fd >= 0)
+		close(wl->fd);
 	wl->fd = -1;
 	us_list_del(&wl->link);
 	us_list_add_tail(&w->graveyard_wls, &wl->link);
+}
+
+/* The next control message, with the fd it carries in *fd (or -1); NULL when none is queued. */
+static struct us_msg *recv_message(struct us_worker *w, int *fd)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	struct us_msg *m = NULL;
+	struct iovec iov = { .iov_base = &m, .iov_len = sizeof(m) };
+	struct msghdr mh = {
+		.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof(u.buf),
+	};
+	ssize_t n;
+
+	*fd = -1;
+	do
+		n = recvmsg(w->ctl_peer, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+	while (n < 0 && errno == EINTR);
+	if (n != (ssize_t)sizeof(m))
+		return NULL;
+	for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm))
+		if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS)
+			memcpy(fd, CMSG_DATA(cm), sizeof(int));
+	return m;
 }
 
 /* Returns false on QUIT. */
 static bool handle_messages(struct us_worker *w)
 {
 	struct us_msg *m;
-	uint64_t v;
+	int fd;
 	bool run = true;
 
-	(void)!read(w->wake_fd, &v, sizeof(v));
-	pthread_mutex_lock(&w->qlock);
-	m = w->qhead;
-	w->qhead = w->qtail = NULL;
-	pthread_mutex_unlock(&w->qlock);
-	while (m) {
-		struct us_msg *next = m->next;
-
+	while ((m = recv_message(w, &fd))) {
 		switch (m->kind) {
 		case US_MSG_ADD:
+			m->wl->fd = fd;
+			fd = -1;
 			us_list_add_tail(&w->wls, &m->wl->link);
-			if (us_epoll_add(w, m->wl->fd, EPOLLIN, &m->wl->ev) < 0)
+			if (m->wl->fd < 0 || us_epoll_add(w, m->wl->fd, EPOLLIN, &m->wl->ev) < 0)
 				us_log("userspace: worker %u: cannot watch %s: %s", w->idx,
-				       m->wl->l->name, strerror(errno));
+				       m->wl->l->name, m->wl->fd < 0 ? "no socket received" : strerror(errno));
 			break;
 		case US_MSG_DEL:
-			wl_close(w, m->wl);
+			wl_close(w, m->wl, true);
 			break;
 		case US_MSG_SNAP:
 			us_snap_unref(w->snap);
@@ -237,8 +301,9 @@ static bool handle_messages(struct us_worker *w)
 			run = false;
 			break;
 		}
+		if (fd >= 0)
+			close(fd);
 		free(m);
-		m = next;
 	}
 	return run;
 }
@@ -278,12 +343,66 @@ static void free_graveyards(struct us_worker *w)
 	}
 }
 
+/*
+ * The worker's own fd table: a copy of the process's, minus everything but
+ * the standard streams and the worker's control socket.  Then its epoll,
+ * timer and spare fd.  Returns 0 or a negative errno.
+ */
+static int worker_setup(struct us_worker *w)
+{
+	struct itimerspec its = {
+		.it_interval = { .tv_nsec = (long)US_TICK_NS },
+		.it_value = { .tv_nsec = (long)US_TICK_NS },
+	};
+	char name[16];
+
+	snprintf(name, sizeof(name), "kroute-w%u", w->idx);
+	(void)pthread_setname_np(pthread_self(), name);
+	if (unshare(CLONE_FILES) < 0)
+		return -errno;
+	/* Inherited copies would keep other threads' sockets alive after they close theirs. */
+	if ((w->ctl_peer > 3 && close_range(3, (unsigned)w->ctl_peer - 1, 0) < 0) ||
+	    close_range((unsigned)w->ctl_peer + 1, ~0u, 0) < 0)
+		return -errno;
+	w->epfd = epoll_create1(EPOLL_CLOEXEC);
+	w->tick_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	w->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (w->epfd < 0 || w->tick_fd < 0 || timerfd_settime(w->tick_fd, 0, &its, NULL) < 0 ||
+	    us_epoll_add(w, w->ctl_peer, EPOLLIN, &w->ev_wake) < 0 ||
+	    us_epoll_add(w, w->tick_fd, EPOLLIN, &w->ev_tick) < 0)
+		return -errno;
+	return 0;
+}
+
+/* On QUIT: everything the worker owns goes, in its own thread and table. */
+static void worker_teardown(struct us_worker *w)
+{
+	while (!us_list_empty(&w->wls))
+		wl_close(w, us_container_of(w->wls.next, struct us_wl, link), false);
+	us_tcp_done(w);
+	us_udp_done(w);
+	free_graveyards(w);
+	us_snap_unref(w->snap);
+	w->snap = NULL;
+	if (w->epfd >= 0)
+		close(w->epfd);
+	if (w->tick_fd >= 0)
+		close(w->tick_fd);
+	if (w->reserve_fd >= 0)
+		close(w->reserve_fd);
+	close(w->ctl_peer);
+}
+
 static void *worker_main(void *arg)
 {
 	struct us_worker *w = arg;
 	struct epoll_event evs[256];
-	bool run = true;
+	int err = worker_setup(w);
+	bool run = err == 0;
+	uint8_t status = (uint8_t)-err;
 
+	/* The control thread waits for this byte before it closes its copy of ctl_peer. */
+	(void)!write(w->ctl_peer, &status, 1);
 	while (run) {
 		int n = epoll_wait(w->epfd, evs, ARRAY_SIZE(evs), -1);
 
@@ -333,20 +452,28 @@ static void *worker_main(void *arg)
 		}
 		free_graveyards(w);
 	}
+	worker_teardown(w);
 	return NULL;
+}
+
+static void worker_free(struct us_worker *w)
+{
+	if (w->ctl >= 0)
+		close(w->ctl);
+	free(w->copy_buf);
+	free(w);
 }
 
 struct us_worker *us_worker_start(struct us_dp *dp, unsigned idx)
 {
 	struct us_worker *w = xcalloc(1, sizeof(*w));
-	struct itimerspec its = {
-		.it_interval = { .tv_nsec = (long)US_TICK_NS },
-		.it_value = { .tv_nsec = (long)US_TICK_NS },
-	};
+	int sv[2], err = 0;
+	uint8_t status = 0;
+	ssize_t n;
 
 	w->dp = dp;
 	w->idx = idx;
-	pthread_mutex_init(&w->qlock, NULL);
+	w->ctl = w->ctl_peer = w->epfd = w->tick_fd = w->reserve_fd = -1;
 	us_list_init(&w->wls);
 	us_list_init(&w->connecting);
 	us_list_init(&w->relaying);
@@ -356,31 +483,38 @@ struct us_worker *us_worker_start(struct us_dp *dp, unsigned idx)
 	us_list_init(&w->graveyard_wls);
 	w->ev_wake.kind = US_EV_WAKE;
 	w->ev_tick.kind = US_EV_TICK;
-	w->epfd = epoll_create1(EPOLL_CLOEXEC);
-	w->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	w->tick_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-	w->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	w->copy_buf = xmalloc(US_COPY_SIZE);
-	if (w->epfd < 0 || w->wake_fd < 0 || w->tick_fd < 0 || us_udp_init(w) < 0 ||
-	    timerfd_settime(w->tick_fd, 0, &its, NULL) < 0 ||
-	    us_epoll_add(w, w->wake_fd, EPOLLIN, &w->ev_wake) < 0 ||
-	    us_epoll_add(w, w->tick_fd, EPOLLIN, &w->ev_tick) < 0 ||
-	    us_thread_create(&w->thread, worker_main, w) != 0) {
-		us_log("userspace: cannot start worker %u: %s", idx, strerror(errno));
-		if (w->epfd >= 0)
-			close(w->epfd);
-		if (w->wake_fd >= 0)
-			close(w->wake_fd);
-		if (w->tick_fd >= 0)
-			close(w->tick_fd);
-		if (w->reserve_fd >= 0)
-			close(w->reserve_fd);
+	us_udp_init(w);
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+		err = errno;
+		goto fail;
+	}
+	w->ctl = sv[0];
+	w->ctl_peer = sv[1];
+	err = us_thread_create(&w->thread, worker_main, w);
+	if (err)
+		goto fail;
+	do
+		n = read(w->ctl, &status, 1);
+	while (n < 0 && errno == EINTR);
+	/* The worker has its own copy of ctl_peer now (or has exited); this one is the control thread's. */
+	close(sv[1]);
+	if (n != 1 || status) {
+		pthread_join(w->thread, NULL);
+		err = n == 1 ? status : EIO;
 		us_udp_done(w);
-		free(w->copy_buf);
-		free(w);
+		worker_free(w);
+		us_log("userspace: cannot start worker %u: %s", idx, strerror(err));
 		return NULL;
 	}
 	return w;
+fail:
+	if (w->ctl >= 0)
+		close(w->ctl_peer);
+	us_udp_done(w);
+	worker_free(w);
+	us_log("userspace: cannot start worker %u: %s", idx, strerror(err));
+	return NULL;
 }
 
 void us_worker_stop(struct us_worker *w)
@@ -388,30 +522,8 @@ void us_worker_stop(struct us_worker *w)
 	struct us_msg *m = xcalloc(1, sizeof(*m));
 
 	m->kind = US_MSG_QUIT;
-	post(w, m);
+	post(w, m, -1);
+	/* The worker closes and frees everything it owns before it returns. */
 	pthread_join(w->thread, NULL);
-	/* Messages posted after QUIT (none in practice): release what they carry. */
-	handle_messages(w);
-	while (!us_list_empty(&w->wls)) {
-		struct us_wl *wl = us_container_of(w->wls.next, struct us_wl, link);
-
-		if (wl->l->proto == IPPROTO_UDP)
-			us_udp_close_listener(w, wl);
-		close(wl->fd);
-		wl->fd = -1;
-		us_list_del(&wl->link);
-		us_list_add_tail(&w->graveyard_wls, &wl->link);
-	}
-	us_tcp_done(w);
-	us_udp_done(w);
-	free_graveyards(w);
-	us_snap_unref(w->snap);
-	close(w->epfd);
-	close(w->wake_fd);
-	close(w->tick_fd);
-	if (w->reserve_fd >= 0)
-		close(w->reserve_fd);
-	pthread_mutex_destroy(&w->qlock);
-	free(w->copy_buf);
-	free(w);
+	worker_free(w);
 }

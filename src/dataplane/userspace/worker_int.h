@@ -129,10 +129,15 @@ struct us_worker {
 	struct us_dp *dp;
 	unsigned idx;
 	pthread_t thread;
-	int epfd, wake_fd, tick_fd;
+	/*
+	 * The worker has a file descriptor table of its own (see worker.c):
+	 * every fd below but ctl is a number in that table, used by the
+	 * worker thread only.  ctl is the control thread's end of the
+	 * message socket, ctl_peer the worker's.
+	 */
+	int ctl, ctl_peer;
+	int epfd, tick_fd;
 	struct us_ev ev_wake, ev_tick;
-	pthread_mutex_t qlock;
-	struct us_msg *qhead, *qtail;
 	struct us_snap *snap;
 	struct us_link wls, connecting, relaying, sessions, graveyard_conns, graveyard_sess,
 		graveyard_wls;
