@@ -120,13 +120,17 @@ nx sh -e -c "
 	echo '10000 65000' >/proc/sys/net/ipv4/ip_local_port_range
 	echo 1 >/proc/sys/net/ipv4/tcp_tw_reuse"
 
-# A proxy holds two sockets per connection: fit the idle-connection figure
-# into the fd limit (20,000 on the project's machine, not raisable there).
+# A proxy holds two sockets per connection.  HAProxy keeps them in one fd
+# table, which the fd limit bounds (20,000 on the project's machine, not
+# raisable there): its idle-connection figure is fitted into it.  kroute's
+# workers have a table each (--userspace-workers 2 or more: 10,000 fit).
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 hard=$(ulimit -Hn)
+IDLE_ONE_TABLE=$IDLE_CONNS
 if [ "$hard" != unlimited ] && [ $((2 * IDLE_CONNS + 256)) -gt "$hard" ]; then
-	IDLE_CONNS=$(((hard - 256) / 2 / 100 * 100))
-	echo "note: RLIMIT_NOFILE hard limit $hard: rss is measured at $IDLE_CONNS idle connections"
+	IDLE_ONE_TABLE=$(((hard - 256) / 2 / 100 * 100))
+	echo "note: RLIMIT_NOFILE hard limit $hard: HAProxy's rss is measured at $IDLE_ONE_TABLE idle" \
+		"connections, kroute's at $IDLE_CONNS"
 fi
 
 loadavg() { cut -d' ' -f1 /proc/loadavg; }
@@ -184,7 +188,7 @@ summary() {
 	}
 	declare -A UNIT=([tput1]="Gbit/s" [tput8]="Gbit/s" [cps]="req/s" [rps]="req/s" [lat]="req/s" [rss]="kB")
 	declare -A NAME=([tput1]="iperf3, 1 stream" [tput8]="iperf3, 8 streams" [cps]="wrk, Connection: close"
-		[rps]="wrk, keep-alive" [lat]="wrk -c1, keep-alive" [rss]="RSS at $IDLE_CONNS idle connections")
+		[rps]="wrk, keep-alive" [lat]="wrk -c1, keep-alive" [rss]="RSS, idle connections (counts below)")
 	echo
 	echo "### userspace mode: medians of $RUNS rounds (range in brackets), ${DURATION} s per figure"
 	echo
@@ -227,16 +231,18 @@ summary() {
 		for t in "${ACTIVE[@]}"; do
 			[ "$t" = direct ] && continue
 			o=$(get open target=$t figure=rss | sort -n | head -n1)
+			n=$(get asked target=$t figure=rss run=1)
+			n=${n:-$IDLE_CONNS}
 			fb=$(get fds_base target=$t figure=rss run=1)
 			fo=$(get fds_open target=$t figure=rss run=1)
-			if [ "$o" = "$IDLE_CONNS" ]; then
+			if [ "$o" = "$n" ]; then
 				rb=$(get rss_base_kb target=$t figure=rss run=1)
 				r1=$(get value target=$t figure=rss run=1)
-				echo "- $t: $(med value target=$t figure=rss) kB open; round 1: $rb kB before, $r1 kB open," \
+				echo "- $t: $(med value target=$t figure=rss) kB open with $n; round 1: $rb kB before, $r1 kB open," \
 					"$(awk -v a="$r1" -v b="$rb" -v n="$o" 'BEGIN { printf "%.0f", (a - b) * 1024 / n }') bytes and" \
 					"$(awk -v a="$fo" -v b="$fb" -v n="$o" 'BEGIN { printf "%.1f", (a - b) / n }') fds per connection"
 			else
-				echo "- $t: held only ${o:-0} of $IDLE_CONNS connections (fds in round 1: $fb before, $fo at the peak):" \
+				echo "- $t: held only ${o:-0} of $n connections (fds in round 1: $fb before, $fo at the peak):" \
 					"no RSS figure"
 			fi
 		done
@@ -455,14 +461,15 @@ measure() {
 		;;
 	rss)
 		[ -n "$pid" ] || return 0
-		nx timeout 180 "$STRESS" conns "$vip:7000" --count "$IDLE_CONNS" --rounds 1 --pid "$pid" \
+		local open n=$IDLE_ONE_TABLE
+		[ "$t" = kroute ] && [ "$WORKERS" -ge 2 ] && n=$IDLE_CONNS
+		nx timeout 180 "$STRESS" conns "$vip:7000" --count "$n" --rounds 1 --pid "$pid" \
 			--hold-ms 1000 >"$out" 2>&1 || true
 		# Only a proxy that held every connection gets an RSS figure.
-		local open
 		open=$(sed -n 's/^round=.* open=\([0-9]*\).*/\1/p' "$out")
 		v=-
-		[ "$open" = "$IDLE_CONNS" ] && v=$(sed -n 's/^round=.* rss_open_kb=\([0-9]*\).*/\1/p' "$out")
-		extra="open=${open:--} rss_base_kb=$(sed -n 's/.* rss_base_kb=\([0-9]*\).*/\1/p' "$out")"
+		[ "$open" = "$n" ] && v=$(sed -n 's/^round=.* rss_open_kb=\([0-9]*\).*/\1/p' "$out")
+		extra="asked=$n open=${open:--} rss_base_kb=$(sed -n 's/.* rss_base_kb=\([0-9]*\).*/\1/p' "$out")"
 		extra+=" rss_after_kb=$(sed -n 's/.* rss_after_kb=\([0-9-]*\).*/\1/p' "$out")"
 		extra+=" fds_base=$(sed -n 's/.* fds_base=\([0-9-]*\).*/\1/p' "$out")"
 		extra+=" fds_open=$(sed -n 's/.* fds_open=\([0-9-]*\).*/\1/p' "$out")"

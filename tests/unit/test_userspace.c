@@ -244,7 +244,9 @@ static void test_plan_nft(void **state)
 	/* Replaced in one transaction whether or not the table exists. */
 	assert_true(!strncmp(nft, "table inet kroute_userspace\ndelete table inet kroute_userspace\n"
 				  "table inet kroute_userspace {\n", 90));
-	assert_non_null(strstr(nft, "socket transparent 1 meta mark set meta mark | 0x00400000 accept"));
+	/* Loopback packets skip the per-packet socket lookup, before it. */
+	assert_non_null(strstr(nft, "\t\tiif \"lo\" accept\n"
+				    "\t\tmeta l4proto { tcp, udp } socket transparent 1 meta mark set meta mark | 0x00400000 accept"));
 	assert_non_null(strstr(nft, "\t\tip daddr 10.96.0.2 tcp dport 80 drop\n"));
 	assert_non_null(strstr(nft, "\t\tmeta nfproto ipv4 fib daddr type local ip saddr != { 10.244.0.0/16 } fib saddr type != local tcp dport 30080 drop\n"));
 	assert_non_null(strstr(nft, "\t\tip daddr 198.51.100.1 ip saddr != { 203.0.113.0/24 } fib saddr type != local tcp dport 80 drop\n"));

@@ -289,9 +289,14 @@ char *us_plan_nft(const struct us_plan *p, const struct cidr *cluster_cidrs, siz
 	/*
 	 * Replies to a source-preserving (IP_TRANSPARENT) upstream socket are
 	 * addressed to the client, not to this node: mark them so the
-	 * "fwmark -> local" routing table delivers them to the socket.
+	 * "fwmark -> local" routing table delivers them to the socket.  The
+	 * socket lookup costs about as much as the TCP receive path's own, on
+	 * every packet this hook sees; loopback packets skip it, since an
+	 * endpoint on this node's own address is never sent a client's
+	 * address (us_want_spoof), so its replies never need diverting.
 	 */
 	sb_add(&b, "\tchain divert {\n\t\ttype filter hook prerouting priority mangle; policy accept;\n"
+		   "\t\tiif \"lo\" accept\n"
 		   "\t\tmeta l4proto { tcp, udp } socket transparent 1 meta mark set meta mark | 0x%08x accept\n"
 		   "\t}\n", tproxy_mark);
 	sb_add(&b, "\tchain filter_input {\n\t\ttype filter hook input priority filter - 1; policy accept;\n");

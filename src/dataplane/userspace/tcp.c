@@ -125,7 +125,7 @@ static bool connect_next(struct us_worker *w, struct us_conn *c)
 		c->tried[c->attempts++] = ep;
 		if (c->attempts > 1)
 			atomic_fetch_add_explicit(&w->dp->ctr.tcp_retries, 1, memory_order_relaxed);
-		c->spoof = us_want_spoof(c->l, c->from_pod, c->from_node, &c->client_addr, ep);
+		c->spoof = us_want_spoof(w, c->l, c->from_pod, c->from_node, &c->client_addr, ep);
 		fd = us_upstream_socket(w, SOCK_STREAM, ep, &c->spoof, &c->client_addr, c->client_port);
 		if ((fd == -EMFILE || fd == -ENFILE) &&
 		    us_worker_fd_exhausted(w, "connecting to an endpoint"))

@@ -174,7 +174,7 @@ static struct us_sess *sess_get(struct us_worker *w, struct us_wl *wl,
 	if (!ep)
 		return NULL;
 	s = xcalloc(1, sizeof(*s));
-	s->spoof = us_want_spoof(wl->l, from_pod, from_node, &a, ep);
+	s->spoof = us_want_spoof(w, wl->l, from_pod, from_node, &a, ep);
 	fd = us_upstream_socket(w, SOCK_DGRAM, ep, &s->spoof, &a, port);
 	if (fd < 0 || connect(fd, (struct sockaddr *)&ep->sa, ep->salen) < 0) {
 		if (fd == -EMFILE || fd == -ENFILE)

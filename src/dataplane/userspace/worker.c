@@ -68,14 +68,18 @@ bool us_worker_from_pod(const struct us_worker *w, const struct addr *a)
  * Whether the backend should see the client's own address, as with
  * kube-proxy's rules: ClusterIP traffic from pods is not masqueraded,
  * external traffic only with externalTrafficPolicy Local (pods reaching
- * such an address keep theirs too).  The node's own traffic and hairpin
- * traffic (an endpoint reaching itself) are masqueraded: replies to a
- * local or the endpoint's own address would never come back here.
+ * such an address keep theirs too).  The node's own traffic, hairpin
+ * traffic (an endpoint reaching itself) and traffic to an endpoint on one
+ * of this node's own addresses (a hostNetwork pod) are masqueraded:
+ * replies to a local address, to the endpoint's own, or sent by this node
+ * itself (which never pass prerouting, where the divert chain brings
+ * replies back to transparent sockets) would never come back here.
  */
-bool us_want_spoof(const struct us_listener *l, bool from_pod, bool from_node,
-		   const struct addr *client, const struct us_ep *ep)
+bool us_want_spoof(const struct us_worker *w, const struct us_listener *l, bool from_pod,
+		   bool from_node, const struct addr *client, const struct us_ep *ep)
 {
-	if (l->masquerade_all || from_node || addr_eq(client, &ep->addr))
+	if (l->masquerade_all || from_node || addr_eq(client, &ep->addr) ||
+	    us_snap_is_local(w->snap, &ep->addr))
 		return false;
 	if (l->kind == ROUTE_CLUSTER_IP)
 		return from_pod;

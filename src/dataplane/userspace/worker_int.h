@@ -163,8 +163,8 @@ struct us_worker {
 bool us_worker_fd_exhausted(struct us_worker *w, const char *what);
 bool us_worker_from_pod(const struct us_worker *w, const struct addr *a);
 int us_epoll_add(struct us_worker *w, int fd, uint32_t events, struct us_ev *ev);
-bool us_want_spoof(const struct us_listener *l, bool from_pod, bool from_node,
-		   const struct addr *client, const struct us_ep *ep);
+bool us_want_spoof(const struct us_worker *w, const struct us_listener *l, bool from_pod,
+		   bool from_node, const struct addr *client, const struct us_ep *ep);
 int us_upstream_socket(struct us_worker *w, int type, const struct us_ep *ep, bool *spoof,
 		       const struct addr *client, uint16_t client_port);
 
