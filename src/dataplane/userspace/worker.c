@@ -362,8 +362,13 @@ static int worker_setup(struct us_worker *w)
 
 	snprintf(name, sizeof(name), "kroute-w%u", w->idx);
 	(void)pthread_setname_np(pthread_self(), name);
-	if (unshare(CLONE_FILES) < 0)
-		return -errno;
+	if (unshare(CLONE_FILES) < 0) {
+		int err = errno;
+
+		/* Still the process's table: ctl_peer is the control thread's to close. */
+		w->ctl_peer = -1;
+		return -err;
+	}
 	/* Inherited copies would keep other threads' sockets alive after they close theirs. */
 	if ((w->ctl_peer > 3 && close_range(3, (unsigned)w->ctl_peer - 1, 0) < 0) ||
 	    close_range((unsigned)w->ctl_peer + 1, ~0u, 0) < 0)
@@ -394,19 +399,20 @@ static void worker_teardown(struct us_worker *w)
 		close(w->tick_fd);
 	if (w->reserve_fd >= 0)
 		close(w->reserve_fd);
-	close(w->ctl_peer);
+	if (w->ctl_peer >= 0)
+		close(w->ctl_peer);
 }
 
 static void *worker_main(void *arg)
 {
 	struct us_worker *w = arg;
 	struct epoll_event evs[256];
-	int err = worker_setup(w);
+	int peer = w->ctl_peer, err = worker_setup(w);
 	bool run = err == 0;
 	uint8_t status = (uint8_t)-err;
 
 	/* The control thread waits for this byte before it closes its copy of ctl_peer. */
-	(void)!write(w->ctl_peer, &status, 1);
+	(void)!write(peer, &status, 1);
 	while (run) {
 		int n = epoll_wait(w->epfd, evs, ARRAY_SIZE(evs), -1);
 
@@ -504,9 +510,9 @@ struct us_worker *us_worker_start(struct us_dp *dp, unsigned idx)
 	/* The worker has its own copy of ctl_peer now (or has exited); this one is the control thread's. */
 	close(sv[1]);
 	if (n != 1 || status) {
+		/* The worker has torn down what it owned (its UDP buffers included). */
 		pthread_join(w->thread, NULL);
 		err = n == 1 ? status : EIO;
-		us_udp_done(w);
 		worker_free(w);
 		us_log("userspace: cannot start worker %u: %s", idx, strerror(err));
 		return NULL;
