@@ -394,7 +394,8 @@ static void relay(struct us_worker *w, struct us_conn *c, bool up, bool down)
 		us_tcp_close(w, c, false);
 }
 
-static void connected(struct us_worker *w, struct us_conn *c)
+/* events: what the backend reported with its connect completion (data may have come with it). */
+static void connected(struct us_worker *w, struct us_conn *c, uint32_t events)
 {
 	us_svc_succeeded(c->ep);
 	c->connecting = false;
@@ -405,8 +406,12 @@ static void connected(struct us_worker *w, struct us_conn *c)
 		us_tcp_close(w, c, true);
 		return;
 	}
-	/* The client may have sent (and even closed) while we connected: no edge will say so. */
-	relay(w, c, true, true);
+	/*
+	 * The client may have sent (and even closed) while we connected: no
+	 * edge will say so.  The backend's own bytes (a server that speaks
+	 * first) came with this event's EPOLLIN, or will come as a new edge.
+	 */
+	relay(w, c, true, events & (EPOLLIN | EPOLLRDHUP));
 }
 
 static void connect_failed(struct us_worker *w, struct us_conn *c, int err)
@@ -435,10 +440,15 @@ void us_tcp_event(struct us_worker *w, struct us_conn *c, bool backend, uint32_t
 
 		if (!backend || !(events & (EPOLLOUT | EPOLLERR | EPOLLHUP)))
 			return;
+		/* Writable without an error is connected: SO_ERROR is read only when something failed. */
+		if ((events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) == EPOLLOUT) {
+			connected(w, c, events);
+			return;
+		}
 		if (getsockopt(c->bfd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
 			err = errno;
 		if (!err && (events & EPOLLOUT))
-			connected(w, c);
+			connected(w, c, events);
 		else
 			connect_failed(w, c, err ? err : ECONNREFUSED);
 		return;
