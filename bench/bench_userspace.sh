@@ -12,7 +12,7 @@
 #   kroute          `kroute run --mode userspace --userspace-workers WORKERS`,
 #                   the backend as a Service's endpoint, through its ClusterIP
 #
-# Figures, each from a client in the same namespace:
+# Figures, each from a client in the client's namespace:
 #   tput1   iperf3, one stream, Gbit/s (to iperf3 -s)
 #   tput8   iperf3 -P 8, Gbit/s
 #   cps     wrk -H 'Connection: close': a new connection per request, req/s
@@ -24,8 +24,25 @@
 #           (kr-stress conns, to kr-stress server; proxies only)
 # plus the proxy's CPU seconds during each figure (/proc/PID/stat).
 #
-# Everything runs in a network namespace this script creates (addresses on
-# its loopback) and deletes on every exit path; the host is never touched.
+# TOPOLOGY picks where client, proxy and backend sit; both are measured the
+# same way and reported separately (results lines carry topology=):
+#
+#   loopback  (default) one network namespace, every address on its
+#             loopback: the cheapest possible "direct" path
+#   pods      a Service's real path, pod -> veth -> node -> veth -> pod:
+#             a client pod (10.244.1.20), a backend pod (10.244.2.10) and a
+#             node between them (ip_forward=1), wired like tests/cluster's
+#             pods (Calico style: the pod has IP/32 on eth0 and a default
+#             route via 169.254.1.1 onlink; the node has a /32 route to each
+#             pod through its veth; rp_filter off everywhere).  direct
+#             is routed through the node; HAProxy listens on node addresses
+#             (10.0.0.1, 10.0.0.2, on the node's lo); kroute runs in the node
+#             with --cluster-cidr 10.244.0.0/16 and captures the ClusterIP,
+#             which the client reaches by its default route.  Clients run in
+#             the client pod, backends in the backend pod.
+#
+# The namespaces are created by this script and deleted on every exit path;
+# the host namespace is never touched.
 # When kroute's userspace mode is missing from the build the script says so
 # and measures the others; it never invents a figure.  Needs root, ip,
 # haproxy, iperf3, wrk, nginx, jq (scripts/setup.sh installs them).
@@ -35,7 +52,9 @@
 #
 # Environment:
 #   BUILD        meson build dir with kroute and tests/cluster/kr-stress (default build)
-#   OUT          output dir (default bench/out/userspace, git-ignored)
+#   TOPOLOGY     loopback (default) or pods, above
+#   OUT          output dir (default bench/out/userspace, for pods
+#                bench/out/userspace-pods; git-ignored)
 #   RUNS         rounds (default 3)
 #   DURATION     seconds per figure (default 5)
 #   WORKERS      proxy threads for kroute and HAProxy (default: nproc)
@@ -53,7 +72,12 @@ ROOT=$PWD
 . tests/cluster/one_node.sh
 
 BUILD=${BUILD:-build}
-OUT=${OUT:-bench/out/userspace}
+TOPOLOGY=${TOPOLOGY:-loopback}
+case $TOPOLOGY in
+loopback) OUT=${OUT:-bench/out/userspace} ;;
+pods) OUT=${OUT:-bench/out/userspace-pods} ;;
+*) echo "bench_userspace.sh: TOPOLOGY must be loopback or pods, not '$TOPOLOGY'" >&2; exit 1 ;;
+esac
 RUNS=${RUNS:-3}
 DURATION=${DURATION:-5}
 WORKERS=${WORKERS:-$(nproc)}
@@ -86,39 +110,98 @@ cp "$BUILD/tests/cluster/kr-stress" "$W/bin/kr-stress"
 KROUTE=$W/bin/kroute
 STRESS=$W/bin/kr-stress
 
-BACKEND=10.244.1.10		# iperf3 -s :5201, nginx :8080, kr-stress server :7000
 KROUTE_VIP=10.96.0.10		# a ClusterIP; kroute captures it itself
-declare -A VIP=([direct]=$BACKEND [haproxy]=10.96.0.11 [haproxy-splice]=10.96.0.12 [kroute]=$KROUTE_VIP)
+NS=krbench-us-$$
+KROUTE_ARGS=()
+if [ "$TOPOLOGY" = loopback ]; then
+	BACKEND=10.244.1.10	# iperf3 -s :5201, nginx :8080, kr-stress server :7000
+	CNS=$NS NNS=$NS BNS=$NS	# client, node (proxies), backend: one namespace
+	WIRING="one namespace, every address on its loopback"
+	declare -A VIP=([haproxy]=10.96.0.11 [haproxy-splice]=10.96.0.12)
+else
+	BACKEND=10.244.2.10
+	CLIENT=10.244.1.20
+	CNS=$NS-client NNS=$NS-node BNS=$NS-backend
+	WIRING="client pod $CLIENT -> veth -> node (proxies) -> veth -> backend pod $BACKEND"
+	declare -A VIP=([haproxy]=10.0.0.1 [haproxy-splice]=10.0.0.2)	# node addresses
+	# The client pod is a pod: kroute keeps its address (transparent socket).
+	KROUTE_ARGS=(--cluster-cidr 10.244.0.0/16)
+fi
+VIP+=([direct]=$BACKEND [kroute]=$KROUTE_VIP)
+NSES=("$NS")
+[ "$TOPOLOGY" = loopback ] || NSES=("$CNS" "$NNS" "$BNS")
 declare -A HTTP_PORT=([direct]=8080 [haproxy]=80 [haproxy-splice]=80 [kroute]=80)
 declare -A PID=()
 declare -A NOTE=()
 
-NS=krbench-us-$$
 PIDS=()
-# Every process left in the namespace (by pid), then the namespace.
+nspids() { local n; for n in "${NSES[@]}"; do ip netns pids "$n" 2>/dev/null || true; done; }
+# Every process left in the namespaces (by pid), then the namespaces.
 cleanup() {
-	local p i
-	for p in "${PIDS[@]}" $(ip netns pids "$NS" 2>/dev/null); do kill "$p" 2>/dev/null || true; done
+	local p i n
+	for p in "${PIDS[@]}" $(nspids); do kill "$p" 2>/dev/null || true; done
 	for ((i = 0; i < 100; i++)); do
-		[ -z "$(ip netns pids "$NS" 2>/dev/null)" ] && break
+		[ -z "$(nspids)" ] && break
 		sleep 0.05
 	done
-	for p in $(ip netns pids "$NS" 2>/dev/null); do kill -KILL "$p" 2>/dev/null || true; done
+	for p in $(nspids); do kill -KILL "$p" 2>/dev/null || true; done
 	for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
-	ip netns del "$NS" 2>/dev/null || true
+	for n in "${NSES[@]}"; do ip netns del "$n" 2>/dev/null || true; done
 }
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
-ip netns add "$NS"
-nx() { ip netns exec "$NS" "$@"; }
-nx sh -e -c "
-	ip link set lo up
-	ip addr add $BACKEND/32 dev lo
-	ip addr add ${VIP[haproxy]}/32 dev lo
-	ip addr add ${VIP[haproxy-splice]}/32 dev lo
-	echo '10000 65000' >/proc/sys/net/ipv4/ip_local_port_range
-	echo 1 >/proc/sys/net/ipv4/tcp_tw_reuse"
+# nsconf NS [SCRIPT]: in NS only, lo up, the sysctls every namespace gets
+# (many short connections), then SCRIPT (sh); pods mode adds forwarding off
+# and rp_filter off before any interface exists, so each new one inherits it.
+nsconf() {
+	local pre=""
+	[ "$TOPOLOGY" = loopback ] || pre="echo 0 >/proc/sys/net/ipv4/ip_forward
+		echo 0 >/proc/sys/net/ipv4/conf/all/rp_filter
+		echo 0 >/proc/sys/net/ipv4/conf/default/rp_filter"
+	ip netns exec "$1" sh -e -c "
+		$pre
+		ip link set lo up
+		echo '10000 65000' >/proc/sys/net/ipv4/ip_local_port_range
+		echo 1 >/proc/sys/net/ipv4/tcp_tw_reuse
+		${2:-}"
+}
+# pod NS IF IP: the pod namespace NS with IP/32 on eth0 and its default
+# route via 169.254.1.1 (onlink), a veth to the node whose end there is IF,
+# with a /32 route to IP: tests/cluster's pods (kc_add_pod), except that the
+# node owns the gateway address (on lo) rather than answering for it by proxy
+# ARP, which needs a route out of some third interface.
+pod() {
+	ip netns add "$1"
+	nsconf "$1" "
+		ip link add eth0 type veth peer name $2 netns $NNS
+		ip addr add $3/32 dev eth0
+		ip link set eth0 up
+		ip route add default via 169.254.1.1 dev eth0 onlink"
+	ip netns exec "$NNS" sh -e -c "
+		ip link set $2 up
+		ip route add $3/32 dev $2 scope link"
+}
+if [ "$TOPOLOGY" = loopback ]; then
+	ip netns add "$NS"
+	nsconf "$NS" "
+		ip addr add $BACKEND/32 dev lo
+		ip addr add ${VIP[haproxy]}/32 dev lo
+		ip addr add ${VIP[haproxy-splice]}/32 dev lo"
+else
+	ip netns add "$NNS"
+	# The node's addresses; the first is its source address towards the
+	# pods (HAProxy's connections to the backend come from it).
+	nsconf "$NNS" "
+		echo 1 >/proc/sys/net/ipv4/ip_forward
+		ip addr add ${VIP[haproxy]}/32 dev lo
+		ip addr add ${VIP[haproxy-splice]}/32 dev lo
+		ip addr add 169.254.1.1/32 dev lo"
+	pod "$CNS" pc0 "$CLIENT"
+	pod "$BNS" pb0 "$BACKEND"
+fi
+# Clients run in the client namespace.
+nx() { ip netns exec "$CNS" "$@"; }
 
 # A proxy holds two sockets per connection.  HAProxy keeps them in one fd
 # table, which the fd limit bounds (20,000 on the project's machine, not
@@ -149,7 +232,7 @@ cpu_s() {
 	[ -n "${1:-}" ] && [ -r "/proc/$1/stat" ] || { echo 0; return; }
 	awk -v hz="$(getconf CLK_TCK)" '{ sub(/.*\) /, ""); printf "%.2f", ($12 + $13) / hz }' "/proc/$1/stat"
 }
-listening() { nx ss -Hltn "sport = :$1" | grep -q .; }
+listening() { ip netns exec "$BNS" ss -Hltn "sport = :$1" | grep -q .; }
 wait_until() { # TRIES CMD...: polls every 50 ms
 	local n=$1 i
 	shift
@@ -190,7 +273,7 @@ summary() {
 	declare -A NAME=([tput1]="iperf3, 1 stream" [tput8]="iperf3, 8 streams" [cps]="wrk, Connection: close"
 		[rps]="wrk, keep-alive" [lat]="wrk -c1, keep-alive" [rss]="RSS, idle connections (counts below)")
 	echo
-	echo "### userspace mode: medians of $RUNS rounds (range in brackets), ${DURATION} s per figure"
+	echo "### userspace mode, topology $TOPOLOGY: medians of $RUNS rounds (range in brackets), ${DURATION} s per figure"
 	echo
 	echo "Ratios: the median over rounds of the ratio within a round (range in brackets)."
 	echo
@@ -297,6 +380,8 @@ summary() {
 if [ "${SUMMARY_ONLY:-0}" = 1 ]; then
 	[ -s "$RESULTS" ] || die "no $RESULTS"
 	read -r -a ACTIVE <<<"$(get targets what=meta | tr , ' ')"
+	TOPOLOGY=$(get topology what=meta)
+	TOPOLOGY=${TOPOLOGY:-loopback}	# results from before topology= existed
 	FIGURES=$(get figures what=meta | tr , ' ')
 	IDLE_CONNS=$(get idle_conns what=meta)
 	RUNS=$(get runs what=meta)
@@ -307,7 +392,7 @@ if [ "${SUMMARY_ONLY:-0}" = 1 ]; then
 fi
 
 # ---- backends ----
-ip netns exec "$NS" iperf3 -s -B "$BACKEND" -p 5201 >"$W/iperf3.log" 2>&1 &
+ip netns exec "$BNS" iperf3 -s -B "$BACKEND" -p 5201 >"$W/iperf3.log" 2>&1 &
 PIDS+=($!)
 cat >"$W/nginx/nginx.conf" <<EOF
 worker_processes $NGINX_WORKERS;
@@ -329,9 +414,9 @@ http {
   }
 }
 EOF
-ip netns exec "$NS" nginx -p "$W/nginx" -c "$W/nginx/nginx.conf" -e "$W/nginx/error.log" >"$W/nginx/out.log" 2>&1 &
+ip netns exec "$BNS" nginx -p "$W/nginx" -c "$W/nginx/nginx.conf" -e "$W/nginx/error.log" >"$W/nginx/out.log" 2>&1 &
 PIDS+=($!)
-ip netns exec "$NS" "$STRESS" server --tcp "$BACKEND:7000" --ready-file "$W/stress.ready" >"$W/stress.log" 2>&1 &
+ip netns exec "$BNS" "$STRESS" server --tcp "$BACKEND:7000" --ready-file "$W/stress.ready" >"$W/stress.log" 2>&1 &
 PIDS+=($!)
 wait_until 100 listening 5201 && wait_until 100 listening 8080 && wait_until 100 listening 7000 ||
 	die "backends did not start: $(cat "$W/iperf3.log" "$W/nginx/error.log" "$W/stress.log" 2>/dev/null)"
@@ -342,7 +427,7 @@ start_haproxy() { # NAME [extra global line] [extra defaults line]
 	cat >"$W/$name.cfg" <<-EOF
 		global
 		  nbthread $WORKERS
-		  maxconn $((IDLE_CONNS + 50))
+		  maxconn $((IDLE_ONE_TABLE + 50))
 		  $gextra
 		defaults
 		  mode tcp
@@ -361,7 +446,7 @@ start_haproxy() { # NAME [extra global line] [extra defaults line]
 		  server s1 $BACKEND:7000
 	EOF
 	# Not through nx: $! must be haproxy itself (ip netns exec execs it).
-	ip netns exec "$NS" haproxy -db -f "$W/$name.cfg" >"$W/$name.log" 2>&1 &
+	ip netns exec "$NNS" haproxy -db -f "$W/$name.cfg" >"$W/$name.log" 2>&1 &
 	PID[$name]=$!
 	PIDS+=($!)
 }
@@ -374,8 +459,8 @@ start_kroute() {
 	fi
 	kr_one_node_manifests "$W/m/cluster.yaml" bench/bench "$vip" "$BACKEND" \
 		iperf:TCP:5201:5201 http:TCP:80:8080 stress:TCP:7000:7000
-	ip netns exec "$NS" "$KROUTE" run --mode userspace --node node-1 -f "$W/m" \
-		--userspace-workers "$WORKERS" >"$W/kroute.log" 2>&1 &
+	ip netns exec "$NNS" "$KROUTE" run --mode userspace --node node-1 -f "$W/m" \
+		--userspace-workers "$WORKERS" "${KROUTE_ARGS[@]}" >"$W/kroute.log" 2>&1 &
 	PID[kroute]=$!
 	PIDS+=($!)
 	if ! wait_until 200 nx "$STRESS" bulk "$vip:7000" --bytes 1 --dir both >/dev/null 2>&1; then
@@ -416,6 +501,9 @@ echo "kroute:  $("$KROUTE" version 2>&1 | head -n1), commit $(git -C "$SRC" rev-
 	"userspace: ${NOTE[kroute]:-measured}"
 echo "setup:   WORKERS=$WORKERS (kroute --userspace-workers, HAProxy nbthread), DURATION=${DURATION}s," \
 	"wrk -t$WRK_THREADS -c$WRK_CONNS, IDLE_CONNS=$IDLE_CONNS, RUNS=$RUNS; targets: ${ACTIVE[*]}"
+echo "topology: $TOPOLOGY ($WIRING)$([ "$TOPOLOGY" = loopback ] ||
+	echo "; haproxy on ${VIP[haproxy]}, haproxy-splice on ${VIP[haproxy-splice]}, kroute" \
+		"${KROUTE_ARGS[*]} on ClusterIP $KROUTE_VIP")"
 echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
 
@@ -482,10 +570,10 @@ measure() {
 		extra+=" syscalls=$(awk -F, '/raw_syscalls/ { print $1 }' "$W/sys-$t-$fig.txt" 2>/dev/null)"
 	fi
 	[ -n "$v" ] || { v=-; extra+=" failed=$(tail -n 2 "$out" | tr '\n ' '__' | cut -c1-120)"; }
-	res "run=$run target=$t figure=$fig value=$v load=$la proxy_cpu_s=$(awk -v a="$c0" -v b="$c1" 'BEGIN { printf "%.2f", b - a }') $extra"
+	res "run=$run topology=$TOPOLOGY target=$t figure=$fig value=$v load=$la proxy_cpu_s=$(awk -v a="$c0" -v b="$c1" 'BEGIN { printf "%.2f", b - a }') $extra"
 }
 
-echo "what=meta targets=$(tr ' ' , <<<"${ACTIVE[*]}") figures=$(tr ' ' , <<<"$FIGURES" | tr -s ,)" \
+echo "what=meta topology=$TOPOLOGY targets=$(tr ' ' , <<<"${ACTIVE[*]}") figures=$(tr ' ' , <<<"$FIGURES" | tr -s ,)" \
 	"idle_conns=$IDLE_CONNS runs=$RUNS duration=$DURATION wrk_conns=$WRK_CONNS workers=$WORKERS" >>"$RESULTS"
 for ((run = 1; run <= RUNS; run++)); do
 	echo "== round $run"
