@@ -61,6 +61,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -318,7 +319,7 @@ static long pids_sum(const struct pids *p, long (*fn)(long))
  * server
  * ===================================================================== */
 
-enum sstate { S_CMD, S_ECHO, S_VERIFY, S_GEN, S_DRAIN };
+enum sstate { S_CMD, S_ECHO, S_VERIFY, S_GEN, S_DRAIN, S_PAIRS };
 enum skind { K_SIGNAL, K_LISTEN, K_UDP, K_CONN };
 
 struct sitem {
@@ -426,6 +427,9 @@ static int sc_feed(struct sconn *c, const unsigned char *data, size_t len)
 			c->cmd[c->cmd_len] = '\0';
 			if (!strcmp(c->cmd, "E\n")) {
 				c->st = S_ECHO;
+			} else if (!strcmp(c->cmd, "P\n") && !len) {
+				c->st = S_PAIRS; /* sc_step hands it to a thread of its own */
+				return 0;
 			} else if (sscanf(c->cmd, "%1s %llu %llu", w, &n, &seed) == 3 &&
 				   (w[0] == 'V' || w[0] == 'G') && !w[1]) {
 				c->st = w[0] == 'V' ? S_VERIFY : S_GEN;
@@ -467,6 +471,7 @@ static int sc_feed(struct sconn *c, const unsigned char *data, size_t len)
 			return 0;
 		case S_GEN:
 		case S_DRAIN:
+		case S_PAIRS:
 			return 0;
 		}
 	}
@@ -495,6 +500,56 @@ static int sc_generate(struct sconn *c)
 }
 
 /*
+ * P: small writes both ways, with a pause in between, on a thread of its
+ * own (blocking I/O and sleeps do not fit the event loop).  For every two
+ * bytes it receives it answers "o", waits 1 ms, then "k".  Through a relay
+ * that leaves Nagle on, each half of such an exchange waits for the
+ * other side's delayed ACK (about 40 ms).
+ */
+static void *pairs_thread(void *arg)
+{
+	int fd = (int)(intptr_t)arg, one = 1, have = 0;
+	char b[64];
+
+	(void)fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (send(fd, "p\n", 2, MSG_NOSIGNAL) != 2)
+		goto out;
+	for (;;) {
+		ssize_t n = recv(fd, b, sizeof(b), 0);
+
+		if (n <= 0)
+			break;
+		for (have += (int)n; have >= 2; have -= 2) {
+			struct timespec ms = { 0, 1000000 };
+
+			if (send(fd, "o", 1, MSG_NOSIGNAL) != 1)
+				goto out;
+			nanosleep(&ms, NULL);
+			if (send(fd, "k", 1, MSG_NOSIGNAL) != 1)
+				goto out;
+		}
+	}
+out:
+	close(fd);
+	return NULL;
+}
+
+static void pairs_handoff(int epfd, struct sconn *c)
+{
+	pthread_t t;
+	int fd = c->it.fd;
+
+	(void)epoll_ctl(epfd, EPOLL_CTL_DEL, fd, NULL);
+	c->it.fd = -1;
+	sc_free(c);
+	if (pthread_create(&t, NULL, pairs_thread, (void *)(intptr_t)fd) == 0)
+		pthread_detach(t);
+	else
+		close(fd);
+}
+
+/*
  * After any event: sends, moves on at EOF or the end of a stream, and
  * registers the events the connection waits for.  Frees c when it is over.
  */
@@ -503,6 +558,10 @@ static void sc_step(int epfd, struct sconn *c)
 	struct epoll_event ev = { .data.ptr = c };
 	uint32_t want = 0;
 
+	if (c->st == S_PAIRS) {
+		pairs_handoff(epfd, c);
+		return;
+	}
 	if (sc_flush(c) < 0)
 		goto drop;
 	if (c->st == S_GEN) {
@@ -1197,6 +1256,80 @@ static int cmd_halfclose(int argc, char **argv)
 	return ok ? 0 : 1;
 }
 
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+/*
+ * pairs: on one connection, COUNT exchanges of two 1-byte writes 1 ms
+ * apart, answered the same way ("o", 1 ms, "k").  A relay without Nagle
+ * answers in about 2 ms; with Nagle on either side each exchange waits for
+ * a delayed ACK, about 40 ms.  Judged on the median exchange (the first
+ * few ride TCP's quick-ACK start), against 20 ms.
+ */
+static int cmd_pairs(int argc, char **argv)
+{
+	struct sockaddr_in dst;
+	uint64_t count = 40;
+	double *ms;
+	int fd, one = 1;
+	struct timeval tv = { 5, 0 };
+	char b[8];
+	bool ok = true;
+
+	if (argc < 1 || parse_addr(argv[0], &dst))
+		return 2;
+	for (int i = 1; i < argc; i += 2) {
+		if (!strcmp(argv[i], "--count") && !parse_u64(i + 1 < argc ? argv[i + 1] : NULL, 100000, &count) &&
+		    count)
+			continue;
+		return 2;
+	}
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (const struct sockaddr *)&dst, sizeof(dst)) < 0) {
+		printf("FAIL pairs: connect: %s\n", errname(errno));
+		return 1;
+	}
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	(void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	if (send(fd, "P\n", 2, MSG_NOSIGNAL) != 2 || recv(fd, b, 2, MSG_WAITALL) != 2 ||
+	    memcmp(b, "p\n", 2)) {
+		printf("FAIL pairs: no P greeting\n");
+		close(fd);
+		return 1;
+	}
+	ms = calloc(count, sizeof(*ms));
+	for (uint64_t i = 0; i < count && ok; i++) {
+		struct timespec pause = { 0, 1000000 };
+		double t0 = now_s();
+
+		ok = send(fd, "A", 1, MSG_NOSIGNAL) == 1;
+		nanosleep(&pause, NULL);
+		ok = ok && send(fd, "B", 1, MSG_NOSIGNAL) == 1 && recv(fd, b, 2, MSG_WAITALL) == 2 &&
+		     !memcmp(b, "ok", 2);
+		ms[i] = (now_s() - t0) * 1000;
+		if (!ok)
+			printf("FAIL pairs: exchange %" PRIu64 ": %s\n", i, errname(errno));
+	}
+	close(fd);
+	if (ok) {
+		double med, max = 0;
+
+		for (uint64_t i = 0; i < count; i++)
+			max = ms[i] > max ? ms[i] : max;
+		qsort(ms, count, sizeof(*ms), cmp_double);
+		med = ms[count / 2];
+		ok = med < 20;
+		printf("%s pairs: %" PRIu64 " exchanges of two small writes each way, median %.2f ms, max %.2f ms%s\n",
+		       ok ? "ok" : "FAIL", count, med, max, ok ? "" : " (a relay holding small writes: Nagle)");
+	}
+	free(ms);
+	return ok ? 0 : 1;
+}
+
 static int cmd_bulk(int argc, char **argv)
 {
 	struct sockaddr_in dst;
@@ -1407,6 +1540,7 @@ static void usage(FILE *f)
 		"                 [--timeout-ms MS]\n"
 		"       kr-stress halfclose IP:PORT\n"
 		"       kr-stress bulk IP:PORT [--bytes N] [--dir up|down|both|all]\n"
+		"       kr-stress pairs IP:PORT [--count N]\n"
 		"       kr-stress udp IP:PORT [--clients N] [--per N] [--size B] [--inflight N]\n");
 }
 
@@ -1429,6 +1563,8 @@ int main(int argc, char **argv)
 		rc = cmd_halfclose(argc - 2, argv + 2);
 	else if (!strcmp(argv[1], "bulk"))
 		rc = cmd_bulk(argc - 2, argv + 2);
+	else if (!strcmp(argv[1], "pairs"))
+		rc = cmd_pairs(argc - 2, argv + 2);
 	else if (!strcmp(argv[1], "udp"))
 		rc = cmd_udp(argc - 2, argv + 2);
 	if (rc == 2)

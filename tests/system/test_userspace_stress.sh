@@ -10,6 +10,9 @@
 #              round 3 (a leak grows per round; a pool warmed by round 1
 #              does not).  Runs first, on the idle proxy.
 #   halfclose  the client shuts down writing and still gets the whole answer
+#   pairs      two 1-byte writes 1 ms apart each way, 40 times: about 2 ms per
+#              exchange, not the ~40 ms a relay with Nagle on adds (it holds
+#              the second write until the other side's delayed ACK)
 #   bulk       256 MB up, down and echoed both ways, compared byte for byte
 #   udp        1,000 client sockets, every reply matched to its sender
 #
@@ -138,6 +141,11 @@ run_checks() {
 		ok "$name: half-closed TCP ($(grep -c '^ok' "$out") cases)"
 	else
 		bad "$name: half-closed TCP"; cat "$out"
+	fi
+	if nx "$STRESS" pairs "$addr" >"$out" 2>&1; then
+		ok "$name: small writes both ways are not held back (Nagle off): $(sed -n 's/^ok pairs: .*, \(median [0-9.]* ms\).*/\1/p' "$out")"
+	else
+		bad "$name: small writes held back"; cat "$out"
 	fi
 	if nx "$STRESS" bulk "$addr" --bytes "$BYTES" >"$out" 2>&1; then
 		ok "$name: $BYTES bytes up, down and echoed, byte-exact ($(grep -o '[0-9]* MB/s' "$out" | paste -sd/))"

@@ -8,6 +8,8 @@
  * so an address never goes unserved across a sync.  See docs/userspace.md.
  */
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -166,6 +168,15 @@ static int open_listener(const struct us_listener *l)
 	}
 	if (bind(fd, (const struct sockaddr *)&l->sa, l->salen) < 0)
 		goto fail;
+	/*
+	 * No Nagle on either side of a relay: bytes are forwarded as they
+	 * come, and Nagle would hold a client's second small write until the
+	 * backend ACKs the first (up to its 40 ms delayed ACK), a stall the
+	 * client avoided with its own TCP_NODELAY.  Accepted sockets inherit
+	 * it from the listener (Linux copies the flag on accept).
+	 */
+	if (l->proto == IPPROTO_TCP)
+		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	if (l->proto == IPPROTO_TCP && listen(fd, US_LISTEN_BACKLOG) < 0)
 		goto fail;
 	return fd;

@@ -27,6 +27,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -100,6 +102,12 @@ int us_upstream_socket(struct us_worker *w, int type, const struct us_ep *ep, bo
 
 	if (fd < 0)
 		return -errno;
+	if (type == SOCK_STREAM) {
+		int one = 1;
+
+		/* No Nagle toward the backend either (see open_listener in dp_userspace.c). */
+		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	}
 	if (*spoof) {
 		int one = 1, r;
 		struct sockaddr_storage sa;
