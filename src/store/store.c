@@ -61,8 +61,6 @@ static bool file_unchanged(struct store_file *old, const struct manifest_file *m
 {
 	uint64_t h;
 
-	if (streq(mf->path, "-"))
-		return true; /* standard input is read once */
 	if (!file_stamp_eq(&old->stamp, &mf->stamp))
 		return false;
 	if (!old->racy)
@@ -287,11 +285,19 @@ int store_refresh(struct store *s, bool reread, struct diag *d, struct store_del
 			err = err ? err : -EINVAL;
 			continue;
 		}
-		if (old && !reread && file_unchanged(old, mf)) {
+		/* Standard input is read once: a re-read keeps what it gave. */
+		if (old && (streq(mf->path, "-") || (!reread && file_unchanged(old, mf)))) {
 			next[i] = *old; /* shared until the refresh succeeds */
 			kept[old - s->files] = true;
 			n_kept++;
+		} else if (streq(mf->path, "-") && s->stdin_read) {
+			/* Its first read failed: reading again would see an empty, "valid" input. */
+			diag_add(d, DIAG_ERROR, "<stdin>", 0, NULL, NULL,
+				 "standard input was already read (and refused); it cannot be read again");
+			err = err ? err : -EINVAL;
 		} else {
+			if (streq(mf->path, "-"))
+				s->stdin_read = true;
 			next[i].path = xstrdup(mf->path);
 			next[i].stamp = mf->stamp;
 			cluster_init(&next[i].objs);

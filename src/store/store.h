@@ -37,6 +37,7 @@ struct store {
 	size_t n_files;
 	struct cluster cluster;     /* an index over every file's objects */
 	bool loaded;
+	bool stdin_read;            /* "-" was read (it cannot be read again) */
 };
 
 struct store_delta {

@@ -356,10 +356,72 @@ static void test_incremental(void **state)
 	assert_int_equal(rmdir(dir), 0);
 }
 
+/* Puts text on standard input (a temporary file); returns the saved stdin. */
+static int stdin_from(const char *text)
+{
+	char path[] = "/tmp/kroute-test-stdin-XXXXXX";
+	int fd = mkstemp(path), saved = dup(0);
+
+	assert_true(fd >= 0 && saved >= 0);
+	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
+	assert_int_equal(dup2(fd, 0), 0);
+	close(fd);
+	unlink(path);
+	return saved;
+}
+
+static void stdin_restore(int saved)
+{
+	assert_int_equal(dup2(saved, 0), 0);
+	close(saved);
+}
+
+/*
+ * "-f -": standard input is read once.  A forced re-read (SIGHUP, the
+ * hourly full sync) keeps what it gave, and after a refused first read a
+ * retry fails again instead of loading an empty (valid) input.
+ */
+static void test_stdin_read_once(void **state)
+{
+	const char *const paths[] = { "-" };
+	struct store st;
+	struct store_delta delta;
+	struct diag d;
+	int saved;
+
+	(void)state;
+	saved = stdin_from(nodes);
+	store_init(&st, paths, 1, NULL);
+	diag_init(&d);
+	assert_int_equal(store_refresh(&st, false, &d, &delta), 0);
+	store_delta_done(&delta);
+	assert_int_equal(st.cluster.n_nodes, 1);
+	assert_int_equal(store_refresh(&st, true, &d, &delta), 0);
+	store_delta_done(&delta);
+	assert_int_equal(st.cluster.n_nodes, 1);
+	diag_done(&d);
+	store_done(&st);
+	stdin_restore(saved);
+
+	saved = stdin_from("kind: Node\nmetadata: [not, a, map]\n");
+	store_init(&st, paths, 1, NULL);
+	diag_init(&d);
+	assert_true(store_refresh(&st, false, &d, &delta) < 0);
+	diag_done(&d);
+	diag_init(&d);
+	assert_true(store_refresh(&st, false, &d, &delta) < 0);
+	assert_true(d.n > 0 && strstr(d.msgs[0].text, "standard input was already read"));
+	diag_done(&d);
+	store_done(&st);
+	stdin_restore(saved);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_incremental),
+		cmocka_unit_test(test_stdin_read_once),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
