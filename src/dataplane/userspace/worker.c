@@ -18,7 +18,7 @@
  * an unshared table (fdget's single-owner path), where a shared one takes
  * and drops it atomically, several times per forwarded chunk.  The
  * control thread reaches a worker only through a SOCK_SEQPACKET pair:
- * each datagram carries one struct us_msg pointer and, for a new
+ * each datagram carries one struct us_msg and, for a new
  * listener, its socket (SCM_RIGHTS), which the kernel installs in the
  * worker's table.
  */
@@ -26,7 +26,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
@@ -44,11 +43,11 @@
 
 enum us_msg_kind { US_MSG_ADD, US_MSG_DEL, US_MSG_SNAP, US_MSG_QUIT };
 
+/* Sent by value, one per datagram; what wl and snap point to changes hands with it. */
 struct us_msg {
 	enum us_msg_kind kind;
 	struct us_wl *wl;
 	struct us_snap *snap;
-	struct us_msg *next;
 };
 
 int us_epoll_add(struct us_worker *w, int fd, uint32_t events, struct us_ev *ev)
@@ -80,12 +79,11 @@ bool us_worker_from_pod(const struct us_worker *w, const struct addr *a)
 bool us_want_spoof(const struct us_worker *w, const struct us_listener *l, bool from_pod,
 		   bool from_node, const struct addr *client, const struct us_ep *ep)
 {
-	if (l->masquerade_all || from_node || addr_eq(client, &ep->addr) ||
-	    us_snap_is_local(w->snap, &ep->addr))
+	if (l->masquerade_all || from_node || addr_eq(client, &ep->addr))
 		return false;
-	if (l->kind == ROUTE_CLUSTER_IP)
-		return from_pod;
-	return l->preserve_external;
+	if (!(l->kind == ROUTE_CLUSTER_IP ? from_pod : l->preserve_external))
+		return false;
+	return !us_snap_is_local(w->snap, &ep->addr);
 }
 
 /*
@@ -176,7 +174,7 @@ int us_thread_create(pthread_t *t, void *(*fn)(void *), void *arg)
  * The control end blocks, so a worker busy with a burst delays a sync
  * rather than losing a message.
  */
-static void post(struct us_worker *w, struct us_msg *m, int fd)
+static void post(struct us_worker *w, struct us_msg m, int fd)
 {
 	union {
 		char buf[CMSG_SPACE(sizeof(int))];
@@ -212,7 +210,6 @@ static void post(struct us_worker *w, struct us_msg *m, int fd)
 struct us_wl *us_worker_add_listener(struct us_worker *w, struct us_listener *l, int fd)
 {
 	struct us_wl *wl = xcalloc(1, sizeof(*wl));
-	struct us_msg *m = xcalloc(1, sizeof(*m));
 
 	wl->ev.kind = l->proto == IPPROTO_UDP ? US_EV_LISTEN_UDP : US_EV_LISTEN_TCP;
 	wl->fd = -1; /* the worker's number for it is known when the worker receives it */
@@ -220,29 +217,19 @@ struct us_wl *us_worker_add_listener(struct us_worker *w, struct us_listener *l,
 	wl->l = l;
 	atomic_fetch_add(&l->refs, 1);
 	us_list_init(&wl->link);
-	m->kind = US_MSG_ADD;
-	m->wl = wl;
-	post(w, m, fd);
+	post(w, (struct us_msg){ .kind = US_MSG_ADD, .wl = wl }, fd);
 	return wl;
 }
 
 void us_worker_del_listener(struct us_worker *w, struct us_wl *wl)
 {
-	struct us_msg *m = xcalloc(1, sizeof(*m));
-
-	m->kind = US_MSG_DEL;
-	m->wl = wl;
-	post(w, m, -1);
+	post(w, (struct us_msg){ .kind = US_MSG_DEL, .wl = wl }, -1);
 }
 
 void us_worker_set_snap(struct us_worker *w, struct us_snap *s)
 {
-	struct us_msg *m = xcalloc(1, sizeof(*m));
-
 	atomic_fetch_add(&s->refs, 1);
-	m->kind = US_MSG_SNAP;
-	m->snap = s;
-	post(w, m, -1);
+	post(w, (struct us_msg){ .kind = US_MSG_SNAP, .snap = s }, -1);
 }
 
 /* Closes the worker's socket for wl (a TCP one first accepts what is queued, when drain). */
@@ -259,15 +246,14 @@ static void wl_close(struct us_worker *w, struct us_wl *wl, bool drain)
 	us_list_add_tail(&w->graveyard_wls, &wl->link);
 }
 
-/* The next control message, with the fd it carries in *fd (or -1); NULL when none is queued. */
-static struct us_msg *recv_message(struct us_worker *w, int *fd)
+/* The next control message into *m, with the fd it carries in *fd (or -1); false when none is queued. */
+static bool recv_message(struct us_worker *w, struct us_msg *m, int *fd)
 {
 	union {
 		char buf[CMSG_SPACE(sizeof(int))];
 		struct cmsghdr align;
 	} u;
-	struct us_msg *m = NULL;
-	struct iovec iov = { .iov_base = &m, .iov_len = sizeof(m) };
+	struct iovec iov = { .iov_base = m, .iov_len = sizeof(*m) };
 	struct msghdr mh = {
 		.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof(u.buf),
 	};
@@ -277,37 +263,37 @@ static struct us_msg *recv_message(struct us_worker *w, int *fd)
 	do
 		n = recvmsg(w->ctl_peer, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
 	while (n < 0 && errno == EINTR);
-	if (n != (ssize_t)sizeof(m))
-		return NULL;
+	if (n != (ssize_t)sizeof(*m))
+		return false;
 	for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm))
 		if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS)
 			memcpy(fd, CMSG_DATA(cm), sizeof(int));
-	return m;
+	return true;
 }
 
 /* Returns false on QUIT. */
 static bool handle_messages(struct us_worker *w)
 {
-	struct us_msg *m;
+	struct us_msg m;
 	int fd;
 	bool run = true;
 
-	while ((m = recv_message(w, &fd))) {
-		switch (m->kind) {
+	while (recv_message(w, &m, &fd)) {
+		switch (m.kind) {
 		case US_MSG_ADD:
-			m->wl->fd = fd;
+			m.wl->fd = fd;
 			fd = -1;
-			us_list_add_tail(&w->wls, &m->wl->link);
-			if (m->wl->fd < 0 || us_epoll_add(w, m->wl->fd, EPOLLIN, &m->wl->ev) < 0)
+			us_list_add_tail(&w->wls, &m.wl->link);
+			if (m.wl->fd < 0 || us_epoll_add(w, m.wl->fd, EPOLLIN, &m.wl->ev) < 0)
 				us_log("userspace: worker %u: cannot watch %s: %s", w->idx,
-				       m->wl->l->name, m->wl->fd < 0 ? "no socket received" : strerror(errno));
+				       m.wl->l->name, m.wl->fd < 0 ? "no socket received" : strerror(errno));
 			break;
 		case US_MSG_DEL:
-			wl_close(w, m->wl, true);
+			wl_close(w, m.wl, true);
 			break;
 		case US_MSG_SNAP:
 			us_snap_unref(w->snap);
-			w->snap = m->snap;
+			w->snap = m.snap;
 			break;
 		case US_MSG_QUIT:
 			run = false;
@@ -315,7 +301,6 @@ static bool handle_messages(struct us_worker *w)
 		}
 		if (fd >= 0)
 			close(fd);
-		free(m);
 	}
 	return run;
 }
@@ -537,10 +522,7 @@ fail:
 
 void us_worker_stop(struct us_worker *w)
 {
-	struct us_msg *m = xcalloc(1, sizeof(*m));
-
-	m->kind = US_MSG_QUIT;
-	post(w, m, -1);
+	post(w, (struct us_msg){ .kind = US_MSG_QUIT }, -1);
 	/* The worker closes and frees everything it owns before it returns. */
 	pthread_join(w->thread, NULL);
 	worker_free(w);

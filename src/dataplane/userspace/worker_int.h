@@ -123,8 +123,6 @@ struct us_sess {
 	struct us_link lru;         /* oldest first; then the graveyard */
 };
 
-struct us_msg;
-
 struct us_worker {
 	struct us_dp *dp;
 	unsigned idx;
