@@ -176,12 +176,38 @@ static void test_retry_and_ejection(void **state)
 	us_svc_unref(s);
 }
 
+/* Panic with several ejected endpoints: the one whose ejection ends first, not the first listed. */
+static void test_panic_picks_soonest_ejection_end(void **state)
+{
+	struct us_dp dp = { .eject_ns = 10 * S };
+	struct us_plan_ep eps[] = { mk_ep("10.0.0.1", 1), mk_ep("10.0.0.2", 1) };
+	struct us_plan_svc ps = mk_svc("rr", eps, 2);
+	struct us_svc *s = us_svc_new(&dp, &ps);
+	struct us_ep *e;
+	uint64_t t = 100 * S;
+
+	(void)state;
+	us_svc_update(s, &ps, t);
+	for (int i = 0; i < 3; i++)
+		us_svc_failed(s->cur[1], ECONNREFUSED, t);         /* .2 out until t + 10 s */
+	for (int i = 0; i < 3; i++)
+		us_svc_failed(s->cur[0], ECONNREFUSED, t + 2 * S); /* .1 out until t + 12 s */
+	assert_int_equal(s->n_ejected, 2);
+	assert_true(s->cur[1]->health.ejected_until_ns < s->cur[0]->health.ejected_until_ns);
+	e = us_svc_pick(s, &flow, NULL, 0, t + 3 * S);
+	assert_non_null(e);
+	assert_string_equal(e->key, "10.0.0.2:8080");
+	us_svc_release(e);
+	us_svc_unref(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_lc_counts_live_connections),
 		cmocka_unit_test(test_removal_and_revival),
 		cmocka_unit_test(test_retry_and_ejection),
+		cmocka_unit_test(test_panic_picks_soonest_ejection_end),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

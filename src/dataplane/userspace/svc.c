@@ -356,6 +356,7 @@ struct us_ep *us_svc_pick(struct us_svc *s, const struct sched_flow *f, struct u
 {
 	struct us_ep *ep = NULL;
 	int idx = -1;
+	bool found;
 
 	pthread_mutex_lock(&s->lock);
 	if (s->n_ejected)
@@ -376,15 +377,14 @@ struct us_ep *us_svc_pick(struct us_svc *s, const struct sched_flow *f, struct u
 	for (size_t i = 0; i < s->n_cur && idx < 0; i++)
 		if (s->dests[i].weight && !was_tried(s->cur[i], tried, n_tried))
 			idx = (int)i;
+	found = idx >= 0;
 	/*
 	 * Everything left is ejected: trying one beats refusing the client
 	 * (Envoy's panic mode).  The one whose ejection ends first.
 	 */
-	for (size_t i = 0; i < s->n_cur; i++) {
+	for (size_t i = 0; i < s->n_cur && !found; i++) {
 		struct us_ep *c = s->cur[i];
 
-		if (idx >= 0)
-			break;
 		if (!c->weight || !c->health.ejected_until_ns || was_tried(c, tried, n_tried))
 			continue;
 		if (idx < 0 || c->health.ejected_until_ns < s->cur[idx]->health.ejected_until_ns)
