@@ -20,16 +20,6 @@
 #include "core/util.h"
 #include "sched/sched_config.h"
 
-static int ip_proto(enum proto p)
-{
-	return p == PROTO_UDP ? IPPROTO_UDP : IPPROTO_TCP;
-}
-
-static const char *us_proto_name(int proto)
-{
-	return proto == IPPROTO_UDP ? "UDP" : "TCP";
-}
-
 static void add_note(struct us_plan *p, char *note)
 {
 	VEC_PUSH(p->notes, p->n_notes, p->cap_notes, note);
@@ -55,16 +45,13 @@ static size_t plan_svc(struct us_plan *p, const struct port_view *pv, bool local
 		.name = xasprintf("%s:%s%s%u", pv->svc->key, pv->port->name,
 				  *pv->port->name ? "/" : "", pv->port->port),
 		.family = pv->family,
-		.proto = ip_proto(pv->port->proto),
+		.proto = proto_ipproto(pv->port->proto),
 		.sched_name = pv->lb.sched_name,
-		.cfg = pv->lb.cfg,
+		.cfg = lb_sched_config(pv), /* as explain's replay, so --flow predicts random and twos */
+		.affinity_timeout_ns = lb_affinity_timeout_ns(pv),
 		.eps = xcalloc(es->n + 1, sizeof(*s->eps)),
 		.n_eps = es->n,
 	};
-	/* Same seed as explain's replay, so --flow predicts random and twos. */
-	s->cfg.seed = strmap_hash(pv->svc->key);
-	if (pv->svc->affinity_client_ip)
-		s->affinity_timeout_ns = (uint64_t)pv->svc->affinity_timeout * 1000000000ull;
 	dests = lb_dests(pv, es);
 	for (size_t i = 0; i < es->n; i++) {
 		s->eps[i].addr = es->v[i]->addr;
@@ -91,7 +78,7 @@ static void add_drop(struct us_plan *p, const struct port_view *pv, const struct
 		     const struct addr *addr, bool external_only)
 {
 	struct us_plan_drop d = {
-		.proto = ip_proto(pv->port->proto),
+		.proto = proto_ipproto(pv->port->proto),
 		.family = pv->family,
 		.port = r->port,
 		.external_only = external_only,
@@ -105,22 +92,21 @@ static void add_drop(struct us_plan *p, const struct port_view *pv, const struct
 static void add_listener(struct us_plan *p, const struct port_view *pv, const struct route *r,
 			 const struct addr *addr, size_t svc, size_t svc_cluster, bool masq_all)
 {
-	char a[ADDR_PORT_STRLEN];
-	int proto = ip_proto(pv->port->proto);
+	char a[ADDR_PORT_STRLEN], *where;
+	int proto = proto_ipproto(pv->port->proto);
+	uintptr_t taken;
 
-	/* Two services claiming one address and port: the first (by key) keeps it, as bind would. */
-	for (size_t i = 0; i < p->n_ls; i++) {
-		struct us_plan_listener *o = &p->ls[i];
-
-		if (o->proto == proto && o->port == r->port && addr_eq(&o->addr, addr)) {
-			addr_port_format(addr, r->port, a);
-			add_note(p, xasprintf("%s %s/%s is already used by %s; %s is not served there",
-					      route_kind_name(r->kind), a, us_proto_name(proto), o->name,
-					      pv->svc->key));
-			return;
-		}
-	}
 	addr_port_format(addr, r->port, a);
+	where = xasprintf("%s/%s", a, proto_name(pv->port->proto));
+	/* Two services claiming one address and port: the first (by key) keeps it, as bind would. */
+	taken = (uintptr_t)strmap_get(&p->ls_index, where);
+	if (taken) {
+		add_note(p, xasprintf("%s %s is already used by %s; %s is not served there",
+				      route_kind_name(r->kind), where, p->ls[taken - 1].name,
+				      pv->svc->key));
+		free(where);
+		return;
+	}
 	p->ls = xgrow(p->ls, &p->cap_ls, p->n_ls + 1, sizeof(*p->ls));
 	p->ls[p->n_ls++] = (struct us_plan_listener){
 		.proto = proto,
@@ -131,9 +117,11 @@ static void add_listener(struct us_plan *p, const struct port_view *pv, const st
 		.svc_cluster = svc_cluster,
 		.preserve_external = r->kind != ROUTE_CLUSTER_IP && r->preserves_source_ip && !masq_all,
 		.masquerade_all = masq_all,
-		.name = xasprintf("%s:%u %s %s/%s", pv->svc->key, pv->port->port,
-				  route_kind_name(r->kind), a, us_proto_name(proto)),
+		.name = xasprintf("%s:%u %s %s", pv->svc->key, pv->port->port,
+				  route_kind_name(r->kind), where),
+		.where = where,
 	};
+	strmap_put(&p->ls_index, where, (void *)(uintptr_t)p->n_ls);
 }
 
 static void plan_route(struct us_plan *p, const struct us_plan_in *in, const struct port_view *pv,
@@ -155,7 +143,7 @@ static void plan_route(struct us_plan *p, const struct us_plan_in *in, const str
 	}
 	if (r->kind == ROUTE_LOAD_BALANCER && r->n_source_ranges) {
 		struct us_plan_drop d = {
-			.proto = ip_proto(pv->port->proto), .family = pv->family, .addr = r->addr,
+			.proto = proto_ipproto(pv->port->proto), .family = pv->family, .addr = r->addr,
 			.port = r->port, .allow = r->source_ranges, .n_allow = r->n_source_ranges,
 		};
 
@@ -192,6 +180,7 @@ void us_plan_build(const struct us_plan_in *in, struct us_plan *p)
 
 	*p = (struct us_plan){ 0 };
 	strmap_init(&p->svc_index);
+	strmap_init(&p->ls_index);
 	for (size_t i = 0; i < v->n_ports; i++) {
 		const struct port_view *pv = &v->ports[i];
 
@@ -219,14 +208,17 @@ void us_plan_done(struct us_plan *p)
 		free(p->svcs[i].name);
 		free(p->svcs[i].eps);
 	}
-	for (size_t i = 0; i < p->n_ls; i++)
+	for (size_t i = 0; i < p->n_ls; i++) {
 		free(p->ls[i].name);
+		free(p->ls[i].where);
+	}
 	strv_free(p->notes, p->n_notes);
 	free(p->svcs);
 	free(p->ls);
 	free(p->drops);
 	free(p->vips);
 	strmap_done(&p->svc_index);
+	strmap_done(&p->ls_index);
 	*p = (struct us_plan){ 0 };
 }
 

@@ -55,6 +55,7 @@ struct us_plan_listener {
 	bool preserve_external;     /* external clients keep their IP (etp Local) */
 	bool masquerade_all;
 	char *name;                 /* owned: "ns/name:port clusterIP 10.96.0.10:80/TCP" */
+	char *where;                /* owned: "10.96.0.10:80/TCP", the key of ls_index */
 };
 
 /* A flow the kernel drops (nft): kube-proxy's DROP outcomes. */
@@ -80,6 +81,7 @@ struct us_plan {
 	char **notes;               /* owned: things the operator should know */
 	size_t n_notes, cap_notes;
 	struct strmap svc_index;    /* key -> index + 1 */
+	struct strmap ls_index;     /* where -> index + 1: one listener per address, port, proto */
 };
 
 struct us_plan_in {
