@@ -23,19 +23,6 @@ int flow_src_parse(const char *s, struct flow_src *ret)
 	return 0;
 }
 
-static uint8_t ip_proto(enum proto p)
-{
-	switch (p) {
-	case PROTO_UDP:
-		return IPPROTO_UDP;
-	case PROTO_SCTP:
-		return IPPROTO_SCTP;
-	case PROTO_TCP:
-		break;
-	}
-	return IPPROTO_TCP;
-}
-
 int picks_compute(const struct port_view *pv, const struct route *r, const struct flow_src *flows,
 		  size_t n_flows, int32_t *ret_picks)
 {
@@ -43,7 +30,7 @@ int picks_compute(const struct port_view *pv, const struct route *r, const struc
 	struct sched_dest *dests = NULL;
 	struct sched_state *st = NULL;
 	struct sched_affinity *aff = NULL;
-	struct sched_config cfg = pv->lb.cfg;
+	struct sched_config cfg = lb_sched_config(pv);
 	const struct sched_info *info;
 	int ret = 0;
 
@@ -52,13 +39,12 @@ int picks_compute(const struct port_view *pv, const struct route *r, const struc
 	if (!es->n)
 		return 0;
 	dests = lb_dests(pv, es);
-	cfg.seed = strmap_hash(pv->svc->key);
 	ret = sched_new(pv->lb.sched_name, &cfg, dests, es->n, &st);
 	if (ret < 0)
 		goto out;
-	if (pv->svc->affinity_client_ip) {
-		ret = sched_affinity_new((uint64_t)pv->svc->affinity_timeout * 1000000000ull,
-					 n_flows ? n_flows : 1, 0, cfg.seed, &aff);
+	if (lb_affinity_timeout_ns(pv)) {
+		ret = sched_affinity_new(lb_affinity_timeout_ns(pv), n_flows ? n_flows : 1, 0, cfg.seed,
+					 &aff);
 		if (ret < 0)
 			goto out;
 	}
@@ -66,7 +52,7 @@ int picks_compute(const struct port_view *pv, const struct route *r, const struc
 	for (size_t i = 0; i < n_flows; i++) {
 		struct sched_flow f = {
 			.family = flows[i].addr.family,
-			.proto = ip_proto(pv->port->proto),
+			.proto = (uint8_t)proto_ipproto(pv->port->proto),
 			.sport = flows[i].port,
 			.dport = r->port,
 		};

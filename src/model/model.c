@@ -3,6 +3,7 @@
 #include "model/model.h"
 
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdlib.h>
 
 #include "core/util.h"
@@ -18,6 +19,19 @@ const char *proto_name(enum proto p)
 		break;
 	}
 	return "TCP";
+}
+
+int proto_ipproto(enum proto p)
+{
+	switch (p) {
+	case PROTO_UDP:
+		return IPPROTO_UDP;
+	case PROTO_SCTP:
+		return IPPROTO_SCTP;
+	case PROTO_TCP:
+		break;
+	}
+	return IPPROTO_TCP;
 }
 
 const char *proto_name_lower(enum proto p)

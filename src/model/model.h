@@ -177,6 +177,7 @@ struct cluster {
 
 const char *proto_name(enum proto p);      /* "TCP" */
 const char *proto_name_lower(enum proto p); /* "tcp" */
+int proto_ipproto(enum proto p);            /* IPPROTO_TCP */
 const char *traffic_policy_name(enum traffic_policy p);
 const char *svc_type_name(enum svc_type t);
 const char *kv_get(const struct kvlist *l, const char *key);

@@ -90,3 +90,16 @@ struct sched_dest *lb_dests(const struct port_view *pv, const struct ep_set *es)
 		sched_weights_apply(pv->lb.weights, pv->lb.n_weights, dests, es->n);
 	return dests;
 }
+
+struct sched_config lb_sched_config(const struct port_view *pv)
+{
+	struct sched_config cfg = pv->lb.cfg;
+
+	cfg.seed = strmap_hash(pv->svc->key);
+	return cfg;
+}
+
+uint64_t lb_affinity_timeout_ns(const struct port_view *pv)
+{
+	return pv->svc->affinity_client_ip ? (uint64_t)pv->svc->affinity_timeout * 1000000000ull : 0;
+}

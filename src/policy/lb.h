@@ -11,6 +11,7 @@
 #define KROUTE_POLICY_LB_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "sched/sched.h"
 #include "sched/sched_config.h"
@@ -48,5 +49,9 @@ void lb_choice_done(struct lb_choice *c);
  * replay build their schedulers from this, so explain predicts the proxy.
  */
 struct sched_dest *lb_dests(const struct port_view *pv, const struct ep_set *es);
+/* pv's scheduler configuration, seeded by its service's key (random and twos repeat per service). */
+struct sched_config lb_sched_config(const struct port_view *pv);
+/* ClientIP session affinity's timeout in ns; 0 without affinity. */
+uint64_t lb_affinity_timeout_ns(const struct port_view *pv);
 
 #endif
