@@ -275,11 +275,6 @@ static int kernel_table(const char *save, const char *table, struct strmap *svc,
 	return 0;
 }
 
-static int kernel_service_chains(const char *save, struct strmap *ret)
-{
-	return kernel_table(save, "nat", ret, NULL);
-}
-
 /* A jump rule as iptables-save prints it: "table|-A CHAIN args", quoting args with spaces. */
 static char *jump_line(const struct ipt_jump_rule *j)
 {
@@ -512,7 +507,6 @@ struct restore_input {
 	size_t tail_len, tail_cap;
 	struct pending *pend;
 	size_t n_pend, cap_pend;
-	size_t n_chains_written;
 };
 
 /* Whether chain `name` of table must be written: a full sync, or the mirror has other rules. */
@@ -541,7 +535,6 @@ static void write_chain(struct restore_input *in, const struct family_state *fs,
 	if (len)
 		append(&in->rules, &in->rules_len, &in->rules_cap, rules, len);
 	VEC_PUSH(in->pend, in->n_pend, in->cap_pend, ((struct pending){ xstrdup(key), hash }));
-	in->n_chains_written++;
 }
 
 /* Flushes and deletes a chain kroute no longer renders. */
@@ -624,7 +617,6 @@ static int sync_family(struct dataplane *dp, struct family_state *fs, const stru
 	struct restore_input in = { 0 };
 	size_t n_list = 0, n_rules = 0, n_chains = 0, n_fresh = 0, n_gone;
 	struct exec_result res = { .status = -1 };
-	bool rerender;
 	int r;
 
 	full = full || !fs->synced || fs->force_full;
@@ -632,12 +624,11 @@ static int sync_family(struct dataplane *dp, struct family_state *fs, const stru
 	/* Comments on or off changes every chain's text: a full sync renders everything again. */
 	if (fs->synced && o.large_cluster != fs->large_cluster)
 		full = true;
-	rerender = full;
 	strmap_init(&kernel);
 	strmap_init(&current);
 	strmap_init(&builtin);
 	fs->gen++;
-	if (rerender)
+	if (full)
 		frags_clear(&fs->frags); /* stale chains then come from the mirror and the kernel */
 	r = ipt_base_render(v, &o, &base);
 	if (r < 0) {
@@ -930,7 +921,7 @@ static int cleanup_family(const char *cmd, const char *save, const char *restore
 		}
 	}
 	strmap_init(&svc);
-	(void)kernel_service_chains(save, &svc);
+	(void)kernel_table(save, "nat", &svc, NULL);
 	for (int t = 0; t < 2; t++) {
 		const char *table = t ? "nat" : "filter";
 		struct strmap have;

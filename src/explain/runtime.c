@@ -23,14 +23,12 @@ static bool get_u64(json_t *o, const char *k, uint64_t *ret)
 static int load_set(json_t *js, struct runtime_set *set)
 {
 	json_t *key = json_object_get(js, "key"), *eps = json_object_get(js, "endpoints");
-	json_t *sched = json_object_get(js, "scheduler");
 	size_t i;
 	json_t *je;
 
 	if (!json_is_string(key) || !json_is_array(eps))
 		return -EINVAL;
 	set->key = xstrdup(json_string_value(key));
-	set->scheduler = xstrdup(json_is_string(sched) ? json_string_value(sched) : "");
 	set->eps = xcalloc(json_array_size(eps) + 1, sizeof(*set->eps));
 	json_array_foreach(eps, i, je) {
 		struct runtime_ep *e = &set->eps[set->n_eps];
@@ -43,7 +41,6 @@ static int load_set(json_t *js, struct runtime_set *set)
 		    !get_u64(je, "ejected_for_ms", &e->ejected_for_ms))
 			return -EINVAL;
 		e->key = xstrdup(json_string_value(k));
-		e->removed = json_is_true(json_object_get(je, "removed"));
 		e->ejected = json_is_true(json_object_get(je, "ejected"));
 		set->n_eps++;
 	}
@@ -117,7 +114,6 @@ void runtime_status_done(struct runtime_status *st)
 			free(st->sets[i].eps[k].key);
 		free(st->sets[i].eps);
 		free(st->sets[i].key);
-		free(st->sets[i].scheduler);
 	}
 	free(st->sets);
 	free(st->mode);

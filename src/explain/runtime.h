@@ -18,13 +18,12 @@
 
 struct runtime_ep {
 	char *key;                   /* "ip:port" */
-	bool removed, ejected;
+	bool ejected;
 	uint64_t active, connections, failures, ejections, ejected_for_ms;
 };
 
 struct runtime_set {
 	char *key;                   /* the endpoint set's key, port_view_set_key() */
-	char *scheduler;
 	struct runtime_ep *eps;
 	size_t n_eps;
 };

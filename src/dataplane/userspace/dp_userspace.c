@@ -303,8 +303,7 @@ static void sync_listeners(struct dataplane *dp, const struct us_plan *p, struct
 			if (!l)
 				continue;
 		}
-		if (strmap_get(&wanted, l->ident))
-			continue;
+		/* The plan's listeners are unique by proto, address and port, which idents contain. */
 		strmap_put(&wanted, l->ident, l);
 		keep[n_keep++] = l;
 	}
@@ -321,7 +320,6 @@ static void sync_listeners(struct dataplane *dp, const struct us_plan *p, struct
 	free(u->ls_list);
 	u->ls_list = keep;
 	u->n_ls = n_keep;
-	u->cap_ls = p->n_ls + 1;
 	strmap_done(&u->listeners);
 	u->listeners = wanted;
 	pthread_mutex_unlock(&u->reg_lock);
@@ -404,7 +402,6 @@ static int us_sync(struct dataplane *dp, const struct node_view *v, bool full, s
 	t_kernel += us_now_ns() - t;
 	if (r < 0)
 		goto fail;
-	atomic_fetch_add(&u->status_gen, 1);
 	dp->stats.syncs++;
 	if (full)
 		dp->stats.full_syncs++;

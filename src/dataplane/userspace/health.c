@@ -12,7 +12,8 @@ bool us_health_failure(struct us_health *h, uint64_t base_ns, uint64_t now_ns)
 	if (++h->consecutive_failures < US_HEALTH_FAILURES)
 		return false;
 	h->ejections_in_a_row++;
-	factor = 1ull << (h->ejections_in_a_row - 1 < 3 ? h->ejections_in_a_row - 1 : 3);
+	/* Doubles with each ejection in a row, up to US_HEALTH_MAX_FACTOR. */
+	factor = 1ull << (h->ejections_in_a_row - 1 < 31 ? h->ejections_in_a_row - 1 : 31);
 	if (factor > US_HEALTH_MAX_FACTOR)
 		factor = US_HEALTH_MAX_FACTOR;
 	h->ejected_until_ns = now_ns + base_ns * factor;

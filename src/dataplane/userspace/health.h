@@ -24,7 +24,7 @@ struct us_health {
 	uint64_t failures_total;
 };
 
-/* Records a failure; returns true when it ejects the endpoint (until *until). */
+/* Records a failure; returns true when it ejects the endpoint (until h->ejected_until_ns). */
 bool us_health_failure(struct us_health *h, uint64_t base_ns, uint64_t now_ns);
 void us_health_success(struct us_health *h);
 bool us_health_ejected(const struct us_health *h, uint64_t now_ns);

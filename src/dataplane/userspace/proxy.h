@@ -104,7 +104,7 @@ struct us_snap {
 /* Counters, updated with relaxed atomics from any thread. */
 struct us_counters {
 	atomic_ullong tcp_accepted, tcp_active, tcp_connect_failures, tcp_retries,
-		tcp_no_endpoint, tcp_grace_closed, bytes_spliced, udp_sessions_active,
+		tcp_no_endpoint, tcp_grace_closed, udp_sessions_active,
 		udp_sessions_total, udp_rx, udp_tx, udp_moved, udp_dropped, udp_shed, ejections, fd_exhausted;
 };
 

@@ -159,6 +159,7 @@ static void mark_removed(struct us_svc *s, struct us_ep *ep, uint64_t now_ns)
 	atomic_store(&ep->removed_ns, now_ns);
 	atomic_store(&ep->removed, true);
 	atomic_store(&s->dp->last_removal_ns, now_ns);
+	atomic_fetch_add(&s->dp->removal_gen, 1);
 	if (ep->health.ejected_until_ns)
 		s->n_ejected--;
 	ep->health.ejected_until_ns = 0;
@@ -428,7 +429,6 @@ void us_svc_failed(struct us_ep *ep, int err, uint64_t now_ns)
 				sched_prepare(s->st);
 		}
 		atomic_fetch_add_explicit(&s->dp->ctr.ejections, 1, memory_order_relaxed);
-		atomic_fetch_add_explicit(&s->dp->status_gen, 1, memory_order_relaxed);
 		us_log("userspace: %s: endpoint %s ejected for %.1fs after %u failed connects in a row (last: %s)",
 		       s->name, ep->key, (double)(ep->health.ejected_until_ns - now_ns) / 1e9,
 		       US_HEALTH_FAILURES, strerror(err));

@@ -307,7 +307,7 @@ static bool handle_messages(struct us_worker *w)
 
 static void tick(struct us_worker *w)
 {
-	uint64_t v, removal = atomic_load(&w->dp->last_removal_ns);
+	uint64_t v, removal = atomic_load(&w->dp->last_removal_ns), gen = atomic_load(&w->dp->removal_gen);
 	/* Connections to removed endpoints are looked for until the grace period of the last removal ends. */
 	bool scan = removal && w->now_ns <= removal + w->dp->grace_ns + 2 * US_TICK_NS;
 	struct us_link *it;
@@ -324,7 +324,9 @@ static void tick(struct us_worker *w)
 		}
 	}
 	us_tcp_tick(w, scan);
-	us_udp_tick(w, scan);
+	/* UDP sessions of a removed endpoint close at once: one scan per batch of removals. */
+	us_udp_tick(w, gen != w->udp_removal_gen);
+	w->udp_removal_gen = gen;
 }
 
 static void free_graveyards(struct us_worker *w)

@@ -27,7 +27,7 @@ struct us_dp {
 	uint64_t grace_ns, udp_timeout_ns, connect_timeout_ns, eject_ns;
 	struct us_counters ctr;
 	_Atomic uint64_t last_removal_ns; /* workers look for connections to close after this */
-	atomic_ullong status_gen;       /* bumped when the status file should be rewritten */
+	_Atomic uint64_t removal_gen;   /* bumped after each endpoint is marked removed */
 	struct us_worker **workers;
 	unsigned n_workers;
 	/* Registry (control thread writes, status thread reads, both under reg_lock). */
@@ -37,7 +37,7 @@ struct us_dp {
 	struct us_svc **svc_list;
 	size_t n_svcs, cap_svcs;
 	struct us_listener **ls_list;
-	size_t n_ls, cap_ls;
+	size_t n_ls;
 };
 
 /* pthread_create with every signal blocked in the new thread. */

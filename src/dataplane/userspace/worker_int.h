@@ -147,6 +147,7 @@ struct us_worker {
 	int reserve_fd;             /* spare fd for the EMFILE accept trick */
 	uint64_t last_fd_log_ns;
 	uint64_t now_ns;            /* cached per event batch */
+	uint64_t udp_removal_gen;   /* the dp's removal_gen the last UDP scan saw */
 	uint8_t *copy_buf;          /* US_COPY_SIZE bytes */
 	_Atomic uint64_t bytes;
 	/* UDP batch buffers: preallocated, never per packet. */
