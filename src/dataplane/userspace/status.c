@@ -91,17 +91,34 @@ void us_status_write(struct us_dp *dp, FILE *f)
 	fputs("\n  ]\n}\n", f);
 }
 
+/*
+ * Formatted in memory first: us_status_write holds the registry and each
+ * service's lock, which new connections wait for, and must not hold them
+ * across file writes.
+ */
 static void write_file(struct us_status *st)
 {
-	FILE *f = fopen(st->tmp, "w");
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *m = open_memstream(&buf, &len), *f;
 
-	if (!f)
+	if (!m)
 		return;
-	us_status_write(st->dp, f);
-	if (fclose(f) == 0)
-		(void)rename(st->tmp, st->path);
-	else
-		unlink(st->tmp);
+	us_status_write(st->dp, m);
+	if (fclose(m) != 0) {
+		free(buf);
+		return;
+	}
+	f = fopen(st->tmp, "w");
+	if (f) {
+		bool ok = fwrite(buf, 1, len, f) == len;
+
+		if (fclose(f) == 0 && ok)
+			(void)rename(st->tmp, st->path);
+		else
+			unlink(st->tmp);
+	}
+	free(buf);
 }
 
 static void *status_main(void *arg)
