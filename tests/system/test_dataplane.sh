@@ -151,6 +151,23 @@ metadata: {name: slow, namespace: t}
 spec:
   clusterIP: 10.96.0.23
   ports: [{name: http, port: 80, targetPort: 8080}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: refuse, namespace: t}
+spec:
+  clusterIP: 10.96.0.24
+  ports: [{name: http, port: 80, targetPort: 8080}]
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: weighted
+  namespace: t
+  annotations: {kroute.io/scheduler: rr, kroute.io/endpoint-weights: "${KC_POD_IP[web-2]}=0"}
+spec:
+  clusterIP: 10.96.0.25
+  ports: [{name: http, port: 80, targetPort: 8080}]
 YAML
 }
 services
@@ -164,6 +181,8 @@ kc_write_endpointslice "$M" t/dns 8080/UDP:dns web-1 web-2 || exit 1
 for s in hold lc; do kc_write_endpointslice "$M" "t/$s" 8080/TCP:http web-1 web-2 || exit 1; done
 kc_write_endpointslice "$M" t/dead 8080/TCP:http web-1 idle || exit 1
 kc_write_endpointslice "$M" t/slow 8080/TCP:http web-2 mute || exit 1
+kc_write_endpointslice "$M" t/refuse 8080/TCP:http idle || exit 1
+kc_write_endpointslice "$M" t/weighted 8080/TCP:http web-1 web-2 || exit 1
 kc_blackhole mute on || exit 1
 
 declare -A KPID
@@ -392,6 +411,15 @@ kc_wait_for -t 3 ejected_in_status && ok ||
 check "kroute explain --status shows the ejected endpoint next to the route" \
 	"$("$KROUTE" explain -f "$M" --node node-a2 --cluster-cidr 10.244.0.0/16 --service t/dead \
 		--status "$KC_RUNDIR/status-node-a2.json" 2>/dev/null | grep -c "$IDLE:8080 (EJECTED for")" 1
+
+echo "== userspace: every endpoint refuses: the client gets a reset, also once they are all ejected"
+check "each connection is reset (the attempts fail; the proxy cannot refuse an accepted one)" \
+	"$(kc_probe cli-a2 tcp 10.96.0.24 80 --count 6 --timeout 2000 | sort | uniq -c | sed 's/^ *//')" \
+	"6 reset"
+
+echo "== userspace: rr with kroute.io/endpoint-weights: a weight-0 endpoint gets no new flows"
+check "every connection goes to web-1 (web-2 has weight 0)" \
+	"$(answers cli-a2 20 10.96.0.25 80)" web-1
 
 echo "== userspace: an endpoint that does not answer is retried after the connect timeout and ejected"
 check "every connection is answered (retried on web-2 after 300 ms)" \
