@@ -10,13 +10,7 @@
 /* FNV-1a, 64 bit: cheap and good enough for object names. */
 uint64_t strmap_hash(const char *s)
 {
-	uint64_t h = 0xcbf29ce484222325ull;
-
-	for (; *s; s++) {
-		h ^= (unsigned char)*s;
-		h *= 0x100000001b3ull;
-	}
-	return h;
+	return fnv1a_update(FNV1A_OFFSET, s, strlen(s));
 }
 
 void strmap_init(struct strmap *m)

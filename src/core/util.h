@@ -10,6 +10,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <string.h>
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
@@ -46,5 +47,18 @@ static inline bool streq_null(const char *a, const char *b)
 
 /* Frees an array of n owned strings and the array itself. */
 void strv_free(char **v, size_t n);
+
+/* FNV-1a, 64 bit, streamable: the hash of a concatenation is the updates in order. */
+#define FNV1A_OFFSET 0xcbf29ce484222325ull
+static inline uint64_t fnv1a_update(uint64_t h, const void *p, size_t n)
+{
+	const unsigned char *b = p;
+
+	for (size_t i = 0; i < n; i++) {
+		h ^= b[i];
+		h *= 0x100000001b3ull;
+	}
+	return h;
+}
 
 #endif

@@ -235,7 +235,7 @@ static int read_fd(int fd, size_t max, char **ret_buf, size_t *ret_len)
 }
 
 static int load_file(struct load_ctx *lc, const char *path, const struct doc_limits *limits,
-		     size_t *n_objects)
+		     size_t *n_objects, uint64_t *ret_hash)
 {
 	char *buf = NULL;
 	size_t len = 0;
@@ -270,6 +270,8 @@ static int load_file(struct load_ctx *lc, const char *path, const struct doc_lim
 		free(buf);
 		return -EINVAL;
 	}
+	if (ret_hash)
+		*ret_hash = fnv1a_update(FNV1A_OFFSET, buf, len);
 	ret = parse_buffer(lc, streq(path, "-") ? "<stdin>" : path, buf, len,
 			   looks_like_json(path, buf, len), limits, n_objects);
 	free(buf);
@@ -408,13 +410,13 @@ static int load_result(const struct load_ctx *lc, int r)
 }
 
 int manifest_load_file(const char *path, const struct doc_limits *limits, size_t *n_objects,
-		       struct cluster *ret, struct diag *d)
+		       uint64_t *ret_hash, struct cluster *ret, struct diag *d)
 {
 	struct load_ctx lc = { .c = ret, .d = d };
 
 	if (!limits)
 		limits = &doc_default_limits;
-	return load_result(&lc, load_file(&lc, path, limits, n_objects));
+	return load_result(&lc, load_file(&lc, path, limits, n_objects, ret_hash));
 }
 
 int manifest_load(const char *const *paths, size_t n_paths, const struct doc_limits *limits,
@@ -430,7 +432,7 @@ int manifest_load(const char *const *paths, size_t n_paths, const struct doc_lim
 	/* Every file listed is read, so one run reports every problem. */
 	first_err = manifest_list_files(paths, n_paths, &files, d);
 	for (size_t i = 0; i < files.n; i++) {
-		r = load_file(&lc, files.files[i].path, limits, &n_objects);
+		r = load_file(&lc, files.files[i].path, limits, &n_objects, NULL);
 		if (r < 0 && !first_err)
 			first_err = r;
 	}

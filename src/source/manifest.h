@@ -59,11 +59,12 @@ bool file_stamp_eq(const struct file_stamp *a, const struct file_stamp *b);
 
 /*
  * Loads one file ("-" for standard input) into ret, adding its object count
- * to *n_objects (checked against limits->max_objects).  Same contract as
- * manifest_load.
+ * to *n_objects (checked against limits->max_objects) and, when ret_hash is
+ * not NULL, setting it to the FNV-1a of the bytes read (fnv1a_update).  Same
+ * contract as manifest_load.
  */
 int manifest_load_file(const char *path, const struct doc_limits *limits, size_t *n_objects,
-		       struct cluster *ret, struct diag *d);
+		       uint64_t *ret_hash, struct cluster *ret, struct diag *d);
 
 /* Parses one in-memory buffer (used by tests and the fuzzer).  Same contract. */
 int manifest_load_buffer(const char *name, const char *buf, size_t len, bool json,

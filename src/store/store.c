@@ -40,7 +40,7 @@ static bool stamp_is_racy(const struct file_stamp *st)
 /* FNV-1a over the file's bytes; 0 when it cannot be read (then it is parsed, which reports why). */
 static uint64_t content_hash(const char *path)
 {
-	uint64_t h = 0xcbf29ce484222325ull;
+	uint64_t h = FNV1A_OFFSET;
 	char buf[65536];
 	ssize_t n;
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -48,10 +48,7 @@ static uint64_t content_hash(const char *path)
 	if (fd < 0)
 		return 0;
 	while ((n = read(fd, buf, sizeof(buf))) > 0)
-		for (ssize_t i = 0; i < n; i++) {
-			h ^= (unsigned char)buf[i];
-			h *= 0x100000001b3ull;
-		}
+		h = fnv1a_update(h, buf, (size_t)n);
 	close(fd);
 	return n < 0 ? 0 : (h ? h : 1);
 }
@@ -256,6 +253,7 @@ int store_refresh(struct store *s, bool reread, struct diag *d, struct store_del
 	struct cluster c;
 	size_t total = 0, n_kept = 0;
 	bool in_place;
+	uint64_t h = 0;
 	int r, err = 0;
 
 	*delta = (struct store_delta){ 0 };
@@ -303,12 +301,12 @@ int store_refresh(struct store *s, bool reread, struct diag *d, struct store_del
 			cluster_init(&next[i].objs);
 			fresh[i] = true;
 			delta->files_read++;
+			/* The hash of the very bytes parsed: a later write in the same tick shows as a new hash. */
+			r = manifest_load_file(mf->path, limits, &next[i].n_objects, &h, &next[i].objs, d);
 			if (!streq(mf->path, "-") && stamp_is_racy(&mf->stamp)) {
-				/* Hashed before parsing: a write in between shows as a new hash next time. */
 				next[i].racy = true;
-				next[i].content_hash = content_hash(mf->path);
+				next[i].content_hash = h ? h : 1;
 			}
-			r = manifest_load_file(mf->path, limits, &next[i].n_objects, &next[i].objs, d);
 			if (r < 0)
 				err = err ? err : r;
 		}

@@ -10,21 +10,9 @@
 
 #include "core/util.h"
 
-#define FNV_OFFSET 0xcbf29ce484222325ull
-
-/* FNV-1a, streamable: the hash of a concatenation is the updates in order. */
-static uint64_t hash_update(uint64_t h, const char *p, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		h ^= (unsigned char)p[i];
-		h *= 0x100000001b3ull;
-	}
-	return h;
-}
-
 uint64_t ipt_hash(const char *p, size_t n)
 {
-	uint64_t h = hash_update(FNV_OFFSET, p, n);
+	uint64_t h = fnv1a_update(FNV1A_OFFSET, p, n);
 
 	return h ? h : 1;
 }
@@ -32,13 +20,13 @@ uint64_t ipt_hash(const char *p, size_t n)
 uint64_t ipt_shared_hash(const struct ipt_base *base, size_t i, struct ipt_frag *const *frags,
 			 size_t n_frags)
 {
-	uint64_t h = FNV_OFFSET;
+	uint64_t h = FNV1A_OFFSET;
 
 	for (size_t k = 0; k < n_frags; k++)
 		if (frags[k]->shared[i].len)
-			h = hash_update(h, frags[k]->shared[i].rules, frags[k]->shared[i].len);
+			h = fnv1a_update(h, frags[k]->shared[i].rules, frags[k]->shared[i].len);
 	if (base->chains[i].len)
-		h = hash_update(h, base->chains[i].rules, base->chains[i].len);
+		h = fnv1a_update(h, base->chains[i].rules, base->chains[i].len);
 	return h ? h : 1;
 }
 
