@@ -552,11 +552,12 @@ static struct node_view *view_new(const struct cluster *c, const char *node_name
 	return v;
 }
 
-static void assign_ids(struct node_view *v, size_t from)
+/* Every port view of v is new: each gets the next id. */
+static void assign_ids(struct node_view *v)
 {
-	for (size_t i = from; i < v->n_ports; i++)
+	for (size_t i = 0; i < v->n_ports; i++)
 		v->ports[i].id = v->next_id++;
-	v->n_rebuilt = v->n_ports - from;
+	v->n_rebuilt = v->n_ports;
 }
 
 static void build_all(struct node_view *v, const struct cluster *c, const struct policy_opts *opts)
@@ -566,7 +567,7 @@ static void build_all(struct node_view *v, const struct cluster *c, const struct
 	v->n_skipped_other_proxy = count_other_proxy(c, opts);
 	if (v->n_ports)
 		qsort(v->ports, v->n_ports, sizeof(*v->ports), cmp_port_view);
-	assign_ids(v, 0);
+	assign_ids(v);
 }
 
 struct node_view *policy_build_view(const struct cluster *c, const char *node_name,
@@ -591,23 +592,22 @@ static void port_view_done(struct port_view *pv)
 	lb_choice_done(&pv->lb);
 }
 
-/* Inserts pv into v's sorted ports, after any equal one. */
-static void insert_sorted(struct node_view *v, const struct port_view *pv)
+/*
+ * Merges the sorted add[0..m) into v's sorted ports, in place from the
+ * back (each kept port view moves at most once), after any equal one.
+ */
+static void merge_sorted(struct node_view *v, const struct port_view *add, size_t m)
 {
-	size_t lo = 0, hi = v->n_ports;
+	size_t i = v->n_ports, k = m, out = v->n_ports + m;
 
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (cmp_port_view(&v->ports[mid], pv) <= 0)
-			lo = mid + 1;
+	v->ports = xgrow(v->ports, &v->cap_ports, out, sizeof(*v->ports));
+	while (k) {
+		if (i && cmp_port_view(&v->ports[i - 1], &add[k - 1]) > 0)
+			v->ports[--out] = v->ports[--i];
 		else
-			hi = mid;
+			v->ports[--out] = add[--k];
 	}
-	v->ports = xgrow(v->ports, &v->cap_ports, v->n_ports + 1, sizeof(*v->ports));
-	memmove(&v->ports[lo + 1], &v->ports[lo], (v->n_ports - lo) * sizeof(*v->ports));
-	v->ports[lo] = *pv;
-	v->n_ports++;
+	v->n_ports += m;
 }
 
 struct node_view *policy_update_view(struct node_view *old, const struct cluster *c,
@@ -648,27 +648,10 @@ struct node_view *policy_update_view(struct node_view *old, const struct cluster
 	}
 	if (fresh->n_ports)
 		qsort(fresh->ports, fresh->n_ports, sizeof(*fresh->ports), cmp_port_view);
-	assign_ids(fresh, 0);
+	assign_ids(fresh);
 	v->next_id = fresh->next_id;
 	v->n_rebuilt = fresh->n_rebuilt;
-	if (fresh->n_ports <= 64) {
-		for (size_t i = 0; i < fresh->n_ports; i++)
-			insert_sorted(v, &fresh->ports[i]);
-	} else {
-		struct port_view *merged = xmalloc((v->n_ports + fresh->n_ports) * sizeof(*merged));
-		size_t i = 0, k = 0, out = 0;
-
-		while (i < v->n_ports || k < fresh->n_ports) {
-			if (k == fresh->n_ports ||
-			    (i < v->n_ports && cmp_port_view(&v->ports[i], &fresh->ports[k]) <= 0))
-				merged[out++] = v->ports[i++];
-			else
-				merged[out++] = fresh->ports[k++];
-		}
-		free(v->ports);
-		v->ports = merged;
-		v->n_ports = v->cap_ports = out;
-	}
+	merge_sorted(v, fresh->ports, fresh->n_ports);
 	fresh->n_ports = 0; /* moved into v */
 	node_view_free(fresh);
 	v->n_skipped_other_proxy = count_other_proxy(c, opts);
