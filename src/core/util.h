@@ -48,6 +48,9 @@ static inline bool streq_null(const char *a, const char *b)
 /* Frees an array of n owned strings and the array itself. */
 void strv_free(char **v, size_t n);
 
+/* CLOCK_MONOTONIC in ns: durations, deadlines, rate limits. */
+uint64_t mono_ns(void);
+
 /* FNV-1a, 64 bit, streamable: the hash of a concatenation is the updates in order. */
 #define FNV1A_OFFSET 0xcbf29ce484222325ull
 static inline uint64_t fnv1a_update(uint64_t h, const void *p, size_t n)

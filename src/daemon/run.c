@@ -67,13 +67,6 @@ struct agent {
 	int epfd, sfd, ifd, tfd;
 };
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * NS_PER_SEC + (uint64_t)ts.tv_nsec;
-}
 
 static void logf_(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void logf_(const char *fmt, ...)
@@ -393,7 +386,7 @@ static void rewatch(struct agent *a)
 
 static void arm_timer(struct agent *a)
 {
-	uint64_t deadline = sync_timer_deadline(&a->timer), now = now_ns();
+	uint64_t deadline = sync_timer_deadline(&a->timer), now = mono_ns();
 	struct itimerspec its = { 0 };
 
 	if (deadline <= now)
@@ -405,7 +398,7 @@ static void arm_timer(struct agent *a)
 
 static double ms_since(uint64_t t)
 {
-	return (double)(now_ns() - t) / 1e6;
+	return (double)(mono_ns() - t) / 1e6;
 }
 
 /*
@@ -417,7 +410,7 @@ static int do_sync(struct agent *a, bool full)
 {
 	struct store_delta delta;
 	struct diag d;
-	uint64_t t0 = now_ns(), t_read, t_view;
+	uint64_t t0 = mono_ns(), t_read, t_view;
 	double read_ms, view_ms;
 	size_t rebuilt = 0, files_read = 0, files_total = a->store.n_files;
 	/* Bad input stays bad until a file changes (inotify clears input_bad). */
@@ -434,7 +427,7 @@ static int do_sync(struct agent *a, bool full)
 		files_total = delta.files_total;
 	}
 	read_ms = ms_since(t0);
-	t_read = now_ns();
+	t_read = mono_ns();
 	if (r < 0) {
 		a->input_bad = true;
 		logf_("input has errors; %s", a->view ? "keeping the last good rules until the files change"
@@ -456,7 +449,7 @@ static int do_sync(struct agent *a, bool full)
 		store_delta_done(&delta); /* the view no longer points into replaced objects */
 	}
 	view_ms = ms_since(t_read);
-	t_view = now_ns();
+	t_view = mono_ns();
 	diag_init(&d);
 	r = a->ops->sync(a->dp, a->view, full, &d);
 	diag_print(&d, stderr);
@@ -485,8 +478,8 @@ static int loop(struct agent *a)
 		int n;
 		bool full;
 
-		if (sync_timer_due(&a->timer, now_ns(), &full)) {
-			uint64_t start = now_ns();
+		if (sync_timer_due(&a->timer, mono_ns(), &full)) {
+			uint64_t start = mono_ns();
 			int r = do_sync(a, full);
 
 			sync_timer_done(&a->timer, start, full, r == 0);

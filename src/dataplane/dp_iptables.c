@@ -202,13 +202,6 @@ static void ipt_stats(const struct dataplane *dp, struct dp_stats *ret)
 	ret->chains = dp->fam[0].chains + dp->fam[1].chains;
 }
 
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 static void append(char **buf, size_t *len, size_t *cap, const char *p, size_t n)
 {

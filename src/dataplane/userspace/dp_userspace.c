@@ -328,7 +328,7 @@ static void sync_listeners(struct dataplane *dp, const struct us_plan *p, struct
 static int us_sync(struct dataplane *dp, const struct node_view *v, bool full, struct diag *d)
 {
 	struct us_dp *u = &dp->us;
-	uint64_t t0 = us_now_ns();
+	uint64_t t0 = mono_ns();
 	struct us_plan plan;
 	struct us_plan_in in = { .view = v, .masquerade_all = u->opts.masquerade_all };
 	struct addr *np;
@@ -347,9 +347,9 @@ static int us_sync(struct dataplane *dp, const struct node_view *v, bool full, s
 		for (size_t i = 0; i < plan.n_notes; i++)
 			diag_add(d, DIAG_WARNING, NULL, 0, NULL, NULL, "userspace: %s", plan.notes[i]);
 	/* Addresses before listeners; stale ones go last, after their listeners. */
-	t = us_now_ns();
+	t = mono_ns();
 	r = us_capture_vips(&u->opts, plan.vips, plan.n_vips, true, d);
-	t_kernel += us_now_ns() - t;
+	t_kernel += mono_ns() - t;
 	if (r < 0)
 		goto fail;
 	/* A full sync checks the routing again, in case someone removed it. */
@@ -357,9 +357,9 @@ static int us_sync(struct dataplane *dp, const struct node_view *v, bool full, s
 		struct diag tmp;
 
 		diag_init(&tmp);
-		t = us_now_ns();
+		t = mono_ns();
 		r = us_capture_tproxy_routing(&u->opts, &tmp);
-		t_kernel += us_now_ns() - t;
+		t_kernel += mono_ns() - t;
 		if (r == 0) {
 			dp->tproxy_ready = true;
 		} else if (dp->tproxy_ready) {
@@ -376,9 +376,9 @@ static int us_sync(struct dataplane *dp, const struct node_view *v, bool full, s
 	script = us_plan_nft(&plan, u->opts.cluster_cidrs, u->opts.n_cluster_cidrs, US_TPROXY_MARK);
 	/* A full sync rewrites the table anyway, in case someone changed it. */
 	if (full || !dp->nft_applied || !streq(dp->nft_applied, script)) {
-		t = us_now_ns();
+		t = mono_ns();
 		r = us_capture_nft(&u->opts, script, d);
-		t_kernel += us_now_ns() - t;
+		t_kernel += mono_ns() - t;
 		if (r < 0) {
 			free(script);
 			goto fail;
@@ -397,9 +397,9 @@ static int us_sync(struct dataplane *dp, const struct node_view *v, bool full, s
 	for (unsigned i = 0; i < u->n_workers; i++)
 		us_worker_set_snap(u->workers[i], snap);
 	us_snap_unref(snap);
-	t = us_now_ns();
+	t = mono_ns();
 	r = us_capture_vips(&u->opts, plan.vips, plan.n_vips, false, d);
-	t_kernel += us_now_ns() - t;
+	t_kernel += mono_ns() - t;
 	if (r < 0)
 		goto fail;
 	dp->stats.syncs++;
@@ -409,7 +409,7 @@ static int us_sync(struct dataplane *dp, const struct node_view *v, bool full, s
 		dp->stats.partial_syncs++;
 	dp->stats.rules = u->n_ls;
 	dp->stats.chains = u->n_svcs;
-	dp->stats.last_sync_ns = us_now_ns() - t0;
+	dp->stats.last_sync_ns = mono_ns() - t0;
 	dp->stats.last_kernel_ns = t_kernel;
 	us_plan_done(&plan);
 	return 0;

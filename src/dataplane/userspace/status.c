@@ -40,7 +40,7 @@ static void json_str(FILE *f, const char *s)
 
 void us_status_write(struct us_dp *dp, FILE *f)
 {
-	uint64_t now = us_now_ns(), bytes = 0;
+	uint64_t now = mono_ns(), bytes = 0;
 
 	for (unsigned i = 0; i < dp->n_workers; i++)
 		bytes += atomic_load_explicit(&dp->workers[i]->bytes, memory_order_relaxed);

@@ -23,13 +23,6 @@
 /* Affinity tables are bounded: one entry per client, like kube-proxy's recent list. */
 #define US_AFFINITY_MAX_ENTRIES 65536
 
-uint64_t us_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * US_NS_PER_SEC + (uint64_t)ts.tv_nsec;
-}
 
 void us_log(const char *fmt, ...)
 {

@@ -417,7 +417,7 @@ static void *worker_main(void *arg)
 			us_log("userspace: worker %u: epoll_wait: %s", w->idx, strerror(errno));
 			break;
 		}
-		w->now_ns = us_now_ns();
+		w->now_ns = mono_ns();
 		for (int i = 0; i < n; i++) {
 			struct us_ev *ev = evs[i].data.ptr;
 
