@@ -68,24 +68,6 @@ struct agent {
 };
 
 
-static void logf_(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void logf_(const char *fmt, ...)
-{
-	struct timespec ts;
-	struct tm tm;
-	char stamp[32];
-	va_list ap;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
-	strftime(stamp, sizeof(stamp), "%H:%M:%S", &tm);
-	fprintf(stderr, "kroute %s.%03ld: ", stamp, ts.tv_nsec / 1000000);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-}
-
 /*
  * Go-style durations as kube-proxy's flags take them: "1s", "500ms", "1m30s",
  * "2h", "100us"; a bare number is seconds.
@@ -430,7 +412,7 @@ static int do_sync(struct agent *a, bool full)
 	t_read = mono_ns();
 	if (r < 0) {
 		a->input_bad = true;
-		logf_("input has errors; %s", a->view ? "keeping the last good rules until the files change"
+		log_line("input has errors; %s", a->view ? "keeping the last good rules until the files change"
 						      : "nothing applied yet");
 		store_delta_done(&delta);
 		if (!a->view)
@@ -455,14 +437,14 @@ static int do_sync(struct agent *a, bool full)
 	diag_print(&d, stderr);
 	diag_done(&d);
 	if (r < 0)
-		logf_("%s sync failed after %.1f ms (read %.1f, policy %.1f, apply %.1f): %s; the"
+		log_line("%s sync failed after %.1f ms (read %.1f, policy %.1f, apply %.1f): %s; the"
 		      " previous rules stay, retrying with a full sync", full ? "full" : "partial",
 		      ms_since(t0), read_ms, view_ms, ms_since(t_view), strerror(-r));
 	else {
 		struct dp_stats st;
 
 		a->ops->stats(a->dp, &st);
-		logf_("%s sync: %zu service ports (%zu rebuilt, %zu of %zu files read) in %.1f ms"
+		log_line("%s sync: %zu service ports (%zu rebuilt, %zu of %zu files read) in %.1f ms"
 		      " (read %.1f, policy %.1f, apply %.1f of which kernel tools %.1f)",
 		      full ? "full" : "partial", a->view->n_ports, rebuilt, files_read,
 		      files_total, ms_since(t0), read_ms, view_ms, ms_since(t_view),
@@ -487,7 +469,7 @@ static int loop(struct agent *a)
 		arm_timer(a);
 		n = epoll_wait(a->epfd, evs, ARRAY_SIZE(evs), -1);
 		if (n < 0 && errno != EINTR) {
-			logf_("epoll_wait: %s", strerror(errno));
+			log_line("epoll_wait: %s", strerror(errno));
 			return EXIT_FAILURE;
 		}
 		for (int i = 0; i < n; i++) {
@@ -499,14 +481,14 @@ static int loop(struct agent *a)
 				if (read(a->sfd, &si, sizeof(si)) != sizeof(si))
 					continue;
 				if (si.ssi_signo == SIGHUP) {
-					logf_("SIGHUP: reading every file, full resync");
+					log_line("SIGHUP: reading every file, full resync");
 					a->reread = true;
 					a->input_bad = false;
 					a->timer.need_full = true;
 					sync_timer_request(&a->timer);
 					continue;
 				}
-				logf_("%s: exiting; rules stay in place (kroute cleanup removes them)",
+				log_line("%s: exiting; rules stay in place (kroute cleanup removes them)",
 				      strsignal((int)si.ssi_signo));
 				return 0;
 			} else if (fd == a->ifd) {
@@ -598,7 +580,7 @@ int run_main(int argc, char **argv)
 	}
 	rewatch(&a);
 	sync_timer_init(&a.timer, cfg.min_sync_period_ns, cfg.sync_period_ns);
-	logf_("running: mode %s, node %s, %zu path(s), min-sync-period %.3fs, sync-period %.3fs",
+	log_line("running: mode %s, node %s, %zu path(s), min-sync-period %.3fs, sync-period %.3fs",
 	      cfg.mode, cfg.node, cfg.n_paths, (double)cfg.min_sync_period_ns / 1e9,
 	      (double)cfg.sync_period_ns / 1e9);
 	ret = loop(&a);

@@ -44,7 +44,7 @@ static void raise_nofile(void)
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
 		rl.rlim_cur = rl.rlim_max;
 		if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
-			us_log("userspace: cannot raise RLIMIT_NOFILE to %llu: %s",
+			log_line("userspace: cannot raise RLIMIT_NOFILE to %llu: %s",
 			       (unsigned long long)rl.rlim_max, strerror(errno));
 	}
 }

@@ -135,8 +135,6 @@ void us_snap_unref(struct us_snap *s);
 void us_snap_sort(struct us_snap *s);
 bool us_snap_is_local(const struct us_snap *s, const struct addr *a);
 
-/* The agent's log line format, from any thread. */
-void us_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void us_sockaddr_to_addr(const struct sockaddr_storage *sa, struct addr *ret, uint16_t *ret_port);
 void us_addr_to_sockaddr(const struct addr *a, uint16_t port, struct sockaddr_storage *ret,
 			 socklen_t *ret_len);

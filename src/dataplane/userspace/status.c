@@ -152,7 +152,7 @@ struct us_status *us_status_start(struct us_dp *dp, const char *path)
 	pthread_mutex_init(&st->lock, NULL);
 	pthread_cond_init(&st->cond, NULL);
 	if (us_thread_create(&st->thread, status_main, st) != 0) {
-		us_log("userspace: cannot start the status writer: %s", strerror(errno));
+		log_line("userspace: cannot start the status writer: %s", strerror(errno));
 		free(st->path);
 		free(st->tmp);
 		free(st);

@@ -24,23 +24,6 @@
 #define US_AFFINITY_MAX_ENTRIES 65536
 
 
-void us_log(const char *fmt, ...)
-{
-	struct timespec ts;
-	struct tm tm;
-	char stamp[32], line[1024];
-	va_list ap;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
-	strftime(stamp, sizeof(stamp), "%H:%M:%S", &tm);
-	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
-	/* One fprintf per line: stdio locks the stream, so threads do not interleave. */
-	fprintf(stderr, "kroute %s.%03ld: %s\n", stamp, ts.tv_nsec / 1000000, line);
-}
-
 void us_addr_to_sockaddr(const struct addr *a, uint16_t port, struct sockaddr_storage *ret,
 			 socklen_t *ret_len)
 {
@@ -279,7 +262,7 @@ void us_svc_update(struct us_svc *s, const struct us_plan_svc *ps, uint64_t now_
 	}
 	if (r < 0) {
 		/* Cannot happen with a plan from the view (names and sizes are validated). */
-		us_log("userspace: %s: scheduler %s: %s; falling back to random", s->name,
+		log_line("userspace: %s: scheduler %s: %s; falling back to random", s->name,
 		       ps->sched_name, strerror(-r));
 		sched_free(s->st);
 		s->st = NULL;
@@ -329,7 +312,7 @@ static void expire_ejections(struct us_svc *s, uint64_t now_ns)
 			s->n_ejected--;
 			s->dests[i].weight = ep->weight;
 			changed = true;
-			us_log("userspace: %s: endpoint %s back in service after its ejection",
+			log_line("userspace: %s: endpoint %s back in service after its ejection",
 			       s->name, ep->key);
 		}
 	}
@@ -422,7 +405,7 @@ void us_svc_failed(struct us_ep *ep, int err, uint64_t now_ns)
 				sched_prepare(s->st);
 		}
 		atomic_fetch_add_explicit(&s->dp->ctr.ejections, 1, memory_order_relaxed);
-		us_log("userspace: %s: endpoint %s ejected for %.1fs after %u failed connects in a row (last: %s)",
+		log_line("userspace: %s: endpoint %s ejected for %.1fs after %u failed connects in a row (last: %s)",
 		       s->name, ep->key, (double)(ep->health.ejected_until_ns - now_ns) / 1e9,
 		       US_HEALTH_FAILURES, strerror(err));
 	}

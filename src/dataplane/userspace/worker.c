@@ -127,7 +127,7 @@ int us_upstream_socket(struct us_worker *w, int type, const struct us_ep *ep, bo
 			int err = errno;
 
 			if (!atomic_exchange(&warned, true))
-				us_log("userspace: cannot keep client source addresses (transparent bind: %s); backends see the node's address instead",
+				log_line("userspace: cannot keep client source addresses (transparent bind: %s); backends see the node's address instead",
 				       strerror(err));
 			close(fd);
 			*spoof = false;
@@ -148,7 +148,7 @@ bool us_worker_fd_exhausted(struct us_worker *w, const char *what)
 		return freed;
 	w->last_fd_log_ns = w->now_ns;
 	getrlimit(RLIMIT_NOFILE, &rl);
-	us_log("userspace: out of file descriptors (%s; RLIMIT_NOFILE %llu per worker): the oldest UDP sessions are closed to make room, then new connections are reset until some close; raise the limit (e.g. LimitNOFILE= in the unit) or lower the load",
+	log_line("userspace: out of file descriptors (%s; RLIMIT_NOFILE %llu per worker): the oldest UDP sessions are closed to make room, then new connections are reset until some close; raise the limit (e.g. LimitNOFILE= in the unit) or lower the load",
 	       what, (unsigned long long)rl.rlim_cur);
 	return freed;
 }
@@ -203,7 +203,7 @@ static void post(struct us_worker *w, struct us_msg m, int fd)
 		close(fd);
 	if (r < 0)
 		/* Only when the worker is gone: it can no longer use what m carries. */
-		us_log("userspace: worker %u: cannot send a control message: %s", w->idx,
+		log_line("userspace: worker %u: cannot send a control message: %s", w->idx,
 		       strerror(errno));
 }
 
@@ -285,7 +285,7 @@ static bool handle_messages(struct us_worker *w)
 			fd = -1;
 			us_list_add_tail(&w->wls, &m.wl->link);
 			if (m.wl->fd < 0 || us_epoll_add(w, m.wl->fd, EPOLLIN, &m.wl->ev) < 0)
-				us_log("userspace: worker %u: cannot watch %s: %s", w->idx,
+				log_line("userspace: worker %u: cannot watch %s: %s", w->idx,
 				       m.wl->l->name, m.wl->fd < 0 ? "no socket received" : strerror(errno));
 			break;
 		case US_MSG_DEL:
@@ -414,7 +414,7 @@ static void *worker_main(void *arg)
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
-			us_log("userspace: worker %u: epoll_wait: %s", w->idx, strerror(errno));
+			log_line("userspace: worker %u: epoll_wait: %s", w->idx, strerror(errno));
 			break;
 		}
 		w->now_ns = mono_ns();
@@ -509,7 +509,7 @@ struct us_worker *us_worker_start(struct us_dp *dp, unsigned idx)
 		pthread_join(w->thread, NULL);
 		err = n == 1 ? status : EIO;
 		worker_free(w);
-		us_log("userspace: cannot start worker %u: %s", idx, strerror(err));
+		log_line("userspace: cannot start worker %u: %s", idx, strerror(err));
 		return NULL;
 	}
 	return w;
@@ -518,7 +518,7 @@ fail:
 		close(w->ctl_peer);
 	us_udp_done(w);
 	worker_free(w);
-	us_log("userspace: cannot start worker %u: %s", idx, strerror(err));
+	log_line("userspace: cannot start worker %u: %s", idx, strerror(err));
 	return NULL;
 }
 
