@@ -98,6 +98,7 @@ static void us_free(struct dataplane *dp)
 		us_svc_unref(u->svc_list[i]);
 	strmap_done(&u->svcs);
 	strmap_done(&u->listeners);
+	us_snap_unref(u->snap);
 	pthread_mutex_destroy(&u->reg_lock);
 	free(u->ls_list);
 	free(u->svc_list);
@@ -394,9 +395,15 @@ static int us_sync(struct dataplane *dp, const struct node_view *v, bool full, s
 	atomic_init(&snap->refs, 1);
 	us_capture_local_addrs(true, &snap->local, &snap->n_local);
 	us_snap_sort(snap);
-	for (unsigned i = 0; i < u->n_workers; i++)
-		us_worker_set_snap(u->workers[i], snap);
-	us_snap_unref(snap);
+	/* The workers get it only when the node's addresses changed: a wakeup each otherwise. */
+	if (!us_snap_same(snap, u->snap)) {
+		for (unsigned i = 0; i < u->n_workers; i++)
+			us_worker_set_snap(u->workers[i], snap);
+		us_snap_unref(u->snap);
+		u->snap = snap;
+	} else {
+		us_snap_unref(snap);
+	}
 	t = mono_ns();
 	r = us_capture_vips(&u->opts, plan.vips, plan.n_vips, false, d);
 	t_kernel += mono_ns() - t;

@@ -134,6 +134,8 @@ void us_snap_unref(struct us_snap *s);
 /* Sorts the addresses for us_snap_is_local (before the snapshot is shared). */
 void us_snap_sort(struct us_snap *s);
 bool us_snap_is_local(const struct us_snap *s, const struct addr *a);
+/* Whether a and b (sorted; b may be NULL) hold the same addresses. */
+bool us_snap_same(const struct us_snap *a, const struct us_snap *b);
 
 void us_sockaddr_to_addr(const struct sockaddr_storage *sa, struct addr *ret, uint16_t *ret_port);
 void us_addr_to_sockaddr(const struct addr *a, uint16_t port, struct sockaddr_storage *ret,

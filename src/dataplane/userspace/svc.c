@@ -456,6 +456,16 @@ void us_snap_sort(struct us_snap *s)
 		qsort(s->local, s->n_local, sizeof(*s->local), addr_cmp_v);
 }
 
+bool us_snap_same(const struct us_snap *a, const struct us_snap *b)
+{
+	if (!b || a->n_local != b->n_local)
+		return false;
+	for (size_t i = 0; i < a->n_local; i++)
+		if (!addr_eq(&a->local[i], &b->local[i]))
+			return false;
+	return true;
+}
+
 bool us_snap_is_local(const struct us_snap *s, const struct addr *a)
 {
 	if (a->family == AF_INET && a->bytes[0] == 127)

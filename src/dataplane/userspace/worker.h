@@ -30,6 +30,7 @@ struct us_dp {
 	_Atomic uint64_t removal_gen;   /* bumped after each endpoint is marked removed */
 	struct us_worker **workers;
 	unsigned n_workers;
+	struct us_snap *snap;           /* the local addresses the workers have (a ref) */
 	/* Registry (control thread writes, status thread reads, both under reg_lock). */
 	pthread_mutex_t reg_lock;
 	struct strmap svcs;             /* key -> struct us_svc * */
