@@ -272,14 +272,11 @@ static void sync_svcs(struct us_dp *u, const struct us_plan *p, uint64_t now)
 			continue;
 		}
 		/* Connections keep it alive (their references) while they wind down. */
+		strmap_del(&u->svcs, u->svc_list[i]->key, NULL);
 		us_svc_retire(u->svc_list[i], now);
 		us_svc_unref(u->svc_list[i]);
 	}
 	u->n_svcs = w;
-	strmap_done(&u->svcs);
-	strmap_init(&u->svcs);
-	for (size_t i = 0; i < u->n_svcs; i++)
-		strmap_put(&u->svcs, u->svc_list[i]->key, u->svc_list[i]);
 	pthread_mutex_unlock(&u->reg_lock);
 }
 

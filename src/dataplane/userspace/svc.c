@@ -199,6 +199,7 @@ void us_svc_update(struct us_svc *s, const struct us_plan_svc *ps, uint64_t now_
 {
 	struct us_ep **cur;
 	struct sched_dest *dests;
+	struct strmap by_key;
 	bool new_sched;
 	int r = 0;
 
@@ -215,15 +216,19 @@ void us_svc_update(struct us_svc *s, const struct us_plan_svc *ps, uint64_t now_
 	cur = xcalloc(ps->n_eps + 1, sizeof(*cur));
 	dests = xcalloc(ps->n_eps + 1, sizeof(*dests));
 	s->retired = false;
+	/* Endpoints that stay are found by key: a scan per endpoint would be quadratic. */
+	strmap_init(&by_key);
+	for (size_t k = 0; k < s->n_cur; k++)
+		strmap_put(&by_key, s->cur[k]->key, (void *)(uintptr_t)(k + 1));
 	for (size_t i = 0; i < ps->n_eps; i++) {
 		const struct us_plan_ep *pe = &ps->eps[i];
+		uintptr_t at = (uintptr_t)strmap_get(&by_key, pe->key);
 		struct us_ep *ep = NULL;
 
-		for (size_t k = 0; k < s->n_cur && !ep; k++)
-			if (s->cur[k] && streq(s->cur[k]->key, pe->key)) {
-				ep = s->cur[k];
-				s->cur[k] = NULL;
-			}
+		if (at && s->cur[at - 1]) {
+			ep = s->cur[at - 1];
+			s->cur[at - 1] = NULL;
+		}
 		/* Back within the grace period: its connections stay. */
 		for (size_t k = 0; k < s->n_gone && !ep; k++)
 			if (streq(s->gone[k]->key, pe->key)) {
@@ -238,6 +243,7 @@ void us_svc_update(struct us_svc *s, const struct us_plan_svc *ps, uint64_t now_
 		cur[i] = ep;
 		fill_dest(&dests[i], ep);
 	}
+	strmap_done(&by_key);
 	for (size_t k = 0; k < s->n_cur; k++)
 		if (s->cur[k])
 			mark_removed(s, s->cur[k], now_ns);
