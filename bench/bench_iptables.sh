@@ -66,6 +66,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
+. bench/lib.sh
 
 BUILD=${BUILD:-build}
 OUT=${OUT:-bench/out/iptables}
@@ -97,13 +98,8 @@ for p in ip iptables-restore iptables-save ip6tables-restore python3 /usr/bin/ti
 done
 [ -x "$BUILD/kroute" ] && [ -x "$BUILD/bench/gen_cluster" ] || die "build $BUILD first (ninja -C $BUILD)"
 
-mkdir -p "$OUT"
-OUT=$(cd "$OUT" && pwd)
-W=$OUT/work
-[ "$SUMMARY_ONLY" = 1 ] || rm -rf "$W"
+bench_results_init
 mkdir -p "$W/bin" "$W/rec" "$W/watch" "$W/stage" "$W/v" "$W/syn" "$W/split"
-RESULTS=$OUT/results.txt
-[ "$SUMMARY_ONLY" = 1 ] || : >"$RESULTS"
 
 # Other engineers rebuild the tree while this runs: measure a private copy.
 cp "$BUILD/kroute" "$W/bin/kroute"
@@ -138,18 +134,7 @@ delns() {
 }
 nx() { ip netns exec "$NS" "$@"; }
 
-loadavg() { cut -d' ' -f1 /proc/loadavg; }
 now_ns() { date +%s%N; }
-median() { sort -g | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)]; else print "-" }'; }
-res() { echo "$*" >>"$RESULTS"; echo "  $*"; }
-# value of key in the results lines matching all filters: get KEY filter...
-get() {
-	local key=$1; shift
-	local lines
-	lines=$(cat "$RESULTS")
-	for f in "$@"; do lines=$(grep -E -- "(^| )$f( |\$)" <<<"$lines" || true); done
-	sed -n "s/.* $key=\([^ ]*\).*/\1/p" <<<"$lines"
-}
 
 # ---- the iptables-restore wrappers kroute runs (KROUTE_IPTABLES_RESTORE,
 # KROUTE_IP6TABLES_RESTORE); a name ending in 6 wraps ip6tables-restore ----

@@ -70,6 +70,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 . tests/cluster/one_node.sh
+. bench/lib.sh
 
 BUILD=${BUILD:-build}
 TOPOLOGY=${TOPOLOGY:-loopback}
@@ -91,22 +92,21 @@ PERF=${PERF:-0}
 PERF_FIGURES=${PERF_FIGURES:-"tput1 cps rps"}
 
 die() { echo "bench_userspace.sh: $*" >&2; exit 1; }
-[ "$(id -u)" = 0 ] || die "needs root (network namespaces)"
-for p in ip haproxy iperf3 wrk nginx jq; do
-	command -v "$p" >/dev/null || die "$p not found (scripts/setup.sh installs it)"
-done
-[ -x "$BUILD/kroute" ] && [ -x "$BUILD/tests/cluster/kr-stress" ] || die "build $BUILD first (ninja -C $BUILD)"
+if [ "${SUMMARY_ONLY:-0}" != 1 ]; then
+	[ "$(id -u)" = 0 ] || die "needs root (network namespaces)"
+	for p in ip haproxy iperf3 wrk nginx jq; do
+		command -v "$p" >/dev/null || die "$p not found (scripts/setup.sh installs it)"
+	done
+	[ -x "$BUILD/kroute" ] && [ -x "$BUILD/tests/cluster/kr-stress" ] || die "build $BUILD first (ninja -C $BUILD)"
+fi
 
-mkdir -p "$OUT"
-OUT=$(cd "$OUT" && pwd)
-W=$OUT/work
-rm -rf "$W"
+bench_results_init
 mkdir -p "$W/bin" "$W/m" "$W/nginx"
-RESULTS=$OUT/results.txt
-[ "${SUMMARY_ONLY:-0}" = 1 ] || : >"$RESULTS"
 # Other engineers rebuild the tree while this runs: measure private copies.
-cp "$BUILD/kroute" "$W/bin/kroute"
-cp "$BUILD/tests/cluster/kr-stress" "$W/bin/kr-stress"
+if [ "${SUMMARY_ONLY:-0}" != 1 ]; then
+	cp "$BUILD/kroute" "$W/bin/kroute"
+	cp "$BUILD/tests/cluster/kr-stress" "$W/bin/kr-stress"
+fi
 KROUTE=$W/bin/kroute
 STRESS=$W/bin/kr-stress
 
@@ -182,24 +182,26 @@ pod() {
 		ip link set $2 up
 		ip route add $3/32 dev $2 scope link"
 }
-if [ "$TOPOLOGY" = loopback ]; then
-	ip netns add "$NS"
-	nsconf "$NS" "
-		ip addr add $BACKEND/32 dev lo
-		ip addr add ${VIP[haproxy]}/32 dev lo
-		ip addr add ${VIP[haproxy-splice]}/32 dev lo"
-else
-	ip netns add "$NNS"
-	# The node's addresses; the first is its source address towards the
-	# pods (HAProxy's connections to the backend come from it).
-	nsconf "$NNS" "
-		echo 1 >/proc/sys/net/ipv4/ip_forward
-		ip addr add ${VIP[haproxy]}/32 dev lo
-		ip addr add ${VIP[haproxy-splice]}/32 dev lo
-		ip addr add 169.254.1.1/32 dev lo"
-	pod "$CNS" pc0 "$CLIENT"
-	pod "$BNS" pb0 "$BACKEND"
-fi
+make_namespaces() {
+	if [ "$TOPOLOGY" = loopback ]; then
+		ip netns add "$NS"
+		nsconf "$NS" "
+			ip addr add $BACKEND/32 dev lo
+			ip addr add ${VIP[haproxy]}/32 dev lo
+			ip addr add ${VIP[haproxy-splice]}/32 dev lo"
+	else
+		ip netns add "$NNS"
+		# The node's addresses; the first is its source address towards the
+		# pods (HAProxy's connections to the backend come from it).
+		nsconf "$NNS" "
+			echo 1 >/proc/sys/net/ipv4/ip_forward
+			ip addr add ${VIP[haproxy]}/32 dev lo
+			ip addr add ${VIP[haproxy-splice]}/32 dev lo
+			ip addr add 169.254.1.1/32 dev lo"
+		pod "$CNS" pc0 "$CLIENT"
+		pod "$BNS" pb0 "$BACKEND"
+	fi
+}
 # Clients run in the client namespace.
 nx() { ip netns exec "$CNS" "$@"; }
 
@@ -216,17 +218,6 @@ if [ "$hard" != unlimited ] && [ $((2 * IDLE_CONNS + 256)) -gt "$hard" ]; then
 		"connections, kroute's at $IDLE_CONNS"
 fi
 
-loadavg() { cut -d' ' -f1 /proc/loadavg; }
-median() { sort -g | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)]; else print "-" }'; }
-res() { echo "$*" >>"$RESULTS"; echo "  $*"; }
-# value of key in the results lines matching all filters: get KEY filter...
-get() {
-	local key=$1 f lines
-	shift
-	lines=$(cat "$RESULTS")
-	for f in "$@"; do lines=$(grep -E -- "(^| )$f( |\$)" <<<"$lines" || true); done
-	sed -n "s/.* $key=\([^ ]*\).*/\1/p" <<<"$lines"
-}
 # CPU seconds (user + system) of a process and its threads.
 cpu_s() {
 	[ -n "${1:-}" ] && [ -r "/proc/$1/stat" ] || { echo 0; return; }
@@ -390,6 +381,8 @@ if [ "${SUMMARY_ONLY:-0}" = 1 ]; then
 	summary
 	exit 0
 fi
+
+make_namespaces
 
 # ---- backends ----
 ip netns exec "$BNS" iperf3 -s -B "$BACKEND" -p 5201 >"$W/iperf3.log" 2>&1 &

@@ -1,0 +1,35 @@
+# SPDX-License-Identifier: Apache-2.0
+# shellcheck shell=bash
+# bench/lib.sh: what the benchmark scripts share: their output directory
+# and results file, and the helpers that write and read it.  Source it
+# after OUT and SUMMARY_ONLY are set.
+#
+# Results are lines of key=value words; a figure is found by its filters:
+#   res run=1 target=x figure=y value=3     (appends a line, echoes it)
+#   get value target=x figure=y             (the values of matching lines)
+
+# bench_results_init: OUT made absolute; W=$OUT/work and RESULTS=$OUT/results.txt.
+# Unless SUMMARY_ONLY=1 (which reprints an earlier run), both start empty.
+bench_results_init() {
+	mkdir -p "$OUT"
+	OUT=$(cd "$OUT" && pwd)
+	W=$OUT/work
+	RESULTS=$OUT/results.txt
+	if [ "${SUMMARY_ONLY:-0}" != 1 ]; then
+		rm -rf "$W"
+		: >"$RESULTS"
+	fi
+	mkdir -p "$W"
+}
+
+loadavg() { cut -d' ' -f1 /proc/loadavg; }
+median() { sort -g | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)]; else print "-" }'; }
+res() { echo "$*" >>"$RESULTS"; echo "  $*"; }
+# get KEY FILTER...: the value of KEY in every results line matching all filters.
+get() {
+	local key=$1 f lines
+	shift
+	lines=$(cat "$RESULTS")
+	for f in "$@"; do lines=$(grep -E -- "(^| )$f( |\$)" <<<"$lines" || true); done
+	sed -n "s/.* $key=\([^ ]*\).*/\1/p" <<<"$lines"
+}
