@@ -87,6 +87,11 @@ int addr_cmp(const struct addr *a, const struct addr *b)
 	return memcmp(a->bytes, b->bytes, addr_len(a));
 }
 
+int addr_cmp_qsort(const void *a, const void *b)
+{
+	return addr_cmp(a, b);
+}
+
 bool cidr_contains(const struct cidr *c, const struct addr *a)
 {
 	unsigned bits = c->prefix, i;

@@ -30,6 +30,8 @@ int addr_parse(const char *s, struct addr *ret);
 int cidr_parse(const char *s, struct cidr *ret);
 bool addr_eq(const struct addr *a, const struct addr *b);
 int addr_cmp(const struct addr *a, const struct addr *b);
+/* addr_cmp for qsort and bsearch over arrays of struct addr. */
+int addr_cmp_qsort(const void *a, const void *b);
 bool cidr_contains(const struct cidr *c, const struct addr *a);
 void addr_format(const struct addr *a, char buf[ADDR_STRLEN]);
 /* "10.0.0.1:80" or "[fd00::1]:80". */

@@ -69,15 +69,10 @@ static int run_quiet(char *const argv[], char **out)
 	return r;
 }
 
-static int addr_cmp_v(const void *a, const void *b)
-{
-	return addr_cmp(a, b);
-}
-
 /* v sorted by addr_cmp: thousands of VIPs are compared at every sync. */
 static bool has_addr(const struct addr *v, size_t n, const struct addr *a)
 {
-	return n && bsearch(a, v, n, sizeof(*v), addr_cmp_v);
+	return n && bsearch(a, v, n, sizeof(*v), addr_cmp_qsort);
 }
 
 /* The interface's flags (IFF_UP...), 0 when it does not exist. */
@@ -131,7 +126,7 @@ int us_capture_vips(const struct dp_opts *o, const struct addr *vips, size_t n, 
 		append(&script, &len, &cap, "link set " US_IFNAME " up\n");
 	collect_addrs(IFADDR_ONLY, &have, &n_have);
 	if (n_have) /* qsort's array must not be NULL, even when empty */
-		qsort(have, n_have, sizeof(*have), addr_cmp_v);
+		qsort(have, n_have, sizeof(*have), addr_cmp_qsort);
 	for (size_t i = 0; i < n; i++) {
 		char a[ADDR_STRLEN], line[128];
 

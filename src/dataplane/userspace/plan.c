@@ -69,11 +69,6 @@ static void add_vip(struct us_plan *p, const struct addr *a)
 	VEC_PUSH(p->vips, p->n_vips, p->cap_vips, *a);
 }
 
-static int vip_cmp(const void *a, const void *b)
-{
-	return addr_cmp(a, b);
-}
-
 static void add_drop(struct us_plan *p, const struct port_view *pv, const struct route *r,
 		     const struct addr *addr, bool external_only)
 {
@@ -116,7 +111,6 @@ static void add_listener(struct us_plan *p, const struct port_view *pv, const st
 		.svc = svc,
 		.svc_cluster = svc_cluster,
 		.preserve_external = r->kind != ROUTE_CLUSTER_IP && r->preserves_source_ip && !masq_all,
-		.masquerade_all = masq_all,
 		.name = xasprintf("%s:%u %s %s", pv->svc->key, pv->port->port,
 				  route_kind_name(r->kind), where),
 		.where = where,
@@ -194,7 +188,7 @@ void us_plan_build(const struct us_plan_in *in, struct us_plan *p)
 			plan_route(p, in, pv, &pv->routes[k]);
 	}
 	if (p->n_vips)
-		qsort(p->vips, p->n_vips, sizeof(*p->vips), vip_cmp);
+		qsort(p->vips, p->n_vips, sizeof(*p->vips), addr_cmp_qsort);
 	for (size_t i = 0; i < p->n_vips; i++)
 		if (!w || !addr_eq(&p->vips[w - 1], &p->vips[i]))
 			p->vips[w++] = p->vips[i];

@@ -53,7 +53,6 @@ struct us_plan_listener {
 	 */
 	size_t svc_cluster;
 	bool preserve_external;     /* external clients keep their IP (etp Local) */
-	bool masquerade_all;
 	char *name;                 /* owned: "ns/name:port clusterIP 10.96.0.10:80/TCP" */
 	char *where;                /* owned: "10.96.0.10:80/TCP", the key of ls_index */
 };

@@ -451,15 +451,10 @@ void us_snap_unref(struct us_snap *s)
 	free(s);
 }
 
-static int addr_cmp_v(const void *a, const void *b)
-{
-	return addr_cmp(a, b);
-}
-
 void us_snap_sort(struct us_snap *s)
 {
 	if (s->n_local)
-		qsort(s->local, s->n_local, sizeof(*s->local), addr_cmp_v);
+		qsort(s->local, s->n_local, sizeof(*s->local), addr_cmp_qsort);
 }
 
 bool us_snap_same(const struct us_snap *a, const struct us_snap *b)
@@ -477,5 +472,5 @@ bool us_snap_is_local(const struct us_snap *s, const struct addr *a)
 	if (a->family == AF_INET && a->bytes[0] == 127)
 		return true;
 	/* Once per new flow, over every VIP too: sorted, so a binary search. */
-	return s && s->n_local && bsearch(a, s->local, s->n_local, sizeof(*s->local), addr_cmp_v);
+	return s && s->n_local && bsearch(a, s->local, s->n_local, sizeof(*s->local), addr_cmp_qsort);
 }

@@ -148,7 +148,7 @@ static struct us_sess *sess_get(struct us_worker *w, struct us_wl *wl,
 	uint64_t h;
 	struct us_sess *s;
 	struct us_svc *svc = wl->l->svc;
-	bool from_pod, from_node;
+	bool from_pod, from_node, spoof;
 	struct us_ep *ep;
 	struct sched_flow f = { .proto = IPPROTO_UDP };
 	struct addr local;
@@ -174,8 +174,8 @@ static struct us_sess *sess_get(struct us_worker *w, struct us_wl *wl,
 	if (!ep)
 		return NULL;
 	s = xcalloc(1, sizeof(*s));
-	s->spoof = us_want_spoof(w, wl->l, from_pod, from_node, &a, ep);
-	fd = us_upstream_socket(w, SOCK_DGRAM, ep, &s->spoof, &a, port);
+	spoof = us_want_spoof(w, wl->l, from_pod, from_node, &a, ep);
+	fd = us_upstream_socket(w, SOCK_DGRAM, ep, &spoof, &a, port);
 	if (fd < 0 || connect(fd, (struct sockaddr *)&ep->sa, ep->salen) < 0) {
 		if (fd == -EMFILE || fd == -ENFILE)
 			us_worker_fd_exhausted(w, "opening a UDP session");

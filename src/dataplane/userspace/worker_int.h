@@ -109,7 +109,7 @@ struct us_conn {
 struct us_sess {
 	struct us_ev ev;
 	int fd;
-	bool broken, dead, spoof;
+	bool broken, dead;
 	struct us_wl *wl;
 	struct us_svc *svc;         /* ref */
 	struct us_ep *ep;           /* ref, counted */
