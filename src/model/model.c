@@ -6,6 +6,7 @@
 #include <netinet/in.h>
 #include <stdlib.h>
 
+#include "core/diag.h"
 #include "core/util.h"
 
 const char *proto_name(enum proto p)
@@ -300,4 +301,54 @@ void cluster_remove_node(struct cluster *c, struct node *n)
 		return;
 	strmap_del(&c->node_index, n->name, NULL);
 	ptrv_remove((void **)c->nodes, &c->n_nodes, n);
+}
+
+size_t cluster_add_all(struct cluster *dst, const struct cluster *src, struct diag *d,
+		       bool free_duplicates)
+{
+	size_t dups = 0;
+
+	for (size_t i = 0; i < src->n_services; i++) {
+		struct service *s = src->services[i];
+		const struct service *p;
+
+		if (cluster_add_service(dst, s) == 0)
+			continue;
+		p = cluster_find_service(dst, s->key);
+		diag_add(d, DIAG_ERROR, s->origin.file, s->origin.line, NULL, NULL,
+			 "Service %s: duplicate object: already defined at %s:%d", s->key,
+			 p->origin.file, p->origin.line);
+		dups++;
+		if (free_duplicates)
+			service_free(s);
+	}
+	for (size_t i = 0; i < src->n_slices; i++) {
+		struct endpoint_slice *s = src->slices[i];
+		const struct endpoint_slice *p;
+
+		if (cluster_add_slice(dst, s) == 0)
+			continue;
+		p = cluster_find_slice(dst, s->key);
+		diag_add(d, DIAG_ERROR, s->origin.file, s->origin.line, NULL, NULL,
+			 "EndpointSlice %s: duplicate object: already defined at %s:%d", s->key,
+			 p->origin.file, p->origin.line);
+		dups++;
+		if (free_duplicates)
+			slice_free(s);
+	}
+	for (size_t i = 0; i < src->n_nodes; i++) {
+		struct node *n = src->nodes[i];
+		const struct node *p;
+
+		if (cluster_add_node(dst, n) == 0)
+			continue;
+		p = cluster_find_node(dst, n->name);
+		diag_add(d, DIAG_ERROR, n->origin.file, n->origin.line, NULL, NULL,
+			 "Node %s: duplicate object: already defined at %s:%d", n->name,
+			 p->origin.file, p->origin.line);
+		dups++;
+		if (free_duplicates)
+			node_free(n);
+	}
+	return dups;
 }

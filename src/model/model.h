@@ -195,6 +195,14 @@ int cluster_add_service(struct cluster *c, struct service *s);
 int cluster_add_slice(struct cluster *c, struct endpoint_slice *s);
 int cluster_add_node(struct cluster *c, struct node *n);
 /*
+ * Adds every object of src to dst, in order; each duplicate key is an error
+ * in d naming both places, and is freed when free_duplicates (dst owns what
+ * it took; otherwise src keeps owning everything).  Returns the duplicates.
+ */
+struct diag;
+size_t cluster_add_all(struct cluster *dst, const struct cluster *src, struct diag *d,
+		       bool free_duplicates);
+/*
  * Take an object out of the indexes (not freed; nothing happens when the
  * index holds another object under its key).  Array order is not kept.
  */

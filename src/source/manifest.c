@@ -115,45 +115,7 @@ static size_t find_split(const char *buf, size_t len)
 /* Moves every object of src into lc's cluster (in order); duplicates are errors. */
 static void merge_cluster(struct load_ctx *lc, struct cluster *src)
 {
-	for (size_t i = 0; i < src->n_services; i++) {
-		struct service *s = src->services[i];
-
-		if (cluster_add_service(lc->c, s) < 0) {
-			const struct service *p = cluster_find_service(lc->c, s->key);
-
-			diag_add(lc->d, DIAG_ERROR, s->origin.file, s->origin.line, NULL, NULL,
-				 "Service %s: duplicate object: already defined at %s:%d", s->key,
-				 p->origin.file, p->origin.line);
-			lc->errors++;
-			service_free(s);
-		}
-	}
-	for (size_t i = 0; i < src->n_slices; i++) {
-		struct endpoint_slice *s = src->slices[i];
-
-		if (cluster_add_slice(lc->c, s) < 0) {
-			const struct endpoint_slice *p = cluster_find_slice(lc->c, s->key);
-
-			diag_add(lc->d, DIAG_ERROR, s->origin.file, s->origin.line, NULL, NULL,
-				 "EndpointSlice %s: duplicate object: already defined at %s:%d",
-				 s->key, p->origin.file, p->origin.line);
-			lc->errors++;
-			slice_free(s);
-		}
-	}
-	for (size_t i = 0; i < src->n_nodes; i++) {
-		struct node *n = src->nodes[i];
-
-		if (cluster_add_node(lc->c, n) < 0) {
-			const struct node *p = cluster_find_node(lc->c, n->name);
-
-			diag_add(lc->d, DIAG_ERROR, n->origin.file, n->origin.line, NULL, NULL,
-				 "Node %s: duplicate object: already defined at %s:%d", n->name,
-				 p->origin.file, p->origin.line);
-			lc->errors++;
-			node_free(n);
-		}
-	}
+	lc->errors += cluster_add_all(lc->c, src, lc->d, true);
 	/* The objects moved; only the containers are left to free. */
 	src->n_services = src->n_slices = src->n_nodes = 0;
 	cluster_done(src);

@@ -146,48 +146,10 @@ static size_t replaced_objects(const struct store *s, const bool *kept)
 static int index_objects(struct cluster *c, const struct store_file *files, size_t n,
 			 struct diag *d)
 {
-	int errors = 0;
+	size_t errors = 0;
 
-	for (size_t f = 0; f < n; f++) {
-		const struct cluster *o = &files[f].objs;
-
-		for (size_t i = 0; i < o->n_services; i++) {
-			struct service *sv = o->services[i];
-			const struct service *p;
-
-			if (cluster_add_service(c, sv) == 0)
-				continue;
-			p = cluster_find_service(c, sv->key);
-			diag_add(d, DIAG_ERROR, sv->origin.file, sv->origin.line, NULL, NULL,
-				 "Service %s: duplicate object: already defined at %s:%d", sv->key,
-				 p->origin.file, p->origin.line);
-			errors++;
-		}
-		for (size_t i = 0; i < o->n_slices; i++) {
-			struct endpoint_slice *sl = o->slices[i];
-			const struct endpoint_slice *p;
-
-			if (cluster_add_slice(c, sl) == 0)
-				continue;
-			p = cluster_find_slice(c, sl->key);
-			diag_add(d, DIAG_ERROR, sl->origin.file, sl->origin.line, NULL, NULL,
-				 "EndpointSlice %s: duplicate object: already defined at %s:%d",
-				 sl->key, p->origin.file, p->origin.line);
-			errors++;
-		}
-		for (size_t i = 0; i < o->n_nodes; i++) {
-			struct node *nd = o->nodes[i];
-			const struct node *p;
-
-			if (cluster_add_node(c, nd) == 0)
-				continue;
-			p = cluster_find_node(c, nd->name);
-			diag_add(d, DIAG_ERROR, nd->origin.file, nd->origin.line, NULL, NULL,
-				 "Node %s: duplicate object: already defined at %s:%d", nd->name,
-				 p->origin.file, p->origin.line);
-			errors++;
-		}
-	}
+	for (size_t f = 0; f < n; f++)
+		errors += cluster_add_all(c, &files[f].objs, d, false);
 	return errors ? -EINVAL : 0;
 }
 
