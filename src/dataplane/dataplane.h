@@ -69,6 +69,14 @@ struct dataplane_ops {
 	int (*cleanup)(const struct dp_opts *opts, struct diag *d);
 	void (*stats)(const struct dataplane *dp, struct dp_stats *ret);
 	void (*free)(struct dataplane *dp);
+	/*
+	 * Optional (NULL: none).  An fd the agent's loop watches for this
+	 * backend, e.g. messages from proxy threads; when it is readable the
+	 * loop calls on_event on the agent's thread, where the backend may log
+	 * (its own threads never print).  Valid from new() until free().
+	 */
+	int (*event_fd)(const struct dataplane *dp);
+	void (*on_event)(struct dataplane *dp);
 };
 
 const struct dataplane_ops *dataplane_find(const char *mode);

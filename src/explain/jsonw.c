@@ -2,6 +2,8 @@
 /* Streaming JSON writer; see jsonw.h. */
 #include "explain/jsonw.h"
 
+#include "core/json_escape.h"
+
 void jsonw_init(struct jsonw *w, FILE *f, bool pretty)
 {
 	*w = (struct jsonw){ .f = f, .pretty = pretty };
@@ -78,40 +80,10 @@ void jsonw_arr_close(struct jsonw *w)
 	close_c(w, ']');
 }
 
-static void write_escaped(FILE *f, const char *s)
-{
-	fputc('"', f);
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		switch (*p) {
-		case '"':
-			fputs("\\\"", f);
-			break;
-		case '\\':
-			fputs("\\\\", f);
-			break;
-		case '\n':
-			fputs("\\n", f);
-			break;
-		case '\t':
-			fputs("\\t", f);
-			break;
-		case '\r':
-			fputs("\\r", f);
-			break;
-		default:
-			if (*p < 0x20)
-				fprintf(f, "\\u%04x", *p);
-			else
-				fputc(*p, f);
-		}
-	}
-	fputc('"', f);
-}
-
 void jsonw_key(struct jsonw *w, const char *key)
 {
 	sep(w);
-	write_escaped(w->f, key);
+	json_fputs(key, w->f);
 	fputs(w->pretty ? ": " : ":", w->f);
 	w->after_key = true;
 }
@@ -120,7 +92,7 @@ void jsonw_str(struct jsonw *w, const char *s)
 {
 	value_start(w);
 	if (s)
-		write_escaped(w->f, s);
+		json_fputs(s, w->f);
 	else
 		fputs("null", w->f);
 }

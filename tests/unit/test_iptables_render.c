@@ -39,7 +39,7 @@
 #include <cmocka.h>
 
 #include "core/util.h"
-#include "dataplane/iptables/buf.h"
+#include "core/sbuf.h"
 #include "dataplane/iptables/frag.h"
 #include "dataplane/iptables/names.h"
 #include "dataplane/iptables/render.h"
@@ -203,7 +203,7 @@ static char *canonical_fragments(const struct node_view *v, const struct ipt_opt
 	struct ipt_frag **list = xcalloc(v->n_ports + 1, sizeof(*list));
 	char *buf = NULL, *out;
 	size_t len = 0, cap = 0, n = 0;
-	struct ipt_buf b = { 0 };
+	struct sbuf b = { 0 };
 
 	assert_int_equal(ipt_base_render(v, o, &base), 0);
 	for (size_t i = 0; i < v->n_ports; i++) {
@@ -213,20 +213,20 @@ static char *canonical_fragments(const struct node_view *v, const struct ipt_opt
 	}
 	/* Rebuild restore text and canonicalise it the same way. */
 	for (int t = 0; t < IPT_N_TABLES; t++) {
-		ipt_buf_adds(&b, t ? "*nat\n" : "*filter\n");
+		sbuf_adds(&b, t ? "*nat\n" : "*filter\n");
 		for (size_t i = 0; i < base.n; i++) {
 			if ((int)base.chains[i].table != t)
 				continue;
-			ipt_buf_adds(&b, ":");
-			ipt_buf_adds(&b, base.chains[i].name);
-			ipt_buf_adds(&b, " - [0:0]\n");
+			sbuf_adds(&b, ":");
+			sbuf_adds(&b, base.chains[i].name);
+			sbuf_adds(&b, " - [0:0]\n");
 		}
 		for (size_t k = 0; k < n; k++)
 			for (size_t c = 0; c < frags[k].n_own; c++)
 				if ((int)frags[k].own[c].table == t) {
-					ipt_buf_adds(&b, ":");
-					ipt_buf_adds(&b, frags[k].own[c].name);
-					ipt_buf_adds(&b, " - [0:0]\n");
+					sbuf_adds(&b, ":");
+					sbuf_adds(&b, frags[k].own[c].name);
+					sbuf_adds(&b, " - [0:0]\n");
 				}
 		for (size_t i = 0; i < base.n; i++) {
 			if ((int)base.chains[i].table != t)
@@ -236,16 +236,16 @@ static char *canonical_fragments(const struct node_view *v, const struct ipt_opt
 			/* The streamed hash the data plane compares is the hash of this text. */
 			assert_true(ipt_shared_hash(&base, i, list, n) == ipt_hash(len ? buf : "", len));
 			if (len)
-				ipt_buf_add(&b, buf, len);
+				sbuf_add(&b, buf, len);
 		}
 		for (size_t k = 0; k < n; k++)
 			for (size_t c = 0; c < frags[k].n_own; c++)
 				if ((int)frags[k].own[c].table == t && frags[k].own[c].len)
-					ipt_buf_add(&b, frags[k].own[c].rules, frags[k].own[c].len);
-		ipt_buf_adds(&b, "COMMIT\n");
+					sbuf_add(&b, frags[k].own[c].rules, frags[k].own[c].len);
+		sbuf_adds(&b, "COMMIT\n");
 	}
 	{
-		char *text = ipt_buf_cstr(&b);
+		char *text = sbuf_cstr(&b);
 
 		out = canonical_render(text);
 		free(text);
@@ -652,19 +652,19 @@ static void keyed_free(struct keyed_line *v, size_t n)
 /* kroute's output as upstream's test proxier would print it. */
 static char *as_upstream_test(const char *buf)
 {
-	struct ipt_buf b = { 0 };
+	struct sbuf b = { 0 };
 
 	for (const char *p = buf; *p;) {
 		if (!strncmp(p, "0x00004000", 10)) {
-			IPT_BUF_ADDL(&b, "0x4000");
+			SBUF_ADDL(&b, "0x4000");
 			p += 10;
 		} else if (!strncmp(p, " --random-fully", 15)) {
 			p += 15;
 		} else {
-			ipt_buf_addc(&b, *p++);
+			sbuf_addc(&b, *p++);
 		}
 	}
-	return ipt_buf_cstr(&b);
+	return sbuf_cstr(&b);
 }
 
 static void compare_upstream(const char *name)
@@ -734,12 +734,12 @@ static void test_probabilities(void **state)
 		"0.1428571429", "0.1666666667", "0.2000000000", "0.2500000000",
 		"0.3333333333", "0.5000000000",
 	};
-	struct ipt_buf y = { 0 };
+	struct sbuf y = { 0 };
 	char *out, *nat;
 	const char *p;
 
 	(void)state;
-	ipt_buf_adds(&y, "apiVersion: v1\nkind: Service\nmetadata: {name: seven, namespace: ns}\n"
+	sbuf_adds(&y, "apiVersion: v1\nkind: Service\nmetadata: {name: seven, namespace: ns}\n"
 		     "spec:\n  clusterIP: 10.96.7.7\n  ports: [{name: p, port: 80, protocol: TCP}]\n"
 		     "---\napiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\n"
 		     "metadata: {name: seven-1, namespace: ns, labels: {kubernetes.io/service-name: seven}}\n"
@@ -748,9 +748,9 @@ static void test_probabilities(void **state)
 		char line[64];
 
 		snprintf(line, sizeof(line), "- {addresses: [10.244.2.%d], nodeName: node-2}\n", i);
-		ipt_buf_adds(&y, line);
+		sbuf_adds(&y, line);
 	}
-	out = render_text(ipt_buf_cstr(&y), &(struct variant){ 0 });
+	out = render_text(sbuf_cstr(&y), &(struct variant){ 0 });
 	nat = table(out, "nat");
 	p = nat;
 	for (size_t i = 0; i < ARRAY_SIZE(want); i++) {
@@ -773,7 +773,7 @@ static void test_probabilities(void **state)
 	assert_int_equal(count_substr(out, "--probability 0.5000000000 -j KUBE-SEP-"), 1);
 	assert_int_equal(count_substr(out, "--probability"), 2);
 	free(out);
-	ipt_buf_free(&y);
+	sbuf_free(&y);
 }
 
 static void test_masquerade(void **state)
@@ -1244,12 +1244,12 @@ static void test_iptables_restore(void **state)
 	for (int fam = 0; fam < 2; fam++) {
 		for (size_t i = 0; i < ipt_n_jump_rules; i++) {
 			const struct ipt_jump_rule *j = &ipt_jump_rules[i];
-			struct ipt_buf args = { 0 };
+			struct sbuf args = { 0 };
 
 			for (size_t k = 0; j->args[k]; k++) {
-				ipt_buf_adds(&args, " '");
-				ipt_buf_adds(&args, j->args[k]);
-				ipt_buf_addc(&args, '\'');
+				sbuf_adds(&args, " '");
+				sbuf_adds(&args, j->args[k]);
+				sbuf_addc(&args, '\'');
 			}
 			/* KUBE-FIREWALL is kubelet's; the restore input declares it for IPv4 only. */
 			cmd = xasprintf("ip netns exec %s %s -t %s -N %s 2>/dev/null; "
@@ -1257,12 +1257,12 @@ static void test_iptables_restore(void **state)
 					"ip netns exec %s %s -t %s -C %s%s", ns,
 					fam ? "ip6tables" : "iptables", j->table, j->target,
 					ns, fam ? "ip6tables" : "iptables", j->table, j->chain,
-					ipt_buf_cstr(&args), ns, fam ? "ip6tables" : "iptables", j->table,
-					j->chain, ipt_buf_cstr(&args));
+					sbuf_cstr(&args), ns, fam ? "ip6tables" : "iptables", j->table,
+					j->chain, sbuf_cstr(&args));
 			if (run(cmd) != 0)
 				fail_msg("jump rule failed: %s", cmd);
 			free(cmd);
-			ipt_buf_free(&args);
+			sbuf_free(&args);
 		}
 	}
 

@@ -35,7 +35,7 @@
 #include <string.h>
 
 #include "core/util.h"
-#include "dataplane/iptables/buf.h"
+#include "core/sbuf.h"
 
 /* kube-proxy's largeClusterEndpointsThreshold. */
 #define IPT_LARGE_CLUSTER_ENDPOINTS 1000
@@ -147,7 +147,7 @@ struct ipt_ctx {
 	char detect_cidr[ADDR_STRLEN + 4];
 	bool localhost_np;             /* localhost NodePorts in effect */
 	const struct addr *node_ip;    /* NULL: unknown */
-	struct ipt_buf names;          /* servicePortNames, see port_state */
+	struct sbuf names;          /* servicePortNames, see port_state */
 	char (*sep_tags)[IPT_TAG_LEN];
 	unsigned char *sep_state;
 	/* "%0.10f" of 1/n for 1 <= n < n_prob, with its length. */
@@ -282,98 +282,98 @@ static bool sep_inline(const struct ipt_opts *o, const struct port_view *pv,
 
 /* ---- writing pieces of rules ---- */
 
-static void add_chain(struct ipt_buf *b, enum chain_kind k, const char tag[IPT_TAG_LEN])
+static void add_chain(struct sbuf *b, enum chain_kind k, const char tag[IPT_TAG_LEN])
 {
-	ipt_buf_add(b, prefixes[k].s, prefixes[k].n);
-	ipt_buf_add(b, tag, IPT_TAG_LEN);
+	sbuf_add(b, prefixes[k].s, prefixes[k].n);
+	sbuf_add(b, tag, IPT_TAG_LEN);
 }
 
-static void declare_chain(struct ipt_buf *b, enum chain_kind k, const char tag[IPT_TAG_LEN])
+static void declare_chain(struct sbuf *b, enum chain_kind k, const char tag[IPT_TAG_LEN])
 {
-	ipt_buf_addc(b, ':');
+	sbuf_addc(b, ':');
 	add_chain(b, k, tag);
-	IPT_BUF_ADDL(b, " - [0:0]\n");
+	SBUF_ADDL(b, " - [0:0]\n");
 }
 
 /* "-A <chain>" */
-static void start_rule(struct ipt_buf *b, enum chain_kind k, const char tag[IPT_TAG_LEN])
+static void start_rule(struct sbuf *b, enum chain_kind k, const char tag[IPT_TAG_LEN])
 {
-	IPT_BUF_ADDL(b, "-A ");
+	SBUF_ADDL(b, "-A ");
 	add_chain(b, k, tag);
 }
 
-static void add_cname(const struct port_ref *r, struct ipt_buf *b)
+static void add_cname(const struct port_ref *r, struct sbuf *b)
 {
-	ipt_buf_add(b, r->cname, r->cname_len);
+	sbuf_add(b, r->cname, r->cname_len);
 }
 
 /* ` -m comment --comment "<prefix><name><suffix>"` */
-static void add_comment(const struct port_ref *r, struct ipt_buf *b, const char *prefix,
+static void add_comment(const struct port_ref *r, struct sbuf *b, const char *prefix,
 			const char *suffix)
 {
-	IPT_BUF_ADDL(b, " -m comment --comment \"");
-	ipt_buf_adds(b, prefix);
+	SBUF_ADDL(b, " -m comment --comment \"");
+	sbuf_adds(b, prefix);
 	add_cname(r, b);
-	ipt_buf_adds(b, suffix);
-	ipt_buf_addc(b, '"');
+	sbuf_adds(b, suffix);
+	sbuf_addc(b, '"');
 }
 
 /* ` -m tcp -p tcp`: kube-proxy loads the protocol's match module for --dport. */
-static void add_proto(const struct port_ref *r, struct ipt_buf *b)
+static void add_proto(const struct port_ref *r, struct sbuf *b)
 {
-	IPT_BUF_ADDL(b, " -m ");
-	ipt_buf_add(b, r->proto, r->proto_len);
-	IPT_BUF_ADDL(b, " -p ");
-	ipt_buf_add(b, r->proto, r->proto_len);
+	SBUF_ADDL(b, " -m ");
+	sbuf_add(b, r->proto, r->proto_len);
+	SBUF_ADDL(b, " -p ");
+	sbuf_add(b, r->proto, r->proto_len);
 }
 
 /* ` -d <ip> --dport <port>` */
-static void add_dst(struct ipt_buf *b, const char *ip, uint16_t port)
+static void add_dst(struct sbuf *b, const char *ip, uint16_t port)
 {
-	IPT_BUF_ADDL(b, " -d ");
-	ipt_buf_adds(b, ip);
-	IPT_BUF_ADDL(b, " --dport ");
-	ipt_buf_addu(b, port);
+	SBUF_ADDL(b, " -d ");
+	sbuf_adds(b, ip);
+	SBUF_ADDL(b, " --dport ");
+	sbuf_addu(b, port);
 }
 
-static void add_target(struct ipt_buf *b, const char *target)
+static void add_target(struct sbuf *b, const char *target)
 {
-	IPT_BUF_ADDL(b, " -j ");
-	ipt_buf_adds(b, target);
-	ipt_buf_addc(b, '\n');
+	SBUF_ADDL(b, " -j ");
+	sbuf_adds(b, target);
+	sbuf_addc(b, '\n');
 }
 
-static void add_jump(struct ipt_buf *b, enum chain_kind k, const char tag[IPT_TAG_LEN])
+static void add_jump(struct sbuf *b, enum chain_kind k, const char tag[IPT_TAG_LEN])
 {
-	IPT_BUF_ADDL(b, " -j ");
+	SBUF_ADDL(b, " -j ");
 	add_chain(b, k, tag);
-	ipt_buf_addc(b, '\n');
+	sbuf_addc(b, '\n');
 }
 
 /* The bare IP of an endpoint key ("10.0.0.1:80" or "[fd00::1]:80"). */
-static void add_ep_ip(struct ipt_buf *b, const struct ep *e)
+static void add_ep_ip(struct sbuf *b, const struct ep *e)
 {
 	const char *k = e->key;
 
 	if (k[0] == '[') {
 		const char *end = strchr(k, ']');
 
-		ipt_buf_add(b, k + 1, end ? (size_t)(end - k - 1) : strlen(k + 1));
+		sbuf_add(b, k + 1, end ? (size_t)(end - k - 1) : strlen(k + 1));
 	} else {
 		const char *colon = strrchr(k, ':');
 
-		ipt_buf_add(b, k, colon ? (size_t)(colon - k) : strlen(k));
+		sbuf_add(b, k, colon ? (size_t)(colon - k) : strlen(k));
 	}
 }
 
 /* ` -m comment --comment "<name> -> <ip:port>"` */
-static void add_ep_comment(const struct port_ref *r, struct ipt_buf *b, const struct ep *e)
+static void add_ep_comment(const struct port_ref *r, struct sbuf *b, const struct ep *e)
 {
-	IPT_BUF_ADDL(b, " -m comment --comment \"");
+	SBUF_ADDL(b, " -m comment --comment \"");
 	add_cname(r, b);
-	IPT_BUF_ADDL(b, " -> ");
-	ipt_buf_adds(b, e->key);
-	ipt_buf_addc(b, '"');
+	SBUF_ADDL(b, " -> ");
+	sbuf_adds(b, e->key);
+	sbuf_addc(b, '"');
 }
 
 static const char *filter_target(const struct route *r)
@@ -399,25 +399,25 @@ static void port_names(struct ipt_ctx *c, const struct port_view *pv, struct por
 {
 	const struct service *svc = pv->svc;
 	const char *port = pv->port->name;
-	struct ipt_buf *b = &c->names;
+	struct sbuf *b = &c->names;
 
 	ps->name_off = b->len;
-	ipt_buf_adds(b, svc->ns);
-	ipt_buf_addc(b, '/');
-	ipt_buf_adds(b, svc->name);
+	sbuf_adds(b, svc->ns);
+	sbuf_addc(b, '/');
+	sbuf_adds(b, svc->name);
 	if (port && *port) {
-		ipt_buf_addc(b, ':');
-		ipt_buf_adds(b, port);
+		sbuf_addc(b, ':');
+		sbuf_adds(b, port);
 	}
 	ps->name_len = b->len - ps->name_off;
-	ipt_buf_addc(b, '\0');
+	sbuf_addc(b, '\0');
 	ps->cname_off = b->len;
 	for (size_t i = 0; i < ps->name_len && i < IPT_COMMENT_NAME_MAX; i++) {
 		char ch = b->p[ps->name_off + i];
 		bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
 			  (ch >= '0' && ch <= '9') || (ch && strchr("._/:-", ch));
 
-		ipt_buf_addc(b, ok ? ch : '_');
+		sbuf_addc(b, ok ? ch : '_');
 	}
 	ps->cname_len = b->len - ps->cname_off;
 }
@@ -464,7 +464,7 @@ static const char *sep_tag(const struct port_ref *r, const struct ep *e, unsigne
 }
 
 /* The port's rules in the filter table: REJECT / DROP, LB firewall drops, health-check accept. */
-static void port_filter(const struct port_ref *r, struct ipt_buf *b)
+static void port_filter(const struct port_ref *r, struct sbuf *b)
 {
 	const struct port_view *pv = r->pv;
 	const struct port_plan *p = &r->ps->p;
@@ -473,7 +473,7 @@ static void port_filter(const struct port_ref *r, struct ipt_buf *b)
 
 	if (cip->action != ACTION_FORWARD) {
 		addr_format(&cip->addr, ip);
-		IPT_BUF_ADDL(b, "-A KUBE-SERVICES");
+		SBUF_ADDL(b, "-A KUBE-SERVICES");
 		add_comment(r, b, "", filter_comment(cip));
 		add_proto(r, b);
 		add_dst(b, ip, pv->port->port);
@@ -486,7 +486,7 @@ static void port_filter(const struct port_ref *r, struct ipt_buf *b)
 		if (e->kind != ROUTE_EXTERNAL_IP || !e->allocated || e->action == ACTION_FORWARD)
 			continue;
 		addr_format(&e->addr, ip);
-		IPT_BUF_ADDL(b, "-A KUBE-EXTERNAL-SERVICES");
+		SBUF_ADDL(b, "-A KUBE-EXTERNAL-SERVICES");
 		add_comment(r, b, "", filter_comment(e));
 		add_proto(r, b);
 		add_dst(b, ip, pv->port->port);
@@ -501,7 +501,7 @@ static void port_filter(const struct port_ref *r, struct ipt_buf *b)
 			continue;
 		/* Reached only by traffic KUBE-FW did not accept (so it was not DNATed). */
 		addr_format(&e->addr, ip);
-		IPT_BUF_ADDL(b, "-A KUBE-PROXY-FIREWALL");
+		SBUF_ADDL(b, "-A KUBE-PROXY-FIREWALL");
 		add_comment(r, b, "", fw_comment);
 		add_proto(r, b);
 		add_dst(b, ip, pv->port->port);
@@ -513,7 +513,7 @@ static void port_filter(const struct port_ref *r, struct ipt_buf *b)
 		if (e->kind != ROUTE_LOAD_BALANCER || !e->allocated || e->action == ACTION_FORWARD)
 			continue;
 		addr_format(&e->addr, ip);
-		IPT_BUF_ADDL(b, "-A KUBE-EXTERNAL-SERVICES");
+		SBUF_ADDL(b, "-A KUBE-EXTERNAL-SERVICES");
 		add_comment(r, b, "", filter_comment(e));
 		add_proto(r, b);
 		add_dst(b, ip, pv->port->port);
@@ -524,27 +524,27 @@ static void port_filter(const struct port_ref *r, struct ipt_buf *b)
 
 		if (e->kind != ROUTE_NODE_PORT || !e->allocated || e->action == ACTION_FORWARD)
 			continue;
-		IPT_BUF_ADDL(b, "-A KUBE-EXTERNAL-SERVICES");
+		SBUF_ADDL(b, "-A KUBE-EXTERNAL-SERVICES");
 		add_comment(r, b, "", filter_comment(e));
-		IPT_BUF_ADDL(b, " -m addrtype --dst-type LOCAL");
+		SBUF_ADDL(b, " -m addrtype --dst-type LOCAL");
 		add_proto(r, b);
-		IPT_BUF_ADDL(b, " --dport ");
-		ipt_buf_addu(b, e->port);
+		SBUF_ADDL(b, " --dport ");
+		sbuf_addu(b, e->port);
 		add_target(b, filter_target(e));
 	}
 	/* kube-proxy serves the health check (and opens it) whether or not there are endpoints. */
 	if (pv->svc->type == SVC_LOAD_BALANCER && pv->svc->etp == POLICY_LOCAL &&
 	    pv->svc->health_check_node_port) {
-		IPT_BUF_ADDL(b, "-A KUBE-NODEPORTS");
+		SBUF_ADDL(b, "-A KUBE-NODEPORTS");
 		add_comment(r, b, "", " health check node port");
-		IPT_BUF_ADDL(b, " -m tcp -p tcp --dport ");
-		ipt_buf_addu(b, pv->svc->health_check_node_port);
+		SBUF_ADDL(b, " -m tcp -p tcp --dport ");
+		sbuf_addu(b, pv->svc->health_check_node_port);
 		add_target(b, "ACCEPT");
 	}
 }
 
 /* The port's own nat chains: EXT, FW, SVC, SVL, then one SEP per endpoint. */
-static void port_declare(const struct port_ref *r, struct ipt_buf *b)
+static void port_declare(const struct port_ref *r, struct sbuf *b)
 {
 	const struct port_plan *p = &r->ps->p;
 	const char *tag = r->ps->tag;
@@ -580,7 +580,7 @@ static void port_declare(const struct port_ref *r, struct ipt_buf *b)
  * back to its endpoint), then one rule per endpoint, each but the last
  * taking 1/(n-i) of what is left, so every endpoint gets 1/n.
  */
-static void endpoint_dispatch(const struct port_ref *r, struct ipt_buf *b, enum chain_kind k,
+static void endpoint_dispatch(const struct port_ref *r, struct sbuf *b, enum chain_kind k,
 			      const struct ep_set *set)
 {
 	const struct service *svc = r->pv->svc;
@@ -592,11 +592,11 @@ static void endpoint_dispatch(const struct port_ref *r, struct ipt_buf *b, enum 
 		start_rule(b, k, tag);
 		if (r->c->comments)
 			add_ep_comment(r, b, set->v[i]);
-		IPT_BUF_ADDL(b, " -m recent --name ");
+		SBUF_ADDL(b, " -m recent --name ");
 		add_chain(b, CH_SEP, st);
-		IPT_BUF_ADDL(b, " --rcheck --seconds ");
-		ipt_buf_addu(b, svc->affinity_timeout);
-		IPT_BUF_ADDL(b, " --reap");
+		SBUF_ADDL(b, " --rcheck --seconds ");
+		sbuf_addu(b, svc->affinity_timeout);
+		SBUF_ADDL(b, " --reap");
 		add_jump(b, CH_SEP, st);
 	}
 	for (size_t i = 0; i < set->n; i++) {
@@ -609,14 +609,14 @@ static void endpoint_dispatch(const struct port_ref *r, struct ipt_buf *b, enum 
 			size_t len;
 			const char *pr = probability(r->c, set->n - i, &len);
 
-			IPT_BUF_ADDL(b, " -m statistic --mode random --probability ");
-			ipt_buf_add(b, pr, len);
+			SBUF_ADDL(b, " -m statistic --mode random --probability ");
+			sbuf_add(b, pr, len);
 		}
 		if (sep_inline(r->c->o, r->pv, &r->ps->p, set->v[i])) {
 			add_proto(r, b);
-			IPT_BUF_ADDL(b, " -j DNAT --to-destination ");
-			ipt_buf_adds(b, set->v[i]->key);
-			ipt_buf_addc(b, '\n');
+			SBUF_ADDL(b, " -j DNAT --to-destination ");
+			sbuf_adds(b, set->v[i]->key);
+			sbuf_addc(b, '\n');
 			continue;
 		}
 		add_jump(b, CH_SEP, st);
@@ -624,7 +624,7 @@ static void endpoint_dispatch(const struct port_ref *r, struct ipt_buf *b, enum 
 }
 
 /* One KUBE-SEP chain: hairpin masquerade, then DNAT (recording the client for affinity). */
-static void endpoint_chain(const struct port_ref *r, struct ipt_buf *b, const struct ep *e)
+static void endpoint_chain(const struct port_ref *r, struct sbuf *b, const struct ep *e)
 {
 	unsigned char *state;
 	const char *st = sep_tag(r, e, &state);
@@ -636,34 +636,34 @@ static void endpoint_chain(const struct port_ref *r, struct ipt_buf *b, const st
 	/* A pod reaching itself through the service must be masqueraded, or it answers itself. */
 	start_rule(b, CH_SEP, st);
 	if (r->c->comments) {
-		IPT_BUF_ADDL(b, " -m comment --comment ");
+		SBUF_ADDL(b, " -m comment --comment ");
 		add_cname(r, b);
 	}
-	IPT_BUF_ADDL(b, " -s ");
+	SBUF_ADDL(b, " -s ");
 	add_ep_ip(b, e);
 	add_target(b, "KUBE-MARK-MASQ");
 
 	start_rule(b, CH_SEP, st);
 	if (r->c->comments) {
-		IPT_BUF_ADDL(b, " -m comment --comment ");
+		SBUF_ADDL(b, " -m comment --comment ");
 		add_cname(r, b);
 	}
 	if (r->pv->svc->affinity_client_ip) {
-		IPT_BUF_ADDL(b, " -m recent --name ");
+		SBUF_ADDL(b, " -m recent --name ");
 		add_chain(b, CH_SEP, st);
-		IPT_BUF_ADDL(b, " --set");
+		SBUF_ADDL(b, " --set");
 	}
 	add_proto(r, b);
-	IPT_BUF_ADDL(b, " -j DNAT --to-destination ");
-	ipt_buf_adds(b, e->key);
-	ipt_buf_addc(b, '\n');
+	SBUF_ADDL(b, " -j DNAT --to-destination ");
+	sbuf_adds(b, e->key);
+	sbuf_addc(b, '\n');
 }
 
 /* `-A KUBE-SERVICES ... -d ip --dport port -j <chain>` for one of the port's addresses. */
-static void services_rule(const struct port_ref *r, struct ipt_buf *b, const char *ip,
+static void services_rule(const struct port_ref *r, struct sbuf *b, const char *ip,
 			  const char *comment, enum chain_kind k)
 {
-	IPT_BUF_ADDL(b, "-A KUBE-SERVICES");
+	SBUF_ADDL(b, "-A KUBE-SERVICES");
 	add_comment(r, b, "", comment);
 	add_proto(r, b);
 	add_dst(b, ip, r->pv->port->port);
@@ -675,7 +675,7 @@ static void services_rule(const struct port_ref *r, struct ipt_buf *b, const cha
  * and, with own_chains, the rules of its own chains (declared by
  * port_declare()).  Rule order inside each chain is kube-proxy's.
  */
-static void port_nat(const struct port_ref *r, struct ipt_buf *b, bool own_chains)
+static void port_nat(const struct port_ref *r, struct sbuf *b, bool own_chains)
 {
 	struct ipt_ctx *c = r->c;
 	const struct port_view *pv = r->pv;
@@ -711,11 +711,11 @@ static void port_nat(const struct port_ref *r, struct ipt_buf *b, bool own_chain
 		/* NodePorts are not subject to loadBalancerSourceRanges (as upstream). */
 		if (e->kind != ROUTE_NODE_PORT || !e->allocated || e->action == ACTION_REJECT)
 			continue;
-		IPT_BUF_ADDL(b, "-A KUBE-NODEPORTS -m comment --comment ");
+		SBUF_ADDL(b, "-A KUBE-NODEPORTS -m comment --comment ");
 		add_cname(r, b);
 		add_proto(r, b);
-		IPT_BUF_ADDL(b, " --dport ");
-		ipt_buf_addu(b, e->port);
+		SBUF_ADDL(b, " --dport ");
+		sbuf_addu(b, e->port);
 		add_jump(b, CH_EXT, tag);
 	}
 	if (!own_chains)
@@ -732,8 +732,8 @@ static void port_nat(const struct port_ref *r, struct ipt_buf *b, bool own_chain
 		add_proto(r, b);
 		add_dst(b, cip_s, pv->port->port);
 		if (!cip->masquerade) {
-			IPT_BUF_ADDL(b, " ! -s ");
-			ipt_buf_adds(b, c->detect_cidr);
+			SBUF_ADDL(b, " ! -s ");
+			sbuf_adds(b, c->detect_cidr);
 		}
 		add_target(b, "KUBE-MARK-MASQ");
 	}
@@ -753,19 +753,19 @@ static void port_nat(const struct port_ref *r, struct ipt_buf *b, bool own_chain
 			if (c->detector && p->has_svc) {
 				start_rule(b, CH_EXT, tag);
 				add_comment(r, b, "pod traffic for ", " external destinations");
-				IPT_BUF_ADDL(b, " -s ");
-				ipt_buf_adds(b, c->detect_cidr);
+				SBUF_ADDL(b, " -s ");
+				sbuf_adds(b, c->detect_cidr);
 				add_jump(b, CH_SVC, tag);
 			}
 			/* The host's own traffic has a local source (maybe the LB IP): masquerade it. */
 			start_rule(b, CH_EXT, tag);
 			add_comment(r, b, "masquerade LOCAL traffic for ", " external destinations");
-			IPT_BUF_ADDL(b, " -m addrtype --src-type LOCAL");
+			SBUF_ADDL(b, " -m addrtype --src-type LOCAL");
 			add_target(b, "KUBE-MARK-MASQ");
 			if (p->has_svc) {
 				start_rule(b, CH_EXT, tag);
 				add_comment(r, b, "route LOCAL traffic for ", " external destinations");
-				IPT_BUF_ADDL(b, " -m addrtype --src-type LOCAL");
+				SBUF_ADDL(b, " -m addrtype --src-type LOCAL");
 				add_jump(b, CH_SVC, tag);
 			}
 		}
@@ -788,8 +788,8 @@ static void port_nat(const struct port_ref *r, struct ipt_buf *b, bool own_chain
 			cidr_format(cr, s);
 			start_rule(b, CH_FW, tag);
 			add_comment(r, b, "", " loadbalancer IP");
-			IPT_BUF_ADDL(b, " -s ");
-			ipt_buf_adds(b, s);
+			SBUF_ADDL(b, " -s ");
+			sbuf_adds(b, s);
 			add_jump(b, CH_EXT, tag);
 			if (c->node_ip && cidr_contains(cr, c->node_ip))
 				from_node = true;
@@ -807,14 +807,14 @@ static void port_nat(const struct port_ref *r, struct ipt_buf *b, bool own_chain
 			addr_format(&lb->addr, ip);
 			start_rule(b, CH_FW, tag);
 			add_comment(r, b, "", " loadbalancer IP");
-			IPT_BUF_ADDL(b, " -s ");
-			ipt_buf_adds(b, ip);
+			SBUF_ADDL(b, " -s ");
+			sbuf_adds(b, ip);
 			add_jump(b, CH_EXT, tag);
 		}
 		/* Falling off the end: not DNATed, so KUBE-PROXY-FIREWALL drops it. */
 		start_rule(b, CH_FW, tag);
 		add_comment(r, b, "other traffic to ", " will be dropped by KUBE-PROXY-FIREWALL");
-		ipt_buf_addc(b, '\n');
+		sbuf_addc(b, '\n');
 	}
 
 	if (p->has_svc)
@@ -843,18 +843,18 @@ static bool is_loopback(const struct addr *a)
 }
 
 /* The last rule of nat KUBE-SERVICES: which destinations are NodePort traffic. */
-static void nodeport_dispatch(struct ipt_ctx *c, struct ipt_buf *b, bool match_all)
+static void nodeport_dispatch(struct ipt_ctx *c, struct sbuf *b, bool match_all)
 {
 	const struct ipt_opts *o = c->o;
 
 	if (match_all) {
-		IPT_BUF_ADDL(b, "-A KUBE-SERVICES -m comment --comment " NP_COMMENT
+		SBUF_ADDL(b, "-A KUBE-SERVICES -m comment --comment " NP_COMMENT
 			     " -m addrtype --dst-type LOCAL");
 		/* Localhost NodePorts never work on IPv6; on IPv4 only with route_localnet. */
 		if (o->family == AF_INET6)
-			IPT_BUF_ADDL(b, " ! -d ::1/128");
+			SBUF_ADDL(b, " ! -d ::1/128");
 		else if (!c->localhost_np)
-			IPT_BUF_ADDL(b, " ! -d 127.0.0.0/8");
+			SBUF_ADDL(b, " ! -d 127.0.0.0/8");
 		add_target(b, "KUBE-NODEPORTS");
 		return;
 	}
@@ -875,8 +875,8 @@ static void nodeport_dispatch(struct ipt_ctx *c, struct ipt_buf *b, bool match_a
 		if (is_loopback(a) && (o->family == AF_INET6 || !c->localhost_np))
 			continue;
 		addr_format(a, ip);
-		IPT_BUF_ADDL(b, "-A KUBE-SERVICES -m comment --comment " NP_COMMENT " -d ");
-		ipt_buf_adds(b, ip);
+		SBUF_ADDL(b, "-A KUBE-SERVICES -m comment --comment " NP_COMMENT " -d ");
+		sbuf_adds(b, ip);
 		add_target(b, "KUBE-NODEPORTS");
 	}
 }
@@ -948,16 +948,16 @@ static int ctx_init(struct ipt_ctx *c, const struct node_view *v, const struct i
 
 static void ctx_done(struct ipt_ctx *c)
 {
-	ipt_buf_free(&c->names);
+	sbuf_free(&c->names);
 	free(c->sep_tags);
 	free(c->sep_state);
 	free(c->prob);
 	free(c->prob_len);
 }
 
-static void add_mark(struct ipt_ctx *c, struct ipt_buf *b)
+static void add_mark(struct ipt_ctx *c, struct sbuf *b)
 {
-	ipt_buf_add(b, c->mark, c->mark_len);
+	sbuf_add(b, c->mark, c->mark_len);
 }
 
 bool ipt_large_cluster(const struct node_view *v, int family)
@@ -979,7 +979,7 @@ int ipt_render_full(const struct node_view *v, const struct ipt_opts *o, char **
 {
 	struct ipt_ctx c;
 	struct port_state *ps;
-	struct ipt_buf b = { 0 };
+	struct sbuf b = { 0 };
 	/* The fixed chains take about 2 KB; a big view's buffer starts large to avoid copies. */
 	size_t n_eps = 0, estimate = v->n_ports > 1 ? 65536 : 4096;
 	bool has_v4_lo;
@@ -1004,9 +1004,9 @@ int ipt_render_full(const struct node_view *v, const struct ipt_opts *o, char **
 		if (ps[i].p.render)
 			estimate += 2048 + pv->n_eps * (pv->svc->affinity_client_ip ? 1200 : 700);
 	}
-	ipt_buf_reserve(&b, estimate);
+	sbuf_reserve(&b, estimate);
 
-	IPT_BUF_ADDL(&b, "*filter\n"
+	SBUF_ADDL(&b, "*filter\n"
 		     ":KUBE-SERVICES - [0:0]\n"
 		     ":KUBE-EXTERNAL-SERVICES - [0:0]\n"
 		     ":KUBE-FORWARD - [0:0]\n"
@@ -1018,7 +1018,7 @@ int ipt_render_full(const struct node_view *v, const struct ipt_opts *o, char **
 		 * node's loopback services to the network (CVE-2020-8558): this
 		 * is kubelet's mitigation, which kube-proxy also installs.
 		 */
-		IPT_BUF_ADDL(&b, ":KUBE-FIREWALL - [0:0]\n"
+		SBUF_ADDL(&b, ":KUBE-FIREWALL - [0:0]\n"
 			     "-A KUBE-FIREWALL -m comment --comment \"block incoming localnet connections\""
 			     " -d 127.0.0.0/8 ! -s 127.0.0.0/8"
 			     " -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT -j DROP\n");
@@ -1033,20 +1033,20 @@ int ipt_render_full(const struct node_view *v, const struct ipt_opts *o, char **
 	}
 	if (!o->conntrack_tcp_be_liberal) {
 		/* Out-of-window packets conntrack calls INVALID would otherwise reset connections. */
-		IPT_BUF_ADDL(&b, "-A KUBE-FORWARD -m conntrack --ctstate INVALID -j DROP\n");
+		SBUF_ADDL(&b, "-A KUBE-FORWARD -m conntrack --ctstate INVALID -j DROP\n");
 	}
 	/* Accept what we marked even when the FORWARD policy is DROP. */
-	IPT_BUF_ADDL(&b, "-A KUBE-FORWARD -m comment --comment \"kubernetes forwarding rules\""
+	SBUF_ADDL(&b, "-A KUBE-FORWARD -m comment --comment \"kubernetes forwarding rules\""
 		     " -m mark --mark ");
 	add_mark(&c, &b);
-	ipt_buf_addc(&b, '/');
+	sbuf_addc(&b, '/');
 	add_mark(&c, &b);
-	IPT_BUF_ADDL(&b, " -j ACCEPT\n"
+	SBUF_ADDL(&b, " -j ACCEPT\n"
 		     "-A KUBE-FORWARD -m comment --comment \"kubernetes forwarding conntrack rule\""
 		     " -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT\n"
 		     "COMMIT\n");
 
-	IPT_BUF_ADDL(&b, "*nat\n"
+	SBUF_ADDL(&b, "*nat\n"
 		     ":KUBE-SERVICES - [0:0]\n"
 		     ":KUBE-NODEPORTS - [0:0]\n"
 		     ":KUBE-POSTROUTING - [0:0]\n"
@@ -1060,17 +1060,17 @@ int ipt_render_full(const struct node_view *v, const struct ipt_opts *o, char **
 		port_declare(&pr, &b);
 	}
 	/* Masquerade what KUBE-MARK-MASQ marked, clearing the mark in case the packet loops. */
-	IPT_BUF_ADDL(&b, "-A KUBE-POSTROUTING -m mark ! --mark ");
+	SBUF_ADDL(&b, "-A KUBE-POSTROUTING -m mark ! --mark ");
 	add_mark(&c, &b);
-	ipt_buf_addc(&b, '/');
+	sbuf_addc(&b, '/');
 	add_mark(&c, &b);
-	IPT_BUF_ADDL(&b, " -j RETURN\n-A KUBE-POSTROUTING -j MARK --xor-mark ");
+	SBUF_ADDL(&b, " -j RETURN\n-A KUBE-POSTROUTING -j MARK --xor-mark ");
 	add_mark(&c, &b);
-	IPT_BUF_ADDL(&b, "\n-A KUBE-POSTROUTING -m comment --comment"
+	SBUF_ADDL(&b, "\n-A KUBE-POSTROUTING -m comment --comment"
 		     " \"kubernetes service traffic requiring SNAT\" -j MASQUERADE --random-fully\n"
 		     "-A KUBE-MARK-MASQ -j MARK --or-mark ");
 	add_mark(&c, &b);
-	ipt_buf_addc(&b, '\n');
+	sbuf_addc(&b, '\n');
 	for (size_t i = 0; i < v->n_ports; i++) {
 		struct port_ref pr;
 
@@ -1080,12 +1080,12 @@ int ipt_render_full(const struct node_view *v, const struct ipt_opts *o, char **
 		port_nat(&pr, &b, true);
 	}
 	nodeport_dispatch(&c, &b, nodeport_match_all(o, &has_v4_lo));
-	IPT_BUF_ADDL(&b, "COMMIT\n");
+	SBUF_ADDL(&b, "COMMIT\n");
 
 	free(ps);
 	ctx_done(&c);
 	*ret_len = b.len;
-	*ret_buf = ipt_buf_cstr(&b);
+	*ret_buf = sbuf_cstr(&b);
 	return 0;
 }
 

@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/json_escape.h"
 #include "core/util.h"
 #include "dataplane/userspace/worker.h"
 #include "dataplane/userspace/worker_int.h"
@@ -21,20 +22,6 @@ struct us_status {
 	pthread_cond_t cond;
 	bool stop;
 };
-
-static void json_str(FILE *f, const char *s)
-{
-	fputc('"', f);
-	for (; *s; s++) {
-		if (*s == '"' || *s == '\\')
-			fprintf(f, "\\%c", *s);
-		else if ((unsigned char)*s < 0x20)
-			fprintf(f, "\\u%04x", *s);
-		else
-			fputc(*s, f);
-	}
-	fputc('"', f);
-}
 
 #define CTR(name) (unsigned long long)atomic_load_explicit(&dp->ctr.name, memory_order_relaxed)
 
@@ -61,16 +48,16 @@ void us_status_write(struct us_dp *dp, FILE *f)
 
 		pthread_mutex_lock(&s->lock);
 		fprintf(f, "%s\n    {\"key\": ", i ? "," : "");
-		json_str(f, s->key);
+		json_fputs(s->key, f);
 		fputs(", \"scheduler\": ", f);
-		json_str(f, s->sched_name ? s->sched_name : "");
+		json_fputs(s->sched_name ? s->sched_name : "", f);
 		fputs(", \"endpoints\": [", f);
 		for (size_t k = 0; k < s->n_cur + s->n_gone; k++) {
 			struct us_ep *ep = k < s->n_cur ? s->cur[k] : s->gone[k - s->n_cur];
 			bool ejected = us_health_ejected(&ep->health, now);
 
 			fprintf(f, "%s\n      {\"endpoint\": ", k ? "," : "");
-			json_str(f, ep->key);
+			json_fputs(ep->key, f);
 			fprintf(f, ", \"removed\": %s, \"weight\": %u, \"active\": %u, \"connections\": %llu, "
 				   "\"failures\": %llu, \"ejections\": %llu, \"ejected\": %s, \"ejected_for_ms\": %llu}",
 				k < s->n_cur ? "false" : "true", ep->weight, ep->active,
@@ -85,7 +72,7 @@ void us_status_write(struct us_dp *dp, FILE *f)
 	fputs("\n  ],\n  \"listeners\": [", f);
 	for (size_t i = 0; i < dp->n_ls; i++) {
 		fputs(i ? ",\n    " : "\n    ", f);
-		json_str(f, dp->ls_list[i]->name);
+		json_fputs(dp->ls_list[i]->name, f);
 	}
 	pthread_mutex_unlock(&dp->reg_lock);
 	fputs("\n  ]\n}\n", f);
