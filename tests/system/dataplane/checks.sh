@@ -1,0 +1,165 @@
+# SPDX-License-Identifier: Apache-2.0
+# shellcheck shell=bash
+# The checks of the data-plane test that are not one probe: live connections
+# across endpoint changes, a scheduler that counts open connections, what is
+# logged and written to the status file, running out of file descriptors, a
+# bad manifest.  Sourced by test_dataplane.sh; scenarios.table calls each
+# check_NAME with `run NAME NEEDS`, so it runs only in a mode with those
+# capabilities.  They use the driver's ok/bad/check, kroute_stop, mode_start,
+# start_and_sync and $M, and the cluster that scenarios.table builds.
+
+# answers FROM N IP PORT: the sorted set of pods that answered N connections.
+answers() {
+	local from=$1 n=$2 ip=$3 port=$4
+	kc_probe "$from" tcp "$ip" "$port" --count "$n" --timeout 700 </dev/null |
+		sed -E 's/^pod=([^ ]+) .*/\1/' | sort -u | tr '\n' ' ' | sed 's/ $//'
+}
+
+# held_open NAME FROM IP PORT: a keep-alive HTTP connection from FROM that
+# stays open; each held_req NAME sends one request on it and prints the pod
+# that answered, or "closed" when the proxy closed the connection.
+declare -A HELD_FD
+held_open() {
+	local name=$1 from=$2 ip=$3 port=$4 dir=$KC_RUNDIR/held-$1 fd
+	mkdir -p "$dir" && rm -f "$dir/out" "$dir/cmd" && mkfifo "$dir/cmd" && : >"$dir/out"
+	kc_exec "$from" bash -c '
+		trap "" PIPE
+		exec 3<>"/dev/tcp/$1/$2" || { echo connect-failed >>"$3/out"; exit 1; }
+		exec 4<"$3/cmd"
+		while read -r cmd <&4; do
+			[ "$cmd" = quit ] && break
+			res=closed
+			if printf "GET / HTTP/1.1\r\nHost: t\r\n\r\n" >&3 2>/dev/null; then
+				while IFS= read -r -t 3 line <&3; do
+					case $line in pod=*) res=${line%% *}; res=${res#pod=}; break ;; esac
+				done
+			fi
+			echo "$res" >>"$3/out"
+		done' _ "$ip" "$port" "$dir" </dev/null 3<&- &
+	exec {fd}>"$dir/cmd"
+	HELD_FD[$name]=$fd
+}
+held_lines() { wc -l <"$KC_RUNDIR/held-$1/out"; }
+held_grew() { [ "$(held_lines "$1")" -gt "$2" ]; }
+held_req() {
+	local name=$1 n
+	n=$(held_lines "$name")
+	echo req >&"${HELD_FD[$name]}"
+	kc_wait_for -t 5 held_grew "$name" "$n" || { echo no-answer; return; }
+	tail -n 1 "$KC_RUNDIR/held-$name/out"
+}
+held_close() {
+	echo quit >&"${HELD_FD[$1]}"
+	exec {HELD_FD[$1]}>&-
+}
+other_pod() { if [ "$1" = web-1 ]; then echo web-2; else echo web-1; fi; }
+
+# grace-period: established connections outlive an endpoint change that keeps
+# their endpoint, and are closed GRACE seconds after their endpoint goes
+# (the mode sets GRACE).  Service hold, 10.96.0.20.
+check_held_connections() {
+	local first other removed_at
+	held_open keep cli-a2 10.96.0.20 80
+	first=$(held_req keep)
+	case $first in web-1 | web-2) ok ;; *) bad "the held connection did not answer: $first" ;; esac
+	kc_write_endpointslice "$M" t/hold 8080/TCP:http "$first"
+	only_first() { [ "$(answers cli-a2 10 10.96.0.20 80)" = "$first" ]; }
+	kc_wait_for -t 10 only_first && ok || bad "hold: scale down to $first not applied"
+	sleep $((GRACE + 1))
+	check "after the change and the grace period, the same connection still answers" "$(held_req keep)" "$first"
+	held_close keep
+
+	# A connection to a removed endpoint is closed after the grace period.
+	kc_write_endpointslice "$M" t/hold 8080/TCP:http web-1 web-2
+	both_hold() { [ "$(answers cli-a2 30 10.96.0.20 80)" = "web-1 web-2" ]; }
+	kc_wait_for -t 10 both_hold && ok || bad "hold: scale up not applied"
+	held_open gone cli-a2 10.96.0.20 80
+	first=$(held_req gone)
+	other=$(other_pod "$first")
+	removed_at=$(kc_now_ms)
+	kc_write_endpointslice "$M" t/hold 8080/TCP:http "$other"
+	only_other() { [ "$(answers cli-a2 10 10.96.0.20 80)" = "$other" ]; }
+	kc_wait_for -t 10 only_other && ok || bad "hold: removal of $first not applied"
+	# Still inside the grace period, if the change applied fast enough to tell.
+	if [ $(($(kc_now_ms) - removed_at)) -lt $((GRACE * 1000 - 500)) ]; then
+		check "within the grace period the connection still works" "$(held_req gone)" "$first"
+	else
+		bad "the endpoint change took longer than the grace period to apply"
+	fi
+	sleep $((GRACE + 1))
+	check "after the grace period the connection is closed" "$(held_req gone)" closed
+	held_close gone
+}
+
+# lc: least connections (kroute.io/scheduler: lc) counts live connections.
+# Service lc, 10.96.0.21.
+check_least_connections() {
+	held_open lc cli-a2 10.96.0.21 80
+	check "lc: the first connection goes to the first endpoint" "$(held_req lc)" web-1
+	# Sequential probes 100 ms apart: each has ended (and been uncounted) before the next.
+	check "lc: while it is open, new connections go to the other endpoint" \
+		"$(kc_probe cli-a2 tcp 10.96.0.21 80 --count 10 --interval 100 --timeout 700 </dev/null |
+			sed -E 's/^pod=([^ ]+) .*/\1/' | sort -u | tr '\n' ' ' | sed 's/ $//')" web-2
+	held_close lc
+	back_to_web1() { [ "$(answers cli-a2 5 10.96.0.21 80)" = web-1 ]; }
+	kc_wait_for -t 5 back_to_web1 && ok || bad "lc: closing the connection was not counted"
+}
+
+# passive-health: after the "dead" row (an endpoint that refuses), the
+# ejection is logged, in the status file (status_file NODE, from the mode)
+# and shown by kroute explain --status.
+check_refused_endpoint_ejected() {
+	local idle=${KC_POD_IP[idle]} status
+	status=$(status_file node-a2)
+	check "the ejection is logged" "$(grep -c "endpoint $idle:8080 ejected" "$KC_RUNDIR/kroute-node-a2.log")" 1
+	ejected_in_status() {
+		grep -q "\"endpoint\": \"$idle:8080\", \"removed\": false, [^}]*\"ejected\": true" "$status"
+	}
+	kc_wait_for -t 3 ejected_in_status && ok ||
+		bad "the status file does not show $idle:8080 ejected: $(cat "$status")"
+	check "kroute explain --status shows the ejected endpoint next to the route" \
+		"$("$KROUTE" explain -f "$M" --node node-a2 --cluster-cidr 10.244.0.0/16 --service t/dead \
+			--status "$status" 2>/dev/null | grep -c "$idle:8080 (EJECTED for")" 1
+}
+
+# passive-health: after the "slow" row, the ejection of the endpoint that
+# does not answer names the timeout.
+check_silent_endpoint_ejected() {
+	check "the ejection names the timeout" \
+		"$(grep -c "endpoint ${KC_POD_IP[mute]}:8080 ejected .*(last: Connection timed out)" \
+			"$KC_RUNDIR/kroute-node-a2.log")" 1
+}
+
+# fd-per-connection: out of file descriptors, a clear message, and kroute
+# keeps serving.
+check_fd_exhaustion() {
+	local t0 held_s n_logged
+	kroute_stop node-b1
+	# The limit bounds each worker's own fd table; about 25 fds of each go to its listeners and
+	# event loop: room for a few dozen connections per worker.
+	KROUTE_WRAP="prlimit --nofile=96:96" start_and_sync node-b1 && ok ||
+		bad "kroute on node-b1 did not restart"
+	# 160 connections held at once (kr-backend closes a silent one after about 2 s).
+	t0=$(kc_now_ms)
+	kc_exec cli-b1 bash -c 'for i in $(seq 160); do exec {fd}<>/dev/tcp/10.96.0.10/80 || break; done; sleep 2' \
+		</dev/null 2>/dev/null
+	held_s=$((($(kc_now_ms) - t0 + 999) / 1000))
+	# At most once a second per worker (one per CPU), however many connections it turns away.
+	n_logged=$(grep -c 'out of file descriptors (.*; RLIMIT_NOFILE 96 per worker)' "$KC_RUNDIR/kroute-node-b1.log")
+	check "the fd exhaustion is logged with the limit, at most once a second per worker" \
+		"$([ "$n_logged" -ge 1 ] && [ "$n_logged" -le $(((held_s + 1) * $(nproc))) ] && echo yes ||
+			echo "$n_logged in ${held_s}s")" yes
+	check "kroute is still running" "$(kill -0 "${KPID[node-b1]}" 2>/dev/null && echo yes)" yes
+	both_b1() { [ "$(answers cli-b1 20 10.96.0.10 80)" = "web-1 web-2" ]; }
+	kc_wait_for -t 10 both_b1 && ok || bad "after the fd exhaustion the service does not answer"
+}
+
+# Every mode: a bad manifest is reported and the last good rules stay.
+check_bad_input() {
+	printf 'apiVersion: v1\nkind: Service\nmetadata: {name: broken, namespace: t}\nspec: {ports: [{port: 99999}]}\n' \
+		>"$M/broken.yaml"
+	has_error() { grep -q "broken.yaml.*must be between 1 and 65535" "$KC_RUNDIR/kroute-node-a2.log"; }
+	kc_wait_for -t 10 has_error && ok || bad "the bad manifest was not reported"
+	check "traffic still flows after a bad change" "$(answers cli-a2 20 10.96.0.10 80)" "web-1 web-2"
+	rm -f "$M/broken.yaml"
+}

@@ -1,0 +1,21 @@
+# SPDX-License-Identifier: Apache-2.0
+# shellcheck shell=bash
+# The iptables mode for test_dataplane.sh: kube-proxy's iptables rules,
+# loaded with iptables-restore; the NAT is the kernel's.
+
+# Capabilities (dataplane/README.md lists them all):
+#   kernel-nat  the rules stay in the kernel and keep forwarding after kroute exits
+MODE_CAPS=(kernel-nat)
+# Commands the mode (or its checks) needs; the test skips without them.
+MODE_CMDS=(iptables-save iptables-restore conntrack)
+
+# mode_start NODE: starts kroute on NODE (the driver waits for its sync).
+mode_start() {
+	kroute_run "$1" --mode iptables
+}
+
+# mode_leftovers NODE: after `kroute cleanup`, one line per kind of state
+# the mode installs: COUNT WHAT (every COUNT must be 0).
+mode_leftovers() {
+	echo "$(kc_exec "$1" iptables-save | grep -c -- 'KUBE-') KUBE- rules or chains"
+}

@@ -1,0 +1,38 @@
+# SPDX-License-Identifier: Apache-2.0
+# shellcheck shell=bash
+# The userspace mode for test_dataplane.sh: kroute is the proxy; service
+# addresses live on the kroute0 interface, an nft table and a fwmark routing
+# table steer traffic to its listeners.
+
+# Capabilities (dataplane/README.md lists them all):
+#   retry              a connection to an endpoint that refuses or does not
+#                      answer is retried on another one
+#   accept-first       the client's connection is accepted before an endpoint
+#                      is connected, so an endpoint's refusal becomes a reset
+#   passive-health     failing endpoints are ejected, logged and shown in the
+#                      status file (status_file NODE)
+#   weights            kroute.io/endpoint-weights is honoured
+#   lc                 the least-connections scheduler counts live connections
+#   grace-period       established connections outlive their endpoint's
+#                      removal by GRACE seconds, then are closed
+#   fd-per-connection  every connection costs the agent file descriptors
+MODE_CAPS=(retry accept-first passive-health weights lc grace-period fd-per-connection)
+MODE_CMDS=(iptables-save iptables-restore conntrack nft ss)
+
+GRACE=3
+status_file() { echo "$KC_RUNDIR/status-$1.json"; }
+
+mode_start() {
+	kroute_run "$1" --mode userspace --userspace-grace-period "${GRACE}s" \
+		--userspace-status-file "$(status_file "$1")" --userspace-connect-timeout 300ms
+}
+
+mode_leftovers() {
+	local n=$1
+	echo "$(kc_exec "$n" iptables-save | grep -c -- 'KUBE-') KUBE- rules or chains"
+	echo "$(kc_exec "$n" ip -br link show kroute0 2>/dev/null | wc -l) kroute0 interface"
+	echo "$(kc_exec "$n" nft list tables | grep -c kroute_userspace) nft table"
+	echo "$(kc_exec "$n" ip rule show | grep -c 'lookup 4751') fwmark rule"
+	echo "$(kc_exec "$n" ip route show table 4751 2>/dev/null | wc -l) routes in table 4751"
+	echo "$(kc_exec "$n" ss -Hltnu | wc -l) listener"
+}
