@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
-# kroute explain over the bundled example: the JSON for each node matches the
-# reviewed golden file (UPDATE_GOLDEN=1 rewrites them; review the diff), and
-# the facts a user relies on are asserted one by one with jq, so a golden
-# file regenerated with a bug still fails here.
+# kroute explain: the golden cases (tests/golden/cases/*/ with an
+# expect.explain.json, tests/golden/README.md) each match their reviewed
+# file (UPDATE_GOLDEN=1 rewrites them; review the diff), and for the bundled
+# example the facts a user relies on are asserted one by one with jq, so a
+# golden file regenerated with a bug still fails here.
 set -u
 kroute=${1:?usage: $0 path/to/kroute}
 src=${KROUTE_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
-golden=$src/tests/golden/explain
+cases=$src/tests/golden/cases
 pass=0
 fail=0
 tmp=$(mktemp -d)
@@ -16,22 +17,55 @@ trap 'rm -rf "$tmp"' EXIT
 ok() { pass=$((pass + 1)); }
 bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
 
-for node in node-a1 node-a2 node-b1; do
-	if ! "$kroute" explain -f "$src/examples" --node "$node" -o json >"$tmp/$node.json" 2>"$tmp/$node.err"; then
-		bad "explain --node $node failed: $(cat "$tmp/$node.err")"
+# explain_args DIR: sets ARGS to kroute explain's arguments for the case in
+# DIR: its args (kroute flags; -f relative to the source tree), then its
+# input.yaml.  A setting that is not a flag (the node's environment, which
+# explain does not read) is an error.
+explain_args() {
+	local key val
+	ARGS=()
+	while read -r key val; do
+		case $key in
+		'') ;;
+		-f) ARGS+=(-f "$src/$val") ;;
+		--*) ARGS+=("$key" ${val:+"$val"}) ;;
+		*) echo "'$key' is not an explain flag"; return 1 ;;
+		esac
+	done < <(sed 's/#.*//' "$1/args")
+	[ -f "$1/input.yaml" ] && ARGS+=(-f "$1/input.yaml")
+	return 0
+}
+
+n_cases=0
+for want in "$cases"/*/expect.explain.json; do
+	[ -f "$want" ] || continue
+	dir=${want%/*}
+	name=${dir##*/}
+	n_cases=$((n_cases + 1))
+	if ! msg=$(explain_args "$dir"); then
+		bad "$name: $dir/args: $msg"
 		continue
 	fi
-	jq -e . "$tmp/$node.json" >/dev/null || bad "$node: output is not valid JSON"
-	if [ "${UPDATE_GOLDEN:-}" = 1 ]; then
-		mkdir -p "$golden"
-		cp "$tmp/$node.json" "$golden/$node.json"
+	explain_args "$dir"
+	if ! "$kroute" explain "${ARGS[@]}" -o json >"$tmp/$name.json" 2>"$tmp/$name.err"; then
+		bad "$name: explain ${ARGS[*]} failed: $(cat "$tmp/$name.err")"
+		continue
 	fi
-	if diff -u "$golden/$node.json" "$tmp/$node.json" >"$tmp/diff"; then
+	jq -e . "$tmp/$name.json" >/dev/null || bad "$name: output is not valid JSON"
+	[ "${UPDATE_GOLDEN:-}" = 1 ] && cp "$tmp/$name.json" "$want"
+	if diff -u "$want" "$tmp/$name.json" >"$tmp/diff"; then
 		ok
 	else
-		bad "$node: output differs from $golden/$node.json"
+		bad "$name: output differs from $want"
 		head -n 60 "$tmp/diff"
 	fi
+done
+[ "$n_cases" -gt 0 ] || bad "no golden case in $cases has an expect.explain.json"
+
+# The facts below read the explain of the bundled example for each node.
+for node in node-a1 node-a2 node-b1; do
+	"$kroute" explain -f "$src/examples" --node "$node" -o json >"$tmp/$node.json" 2>"$tmp/$node.err" ||
+		bad "explain --node $node failed: $(cat "$tmp/$node.err")"
 done
 
 # check NODE JQ_EXPR EXPECTED: one fact, with its meaning in the message.

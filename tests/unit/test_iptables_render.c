@@ -4,19 +4,20 @@
  * manifest_load_buffer(), turned into a node view with policy_build_view()
  * and rendered; the output is compared
  *
- *   - with golden files, tests/golden/iptables/<case>.iptables (inputs are
- *     <input>.yaml beside them, after a shared pair of nodes).  UPDATE_GOLDEN=1
- *     rewrites them; review every change against
+ *   - with the golden cases, tests/golden/cases/<case>/ (tests/golden/README.md):
+ *     every case with an expect.iptables (IPv4) or expect.ip6tables (IPv6)
+ *     file is rendered with its args and compared byte for byte.
+ *     UPDATE_GOLDEN=1 rewrites them; review every change against
  *     kubernetes-semantics.md section 6 before accepting it;
- *   - with kube-proxy's own expected rules for three upstream tests
- *     (<name>.upstream, hand-maintained, never regenerated), chain by
- *     chain with the order of rules inside each chain;
+ *   - with kube-proxy's own expected rules for upstream tests (every case
+ *     with an expect.iptables.upstream, hand-maintained, never
+ *     regenerated), chain by chain with the order of rules inside each chain;
  *   - line by line where regenerating goldens must not be able to hide a
  *     mistake: SHA-256 vectors, chain-name hashes, probability strings,
  *     masquerade rules, DNAT targets, where REJECT and DROP go, comment
  *     escaping, option errors, the chain list and the jump table.
  *
- * When run as root, every rendered ruleset (goldens and the examples/
+ * When run as root, every rendered ruleset (golden cases and the examples/
  * cluster for each node and family) is also fed to iptables-restore --test
  * and then loaded for real, inside a throwaway network namespace that is
  * deleted afterwards; never in the host's namespace.  Not root: skipped.
@@ -40,6 +41,7 @@
 
 #include "core/util.h"
 #include "core/sbuf.h"
+#include "golden.h"
 #include "dataplane/iptables/frag.h"
 #include "dataplane/iptables/names.h"
 #include "dataplane/iptables/render.h"
@@ -47,71 +49,36 @@
 #include "policy/policy.h"
 #include "source/manifest.h"
 
-#define GOLDEN_DIR "tests/golden/iptables"
-
-/* node-1 is the node rendered for; node-2 holds the "elsewhere" endpoints. */
-static const char nodes_yaml[] =
-	"apiVersion: v1\n"
-	"kind: Node\n"
-	"metadata: {name: node-1}\n"
-	"spec: {podCIDR: 10.244.1.0/24}\n"
-	"status:\n"
-	"  addresses:\n"
-	"  - {type: InternalIP, address: 192.168.0.2}\n"
-	"  - {type: InternalIP, address: \"fd00:192::2\"}\n"
-	"---\n"
-	"apiVersion: v1\n"
-	"kind: Node\n"
-	"metadata: {name: node-2}\n"
-	"spec: {podCIDR: 10.244.2.0/24}\n"
-	"status:\n"
-	"  addresses:\n"
-	"  - {type: InternalIP, address: 192.168.0.3}\n"
-	"---\n";
-
 /* How a case is rendered. */
 struct variant {
 	int family;               /* 0: AF_INET */
 	bool masquerade_all;
 	bool no_detector;         /* no cluster CIDR: the no-op local detector */
 	bool large_cluster;
-	bool nodeport_addresses;  /* --nodeport-addresses 192.168.0.0/16,127.0.0.0/8 */
+	const char *nodeport_addresses; /* --nodeport-addresses CIDRS; NULL: every address */
+	const char *node_addresses;     /* the node's own addresses, for nodeport_addresses */
 	bool no_localhost_nodeports;
 	bool tcp_be_liberal;
 	const char *node;         /* NULL: node-1 */
-	const char *cluster_cidr; /* NULL: 10.244.0.0/16 (and fd00:244::/48) */
+	const char *cluster_cidr; /* comma-separated; NULL: 10.244.0.0/16,fd00:244::/48 */
 };
 
-static const char *src_dir(void)
+/* The nodes the cases render for (node-1) and hold remote endpoints (node-2). */
+static char *nodes_yaml(void)
 {
-	const char *s = getenv("KROUTE_SRC");
+	char *path = xasprintf("%s/tests/golden/nodes.yaml", golden_src_dir());
+	char *text = golden_read_file(path, NULL);
 
-	return s && *s ? s : ".";
+	if (!text)
+		fail_msg("cannot read %s", path);
+	free(path);
+	return text;
 }
 
-static char *read_file(const char *path, size_t *ret_len)
+/* tests/golden/cases/<name>/input.yaml */
+static char *case_input_path(const char *name)
 {
-	FILE *f = fopen(path, "rb");
-	char *buf = NULL;
-	size_t len = 0, cap = 0, n;
-
-	if (!f)
-		return NULL;
-	do {
-		buf = xgrow(buf, &cap, len + 4096 + 1, 1);
-		n = fread(buf + len, 1, cap - len - 1, f);
-		len += n;
-	} while (n > 0);
-	fclose(f);
-	buf[len] = '\0';
-	if (ret_len)
-		*ret_len = len;
-	return buf;
-}
-
-static char *golden_path(const char *name, const char *ext)
-{
-	return xasprintf("%s/" GOLDEN_DIR "/%s%s", src_dir(), name, ext);
+	return xasprintf("%s/tests/golden/cases/%s/input.yaml", golden_src_dir(), name);
 }
 
 static void load_yaml(const char *yaml, struct cluster *c)
@@ -270,25 +237,53 @@ static void check_fragments(const struct node_view *v, const struct ipt_opts *o,
 	free(got);
 }
 
+/* A comma-separated list into v (at most max); fails the test on a bad one. */
+static size_t parse_cidrs(const char *list, struct cidr *v, size_t max)
+{
+	char *copy = xstrdup(list), *save = NULL;
+	size_t n = 0;
+
+	for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+		if (n == max || cidr_parse(t, &v[n]) != 0)
+			fail_msg("bad or too many CIDRs: %s", list);
+		n++;
+	}
+	free(copy);
+	return n;
+}
+
+static size_t parse_addrs(const char *list, struct addr *v, size_t max)
+{
+	char *copy = xstrdup(list), *save = NULL;
+	size_t n = 0;
+
+	for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+		if (n == max || addr_parse(t, &v[n]) != 0)
+			fail_msg("bad or too many addresses: %s", list);
+		n++;
+	}
+	free(copy);
+	return n;
+}
+
 /* Renders an already loaded cluster. */
 static char *render_cluster(struct cluster *c, const struct variant *var, size_t *ret_len)
 {
 	struct policy_opts po;
 	struct ipt_opts o;
-	struct cidr cidrs[2], np[2];
-	struct addr local[4];
+	struct cidr cidrs[4], np[4];
+	struct addr local[8];
 	struct node_view *v;
 	char *buf = NULL;
-	size_t len = 0;
+	size_t len = 0, n_cidrs;
 
-	assert_int_equal(cidr_parse(var->cluster_cidr ? var->cluster_cidr : "10.244.0.0/16",
-				    &cidrs[0]), 0);
-	assert_int_equal(cidr_parse("fd00:244::/48", &cidrs[1]), 0);
+	n_cidrs = parse_cidrs(var->cluster_cidr ? var->cluster_cidr : "10.244.0.0/16,fd00:244::/48",
+			      cidrs, ARRAY_SIZE(cidrs));
 	policy_opts_init(&po);
 	po.masquerade_all = var->masquerade_all;
 	if (!var->no_detector) {
 		po.cluster_cidrs = cidrs;
-		po.n_cluster_cidrs = 2;
+		po.n_cluster_cidrs = n_cidrs;
 	}
 	v = policy_build_view(c, var->node ? var->node : "node-1", &po);
 
@@ -300,16 +295,11 @@ static char *render_cluster(struct cluster *c, const struct variant *var, size_t
 	o.localhost_nodeports = !var->no_localhost_nodeports;
 	o.conntrack_tcp_be_liberal = var->tcp_be_liberal;
 	if (var->nodeport_addresses) {
-		assert_int_equal(cidr_parse("192.168.0.0/16", &np[0]), 0);
-		assert_int_equal(cidr_parse("127.0.0.0/8", &np[1]), 0);
-		assert_int_equal(addr_parse("127.0.0.1", &local[0]), 0);
-		assert_int_equal(addr_parse("192.168.0.2", &local[1]), 0);
-		assert_int_equal(addr_parse("10.1.1.1", &local[2]), 0);
-		assert_int_equal(addr_parse("::1", &local[3]), 0);
 		o.nodeport_cidrs = np;
-		o.n_nodeport_cidrs = 2;
+		o.n_nodeport_cidrs = parse_cidrs(var->nodeport_addresses, np, ARRAY_SIZE(np));
 		o.local_addrs = local;
-		o.n_local_addrs = 4;
+		o.n_local_addrs = parse_addrs(var->node_addresses ? var->node_addresses : "", local,
+					      ARRAY_SIZE(local));
 	}
 	assert_int_equal(ipt_render_full(v, &o, &buf, &len), 0);
 	assert_non_null(buf);
@@ -332,25 +322,26 @@ static char *render_cluster(struct cluster *c, const struct variant *var, size_t
 	return buf;
 }
 
-/* Renders nodes_yaml + the case text. */
+/* Renders tests/golden/nodes.yaml + the case text. */
 static char *render_text(const char *case_yaml, const struct variant *var)
 {
 	struct cluster c;
-	char *yaml = xasprintf("%s%s", nodes_yaml, case_yaml);
+	char *nodes = nodes_yaml(), *yaml = xasprintf("%s%s", nodes, case_yaml);
 	char *out;
 
 	load_yaml(yaml, &c);
 	out = render_cluster(&c, var, NULL);
 	cluster_done(&c);
 	free(yaml);
+	free(nodes);
 	return out;
 }
 
-/* Renders nodes_yaml + tests/golden/iptables/<input>.yaml. */
+/* Renders tests/golden/nodes.yaml + the input.yaml of the golden case <input>. */
 static char *render_input(const char *input, const struct variant *var)
 {
-	char *path = golden_path(input, ".yaml");
-	char *text = read_file(path, NULL);
+	char *path = case_input_path(input);
+	char *text = golden_read_file(path, NULL);
 	char *out;
 
 	if (!text)
@@ -507,85 +498,62 @@ static void test_chain_names(void **state)
 	assert_false(ipt_is_service_chain("KUBE-PROXY-FIREWALL"));
 }
 
-/* ---- goldens ---- */
+/* ---- golden cases ---- */
 
-struct golden_case {
-	const char *name;   /* tests/golden/iptables/<name>.iptables */
-	const char *input;  /* tests/golden/iptables/<input>.yaml */
-	struct variant var;
+/* The renders a case can have: expect.iptables (IPv4), expect.ip6tables (IPv6). */
+static const struct {
+	const char *renderer;
+	int family;
+} ipt_renderers[] = {
+	{ "iptables", AF_INET },
+	{ "ip6tables", AF_INET6 },
 };
 
-static const struct golden_case golden_cases[] = {
-	{ "clusterip-3-endpoints", "clusterip-3-endpoints", { 0 } },
-	{ "clusterip-masquerade-all", "clusterip-3-endpoints", { .masquerade_all = true } },
-	{ "clusterip-no-detector", "clusterip-3-endpoints", { .no_detector = true } },
-	{ "clusterip-large-cluster", "clusterip-3-endpoints", { .large_cluster = true } },
-	{ "itp-local-drop", "itp-local-drop", { 0 } },
-	{ "no-endpoints-reject", "no-endpoints-reject", { 0 } },
-	{ "nodeport-etp-cluster", "nodeport-etp-cluster", { 0 } },
-	{ "nodeport-addresses", "nodeport-etp-cluster", { .nodeport_addresses = true } },
-	{ "nodeport-no-localhost", "nodeport-etp-cluster",
-	  { .no_localhost_nodeports = true, .tcp_be_liberal = true } },
-	{ "lb-etp-local-source-ranges", "lb-etp-local-source-ranges", { 0 } },
-	{ "etp-local-no-local-endpoints", "etp-local-no-local-endpoints", { 0 } },
-	{ "externalip", "externalip", { 0 } },
-	{ "session-affinity", "session-affinity", { 0 } },
-	{ "terminating-fallback", "terminating-fallback", { 0 } },
-	{ "unallocated-cluster-ip", "unallocated-cluster-ip", { 0 } },
-	{ "headless", "headless", { 0 } },
-	{ "dual-stack-ipv4", "dual-stack", { 0 } },
-	{ "dual-stack-ipv6", "dual-stack", { .family = AF_INET6 } },
-};
-
-static void first_difference(const char *want, const char *got)
+/* How the case's args render, for one family. */
+static struct variant variant_of(const struct golden_case *gc, int family)
 {
-	size_t line = 1;
-	const char *w = want, *g = got;
+	return (struct variant){
+		.family = family,
+		.masquerade_all = gc->masquerade_all,
+		.no_detector = !gc->cluster_cidr,
+		.large_cluster = gc->large_cluster,
+		.nodeport_addresses = gc->nodeport_addresses,
+		.node_addresses = gc->node_addresses,
+		.no_localhost_nodeports = !gc->localhost_nodeports,
+		.tcp_be_liberal = gc->conntrack_tcp_be_liberal,
+		.node = gc->node,
+		.cluster_cidr = gc->cluster_cidr,
+	};
+}
 
-	while (*w && *w == *g) {
-		if (*w == '\n')
-			line++;
-		w++;
-		g++;
-	}
-	while (w > want && w[-1] != '\n') {
-		w--;
-		g--;
-	}
-	fail_msg("differs from the golden file at line %zu:\n  want: %.*s\n  got:  %.*s\n"
-		 "(UPDATE_GOLDEN=1 rewrites; review the diff against the guide)", line,
-		 (int)strcspn(w, "\n"), w, (int)strcspn(g, "\n"), g);
+/* The case's render for variant var, from its inputs as kroute -f loads them. */
+static char *render_case(const struct golden_case *gc, const struct variant *var, size_t *ret_len)
+{
+	struct cluster c;
+	char *out;
+
+	golden_load_cluster(gc, &c);
+	out = render_cluster(&c, var, ret_len);
+	cluster_done(&c);
+	return out;
 }
 
 static void test_goldens(void **state)
 {
-	bool update = getenv("UPDATE_GOLDEN") && *getenv("UPDATE_GOLDEN") == '1';
-
 	(void)state;
-	for (size_t i = 0; i < ARRAY_SIZE(golden_cases); i++) {
-		const struct golden_case *gc = &golden_cases[i];
-		char *path = golden_path(gc->name, ".iptables");
-		char *got = render_input(gc->input, &gc->var);
-		char *want;
+	for (size_t r = 0; r < ARRAY_SIZE(ipt_renderers); r++) {
+		size_t n;
+		struct golden_case *v = golden_cases_load(ipt_renderers[r].renderer, &n);
 
-		if (update) {
-			FILE *f = fopen(path, "w");
+		for (size_t i = 0; i < n; i++) {
+			struct variant var = variant_of(&v[i], ipt_renderers[r].family);
+			char *got = render_case(&v[i], &var, NULL);
 
-			assert_non_null(f);
-			assert_int_equal(fputs(got, f) >= 0, 1);
-			assert_int_equal(fclose(f), 0);
-			print_message("wrote %s\n", path);
+			print_message("case %s: expect.%s\n", v[i].name, ipt_renderers[r].renderer);
+			golden_compare(&v[i], ipt_renderers[r].renderer, got);
+			free(got);
 		}
-		want = read_file(path, NULL);
-		if (!want)
-			fail_msg("no golden file %s (UPDATE_GOLDEN=1 creates it)", path);
-		if (strcmp(want, got)) {
-			print_message("case %s (%s)\n", gc->name, path);
-			first_difference(want, got);
-		}
-		free(want);
-		free(got);
-		free(path);
+		golden_cases_free(v, n);
 	}
 }
 
@@ -667,21 +635,19 @@ static char *as_upstream_test(const char *buf)
 	return sbuf_cstr(&b);
 }
 
-static void compare_upstream(const char *name)
+static void compare_upstream(const struct golden_case *gc)
 {
-	char *ypath = golden_path(name, ".yaml"), *upath = golden_path(name, ".upstream");
-	char *yaml = read_file(ypath, NULL), *want = read_file(upath, NULL);
-	struct variant var = { .node = "test-hostname", .cluster_cidr = "10.0.0.0/8" };
-	struct cluster c;
+	char *upath = golden_expect_path(gc, "iptables.upstream");
+	char *want = golden_read_file(upath, NULL);
+	struct variant var = variant_of(gc, AF_INET);
+	const char *name = gc->name;
 	char *got, *norm;
 	struct keyed_line *wl, *gl;
 	size_t nw, ng;
 	bool same;
 
-	assert_non_null(yaml);
 	assert_non_null(want);
-	load_yaml(yaml, &c);
-	got = render_cluster(&c, &var, NULL);
+	got = render_case(gc, &var, NULL);
 	norm = as_upstream_test(got);
 	wl = grouped_lines(want, &nw);
 	gl = grouped_lines(norm, &ng);
@@ -700,29 +666,22 @@ static void compare_upstream(const char *name)
 	keyed_free(gl, ng);
 	free(norm);
 	free(got);
-	cluster_done(&c);
-	free(yaml);
 	free(want);
-	free(ypath);
 	free(upath);
 }
 
-static void test_upstream_overall(void **state)
+/* Every case with kube-proxy's expected rules (expect.iptables.upstream). */
+static void test_upstream(void **state)
 {
-	(void)state;
-	compare_upstream("upstream-overall");
-}
+	size_t n;
+	struct golden_case *v = golden_cases_load("iptables.upstream", &n);
 
-static void test_upstream_loadbalancer(void **state)
-{
 	(void)state;
-	compare_upstream("upstream-loadbalancer");
-}
-
-static void test_upstream_etp_local(void **state)
-{
-	(void)state;
-	compare_upstream("upstream-etp-local");
+	for (size_t i = 0; i < n; i++) {
+		print_message("case %s: expect.iptables.upstream\n", v[i].name);
+		compare_upstream(&v[i]);
+	}
+	golden_cases_free(v, n);
 }
 
 /* ---- targeted assertions ---- */
@@ -998,13 +957,14 @@ static void test_comment_escaping(void **state)
 {
 	struct cluster c;
 	struct service *svc;
-	char *yaml, *path, *text, *out, tag[IPT_TAG_LEN], want[80];
+	char *yaml, *path, *text, *nodes, *out, tag[IPT_TAG_LEN], want[80];
 
 	(void)state;
-	path = golden_path("clusterip-3-endpoints", ".yaml");
-	text = read_file(path, NULL);
+	path = case_input_path("clusterip-3-endpoints");
+	text = golden_read_file(path, NULL);
 	assert_non_null(text);
-	yaml = xasprintf("%s%s", nodes_yaml, text);
+	nodes = nodes_yaml();
+	yaml = xasprintf("%s%s", nodes, text);
 	load_yaml(yaml, &c);
 	/* A name the API server would refuse, as a source that does not validate could pass it. */
 	svc = cluster_find_service(&c, "shop/web");
@@ -1022,6 +982,7 @@ static void test_comment_escaping(void **state)
 	free(out);
 	cluster_done(&c);
 	free(yaml);
+	free(nodes);
 	free(text);
 	free(path);
 }
@@ -1067,8 +1028,8 @@ static void test_port_chains(void **state)
 	(void)state;
 	for (size_t k = 0; k < ARRAY_SIZE(inputs); k++) {
 		for (int fam = 0; fam < 2; fam++) {
-			char *path = golden_path(inputs[k], ".yaml");
-			char *text = read_file(path, NULL), *yaml = xasprintf("%s%s", nodes_yaml, text);
+			char *path = case_input_path(inputs[k]), *nodes = nodes_yaml();
+			char *text = golden_read_file(path, NULL), *yaml = xasprintf("%s%s", nodes, text);
 			struct variant var = { .family = fam ? AF_INET6 : AF_INET };
 			struct cluster c;
 			struct policy_opts po;
@@ -1107,6 +1068,7 @@ static void test_port_chains(void **state)
 			free(out);
 			cluster_done(&c);
 			free(yaml);
+			free(nodes);
 			free(text);
 			free(path);
 		}
@@ -1231,13 +1193,19 @@ static void test_iptables_restore(void **state)
 	free(cmd);
 	snprintf(netns_name, sizeof(netns_name), "%s", ns);
 
-	for (size_t i = 0; i < ARRAY_SIZE(golden_cases); i++) {
-		size_t len;
-		char *out = render_input(golden_cases[i].input, &golden_cases[i].var);
+	for (size_t k = 0; k < ARRAY_SIZE(ipt_renderers); k++) {
+		size_t n;
+		struct golden_case *v = golden_cases_load(ipt_renderers[k].renderer, &n);
 
-		len = strlen(out);
-		restore_in_netns(ns, out, len, golden_cases[i].var.family, golden_cases[i].name);
-		free(out);
+		for (size_t i = 0; i < n; i++) {
+			struct variant var = variant_of(&v[i], ipt_renderers[k].family);
+			size_t len;
+			char *out = render_case(&v[i], &var, &len);
+
+			restore_in_netns(ns, out, len, var.family, v[i].name);
+			free(out);
+		}
+		golden_cases_free(v, n);
 	}
 
 	/* The jump rules the apply layer adds: valid, and found again by -C once inserted. */
@@ -1266,7 +1234,7 @@ static void test_iptables_restore(void **state)
 		}
 	}
 
-	examples = xasprintf("%s/examples", src_dir());
+	examples = xasprintf("%s/examples", golden_src_dir());
 	paths[0] = examples;
 	cluster_init(&c);
 	diag_init(&d);
@@ -1314,9 +1282,7 @@ int main(void)
 		cmocka_unit_test(test_sha256),
 		cmocka_unit_test(test_chain_names),
 		cmocka_unit_test(test_goldens),
-		cmocka_unit_test(test_upstream_overall),
-		cmocka_unit_test(test_upstream_loadbalancer),
-		cmocka_unit_test(test_upstream_etp_local),
+		cmocka_unit_test(test_upstream),
 		cmocka_unit_test(test_probabilities),
 		cmocka_unit_test(test_masquerade),
 		cmocka_unit_test(test_external_masquerade),
