@@ -237,29 +237,18 @@ static void check_fragments(const struct node_view *v, const struct ipt_opts *o,
 	free(got);
 }
 
-/* A comma-separated list into v (at most max); fails the test on a bad one. */
-static size_t parse_cidrs(const char *list, struct cidr *v, size_t max)
+/*
+ * A comma-separated list of CIDRs into cidrs, or of addresses into addrs
+ * (the other NULL), at most max; fails the test on a bad one.
+ */
+static size_t parse_list(const char *list, struct cidr *cidrs, struct addr *addrs, size_t max)
 {
 	char *copy = xstrdup(list), *save = NULL;
 	size_t n = 0;
 
 	for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-		if (n == max || cidr_parse(t, &v[n]) != 0)
-			fail_msg("bad or too many CIDRs: %s", list);
-		n++;
-	}
-	free(copy);
-	return n;
-}
-
-static size_t parse_addrs(const char *list, struct addr *v, size_t max)
-{
-	char *copy = xstrdup(list), *save = NULL;
-	size_t n = 0;
-
-	for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-		if (n == max || addr_parse(t, &v[n]) != 0)
-			fail_msg("bad or too many addresses: %s", list);
+		if (n == max || (cidrs ? cidr_parse(t, &cidrs[n]) : addr_parse(t, &addrs[n])) != 0)
+			fail_msg("bad or too many items in '%s'", list);
 		n++;
 	}
 	free(copy);
@@ -277,8 +266,8 @@ static char *render_cluster(struct cluster *c, const struct variant *var, size_t
 	char *buf = NULL;
 	size_t len = 0, n_cidrs;
 
-	n_cidrs = parse_cidrs(var->cluster_cidr ? var->cluster_cidr : "10.244.0.0/16,fd00:244::/48",
-			      cidrs, ARRAY_SIZE(cidrs));
+	n_cidrs = parse_list(var->cluster_cidr ? var->cluster_cidr : "10.244.0.0/16,fd00:244::/48",
+			     cidrs, NULL, ARRAY_SIZE(cidrs));
 	policy_opts_init(&po);
 	po.masquerade_all = var->masquerade_all;
 	if (!var->no_detector) {
@@ -296,10 +285,10 @@ static char *render_cluster(struct cluster *c, const struct variant *var, size_t
 	o.conntrack_tcp_be_liberal = var->tcp_be_liberal;
 	if (var->nodeport_addresses) {
 		o.nodeport_cidrs = np;
-		o.n_nodeport_cidrs = parse_cidrs(var->nodeport_addresses, np, ARRAY_SIZE(np));
+		o.n_nodeport_cidrs = parse_list(var->nodeport_addresses, np, NULL, ARRAY_SIZE(np));
 		o.local_addrs = local;
-		o.n_local_addrs = parse_addrs(var->node_addresses ? var->node_addresses : "", local,
-					      ARRAY_SIZE(local));
+		o.n_local_addrs = parse_list(var->node_addresses ? var->node_addresses : "", NULL, local,
+					     ARRAY_SIZE(local));
 	}
 	assert_int_equal(ipt_render_full(v, &o, &buf, &len), 0);
 	assert_non_null(buf);
