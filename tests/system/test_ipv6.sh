@@ -4,30 +4,41 @@
 # IPv6 through a kroute data plane (iptables: ip6tables-restore; userspace:
 # the proxy on IPv6 sockets), with real packets: one node namespace routing
 # for three pod namespaces (veths; two serve, one is only a client) and an
-# external client (a veth), kroute running in the node namespace.
-# Checks, for TCP and for UDP, ClusterIP from a pod and from the node,
-# NodePort from outside with masquerade (externalTrafficPolicy Cluster) and
-# with the client address kept (Local), REJECT for a service without
-# endpoints and an endpoint change while kroute runs; for UDP also that
-# several clients at once each get their own replies, and that a flow (the
-# same source port) reaches the new endpoint after a change, and a service
-# that had none once it gets one; then that `kroute cleanup` leaves nothing
-# behind.
+# external client (a veth), kroute running in the node namespace.  The
+# scenarios are the table dataplane/ipv6.table, run by the same engine and
+# mode files as test_dataplane.sh (dataplane/README.md); this script is its
+# front end: the network, the EndpointSlices, and the checks that are not
+# one probe (several UDP clients at once, what kroute logged, a deleted
+# jump that a full sync restores).  The table checks, for TCP and for UDP,
+# ClusterIP from a pod and from the node, NodePort from outside with
+# masquerade (externalTrafficPolicy Cluster) and with the client address
+# kept (Local), REJECT for a service without endpoints and an endpoint change
+# while kroute runs; for UDP also that a flow (the same source port) reaches
+# the new endpoint after a change, and a service that had none once it gets
+# one; then that `kroute cleanup` leaves nothing behind.
 #
 # Never touches the host: every address, route and rule lives in namespaces
 # this script creates and deletes on every exit path.
 #
 # usage: test_ipv6.sh MODE KROUTE KR-BACKEND KR-PROBE   (root; exits 77 = skip otherwise)
 set -u
-SKIP=${KC_SKIP_RC:-77}
+: "${KC_SKIP_RC:=77}"
 MODE=${1:?usage: $0 MODE KROUTE KR-BACKEND KR-PROBE}
 KROUTE=$(cd "$(dirname "$2")" && pwd)/$(basename "$2")
 BACKEND=$3
-PROBE=$4
-[ "$(id -u)" = 0 ] || { echo "skip: needs root"; exit "$SKIP"; }
-for c in ip ip6tables-save ip6tables-restore; do
-	command -v "$c" >/dev/null || { echo "skip: no $c"; exit "$SKIP"; }
-done
+export KR_PROBE=$4
+here=$(cd "$(dirname "$0")" && pwd)
+D=$here/dataplane
+TABLE=${IPV6_TABLE:-$D/ipv6.table}
+# lib.sh for kc_wait_for and the skip helpers only: this test builds its own network.
+. "$here/../cluster/lib.sh"
+[ -f "$D/mode-$MODE.sh" ] || { echo "test_ipv6.sh: no mode '$MODE' ($D/mode-$MODE.sh)" >&2; exit 2; }
+MODE_CAPS=()
+MODE_CMDS=()
+. "$D/mode-$MODE.sh"
+. "$D/engine.sh"
+kc_require_root
+kc_require_cmd ip ip6tables-save ip6tables-restore "${MODE_CMDS[@]}"
 
 P=kr6-$$
 # pod1 and pod2 run kr-backend; pod3 is only a client (of UDP flows that outlive an endpoint change).
@@ -36,8 +47,8 @@ TMP=$(mktemp -d)
 PIDS=()
 cleanup() {
 	local p n
-	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
-	for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
+	for p in "${PIDS[@]}" "${KPID[@]}"; do kill "$p" 2>/dev/null; done
+	for p in "${PIDS[@]}" "${KPID[@]}"; do wait "$p" 2>/dev/null; done
 	for n in "$NODE" "$POD1" "$POD2" "$POD3" "$CLI"; do ip netns del "$n" 2>/dev/null; done
 	rm -rf "$TMP"
 }
@@ -45,9 +56,6 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-pass=0
-fail=0
-check() { if [ "$2" = "$3" ]; then pass=$((pass + 1)); else fail=$((fail + 1)); echo "FAIL: $1: got '$2', want '$3'"; fi; }
 nx() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
 die() { echo "test_ipv6.sh: $*" >&2; exit 1; }
 
@@ -96,96 +104,49 @@ for pod in 1 2; do
 	[ -s "$TMP/ready$pod" ] || die "kr-backend in pod$pod did not start: $(cat "$TMP/backend$pod.log")"
 done
 
-# ---- the cluster ----
+# ---- what the engine asks of a front end ----
+declare -A NS=([node-1]=$NODE [pod1]=$POD1 [pod2]=$POD2 [pod3]=$POD3 [client]=$CLI)
+declare -A IP=([node-1]=fd00:192::2 [pod1]=fd00:244:1::10 [pod2]=fd00:244:1::20 [pod3]=fd00:244:1::30
+	[client]=fd00:192::100)
+dp_ns() { [ -n "${NS[${1:-}]-}" ] && echo "${NS[$1]}"; }
+dp_ip() { [ -n "${IP[${1:-}]-}" ] && echo "${IP[$1]}"; }
+# The external client reaches the node directly; no row routes a VIP through it.
+dp_route() { bad "no VIP routes in this network"; }
+dp_unroute() { :; }
 M=$TMP/m
-mkdir -p "$M"
-cat >"$M/node.yaml" <<'YAML'
-apiVersion: v1
-kind: Node
-metadata: {name: node-1}
-spec: {podCIDRs: ["fd00:244:1::/64"]}
-status: {addresses: [{type: InternalIP, address: "fd00:192::2"}]}
-YAML
-cat >"$M/services.yaml" <<'YAML'
-apiVersion: v1
-kind: Service
-metadata: {name: web6, namespace: t}
-spec:
-  type: NodePort
-  ipFamilies: [IPv6]
-  clusterIP: "fd00:96::10"
-  clusterIPs: ["fd00:96::10"]
-  ports:
-  - {name: http, port: 80, targetPort: 8080, nodePort: 30080}
-  - {name: dns, protocol: UDP, port: 53, targetPort: 8080, nodePort: 30053}
----
-apiVersion: v1
-kind: Service
-metadata: {name: web6-local, namespace: t}
-spec:
-  type: NodePort
-  ipFamilies: [IPv6]
-  clusterIP: "fd00:96::12"
-  clusterIPs: ["fd00:96::12"]
-  externalTrafficPolicy: Local
-  ports:
-  - {name: http, port: 80, targetPort: 8080, nodePort: 30081}
-  - {name: dns, protocol: UDP, port: 53, targetPort: 8080, nodePort: 30054}
----
-apiVersion: v1
-kind: Service
-metadata: {name: empty6, namespace: t}
-spec:
-  ipFamilies: [IPv6]
-  clusterIP: "fd00:96::11"
-  clusterIPs: ["fd00:96::11"]
-  ports:
-  - {name: http, port: 80, targetPort: 8080}
-  - {name: dns, protocol: UDP, port: 53, targetPort: 8080}
-YAML
-slice() { # SERVICE ENDPOINT: its slice, both ports (TCP http, UDP dns)
-	cat <<YAML
+DP_DIR=$TMP
+DP_DATA=$D
+DP_NODES=(node-1)
+DP_RUN_FLAGS=(--cluster-cidr fd00:244::/32 --min-sync-period 100ms)
+# Every kind of state either mode installs, in either family, whatever the mode.
+DP_LEFTOVERS=ipv6_leftovers
+ipv6_leftovers() {
+	{
+		mode_leftovers "$1"
+		echo "$(dp_exec "$1" ip6tables-save | grep -c 'KUBE-') KUBE- chains in ip6tables"
+		echo "$(dp_exec "$1" ip -br link show kroute0 2>/dev/null | wc -l) kroute0 interface"
+		echo "$(dp_exec "$1" nft list tables 2>/dev/null | grep -c kroute_userspace) nft table"
+		echo "$(dp_exec "$1" ss -Hltn | wc -l) listener"
+		echo "$(dp_exec "$1" ss -Haun | wc -l) UDP socket"
+	} | awk '!seen[substr($0, index($0, " "))]++'
+}
+
+# endpoints SERVICE POD: the service's slice, both ports (TCP http, UDP dns).
+step_endpoints() {
+	cat >"$M/.$1.tmp" <<YAML
 apiVersion: discovery.k8s.io/v1
 kind: EndpointSlice
 metadata: {name: $1-1, namespace: t, labels: {kubernetes.io/service-name: $1}}
 addressType: IPv6
 ports: [{name: http, port: 8080, protocol: TCP}, {name: dns, port: 8080, protocol: UDP}]
 endpoints:
-- {addresses: ["$2"], conditions: {ready: true}, nodeName: node-1}
+- {addresses: ["$(dp_ip "$2")"], conditions: {ready: true}, nodeName: node-1}
 YAML
+	mv "$M/.$1.tmp" "$M/endpointslice-$1.yaml"
 }
-slices() { # endpoint of web6 -> both slices
-	slice web6 "$1"
-	echo ---
-	slice web6-local fd00:244:1::10
-}
-slices fd00:244:1::10 >"$M/slices.yaml"
 
-ip netns exec "$NODE" "$KROUTE" run --mode "$MODE" --node node-1 -f "$M" --cluster-cidr fd00:244::/32 \
-	--min-sync-period 100ms >"$TMP/kroute.log" 2>&1 &
-KPID=$!
-PIDS+=("$KPID")
-for _ in $(seq 300); do grep -q "full sync:" "$TMP/kroute.log" && break; sleep 0.05; done
-grep -q "full sync:" "$TMP/kroute.log" || die "kroute did not sync: $(cat "$TMP/kroute.log")"
-
-probe() { nx "$1" "$PROBE" tcp "$2" "$3" --timeout 1500 | head -n1; }
-uprobe() { nx "$1" "$PROBE" udp "$2" "$3" --timeout 1000 "${@:4}"; } # NS IP PORT [kr-probe options]: every line
+uprobe() { nx "$1" "$KR_PROBE" udp "$2" "$3" --timeout 1000 "${@:4}"; } # NS IP PORT [kr-probe options]: every line
 pod_of() { sed -n 's/^pod=\([^ ]*\) .*/\1/p' <<<"$1"; }
-client_of() { sed -n 's/.* client=\[\{0,1\}\([^]]*\)\]\{0,1\}:[0-9]* .*/\1/p' <<<"$1"; }
-peer_of() { sed -n 's/.* client=\([^ ]*\) .*/\1/p' <<<"$1"; } # with the port: [IP]:PORT
-# until_pod WANT CMD...: runs the probe CMD every 0.1 s until pod WANT answers,
-# for 5 to 6 s at most (however long each probe takes); prints the last answer.
-until_pod() {
-	local want=$1 got="" end=$((SECONDS + 6))
-	shift
-	while :; do
-		got=$("$@" | head -n1)
-		[ "$(pod_of "$got")" = "$want" ] && break
-		[ "$SECONDS" -lt "$end" ] || break
-		sleep 0.1
-	done
-	echo "$got"
-}
 # udp_clients NS IP PORT SRC... [-- NS SRC...]: one client per source [IP]:PORT
 # (in the namespace named before it), all at once, 5 datagrams each; prints how
 # many replies name their own client as the sender.
@@ -206,81 +167,41 @@ udp_clients() {
 	done | awk '{n += $1} END {print n + 0}'
 }
 
-r=$(probe "$POD2" fd00:96::10 80)
-check "pod to an IPv6 ClusterIP reaches the endpoint" "$(pod_of "$r")" pod1
-check "the pod's source address is kept" "$(client_of "$r")" fd00:244:1::20
-r=$(probe "$NODE" fd00:96::10 80)
-check "the node itself reaches the IPv6 ClusterIP" "$(pod_of "$r")" pod1
-r=$(probe "$CLI" fd00:192::2 30080)
-check "external client via the NodePort (eTP Cluster)" "$(pod_of "$r")" pod1
-check "... is masqueraded to the node address" "$(client_of "$r")" fd00:192::2
-r=$(probe "$CLI" fd00:192::2 30081)
-check "external client via the NodePort (eTP Local)" "$(pod_of "$r")" pod1
-check "... keeps the client address" "$(client_of "$r")" fd00:192::100
-check "a service without endpoints rejects" "$(probe "$POD2" fd00:96::11 80)" refused
+check_udp_clients_at_once() {
+	check "UDP: 4 pod clients (2 pods) at once, 5 datagrams each: every reply names and reaches its sender" \
+		"$(udp_clients "$POD2" fd00:96::10 53 "[fd00:244:1::20]:40001" "[fd00:244:1::20]:40002" \
+			-- "$POD3" "[fd00:244:1::30]:40001" "[fd00:244:1::30]:40002")" 20
+	check "UDP: 4 external clients at once via the NodePort (eTP Local): every reply names and reaches its sender" \
+		"$(udp_clients "$CLI" fd00:192::2 30054 "[fd00:192::100]:40001" "[fd00:192::101]:40002" \
+			"[fd00:192::102]:40003" "[fd00:192::103]:40004")" 20
+}
 
-# UDP.  Fixed source ports, so that the endpoint change below meets these flows
-# again (iptables: their conntrack entries; userspace: their sessions).
-POD_SRC="[fd00:244:1::30]:5353" CLI_SRC="[fd00:192::100]:5354" EMPTY_SRC="[fd00:244:1::30]:5355"
-r=$(uprobe "$POD3" fd00:96::10 53 --src "$POD_SRC")
-check "UDP: pod to an IPv6 ClusterIP reaches the endpoint" "$(pod_of "$r")" pod1
-check "... the pod's source address and port are kept" "$(peer_of "$r")" "$POD_SRC"
-r=$(uprobe "$NODE" fd00:96::10 53)
-check "UDP: the node itself reaches the IPv6 ClusterIP" "$(pod_of "$r")" pod1
-r=$(uprobe "$CLI" fd00:192::2 30053 --src "$CLI_SRC")
-check "UDP: external client via the NodePort (eTP Cluster)" "$(pod_of "$r")" pod1
-check "... is masqueraded to the node address" "$(client_of "$r")" fd00:192::2
-r=$(uprobe "$CLI" fd00:192::2 30054)
-check "UDP: external client via the NodePort (eTP Local)" "$(pod_of "$r")" pod1
-check "... keeps the client address" "$(client_of "$r")" fd00:192::100
-check "UDP: a service without endpoints: port unreachable" "$(uprobe "$POD3" fd00:96::11 53 --src "$EMPTY_SRC")" refused
-check "UDP: 4 pod clients (2 pods) at once, 5 datagrams each: every reply names and reaches its sender" \
-	"$(udp_clients "$POD2" fd00:96::10 53 "[fd00:244:1::20]:40001" "[fd00:244:1::20]:40002" \
-		-- "$POD3" "[fd00:244:1::30]:40001" "[fd00:244:1::30]:40002")" 20
-check "UDP: 4 external clients at once via the NodePort (eTP Local): every reply names and reaches its sender" \
-	"$(udp_clients "$CLI" fd00:192::2 30054 "[fd00:192::100]:40001" "[fd00:192::101]:40002" \
-		"[fd00:192::102]:40003" "[fd00:192::103]:40004")" 20
+check_syncs_partial_and_clean() {
+	check "the change was a partial sync" "$(grep -c 'partial sync:' "$TMP/kroute-node-1.log" | awk '{print ($1 > 0)}')" 1
+	check "no sync failed" "$(grep -c 'sync failed' "$TMP/kroute-node-1.log")" 0
+}
 
-# An endpoint change while kroute runs: web6 moves to pod2.
-slices fd00:244:1::20 >"$M/.slices.tmp" && mv "$M/.slices.tmp" "$M/slices.yaml"
-check "an endpoint change applies without a restart" "$(pod_of "$(until_pod pod2 probe "$POD1" fd00:96::10 80)")" pod2
-# The same UDP flows as before: on pod1's conntrack entry or session they would stay
-# with the removed endpoint (pod1 still answers), so they must be moved.
-r=$(until_pod pod2 uprobe "$POD3" fd00:96::10 53 --src "$POD_SRC")
-check "UDP: the pod's flow (same source port) moves to the new endpoint" "$(pod_of "$r")" pod2
-check "... still with the pod's source address and port" "$(peer_of "$r")" "$POD_SRC"
-check "UDP: the external NodePort flow (same source port) moves to the new endpoint" \
-	"$(pod_of "$(until_pod pod2 uprobe "$CLI" fd00:192::2 30053 --src "$CLI_SRC")")" pod2
-slice empty6 fd00:244:1::20 >"$M/.empty6.tmp" && mv "$M/.empty6.tmp" "$M/empty6.yaml"
-check "UDP: a service given its first endpoint answers the flow it refused" \
-	"$(pod_of "$(until_pod pod2 uprobe "$POD3" fd00:96::11 53 --src "$EMPTY_SRC")")" pod2
-check "the change was a partial sync" "$(grep -c 'partial sync:' "$TMP/kroute.log" | awk '{print ($1 > 0)}')" 1
-check "no sync failed" "$(grep -c 'sync failed' "$TMP/kroute.log")" 0
-
-if [ "$MODE" = iptables ]; then
-	# A jump someone deleted comes back with the next full sync (SIGHUP asks for one).
+# kube-chains: a jump someone deleted comes back with the next full sync (SIGHUP asks for one).
+check_lost_jump_restored() {
+	local n_full
 	nx "$NODE" ip6tables -t nat -D PREROUTING -m comment --comment "kubernetes service portals" -j KUBE-SERVICES
-	check "without the PREROUTING jump the ClusterIP does not answer" "$(pod_of "$(probe "$POD1" fd00:96::10 80)")" ""
-	n_full=$(grep -c "full sync:" "$TMP/kroute.log")
-	kill -HUP "$KPID"
-	for _ in $(seq 100); do [ "$(grep -c "full sync:" "$TMP/kroute.log")" -gt "$n_full" ] && break; sleep 0.05; done
+	check "without the PREROUTING jump the ClusterIP does not answer" \
+		"$(pod_of "$(nx "$POD1" "$KR_PROBE" tcp fd00:96::10 80 --timeout 1500 | head -n1)")" ""
+	n_full=$(n_synced node-1)
+	kill -HUP "${KPID[node-1]}"
+	kc_wait_for -t 5 synced_more node-1 "$n_full"
 	check "after SIGHUP's full sync the jump is back and the ClusterIP answers" \
-		"$(pod_of "$(probe "$POD1" fd00:96::10 80)")" pod2
-fi
+		"$(pod_of "$(nx "$POD1" "$KR_PROBE" tcp fd00:96::10 80 --timeout 1500 | head -n1)")" pod2
+}
 
-kill "$KPID"
-wait "$KPID" 2>/dev/null
-nx "$NODE" "$KROUTE" cleanup >"$TMP/cleanup.log" 2>&1
-check "kroute cleanup succeeds" "$?" 0
-check "no KUBE- chains left in ip6tables" "$(nx "$NODE" ip6tables-save | grep -c 'KUBE-')" 0
-check "no KUBE- chains left in iptables" "$(nx "$NODE" iptables-save | grep -c 'KUBE-')" 0
-check "no kroute0 interface left" "$(nx "$NODE" ip -br link show kroute0 2>/dev/null | wc -l)" 0
-check "no kroute nft table left" "$(nx "$NODE" nft list tables 2>/dev/null | grep -c kroute_userspace)" 0
-check "no listener left" "$(nx "$NODE" ss -Hltn | wc -l)" 0
-check "no UDP socket left" "$(nx "$NODE" ss -Haun | wc -l)" 0
-r=$(probe "$POD2" fd00:96::10 80)
-check "after cleanup the ClusterIP no longer answers" "$(pod_of "$r")" ""
-check "after cleanup the UDP ClusterIP no longer answers" "$(pod_of "$(uprobe "$POD2" fd00:96::10 53)")" ""
-
-echo "$MODE IPv6: $pass passed, $fail failed"
-[ "$fail" = 0 ]
+# ---- the cluster ----
+mkdir -p "$M"
+cat >"$M/node.yaml" <<'YAML'
+apiVersion: v1
+kind: Node
+metadata: {name: node-1}
+spec: {podCIDRs: ["fd00:244:1::/64"]}
+status: {addresses: [{type: InternalIP, address: "fd00:192::2"}]}
+YAML
+run_table
+dp_report "$MODE IPv6"

@@ -5,7 +5,7 @@
 # logged and written to the status file, running out of file descriptors, a
 # bad manifest.  Sourced by test_dataplane.sh; scenarios.table calls each
 # check_NAME with `run NAME NEEDS`, so it runs only in a mode with those
-# capabilities.  They use the driver's ok/bad/check, kroute_stop, mode_start,
+# capabilities.  They use the engine's ok/bad/check, kroute_stop,
 # start_and_sync and $M, and the cluster that scenarios.table builds.
 
 # answers FROM N IP PORT: the sorted set of pods that answered N connections.
@@ -20,7 +20,7 @@ answers() {
 # that answered, or "closed" when the proxy closed the connection.
 declare -A HELD_FD
 held_open() {
-	local name=$1 from=$2 ip=$3 port=$4 dir=$KC_RUNDIR/held-$1 fd
+	local name=$1 from=$2 ip=$3 port=$4 dir=$DP_DIR/held-$1 fd
 	mkdir -p "$dir" && rm -f "$dir/out" "$dir/cmd" && mkfifo "$dir/cmd" && : >"$dir/out"
 	kc_exec "$from" bash -c '
 		trap "" PIPE
@@ -39,14 +39,14 @@ held_open() {
 	exec {fd}>"$dir/cmd"
 	HELD_FD[$name]=$fd
 }
-held_lines() { wc -l <"$KC_RUNDIR/held-$1/out"; }
+held_lines() { wc -l <"$DP_DIR/held-$1/out"; }
 held_grew() { [ "$(held_lines "$1")" -gt "$2" ]; }
 held_req() {
 	local name=$1 n
 	n=$(held_lines "$name")
 	echo req >&"${HELD_FD[$name]}"
 	kc_wait_for -t 5 held_grew "$name" "$n" || { echo no-answer; return; }
-	tail -n 1 "$KC_RUNDIR/held-$name/out"
+	tail -n 1 "$DP_DIR/held-$name/out"
 }
 held_close() {
 	echo quit >&"${HELD_FD[$1]}"
@@ -111,7 +111,7 @@ check_least_connections() {
 check_refused_endpoint_ejected() {
 	local idle=${KC_POD_IP[idle]} status
 	status=$(status_file node-a2)
-	check "the ejection is logged" "$(grep -c "endpoint $idle:8080 ejected" "$KC_RUNDIR/kroute-node-a2.log")" 1
+	check "the ejection is logged" "$(grep -c "endpoint $idle:8080 ejected" "$DP_DIR/kroute-node-a2.log")" 1
 	ejected_in_status() {
 		grep -q "\"endpoint\": \"$idle:8080\", \"removed\": false, [^}]*\"ejected\": true" "$status"
 	}
@@ -127,7 +127,7 @@ check_refused_endpoint_ejected() {
 check_silent_endpoint_ejected() {
 	check "the ejection names the timeout" \
 		"$(grep -c "endpoint ${KC_POD_IP[mute]}:8080 ejected .*(last: Connection timed out)" \
-			"$KC_RUNDIR/kroute-node-a2.log")" 1
+			"$DP_DIR/kroute-node-a2.log")" 1
 }
 
 # fd-per-connection: out of file descriptors, a clear message, and kroute
@@ -145,7 +145,7 @@ check_fd_exhaustion() {
 		</dev/null 2>/dev/null
 	held_s=$((($(kc_now_ms) - t0 + 999) / 1000))
 	# At most once a second per worker (one per CPU), however many connections it turns away.
-	n_logged=$(grep -c 'out of file descriptors (.*; RLIMIT_NOFILE 96 per worker)' "$KC_RUNDIR/kroute-node-b1.log")
+	n_logged=$(grep -c 'out of file descriptors (.*; RLIMIT_NOFILE 96 per worker)' "$DP_DIR/kroute-node-b1.log")
 	check "the fd exhaustion is logged with the limit, at most once a second per worker" \
 		"$([ "$n_logged" -ge 1 ] && [ "$n_logged" -le $(((held_s + 1) * $(nproc))) ] && echo yes ||
 			echo "$n_logged in ${held_s}s")" yes
@@ -158,7 +158,7 @@ check_fd_exhaustion() {
 check_bad_input() {
 	printf 'apiVersion: v1\nkind: Service\nmetadata: {name: broken, namespace: t}\nspec: {ports: [{port: 99999}]}\n' \
 		>"$M/broken.yaml"
-	has_error() { grep -q "broken.yaml.*must be between 1 and 65535" "$KC_RUNDIR/kroute-node-a2.log"; }
+	has_error() { grep -q "broken.yaml.*must be between 1 and 65535" "$DP_DIR/kroute-node-a2.log"; }
 	kc_wait_for -t 10 has_error && ok || bad "the bad manifest was not reported"
 	check "traffic still flows after a bad change" "$(answers cli-a2 20 10.96.0.10 80)" "web-1 web-2"
 	rm -f "$M/broken.yaml"

@@ -1,11 +1,14 @@
 # SPDX-License-Identifier: Apache-2.0
 # shellcheck shell=bash
-# The iptables mode for test_dataplane.sh: kube-proxy's iptables rules,
-# loaded with iptables-restore; the NAT is the kernel's.
+# The iptables mode for the data-plane tests (test_dataplane.sh,
+# test_ipv6.sh): kube-proxy's iptables rules, loaded with iptables-restore;
+# the NAT is the kernel's.
 
 # Capabilities (dataplane/README.md lists them all):
-#   kernel-nat  the rules stay in the kernel and keep forwarding after kroute exits
-MODE_CAPS=(kernel-nat)
+#   kernel-nat   the rules stay in the kernel and keep forwarding after kroute exits
+#   kube-chains  kube-proxy's KUBE-* chains, jumped to from the built-in
+#                chains; a full sync (SIGHUP) puts back a deleted jump
+MODE_CAPS=(kernel-nat kube-chains)
 # Commands the mode (or its checks) needs; the test skips without them.
 MODE_CMDS=(iptables-save iptables-restore conntrack)
 
@@ -17,5 +20,5 @@ mode_start() {
 # mode_leftovers NODE: after `kroute cleanup`, one line per kind of state
 # the mode installs: COUNT WHAT (every COUNT must be 0).
 mode_leftovers() {
-	echo "$(kc_exec "$1" iptables-save | grep -c -- 'KUBE-') KUBE- rules or chains"
+	echo "$(dp_exec "$1" iptables-save | grep -c -- 'KUBE-') KUBE- rules or chains"
 }

@@ -1,8 +1,9 @@
 # SPDX-License-Identifier: Apache-2.0
 # shellcheck shell=bash
-# The userspace mode for test_dataplane.sh: kroute is the proxy; service
-# addresses live on the kroute0 interface, an nft table and a fwmark routing
-# table steer traffic to its listeners.
+# The userspace mode for the data-plane tests (test_dataplane.sh,
+# test_ipv6.sh): kroute is the proxy; service addresses live on the kroute0
+# interface, an nft table and a fwmark routing table steer traffic to its
+# listeners.
 
 # Capabilities (dataplane/README.md lists them all):
 #   retry              a connection to an endpoint that refuses or does not
@@ -20,7 +21,7 @@ MODE_CAPS=(retry accept-first passive-health weights lc grace-period fd-per-conn
 MODE_CMDS=(iptables-save iptables-restore conntrack nft ss)
 
 GRACE=3
-status_file() { echo "$KC_RUNDIR/status-$1.json"; }
+status_file() { echo "$DP_DIR/status-$1.json"; }
 
 mode_start() {
 	kroute_run "$1" --mode userspace --userspace-grace-period "${GRACE}s" \
@@ -29,10 +30,10 @@ mode_start() {
 
 mode_leftovers() {
 	local n=$1
-	echo "$(kc_exec "$n" iptables-save | grep -c -- 'KUBE-') KUBE- rules or chains"
-	echo "$(kc_exec "$n" ip -br link show kroute0 2>/dev/null | wc -l) kroute0 interface"
-	echo "$(kc_exec "$n" nft list tables | grep -c kroute_userspace) nft table"
-	echo "$(kc_exec "$n" ip rule show | grep -c 'lookup 4751') fwmark rule"
-	echo "$(kc_exec "$n" ip route show table 4751 2>/dev/null | wc -l) routes in table 4751"
-	echo "$(kc_exec "$n" ss -Hltnu | wc -l) listener"
+	echo "$(dp_exec "$n" iptables-save | grep -c -- 'KUBE-') KUBE- rules or chains"
+	echo "$(dp_exec "$n" ip -br link show kroute0 2>/dev/null | wc -l) kroute0 interface"
+	echo "$(dp_exec "$n" nft list tables | grep -c kroute_userspace) nft table"
+	echo "$(dp_exec "$n" ip rule show | grep -c 'lookup 4751') fwmark rule"
+	echo "$(dp_exec "$n" ip route show table 4751 2>/dev/null | wc -l) routes in table 4751"
+	echo "$(dp_exec "$n" ss -Hltnu | wc -l) listener"
 }

@@ -1,0 +1,345 @@
+# SPDX-License-Identifier: Apache-2.0
+# shellcheck shell=bash
+# The scenario engine of the data-plane tests: runs a table (format:
+# README.md here) against one mode.  Sourced by a front end that owns the
+# network (test_dataplane.sh: the IPv4 test cluster of tests/cluster;
+# test_ipv6.sh: its own IPv6 namespaces) after tests/cluster/lib.sh (for
+# kc_wait_for and kc_now_ms) and the mode file.  The front end sets:
+#
+#   KROUTE, KR_PROBE, TABLE, MODE, M (the manifest directory kroute reads),
+#   DP_DIR (logs and scratch files), DP_DATA (where `services FILE` is),
+#   DP_NODES (the nodes kroute runs on), DP_RUN_FLAGS (kroute run flags
+#   every mode shares there)
+#
+# and defines:
+#
+#   dp_ns NAME         the namespace of a node, a pod or "client"
+#   dp_ip NAME         the address of a pod, a node or "client"
+#   dp_route VIP NODE / dp_unroute VIP
+#                      the client's route for a VIP through NODE
+#   step_VERB ARGS...  the table's setup steps that need its network (pods,
+#                      endpoints, ...); run NAME calls check_NAME
+#
+# It runs probe, await, run, services, start, stop and cleanup itself.
+
+pass=0
+fail=0
+skip=0
+ok() { pass=$((pass + 1)); }
+bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
+# check DESC GOT WANT
+check() { if [ "$2" = "$3" ]; then ok; else bad "$1: got '$2', want '$3'"; fi; }
+skipped() { skip=$((skip + 1)); echo "SKIP: $*"; }
+# The closing line, and the exit status.
+dp_report() {
+	echo "$1: $pass passed, $fail failed, $skip skipped"
+	[ "$fail" -eq 0 ]
+}
+
+# has_caps NEEDS: whether the mode has every capability of the comma list
+# NEEDS ("-" for none; "!cap": the mode must not have cap).  Prints the
+# first one that does not hold.
+has_caps() {
+	local need c have
+	[ "$1" = - ] && return 0
+	for need in ${1//,/ }; do
+		have=no
+		for c in "${MODE_CAPS[@]}"; do [ "$c" = "${need#!}" ] && have=yes; done
+		if [ "${need:0:1}" = "!" ]; then
+			[ "$have" = no ] || { echo "$need"; return 1; }
+		else
+			[ "$have" = yes ] || { echo "$need"; return 1; }
+		fi
+	done
+}
+
+# dp_exec NAME CMD...: CMD in NAME's namespace.
+dp_exec() {
+	local ns
+	ns=$(dp_ns "$1") || return 1
+	shift
+	ip netns exec "$ns" "$@"
+}
+
+# ---- kroute ----
+declare -A KPID
+# kroute_run NODE FLAGS...: starts kroute in NODE's namespace with
+# DP_RUN_FLAGS and the mode's own FLAGS (mode_start calls it).
+# $KROUTE_WRAP is a command that execs kroute (prlimit), so KPID stays
+# kroute's pid.
+kroute_run() {
+	local node=$1 wrap=()
+	shift
+	[ -n "${KROUTE_WRAP:-}" ] && read -ra wrap <<<"$KROUTE_WRAP"
+	# ip netns exec execs kroute itself, so $! is kroute's pid.
+	ip netns exec "$(dp_ns "$node")" "${wrap[@]}" "$KROUTE" run --node "$node" -f "$M" \
+		"${DP_RUN_FLAGS[@]}" "$@" </dev/null >>"$DP_DIR/kroute-$node.log" 2>&1 3<&- &
+	KPID[$node]=$!
+}
+kroute_stop() {
+	kill -TERM "${KPID[$1]}" 2>/dev/null
+	wait "${KPID[$1]}" 2>/dev/null
+}
+n_synced() {
+	local c
+	c=$(grep -c "full sync:" "$DP_DIR/kroute-$1.log" 2>/dev/null)
+	echo "${c:-0}"
+}
+synced_more() { [ "$(n_synced "$1")" -gt "$2" ]; }
+# start_and_sync NODE: starts kroute (mode_start) and waits for its next full sync.
+start_and_sync() {
+	local before
+	before=$(n_synced "$1")
+	mode_start "$1"
+	kc_wait_for -t 20 synced_more "$1" "$before"
+}
+
+# ---- the services' addresses, read from the services manifest ----
+declare -A SVC_CIP SVC_PORT SVC_NODEPORT SVC_EXTIP SVC_LBIP
+# load_services FILE: copies FILE into the manifests with @ip:NAME@ filled
+# in (dp_ip NAME), and notes each service's addresses: its clusterIP,
+# externalIPs[0], load-balancer IP, and per protocol its first port and
+# nodePort (SVC_PORT[name/tcp]).  It reads the subset of YAML those files use.
+load_services() {
+	local src=$1 text name="" line proto
+	text=$(cat "$src") || return 1
+	while [[ $text =~ @ip:([a-z0-9-]+)@ ]]; do
+		text=${text//${BASH_REMATCH[0]}/$(dp_ip "${BASH_REMATCH[1]}")} || return 1
+	done
+	printf '%s\n' "$text" >"$M/services.yaml"
+	while IFS= read -r line; do
+		line=${line//\"/}
+		if [[ $line =~ ^metadata:\ \{name:\ ([^,}]+) ]] || [[ $line =~ ^\ \ name:\ (.+)$ ]]; then
+			name=${BASH_REMATCH[1]}
+		elif [[ $line =~ ^\ \ clusterIP:\ (.+)$ ]]; then
+			SVC_CIP[$name]=${BASH_REMATCH[1]}
+		elif [[ $line =~ ^\ \ externalIPs:\ \[([^],]+) ]]; then
+			SVC_EXTIP[$name]=${BASH_REMATCH[1]}
+		elif [[ $line =~ ingress:\ \[\{ip:\ ([^}]+)\} ]]; then
+			SVC_LBIP[$name]=${BASH_REMATCH[1]}
+		fi
+		# A port: "{name: http, port: 80, ...}", in a flow list or a block list.
+		if [[ $line =~ \{.*[{\ ]port:\ ([0-9]+) ]]; then
+			proto=tcp
+			[[ $line =~ protocol:\ (UDP|SCTP) ]] && proto=${BASH_REMATCH[1],,}
+			[ -n "${SVC_PORT[$name/$proto]-}" ] && continue
+			[[ $line =~ \{.*[{\ ]port:\ ([0-9]+) ]] && SVC_PORT[$name/$proto]=${BASH_REMATCH[1]}
+			[[ $line =~ nodePort:\ ([0-9]+) ]] && SVC_NODEPORT[$name/$proto]=${BASH_REMATCH[1]}
+		fi
+	done <"$M/services.yaml"
+	return 0
+}
+
+# resolve SERVICE PROTO TO: sets DST_IP, DST_PORT and VIA (the node the
+# client's packets for a VIP are routed through; empty for none).
+resolve() {
+	local svc=$1 proto=$2 to=$3 kind node=""
+	kind=${to%%@*}
+	[[ $to == *@* ]] && node=${to#*@}
+	VIA=""
+	DST_PORT=${SVC_PORT[$svc/$proto]-}
+	case $kind in
+	clusterIP) DST_IP=${SVC_CIP[$svc]-} VIA=$node ;;
+	externalIP) DST_IP=${SVC_EXTIP[$svc]-} VIA=$node ;;
+	lb) DST_IP=${SVC_LBIP[$svc]-} VIA=$node ;;
+	nodePort)
+		DST_IP=$(dp_ip "$node" 2>/dev/null)
+		DST_PORT=${SVC_NODEPORT[$svc/$proto]-}
+		;;
+	*) DST_IP="" ;;
+	esac
+	[ -n "$DST_IP" ] && [ -n "$DST_PORT" ] && { [ -z "$VIA" ] || dp_ip "$VIA" >/dev/null 2>&1; }
+}
+
+# ---- one scenario ----
+# The outcome of each kr-probe line: the pod, or drop/reject/... for failures.
+outcomes() {
+	sed -E 's/^pod=([^ ]+) .*/\1/; s/^timeout$/drop/; s/^refused$/reject/; s/^error /error-/'
+}
+sorted_set() { sort -u | tr '\n' ',' | sed 's/,$//'; }
+
+# expect_holds EXPECT FILE N: whether the outcomes in FILE (one a line) are
+# what EXPECT says (README.md) for N attempts.
+expect_holds() {
+	local want=$1 f=$2 n=$3 alt got
+	[ "$(wc -l <"$f")" -eq "$n" ] || return 1
+	case $want in
+	none) ! grep -q '^pod=' "$DP_DIR/raw" ;;
+	same:*)
+		alt="|${want#same:}|"
+		got=$(sorted_set <"$f")
+		[[ $got != *,* ]] && [[ $alt == *"|$got|"* ]]
+		;;
+	*"|"*)
+		alt="|$want|"
+		while read -r got; do [[ $alt == *"|$got|"* ]] || return 1; done <"$f"
+		;;
+	*) [ "$(sorted_set <"$f")" = "$(tr ',' '\n' <<<"$want" | sorted_set)" ] ;;
+	esac
+}
+
+# want_seen SEEN FROM OPTS: what the seen column asks for, as the pods print
+# it: an address, or [address]:port / address:port for sender+port.
+want_seen() {
+	local ip
+	case $1 in
+	sender) dp_ip "$2" ;;
+	sender+port)
+		ip=$(dp_ip "$2")
+		[[ $ip == *:* ]] && ip="[$ip]"
+		[[ $3 =~ src=:([0-9]+) ]] && echo "$ip:${BASH_REMATCH[1]}"
+		;;
+	*) dp_ip "$1" 2>/dev/null || echo "$1" ;;
+	esac
+}
+
+# attempt FROM PROTO N OPTS SEEN: runs the probe; $DP_DIR/out gets the
+# outcomes, $DP_DIR/seen the source the pods saw on each answer (its
+# address, or address and port for sender+port).
+attempt() {
+	local from=$1 proto=$2 n=$3 opts=$4 seen=$5 o args=() timeout=$PROBE_TIMEOUT ip
+	for o in ${opts//,/ }; do
+		case $o in
+		-) ;;
+		timeout=*) timeout=${o#*=} ;;
+		interval=*) args+=(--interval "${o#*=}") ;;
+		src=:*)
+			ip=$(dp_ip "$from")
+			[[ $ip == *:* ]] && ip="[$ip]"
+			args+=(--src "$ip:${o#src=:}")
+			;;
+		*) echo "bad probe option '$o'" >"$DP_DIR/out"; return 1 ;;
+		esac
+	done
+	dp_exec "$from" "$KR_PROBE" "$proto" "$DST_IP" "$DST_PORT" --count "$n" \
+		--timeout "$timeout" "${args[@]}" </dev/null >"$DP_DIR/raw"
+	outcomes <"$DP_DIR/raw" >"$DP_DIR/out"
+	if [ "$seen" = sender+port ]; then
+		sed -nE 's/.* client=([^ ]+) .*/\1/p' "$DP_DIR/raw"
+	else
+		sed -nE 's/.* client=\[?([^] ]*[^]:])\]?:[0-9]+ .*/\1/p' "$DP_DIR/raw"
+	fi >"$DP_DIR/seen"
+}
+
+PROBE_TIMEOUT=700
+AWAIT_S=10
+# scenario VERB FROM PROTO SERVICE TO N EXPECT SEEN NEEDS OPTS WHAT...
+scenario() {
+	local verb=$1 from=$2 proto=$3 svc=$4 to=$5 n=$6 want=$7 seen=$8 needs=$9 opts=${10}
+	local what="${*:11}" missing want_ip="" end held dst
+	if ! missing=$(has_caps "$needs"); then
+		skipped "$what ($MODE mode: needs $missing)"
+		return
+	fi
+	if ! resolve "$svc" "$proto" "$to"; then
+		bad "$what: cannot resolve $proto '$to' of service '$svc' ($TABLE:$LINE_NO)"
+		return
+	fi
+	if [ "$seen" != - ] && ! want_ip=$(want_seen "$seen" "$from" "$opts"); then
+		bad "$what: bad seen '$seen' ($TABLE:$LINE_NO)"
+		return
+	fi
+	[ -n "$VIA" ] && dp_route "$DST_IP" "$VIA"
+	end=$((SECONDS + AWAIT_S))
+	while :; do
+		attempt "$from" "$proto" "$n" "$opts" "$seen"
+		held=yes
+		expect_holds "$want" "$DP_DIR/out" "$n" || held=no
+		if [ "$held" = yes ] && { [ -z "$want_ip" ] || [ "$(sorted_set <"$DP_DIR/seen")" = "$want_ip" ]; }; then
+			break
+		fi
+		[ "$verb" = await ] && [ "$SECONDS" -lt "$end" ] || break
+		sleep 0.1
+	done
+	[ -n "$VIA" ] && dp_unroute "$DST_IP"
+	dst="$from $proto $DST_IP:$DST_PORT${VIA:+ via $VIA}"
+	if [ "$held" = yes ]; then
+		ok
+		echo "ok: $what"
+	else
+		bad "$what: $dst: got '$(sorted_set <"$DP_DIR/out")', want '$want'"
+	fi
+	if [ -n "$want_ip" ]; then
+		check "$what: the source seen ($dst)" "$(sorted_set <"$DP_DIR/seen")" "$want_ip"
+	fi
+}
+
+# ---- the steps every front end shares ----
+step_services() { load_services "$DP_DATA/$1" || exit 1; }
+step_probe_timeout() { PROBE_TIMEOUT=$1; }
+
+# start [NODE]: kroute on every node of DP_NODES at once, waiting for each
+# one's first sync; or restarts it on NODE.
+step_start() {
+	local n
+	if [ $# -eq 0 ]; then
+		for n in "${DP_NODES[@]}"; do mode_start "$n"; done
+		for n in "${DP_NODES[@]}"; do
+			kc_wait_for -t 20 synced_more "$n" 0 ||
+				{ bad "kroute on $n did not sync"; cat "$DP_DIR/kroute-$n.log"; exit 1; }
+		done
+	else
+		start_and_sync "$1" && ok || bad "kroute on $1 did not sync after a restart"
+	fi
+}
+
+# stop NODE: SIGTERM; kroute says it leaves its state in place.
+step_stop() {
+	kroute_stop "$1"
+	check "kroute on $1 logged a clean exit" "$(grep -c 'rules stay in place' "$DP_DIR/kroute-$1.log")" 1
+}
+
+# cleanup: stops kroute everywhere, runs `kroute cleanup`, and checks that
+# nothing is left: the mode's state (mode_leftovers: COUNT WHAT lines), or
+# DP_LEFTOVERS's when the front end checks more.
+step_cleanup() {
+	local n out count what
+	for n in "${DP_NODES[@]}"; do
+		kroute_stop "$n"
+		if out=$(dp_exec "$n" "$KROUTE" cleanup 2>&1); then
+			ok
+		else
+			bad "kroute cleanup failed on $n (status $?): $out"
+		fi
+		while read -r count what; do
+			check "no $what left on $n" "$count" 0
+		done < <("${DP_LEFTOVERS:-mode_leftovers}" "$n")
+	done
+}
+
+# Runs the table TABLE, one line at a time, in order.
+run_table() {
+	local line f missing step
+	LINE_NO=0
+	# fd 3: the steps' own commands may read standard input.
+	while IFS= read -r -u 3 line; do
+		LINE_NO=$((LINE_NO + 1))
+		line=${line%%#*}
+		read -ra f <<<"$line"
+		((${#f[@]})) || continue
+		case ${f[0]} in
+		probe | await)
+			if ((${#f[@]} < 11)); then bad "$TABLE:$LINE_NO: too few columns"; continue; fi
+			scenario "${f[@]}"
+			;;
+		run)
+			if ! declare -F "check_${f[1]}" >/dev/null; then
+				bad "$TABLE:$LINE_NO: no function check_${f[1]}"
+			elif missing=$(has_caps "${f[2]:--}"); then
+				echo "== ${f[1]//_/ }"
+				"check_${f[1]}"
+			else
+				skipped "${f[1]//_/ } ($MODE mode: needs $missing)"
+			fi
+			;;
+		*)
+			step=step_${f[0]//-/_}
+			if declare -F "$step" >/dev/null; then
+				"$step" "${f[@]:1}"
+			else
+				bad "$TABLE:$LINE_NO: unknown step '${f[0]}'"
+			fi
+			;;
+		esac
+	done 3<"$TABLE"
+}
