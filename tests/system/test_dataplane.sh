@@ -55,6 +55,8 @@ step_vip_route() {
 	local n
 	for n in "${KC_NODES[@]}"; do ip -n "$(kc_node_ns "$n")" route add "$1" dev eth0 || exit 1; done
 }
+# sysctl NODE KEY=VALUE: inside the node's namespace.
+step_sysctl() { kc_node_sysctl "$@" || exit 1; }
 step_endpoints() { kc_write_endpointslice "$M" "t/$1" "${@:2}" || exit 1; }
 
 kc_setup || exit 1

@@ -144,6 +144,7 @@ resolve() {
 	lb) DST_IP=${SVC_LBIP[$svc]-} VIA=$node ;;
 	nodePort)
 		DST_IP=$(dp_ip "$node" 2>/dev/null)
+		[ "$node" = localhost ] && DST_IP=127.0.0.1
 		DST_PORT=${SVC_NODEPORT[$svc/$proto]-}
 		;;
 	*) DST_IP="" ;;
@@ -255,7 +256,7 @@ scenario() {
 	dst="$from $proto $DST_IP:$DST_PORT${VIA:+ via $VIA}"
 	if [ "$held" = yes ]; then
 		ok
-		echo "ok: $what"
+		echo "ok: $what [$(sorted_set <"$DP_DIR/out")]"
 	else
 		bad "$what: $dst: got '$(sorted_set <"$DP_DIR/out")', want '$want'"
 	fi
