@@ -28,16 +28,12 @@ KROUTE=$(cd "$(dirname "$2")" && pwd)/$(basename "$2")
 export KR_BACKEND=$3 KR_PROBE=$4
 here=$(cd "$(dirname "$0")" && pwd)
 D=$here/dataplane
+DP_DATA=$D
 TABLE=${DATAPLANE_TABLE:-$D/scenarios.table}
 . "$here/../cluster/lib.sh"
-[ -f "$D/mode-$MODE.sh" ] || { echo "test_dataplane.sh: no mode '$MODE' ($D/mode-$MODE.sh)" >&2; exit 2; }
-MODE_CAPS=()
-MODE_CMDS=()
-. "$D/mode-$MODE.sh"
 . "$D/engine.sh"
+dp_use_mode "$MODE"
 . "$D/checks.sh"
-kc_require_root
-kc_require_cmd "${MODE_CMDS[@]}"
 
 # ---- what the engine asks of a front end: the cluster of tests/cluster ----
 dp_ns() { kc_ns "$@"; }
@@ -62,7 +58,6 @@ step_endpoints() { kc_write_endpointslice "$M" "t/$1" "${@:2}" || exit 1; }
 kc_setup || exit 1
 M=$KC_RUNDIR/m
 DP_DIR=$KC_RUNDIR
-DP_DATA=$D
 DP_NODES=("${KC_NODES[@]}")
 mkdir -p "$M"
 kc_write_manifests "$M" || exit 1

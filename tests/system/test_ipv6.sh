@@ -29,16 +29,12 @@ BACKEND=$3
 export KR_PROBE=$4
 here=$(cd "$(dirname "$0")" && pwd)
 D=$here/dataplane
+DP_DATA=$D
 TABLE=${IPV6_TABLE:-$D/ipv6.table}
 # lib.sh for kc_wait_for and the skip helpers only: this test builds its own network.
 . "$here/../cluster/lib.sh"
-[ -f "$D/mode-$MODE.sh" ] || { echo "test_ipv6.sh: no mode '$MODE' ($D/mode-$MODE.sh)" >&2; exit 2; }
-MODE_CAPS=()
-MODE_CMDS=()
-. "$D/mode-$MODE.sh"
 . "$D/engine.sh"
-kc_require_root
-kc_require_cmd ip ip6tables-save ip6tables-restore "${MODE_CMDS[@]}"
+dp_use_mode "$MODE" ip ip6tables-save ip6tables-restore
 
 P=kr6-$$
 # pod1 and pod2 run kr-backend; pod3 is only a client (of UDP flows that outlive an endpoint change).
@@ -115,7 +111,6 @@ dp_route() { bad "no VIP routes in this network"; }
 dp_unroute() { :; }
 M=$TMP/m
 DP_DIR=$TMP
-DP_DATA=$D
 DP_NODES=(node-1)
 DP_RUN_FLAGS=(--cluster-cidr fd00:244::/32 --min-sync-period 100ms)
 # Every kind of state either mode installs, in either family, whatever the mode.

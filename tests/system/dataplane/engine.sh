@@ -4,9 +4,10 @@
 # README.md here) against one mode.  Sourced by a front end that owns the
 # network (test_dataplane.sh: the IPv4 test cluster of tests/cluster;
 # test_ipv6.sh: its own IPv6 namespaces) after tests/cluster/lib.sh (for
-# kc_wait_for and kc_now_ms) and the mode file.  The front end sets:
+# kc_wait_for, kc_now_ms and the skip helpers); the front end then loads
+# the mode file with dp_use_mode MODE.  The front end sets:
 #
-#   KROUTE, KR_PROBE, TABLE, MODE, M (the manifest directory kroute reads),
+#   KROUTE, KR_PROBE, TABLE, M (the manifest directory kroute reads),
 #   DP_DIR (logs and scratch files), DP_DATA (where `services FILE` is),
 #   DP_NODES (the nodes kroute runs on), DP_RUN_FLAGS (kroute run flags
 #   every mode shares there)
@@ -34,6 +35,22 @@ skipped() { skip=$((skip + 1)); echo "SKIP: $*"; }
 dp_report() {
 	echo "$1: $pass passed, $fail failed, $skip skipped"
 	[ "$fail" -eq 0 ]
+}
+
+# dp_use_mode MODE [CMD...]: sources DP_DATA/mode-MODE.sh (exit 2 when
+# there is none), then skips the test (kc_skip) without root, the mode's
+# commands or the front end's CMDs.
+dp_use_mode() {
+	local f=$DP_DATA/mode-$1.sh
+	[ -f "$f" ] || { echo "$0: no mode '$1' ($f)" >&2; exit 2; }
+	MODE=$1
+	MODE_CAPS=()
+	MODE_CMDS=()
+	shift
+	# shellcheck source=/dev/null
+	. "$f"
+	kc_require_root
+	kc_require_cmd "${MODE_CMDS[@]}" "$@"
 }
 
 # has_caps NEEDS: whether the mode has every capability of the comma list
