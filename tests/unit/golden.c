@@ -182,6 +182,48 @@ struct golden_case *golden_cases_load(const char *renderer, size_t *ret_n)
 	return v;
 }
 
+/*
+ * Every expected file a case may have, and who reads it: a file named
+ * otherwise (a typo, a renderer nobody runs) would never be compared.
+ */
+static const char *const expect_files[] = {
+	"expect.iptables",          /* tests/unit/test_iptables_render.c */
+	"expect.ip6tables",         /* tests/unit/test_iptables_render.c */
+	"expect.iptables.upstream", /* tests/unit/test_iptables_render.c */
+	"expect.explain.json",      /* tests/cli/test_cli_explain.sh */
+};
+
+void golden_check_layout(void)
+{
+	size_t n;
+	struct golden_case *v = golden_cases_load(NULL, &n);
+
+	for (size_t i = 0; i < n; i++) {
+		DIR *d = opendir(v[i].dir);
+		struct dirent *e;
+		size_t n_expect = 0;
+
+		assert_non_null(d);
+		while ((e = readdir(d))) {
+			bool known = streq(e->d_name, ".") || streq(e->d_name, "..") ||
+				     streq(e->d_name, "args") || streq(e->d_name, "input.yaml");
+
+			for (size_t k = 0; k < ARRAY_SIZE(expect_files); k++)
+				if (streq(e->d_name, expect_files[k])) {
+					known = true;
+					n_expect++;
+				}
+			if (!known)
+				fail_msg("%s/%s: not a file of a golden case (tests/golden/README.md)",
+					 v[i].dir, e->d_name);
+		}
+		closedir(d);
+		if (!n_expect)
+			fail_msg("%s: no expected file, so no renderer runs it", v[i].dir);
+	}
+	golden_cases_free(v, n);
+}
+
 void golden_cases_free(struct golden_case *v, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {

@@ -47,6 +47,12 @@ char *golden_read_file(const char *path, size_t *ret_len);
 struct golden_case *golden_cases_load(const char *renderer, size_t *ret_n);
 void golden_cases_free(struct golden_case *v, size_t n);
 
+/*
+ * Fails unless every case folder holds only args, input.yaml and expected
+ * files that a test reads, and at least one expected file.
+ */
+void golden_check_layout(void);
+
 /* The case's expect.RENDERER path (allocated). */
 char *golden_expect_path(const struct golden_case *gc, const char *renderer);
 

@@ -530,6 +530,7 @@ static char *render_case(const struct golden_case *gc, const struct variant *var
 static void test_goldens(void **state)
 {
 	(void)state;
+	golden_check_layout();
 	for (size_t r = 0; r < ARRAY_SIZE(ipt_renderers); r++) {
 		size_t n;
 		struct golden_case *v = golden_cases_load(ipt_renderers[r].renderer, &n);
