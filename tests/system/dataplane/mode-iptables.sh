@@ -12,7 +12,7 @@ MODE_CAPS=(kernel-nat kube-chains)
 # Commands the mode (or its checks) needs; the test skips without them.
 MODE_CMDS=(iptables-save iptables-restore conntrack)
 
-# mode_start NODE: starts kroute on NODE (the driver waits for its sync).
+# mode_start NODE: starts kroute on NODE (the engine waits for its sync).
 mode_start() {
 	kroute_run "$1" --mode iptables
 }
