@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The iptables renderer (src/dataplane/iptables): manifests are loaded with
- * manifest_load_buffer(), turned into a node view with policy_build_view()
- * and rendered; the output is compared
+ * manifest_load_buffer() (golden cases: manifest_load(), as kroute -f does),
+ * turned into a node view with policy_build_view() and rendered; the output
+ * is compared
  *
  *   - with the golden cases, tests/golden/cases/<case>/ (tests/golden/README.md):
  *     every case with an expect.iptables (IPv4) or expect.ip6tables (IPv6)
@@ -41,13 +42,14 @@
 
 #include "core/util.h"
 #include "core/sbuf.h"
-#include "golden.h"
 #include "dataplane/iptables/frag.h"
 #include "dataplane/iptables/names.h"
 #include "dataplane/iptables/render.h"
 #include "dataplane/iptables/sha256.h"
 #include "policy/policy.h"
 #include "source/manifest.h"
+
+#include "golden.h"
 
 /* How a case is rendered. */
 struct variant {
