@@ -209,6 +209,10 @@ void opt_format_duration(uint64_t ns, char *buf, size_t len)
 {
 	size_t best = 0;
 
+	if (!ns) {
+		snprintf(buf, len, "0s");
+		return;
+	}
 	/* The largest unit that divides it exactly ("µs" is left out: ASCII help). */
 	for (size_t i = 0; i < ARRAY_SIZE(duration_units); i++)
 		if ((unsigned char)duration_units[i].name[0] < 0x80 && ns % duration_units[i].ns == 0)

@@ -93,7 +93,7 @@ int opt_parse_go_duration(const char *s, int64_t *ret_ns, char *err, size_t errl
 int opt_parse_go_int32(const char *s, int32_t *ret, char *err, size_t errlen);
 /* Go's strconv.ParseBool.  0 or -EINVAL. */
 int opt_parse_go_bool(const char *s, bool *ret);
-/* ns as the shortest exact Go-style duration: "30s", "1m30s", "500ms", "0s". */
+/* ns in the largest unit that divides it exactly: "30s", "90s", "1h", "500ms", "0s". */
 void opt_format_duration(uint64_t ns, char *buf, size_t len);
 
 #endif

@@ -225,6 +225,17 @@ static int check_cfg(struct run_cfg *cfg)
 		usage_run(stderr);
 		return -EINVAL;
 	}
+	/* kube-proxy: "SyncPeriod must be greater than or equal to MinSyncPeriod". */
+	if (cfg->min_sync_period_ns > cfg->sync_period_ns) {
+		char min[32], max[32];
+
+		opt_format_duration(cfg->min_sync_period_ns, min, sizeof(min));
+		opt_format_duration(cfg->sync_period_ns, max, sizeof(max));
+		fprintf(stderr, "kroute run: --iptables-sync-period (%s) must be greater than or equal"
+			" to --iptables-min-sync-period (%s)\n", max, min);
+		return -EINVAL;
+	}
+	/* Last: the tests rely on every value being checked before the mode is looked up. */
 	for (size_t i = 0; dataplane_all[i]; i++)
 		if (streq(dataplane_all[i]->name, cfg->mode)) {
 			cfg->ops = dataplane_all[i];
@@ -235,16 +246,6 @@ static int check_cfg(struct run_cfg *cfg)
 		for (size_t i = 0; dataplane_all[i]; i++)
 			fprintf(stderr, " %s", dataplane_all[i]->name);
 		fprintf(stderr, ")\n");
-		return -EINVAL;
-	}
-	/* kube-proxy: "SyncPeriod must be greater than or equal to MinSyncPeriod". */
-	if (cfg->min_sync_period_ns > cfg->sync_period_ns) {
-		char min[32], max[32];
-
-		opt_format_duration(cfg->min_sync_period_ns, min, sizeof(min));
-		opt_format_duration(cfg->sync_period_ns, max, sizeof(max));
-		fprintf(stderr, "kroute run: --iptables-sync-period (%s) must be greater than or equal"
-			" to --iptables-min-sync-period (%s)\n", max, min);
 		return -EINVAL;
 	}
 	return 0;
