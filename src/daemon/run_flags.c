@@ -7,6 +7,7 @@
  */
 #include "daemon/run_flags.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -213,6 +214,10 @@ static struct option *build_longopts(const struct flag_ref *refs, size_t n)
 						  FLAG_VAL_BASE + (int)i };
 	}
 	o[k] = (struct option){ "help", no_argument, NULL, 'h' };
+	/* Two modes declaring one name would make getopt pick one silently. */
+	for (size_t i = 0; i <= k; i++)
+		for (size_t j = i + 1; j <= k; j++)
+			assert(!streq(o[i].name, o[j].name));
 	return o;
 }
 
