@@ -317,7 +317,10 @@ static void default_text(const struct opt_spec *s, const void *defaults, char *b
 		opt_format_duration(*(const uint64_t *)field, v, sizeof(v));
 	else if (s->kind == OPT_STRING && *(const char *const *)field)
 		snprintf(v, sizeof(v), "%s", *(const char *const *)field);
-	snprintf(buf, len, *v ? " (default %s)" : "", v);
+	if (*v)
+		snprintf(buf, len, " (default %s)", v);
+	else
+		buf[0] = '\0';
 }
 
 void opt_print_help(FILE *f, const struct opt_spec *table, const void *defaults)
