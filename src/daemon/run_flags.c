@@ -241,11 +241,10 @@ static int check_cfg(struct run_cfg *cfg)
 		return -EINVAL;
 	}
 	/* Last: the tests rely on every value being checked before the mode is looked up. */
+	cfg->ops = dataplane_find(cfg->mode);
 	for (size_t i = 0; dataplane_all[i]; i++)
-		if (streq(dataplane_all[i]->name, cfg->mode)) {
-			cfg->ops = dataplane_all[i];
+		if (dataplane_all[i] == cfg->ops)
 			cfg->dp.mode_opts = cfg->mode_opts[i];
-		}
 	if (!cfg->ops) {
 		fprintf(stderr, "kroute run: unknown --mode \"%s\" (available:", cfg->mode);
 		for (size_t i = 0; dataplane_all[i]; i++)
