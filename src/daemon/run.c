@@ -240,39 +240,19 @@ static int loop(struct agent *a)
 
 int run_main(int argc, char **argv)
 {
-	struct run_cfg cfg = {
-		.sync_period_ns = 30 * NS_PER_SEC,
-		.min_sync_period_ns = 1 * NS_PER_SEC,
-		.dp = { .masquerade_bit = 14, .localhost_nodeports = true,
-			.iptables_restore = "iptables-restore", .conntrack = "conntrack",
-			.nft = "nft", .ip = "ip" },
-	};
+	struct run_cfg cfg;
 	struct agent a = { .cfg = &cfg, .epfd = -1, .sfd = -1, .ifd = -1, .tfd = -1 };
 	sigset_t mask;
 	int r, ret = EXIT_FAILURE;
 
-	policy_opts_init(&cfg.po);
-	/* Tests and benchmarks wrap the helper programs (to record or time them). */
-	if (getenv("KROUTE_IPTABLES_RESTORE"))
-		cfg.dp.iptables_restore = getenv("KROUTE_IPTABLES_RESTORE");
-	if (getenv("KROUTE_IP6TABLES_RESTORE"))
-		cfg.dp.ip6tables_restore = getenv("KROUTE_IP6TABLES_RESTORE");
-	if (getenv("KROUTE_CONNTRACK"))
-		cfg.dp.conntrack = getenv("KROUTE_CONNTRACK");
-	r = parse_run_args(argc, argv, &cfg);
+	r = run_cfg_init(&cfg);
+	if (r == 0)
+		r = parse_run_args(argc, argv, &cfg);
 	if (r) {
 		ret = r > 0 ? 0 : EXIT_USAGE;
 		goto out;
 	}
-	a.ops = dataplane_find(cfg.mode);
-	if (!a.ops) {
-		fprintf(stderr, "kroute run: unknown --mode \"%s\" (available:", cfg.mode);
-		for (size_t i = 0; dataplane_all[i]; i++)
-			fprintf(stderr, " %s", dataplane_all[i]->name);
-		fprintf(stderr, ")\n");
-		ret = EXIT_USAGE;
-		goto out;
-	}
+	a.ops = cfg.ops;
 	r = a.ops->new(&cfg.dp, &a.dp);
 	if (r < 0) {
 		fprintf(stderr, "kroute run: cannot start the %s data plane: %s\n", cfg.mode,
@@ -333,9 +313,9 @@ out:
 
 int cleanup_main(int argc, char **argv)
 {
-	struct dp_opts opts = { .masquerade_bit = 14, .iptables_restore = "iptables-restore",
-				.nft = "nft", .ip = "ip" };
+	struct dp_opts opts;
 	struct diag d;
+	char err[512];
 	int ret = 0;
 
 	if (argc > 1 && (streq(argv[1], "-h") || streq(argv[1], "--help"))) {
@@ -343,10 +323,24 @@ int cleanup_main(int argc, char **argv)
 		     "namespace, for every mode, and nothing else.");
 		return 0;
 	}
+	/* The defaults kroute run starts from, so cleanup finds what run installed. */
+	if (dp_opts_init(&opts, err, sizeof(err)) < 0) {
+		fprintf(stderr, "kroute cleanup: %s\n", err);
+		return EXIT_USAGE;
+	}
 	diag_init(&d);
 	for (size_t i = 0; dataplane_all[i]; i++) {
+		void *mode_opts;
+
+		if (dp_mode_opts_new(dataplane_all[i], &mode_opts, err, sizeof(err)) < 0) {
+			diag_add(&d, DIAG_ERROR, NULL, 0, NULL, NULL, "%s", err);
+			ret = EXIT_USAGE;
+			continue;
+		}
+		opts.mode_opts = mode_opts;
 		if (dataplane_all[i]->cleanup && dataplane_all[i]->cleanup(&opts, &d) < 0)
 			ret = EXIT_FAILURE;
+		free(mode_opts);
 	}
 	diag_print(&d, stderr);
 	diag_done(&d);

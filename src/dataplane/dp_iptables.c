@@ -37,6 +37,7 @@
 #include "core/util.h"
 #include "dataplane/dataplane.h"
 #include "dataplane/iptables/frag.h"
+#include "dataplane/iptables/options.h"
 #include "dataplane/iptables/render.h"
 #include "policy/policy.h"
 
@@ -72,6 +73,7 @@ struct family_state {
 
 struct dataplane {
 	struct dp_opts opts;
+	struct ipt_mode_opts mo;     /* this mode's flags (options.c) */
 	struct family_state fam[2];  /* IPv4, IPv6 */
 	struct dp_stats stats;
 };
@@ -150,7 +152,7 @@ static size_t sweep_frags(struct family_state *fs)
 	return n;
 }
 
-static void family_init(struct family_state *fs, int family, const struct dp_opts *opts)
+static void family_init(struct family_state *fs, int family, const struct ipt_mode_opts *opts)
 {
 	*fs = (struct family_state){ .family = family };
 	fs->cmd = family == AF_INET6 ? "ip6tables" : "iptables";
@@ -178,10 +180,9 @@ static int ipt_new(const struct dp_opts *opts, struct dataplane **ret)
 	struct dataplane *dp = xcalloc(1, sizeof(*dp));
 
 	dp->opts = *opts;
-	if (!dp->opts.ip6tables_restore)
-		dp->opts.ip6tables_restore = "ip6tables-restore";
-	family_init(&dp->fam[0], AF_INET, &dp->opts);
-	family_init(&dp->fam[1], AF_INET6, &dp->opts);
+	dp->mo = *(const struct ipt_mode_opts *)opts->mode_opts;
+	family_init(&dp->fam[0], AF_INET, &dp->mo);
+	family_init(&dp->fam[1], AF_INET6, &dp->mo);
 	*ret = dp;
 	return 0;
 }
@@ -582,14 +583,14 @@ static void render_opts(const struct dataplane *dp, const struct node_view *v, i
 
 	ipt_opts_init(o);
 	o->family = family;
-	o->masquerade_bit = dp->opts.masquerade_bit;
+	o->masquerade_bit = dp->mo.masquerade_bit;
 	o->cluster_cidrs = dp->opts.cluster_cidrs;
 	o->n_cluster_cidrs = dp->opts.n_cluster_cidrs;
 	o->nodeport_cidrs = dp->opts.nodeport_cidrs;
 	o->n_nodeport_cidrs = dp->opts.n_nodeport_cidrs;
 	o->localhost_nodeports = dp->opts.localhost_nodeports;
 	o->large_cluster = ipt_large_cluster(v, family);
-	o->inline_remote_endpoints = !dp->opts.kube_proxy_layout;
+	o->inline_remote_endpoints = !dp->mo.kube_proxy_layout;
 	*locals = NULL;
 	if (dp->opts.n_nodeport_cidrs) {
 		ifaddr_list(IFADDR_ALL, NULL, false, locals, &n_locals);
@@ -977,14 +978,14 @@ static int cleanup_family(const char *cmd, const char *save, const char *restore
 
 static int ipt_cleanup(const struct dp_opts *opts, struct diag *d)
 {
+	const struct ipt_mode_opts *mo = opts->mode_opts;
 	struct diag d6;
-	int r = cleanup_family("iptables", "iptables-save", opts->iptables_restore, d);
+	int r = cleanup_family("iptables", "iptables-save", mo->iptables_restore, d);
 
 	/* IPv6: only when ip6tables works here; its absence is not an error. */
 	diag_init(&d6);
-	if (cleanup_family("ip6tables", "ip6tables-save",
-			   opts->ip6tables_restore ? opts->ip6tables_restore : "ip6tables-restore",
-			   &d6) < 0 && r == 0) {
+	if (cleanup_family("ip6tables", "ip6tables-save", mo->ip6tables_restore, &d6) < 0 &&
+	    r == 0) {
 		struct exec_result res;
 		char *argv[] = { "ip6tables-save", "-t", "nat", NULL };
 
@@ -1005,4 +1006,5 @@ const struct dataplane_ops dp_iptables_ops = {
 	.cleanup = ipt_cleanup,
 	.stats = ipt_stats,
 	.free = ipt_free,
+	.options = &ipt_mode_options,
 };

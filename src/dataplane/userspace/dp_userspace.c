@@ -19,6 +19,7 @@
 #include "core/util.h"
 #include "dataplane/dataplane.h"
 #include "dataplane/userspace/capture.h"
+#include "dataplane/userspace/options.h"
 #include "dataplane/userspace/plan.h"
 #include "dataplane/userspace/proxy.h"
 #include "dataplane/userspace/status.h"
@@ -55,16 +56,16 @@ static int us_new(const struct dp_opts *opts, struct dataplane **ret)
 {
 	struct dataplane *dp = xcalloc(1, sizeof(*dp));
 	struct us_dp *u = &dp->us;
+	const struct us_mode_opts *mo = opts->mode_opts;
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 
 	raise_nofile();
 	u->opts = *opts;
-	u->grace_ns = opts->us_grace_ns ? opts->us_grace_ns : 5 * US_NS_PER_SEC;
-	u->udp_timeout_ns = opts->us_udp_timeout_ns ? opts->us_udp_timeout_ns : 30 * US_NS_PER_SEC;
-	u->connect_timeout_ns = opts->us_connect_timeout_ns ? opts->us_connect_timeout_ns
-							    : 1 * US_NS_PER_SEC;
-	u->eject_ns = opts->us_eject_ns ? opts->us_eject_ns : 10 * US_NS_PER_SEC;
-	u->n_workers = opts->us_workers ? opts->us_workers : (unsigned)(ncpu > 0 ? ncpu : 1);
+	u->grace_ns = mo->grace_ns;
+	u->udp_timeout_ns = mo->udp_timeout_ns;
+	u->connect_timeout_ns = mo->connect_timeout_ns;
+	u->eject_ns = mo->eject_ns;
+	u->n_workers = mo->workers ? mo->workers : (unsigned)(ncpu > 0 ? ncpu : 1);
 	if (u->n_workers > US_MAX_WORKERS)
 		u->n_workers = US_MAX_WORKERS;
 	pthread_mutex_init(&u->reg_lock, NULL);
@@ -79,8 +80,8 @@ static int us_new(const struct dp_opts *opts, struct dataplane **ret)
 			return -EAGAIN;
 		}
 	}
-	if (opts->us_status_file)
-		dp->status = us_status_start(u, opts->us_status_file);
+	if (mo->status_file)
+		dp->status = us_status_start(u, mo->status_file);
 	*ret = dp;
 	return 0;
 }
@@ -430,4 +431,5 @@ const struct dataplane_ops dp_userspace_ops = {
 	.cleanup = us_cleanup,
 	.stats = us_stats,
 	.free = us_free,
+	.options = &us_mode_options,
 };
