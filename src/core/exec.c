@@ -33,7 +33,7 @@ struct sink {
 /* One running helper, from our side of its pipes. */
 struct child {
 	pid_t pid;
-	int pidfd;  /* readable once the child exits; -1 when the kernel has no pidfd_open */
+	int pidfd;  /* readable once the child exits; -1 when pidfd_open() failed */
 	int fd_in;  /* write end of its stdin; -1 once all was written or it stopped reading */
 	int fd_out; /* read ends of its stdout and stderr; -1 at end of file */
 	int fd_err;
@@ -162,7 +162,7 @@ static int child_spawn(struct child *c, char *const argv[])
 	pin[1] = pout[0] = perr[0] = -1;
 	if (!c->in_len)
 		close_fd(&c->fd_in);
-	/* Cannot fail for our own unreaped child short of fd limits; then exits are polled. */
+	/* Fails only before Linux 5.3 or out of fds: then child_await_exit() polls. */
 	c->pidfd = pidfd_open(c->pid, 0);
 out:
 	for (int i = 0; i < 2; i++) {
