@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The store (store/store.h) and the incremental view (policy_update_view):
- * a directory of manifests is changed step by step; after each step the
+ * The store (store/store.h), the files source that feeds it
+ * (source/files.h) and the incremental view (policy_update_view): a
+ * directory of manifests is changed step by step; after each step the
  * store's delta must name exactly the services the changed files can
  * affect, and the incrementally updated view must render exactly what a view
  * built from scratch (manifest_load + policy_build_view) renders, with the
@@ -26,6 +27,7 @@
 #include "core/util.h"
 #include "dataplane/iptables/render.h"
 #include "policy/policy.h"
+#include "source/files.h"
 #include "source/manifest.h"
 #include "store/store.h"
 
@@ -131,8 +133,17 @@ static char *render_from_scratch(void)
 	return out;
 }
 
+/* One refresh of src into st, with a fresh delta (released by the caller). */
+static int src_refresh(struct source *src, struct store *st, bool reread, struct diag *d,
+		       struct store_delta *delta)
+{
+	store_delta_init(delta);
+	return src->ops->refresh(src, st, reread, d, delta);
+}
+
 struct fixture {
 	const char *paths[1];
+	struct source *files;
 	struct store st;
 	struct node_view *view;
 	struct policy_opts po;
@@ -147,11 +158,13 @@ static int refresh(struct fixture *f)
 	int r;
 
 	diag_init(&d);
-	r = store_refresh(&f->st, false, &d, &delta);
+	r = src_refresh(f->files, &f->st, false, &d, &delta);
 	diag_done(&d);
-	if (r < 0)
+	if (r < 0) {
+		store_delta_done(&delta);
 		return r;
-	f->files_read = delta.files_read;
+	}
+	f->files_read = delta.origins_read;
 	if (delta.changed || !f->view)
 		f->view = policy_update_view(f->view, &f->st.cluster, "node-1", &f->po,
 					     &delta.services,
@@ -199,7 +212,8 @@ static void test_incremental(void **state)
 	write_file("nodes.yaml", nodes);
 	write_service("a.yaml", "a", "10.96.0.1", "a-1", "10.244.1.10");
 	write_service("b.yaml", "b", "10.96.0.2", "b-1", "10.244.1.20");
-	store_init(&f.st, f.paths, 1, NULL);
+	store_init(&f.st);
+	f.files = files_source_new(f.paths, 1, NULL);
 
 	/* First load: everything. */
 	assert_int_equal(refresh(&f), 0);
@@ -243,7 +257,7 @@ static void test_incremental(void **state)
 	/* A duplicate object is refused whole: store, index and view stay as they were. */
 	write_service("c.yaml", "a", "10.96.0.3", "c-1", "10.244.1.30");
 	diag_init(&d);
-	assert_int_equal(store_refresh(&f.st, false, &d, &delta), -EINVAL);
+	assert_int_equal(src_refresh(f.files, &f.st, false, &d, &delta), -EINVAL);
 	assert_true(d.n > 0);
 	assert_non_null(strstr(d.msgs[0].text, "duplicate object"));
 	diag_done(&d);
@@ -261,7 +275,7 @@ static void test_incremental(void **state)
 	write_file("b.yaml", "apiVersion: v1\nkind: Service\nmetadata: {name: b, namespace: t}\n"
 			     "spec: {clusterIP: 10.96.0.2, ports: [{port: 70000}]}\n");
 	diag_init(&d);
-	assert_true(store_refresh(&f.st, false, &d, &delta) < 0);
+	assert_true(src_refresh(f.files, &f.st, false, &d, &delta) < 0);
 	diag_done(&d);
 	store_delta_done(&delta);
 	assert_int_equal(port_id(f.view, "t/b"), id_b);
@@ -350,6 +364,7 @@ static void test_incremental(void **state)
 	node_view_free(f.view);
 	store_delta_done(&f.last);
 	store_done(&f.st);
+	f.files->ops->free(f.files);
 	remove_file("nodes.yaml");
 	remove_file("b.yaml");
 	remove_file("many.yaml");
@@ -385,6 +400,7 @@ static void stdin_restore(int saved)
 static void test_stdin_read_once(void **state)
 {
 	const char *const paths[] = { "-" };
+	struct source *files;
 	struct store st;
 	struct store_delta delta;
 	struct diag d;
@@ -392,28 +408,34 @@ static void test_stdin_read_once(void **state)
 
 	(void)state;
 	saved = stdin_from(nodes);
-	store_init(&st, paths, 1, NULL);
+	store_init(&st);
+	files = files_source_new(paths, 1, NULL);
 	diag_init(&d);
-	assert_int_equal(store_refresh(&st, false, &d, &delta), 0);
+	assert_int_equal(src_refresh(files, &st, false, &d, &delta), 0);
 	store_delta_done(&delta);
 	assert_int_equal(st.cluster.n_nodes, 1);
-	assert_int_equal(store_refresh(&st, true, &d, &delta), 0);
+	assert_int_equal(src_refresh(files, &st, true, &d, &delta), 0);
 	store_delta_done(&delta);
 	assert_int_equal(st.cluster.n_nodes, 1);
 	diag_done(&d);
 	store_done(&st);
+	files->ops->free(files);
 	stdin_restore(saved);
 
 	saved = stdin_from("kind: Node\nmetadata: [not, a, map]\n");
-	store_init(&st, paths, 1, NULL);
+	store_init(&st);
+	files = files_source_new(paths, 1, NULL);
 	diag_init(&d);
-	assert_true(store_refresh(&st, false, &d, &delta) < 0);
+	assert_true(src_refresh(files, &st, false, &d, &delta) < 0);
+	store_delta_done(&delta);
 	diag_done(&d);
 	diag_init(&d);
-	assert_true(store_refresh(&st, false, &d, &delta) < 0);
+	assert_true(src_refresh(files, &st, false, &d, &delta) < 0);
+	store_delta_done(&delta);
 	assert_true(d.n > 0 && strstr(d.msgs[0].text, "standard input was already read"));
 	diag_done(&d);
 	store_done(&st);
+	files->ops->free(files);
 	stdin_restore(saved);
 }
 
