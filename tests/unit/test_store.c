@@ -225,22 +225,37 @@ static uint64_t port_id(const struct node_view *v, const char *svc_key)
 	return 0;
 }
 
+/* A directory with this node and service a; the store and the files source over it. */
+static void fixture_open(struct fixture *f)
+{
+	*f = (struct fixture){ .paths = { dir } };
+	policy_opts_init(&f->po);
+	snprintf(dir, sizeof(dir), "/tmp/kroute-test-store-XXXXXX");
+	assert_non_null(mkdtemp(dir));
+	write_file("nodes.yaml", nodes);
+	write_service("a.yaml", "a", "10.96.0.1", "a-1", "10.244.1.10");
+	store_init(&f->st);
+	f->files = files_source_new(f->paths, 1, NULL);
+}
+
+static void fixture_close(struct fixture *f)
+{
+	node_view_free(f->view);
+	store_delta_done(&f->last);
+	store_done(&f->st);
+	f->files->ops->free(f->files);
+}
+
 static void test_incremental(void **state)
 {
-	struct fixture f = { .paths = { dir } };
+	struct fixture f;
 	uint64_t id_a, id_b;
 	struct diag d;
 	struct store_delta delta;
 
 	(void)state;
-	policy_opts_init(&f.po);
-	snprintf(dir, sizeof(dir), "/tmp/kroute-test-store-XXXXXX");
-	assert_non_null(mkdtemp(dir));
-	write_file("nodes.yaml", nodes);
-	write_service("a.yaml", "a", "10.96.0.1", "a-1", "10.244.1.10");
+	fixture_open(&f);
 	write_service("b.yaml", "b", "10.96.0.2", "b-1", "10.244.1.20");
-	store_init(&f.st);
-	f.files = files_source_new(f.paths, 1, NULL);
 
 	/* First load: everything. */
 	assert_int_equal(refresh(&f), 0);
@@ -388,10 +403,7 @@ static void test_incremental(void **state)
 	assert_int_equal(f.view->n_ports, 101);
 	assert_matches_scratch(&f);
 
-	node_view_free(f.view);
-	store_delta_done(&f.last);
-	store_done(&f.st);
-	f.files->ops->free(f.files);
+	fixture_close(&f);
 	remove_file("nodes.yaml");
 	remove_file("b.yaml");
 	remove_file("many.yaml");
@@ -565,7 +577,7 @@ static int fake_refresh_alone(struct fixture *f, struct fake_source *fake, bool 
 
 static void test_other_source(void **state)
 {
-	struct fixture f = { .paths = { dir } };
+	struct fixture f;
 	struct fake_source fake = { .base = { &fake_ops } };
 	struct source *both[2];
 	char *svc_f = service("f", "10.96.0.6"), *svc_a_again = service("a", "10.96.0.9");
@@ -575,13 +587,7 @@ static void test_other_source(void **state)
 	uint64_t id_a, id_f;
 
 	(void)state;
-	policy_opts_init(&f.po);
-	snprintf(dir, sizeof(dir), "/tmp/kroute-test-store-XXXXXX");
-	assert_non_null(mkdtemp(dir));
-	write_file("nodes.yaml", nodes);
-	write_service("a.yaml", "a", "10.96.0.1", "a-1", "10.244.1.10");
-	store_init(&f.st);
-	f.files = files_source_new(f.paths, 1, NULL);
+	fixture_open(&f);
 	both[0] = f.files;
 	both[1] = &fake.base;
 	scratch_extra = live;
@@ -669,10 +675,7 @@ static void test_other_source(void **state)
 	assert_matches_scratch(&f);
 
 	scratch_extra = NULL;
-	node_view_free(f.view);
-	store_delta_done(&f.last);
-	store_done(&f.st);
-	f.files->ops->free(f.files);
+	fixture_close(&f);
 	remove_file("nodes.yaml");
 	remove_file("a.yaml");
 	assert_int_equal(rmdir(dir), 0);
