@@ -79,6 +79,7 @@ static bool any_source_bad(const struct agent *a)
  */
 static int refresh_sources(struct agent *a, struct store_delta *delta)
 {
+	bool refreshed = false;
 	int ret = 0;
 
 	for (size_t i = 0; i < a->n_sources; i++) {
@@ -93,12 +94,14 @@ static int refresh_sources(struct agent *a, struct store_delta *delta)
 		diag_print(&d, stderr); /* errors, or warnings once per change */
 		diag_done(&d);
 		as->bad = r < 0;
-		if (r < 0)
+		if (r < 0) {
 			ret = -EINVAL;
-		else
+		} else {
 			as->reread = false;
+			refreshed = true;
+		}
 	}
-	if (delta->origins_total)
+	if (refreshed)
 		a->origins_total = delta->origins_total;
 	return ret;
 }
