@@ -50,6 +50,7 @@ struct agent {
 	bool input_bad;             /* the current input failed to load; wait for a change */
 	struct sync_timer timer;
 	int epfd, sfd, ifd, tfd;
+	int dpfd;                   /* the data plane's event fd (ops->event_fd), -1 for none */
 };
 
 /* inotify: watch every directory the paths live in (editors replace files by rename). */
@@ -233,6 +234,8 @@ static int loop(struct agent *a)
 				uint64_t exp;
 
 				(void)!read(a->tfd, &exp, sizeof(exp));
+			} else if (fd == a->dpfd) {
+				a->ops->on_event(a->dp);
 			}
 		}
 	}
@@ -247,7 +250,7 @@ int run_main(int argc, char **argv)
 			.iptables_restore = "iptables-restore", .conntrack = "conntrack",
 			.nft = "nft", .ip = "ip" },
 	};
-	struct agent a = { .cfg = &cfg, .epfd = -1, .sfd = -1, .ifd = -1, .tfd = -1 };
+	struct agent a = { .cfg = &cfg, .epfd = -1, .sfd = -1, .ifd = -1, .tfd = -1, .dpfd = -1 };
 	sigset_t mask;
 	int r, ret = EXIT_FAILURE;
 
@@ -299,10 +302,11 @@ int run_main(int argc, char **argv)
 		fprintf(stderr, "kroute run: cannot set up the event loop: %s\n", strerror(errno));
 		goto out;
 	}
+	a.dpfd = a.ops->event_fd ? a.ops->event_fd(a.dp) : -1;
 	{
-		int fds[] = { a.sfd, a.ifd, a.tfd };
+		int fds[] = { a.sfd, a.ifd, a.tfd, a.dpfd };
 
-		for (size_t i = 0; i < ARRAY_SIZE(fds); i++) {
+		for (size_t i = 0; i < ARRAY_SIZE(fds) && fds[i] >= 0; i++) {
 			struct epoll_event ev = { .events = EPOLLIN, .data.fd = fds[i] };
 
 			epoll_ctl(a.epfd, EPOLL_CTL_ADD, fds[i], &ev);
