@@ -23,10 +23,10 @@ uint64_t ipt_shared_hash(const struct ipt_base *base, size_t i, struct ipt_frag 
 	uint64_t h = FNV1A_OFFSET;
 
 	for (size_t k = 0; k < n_frags; k++)
-		if (frags[k]->shared[i].len)
-			h = fnv1a_update(h, frags[k]->shared[i].rules, frags[k]->shared[i].len);
-	if (base->chains[i].len)
-		h = fnv1a_update(h, base->chains[i].rules, base->chains[i].len);
+		if (frags[k]->shared[i].rules.len)
+			h = fnv1a_update(h, frags[k]->shared[i].rules.p, frags[k]->shared[i].rules.len);
+	if (base->chains[i].rules.len)
+		h = fnv1a_update(h, base->chains[i].rules.p, base->chains[i].rules.len);
 	return h ? h : 1;
 }
 
@@ -35,19 +35,10 @@ const char *ipt_table_name(enum ipt_table t)
 	return t == IPT_TABLE_NAT ? "nat" : "filter";
 }
 
-static void add_bytes(char **buf, size_t *len, size_t *cap, const char *p, size_t n)
-{
-	*buf = xgrow(*buf, cap, *len + n + 1, 1);
-	memcpy(*buf + *len, p, n);
-	*len += n;
-	(*buf)[*len] = '\0';
-}
-
 /* A render split into chains: declaration order, each with its rules. */
 struct split {
 	struct ipt_part *v;
 	size_t n, cap;
-	size_t *caps;                /* rules buffer capacity per part */
 };
 
 /* 1 + the position of chain name[0..len) of table in v, or 0: renders have few chains per port. */
@@ -63,17 +54,14 @@ static size_t find_part(const struct ipt_part *v, size_t n, int table, const cha
 static void split_done(struct split *s, bool free_rules)
 {
 	for (size_t i = 0; i < s->n && free_rules; i++)
-		free(s->v[i].rules);
+		sbuf_free(&s->v[i].rules);
 	free(s->v);
-	free(s->caps);
 }
 
 static int split_render(const char *buf, size_t len, struct split *s)
 {
 	const char *p = buf, *end = buf + len;
 	int table = -1;
-	size_t caps_cap = 0;
-
 	*s = (struct split){ 0 };
 	while (p < end) {
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
@@ -98,16 +86,14 @@ static int split_render(const char *buf, size_t len, struct split *s)
 				if (pos)
 					return -EPROTO; /* declared twice */
 				s->v = xgrow(s->v, &s->cap, s->n + 1, sizeof(*s->v));
-				s->caps = xgrow(s->caps, &caps_cap, s->n + 1, sizeof(*s->caps));
 				c = &s->v[s->n];
 				*c = (struct ipt_part){ .table = (enum ipt_table)table };
 				memcpy(c->name, name, nlen);
-				s->caps[s->n++] = 0;
+				s->n++;
 			} else {
 				if (!pos)
 					return -EPROTO; /* a rule in a chain never declared */
-				add_bytes(&s->v[pos - 1].rules, &s->v[pos - 1].len, &s->caps[pos - 1], p,
-					  l);
+				sbuf_add(&s->v[pos - 1].rules, p, l);
 			}
 		} else {
 			return -EPROTO;
@@ -115,7 +101,7 @@ static int split_render(const char *buf, size_t len, struct split *s)
 		p += l;
 	}
 	for (size_t i = 0; i < s->n; i++)
-		s->v[i].hash = ipt_hash(s->v[i].rules ? s->v[i].rules : "", s->v[i].len);
+		s->v[i].hash = ipt_hash(s->v[i].rules.p, s->v[i].rules.len);
 	return 0;
 }
 
@@ -146,14 +132,13 @@ int ipt_base_render(const struct node_view *v, const struct ipt_opts *o, struct 
 	if (r < 0)
 		return r;
 	*ret = (struct ipt_base){ .chains = s.v, .n = s.n };
-	free(s.caps);
 	return 0;
 }
 
 void ipt_base_done(struct ipt_base *b)
 {
 	for (size_t i = 0; i < b->n; i++)
-		free(b->chains[i].rules);
+		sbuf_free(&b->chains[i].rules);
 	free(b->chains);
 	*b = (struct ipt_base){ 0 };
 }
@@ -182,27 +167,24 @@ int ipt_frag_render(const struct node_view *v, const struct port_view *pv,
 
 		if (!pos) {
 			VEC_PUSH(ret->own, ret->n_own, own_cap, *c);
-			c->rules = NULL;
+			c->rules = (struct sbuf){ 0 };
 			continue;
 		}
 		{
 			const struct ipt_part *fixed = &base->chains[pos - 1];
 			struct ipt_part *mine = &ret->shared[pos - 1];
 
-			if (c->len < fixed->len ||
-			    (fixed->len &&
-			     memcmp(c->rules + c->len - fixed->len, fixed->rules, fixed->len))) {
+			if (c->rules.len < fixed->rules.len ||
+			    (fixed->rules.len &&
+			     memcmp(c->rules.p + c->rules.len - fixed->rules.len, fixed->rules.p,
+				    fixed->rules.len))) {
 				r = -EPROTO;
 				break;
 			}
 			*mine = *c;
-			mine->len = c->len - fixed->len;
-			if (!mine->len) {
-				free(c->rules);
-				mine->rules = NULL;
-			}
-			mine->hash = ipt_hash(mine->rules ? mine->rules : "", mine->len);
-			c->rules = NULL;
+			mine->rules.len = c->rules.len - fixed->rules.len;
+			mine->hash = ipt_hash(mine->rules.p, mine->rules.len);
+			c->rules = (struct sbuf){ 0 };
 		}
 	}
 	split_done(&s, true);
@@ -211,34 +193,34 @@ int ipt_frag_render(const struct node_view *v, const struct port_view *pv,
 		return r;
 	}
 	for (size_t i = 0; i < ret->n_own; i++)
-		for (size_t k = 0; k < ret->own[i].len; k++)
-			ret->n_rules += ret->own[i].rules[k] == '\n';
+		for (size_t k = 0; k < ret->own[i].rules.len; k++)
+			ret->n_rules += ret->own[i].rules.p[k] == '\n';
 	for (size_t i = 0; i < base->n; i++)
-		for (size_t k = 0; k < ret->shared[i].len; k++)
-			ret->n_rules += ret->shared[i].rules[k] == '\n';
+		for (size_t k = 0; k < ret->shared[i].rules.len; k++)
+			ret->n_rules += ret->shared[i].rules.p[k] == '\n';
 	return 0;
 }
 
 void ipt_frag_done(struct ipt_frag *f)
 {
 	for (size_t i = 0; i < f->n_own; i++)
-		free(f->own[i].rules);
+		sbuf_free(&f->own[i].rules);
 	free(f->own);
 	for (size_t i = 0; i < f->n_shared; i++)
-		free(f->shared[i].rules);
+		sbuf_free(&f->shared[i].rules);
 	free(f->shared);
 	*f = (struct ipt_frag){ 0 };
 }
 
 void ipt_shared_rules(const struct ipt_base *base, size_t i, struct ipt_frag *const *frags,
-		      size_t n_frags, char **buf, size_t *len, size_t *cap)
+		      size_t n_frags, struct sbuf *out)
 {
 	for (size_t k = 0; k < n_frags; k++) {
 		const struct ipt_part *mine = &frags[k]->shared[i];
 
-		if (mine->len)
-			add_bytes(buf, len, cap, mine->rules, mine->len);
+		if (mine->rules.len)
+			sbuf_add(out, mine->rules.p, mine->rules.len);
 	}
-	if (base->chains[i].len)
-		add_bytes(buf, len, cap, base->chains[i].rules, base->chains[i].len);
+	if (base->chains[i].rules.len)
+		sbuf_add(out, base->chains[i].rules.p, base->chains[i].rules.len);
 }

@@ -21,6 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/sbuf.h"
 #include "dataplane/iptables/render.h"
 
 enum ipt_table { IPT_TABLE_FILTER, IPT_TABLE_NAT, IPT_N_TABLES };
@@ -29,8 +30,7 @@ enum ipt_table { IPT_TABLE_FILTER, IPT_TABLE_NAT, IPT_N_TABLES };
 struct ipt_part {
 	enum ipt_table table;
 	char name[IPT_CHAIN_NAME_MAX];
-	char *rules;                 /* owned "-A NAME ...\n" lines; NULL when none */
-	size_t len;
+	struct sbuf rules;           /* "-A NAME ...\n" lines; empty when none */
 	uint64_t hash;               /* of rules (never 0) */
 };
 
@@ -74,8 +74,8 @@ void ipt_frag_done(struct ipt_frag *f);
 uint64_t ipt_shared_hash(const struct ipt_base *base, size_t i, struct ipt_frag *const *frags,
 			 size_t n_frags);
 
-/* Appends base chain i's rules as a full render has them to *buf. */
+/* Appends base chain i's rules as a full render has them to out. */
 void ipt_shared_rules(const struct ipt_base *base, size_t i, struct ipt_frag *const *frags,
-		      size_t n_frags, char **buf, size_t *len, size_t *cap);
+		      size_t n_frags, struct sbuf *out);
 
 #endif
