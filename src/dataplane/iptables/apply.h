@@ -75,15 +75,18 @@ void restore_input_done(struct restore_input *in);
 
 /* kernel.c */
 /*
- * The command lines of the iptables programs: every iptables, ip6tables and
- * *-restore call waits for the xtables lock (-w).  iptables-save takes no
- * lock and no -w.
+ * The command lines of the iptables programs.  Every iptables, ip6tables and
+ * *-restore call waits for the xtables lock at most 5 s, polling every
+ * 100,000 us (kube-proxy's `-w 5 -W 100000`): a bare -w waits forever, so a
+ * lock another program never releases would freeze the agent (and its
+ * SIGTERM handling) instead of failing the sync, which is then retried as a
+ * full sync.  iptables-save takes no lock and no -w.
  */
-#define IPT_WAIT_ARGS "-w"
-/* `restore -w --noflush` into argv (at least 8 slots), NULL-terminated. */
+#define IPT_WAIT_ARGS "-w", "5", "-W", "100000"
+/* `restore -w 5 -W 100000 --noflush` into argv (at least 8 slots), NULL-terminated. */
 void ipt_restore_argv(const char *restore, char *argv[]);
 /*
- * `cmd -w -t table op chain [position] args...` into argv (cap
+ * `cmd -w 5 -W 100000 -t table op chain [position] args...` into argv (cap
  * slots), NULL-terminated; position is NULL unless op is -I.
  */
 void ipt_rule_argv(const char *cmd, const char *table, const char *op, const char *chain,
