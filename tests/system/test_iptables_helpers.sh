@@ -53,44 +53,33 @@ done
 
 M=$TMP/m
 mkdir -p "$M"
-cat >"$M/cluster.yaml" <<'YAML'
-apiVersion: v1
-kind: Node
-metadata: {name: node-1}
-status: {addresses: [{type: InternalIP, address: "192.168.0.2"}]}
+service() { # NAME FAMILY CLUSTER-IP ENDPOINT: a ClusterIP service with one endpoint on node-1
+	cat <<YAML
 ---
 apiVersion: v1
 kind: Service
-metadata: {name: web, namespace: t}
+metadata: {name: $1, namespace: t}
 spec:
-  clusterIP: "10.96.0.10"
+  ipFamilies: [$2]
+  clusterIP: "$3"
+  clusterIPs: ["$3"]
   ports: [{name: http, port: 80, targetPort: 8080}]
 ---
 apiVersion: discovery.k8s.io/v1
 kind: EndpointSlice
-metadata: {name: web-1, namespace: t, labels: {kubernetes.io/service-name: web}}
-addressType: IPv4
+metadata: {name: $1-1, namespace: t, labels: {kubernetes.io/service-name: $1}}
+addressType: $2
 ports: [{name: http, port: 8080, protocol: TCP}]
 endpoints:
-- {addresses: ["10.244.1.10"], conditions: {ready: true}, nodeName: node-1}
----
-apiVersion: v1
-kind: Service
-metadata: {name: web6, namespace: t}
-spec:
-  ipFamilies: [IPv6]
-  clusterIP: "fd00:96::10"
-  clusterIPs: ["fd00:96::10"]
-  ports: [{name: http, port: 80, targetPort: 8080}]
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata: {name: web6-1, namespace: t, labels: {kubernetes.io/service-name: web6}}
-addressType: IPv6
-ports: [{name: http, port: 8080, protocol: TCP}]
-endpoints:
-- {addresses: ["fd00:244:1::10"], conditions: {ready: true}, nodeName: node-1}
+- {addresses: ["$4"], conditions: {ready: true}, nodeName: node-1}
 YAML
+}
+{
+	printf 'apiVersion: v1\nkind: Node\nmetadata: {name: node-1}\n'
+	printf 'status: {addresses: [{type: InternalIP, address: "192.168.0.2"}]}\n'
+	service web IPv4 10.96.0.10 10.244.1.10
+	service web6 IPv6 fd00:96::10 fd00:244:1::10
+} >"$M/cluster.yaml"
 
 ip netns add "$NS" || { echo "ip netns add $NS failed"; exit 1; }
 ip -n "$NS" link set lo up

@@ -96,10 +96,40 @@ static int conntrack_delete(const char *program, int family, char **args, struct
 	return 0;
 }
 
-/* Flows of prev DNATed to endpoints now no longer has. */
-static int flush_removed_endpoints(const struct conntrack_udp_port *prev,
-				   const struct conntrack_udp_port *now, int family,
-				   const char *program, struct diag *d)
+/*
+ * Deletes the UDP flows to each of vips at port and, with node_port, to that
+ * port on any address; with ep, only those DNATed to it.  Ports are strings.
+ */
+static int delete_flows(const struct addr *vips, size_t n_vips, const char *port,
+			const char *node_port, const char *ep, int family, const char *program,
+			struct diag *d)
+{
+	int r = 0;
+
+	for (size_t v = 0; v < n_vips && r == 0; v++) {
+		char vip[ADDR_STRLEN];
+		char *args[] = { "--orig-dst", vip, "--orig-port-dst", (char *)port,
+				 ep ? "--dst-nat" : NULL, (char *)ep, NULL };
+
+		addr_format(&vips[v], vip);
+		r = conntrack_delete(program, family, args, d);
+	}
+	if (node_port && r == 0) {
+		char *args[] = { "--orig-port-dst", (char *)node_port, ep ? "--dst-nat" : NULL,
+				 (char *)ep, NULL };
+
+		r = conntrack_delete(program, family, args, d);
+	}
+	return r;
+}
+
+/*
+ * Flows of prev DNATed to endpoints now no longer has, and, when prev had
+ * no endpoints and now has some, flows to now's addresses (created while
+ * nothing DNATed them).
+ */
+static int flush_port(const struct conntrack_udp_port *prev, const struct conntrack_udp_port *now,
+		      int family, const char *program, struct diag *d)
 {
 	char port[8], np[8];
 	int r = 0;
@@ -112,44 +142,12 @@ static int flush_removed_endpoints(const struct conntrack_udp_port *prev,
 		if (has_addr(now->eps, now->n_eps, &prev->eps[e]))
 			continue;
 		addr_format(&prev->eps[e], ep);
-		for (size_t v = 0; v < prev->n_vips && r == 0; v++) {
-			char vip[ADDR_STRLEN];
-			char *args[] = { "--orig-dst", vip, "--orig-port-dst", port, "--dst-nat", ep,
-					 NULL };
-
-			addr_format(&prev->vips[v], vip);
-			r = conntrack_delete(program, family, args, d);
-		}
-		if (prev->node_port && r == 0) {
-			char *args[] = { "--orig-port-dst", np, "--dst-nat", ep, NULL };
-
-			r = conntrack_delete(program, family, args, d);
-		}
+		r = delete_flows(prev->vips, prev->n_vips, port, prev->node_port ? np : NULL, ep,
+				 family, program, d);
 	}
-	return r;
-}
-
-/* Flows to now's addresses created while it had no endpoints (so never DNATed). */
-static int flush_unserved(const struct conntrack_udp_port *now, int family, const char *program,
-			  struct diag *d)
-{
-	char port[8], np[8];
-	int r = 0;
-
-	snprintf(port, sizeof(port), "%u", now->port);
-	snprintf(np, sizeof(np), "%u", now->node_port);
-	for (size_t v = 0; v < now->n_vips && r == 0; v++) {
-		char vip[ADDR_STRLEN];
-		char *args[] = { "--orig-dst", vip, "--orig-port-dst", port, NULL };
-
-		addr_format(&now->vips[v], vip);
-		r = conntrack_delete(program, family, args, d);
-	}
-	if (now->node_port && r == 0) {
-		char *args[] = { "--orig-port-dst", np, NULL };
-
-		r = conntrack_delete(program, family, args, d);
-	}
+	if (r == 0 && !prev->n_eps && now->n_eps)
+		r = delete_flows(now->vips, now->n_vips, port, now->node_port ? np : NULL, NULL,
+				 family, program, d);
 	return r;
 }
 
@@ -167,9 +165,7 @@ int conntrack_flush_stale_udp(struct conntrack_udp_mirror *m, const struct node_
 
 		if (!prev)
 			continue;
-		r = flush_removed_endpoints(prev, &now[i], family, program, d);
-		if (r == 0 && !prev->n_eps && now[i].n_eps)
-			r = flush_unserved(&now[i], family, program, d);
+		r = flush_port(prev, &now[i], family, program, d);
 	}
 	conntrack_udp_mirror_done(m);
 	conntrack_udp_mirror_init(m);

@@ -322,6 +322,18 @@ static void nat_fixed_rules(struct ipt_ctx *c)
 	sbuf_addc(b, '\n');
 }
 
+/* A full render's declarations of table's shared chains (KUBE-FIREWALL is declared on its own). */
+static void declare_shared_chains(struct ipt_ctx *c, enum ipt_table t)
+{
+	for (size_t i = 0; c->sink.stream && i < IPT_N_SHARED; i++) {
+		if (ipt_shared_chains[i].table != t || i == IPT_FILTER_FIREWALL)
+			continue;
+		sbuf_addc(c->sink.stream, ':');
+		sbuf_adds(c->sink.stream, ipt_shared_chains[i].name);
+		SBUF_ADDL(c->sink.stream, " - [0:0]\n");
+	}
+}
+
 /*
  * Both tables, in the order of a full render: the ports' rules and, with
  * fixed, the shared chains' fixed rules.  Headers, COMMIT lines and the
@@ -333,12 +345,8 @@ static void render_tables(struct ipt_ctx *c, const struct port_view *ports, size
 {
 	bool has_v4_lo;
 
-	STREAM_ONLY(c, "*filter\n"
-		       ":KUBE-SERVICES - [0:0]\n"
-		       ":KUBE-EXTERNAL-SERVICES - [0:0]\n"
-		       ":KUBE-FORWARD - [0:0]\n"
-		       ":KUBE-NODEPORTS - [0:0]\n"
-		       ":KUBE-PROXY-FIREWALL - [0:0]\n");
+	STREAM_ONLY(c, "*filter\n");
+	declare_shared_chains(c, IPT_TABLE_FILTER);
 	if (c->localhost_np) {
 		/*
 		 * route_localnet lets 127.0.0.0/8 be routed, which would open the
@@ -355,12 +363,8 @@ static void render_tables(struct ipt_ctx *c, const struct port_view *ports, size
 	each_port(c, ports, n_ports, ps, port_filter);
 	if (fixed)
 		filter_fixed_rules(c);
-	STREAM_ONLY(c, "COMMIT\n"
-		       "*nat\n"
-		       ":KUBE-SERVICES - [0:0]\n"
-		       ":KUBE-NODEPORTS - [0:0]\n"
-		       ":KUBE-POSTROUTING - [0:0]\n"
-		       ":KUBE-MARK-MASQ - [0:0]\n");
+	STREAM_ONLY(c, "COMMIT\n*nat\n");
+	declare_shared_chains(c, IPT_TABLE_NAT);
 	each_port(c, ports, n_ports, ps, port_declare);
 	if (fixed)
 		nat_fixed_rules(c);
