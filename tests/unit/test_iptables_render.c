@@ -199,6 +199,7 @@ static char *canonical_render(const char *buf)
 static char *canonical_fragments(const struct node_view *v, const struct ipt_opts *o)
 {
 	struct ipt_base base;
+	struct ipt_chains work = { 0 };
 	struct ipt_frag *frags = xcalloc(v->n_ports + 1, sizeof(*frags));
 	struct ipt_frag **list = xcalloc(v->n_ports + 1, sizeof(*list));
 	char *out;
@@ -207,7 +208,7 @@ static char *canonical_fragments(const struct node_view *v, const struct ipt_opt
 
 	assert_int_equal(ipt_base_render(v, o, &base), 0);
 	for (size_t i = 0; i < v->n_ports; i++) {
-		assert_int_equal(ipt_frag_render(v, &v->ports[i], o, &base, &frags[n]), 0);
+		assert_int_equal(ipt_frag_render(v, &v->ports[i], o, &work, &frags[n]), 0);
 		list[n] = &frags[n];
 		n++;
 	}
@@ -255,6 +256,7 @@ static char *canonical_fragments(const struct node_view *v, const struct ipt_opt
 	free(frags);
 	free(list);
 	sbuf_free(&shared);
+	ipt_chains_done(&work);
 	ipt_base_done(&base);
 	return out;
 }

@@ -61,6 +61,7 @@ struct sync_run {
 	struct ipt_opts o;
 	struct addr *locals;         /* the host's addresses, for --nodeport-addresses */
 	struct ipt_base base;        /* the shared chains and their fixed rules */
+	struct ipt_chains work;      /* the renderer's workspace for this sync's fragments */
 	size_t n_list, n_fresh;      /* fragments in fs->list, of which rendered now */
 	struct strmap kernel;        /* per-service nat chains iptables-save listed (full syncs) */
 	struct strmap builtin;       /* "table|-A CHAIN ..." rules of the built-in chains (full) */

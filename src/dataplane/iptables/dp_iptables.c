@@ -225,7 +225,7 @@ static int collect_fragments(struct family_state *fs, const struct node_view *v,
 		s->n_fresh += !f;
 		if (!f) {
 			f = xmalloc(sizeof(*f));
-			r = ipt_frag_render(v, pv, &s->o, &s->base, f);
+			r = ipt_frag_render(v, pv, &s->o, &s->work, f);
 			if (r < 0) {
 				free(f);
 				diag_add(d, DIAG_ERROR, NULL, 0, NULL, NULL,
@@ -334,6 +334,7 @@ static void sync_run_done(struct sync_run *s)
 	strmap_done(&s->current);
 	restore_input_done(&s->in);
 	ipt_base_done(&s->base);
+	ipt_chains_done(&s->work);
 	free(s->locals);
 }
 

@@ -5,6 +5,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "core/util.h"
 
@@ -22,12 +23,14 @@ const char *ipt_table_name(enum ipt_table t)
 
 int ipt_base_render(const struct node_view *v, const struct ipt_opts *o, struct ipt_base *ret)
 {
-	struct ipt_chains ch;
+	struct ipt_chains ch = { 0 };
 	int r = ipt_render_chains(v, NULL, o, &ch);
 
 	*ret = (struct ipt_base){ .n = 0 };
-	if (r < 0)
+	if (r < 0) {
+		ipt_chains_done(&ch);
 		return r;
+	}
 	for (size_t i = 0; i < IPT_N_SHARED; i++) {
 		struct ipt_part *c = &ret->chains[ret->n];
 
@@ -59,25 +62,40 @@ static size_t count_lines(const struct sbuf *b)
 	return n;
 }
 
-int ipt_frag_render(const struct node_view *v, const struct port_view *pv,
-		    const struct ipt_opts *o, const struct ipt_base *base, struct ipt_frag *ret)
+/* An exact-size copy: fragments are cached for every port, the workspace's buffers are not. */
+static struct sbuf sbuf_copy(const struct sbuf *b)
 {
-	struct ipt_chains ch;
-	int r = ipt_render_chains(v, pv, o, &ch);
+	struct sbuf c = { 0 };
 
-	(void)base; /* the fixed rules are not rendered with a port: nothing to take off */
+	if (b->len) {
+		c.p = xmalloc(b->len);
+		memcpy(c.p, b->p, b->len);
+		c.len = c.cap = b->len;
+	}
+	return c;
+}
+
+int ipt_frag_render(const struct node_view *v, const struct port_view *pv,
+		    const struct ipt_opts *o, struct ipt_chains *work, struct ipt_frag *ret)
+{
+	int r = ipt_render_chains(v, pv, o, work);
+
 	*ret = (struct ipt_frag){ .id = pv->id };
 	snprintf(ret->key, sizeof(ret->key), "%" PRIx64, pv->id);
 	if (r < 0)
 		return r;
-	ret->own = ch.own;
-	ret->n_own = ch.n_own;
+	ret->n_own = work->n_own;
+	ret->own = xcalloc(MAX(ret->n_own, 1), sizeof(*ret->own));
 	for (size_t i = 0; i < ret->n_own; i++) {
-		ret->own[i].hash = ipt_hash(ret->own[i].rules.p, ret->own[i].rules.len);
-		ret->n_rules += count_lines(&ret->own[i].rules);
+		struct ipt_part *part = &ret->own[i];
+
+		*part = work->own[i];
+		part->rules = sbuf_copy(&work->own[i].rules);
+		part->hash = ipt_hash(part->rules.p, part->rules.len);
+		ret->n_rules += count_lines(&part->rules);
 	}
 	for (size_t i = 0; i < IPT_N_SHARED; i++) {
-		ret->shared[i] = ch.shared[i];
+		ret->shared[i] = sbuf_copy(&work->shared[i]);
 		ret->n_rules += count_lines(&ret->shared[i]);
 	}
 	return 0;

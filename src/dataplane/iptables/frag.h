@@ -49,9 +49,14 @@ const char *ipt_table_name(enum ipt_table t);
 int ipt_base_render(const struct node_view *v, const struct ipt_opts *o, struct ipt_base *ret);
 void ipt_base_done(struct ipt_base *b);
 
-/* Renders the fragment of pv (a port view of v).  0 or a negative errno (render errors). */
+/*
+ * Renders the fragment of pv (a port view of v), through work (a workspace
+ * zeroed before its first use and reused for every fragment: see
+ * ipt_render_chains(); free it with ipt_chains_done()).  0 or a negative
+ * errno (render errors).
+ */
 int ipt_frag_render(const struct node_view *v, const struct port_view *pv,
-		    const struct ipt_opts *o, const struct ipt_base *base, struct ipt_frag *ret);
+		    const struct ipt_opts *o, struct ipt_chains *work, struct ipt_frag *ret);
 void ipt_frag_done(struct ipt_frag *f);
 
 /*

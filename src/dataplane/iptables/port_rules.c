@@ -49,7 +49,13 @@ static void declare_own(const struct port_ref *r, enum chain_kind k, const struc
 	}
 	s->own = xgrow(s->own, &s->cap_own, s->n_own + 1, sizeof(*s->own));
 	part = &s->own[s->n_own++];
-	*part = (struct ipt_part){ .table = IPT_TABLE_NAT };
+	if (s->n_own > s->n_ready) {
+		part->rules = (struct sbuf){ 0 };
+		s->n_ready = s->n_own;
+	}
+	part->rules.len = 0; /* a workspace slot: its buffer is reused */
+	part->table = IPT_TABLE_NAT;
+	part->hash = 0;
 	ipt_chain_name(prefixes[k].s, tag, part->name);
 	if (k == CH_SEP)
 		s->own_of_ep[ep_index(r, e)] = s->n_own;

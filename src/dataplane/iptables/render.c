@@ -400,24 +400,11 @@ int ipt_render_full(const struct node_view *v, const struct ipt_opts *o, char **
 	return 0;
 }
 
-/*
- * A render by chain is cached (one fragment per service port) while its
- * buffers start at sbuf's 4 KiB: give back what the rules did not use, or
- * 10,000 ports would hold hundreds of megabytes of slack.
- */
-static void sbuf_fit(struct sbuf *b)
-{
-	if (b->cap > b->len && b->len) {
-		b->p = xrealloc(b->p, b->len);
-		b->cap = b->len;
-	}
-}
-
 void ipt_chains_done(struct ipt_chains *ch)
 {
 	for (size_t i = 0; i < IPT_N_SHARED; i++)
 		sbuf_free(&ch->shared[i]);
-	for (size_t i = 0; i < ch->n_own; i++)
+	for (size_t i = 0; i < ch->n_ready; i++)
 		sbuf_free(&ch->own[i].rules);
 	free(ch->own);
 	*ch = (struct ipt_chains){ 0 };
@@ -431,11 +418,16 @@ int ipt_render_chains(const struct node_view *v, const struct port_view *pv,
 	size_t n_eps = pv ? pv->n_eps : 0;
 	int r;
 
-	*ret = (struct ipt_chains){ 0 };
+	for (size_t i = 0; i < IPT_N_SHARED; i++)
+		ret->shared[i].len = 0;
+	ret->n_own = 0;
 	r = ctx_init(&c, v, o, n_eps);
 	if (r < 0)
 		return r;
 	c.sink.shared = ret->shared;
+	c.sink.own = ret->own;
+	c.sink.n_ready = ret->n_ready;
+	c.sink.cap_own = ret->cap_own;
 	c.sink.own_of_ep = xcalloc(MAX(n_eps, 1), sizeof(*c.sink.own_of_ep));
 	if (pv)
 		(void)prepare_ports(&c, pv, 1, &ps);
@@ -444,25 +436,23 @@ int ipt_render_chains(const struct node_view *v, const struct port_view *pv,
 		ret->declared[i] = i != IPT_FILTER_FIREWALL || c.localhost_np;
 	ret->own = c.sink.own;
 	ret->n_own = c.sink.n_own;
-	for (size_t i = 0; i < IPT_N_SHARED; i++)
-		sbuf_fit(&ret->shared[i]);
-	for (size_t i = 0; i < ret->n_own; i++)
-		sbuf_fit(&ret->own[i].rules);
+	ret->n_ready = c.sink.n_ready;
+	ret->cap_own = c.sink.cap_own;
 	r = c.sink.bad ? -EPROTO : 0;
 	ctx_done(&c);
-	if (r < 0)
-		ipt_chains_done(ret);
 	return r;
 }
 
 void ipt_port_chains(const struct port_view *pv, const struct ipt_opts *o,
 		     struct ipt_chain_list *out)
 {
-	struct ipt_chains ch;
+	struct ipt_chains ch = { 0 };
 
 	/* The chains a render by chain declares for the port, so the list cannot drift from it. */
-	if (ipt_render_chains(NULL, pv, o, &ch) < 0)
+	if (ipt_render_chains(NULL, pv, o, &ch) < 0) {
+		ipt_chains_done(&ch);
 		return;
+	}
 	for (size_t i = 0; i < ch.n_own; i++) {
 		out->names = xgrow(out->names, &out->cap, out->n + 1, sizeof(*out->names));
 		memcpy(out->names[out->n++], ch.own[i].name, IPT_CHAIN_NAME_MAX);

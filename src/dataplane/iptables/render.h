@@ -138,14 +138,19 @@ struct ipt_part {
  * chains in own[], in declaration order (nothing when pv is not rendered for
  * o->family).  A full render's shared chain is every port's share in view
  * order followed by the fixed rules; its own chains are every port's.
- * Returns 0, -EINVAL as ipt_render_full(), or -EPROTO for a rule in a chain
- * that was never declared (a renderer bug; never seen).
+ * ret is a workspace: zero it before its first use; later renders into the
+ * same ret empty and reuse its buffers (many small renders, one per port,
+ * then allocate nothing but what they outgrow; callers copy out what they
+ * keep); ipt_chains_done() frees it.  Returns 0, -EINVAL as
+ * ipt_render_full(), or -EPROTO for a rule in a chain that was never
+ * declared (a renderer bug; never seen).
  */
 struct ipt_chains {
 	struct sbuf shared[IPT_N_SHARED];
 	bool declared[IPT_N_SHARED];
-	struct ipt_part *own;        /* owned */
+	struct ipt_part *own;        /* the first n_own are this render's */
 	size_t n_own;
+	size_t n_ready, cap_own;     /* own[] slots with a buffer, and allocated */
 };
 
 int ipt_render_chains(const struct node_view *v, const struct port_view *pv,

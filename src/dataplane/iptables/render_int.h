@@ -75,7 +75,7 @@ struct ipt_sink {
 	struct sbuf *stream;           /* a full render; NULL: one buffer per chain */
 	struct sbuf *shared;           /* per chain: [IPT_N_SHARED], the rules of each shared chain */
 	struct ipt_part *own;          /* per chain: the port's own chains, as declared */
-	size_t n_own, cap_own;
+	size_t n_own, n_ready, cap_own; /* n_ready: slots whose rules buffer exists (reused) */
 	size_t own_of[CH_SEP];         /* 1 + index in own of the EXT/FW/SVC/SVL chain; 0: none */
 	size_t *own_of_ep;             /* 1 + index in own of endpoint i's SEP chain; 0: none */
 	struct sbuf stray;             /* rules of a chain never declared (a bug): dropped */
