@@ -26,6 +26,9 @@
 
 #define EXIT_USAGE 2
 
+enum { OPT_NODE = 256, OPT_SERVICE, OPT_CLUSTER_CIDR, OPT_MASQ_ALL, OPT_PROXY_NAME,
+       OPT_GATES, OPT_SCHED, OPT_SCHED_FLAGS, OPT_FLOW, OPT_FLOWS, OPT_STATUS };
+
 struct paths {
 	const char **v;
 	size_t n, cap;
@@ -152,10 +155,106 @@ static void report_lb_problems(const struct node_view *v)
 	}
 }
 
-static int cmd_explain(int argc, char **argv)
+/* kroute explain's command line, parsed. */
+struct explain_cfg {
+	struct paths paths;
+	struct policy_opts po;
+	struct explain_opts eo;
+	struct cidr *cidrs;
+	size_t n_cidrs;
+	struct flow_src *flows;
+	size_t n_flows, cap_flows;
+	struct runtime_status runtime;
+	bool have_runtime;
+	const char *node, *output;
+};
+
+static void explain_cfg_done(struct explain_cfg *cfg)
 {
-	enum { OPT_NODE = 256, OPT_SERVICE, OPT_CLUSTER_CIDR, OPT_MASQ_ALL, OPT_PROXY_NAME,
-	       OPT_GATES, OPT_SCHED, OPT_SCHED_FLAGS, OPT_FLOW, OPT_FLOWS, OPT_STATUS };
+	if (cfg->have_runtime)
+		runtime_status_done(&cfg->runtime);
+	free(cfg->paths.v);
+	free(cfg->cidrs);
+	free(cfg->flows);
+}
+
+/* One option's value into cfg.  Returns 0, or -EINVAL after printing the problem. */
+static int explain_option(struct explain_cfg *cfg, int opt, const char *arg)
+{
+	char err[512];
+
+	switch (opt) {
+	case 'f':
+		VEC_PUSH(cfg->paths.v, cfg->paths.n, cfg->paths.cap, arg);
+		return 0;
+	case 'o':
+		cfg->output = arg;
+		return 0;
+	case OPT_NODE:
+		cfg->node = arg;
+		return 0;
+	case OPT_SERVICE:
+		cfg->eo.service = arg;
+		return 0;
+	case OPT_CLUSTER_CIDR:
+		if (cidr_list_parse(arg, &cfg->cidrs, &cfg->n_cidrs, err, sizeof(err)) < 0) {
+			fprintf(stderr, "kroute: --cluster-cidr: %s\n", err);
+			return -EINVAL;
+		}
+		return 0;
+	case OPT_MASQ_ALL:
+		cfg->po.masquerade_all = true;
+		return 0;
+	case OPT_PROXY_NAME:
+		cfg->po.service_proxy_name = arg;
+		return 0;
+	case OPT_GATES:
+		return parse_feature_gates(arg, &cfg->po);
+	case OPT_SCHED:
+		if (sched_parse_name(arg, &cfg->po.lb.sched_name, err, sizeof(err)) < 0) {
+			fprintf(stderr, "kroute: --scheduler: %s\n", err);
+			return -EINVAL;
+		}
+		return 0;
+	case OPT_SCHED_FLAGS:
+		if (sched_parse_flags(arg, &cfg->po.lb.cfg, err, sizeof(err)) < 0) {
+			fprintf(stderr, "kroute: --scheduler-flags: %s\n", err);
+			return -EINVAL;
+		}
+		return 0;
+	case OPT_FLOW: {
+		struct flow_src fs;
+
+		if (flow_src_parse(arg, &fs) < 0) {
+			fprintf(stderr, "kroute: --flow: \"%s\" is not SRC_IP:SRC_PORT\n", arg);
+			return -EINVAL;
+		}
+		VEC_PUSH(cfg->flows, cfg->n_flows, cfg->cap_flows, fs);
+		return 0;
+	}
+	case OPT_FLOWS:
+		return read_flows(arg, &cfg->flows, &cfg->n_flows, &cfg->cap_flows) < 0 ? -EINVAL : 0;
+	case OPT_STATUS:
+		if (cfg->have_runtime) {
+			fprintf(stderr, "kroute explain: --status given twice\n");
+			return -EINVAL;
+		}
+		cfg->have_runtime = true;
+		if (runtime_status_load(arg, &cfg->runtime, err, sizeof(err)) < 0) {
+			fprintf(stderr, "kroute explain: --status: %s\n", err);
+			return -EINVAL;
+		}
+		cfg->eo.runtime = &cfg->runtime;
+		return 0;
+	default:
+		usage_explain(stderr);
+		return -EINVAL;
+	}
+}
+
+/* Returns 0, 1 after --help, or -EINVAL after printing the problem. */
+static int parse_explain_args(int argc, char **argv, struct explain_cfg *cfg)
+{
 	static const struct option longopts[] = {
 		{ "filename", required_argument, NULL, 'f' },
 		{ "node", required_argument, NULL, OPT_NODE },
@@ -175,159 +274,91 @@ static int cmd_explain(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
-	struct paths paths = { 0 };
-	struct policy_opts po;
-	struct explain_opts eo = { .pretty = true };
-	struct cidr *cidrs = NULL;
-	size_t n_cidrs = 0;
-	struct flow_src *flows = NULL;
-	size_t n_flows = 0, cap_flows = 0;
-	struct runtime_status runtime = { 0 };
-	bool have_runtime = false;
-	char err[512];
-	const char *node = NULL, *output = "table";
-	struct cluster c;
-	struct diag d;
-	struct node_view *view;
-	int opt, r, ret = EXIT_USAGE;
+	int opt;
 
-	policy_opts_init(&po);
 	optind = 1;
 	while ((opt = getopt_long(argc, argv, "f:o:h", longopts, NULL)) != -1) {
-		switch (opt) {
-		case 'f':
-			VEC_PUSH(paths.v, paths.n, paths.cap, optarg);
-			break;
-		case 'o':
-			output = optarg;
-			break;
-		case OPT_NODE:
-			node = optarg;
-			break;
-		case OPT_SERVICE:
-			eo.service = optarg;
-			break;
-		case OPT_CLUSTER_CIDR:
-			if (cidr_list_parse(optarg, &cidrs, &n_cidrs, err, sizeof(err)) < 0) {
-				fprintf(stderr, "kroute: --cluster-cidr: %s\n", err);
-				goto out;
-			}
-			break;
-		case OPT_MASQ_ALL:
-			po.masquerade_all = true;
-			break;
-		case OPT_PROXY_NAME:
-			po.service_proxy_name = optarg;
-			break;
-		case OPT_GATES:
-			if (parse_feature_gates(optarg, &po) < 0)
-				goto out;
-			break;
-		case OPT_SCHED:
-			if (sched_parse_name(optarg, &po.lb.sched_name, err, sizeof(err)) < 0) {
-				fprintf(stderr, "kroute: --scheduler: %s\n", err);
-				goto out;
-			}
-			break;
-		case OPT_SCHED_FLAGS:
-			if (sched_parse_flags(optarg, &po.lb.cfg, err, sizeof(err)) < 0) {
-				fprintf(stderr, "kroute: --scheduler-flags: %s\n", err);
-				goto out;
-			}
-			break;
-		case OPT_FLOW: {
-			struct flow_src fs;
-
-			if (flow_src_parse(optarg, &fs) < 0) {
-				fprintf(stderr, "kroute: --flow: \"%s\" is not SRC_IP:SRC_PORT\n", optarg);
-				goto out;
-			}
-			VEC_PUSH(flows, n_flows, cap_flows, fs);
-			break;
-		}
-		case OPT_FLOWS:
-			if (read_flows(optarg, &flows, &n_flows, &cap_flows) < 0)
-				goto out;
-			break;
-		case OPT_STATUS:
-			if (have_runtime) {
-				fprintf(stderr, "kroute explain: --status given twice\n");
-				goto out;
-			}
-			have_runtime = true;
-			if (runtime_status_load(optarg, &runtime, err, sizeof(err)) < 0) {
-				fprintf(stderr, "kroute explain: --status: %s\n", err);
-				goto out;
-			}
-			eo.runtime = &runtime;
-			break;
-		case 'h':
+		if (opt == 'h') {
 			usage_explain(stdout);
-			ret = 0;
-			goto out;
-		default:
-			usage_explain(stderr);
-			goto out;
+			return 1;
 		}
+		if (explain_option(cfg, opt, optarg) < 0)
+			return -EINVAL;
 	}
 	if (optind < argc) {
 		fprintf(stderr, "kroute explain: unexpected argument \"%s\"\n", argv[optind]);
-		goto out;
+		return -EINVAL;
 	}
-	if (!paths.n || !node) {
-		fprintf(stderr, "kroute explain: %s is required\n", !paths.n ? "-f PATH" : "--node NAME");
+	if (!cfg->paths.n || !cfg->node) {
+		fprintf(stderr, "kroute explain: %s is required\n", !cfg->paths.n ? "-f PATH" : "--node NAME");
 		usage_explain(stderr);
-		goto out;
+		return -EINVAL;
 	}
-	if (!streq(output, "table") && !streq(output, "json")) {
-		fprintf(stderr, "kroute explain: -o must be table or json, got \"%s\"\n", output);
-		goto out;
+	if (!streq(cfg->output, "table") && !streq(cfg->output, "json")) {
+		fprintf(stderr, "kroute explain: -o must be table or json, got \"%s\"\n", cfg->output);
+		return -EINVAL;
 	}
-	if (eo.service && !strchr(eo.service, '/')) {
-		fprintf(stderr, "kroute explain: --service takes NAMESPACE/NAME, got \"%s\"\n", eo.service);
-		goto out;
+	if (cfg->eo.service && !strchr(cfg->eo.service, '/')) {
+		fprintf(stderr, "kroute explain: --service takes NAMESPACE/NAME, got \"%s\"\n",
+			cfg->eo.service);
+		return -EINVAL;
 	}
-	po.cluster_cidrs = cidrs;
-	po.n_cluster_cidrs = n_cidrs;
-	eo.flows = flows;
-	eo.n_flows = n_flows;
+	cfg->po.cluster_cidrs = cfg->cidrs;
+	cfg->po.n_cluster_cidrs = cfg->n_cidrs;
+	cfg->eo.flows = cfg->flows;
+	cfg->eo.n_flows = cfg->n_flows;
+	return 0;
+}
+
+/* Loads the input, builds the node's view and prints it.  Returns the exit code. */
+static int explain_run(struct explain_cfg *cfg)
+{
+	struct cluster c;
+	struct diag d;
+	struct node_view *view;
+	int r, ret;
 
 	cluster_init(&c);
 	diag_init(&d);
-	r = manifest_load(paths.v, paths.n, NULL, &c, &d);
+	r = manifest_load(cfg->paths.v, cfg->paths.n, NULL, &c, &d);
 	diag_print(&d, stderr);
 	if (r < 0) {
 		fprintf(stderr, "kroute: %zu error%s; nothing loaded\n", d.n_errors,
 			d.n_errors == 1 ? "" : "s");
 		diag_done(&d);
 		cluster_done(&c);
-		ret = EXIT_USAGE;
-		goto out;
+		return EXIT_USAGE;
 	}
 	diag_done(&d);
-	view = policy_build_view(&c, node, &po);
+	view = policy_build_view(&c, cfg->node, &cfg->po);
 	report_lb_problems(view);
 	if (!view->node)
-		fprintf(stderr, "kroute: warning: no Node object is named \"%s\": its zone is unknown and no endpoint is local unless its nodeName matches\n", node);
-	if (eo.service && !explain_count(view, &eo)) {
-		fprintf(stderr, "kroute explain: no service %s with ports in the input%s\n", eo.service,
-			cluster_find_service(&c, eo.service) ? " for this proxy" : "");
+		fprintf(stderr, "kroute: warning: no Node object is named \"%s\": its zone is unknown and no endpoint is local unless its nodeName matches\n", cfg->node);
+	if (cfg->eo.service && !explain_count(view, &cfg->eo)) {
+		fprintf(stderr, "kroute explain: no service %s with ports in the input%s\n",
+			cfg->eo.service, cluster_find_service(&c, cfg->eo.service) ? " for this proxy" : "");
 		ret = EXIT_USAGE;
 	} else {
-		r = streq(output, "json") ? explain_json(stdout, view, &eo)
-					  : explain_table(stdout, view, &eo);
+		r = streq(cfg->output, "json") ? explain_json(stdout, view, &cfg->eo)
+					       : explain_table(stdout, view, &cfg->eo);
 		if (r < 0)
 			fprintf(stderr, "kroute: scheduler simulation failed: %s\n", strerror(-r));
 		ret = fflush(stdout) == 0 && r == 0 ? 0 : EXIT_FAILURE;
 	}
 	node_view_free(view);
 	cluster_done(&c);
-out:
-	if (have_runtime)
-		runtime_status_done(&runtime);
-	free(paths.v);
-	free(cidrs);
-	free(flows);
+	return ret;
+}
+
+static int cmd_explain(int argc, char **argv)
+{
+	struct explain_cfg cfg = { .eo = { .pretty = true }, .output = "table" };
+	int r, ret;
+
+	policy_opts_init(&cfg.po);
+	r = parse_explain_args(argc, argv, &cfg);
+	ret = r > 0 ? 0 : r < 0 ? EXIT_USAGE : explain_run(&cfg);
+	explain_cfg_done(&cfg);
 	return ret;
 }
 

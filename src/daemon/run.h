@@ -7,7 +7,5 @@
 
 int run_main(int argc, char **argv);
 int cleanup_main(int argc, char **argv);
-/* Go-style duration ("1s", "500ms", "1m30s"; a bare number is seconds) to ns. */
-int parse_duration(const char *s, uint64_t *ret);
 
 #endif

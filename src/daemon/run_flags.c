@@ -1,264 +1,334 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* kroute run's flags; see run_flags.h. */
+/*
+ * kroute run's flags; see run_flags.h.  This file knows only the agent's
+ * shared flags; every data-plane mode declares its own (ops->options, in
+ * the mode's options.c) and both the parser and --help are built from
+ * those tables.
+ */
 #include "daemon/run_flags.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/opt.h"
 #include "core/util.h"
-#include "daemon/run.h"
 #include "sched/sched_config.h"
 
 #define NS_PER_SEC 1000000000ull
+/* getopt_long's val for the i-th flag; below it are the short options. */
+#define FLAG_VAL_BASE 256
+
+/* The shared defaults (kube-proxy's sync periods); --help shows them. */
+static const struct run_cfg run_defaults = {
+	.sync_period_ns = 30 * NS_PER_SEC,
+	.min_sync_period_ns = 1 * NS_PER_SEC,
+};
+
+static int add_path(void *opts, const char *arg, char *err, size_t errlen)
+{
+	struct run_cfg *cfg = opts;
+
+	if (!*arg) {
+		snprintf(err, errlen, "must not be empty");
+		return -EINVAL;
+	}
+	VEC_PUSH(cfg->paths, cfg->n_paths, cfg->cap_paths, arg);
+	return 0;
+}
 
 /*
- * Go-style durations as kube-proxy's flags take them: "1s", "500ms", "1m30s",
- * "2h", "100us"; a bare number is seconds.
+ * A comma-separated CIDR list, appended to (v, n).  kube-proxy splits on
+ * "," and checks every piece, so an empty piece ("a,,b", "a,") is refused
+ * rather than skipped; an empty value adds nothing.
  */
-int parse_duration(const char *s, uint64_t *ret)
+static int add_cidrs(struct cidr **v, size_t *n, const char *arg, char *err, size_t errlen)
 {
-	uint64_t total = 0;
-	const char *p = s;
+	for (const char *p = arg; *arg; p += strcspn(p, ",") + 1) {
+		size_t len = strcspn(p, ","), i = 0;
 
-	if (!s || !*s)
-		return -EINVAL;
-	while (*p) {
-		char *end;
-		double v;
-		uint64_t unit;
-
-		errno = 0;
-		v = strtod(p, &end);
-		if (end == p || errno || v < 0)
+		while (i < len && p[i] == ' ')
+			i++;
+		if (i == len) {
+			snprintf(err, errlen, "an empty CIDR in the list");
 			return -EINVAL;
-		p = end;
-		if (!strncmp(p, "ms", 2))
-			unit = 1000000ull, p += 2;
-		else if (!strncmp(p, "us", 2))
-			unit = 1000ull, p += 2;
-		else if (!strncmp(p, "ns", 2))
-			unit = 1ull, p += 2;
-		else if (*p == 's')
-			unit = NS_PER_SEC, p++;
-		else if (*p == 'm')
-			unit = 60 * NS_PER_SEC, p++;
-		else if (*p == 'h')
-			unit = 3600 * NS_PER_SEC, p++;
-		else if (!*p && p == end && total == 0)
-			unit = NS_PER_SEC;
-		else
-			return -EINVAL;
-		if (v * (double)unit > 1e19)
-			return -EINVAL;
-		total += (uint64_t)(v * (double)unit);
+		}
+		if (!p[len])
+			break;
 	}
-	*ret = total;
-	return 0;
+	return cidr_list_parse(arg, v, n, err, errlen);
 }
 
-static int parse_cidr_list(const char *flag, const char *s, struct cidr **ret, size_t *ret_n)
+/*
+ * kube-proxy's rule for --cluster-cidr: one CIDR, or two of different
+ * families (dual-stack).  The iptables renderer can negate only one source
+ * per family, so more than one per family would fail every sync.
+ */
+static int add_cluster_cidrs(void *opts, const char *arg, char *err, size_t errlen)
 {
-	char err[128];
+	struct run_cfg *cfg = opts;
 
-	if (cidr_list_parse(s, ret, ret_n, err, sizeof(err)) < 0) {
-		fprintf(stderr, "kroute: %s: %s\n", flag, err);
+	if (add_cidrs(&cfg->cluster_cidrs, &cfg->n_cluster_cidrs, arg, err, errlen) < 0)
+		return -EINVAL;
+	if (cfg->n_cluster_cidrs > 2 ||
+	    (cfg->n_cluster_cidrs == 2 &&
+	     cfg->cluster_cidrs[0].addr.family == cfg->cluster_cidrs[1].addr.family)) {
+		snprintf(err, errlen, "one CIDR, or one IPv4 and one IPv6 CIDR (dual-stack), in all");
 		return -EINVAL;
 	}
 	return 0;
 }
+
+static int add_nodeport_cidrs(void *opts, const char *arg, char *err, size_t errlen)
+{
+	struct run_cfg *cfg = opts;
+
+	return add_cidrs(&cfg->nodeport_cidrs, &cfg->n_nodeport_cidrs, arg, err, errlen);
+}
+
+static int set_scheduler(void *opts, const char *arg, char *err, size_t errlen)
+{
+	struct run_cfg *cfg = opts;
+
+	return sched_parse_name(arg, &cfg->po.lb.sched_name, err, errlen) < 0 ? -EINVAL : 0;
+}
+
+#define FIELD(f) offsetof(struct run_cfg, f)
+
+/* The flags every mode shares, in --help order. */
+static const struct opt_spec run_flags[] = {
+	{ .name = "filename", .short_name = 'f', .arg = "PATH", .kind = OPT_CUSTOM,
+	  .parse = add_path, .help = "manifest file or directory (repeatable)" },
+	{ .name = "mode", .alias = "proxy-mode", .arg = "MODE", .kind = OPT_STRING,
+	  .offset = FIELD(mode), .help = "the data plane (its flags are listed below)" },
+	{ .name = "node", .alias = "hostname-override", .arg = "NAME", .kind = OPT_STRING,
+	  .offset = FIELD(node), .help = "this node's name" },
+	{ .name = "cluster-cidr", .arg = "CIDRS", .kind = OPT_CUSTOM, .parse = add_cluster_cidrs,
+	  .help = "pod CIDR(s): the local-traffic detector\n"
+		  "(one, or one IPv4 and one IPv6)" },
+	{ .name = "masquerade-all", .kind = OPT_SWITCH, .offset = FIELD(dp.masquerade_all),
+	  .help = "masquerade all service traffic" },
+	{ .name = "nodeport-addresses", .arg = "CIDRS", .kind = OPT_CUSTOM,
+	  .parse = add_nodeport_cidrs, .help = "accept NodePorts only on these node IPs" },
+	{ .name = "iptables-localhost-nodeports", .arg = "BOOL", .kind = OPT_BOOL,
+	  .offset = FIELD(dp.localhost_nodeports),
+	  .help = "NodePorts also answer on 127.0.0.1 (iptables\nand userspace modes)" },
+	{ .name = "iptables-sync-period", .alias = "sync-period", .arg = "D", .kind = OPT_DURATION,
+	  .min = 1, .offset = FIELD(sync_period_ns),
+	  .help = "sync at least this often, in any mode (a full\n"
+		  "resync, rewriting every rule, runs hourly)" },
+	{ .name = "iptables-min-sync-period", .alias = "min-sync-period", .arg = "D",
+	  .kind = OPT_DURATION, .min = 0, .offset = FIELD(min_sync_period_ns),
+	  .help = "at most one sync per D, in any mode" },
+	{ .name = "scheduler", .arg = "NAME", .kind = OPT_CUSTOM, .parse = set_scheduler,
+	  .help = "default scheduler (userspace mode)" },
+	{ .name = "service-proxy-name", .arg = "NAME", .kind = OPT_STRING,
+	  .offset = FIELD(po.service_proxy_name),
+	  .help = "handle only services with this proxy name" },
+	{ .name = "once", .kind = OPT_SWITCH, .offset = FIELD(once),
+	  .help = "one full sync, then exit (0 when applied)" },
+	{ 0 },
+};
 
 static void usage_run(FILE *f)
 {
+	struct run_cfg defaults = run_defaults;
+	char err[512];
+
+	/* Its environment overrides (helper programs) are not listed, so they do not matter here. */
+	(void)dp_opts_init(&defaults.dp, err, sizeof(err));
 	fputs("usage: kroute run --mode MODE --node NAME -f PATH... [options]\n"
 	      "\n"
 	      "Runs inside the node's network namespace and keeps its data plane in sync with\n"
 	      "the manifests: on every change it re-reads the files that changed and updates\n"
 	      "the services they affect.  SIGHUP re-reads every file and resyncs fully;\n"
 	      "SIGTERM exits and leaves the rules in place (kroute cleanup removes them).\n"
-	      "\n"
-	      "  -f, --filename PATH              manifest file or directory (repeatable)\n"
-	      "      --mode, --proxy-mode MODE    iptables or userspace\n"
-	      "      --node, --hostname-override  this node's name\n"
-	      "      --cluster-cidr CIDRS         pod CIDR(s): the local-traffic detector\n"
-	      "      --masquerade-all             masquerade all service traffic\n"
-	      "      --nodeport-addresses CIDRS   accept NodePorts only on these node IPs\n"
-	      "      --iptables-masquerade-bit N  mark bit for masquerade (default 14)\n"
-	      "      --iptables-localhost-nodeports true|false (default true)\n"
-	      "      --iptables-sync-period D     sync at least this often (default 30s; a full\n"
-	      "                                   resync, rewriting every rule, runs hourly)\n"
-	      "      --iptables-min-sync-period D at most one sync per D (default 1s)\n"
-	      "      --sync-period, --min-sync-period   the same, mode-independent spelling\n"
-	      "      --scheduler NAME             default scheduler (userspace mode)\n"
-	      "      --service-proxy-name NAME    handle only services with this proxy name\n"
-	      "      --iptables-kube-proxy-layout one KUBE-SEP chain per endpoint, exactly as\n"
-	      "                                   kube-proxy (default: remote endpoints are DNATed\n"
-	      "                                   inline, same packet outcomes, loads much faster)\n"
-	      "      --once                       one full sync, then exit (0 when applied)\n"
-	      "userspace mode (docs/userspace.md):\n"
-	      "      --userspace-workers N        proxy threads (default: one per CPU)\n"
-	      "      --userspace-grace-period D   connections to a removed endpoint close after D (5s)\n"
-	      "      --udp-timeout D              idle UDP sessions end after D (30s)\n"
-	      "      --userspace-connect-timeout D  per connect attempt (1s); then another endpoint\n"
-	      "      --userspace-eject-time D     a failing endpoint gets no new flows for D (10s)\n"
-	      "      --userspace-status-file PATH JSON status (endpoints, ejections, counters)\n",
+	      "Durations (D) are Go's, as kube-proxy takes them: 30s, 500ms, 1m30s, 1.5h.\n"
+	      "\n",
 	      f);
+	opt_print_help(f, run_flags, &defaults);
+	for (size_t i = 0; dataplane_all[i]; i++) {
+		const struct dp_mode_options *mo = dataplane_all[i]->options;
+
+		if (!mo)
+			continue;
+		fprintf(f, "\n--mode %s (%s):\n", dataplane_all[i]->name, mo->title);
+		opt_print_help(f, mo->flags, mo->defaults);
+	}
 }
 
-int parse_run_args(int argc, char **argv, struct run_cfg *cfg)
+int run_cfg_init(struct run_cfg *cfg)
 {
-	enum { O_MODE = 256, O_NODE, O_CCIDR, O_MASQ, O_NPA, O_MBIT, O_LHNP, O_SYNC, O_MINSYNC,
-	       O_SCHED, O_PROXYNAME, O_ONCE, O_KPLAYOUT, O_US_WORKERS, O_US_GRACE, O_US_UDP,
-	       O_US_CONNECT, O_US_EJECT, O_US_STATUS };
-	static const struct option longopts[] = {
-		{ "filename", required_argument, NULL, 'f' },
-		{ "mode", required_argument, NULL, O_MODE },
-		{ "proxy-mode", required_argument, NULL, O_MODE },
-		{ "node", required_argument, NULL, O_NODE },
-		{ "hostname-override", required_argument, NULL, O_NODE },
-		{ "cluster-cidr", required_argument, NULL, O_CCIDR },
-		{ "masquerade-all", no_argument, NULL, O_MASQ },
-		{ "nodeport-addresses", required_argument, NULL, O_NPA },
-		{ "iptables-masquerade-bit", required_argument, NULL, O_MBIT },
-		{ "iptables-localhost-nodeports", required_argument, NULL, O_LHNP },
-		{ "iptables-sync-period", required_argument, NULL, O_SYNC },
-		{ "sync-period", required_argument, NULL, O_SYNC },
-		{ "iptables-min-sync-period", required_argument, NULL, O_MINSYNC },
-		{ "min-sync-period", required_argument, NULL, O_MINSYNC },
-		{ "scheduler", required_argument, NULL, O_SCHED },
-		{ "service-proxy-name", required_argument, NULL, O_PROXYNAME },
-		{ "once", no_argument, NULL, O_ONCE },
-		{ "iptables-kube-proxy-layout", no_argument, NULL, O_KPLAYOUT },
-		{ "userspace-workers", required_argument, NULL, O_US_WORKERS },
-		{ "userspace-grace-period", required_argument, NULL, O_US_GRACE },
-		{ "udp-timeout", required_argument, NULL, O_US_UDP },
-		{ "userspace-connect-timeout", required_argument, NULL, O_US_CONNECT },
-		{ "userspace-eject-time", required_argument, NULL, O_US_EJECT },
-		{ "userspace-status-file", required_argument, NULL, O_US_STATUS },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 },
-	};
 	char err[512];
-	int opt;
-	long bit;
+	size_t n = 0;
 
-	optind = 1;
-	while ((opt = getopt_long(argc, argv, "f:h", longopts, NULL)) != -1) {
-		switch (opt) {
-		case 'f':
-			VEC_PUSH(cfg->paths, cfg->n_paths, cfg->cap_paths, optarg);
-			break;
-		case O_MODE:
-			cfg->mode = optarg;
-			break;
-		case O_NODE:
-			cfg->node = optarg;
-			break;
-		case O_CCIDR:
-			if (parse_cidr_list("--cluster-cidr", optarg, &cfg->cluster_cidrs,
-					    &cfg->n_cluster_cidrs) < 0)
-				return -EINVAL;
-			break;
-		case O_MASQ:
-			cfg->po.masquerade_all = true;
-			cfg->dp.masquerade_all = true;
-			break;
-		case O_NPA:
-			if (parse_cidr_list("--nodeport-addresses", optarg, &cfg->nodeport_cidrs,
-					    &cfg->n_nodeport_cidrs) < 0)
-				return -EINVAL;
-			break;
-		case O_MBIT:
-			bit = strtol(optarg, NULL, 10);
-			if (bit < 0 || bit > 31) {
-				fprintf(stderr, "kroute: --iptables-masquerade-bit must be 0..31\n");
-				return -EINVAL;
-			}
-			cfg->dp.masquerade_bit = (uint32_t)bit;
-			break;
-		case O_LHNP:
-			if (!streq(optarg, "true") && !streq(optarg, "false")) {
-				fprintf(stderr, "kroute: --iptables-localhost-nodeports takes true or false\n");
-				return -EINVAL;
-			}
-			cfg->dp.localhost_nodeports = streq(optarg, "true");
-			break;
-		case O_SYNC:
-		case O_MINSYNC:
-			if (parse_duration(optarg, opt == O_SYNC ? &cfg->sync_period_ns
-								 : &cfg->min_sync_period_ns) < 0) {
-				fprintf(stderr, "kroute: %s: \"%s\" is not a duration (e.g. 1s, 500ms, 1m)\n",
-					opt == O_SYNC ? "--sync-period" : "--min-sync-period", optarg);
-				return -EINVAL;
-			}
-			break;
-		case O_SCHED:
-			if (sched_parse_name(optarg, &cfg->po.lb.sched_name, err, sizeof(err)) < 0) {
-				fprintf(stderr, "kroute: --scheduler: %s\n", err);
-				return -EINVAL;
-			}
-			break;
-		case O_PROXYNAME:
-			cfg->po.service_proxy_name = optarg;
-			break;
-		case O_ONCE:
-			cfg->once = true;
-			break;
-		case O_KPLAYOUT:
-			cfg->dp.kube_proxy_layout = true;
-			break;
-		case O_US_WORKERS:
-			bit = strtol(optarg, NULL, 10);
-			if (bit < 1 || bit > 256) {
-				fprintf(stderr, "kroute: --userspace-workers must be 1..256\n");
-				return -EINVAL;
-			}
-			cfg->dp.us_workers = (unsigned)bit;
-			break;
-		case O_US_GRACE:
-		case O_US_UDP:
-		case O_US_CONNECT:
-		case O_US_EJECT: {
-			uint64_t *dst = opt == O_US_GRACE ? &cfg->dp.us_grace_ns :
-					opt == O_US_UDP ? &cfg->dp.us_udp_timeout_ns :
-					opt == O_US_CONNECT ? &cfg->dp.us_connect_timeout_ns :
-					&cfg->dp.us_eject_ns;
+	*cfg = run_defaults;
+	policy_opts_init(&cfg->po);
+	while (dataplane_all[n])
+		n++;
+	cfg->mode_opts = xcalloc(n, sizeof(*cfg->mode_opts));
+	cfg->n_modes = n;
+	if (dp_opts_init(&cfg->dp, err, sizeof(err)) < 0)
+		goto bad;
+	for (size_t i = 0; i < n; i++)
+		if (dp_mode_opts_new(dataplane_all[i], &cfg->mode_opts[i], err, sizeof(err)) < 0)
+			goto bad;
+	return 0;
+bad:
+	fprintf(stderr, "kroute run: %s\n", err);
+	return -EINVAL;
+}
 
-			/* 0 means "the default" in dp_opts, so a zero duration is refused. */
-			if (parse_duration(optarg, dst) < 0 || !*dst) {
-				fprintf(stderr, "kroute: \"%s\" is not a positive duration (e.g. 1s, 500ms)\n",
-					optarg);
-				return -EINVAL;
-			}
-			break;
-		}
-		case O_US_STATUS:
-			cfg->dp.us_status_file = optarg;
-			break;
-		case 'h':
-			usage_run(stdout);
-			return 1;
-		default:
-			usage_run(stderr);
-			return -EINVAL;
-		}
+/* One flag of the command line: its row, the struct it fills, its mode (-1: shared). */
+struct flag_ref {
+	const struct opt_spec *spec;
+	void *opts;
+	int mode;
+	bool seen;
+};
+
+static void add_flags(const struct opt_spec *table, void *opts, int mode, struct flag_ref **refs,
+		      size_t *n, size_t *cap)
+{
+	for (const struct opt_spec *s = table; !opt_spec_is_end(s); s++)
+		if (s->name)
+			VEC_PUSH(*refs, *n, *cap, ((struct flag_ref){ s, opts, mode, false }));
+}
+
+/* getopt_long's table for refs (each name and alias), ending in --help and a zero row. */
+static struct option *build_longopts(const struct flag_ref *refs, size_t n)
+{
+	struct option *o = xcalloc(2 * n + 2, sizeof(*o));
+	size_t k = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		int has_arg = refs[i].spec->kind == OPT_SWITCH ? optional_argument
+							       : required_argument;
+
+		o[k++] = (struct option){ refs[i].spec->name, has_arg, NULL, FLAG_VAL_BASE + (int)i };
+		if (refs[i].spec->alias)
+			o[k++] = (struct option){ refs[i].spec->alias, has_arg, NULL,
+						  FLAG_VAL_BASE + (int)i };
 	}
-	if (optind < argc) {
-		fprintf(stderr, "kroute run: unexpected argument \"%s\"\n", argv[optind]);
-		return -EINVAL;
-	}
+	o[k] = (struct option){ "help", no_argument, NULL, 'h' };
+	/* Two modes declaring one name would make getopt pick one silently. */
+	for (size_t i = 0; i <= k; i++)
+		for (size_t j = i + 1; j <= k; j++)
+			assert(!streq(o[i].name, o[j].name));
+	return o;
+}
+
+/* Checks that need more than one flag, once every flag is read. */
+static int check_cfg(struct run_cfg *cfg)
+{
 	if (!cfg->n_paths || !cfg->node || !cfg->mode) {
 		fprintf(stderr, "kroute run: %s is required\n",
 			!cfg->mode ? "--mode" : !cfg->node ? "--node" : "-f PATH");
 		usage_run(stderr);
 		return -EINVAL;
 	}
-	if (cfg->sync_period_ns && cfg->min_sync_period_ns > cfg->sync_period_ns) {
-		fprintf(stderr, "kroute: --min-sync-period must not exceed --sync-period\n");
+	/* kube-proxy: "SyncPeriod must be greater than or equal to MinSyncPeriod". */
+	if (cfg->min_sync_period_ns > cfg->sync_period_ns) {
+		char min[32], max[32];
+
+		opt_format_duration(cfg->min_sync_period_ns, min, sizeof(min));
+		opt_format_duration(cfg->sync_period_ns, max, sizeof(max));
+		fprintf(stderr, "kroute run: --iptables-sync-period (%s) must be greater than or equal"
+			" to --iptables-min-sync-period (%s)\n", max, min);
 		return -EINVAL;
 	}
+	/* Last: the tests rely on every value being checked before the mode is looked up. */
+	cfg->ops = dataplane_find(cfg->mode);
+	for (size_t i = 0; dataplane_all[i]; i++)
+		if (dataplane_all[i] == cfg->ops)
+			cfg->dp.mode_opts = cfg->mode_opts[i];
+	if (!cfg->ops) {
+		fprintf(stderr, "kroute run: unknown --mode \"%s\" (available:", cfg->mode);
+		for (size_t i = 0; dataplane_all[i]; i++)
+			fprintf(stderr, " %s", dataplane_all[i]->name);
+		fprintf(stderr, ")\n");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/*
+ * Another mode's flag is accepted, checked and ignored, with a warning:
+ * kube-proxy takes every flag whatever the mode (and checks the iptables
+ * ones even in IPVS mode), so a command line written for it, or one that
+ * switches --mode and keeps the rest, must still start; a bad value is
+ * still an error, so switching modes later cannot turn up a typo.  The
+ * warning says the flag does nothing here, which kube-proxy leaves unsaid.
+ */
+static void warn_other_modes(const struct run_cfg *cfg, const struct flag_ref *refs, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (refs[i].seen && refs[i].mode >= 0 && dataplane_all[refs[i].mode] != cfg->ops)
+			fprintf(stderr, "kroute run: warning: --%s is a flag of --mode %s; ignored in"
+				" --mode %s\n", refs[i].spec->name, dataplane_all[refs[i].mode]->name,
+				cfg->mode);
+}
+
+int parse_run_args(int argc, char **argv, struct run_cfg *cfg)
+{
+	struct flag_ref *refs = NULL;
+	size_t n = 0, cap = 0;
+	struct option *longopts;
+	int opt, idx, r = 0;
+
+	add_flags(run_flags, cfg, -1, &refs, &n, &cap);
+	for (size_t i = 0; dataplane_all[i]; i++)
+		if (dataplane_all[i]->options)
+			add_flags(dataplane_all[i]->options->flags, cfg->mode_opts[i], (int)i, &refs,
+				  &n, &cap);
+	longopts = build_longopts(refs, n);
+	optind = 1;
+	while (r == 0 && (idx = -1, opt = getopt_long(argc, argv, "f:h", longopts, &idx)) != -1) {
+		struct flag_ref *ref = NULL;
+		char err[512];
+
+		if (opt == 'h') {
+			usage_run(stdout);
+			r = 1;
+			break;
+		}
+		if (opt >= FLAG_VAL_BASE && (size_t)(opt - FLAG_VAL_BASE) < n)
+			ref = &refs[opt - FLAG_VAL_BASE];
+		for (size_t i = 0; opt == 'f' && i < n; i++)
+			if (refs[i].spec->short_name == 'f')
+				ref = &refs[i];
+		if (!ref) {
+			usage_run(stderr);
+			r = -EINVAL;
+			break;
+		}
+		ref->seen = true;
+		if (opt_set(ref->spec, ref->opts, optarg, err, sizeof(err)) < 0) {
+			/* Name the flag as the user spelled it. */
+			if (idx >= 0)
+				fprintf(stderr, "kroute run: --%s \"%s\": %s\n", longopts[idx].name,
+					optarg ? optarg : "", err);
+			else
+				fprintf(stderr, "kroute run: -%c \"%s\": %s\n", opt, optarg, err);
+			r = -EINVAL;
+		}
+	}
+	if (r == 0 && optind < argc) {
+		fprintf(stderr, "kroute run: unexpected argument \"%s\"\n", argv[optind]);
+		r = -EINVAL;
+	}
+	if (r == 0)
+		r = check_cfg(cfg);
+	if (r == 0)
+		warn_other_modes(cfg, refs, n);
+	free(longopts);
+	free(refs);
+	if (r)
+		return r;
+	cfg->po.masquerade_all = cfg->dp.masquerade_all;
 	cfg->po.cluster_cidrs = cfg->cluster_cidrs;
 	cfg->po.n_cluster_cidrs = cfg->n_cluster_cidrs;
 	cfg->dp.cluster_cidrs = cfg->cluster_cidrs;
@@ -270,6 +340,9 @@ int parse_run_args(int argc, char **argv, struct run_cfg *cfg)
 
 void run_cfg_done(struct run_cfg *cfg)
 {
+	for (size_t i = 0; i < cfg->n_modes; i++)
+		free(cfg->mode_opts[i]);
+	free(cfg->mode_opts);
 	free(cfg->paths);
 	free(cfg->cluster_cidrs);
 	free(cfg->nodeport_cidrs);

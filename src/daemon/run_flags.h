@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * kroute run's command line: kube-proxy's flag names, parsed and checked
- * into a struct run_cfg before the agent starts.
+ * into a struct run_cfg before the agent starts.  The shared flags are
+ * here; each data-plane mode declares its own (dataplane_ops.options).
  */
 #ifndef KROUTE_DAEMON_RUN_FLAGS_H
 #define KROUTE_DAEMON_RUN_FLAGS_H
@@ -26,9 +27,26 @@ struct run_cfg {
 	struct dp_opts dp;
 	struct cidr *cluster_cidrs, *nodeport_cidrs;
 	size_t n_cluster_cidrs, n_nodeport_cidrs;
+	const struct dataplane_ops *ops;    /* --mode's, after parse_run_args() */
+	/*
+	 * Every mode's own options struct (dataplane_all order, NULL for a mode
+	 * without options), owned; dp.mode_opts points at the selected one.
+	 */
+	void **mode_opts;
+	size_t n_modes;
 };
 
-/* Returns 0, 1 after --help (printed), or -EINVAL after printing the problem. */
+/*
+ * The defaults, then the environment overrides of the helper programs
+ * (KROUTE_IPTABLES_RESTORE, KROUTE_IP6TABLES_RESTORE, KROUTE_CONNTRACK).
+ * Returns 0, or -EINVAL after printing the problem; run_cfg_done() either way.
+ */
+int run_cfg_init(struct run_cfg *cfg);
+/*
+ * Reads argv into cfg (after run_cfg_init) and checks every value as
+ * kube-proxy's validation does.  Returns 0, 1 after --help (printed), or
+ * -EINVAL after printing the problem, with the flag and its value.
+ */
 int parse_run_args(int argc, char **argv, struct run_cfg *cfg);
 void run_cfg_done(struct run_cfg *cfg);
 

@@ -1,7 +1,12 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* The data-plane registry; see dataplane.h. */
+/* The data-plane registry and the defaults of their options; see dataplane.h. */
 #include "dataplane/dataplane.h"
 
+#include <errno.h>
+#include <stddef.h>
+#include <stdlib.h>
+
+#include "core/opt.h"
 #include "core/util.h"
 
 extern const struct dataplane_ops dp_iptables_ops;
@@ -19,4 +24,36 @@ const struct dataplane_ops *dataplane_find(const char *mode)
 		if (streq(dataplane_all[i]->name, mode))
 			return dataplane_all[i];
 	return NULL;
+}
+
+/* Tests and benchmarks wrap the helper programs (to record or time them). */
+static const struct opt_spec dp_opts_env[] = {
+	{ .env = "KROUTE_CONNTRACK", .kind = OPT_STRING,
+	  .offset = offsetof(struct dp_opts, conntrack) },
+	{ 0 },
+};
+
+int dp_opts_init(struct dp_opts *o, char *err, size_t errlen)
+{
+	*o = (struct dp_opts){ .localhost_nodeports = true, .conntrack = "conntrack", .nft = "nft",
+			       .ip = "ip" };
+	return opt_apply_env(dp_opts_env, o, err, errlen);
+}
+
+int dp_mode_opts_new(const struct dataplane_ops *ops, void **ret, char *err, size_t errlen)
+{
+	const struct dp_mode_options *mo = ops->options;
+	void *o;
+
+	*ret = NULL;
+	if (!mo)
+		return 0;
+	o = xmalloc(mo->size);
+	memcpy(o, mo->defaults, mo->size);
+	if (opt_apply_env(mo->flags, o, err, errlen) < 0) {
+		free(o);
+		return -EINVAL;
+	}
+	*ret = o;
+	return 0;
 }

@@ -19,29 +19,41 @@
 
 struct node_view;
 struct diag;
+struct opt_spec;
 
-/* Options shared by the kernel data planes; names follow kube-proxy's flags. */
+/*
+ * Options every mode shares; names follow kube-proxy's flags.  A mode's own
+ * options (the iptables masquerade bit, the userspace workers...) live in
+ * its own struct, declared with its flags in the mode's options.c.
+ */
 struct dp_opts {
-	uint32_t masquerade_bit;            /* --iptables-masquerade-bit (14) */
 	bool masquerade_all;                /* --masquerade-all */
 	const struct cidr *cluster_cidrs;   /* --cluster-cidr (local detector) */
 	size_t n_cluster_cidrs;
 	const struct cidr *nodeport_cidrs;  /* --nodeport-addresses */
 	size_t n_nodeport_cidrs;
-	bool localhost_nodeports;           /* --iptables-localhost-nodeports */
-	bool kube_proxy_layout;             /* --iptables-kube-proxy-layout: a SEP chain per endpoint */
-	const char *iptables_restore;       /* program to run (tests may wrap it) */
-	const char *ip6tables_restore;      /* the same for IPv6; NULL: ip6tables-restore */
+	bool localhost_nodeports;           /* --iptables-localhost-nodeports (iptables, userspace) */
 	const char *conntrack;              /* conntrack tool, NULL to skip flushing */
-	/* userspace mode (docs/userspace.md); 0 / NULL = the mode's default */
-	unsigned us_workers;                /* --userspace-workers: proxy threads (one per core) */
-	uint64_t us_grace_ns;               /* --userspace-grace-period: removed endpoint -> close */
-	uint64_t us_udp_timeout_ns;         /* --udp-timeout: idle UDP session lifetime */
-	uint64_t us_connect_timeout_ns;     /* --userspace-connect-timeout: per attempt */
-	uint64_t us_eject_ns;               /* --userspace-eject-time: passive health ejection */
-	const char *us_status_file;         /* --userspace-status-file: JSON status, NULL = none */
 	const char *nft;                    /* nft program (tests may wrap it) */
 	const char *ip;                     /* ip program (iproute2) */
+	/*
+	 * The selected mode's own options struct (ops->options->size bytes,
+	 * started from its defaults), borrowed from the caller for as long as
+	 * the data plane lives; NULL for a mode without options.
+	 */
+	const void *mode_opts;
+};
+
+/*
+ * A mode's own flags: kroute run lists them in --help under title, accepts
+ * them on the command line and hands the filled struct to new() and
+ * cleanup() as dp_opts.mode_opts.
+ */
+struct dp_mode_options {
+	const char *title;                  /* --help section: "--mode NAME (title):" */
+	const struct opt_spec *flags;       /* see core/opt.h; offsets into the struct */
+	size_t size;                        /* of the mode's options struct */
+	const void *defaults;               /* that struct with every default value */
 };
 
 struct dp_stats {
@@ -77,9 +89,23 @@ struct dataplane_ops {
 	 */
 	int (*event_fd)(const struct dataplane *dp);
 	void (*on_event)(struct dataplane *dp);
+	/* Optional (NULL: none): this mode's own flags and options struct. */
+	const struct dp_mode_options *options;
 };
 
 const struct dataplane_ops *dataplane_find(const char *mode);
+/*
+ * The shared options' defaults (helper program names), then their
+ * environment overrides (KROUTE_CONNTRACK).  Returns 0, or -EINVAL with
+ * the bad variable named in err.
+ */
+int dp_opts_init(struct dp_opts *o, char *err, size_t errlen);
+/*
+ * A new copy of ops' options struct with its defaults and environment
+ * overrides (KROUTE_IPTABLES_RESTORE...); the caller frees it.  *ret is
+ * NULL for a mode without options.  0, or -EINVAL with err set.
+ */
+int dp_mode_opts_new(const struct dataplane_ops *ops, void **ret, char *err, size_t errlen);
 /* All modes, NULL-terminated (for cleanup and help). */
 extern const struct dataplane_ops *const dataplane_all[];
 

@@ -151,4 +151,11 @@ int sched_table(const struct sched_state *st, const uint32_t **ret_table, size_t
 int sched_maglev_lookup(const struct sched_state *st, uint64_t hash);
 
 uint64_t sched_flow_hash(const struct sched_flow *flow);
+/*
+ * SipHash-c-d of data under the 128-bit key (k0, k1), little-endian words
+ * (sched_hash.c).  With a secret key it is also what hash tables keyed by
+ * client addresses use against flooding (the userspace UDP sessions).
+ */
+uint64_t sched_siphash(uint64_t k0, uint64_t k1, const void *data, size_t len, int c_rounds,
+		       int d_rounds);
 bool sched_is_prime(uint32_t n);

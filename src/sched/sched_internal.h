@@ -121,8 +121,6 @@ static inline uint32_t sched_gcd32(uint32_t a, uint32_t b)
 
 /* ---- hashes (sched_hash.c) ---- */
 
-uint64_t sched_siphash(uint64_t k0, uint64_t k1, const void *data, size_t len, int c_rounds,
-		       int d_rounds);
 uint32_t sched_ipvs_hsiphash(uint64_t key, uint32_t v);
 uint64_t sched_dest_hash(const struct sched_dest *d, uint64_t k0, uint64_t k1);
 uint64_t sched_dest_key(const struct sched_dest *d);

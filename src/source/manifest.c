@@ -178,10 +178,12 @@ static int read_fd(int fd, size_t max, char **ret_buf, size_t *ret_len)
 		}
 		r = read(fd, buf + len, cap - len);
 		if (r < 0) {
-			if (errno == EINTR)
+			int ret = -errno; /* before free(), which may change errno */
+
+			if (ret == -EINTR)
 				continue;
 			free(buf);
-			return -errno;
+			return ret;
 		}
 		if (r == 0)
 			break;
@@ -293,12 +295,27 @@ static int list_dir(struct manifest_list *l, const char *path, int depth, struct
 			 strerror(-ret));
 		return ret;
 	}
-	while ((de = readdir(dir))) {
+	/*
+	 * readdir() returns NULL at the end and on an error, which only errno
+	 * tells apart; so errno is cleared before each call, as the loop body
+	 * may set it.  A directory read only in part must fail the listing, or
+	 * the objects of the files it missed would be deleted.
+	 */
+	for (;;) {
+		errno = 0;
+		de = readdir(dir);
+		if (!de) {
+			ret = -errno;
+			break;
+		}
 		if (de->d_name[0] == '.')
 			continue; /* ".", ".." and hidden files (editor swap files, .git) */
 		VEC_PUSH(names, n, cap, xasprintf("%s/%s", path, de->d_name));
 	}
 	closedir(dir);
+	if (ret < 0)
+		diag_add(d, DIAG_ERROR, path, 0, NULL, NULL, "cannot read directory: %s",
+			 strerror(-ret));
 	/* Sorted, so that the load order (and so duplicate reports) is stable. */
 	qsort(names, n, sizeof(*names), cmp_str);
 	for (size_t i = 0; i < n && ret >= 0; i++)

@@ -1,96 +1,157 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* The object store with per-file change tracking; see store.h. */
+/* The object store with per-origin change tracking; see store.h. */
 #include "store/store.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "core/util.h"
 
-struct store_file {
-	char *path;                 /* owned */
-	struct file_stamp stamp;
-	struct cluster objs;        /* owns this file's objects */
-	size_t n_objects;
-	/*
-	 * File times tick at the kernel's clock granularity, so two writes of
-	 * the same size in one tick leave the same stamp.  A file read less
-	 * than RACY_NS after its mtime is racy (git's term): its stamp alone
-	 * cannot prove it unchanged, so its content hash is compared too.
-	 */
-	bool racy;
-	uint64_t content_hash;
+struct store_origin {
+	char *key;                  /* "source\norigin" (owned) */
+	const char *name;           /* the origin part of key */
+	struct cluster objs;        /* owns the origin's objects */
 };
 
-#define RACY_NS (2 * 1000000000ll)
+enum change_what {
+	CHANGE_EDIT,                /* objs upserted, deleted keys deleted, the rest kept */
+	CHANGE_REPLACE,             /* objs is the origin's new content */
+	CHANGE_REMOVE,
+};
 
-static bool stamp_is_racy(const struct file_stamp *st)
+struct store_change {
+	char *origin;               /* owned */
+	enum change_what what;
+	struct cluster objs;        /* owned, indexed (a later upsert of a key replaces) */
+	struct strmap deleted[3];   /* CHANGE_EDIT: keys deleted, per enum store_kind (keys owned) */
+};
+
+/*
+ * An object list: a struct cluster whose arrays are filled without indexing
+ * (list_push), so cluster_add_all() can take it and cluster_done() frees it
+ * (its objects too, unless borrows_objects).
+ */
+static void list_push(struct cluster *l, enum store_kind kind, void *obj)
 {
-	struct timespec now;
-
-	clock_gettime(CLOCK_REALTIME, &now);
-	return (int64_t)now.tv_sec * 1000000000 + now.tv_nsec - st->mtime_ns < RACY_NS;
-}
-
-/* FNV-1a over the file's bytes; 0 when it cannot be read (then it is parsed, which reports why). */
-static uint64_t content_hash(const char *path)
-{
-	uint64_t h = FNV1A_OFFSET;
-	char buf[65536];
-	ssize_t n;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-
-	if (fd < 0)
-		return 0;
-	while ((n = read(fd, buf, sizeof(buf))) > 0)
-		h = fnv1a_update(h, buf, (size_t)n);
-	close(fd);
-	return n < 0 ? 0 : (h ? h : 1);
-}
-
-/* Whether old still describes the file: same stamp and, for a racy file, the same bytes. */
-static bool file_unchanged(struct store_file *old, const struct manifest_file *mf)
-{
-	uint64_t h;
-
-	if (!file_stamp_eq(&old->stamp, &mf->stamp))
-		return false;
-	if (!old->racy)
-		return true;
-	h = content_hash(mf->path);
-	if (!h || h != old->content_hash)
-		return false;
-	old->racy = stamp_is_racy(&mf->stamp);
-	return true;
-}
-
-static void files_free(struct store_file *v, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		free(v[i].path);
-		cluster_done(&v[i].objs);
+	switch (kind) {
+	case STORE_SERVICE:
+		VEC_PUSH(l->services, l->n_services, l->cap_services, obj);
+		break;
+	case STORE_SLICE:
+		VEC_PUSH(l->slices, l->n_slices, l->cap_slices, obj);
+		break;
+	case STORE_NODE:
+		VEC_PUSH(l->nodes, l->n_nodes, l->cap_nodes, obj);
+		break;
 	}
-	free(v);
 }
 
-void store_init(struct store *s, const char *const *paths, size_t n_paths,
-		const struct doc_limits *limits)
+static void list_push_all(struct cluster *l, const struct cluster *c)
 {
-	*s = (struct store){ .paths = paths, .n_paths = n_paths, .limits = limits };
-	cluster_init(&s->cluster);
-	s->cluster.borrows_objects = true;
+	for (size_t i = 0; i < c->n_services; i++)
+		list_push(l, STORE_SERVICE, c->services[i]);
+	for (size_t i = 0; i < c->n_slices; i++)
+		list_push(l, STORE_SLICE, c->slices[i]);
+	for (size_t i = 0; i < c->n_nodes; i++)
+		list_push(l, STORE_NODE, c->nodes[i]);
 }
 
-void store_done(struct store *s)
+static void list_init(struct cluster *l, bool owning)
 {
-	cluster_done(&s->cluster);
-	files_free(s->files, s->n_files);
-	*s = (struct store){ 0 };
+	cluster_init(l);
+	l->borrows_objects = !owning;
+}
+
+static size_t n_objs(const struct cluster *c)
+{
+	return c->n_services + c->n_slices + c->n_nodes;
+}
+
+/* The objects of c as an array per kind, for loops over all three. */
+static void *const *objs_of(const struct cluster *c, enum store_kind kind, size_t *n)
+{
+	switch (kind) {
+	case STORE_SERVICE:
+		*n = c->n_services;
+		return (void *const *)c->services;
+	case STORE_SLICE:
+		*n = c->n_slices;
+		return (void *const *)c->slices;
+	case STORE_NODE:
+	default:
+		*n = c->n_nodes;
+		return (void *const *)c->nodes;
+	}
+}
+
+static const char *obj_key(enum store_kind kind, const void *obj)
+{
+	switch (kind) {
+	case STORE_SERVICE:
+		return ((const struct service *)obj)->key;
+	case STORE_SLICE:
+		return ((const struct endpoint_slice *)obj)->key;
+	case STORE_NODE:
+	default:
+		return ((const struct node *)obj)->name;
+	}
+}
+
+static void *obj_find(const struct cluster *c, enum store_kind kind, const char *key)
+{
+	switch (kind) {
+	case STORE_SERVICE:
+		return cluster_find_service(c, key);
+	case STORE_SLICE:
+		return (void *)cluster_find_slice(c, key);
+	case STORE_NODE:
+	default:
+		return (void *)cluster_find_node(c, key);
+	}
+}
+
+static void obj_remove(struct cluster *c, enum store_kind kind, void *obj)
+{
+	switch (kind) {
+	case STORE_SERVICE:
+		cluster_remove_service(c, obj);
+		break;
+	case STORE_SLICE:
+		cluster_remove_slice(c, obj);
+		break;
+	case STORE_NODE:
+		cluster_remove_node(c, obj);
+		break;
+	}
+}
+
+static int obj_add(struct cluster *c, enum store_kind kind, void *obj)
+{
+	switch (kind) {
+	case STORE_SERVICE:
+		return cluster_add_service(c, obj);
+	case STORE_SLICE:
+		return cluster_add_slice(c, obj);
+	case STORE_NODE:
+	default:
+		return cluster_add_node(c, obj);
+	}
+}
+
+static void obj_free(enum store_kind kind, void *obj)
+{
+	switch (kind) {
+	case STORE_SERVICE:
+		service_free(obj);
+		break;
+	case STORE_SLICE:
+		slice_free(obj);
+		break;
+	case STORE_NODE:
+		node_free(obj);
+		break;
+	}
 }
 
 static void keys_free(struct strmap *m)
@@ -100,12 +161,223 @@ static void keys_free(struct strmap *m)
 	strmap_done(m);
 }
 
+/* ---- the store ---- */
+
+void store_init(struct store *s)
+{
+	*s = (struct store){ 0 };
+	strmap_init(&s->origin_index);
+	cluster_init(&s->cluster);
+	s->cluster.borrows_objects = true;
+}
+
+static void origin_free(struct store_origin *o)
+{
+	free(o->key);
+	cluster_done(&o->objs);
+	free(o);
+}
+
+void store_done(struct store *s)
+{
+	cluster_done(&s->cluster);
+	for (size_t i = 0; i < s->n_origins; i++)
+		origin_free(s->origins[i]);
+	free(s->origins);
+	strmap_done(&s->origin_index);
+	*s = (struct store){ 0 };
+}
+
+static struct store_origin *origin_find(const struct store *s, const char *source,
+					const char *name)
+{
+	char *key = xasprintf("%s\n%s", source, name);
+	struct store_origin *o = strmap_get(&s->origin_index, key);
+
+	free(key);
+	return o;
+}
+
+static struct store_origin *origin_new(struct store *s, const char *source, const char *name)
+{
+	struct store_origin *o = xcalloc(1, sizeof(*o));
+
+	o->key = xasprintf("%s\n%s", source, name);
+	o->name = o->key + strlen(source) + 1;
+	cluster_init(&o->objs);
+	strmap_put(&s->origin_index, o->key, o);
+	VEC_PUSH(s->origins, s->n_origins, s->cap_origins, o);
+	return o;
+}
+
+/* Moves every object of c into the graveyard; c is left empty and usable. */
+static void bury_all(struct store_delta *delta, struct cluster *c)
+{
+	list_push_all(&delta->graveyard, c);
+	c->n_services = c->n_slices = c->n_nodes = 0;
+	cluster_done(c);
+	cluster_init(c);
+}
+
+static void origin_delete(struct store *s, struct store_origin *o, struct store_delta *delta)
+{
+	size_t i = 0;
+
+	while (s->origins[i] != o)
+		i++;
+	memmove(&s->origins[i], &s->origins[i + 1], (s->n_origins - i - 1) * sizeof(*s->origins));
+	s->n_origins--;
+	strmap_del(&s->origin_index, o->key, NULL);
+	bury_all(delta, &o->objs);
+	origin_free(o);
+}
+
+/* ---- batches ---- */
+
+void store_batch_init(struct store_batch *b, const char *source)
+{
+	*b = (struct store_batch){ .source = source };
+	strmap_init(&b->by_origin);
+}
+
+static void change_clear(struct store_change *ch)
+{
+	cluster_done(&ch->objs);
+	cluster_init(&ch->objs);
+	for (size_t k = 0; k < ARRAY_SIZE(ch->deleted); k++) {
+		keys_free(&ch->deleted[k]);
+		strmap_init(&ch->deleted[k]);
+	}
+}
+
+static void change_free(struct store_change *ch)
+{
+	change_clear(ch);
+	cluster_done(&ch->objs);
+	for (size_t k = 0; k < ARRAY_SIZE(ch->deleted); k++)
+		strmap_done(&ch->deleted[k]);
+	free(ch->origin);
+	free(ch);
+}
+
+void store_batch_done(struct store_batch *b)
+{
+	for (size_t i = 0; i < b->n_changes; i++)
+		change_free(b->changes[i]);
+	free(b->changes);
+	strmap_done(&b->by_origin);
+	*b = (struct store_batch){ 0 };
+}
+
+static struct store_change *change_for(struct store_batch *b, const char *origin)
+{
+	struct store_change *ch = strmap_get(&b->by_origin, origin);
+
+	if (ch)
+		return ch;
+	ch = xcalloc(1, sizeof(*ch));
+	ch->origin = xstrdup(origin);
+	ch->what = CHANGE_EDIT;
+	cluster_init(&ch->objs);
+	for (size_t k = 0; k < ARRAY_SIZE(ch->deleted); k++)
+		strmap_init(&ch->deleted[k]);
+	strmap_put(&b->by_origin, ch->origin, ch);
+	VEC_PUSH(b->changes, b->n_changes, b->cap_changes, ch);
+	return ch;
+}
+
+void store_batch_replace(struct store_batch *b, const char *origin, struct cluster *objs)
+{
+	struct store_change *ch = change_for(b, origin);
+
+	change_clear(ch);
+	cluster_done(&ch->objs);
+	ch->objs = *objs;
+	ch->what = CHANGE_REPLACE;
+	cluster_init(objs);
+}
+
+void store_batch_remove(struct store_batch *b, const char *origin)
+{
+	struct store_change *ch = change_for(b, origin);
+
+	change_clear(ch);
+	ch->what = CHANGE_REMOVE;
+}
+
+/* Drops what the change held under key (an earlier upsert of it). */
+static void change_forget(struct store_change *ch, enum store_kind kind, const char *key)
+{
+	void *old = obj_find(&ch->objs, kind, key);
+
+	if (old) {
+		obj_remove(&ch->objs, kind, old);
+		obj_free(kind, old);
+	}
+}
+
+static void batch_upsert(struct store_batch *b, const char *origin, enum store_kind kind,
+			 void *obj)
+{
+	struct store_change *ch = change_for(b, origin);
+	const char *stored;
+
+	if (ch->what == CHANGE_REMOVE)
+		ch->what = CHANGE_REPLACE; /* removed, then this object: the origin holds just it */
+	change_forget(ch, kind, obj_key(kind, obj));
+	if (strmap_del(&ch->deleted[kind], obj_key(kind, obj), &stored))
+		free((char *)stored);
+	(void)obj_add(&ch->objs, kind, obj); /* cannot collide: the key was just forgotten */
+}
+
+void store_batch_upsert_service(struct store_batch *b, const char *origin, struct service *svc)
+{
+	batch_upsert(b, origin, STORE_SERVICE, svc);
+}
+
+void store_batch_upsert_slice(struct store_batch *b, const char *origin, struct endpoint_slice *sl)
+{
+	batch_upsert(b, origin, STORE_SLICE, sl);
+}
+
+void store_batch_upsert_node(struct store_batch *b, const char *origin, struct node *n)
+{
+	batch_upsert(b, origin, STORE_NODE, n);
+}
+
+void store_batch_delete(struct store_batch *b, const char *origin, enum store_kind kind,
+			const char *key)
+{
+	struct store_change *ch = change_for(b, origin);
+
+	if (ch->what == CHANGE_REMOVE)
+		return;
+	change_forget(ch, kind, key);
+	if (ch->what == CHANGE_EDIT && !strmap_get(&ch->deleted[kind], key)) {
+		char *k = xstrdup(key);
+
+		strmap_put(&ch->deleted[kind], k, k);
+	}
+}
+
+/* ---- deltas ---- */
+
+void store_delta_init(struct store_delta *delta)
+{
+	*delta = (struct store_delta){ 0 };
+	strmap_init(&delta->services);
+	strmap_init(&delta->nodes);
+	list_init(&delta->graveyard, true);
+}
+
 void store_delta_done(struct store_delta *delta)
 {
 	keys_free(&delta->services);
 	keys_free(&delta->nodes);
-	cluster_done(&delta->old_cluster);
-	files_free(delta->old_files, delta->n_old_files);
+	cluster_done(&delta->graveyard);
+	for (size_t i = 0; i < delta->n_old_indexes; i++)
+		cluster_done(&delta->old_indexes[i]);
+	free(delta->old_indexes);
 	*delta = (struct store_delta){ 0 };
 }
 
@@ -117,7 +389,7 @@ static void mark_owned(struct strmap *m, char *key)
 		strmap_put(m, key, (void *)1);
 }
 
-/* Every service and node the objects of one file version can affect. */
+/* Every service and node the objects in c can affect. */
 static void mark_objects(struct store_delta *delta, const struct cluster *c)
 {
 	for (size_t i = 0; i < c->n_services; i++)
@@ -132,211 +404,236 @@ static void mark_objects(struct store_delta *delta, const struct cluster *c)
 		mark_owned(&delta->nodes, xstrdup(c->nodes[i]->name));
 }
 
-static size_t replaced_objects(const struct store *s, const bool *kept)
-{
-	size_t n = 0;
+/* ---- commit ---- */
 
-	for (size_t i = 0; i < s->n_files; i++)
-		if (!kept[i])
-			n += s->files[i].n_objects;
-	return n;
+/* Whether an EDIT change replaces or deletes the object under key. */
+static bool change_touches(const struct store_change *ch, enum store_kind kind, const char *key)
+{
+	return obj_find(&ch->objs, kind, key) || strmap_get(&ch->deleted[kind], key);
 }
 
-/* The index over every file's objects; a key defined twice is an error naming both places. */
-static int index_objects(struct cluster *c, const struct store_file *files, size_t n,
+/* The objects that leave the index (removed) and enter it (added) if ch is applied to o. */
+static void change_diff(const struct store_change *ch, const struct store_origin *o,
+			struct cluster *removed, struct cluster *added)
+{
+	if (ch->what != CHANGE_EDIT) {
+		if (o)
+			list_push_all(removed, &o->objs);
+		list_push_all(added, &ch->objs);
+		return;
+	}
+	for (enum store_kind k = STORE_SERVICE; k <= STORE_NODE; k++) {
+		size_t n;
+		void *const *v = objs_of(&ch->objs, k, &n);
+		void *old;
+
+		for (size_t i = 0; i < n; i++) {
+			if (o && (old = obj_find(&o->objs, k, obj_key(k, v[i]))))
+				list_push(removed, k, old);
+			list_push(added, k, v[i]);
+		}
+		for (size_t i = 0; i < ch->deleted[k].cap; i++) {
+			const char *key = ch->deleted[k].slots[i].key;
+
+			if (key && o && (old = obj_find(&o->objs, k, key)))
+				list_push(removed, k, old);
+		}
+	}
+}
+
+/* Appends to l the objects origin o holds once ch (NULL: none) is applied, in order. */
+static void next_objects(struct cluster *l, const struct store_origin *o,
+			 const struct store_change *ch)
+{
+	if (!ch) {
+		list_push_all(l, &o->objs);
+		return;
+	}
+	if (ch->what == CHANGE_EDIT && o) {
+		for (enum store_kind k = STORE_SERVICE; k <= STORE_NODE; k++) {
+			size_t n;
+			void *const *v = objs_of(&o->objs, k, &n);
+
+			for (size_t i = 0; i < n; i++)
+				if (!change_touches(ch, k, obj_key(k, v[i])))
+					list_push(l, k, v[i]);
+		}
+	}
+	if (ch->what != CHANGE_REMOVE)
+		list_push_all(l, &ch->objs);
+}
+
+static const struct store_change *change_of(const struct store_batch *b,
+					    const struct store_origin *o)
+{
+	size_t n = strlen(b->source);
+
+	if (strncmp(o->key, b->source, n) || o->key[n] != '\n')
+		return NULL;
+	return strmap_get(&b->by_origin, o->name);
+}
+
+/* A new index over every origin as it will be, in origin order; -EINVAL on a duplicate. */
+static int index_rebuild(const struct store *s, const struct store_batch *b, struct cluster *ret,
 			 struct diag *d)
 {
-	size_t errors = 0;
+	struct cluster next;
+	size_t dups;
 
-	for (size_t f = 0; f < n; f++)
-		errors += cluster_add_all(c, &files[f].objs, d, false);
-	return errors ? -EINVAL : 0;
+	list_init(&next, false);
+	for (size_t i = 0; i < s->n_origins; i++)
+		next_objects(&next, s->origins[i], change_of(b, s->origins[i]));
+	for (size_t i = 0; i < b->n_changes; i++)
+		if (!origin_find(s, b->source, b->changes[i]->origin))
+			next_objects(&next, NULL, b->changes[i]);
+	cluster_init(ret);
+	ret->borrows_objects = true;
+	dups = cluster_add_all(ret, &next, d, false);
+	cluster_done(&next);
+	if (dups) {
+		cluster_done(ret);
+		return -EINVAL;
+	}
+	return 0;
 }
 
 static void unindex_objects(struct cluster *c, const struct cluster *o)
 {
-	for (size_t i = 0; i < o->n_services; i++)
-		cluster_remove_service(c, o->services[i]);
-	for (size_t i = 0; i < o->n_slices; i++)
-		cluster_remove_slice(c, o->slices[i]);
-	for (size_t i = 0; i < o->n_nodes; i++)
-		cluster_remove_node(c, o->nodes[i]);
+	for (enum store_kind k = STORE_SERVICE; k <= STORE_NODE; k++) {
+		size_t n;
+		void *const *v = objs_of(o, k, &n);
+
+		for (size_t i = 0; i < n; i++)
+			obj_remove(c, k, v[i]);
+	}
 }
 
 static void reindex_objects(struct cluster *c, const struct cluster *o)
 {
-	for (size_t i = 0; i < o->n_services; i++)
-		(void)cluster_add_service(c, o->services[i]);
-	for (size_t i = 0; i < o->n_slices; i++)
-		(void)cluster_add_slice(c, o->slices[i]);
-	for (size_t i = 0; i < o->n_nodes; i++)
-		(void)cluster_add_node(c, o->nodes[i]);
+	for (enum store_kind k = STORE_SERVICE; k <= STORE_NODE; k++) {
+		size_t n;
+		void *const *v = objs_of(o, k, &n);
+
+		for (size_t i = 0; i < n; i++)
+			(void)obj_add(c, k, v[i]);
+	}
 }
 
 /*
- * Updates the index in place: the replaced files' objects out, the new
- * files' in.  On a duplicate the index is put back as it was.  A change
- * of a few objects costs a few hash operations, not a rebuild.
+ * Updates the index in place: removed out, added in.  On a duplicate the
+ * index is put back as it was.  A change of a few objects costs a few hash
+ * operations, not a rebuild.
  */
-static int index_update(struct cluster *c, const struct store_file *old, const bool *kept,
-			size_t n_old, const struct store_file *next, const bool *fresh,
-			size_t n_next, struct diag *d)
+static int index_update(struct cluster *c, const struct cluster *removed,
+			const struct cluster *added, struct diag *d)
 {
-	struct store_file *added = xcalloc(MAX(n_next, 1), sizeof(*added));
-	size_t n_added = 0;
-	int r;
-
-	for (size_t i = 0; i < n_old; i++)
-		if (!kept[i])
-			unindex_objects(c, &old[i].objs);
-	for (size_t i = 0; i < n_next; i++)
-		if (fresh[i])
-			added[n_added++] = next[i];
-	r = index_objects(c, added, n_added, d);
-	if (r < 0) {
-		/* Objects that collided were not indexed, so unindexing removes just what went in. */
-		for (size_t i = 0; i < n_added; i++)
-			unindex_objects(c, &added[i].objs);
-		for (size_t i = 0; i < n_old; i++)
-			if (!kept[i])
-				reindex_objects(c, &old[i].objs);
-	}
-	free(added);
-	return r;
+	unindex_objects(c, removed);
+	if (!cluster_add_all(c, added, d, false))
+		return 0;
+	/* Objects that collided were not indexed, so unindexing removes just what went in. */
+	unindex_objects(c, added);
+	reindex_objects(c, removed);
+	return -EINVAL;
 }
 
-int store_refresh(struct store *s, bool reread, struct diag *d, struct store_delta *delta)
+/* Moves the change's objects into origin o (which exists), burying what they replace. */
+static void change_apply(struct store *s, struct store_origin *o, struct store_change *ch,
+			 struct store_delta *delta)
 {
-	const struct doc_limits *limits = s->limits ? s->limits : &doc_default_limits;
-	struct manifest_list list;
-	struct strmap old_by_path, new_paths;
-	struct store_file *next = NULL;
-	bool *fresh = NULL, *kept = NULL;
-	struct cluster c;
-	size_t total = 0, n_kept = 0;
-	bool in_place;
-	uint64_t h = 0;
-	int r, err = 0;
-
-	*delta = (struct store_delta){ 0 };
-	strmap_init(&delta->services);
-	strmap_init(&delta->nodes);
-	cluster_init(&delta->old_cluster);
-	r = manifest_list_files(s->paths, s->n_paths, &list, d);
-	if (r < 0) {
-		manifest_list_done(&list);
-		return r;
+	if (ch->what == CHANGE_REPLACE) {
+		bury_all(delta, &o->objs);
+		cluster_done(&o->objs);
+		o->objs = ch->objs;
+		cluster_init(&ch->objs);
+		return;
 	}
-	strmap_init(&old_by_path);
-	strmap_init(&new_paths);
-	for (size_t i = 0; i < s->n_files; i++)
-		strmap_put(&old_by_path, s->files[i].path, &s->files[i]);
-	next = xcalloc(MAX(list.n, 1), sizeof(*next));
-	fresh = xcalloc(MAX(list.n, 1), sizeof(*fresh));
-	kept = xcalloc(MAX(s->n_files, 1), sizeof(*kept));
-	for (size_t i = 0; i < list.n; i++) {
-		const struct manifest_file *mf = &list.files[i];
-		struct store_file *old = strmap_get(&old_by_path, mf->path);
+	for (enum store_kind k = STORE_SERVICE; k <= STORE_NODE; k++) {
+		size_t n;
+		void *const *v = objs_of(&ch->objs, k, &n);
+		void *old;
 
-		/* Reading a file twice would define each of its objects twice. */
-		if (strmap_put(&new_paths, mf->path, (void *)1)) {
-			diag_add(d, DIAG_ERROR, mf->path, 0, NULL, NULL,
-				 "named more than once (through -f or a directory)");
-			err = err ? err : -EINVAL;
+		for (size_t i = 0; i < ch->deleted[k].cap; i++) {
+			const char *key = ch->deleted[k].slots[i].key;
+
+			if (key && (old = obj_find(&o->objs, k, key))) {
+				obj_remove(&o->objs, k, old);
+				list_push(&delta->graveyard, k, old);
+			}
+		}
+		for (size_t i = 0; i < n; i++) {
+			if ((old = obj_find(&o->objs, k, obj_key(k, v[i])))) {
+				obj_remove(&o->objs, k, old);
+				list_push(&delta->graveyard, k, old);
+			}
+			(void)obj_add(&o->objs, k, v[i]);
+		}
+	}
+	/* The objects moved to o: only the batch's containers are left to free. */
+	ch->objs.n_services = ch->objs.n_slices = ch->objs.n_nodes = 0;
+	change_clear(ch);
+}
+
+static void apply_changes(struct store *s, struct store_batch *b, struct store_delta *delta)
+{
+	for (size_t i = 0; i < b->n_changes; i++) {
+		struct store_change *ch = b->changes[i];
+		struct store_origin *o = origin_find(s, b->source, ch->origin);
+
+		if (ch->what == CHANGE_REMOVE) {
+			if (o)
+				origin_delete(s, o, delta);
 			continue;
 		}
-		/* Standard input is read once: a re-read keeps what it gave. */
-		if (old && (streq(mf->path, "-") || (!reread && file_unchanged(old, mf)))) {
-			next[i] = *old; /* shared until the refresh succeeds */
-			kept[old - s->files] = true;
-			n_kept++;
-		} else if (streq(mf->path, "-") && s->stdin_read) {
-			/* Its first read failed: reading again would see an empty, "valid" input. */
-			diag_add(d, DIAG_ERROR, "<stdin>", 0, NULL, NULL,
-				 "standard input was already read (and refused); it cannot be read again");
-			err = err ? err : -EINVAL;
-		} else {
-			if (streq(mf->path, "-"))
-				s->stdin_read = true;
-			next[i].path = xstrdup(mf->path);
-			next[i].stamp = mf->stamp;
-			cluster_init(&next[i].objs);
-			fresh[i] = true;
-			delta->files_read++;
-			/* The hash of the very bytes parsed: a later write in the same tick shows as a new hash. */
-			r = manifest_load_file(mf->path, limits, &next[i].n_objects, &h, &next[i].objs, d);
-			if (!streq(mf->path, "-") && stamp_is_racy(&mf->stamp)) {
-				next[i].racy = true;
-				next[i].content_hash = h ? h : 1;
-			}
-			if (r < 0)
-				err = err ? err : r;
-		}
-		total += next[i].n_objects;
+		delta->origins_read++;
+		change_apply(s, o ? o : origin_new(s, b->source, ch->origin), ch, delta);
 	}
-	strmap_done(&new_paths);
-	strmap_done(&old_by_path);
-	if (!err && total > limits->max_objects) {
-		diag_add(d, DIAG_ERROR, NULL, 0, NULL, NULL,
-			 "too many objects (more than %zu over all files)", limits->max_objects);
-		err = -EINVAL;
-	}
-	delta->files_total = list.n;
-	delta->changed = delta->files_read || n_kept != s->n_files || !s->loaded;
-	delta->all = !s->loaded || reread;
-	if (!err && !delta->changed) {
-		/* Nothing to do: the index stays, the copies in next were shallow. */
-		free(next);
-		goto out;
-	}
-	/*
-	 * Small changes update the index in place; the first load, a re-read
-	 * or a change of many objects builds a new one.
-	 */
-	cluster_init(&c);
-	c.borrows_objects = true;
-	in_place = !err && s->loaded && !reread && replaced_objects(s, kept) * 8 <= total;
+}
+
+int store_commit(struct store *s, struct store_batch *b, struct diag *d, struct store_delta *delta)
+{
+	struct cluster removed, added, index;
+	size_t total;
+	bool all = !s->loaded || b->reread, in_place;
+	int r;
+
+	if (!b->n_changes && !all)
+		return 0; /* nothing to do: the index stays */
+	list_init(&removed, false);
+	list_init(&added, false);
+	for (size_t i = 0; i < b->n_changes; i++)
+		change_diff(b->changes[i], origin_find(s, b->source, b->changes[i]->origin),
+			    &removed, &added);
+	total = s->n_objects - n_objs(&removed) + n_objs(&added);
+	/* Small changes update the index in place; the first load, a re-read or a big change rebuild it. */
+	in_place = !all && n_objs(&removed) * 8 <= total;
 	if (in_place)
-		err = index_update(&s->cluster, s->files, kept, s->n_files, next, fresh, list.n, d);
-	else if (!err)
-		err = index_objects(&c, next, list.n, d);
-	if (err) {
-		cluster_done(&c);
-		for (size_t i = 0; i < list.n; i++) {
-			if (fresh[i]) {
-				free(next[i].path);
-				cluster_done(&next[i].objs);
-			}
-		}
-		free(next);
-		delta->files_read = 0;
-		delta->changed = delta->all = false;
+		r = index_update(&s->cluster, &removed, &added, d);
+	else
+		r = index_rebuild(s, b, &index, d);
+	if (r < 0)
 		goto out;
+	/* Applied: what changed is what the new objects and the replaced ones can affect. */
+	mark_objects(delta, &removed);
+	mark_objects(delta, &added);
+	delta->all |= all;
+	delta->changed = true;
+	if (!in_place) {
+		delta->old_indexes = xrealloc(delta->old_indexes, (delta->n_old_indexes + 1) *
+								  sizeof(*delta->old_indexes));
+		delta->old_indexes[delta->n_old_indexes++] = s->cluster;
+		s->cluster = index;
 	}
-	/* Applied: what changed is what the new files hold and what the replaced ones held. */
-	for (size_t i = 0; i < list.n; i++)
-		if (fresh[i])
-			mark_objects(delta, &next[i].objs);
-	delta->old_files = xcalloc(MAX(s->n_files - n_kept, 1), sizeof(*delta->old_files));
-	for (size_t i = 0; i < s->n_files; i++) {
-		if (kept[i])
-			continue;
-		mark_objects(delta, &s->files[i].objs);
-		delta->old_files[delta->n_old_files++] = s->files[i];
+	apply_changes(s, b, delta);
+	{
+		const char *source = b->source;
+
+		store_batch_done(b);
+		store_batch_init(b, source);
 	}
-	free(s->files);
-	s->files = next;
-	s->n_files = list.n;
-	if (in_place) {
-		cluster_done(&c);
-	} else {
-		delta->old_cluster = s->cluster;
-		s->cluster = c;
-	}
+	s->n_objects = total;
 	s->loaded = true;
 out:
-	free(fresh);
-	free(kept);
-	manifest_list_done(&list);
-	return err;
+	cluster_done(&removed);
+	cluster_done(&added);
+	return r;
 }

@@ -168,15 +168,16 @@ static char *canonical_render(const char *buf)
 static char *canonical_fragments(const struct node_view *v, const struct ipt_opts *o)
 {
 	struct ipt_base base;
+	struct ipt_chains work = { 0 };
 	struct ipt_frag *frags = xcalloc(v->n_ports + 1, sizeof(*frags));
 	struct ipt_frag **list = xcalloc(v->n_ports + 1, sizeof(*list));
-	char *buf = NULL, *out;
-	size_t len = 0, cap = 0, n = 0;
-	struct sbuf b = { 0 };
+	char *out;
+	size_t n = 0;
+	struct sbuf b = { 0 }, shared = { 0 };
 
 	assert_int_equal(ipt_base_render(v, o, &base), 0);
 	for (size_t i = 0; i < v->n_ports; i++) {
-		assert_int_equal(ipt_frag_render(v, &v->ports[i], o, &base, &frags[n]), 0);
+		assert_int_equal(ipt_frag_render(v, &v->ports[i], o, &work, &frags[n]), 0);
 		list[n] = &frags[n];
 		n++;
 	}
@@ -200,17 +201,17 @@ static char *canonical_fragments(const struct node_view *v, const struct ipt_opt
 		for (size_t i = 0; i < base.n; i++) {
 			if ((int)base.chains[i].table != t)
 				continue;
-			len = 0;
-			ipt_shared_rules(&base, i, list, n, &buf, &len, &cap);
+			shared.len = 0;
+			ipt_shared_rules(&base, i, list, n, &shared);
 			/* The streamed hash the data plane compares is the hash of this text. */
-			assert_true(ipt_shared_hash(&base, i, list, n) == ipt_hash(len ? buf : "", len));
-			if (len)
-				sbuf_add(&b, buf, len);
+			assert_true(ipt_shared_hash(&base, i, list, n) == ipt_hash(shared.p, shared.len));
+			if (shared.len)
+				sbuf_add(&b, shared.p, shared.len);
 		}
 		for (size_t k = 0; k < n; k++)
 			for (size_t c = 0; c < frags[k].n_own; c++)
-				if ((int)frags[k].own[c].table == t && frags[k].own[c].len)
-					sbuf_add(&b, frags[k].own[c].rules, frags[k].own[c].len);
+				if ((int)frags[k].own[c].table == t && frags[k].own[c].rules.len)
+					sbuf_add(&b, frags[k].own[c].rules.p, frags[k].own[c].rules.len);
 		sbuf_adds(&b, "COMMIT\n");
 	}
 	{
@@ -223,7 +224,8 @@ static char *canonical_fragments(const struct node_view *v, const struct ipt_opt
 		ipt_frag_done(&frags[k]);
 	free(frags);
 	free(list);
-	free(buf);
+	sbuf_free(&shared);
+	ipt_chains_done(&work);
 	ipt_base_done(&base);
 	return out;
 }

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The store (store/store.h) and the incremental view (policy_update_view):
- * a directory of manifests is changed step by step; after each step the
+ * The store (store/store.h), the files source that feeds it
+ * (source/files.h) and the incremental view (policy_update_view): a
+ * directory of manifests is changed step by step; after each step the
  * store's delta must name exactly the services the changed files can
  * affect, and the incrementally updated view must render exactly what a view
  * built from scratch (manifest_load + policy_build_view) renders, with the
@@ -26,6 +27,7 @@
 #include "core/util.h"
 #include "dataplane/iptables/render.h"
 #include "policy/policy.h"
+#include "source/files.h"
 #include "source/manifest.h"
 #include "store/store.h"
 
@@ -109,7 +111,13 @@ static char *render(const struct node_view *v)
 	return buf;
 }
 
-/* The view from scratch, rendered: what the incremental one must equal. */
+/* Objects another source holds, as manifest text (NULL-terminated; may be NULL). */
+static const char *const *scratch_extra;
+
+/*
+ * The view from scratch, rendered: what the incremental one must equal.
+ * The directory's objects, plus scratch_extra's.
+ */
 static char *render_from_scratch(void)
 {
 	const char *paths[] = { dir };
@@ -122,6 +130,16 @@ static char *render_from_scratch(void)
 	cluster_init(&c);
 	diag_init(&d);
 	assert_int_equal(manifest_load(paths, 1, NULL, &c, &d), 0);
+	for (size_t i = 0; scratch_extra && scratch_extra[i]; i++) {
+		struct cluster more;
+
+		cluster_init(&more);
+		assert_int_equal(manifest_load_buffer("extra", scratch_extra[i],
+						      strlen(scratch_extra[i]), false, NULL, &more, &d), 0);
+		assert_int_equal(cluster_add_all(&c, &more, &d, true), 0);
+		more.n_services = more.n_slices = more.n_nodes = 0; /* moved to c */
+		cluster_done(&more);
+	}
 	diag_done(&d);
 	policy_opts_init(&po);
 	v = policy_build_view(&c, "node-1", &po);
@@ -131,8 +149,17 @@ static char *render_from_scratch(void)
 	return out;
 }
 
+/* One refresh of src into st, with a fresh delta (released by the caller). */
+static int src_refresh(struct source *src, struct store *st, bool reread, struct diag *d,
+		       struct store_delta *delta)
+{
+	store_delta_init(delta);
+	return src->ops->refresh(src, st, reread, d, delta);
+}
+
 struct fixture {
 	const char *paths[1];
+	struct source *files;
 	struct store st;
 	struct node_view *view;
 	struct policy_opts po;
@@ -140,18 +167,26 @@ struct fixture {
 	size_t files_read;
 };
 
-static int refresh(struct fixture *f)
+/*
+ * One sync's refresh, as the agent does it: every source in turn adds its
+ * commit to one delta (a refused source leaves the others' changes), then
+ * the view is updated.  Returns the first source's error.
+ */
+static int refresh_sources(struct fixture *f, struct source *const *srcs, size_t n)
 {
 	struct store_delta delta;
 	struct diag d;
-	int r;
+	int r, ret = 0;
 
-	diag_init(&d);
-	r = store_refresh(&f->st, false, &d, &delta);
-	diag_done(&d);
-	if (r < 0)
-		return r;
-	f->files_read = delta.files_read;
+	store_delta_init(&delta);
+	for (size_t i = 0; i < n; i++) {
+		diag_init(&d);
+		r = srcs[i]->ops->refresh(srcs[i], &f->st, false, &d, &delta);
+		diag_done(&d);
+		if (r < 0 && !ret)
+			ret = r;
+	}
+	f->files_read = delta.origins_read;
 	if (delta.changed || !f->view)
 		f->view = policy_update_view(f->view, &f->st.cluster, "node-1", &f->po,
 					     &delta.services,
@@ -165,7 +200,12 @@ static int refresh(struct fixture *f)
 	delta.services = (struct strmap){ 0 };
 	delta.nodes = (struct strmap){ 0 };
 	store_delta_done(&delta);
-	return 0;
+	return ret;
+}
+
+static int refresh(struct fixture *f)
+{
+	return refresh_sources(f, &f->files, 1);
 }
 
 static void assert_matches_scratch(struct fixture *f)
@@ -185,21 +225,37 @@ static uint64_t port_id(const struct node_view *v, const char *svc_key)
 	return 0;
 }
 
+/* A directory with this node and service a; the store and the files source over it. */
+static void fixture_open(struct fixture *f)
+{
+	*f = (struct fixture){ .paths = { dir } };
+	policy_opts_init(&f->po);
+	snprintf(dir, sizeof(dir), "/tmp/kroute-test-store-XXXXXX");
+	assert_non_null(mkdtemp(dir));
+	write_file("nodes.yaml", nodes);
+	write_service("a.yaml", "a", "10.96.0.1", "a-1", "10.244.1.10");
+	store_init(&f->st);
+	f->files = files_source_new(f->paths, 1, NULL);
+}
+
+static void fixture_close(struct fixture *f)
+{
+	node_view_free(f->view);
+	store_delta_done(&f->last);
+	store_done(&f->st);
+	f->files->ops->free(f->files);
+}
+
 static void test_incremental(void **state)
 {
-	struct fixture f = { .paths = { dir } };
+	struct fixture f;
 	uint64_t id_a, id_b;
 	struct diag d;
 	struct store_delta delta;
 
 	(void)state;
-	policy_opts_init(&f.po);
-	snprintf(dir, sizeof(dir), "/tmp/kroute-test-store-XXXXXX");
-	assert_non_null(mkdtemp(dir));
-	write_file("nodes.yaml", nodes);
-	write_service("a.yaml", "a", "10.96.0.1", "a-1", "10.244.1.10");
+	fixture_open(&f);
 	write_service("b.yaml", "b", "10.96.0.2", "b-1", "10.244.1.20");
-	store_init(&f.st, f.paths, 1, NULL);
 
 	/* First load: everything. */
 	assert_int_equal(refresh(&f), 0);
@@ -243,7 +299,7 @@ static void test_incremental(void **state)
 	/* A duplicate object is refused whole: store, index and view stay as they were. */
 	write_service("c.yaml", "a", "10.96.0.3", "c-1", "10.244.1.30");
 	diag_init(&d);
-	assert_int_equal(store_refresh(&f.st, false, &d, &delta), -EINVAL);
+	assert_int_equal(src_refresh(f.files, &f.st, false, &d, &delta), -EINVAL);
 	assert_true(d.n > 0);
 	assert_non_null(strstr(d.msgs[0].text, "duplicate object"));
 	diag_done(&d);
@@ -261,7 +317,7 @@ static void test_incremental(void **state)
 	write_file("b.yaml", "apiVersion: v1\nkind: Service\nmetadata: {name: b, namespace: t}\n"
 			     "spec: {clusterIP: 10.96.0.2, ports: [{port: 70000}]}\n");
 	diag_init(&d);
-	assert_true(store_refresh(&f.st, false, &d, &delta) < 0);
+	assert_true(src_refresh(f.files, &f.st, false, &d, &delta) < 0);
 	diag_done(&d);
 	store_delta_done(&delta);
 	assert_int_equal(port_id(f.view, "t/b"), id_b);
@@ -347,9 +403,7 @@ static void test_incremental(void **state)
 	assert_int_equal(f.view->n_ports, 101);
 	assert_matches_scratch(&f);
 
-	node_view_free(f.view);
-	store_delta_done(&f.last);
-	store_done(&f.st);
+	fixture_close(&f);
 	remove_file("nodes.yaml");
 	remove_file("b.yaml");
 	remove_file("many.yaml");
@@ -385,6 +439,7 @@ static void stdin_restore(int saved)
 static void test_stdin_read_once(void **state)
 {
 	const char *const paths[] = { "-" };
+	struct source *files;
 	struct store st;
 	struct store_delta delta;
 	struct diag d;
@@ -392,29 +447,243 @@ static void test_stdin_read_once(void **state)
 
 	(void)state;
 	saved = stdin_from(nodes);
-	store_init(&st, paths, 1, NULL);
+	store_init(&st);
+	files = files_source_new(paths, 1, NULL);
 	diag_init(&d);
-	assert_int_equal(store_refresh(&st, false, &d, &delta), 0);
+	assert_int_equal(src_refresh(files, &st, false, &d, &delta), 0);
 	store_delta_done(&delta);
 	assert_int_equal(st.cluster.n_nodes, 1);
-	assert_int_equal(store_refresh(&st, true, &d, &delta), 0);
+	assert_int_equal(src_refresh(files, &st, true, &d, &delta), 0);
 	store_delta_done(&delta);
 	assert_int_equal(st.cluster.n_nodes, 1);
 	diag_done(&d);
 	store_done(&st);
+	files->ops->free(files);
 	stdin_restore(saved);
 
 	saved = stdin_from("kind: Node\nmetadata: [not, a, map]\n");
-	store_init(&st, paths, 1, NULL);
+	store_init(&st);
+	files = files_source_new(paths, 1, NULL);
 	diag_init(&d);
-	assert_true(store_refresh(&st, false, &d, &delta) < 0);
+	assert_true(src_refresh(files, &st, false, &d, &delta) < 0);
+	store_delta_done(&delta);
 	diag_done(&d);
 	diag_init(&d);
-	assert_true(store_refresh(&st, false, &d, &delta) < 0);
+	assert_true(src_refresh(files, &st, false, &d, &delta) < 0);
+	store_delta_done(&delta);
 	assert_true(d.n > 0 && strstr(d.msgs[0].text, "standard input was already read"));
 	diag_done(&d);
 	store_done(&st);
+	files->ops->free(files);
 	stdin_restore(saved);
+}
+
+/*
+ * A source other than files, the way the Kubernetes API source will feed
+ * the store: single objects upserted and deleted, per origin (a kind's
+ * list/watch).  Its refresh hands over what was queued since the last
+ * successful one; a refused batch stays queued.
+ */
+struct fake_op {
+	const char *origin;
+	enum store_kind kind;
+	const char *key;            /* for a delete */
+	const char *text;           /* for an upsert: one object's manifest; NULL: delete */
+};
+
+struct fake_source {
+	struct source base;
+	struct fake_op ops[8];
+	size_t n_ops;
+};
+
+static void fake_upsert(struct store_batch *b, const struct fake_op *op)
+{
+	struct cluster c;
+	struct diag d;
+
+	cluster_init(&c);
+	diag_init(&d);
+	assert_int_equal(manifest_load_buffer("fake", op->text, strlen(op->text), false, NULL, &c,
+					      &d), 0);
+	diag_done(&d);
+	if (op->kind == STORE_SERVICE)
+		store_batch_upsert_service(b, op->origin, c.services[0]);
+	else if (op->kind == STORE_SLICE)
+		store_batch_upsert_slice(b, op->origin, c.slices[0]);
+	else
+		store_batch_upsert_node(b, op->origin, c.nodes[0]);
+	c.n_services = c.n_slices = c.n_nodes = 0; /* moved to the batch */
+	cluster_done(&c);
+}
+
+static int fake_refresh(struct source *src, struct store *st, bool reread, struct diag *d,
+			struct store_delta *delta)
+{
+	struct fake_source *fs = (struct fake_source *)src;
+	struct store_batch b;
+	int r;
+
+	store_batch_init(&b, src->ops->name);
+	for (size_t i = 0; i < fs->n_ops; i++) {
+		if (fs->ops[i].text)
+			fake_upsert(&b, &fs->ops[i]);
+		else
+			store_batch_delete(&b, fs->ops[i].origin, fs->ops[i].kind, fs->ops[i].key);
+	}
+	r = store_commit(st, &b, d, delta);
+	store_batch_done(&b);
+	if (r == 0)
+		fs->n_ops = 0;
+	return r;
+}
+
+static bool fake_has_synced(const struct source *src)
+{
+	return true;
+}
+
+static const struct source_ops fake_ops = {
+	.name = "fake",
+	.origin_noun = "kinds",
+	.refresh = fake_refresh,
+	.has_synced = fake_has_synced,
+};
+
+static void fake_queue(struct fake_source *fs, const char *origin, enum store_kind kind,
+		       const char *key, const char *text)
+{
+	assert_true(fs->n_ops < ARRAY_SIZE(fs->ops));
+	fs->ops[fs->n_ops++] = (struct fake_op){ origin, kind, key, text };
+}
+
+/* One refresh of the fake source alone; its diag's first message in *ret_msg when asked. */
+static int fake_refresh_alone(struct fixture *f, struct fake_source *fake, bool dup_expected)
+{
+	struct store_delta delta;
+	struct diag d;
+	int r;
+
+	diag_init(&d);
+	r = src_refresh(&fake->base, &f->st, false, &d, &delta);
+	if (dup_expected) {
+		assert_true(d.n > 0);
+		assert_non_null(strstr(d.msgs[0].text, "duplicate object"));
+	}
+	diag_done(&d);
+	store_delta_done(&delta);
+	return r;
+}
+
+static void test_other_source(void **state)
+{
+	struct fixture f;
+	struct fake_source fake = { .base = { &fake_ops } };
+	struct source *both[2];
+	char *svc_f = service("f", "10.96.0.6"), *svc_a_again = service("a", "10.96.0.9");
+	char *sl_f1 = slice("f-1", "f", "10.244.1.60"), *sl_f1b = slice("f-1", "f", "10.244.1.61");
+	char *sl_a2 = slice("a-2", "a", "10.244.1.11");
+	const char *live[4] = { NULL };
+	uint64_t id_a, id_f;
+
+	(void)state;
+	fixture_open(&f);
+	both[0] = f.files;
+	both[1] = &fake.base;
+	scratch_extra = live;
+
+	/* First sync: the files and the fake source's first objects, one delta. */
+	fake_queue(&fake, "services", STORE_SERVICE, NULL, svc_f);
+	fake_queue(&fake, "endpointslices", STORE_SLICE, NULL, sl_f1);
+	live[0] = svc_f;
+	live[1] = sl_f1;
+	assert_int_equal(refresh_sources(&f, both, 2), 0);
+	assert_true(f.last.all);
+	assert_int_equal(f.view->n_ports, 2);
+	assert_matches_scratch(&f);
+	id_a = port_id(f.view, "t/a");
+	id_f = port_id(f.view, "t/f");
+
+	/* One slice of f changes: only f is named and rebuilt; no file is read. */
+	fake_queue(&fake, "endpointslices", STORE_SLICE, NULL, sl_f1b);
+	live[1] = sl_f1b;
+	assert_int_equal(refresh_sources(&f, both, 2), 0);
+	assert_false(f.last.all);
+	assert_int_equal(f.files_read, 1); /* the one origin the fake source edited */
+	assert_non_null(strmap_get(&f.last.services, "t/f"));
+	assert_null(strmap_get(&f.last.services, "t/a"));
+	assert_int_equal(port_id(f.view, "t/a"), id_a);
+	assert_true(port_id(f.view, "t/f") != id_f);
+	assert_matches_scratch(&f);
+
+	/* A slice from the fake source for a service from a file: that service is named. */
+	fake_queue(&fake, "endpointslices", STORE_SLICE, NULL, sl_a2);
+	live[2] = sl_a2;
+	assert_int_equal(refresh_sources(&f, both, 2), 0);
+	assert_non_null(strmap_get(&f.last.services, "t/a"));
+	assert_null(strmap_get(&f.last.services, "t/f"));
+	assert_matches_scratch(&f);
+	id_f = port_id(f.view, "t/f");
+
+	/* A duplicate across sources is refused whole, and stays queued until it is withdrawn. */
+	fake_queue(&fake, "services", STORE_SERVICE, NULL, svc_a_again);
+	fake_queue(&fake, "endpointslices", STORE_SLICE, "t/f-1", NULL);
+	assert_int_equal(fake_refresh_alone(&f, &fake, true), -EINVAL);
+	assert_int_equal(fake_refresh_alone(&f, &fake, true), -EINVAL);
+	assert_int_equal(cluster_find_service(&f.st.cluster, "t/a")->cluster_ips[0].bytes[3], 1);
+	assert_non_null(cluster_find_slice(&f.st.cluster, "t/f-1"));
+	fake.n_ops = 0;
+
+	/* The other way round: a file defining what the fake source holds is refused too. */
+	write_service("f.yaml", "f", "10.96.0.7", "f-9", "10.244.1.69");
+	{
+		struct store_delta delta;
+		struct diag d;
+
+		diag_init(&d);
+		assert_int_equal(src_refresh(f.files, &f.st, false, &d, &delta), -EINVAL);
+		assert_true(d.n > 0 && strstr(d.msgs[0].text, "duplicate object"));
+		diag_done(&d);
+		store_delta_done(&delta);
+	}
+	assert_int_equal(cluster_find_service(&f.st.cluster, "t/f")->cluster_ips[0].bytes[3], 6);
+	assert_null(cluster_find_slice(&f.st.cluster, "t/f-9"));
+	remove_file("f.yaml");
+	assert_int_equal(refresh_sources(&f, both, 2), 0);
+	assert_int_equal(port_id(f.view, "t/f"), id_f);
+	assert_matches_scratch(&f);
+
+	/*
+	 * In one batch: an upsert then a delete of the same key (nothing), a
+	 * delete of a key never seen (nothing), and f's service and slice deleted.
+	 */
+	fake_queue(&fake, "nodes", STORE_NODE, NULL,
+		   "apiVersion: v1\nkind: Node\nmetadata: {name: node-9}\n");
+	fake_queue(&fake, "nodes", STORE_NODE, "node-9", NULL);
+	fake_queue(&fake, "services", STORE_SERVICE, "t/nothing", NULL);
+	fake_queue(&fake, "services", STORE_SERVICE, "t/f", NULL);
+	fake_queue(&fake, "endpointslices", STORE_SLICE, "t/f-1", NULL);
+	live[0] = sl_a2;
+	live[1] = live[2] = NULL;
+	assert_int_equal(refresh_sources(&f, both, 2), 0);
+	assert_non_null(strmap_get(&f.last.services, "t/f"));
+	assert_null(strmap_get(&f.last.services, "t/a"));
+	assert_null(strmap_get(&f.last.nodes, "node-9"));
+	assert_null(cluster_find_node(&f.st.cluster, "node-9"));
+	assert_int_equal(port_id(f.view, "t/f"), 0);
+	assert_int_equal(f.st.n_objects, 4); /* node-1, a, a-1 from files; a-2 */
+	assert_matches_scratch(&f);
+
+	scratch_extra = NULL;
+	fixture_close(&f);
+	remove_file("nodes.yaml");
+	remove_file("a.yaml");
+	assert_int_equal(rmdir(dir), 0);
+	free(svc_f);
+	free(svc_a_again);
+	free(sl_f1);
+	free(sl_f1b);
+	free(sl_a2);
 }
 
 int main(void)
@@ -422,6 +691,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_incremental),
 		cmocka_unit_test(test_stdin_read_once),
+		cmocka_unit_test(test_other_source),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

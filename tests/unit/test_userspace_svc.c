@@ -4,7 +4,8 @@
  * connection counts that least-connection schedulers read, counts and
  * endpoints kept across an update, removal marks, revival within the grace
  * period, bounded retry (tried endpoints are avoided), ejection after
- * failed connects, and "panic" picks when every endpoint is ejected.
+ * failed connects, "panic" picks when every endpoint is ejected, and the
+ * ejection message reaching the log queue rather than stderr.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -15,6 +16,8 @@
 #include <string.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -47,17 +50,26 @@ static struct us_plan_svc mk_svc(const char *sched, struct us_plan_ep *eps, size
 	};
 }
 
+/* A data plane with just what services use: the ejection time and the log queue. */
+static void dp_init(struct us_dp *dp)
+{
+	*dp = (struct us_dp){ .eject_ns = 10 * S };
+	assert_int_equal(us_logq_init(&dp->logq, 0), 0);
+}
+
 static const struct sched_flow flow = { .family = AF_INET, .proto = IPPROTO_TCP, .sport = 4000, .dport = 80 };
 
 static void test_lc_counts_live_connections(void **state)
 {
-	struct us_dp dp = { .eject_ns = 10 * S };
+	struct us_dp dp;
 	struct us_plan_ep eps[] = { mk_ep("10.0.0.1", 1), mk_ep("10.0.0.2", 1) };
 	struct us_plan_svc ps = mk_svc("lc", eps, 2);
-	struct us_svc *s = us_svc_new(&dp, &ps);
+	struct us_svc *s;
 	struct us_ep *a, *b, *c;
 
 	(void)state;
+	dp_init(&dp);
+	s = us_svc_new(&dp, &ps);
 	us_svc_update(s, &ps, 1 * S);
 	a = us_svc_pick(s, &flow, NULL, 0, 1 * S);
 	assert_string_equal(a->key, "10.0.0.1:8080"); /* ties: list order */
@@ -83,17 +95,20 @@ static void test_lc_counts_live_connections(void **state)
 	assert_int_equal(s->dests[0].active_conns, 0);
 	assert_int_equal(s->dests[1].active_conns, 0);
 	us_svc_unref(s);
+	us_logq_done(&dp.logq);
 }
 
 static void test_removal_and_revival(void **state)
 {
-	struct us_dp dp = { .eject_ns = 10 * S };
+	struct us_dp dp;
 	struct us_plan_ep eps[] = { mk_ep("10.0.0.1", 1), mk_ep("10.0.0.2", 1) };
 	struct us_plan_svc both = mk_svc("rr", eps, 2), only2 = mk_svc("rr", eps + 1, 1);
-	struct us_svc *s = us_svc_new(&dp, &both);
+	struct us_svc *s;
 	struct us_ep *a, *n;
 
 	(void)state;
+	dp_init(&dp);
+	s = us_svc_new(&dp, &both);
 	us_svc_update(s, &both, 1 * S);
 	a = us_svc_pick(s, &flow, NULL, 0, 1 * S);
 	assert_string_equal(a->key, "10.0.0.1:8080");
@@ -119,18 +134,21 @@ static void test_removal_and_revival(void **state)
 	us_svc_update(s, &only2, 8 * S);
 	assert_int_equal(s->n_gone, 0);
 	us_svc_unref(s);
+	us_logq_done(&dp.logq);
 }
 
 static void test_retry_and_ejection(void **state)
 {
-	struct us_dp dp = { .eject_ns = 10 * S };
+	struct us_dp dp;
 	struct us_plan_ep eps[] = { mk_ep("10.0.0.1", 1), mk_ep("10.0.0.2", 1), mk_ep("10.0.0.3", 0) };
 	struct us_plan_svc ps = mk_svc("rr", eps, 3);
-	struct us_svc *s = us_svc_new(&dp, &ps);
+	struct us_svc *s;
 	struct us_ep *tried[2], *e;
 	uint64_t t = 100 * S;
 
 	(void)state;
+	dp_init(&dp);
+	s = us_svc_new(&dp, &ps);
 	us_svc_update(s, &ps, t);
 	/* A retry never gets an endpoint it already tried, nor a quiesced (weight 0) one. */
 	for (int i = 0; i < 6; i++) {
@@ -174,19 +192,22 @@ static void test_retry_and_ejection(void **state)
 	assert_int_equal(e->health.consecutive_failures, 0);
 	us_svc_release(e);
 	us_svc_unref(s);
+	us_logq_done(&dp.logq);
 }
 
 /* Panic with several ejected endpoints: the one whose ejection ends first, not the first listed. */
 static void test_panic_picks_soonest_ejection_end(void **state)
 {
-	struct us_dp dp = { .eject_ns = 10 * S };
+	struct us_dp dp;
 	struct us_plan_ep eps[] = { mk_ep("10.0.0.1", 1), mk_ep("10.0.0.2", 1) };
 	struct us_plan_svc ps = mk_svc("rr", eps, 2);
-	struct us_svc *s = us_svc_new(&dp, &ps);
+	struct us_svc *s;
 	struct us_ep *e;
 	uint64_t t = 100 * S;
 
 	(void)state;
+	dp_init(&dp);
+	s = us_svc_new(&dp, &ps);
 	us_svc_update(s, &ps, t);
 	for (int i = 0; i < 3; i++)
 		us_svc_failed(s->cur[1], ECONNREFUSED, t);         /* .2 out until t + 10 s */
@@ -199,6 +220,60 @@ static void test_panic_picks_soonest_ejection_end(void **state)
 	assert_string_equal(e->key, "10.0.0.2:8080");
 	us_svc_release(e);
 	us_svc_unref(s);
+	us_logq_done(&dp.logq);
+}
+
+struct lines {
+	char v[8][US_LOGQ_LINE];
+	size_t n;
+};
+
+static void collect(const char *line, void *arg)
+{
+	struct lines *l = arg;
+
+	if (l->n < 8)
+		snprintf(l->v[l->n], sizeof(l->v[0]), "%s", line);
+	l->n++;
+}
+
+/*
+ * A proxy thread's ejection goes to the data plane's queue, for the agent
+ * to log, and nothing is written to stderr from the calling thread (which
+ * holds the service lock at that moment).
+ */
+static void test_ejection_message_goes_to_the_queue(void **state)
+{
+	struct us_dp dp;
+	struct us_plan_ep eps[] = { mk_ep("10.0.0.1", 1), mk_ep("10.0.0.2", 1) };
+	struct us_plan_svc ps = mk_svc("rr", eps, 2);
+	struct us_svc *s;
+	struct lines got = { .n = 0 };
+	char path[] = "/tmp/kroute-test-stderr-XXXXXX";
+	int saved = dup(STDERR_FILENO), cap = mkstemp(path);
+	struct stat st;
+
+	(void)state;
+	assert_true(saved >= 0 && cap >= 0);
+	unlink(path);
+	dp_init(&dp);
+	s = us_svc_new(&dp, &ps);
+	us_svc_update(s, &ps, 100 * S);
+	fflush(stderr);
+	assert_int_equal(dup2(cap, STDERR_FILENO), STDERR_FILENO);
+	for (int i = 0; i < 3; i++)
+		us_svc_failed(s->cur[0], ECONNREFUSED, 100 * S);
+	fflush(stderr);
+	assert_int_equal(dup2(saved, STDERR_FILENO), STDERR_FILENO);
+	assert_int_equal(fstat(cap, &st), 0);
+	assert_int_equal(st.st_size, 0); /* nothing printed by the failing thread */
+	close(cap);
+	close(saved);
+	assert_int_equal(us_logq_drain(&dp.logq, collect, &got), 1);
+	assert_string_equal(got.v[0],
+			    "userspace: ns/web:80: endpoint 10.0.0.1:8080 ejected for 10.0s after 3 failed connects in a row (last: Connection refused)");
+	us_svc_unref(s);
+	us_logq_done(&dp.logq);
 }
 
 int main(void)
@@ -208,6 +283,7 @@ int main(void)
 		cmocka_unit_test(test_removal_and_revival),
 		cmocka_unit_test(test_retry_and_ejection),
 		cmocka_unit_test(test_panic_picks_soonest_ejection_end),
+		cmocka_unit_test(test_ejection_message_goes_to_the_queue),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

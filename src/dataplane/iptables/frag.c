@@ -2,7 +2,6 @@
 /* The ruleset in per-port fragments; see frag.h. */
 #include "dataplane/iptables/frag.h"
 
-#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,228 +16,121 @@ uint64_t ipt_hash(const char *p, size_t n)
 	return h ? h : 1;
 }
 
-uint64_t ipt_shared_hash(const struct ipt_base *base, size_t i, struct ipt_frag *const *frags,
-			 size_t n_frags)
-{
-	uint64_t h = FNV1A_OFFSET;
-
-	for (size_t k = 0; k < n_frags; k++)
-		if (frags[k]->shared[i].len)
-			h = fnv1a_update(h, frags[k]->shared[i].rules, frags[k]->shared[i].len);
-	if (base->chains[i].len)
-		h = fnv1a_update(h, base->chains[i].rules, base->chains[i].len);
-	return h ? h : 1;
-}
-
 const char *ipt_table_name(enum ipt_table t)
 {
 	return t == IPT_TABLE_NAT ? "nat" : "filter";
 }
 
-static void add_bytes(char **buf, size_t *len, size_t *cap, const char *p, size_t n)
-{
-	*buf = xgrow(*buf, cap, *len + n + 1, 1);
-	memcpy(*buf + *len, p, n);
-	*len += n;
-	(*buf)[*len] = '\0';
-}
-
-/* A render split into chains: declaration order, each with its rules. */
-struct split {
-	struct ipt_part *v;
-	size_t n, cap;
-	size_t *caps;                /* rules buffer capacity per part */
-};
-
-/* 1 + the position of chain name[0..len) of table in v, or 0: renders have few chains per port. */
-static size_t find_part(const struct ipt_part *v, size_t n, int table, const char *name,
-			size_t len)
-{
-	for (size_t i = 0; i < n; i++)
-		if ((int)v[i].table == table && !strncmp(v[i].name, name, len) && !v[i].name[len])
-			return i + 1;
-	return 0;
-}
-
-static void split_done(struct split *s, bool free_rules)
-{
-	for (size_t i = 0; i < s->n && free_rules; i++)
-		free(s->v[i].rules);
-	free(s->v);
-	free(s->caps);
-}
-
-static int split_render(const char *buf, size_t len, struct split *s)
-{
-	const char *p = buf, *end = buf + len;
-	int table = -1;
-	size_t caps_cap = 0;
-
-	*s = (struct split){ 0 };
-	while (p < end) {
-		const char *nl = memchr(p, '\n', (size_t)(end - p));
-		size_t l = nl ? (size_t)(nl - p) + 1 : (size_t)(end - p);
-		const char *name = p + (*p == ':' ? 1 : 3);
-		const char *sp = memchr(name, ' ', (size_t)(p + l - name));
-		size_t nlen = sp ? (size_t)(sp - name) : 0;
-
-		if (l == 8 && !strncmp(p, "*filter\n", 8)) {
-			table = IPT_TABLE_FILTER;
-		} else if (l == 5 && !strncmp(p, "*nat\n", 5)) {
-			table = IPT_TABLE_NAT;
-		} else if (l >= 6 && !strncmp(p, "COMMIT", 6)) {
-			table = -1;
-		} else if (table >= 0 && (*p == ':' || !strncmp(p, "-A ", 3)) && nlen &&
-			   nlen < IPT_CHAIN_NAME_MAX) {
-			size_t pos = find_part(s->v, s->n, table, name, nlen);
-
-			if (*p == ':') {
-				struct ipt_part *c;
-
-				if (pos)
-					return -EPROTO; /* declared twice */
-				s->v = xgrow(s->v, &s->cap, s->n + 1, sizeof(*s->v));
-				s->caps = xgrow(s->caps, &caps_cap, s->n + 1, sizeof(*s->caps));
-				c = &s->v[s->n];
-				*c = (struct ipt_part){ .table = (enum ipt_table)table };
-				memcpy(c->name, name, nlen);
-				s->caps[s->n++] = 0;
-			} else {
-				if (!pos)
-					return -EPROTO; /* a rule in a chain never declared */
-				add_bytes(&s->v[pos - 1].rules, &s->v[pos - 1].len, &s->caps[pos - 1], p,
-					  l);
-			}
-		} else {
-			return -EPROTO;
-		}
-		p += l;
-	}
-	for (size_t i = 0; i < s->n; i++)
-		s->v[i].hash = ipt_hash(s->v[i].rules ? s->v[i].rules : "", s->v[i].len);
-	return 0;
-}
-
-static int render_split(const struct node_view *v, const struct ipt_opts *o, struct split *s)
-{
-	char *buf;
-	size_t len;
-	int r = ipt_render_full(v, o, &buf, &len);
-
-	if (r < 0)
-		return r;
-	r = split_render(buf, len, s);
-	free(buf);
-	if (r < 0)
-		split_done(s, true);
-	return r;
-}
-
 int ipt_base_render(const struct node_view *v, const struct ipt_opts *o, struct ipt_base *ret)
 {
-	struct node_view empty = *v;
-	struct split s;
-	int r;
+	struct ipt_chains ch = { 0 };
+	int r = ipt_render_chains(v, NULL, o, &ch);
 
-	empty.ports = NULL;
-	empty.n_ports = 0;
-	r = render_split(&empty, o, &s);
-	if (r < 0)
+	*ret = (struct ipt_base){ .n = 0 };
+	if (r < 0) {
+		ipt_chains_done(&ch);
 		return r;
-	*ret = (struct ipt_base){ .chains = s.v, .n = s.n };
-	free(s.caps);
+	}
+	for (size_t i = 0; i < IPT_N_SHARED; i++) {
+		struct ipt_part *c = &ret->chains[ret->n];
+
+		if (!ch.declared[i])
+			continue;
+		*c = (struct ipt_part){ .table = ipt_shared_chains[i].table, .rules = ch.shared[i] };
+		snprintf(c->name, sizeof(c->name), "%s", ipt_shared_chains[i].name);
+		c->hash = ipt_hash(c->rules.p, c->rules.len);
+		ch.shared[i] = (struct sbuf){ 0 };
+		ret->id[ret->n++] = (enum ipt_shared_chain)i;
+	}
+	ipt_chains_done(&ch);
 	return 0;
 }
 
 void ipt_base_done(struct ipt_base *b)
 {
 	for (size_t i = 0; i < b->n; i++)
-		free(b->chains[i].rules);
-	free(b->chains);
-	*b = (struct ipt_base){ 0 };
+		sbuf_free(&b->chains[i].rules);
+	*b = (struct ipt_base){ .n = 0 };
+}
+
+static size_t count_lines(const struct sbuf *b)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < b->len; i++)
+		n += b->p[i] == '\n';
+	return n;
+}
+
+/* An exact-size copy: fragments are cached for every port, the workspace's buffers are not. */
+static struct sbuf sbuf_copy(const struct sbuf *b)
+{
+	struct sbuf c = { 0 };
+
+	if (b->len) {
+		c.p = xmalloc(b->len);
+		memcpy(c.p, b->p, b->len);
+		c.len = c.cap = b->len;
+	}
+	return c;
 }
 
 int ipt_frag_render(const struct node_view *v, const struct port_view *pv,
-		    const struct ipt_opts *o, const struct ipt_base *base, struct ipt_frag *ret)
+		    const struct ipt_opts *o, struct ipt_chains *work, struct ipt_frag *ret)
 {
-	struct node_view one = *v;
-	struct split s;
-	size_t own_cap = 0;
-	int r;
+	int r = ipt_render_chains(v, pv, o, work);
 
 	*ret = (struct ipt_frag){ .id = pv->id };
 	snprintf(ret->key, sizeof(ret->key), "%" PRIx64, pv->id);
-	one.ports = (struct port_view *)pv;
-	one.n_ports = 1;
-	r = render_split(&one, o, &s);
 	if (r < 0)
 		return r;
-	ret->shared = xcalloc(MAX(base->n, 1), sizeof(*ret->shared));
-	ret->n_shared = base->n;
-	for (size_t i = 0; i < s.n; i++) {
-		struct ipt_part *c = &s.v[i];
-		size_t pos = find_part(base->chains, base->n, (int)c->table, c->name,
-				       strlen(c->name));
+	ret->n_own = work->n_own;
+	ret->own = xcalloc(MAX(ret->n_own, 1), sizeof(*ret->own));
+	for (size_t i = 0; i < ret->n_own; i++) {
+		struct ipt_part *part = &ret->own[i];
 
-		if (!pos) {
-			VEC_PUSH(ret->own, ret->n_own, own_cap, *c);
-			c->rules = NULL;
-			continue;
-		}
-		{
-			const struct ipt_part *fixed = &base->chains[pos - 1];
-			struct ipt_part *mine = &ret->shared[pos - 1];
-
-			if (c->len < fixed->len ||
-			    (fixed->len &&
-			     memcmp(c->rules + c->len - fixed->len, fixed->rules, fixed->len))) {
-				r = -EPROTO;
-				break;
-			}
-			*mine = *c;
-			mine->len = c->len - fixed->len;
-			if (!mine->len) {
-				free(c->rules);
-				mine->rules = NULL;
-			}
-			mine->hash = ipt_hash(mine->rules ? mine->rules : "", mine->len);
-			c->rules = NULL;
-		}
+		*part = work->own[i];
+		part->rules = sbuf_copy(&work->own[i].rules);
+		part->hash = ipt_hash(part->rules.p, part->rules.len);
+		ret->n_rules += count_lines(&part->rules);
 	}
-	split_done(&s, true);
-	if (r < 0) {
-		ipt_frag_done(ret);
-		return r;
+	for (size_t i = 0; i < IPT_N_SHARED; i++) {
+		ret->shared[i] = sbuf_copy(&work->shared[i]);
+		ret->n_rules += count_lines(&ret->shared[i]);
 	}
-	for (size_t i = 0; i < ret->n_own; i++)
-		for (size_t k = 0; k < ret->own[i].len; k++)
-			ret->n_rules += ret->own[i].rules[k] == '\n';
-	for (size_t i = 0; i < base->n; i++)
-		for (size_t k = 0; k < ret->shared[i].len; k++)
-			ret->n_rules += ret->shared[i].rules[k] == '\n';
 	return 0;
 }
 
 void ipt_frag_done(struct ipt_frag *f)
 {
 	for (size_t i = 0; i < f->n_own; i++)
-		free(f->own[i].rules);
+		sbuf_free(&f->own[i].rules);
 	free(f->own);
-	for (size_t i = 0; i < f->n_shared; i++)
-		free(f->shared[i].rules);
-	free(f->shared);
+	for (size_t i = 0; i < IPT_N_SHARED; i++)
+		sbuf_free(&f->shared[i]);
 	*f = (struct ipt_frag){ 0 };
 }
 
-void ipt_shared_rules(const struct ipt_base *base, size_t i, struct ipt_frag *const *frags,
-		      size_t n_frags, char **buf, size_t *len, size_t *cap)
+uint64_t ipt_shared_hash(const struct ipt_base *base, size_t i, struct ipt_frag *const *frags,
+			 size_t n_frags)
 {
-	for (size_t k = 0; k < n_frags; k++) {
-		const struct ipt_part *mine = &frags[k]->shared[i];
+	enum ipt_shared_chain id = base->id[i];
+	uint64_t h = FNV1A_OFFSET;
 
-		if (mine->len)
-			add_bytes(buf, len, cap, mine->rules, mine->len);
-	}
-	if (base->chains[i].len)
-		add_bytes(buf, len, cap, base->chains[i].rules, base->chains[i].len);
+	for (size_t k = 0; k < n_frags; k++)
+		h = fnv1a_update(h, frags[k]->shared[id].p, frags[k]->shared[id].len);
+	h = fnv1a_update(h, base->chains[i].rules.p, base->chains[i].rules.len);
+	return h ? h : 1;
+}
+
+void ipt_shared_rules(const struct ipt_base *base, size_t i, struct ipt_frag *const *frags,
+		      size_t n_frags, struct sbuf *out)
+{
+	enum ipt_shared_chain id = base->id[i];
+
+	for (size_t k = 0; k < n_frags; k++)
+		if (frags[k]->shared[id].len)
+			sbuf_add(out, frags[k]->shared[id].p, frags[k]->shared[id].len);
+	if (base->chains[i].rules.len)
+		sbuf_add(out, base->chains[i].rules.p, base->chains[i].rules.len);
 }

@@ -22,6 +22,7 @@
 #include <stdint.h>
 
 #include "core/addr.h"
+#include "core/sbuf.h"
 #include "dataplane/iptables/names.h"
 #include "policy/policy.h"
 
@@ -91,6 +92,70 @@ bool ipt_large_cluster(const struct node_view *v, int family);
  */
 int ipt_render_full(const struct node_view *v, const struct ipt_opts *o, char **ret_buf,
 		    size_t *ret_len);
+
+enum ipt_table { IPT_TABLE_FILTER, IPT_TABLE_NAT, IPT_N_TABLES };
+
+/*
+ * The chains every ruleset declares, shared by all service ports, in the
+ * order a full render declares them.  KUBE-FIREWALL only with localhost
+ * NodePorts in effect (IPv4).
+ */
+enum ipt_shared_chain {
+	IPT_FILTER_SERVICES,
+	IPT_FILTER_EXTERNAL_SERVICES,
+	IPT_FILTER_FORWARD,
+	IPT_FILTER_NODEPORTS,
+	IPT_FILTER_PROXY_FIREWALL,
+	IPT_FILTER_FIREWALL,
+	IPT_NAT_SERVICES,
+	IPT_NAT_NODEPORTS,
+	IPT_NAT_POSTROUTING,
+	IPT_NAT_MARK_MASQ,
+	IPT_N_SHARED,
+};
+
+struct ipt_shared_chain_def {
+	enum ipt_table table;
+	const char *name;
+};
+
+extern const struct ipt_shared_chain_def ipt_shared_chains[IPT_N_SHARED];
+
+/* One chain's rules, as the renderer wrote them. */
+struct ipt_part {
+	enum ipt_table table;
+	char name[IPT_CHAIN_NAME_MAX];
+	struct sbuf rules;           /* "-A NAME ...\n" lines; empty when none */
+	uint64_t hash;               /* of rules (never 0); set by the fragment layer */
+};
+
+/*
+ * The ruleset by chain, each chain's rules written into its own buffer
+ * (the pieces frag.h assembles; no text is parsed back).  With pv NULL:
+ * the shared chains' fixed rules (an empty view's, in shared[]), and which
+ * of them the ruleset declares.  With pv (a port view of v): only that
+ * port's rules, its share of each shared chain in shared[] and its own nat
+ * chains in own[], in declaration order (nothing when pv is not rendered for
+ * o->family).  A full render's shared chain is every port's share in view
+ * order followed by the fixed rules; its own chains are every port's.
+ * ret is a workspace: zero it before its first use; later renders into the
+ * same ret empty and reuse its buffers (many small renders, one per port,
+ * then allocate nothing but what they outgrow; callers copy out what they
+ * keep); ipt_chains_done() frees it.  Returns 0, -EINVAL as
+ * ipt_render_full(), or -EPROTO for a rule in a chain that was never
+ * declared (a renderer bug; never seen).
+ */
+struct ipt_chains {
+	struct sbuf shared[IPT_N_SHARED];
+	bool declared[IPT_N_SHARED];
+	struct ipt_part *own;        /* the first n_own are this render's */
+	size_t n_own;
+	size_t n_ready, cap_own;     /* own[] slots with a buffer, and allocated */
+};
+
+int ipt_render_chains(const struct node_view *v, const struct port_view *pv,
+		      const struct ipt_opts *o, struct ipt_chains *ret);
+void ipt_chains_done(struct ipt_chains *c);
 
 /* Chain names, for stale-chain cleanup. */
 struct ipt_chain_list {

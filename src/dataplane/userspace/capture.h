@@ -9,7 +9,8 @@
  *  - one policy-routing rule (fwmark US_TPROXY_MARK -> table
  *    US_TPROXY_TABLE: local 0.0.0.0/0 dev lo) per family, which delivers
  *    replies addressed to a client back to the transparent socket.
- * Applied through ip(8) and nft(8), in the current network namespace.
+ * Applied through ip(8) and nft(8), in the current network namespace, with
+ * the mode-neutral pieces of src/dataplane/common/ (dummy_link, nft_script).
  */
 #ifndef KROUTE_DATAPLANE_USERSPACE_CAPTURE_H
 #define KROUTE_DATAPLANE_USERSPACE_CAPTURE_H
@@ -30,9 +31,22 @@ struct diag;
 
 /* The node's addresses: every one (with_vips) or without kroute0's. */
 void us_capture_local_addrs(bool with_vips, struct addr **ret, size_t *ret_n);
-/* Makes kroute0 exist, be up and hold at least vips (add_only) or exactly vips (sorted). */
-int us_capture_vips(const struct dp_opts *o, const struct addr *vips, size_t n, bool add_only,
-		    struct diag *d);
+/*
+ * Makes kroute0 exist (*created: by this call), be up and hold at least
+ * vips, or exactly vips when exact (sorted by addr_cmp).
+ */
+int us_capture_vips(const struct dp_opts *o, const struct addr *vips, size_t n, bool exact,
+		    bool *created, struct diag *d);
+/*
+ * Undoes us_capture_vips after a later step failed: kroute0 holds exactly
+ * before again (what us_capture_vips_now said), or is deleted when that
+ * call created it.
+ */
+int us_capture_vips_restore(const struct dp_opts *o, const struct addr *before, size_t n,
+			    bool created, struct diag *d);
+/* kroute0's addresses now, sorted. */
+void us_capture_vips_now(struct addr **ret, size_t *ret_n);
+/* Replaces table inet kroute_userspace with script (one nft -f transaction). */
 int us_capture_nft(const struct dp_opts *o, const char *script, struct diag *d);
 int us_capture_tproxy_routing(const struct dp_opts *o, struct diag *d);
 int us_capture_cleanup(const struct dp_opts *o, struct diag *d);

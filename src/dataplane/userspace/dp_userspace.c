@@ -1,11 +1,20 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * kroute run --mode userspace: an L4 proxy in worker threads, reconciled to
- * every node view.  A sync builds the plan (plan.c), applies the kernel
- * help (capture.c: VIPs on kroute0 first, then the nft table), updates the
- * proxy services in place (svc.c; connections and counters survive), and
- * then hands new listener sockets to the workers before retiring old ones,
- * so an address never goes unserved across a sync.  See docs/userspace.md.
+ * every node view.  new() only allocates; the first sync starts the proxy
+ * (us_start: RLIMIT_NOFILE, worker threads, the status writer, the policy
+ * routing).  A sync then runs in two halves, so that a failure leaves the
+ * previous state as it was:
+ *  1. everything that can fail, before anything anyone can see changes:
+ *     the plan and the nft script (pure), a socket for every new listener
+ *     (bound, not yet served), kroute0's new addresses (added only), and
+ *     the nft table (replaced in one transaction).  A failure here closes
+ *     the new sockets and puts kroute0's addresses back as they were.
+ *  2. what cannot fail: the proxy services are updated in place
+ *     (connections and counters survive), new sockets go to the workers
+ *     before old ones are retired (an address is never unserved), and
+ *     stale addresses leave kroute0 last.
+ * See docs/userspace.md and README.md (threads, and who prints).
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -19,6 +28,7 @@
 #include "core/util.h"
 #include "dataplane/dataplane.h"
 #include "dataplane/userspace/capture.h"
+#include "dataplane/userspace/options.h"
 #include "dataplane/userspace/plan.h"
 #include "dataplane/userspace/proxy.h"
 #include "dataplane/userspace/status.h"
@@ -30,13 +40,44 @@
 struct dataplane {
 	struct us_dp us;
 	struct us_status *status;
+	const char *status_file;    /* --userspace-status-file (borrowed from the options), NULL = none */
 	struct dp_stats stats;
+	bool started;               /* us_start has run: threads exist */
 	bool tproxy_ready;          /* the fwmark routing for transparent sockets is in place */
 	bool tproxy_failed;
 	char *nft_applied;          /* the last script nft accepted: unchanged means no exec */
 };
 
-static void raise_nofile(void)
+/* The sockets of a plan listener, opened in the first half of a sync. */
+struct new_listener {
+	char *ident;                /* owned until the listener takes it */
+	int *fds;                   /* one per worker; NULL when it exists already */
+	bool skip;                  /* cannot listen there (warned): not served */
+};
+
+static void log_one(const char *line, void *arg)
+{
+	(void)arg;
+	log_line("%s", line);
+}
+
+/* The proxy threads' lines, logged on the agent's thread (this one). */
+static void drain_log(struct dataplane *dp)
+{
+	us_logq_drain(&dp->us.logq, log_one, NULL);
+}
+
+static int us_event_fd(const struct dataplane *dp)
+{
+	return dp->us.logq.efd;
+}
+
+static void us_on_event(struct dataplane *dp)
+{
+	drain_log(dp);
+}
+
+static void raise_nofile(struct diag *d)
 {
 	struct rlimit rl;
 
@@ -44,45 +85,51 @@ static void raise_nofile(void)
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
 		rl.rlim_cur = rl.rlim_max;
 		if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
-			log_line("userspace: cannot raise RLIMIT_NOFILE to %llu: %s",
-			       (unsigned long long)rl.rlim_max, strerror(errno));
+			diag_add(d, DIAG_WARNING, NULL, 0, NULL, NULL,
+				 "userspace: cannot raise RLIMIT_NOFILE to %llu: %s",
+				 (unsigned long long)rl.rlim_max, strerror(errno));
 	}
 }
 
-static void us_free(struct dataplane *dp);
-
+/* Allocates only: no thread, no limit, no kernel state (the first sync starts the proxy). */
 static int us_new(const struct dp_opts *opts, struct dataplane **ret)
 {
 	struct dataplane *dp = xcalloc(1, sizeof(*dp));
 	struct us_dp *u = &dp->us;
+	const struct us_mode_opts *mo = opts->mode_opts;
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	int r;
 
-	raise_nofile();
 	u->opts = *opts;
-	u->grace_ns = opts->us_grace_ns ? opts->us_grace_ns : 5 * US_NS_PER_SEC;
-	u->udp_timeout_ns = opts->us_udp_timeout_ns ? opts->us_udp_timeout_ns : 30 * US_NS_PER_SEC;
-	u->connect_timeout_ns = opts->us_connect_timeout_ns ? opts->us_connect_timeout_ns
-							    : 1 * US_NS_PER_SEC;
-	u->eject_ns = opts->us_eject_ns ? opts->us_eject_ns : 10 * US_NS_PER_SEC;
-	u->n_workers = opts->us_workers ? opts->us_workers : (unsigned)(ncpu > 0 ? ncpu : 1);
+	u->grace_ns = mo->grace_ns;
+	u->udp_timeout_ns = mo->udp_timeout_ns;
+	u->connect_timeout_ns = mo->connect_timeout_ns;
+	u->eject_ns = mo->eject_ns;
+	dp->status_file = mo->status_file;
+	u->n_workers = mo->workers ? mo->workers : (unsigned)(ncpu > 0 ? ncpu : 1);
 	if (u->n_workers > US_MAX_WORKERS)
 		u->n_workers = US_MAX_WORKERS;
+	/* The event fd must exist from new() on (dataplane.h); an eventfd is only memory. */
+	r = us_logq_init(&u->logq, 0);
+	if (r < 0) {
+		free(dp);
+		return r;
+	}
 	pthread_mutex_init(&u->reg_lock, NULL);
 	strmap_init(&u->svcs);
 	strmap_init(&u->listeners);
 	u->workers = xcalloc(u->n_workers, sizeof(*u->workers));
-	for (unsigned i = 0; i < u->n_workers; i++) {
-		u->workers[i] = us_worker_start(u, i);
-		if (!u->workers[i]) {
-			u->n_workers = i;
-			us_free(dp);
-			return -EAGAIN;
-		}
-	}
-	if (opts->us_status_file)
-		dp->status = us_status_start(u, opts->us_status_file);
 	*ret = dp;
 	return 0;
+}
+
+static void stop_workers(struct us_dp *u)
+{
+	for (unsigned i = 0; i < u->n_workers; i++) {
+		if (u->workers[i])
+			us_worker_stop(u->workers[i]);
+		u->workers[i] = NULL;
+	}
 }
 
 static void us_free(struct dataplane *dp)
@@ -90,8 +137,9 @@ static void us_free(struct dataplane *dp)
 	struct us_dp *u = &dp->us;
 
 	us_status_stop(dp->status);
-	for (unsigned i = 0; i < u->n_workers; i++)
-		us_worker_stop(u->workers[i]);
+	stop_workers(u);
+	/* Whatever the workers said last (they are gone: nothing is pushed any more). */
+	drain_log(dp);
 	for (size_t i = 0; i < u->n_ls; i++)
 		us_listener_unref(u->ls_list[i]);
 	for (size_t i = 0; i < u->n_svcs; i++)
@@ -100,11 +148,72 @@ static void us_free(struct dataplane *dp)
 	strmap_done(&u->listeners);
 	us_snap_unref(u->snap);
 	pthread_mutex_destroy(&u->reg_lock);
+	us_logq_done(&u->logq);
 	free(u->ls_list);
 	free(u->svc_list);
 	free(u->workers);
 	free(dp->nft_applied);
 	free(dp);
+}
+
+/*
+ * The policy routing that brings replies back to transparent sockets.  The
+ * first attempt decides whether client addresses can be kept at all; a
+ * full sync checks again, in case someone removed it.  Never fails a sync.
+ */
+static void tproxy_routing(struct dataplane *dp, struct diag *d, uint64_t *t_kernel)
+{
+	struct diag tmp;
+	uint64_t t = mono_ns();
+	int r;
+
+	diag_init(&tmp);
+	r = us_capture_tproxy_routing(&dp->us.opts, &tmp);
+	*t_kernel += mono_ns() - t;
+	if (r == 0) {
+		dp->tproxy_ready = true;
+	} else if (dp->tproxy_ready) {
+		/* It worked before: keep preserving sources, say what failed now. */
+		diag_move(d, &tmp);
+	} else {
+		dp->tproxy_failed = true;
+		diag_add(d, DIAG_WARNING, NULL, 0, NULL, NULL,
+			 "userspace: no policy routing for transparent sockets, so client source IPs cannot be preserved; every flow is masqueraded");
+		diag_move(d, &tmp);
+	}
+	diag_done(&tmp);
+}
+
+/*
+ * The proxy's process and kernel effects that do not depend on the view,
+ * made once, by the first sync: RLIMIT_NOFILE (before the workers copy the
+ * fd table), the worker threads, the status writer and the policy routing.
+ * A worker that cannot start fails the sync with no thread left running.
+ */
+static int us_start(struct dataplane *dp, struct diag *d, uint64_t *t_kernel)
+{
+	struct us_dp *u = &dp->us;
+	int r;
+
+	raise_nofile(d);
+	for (unsigned i = 0; i < u->n_workers; i++) {
+		r = us_worker_start(u, i, &u->workers[i]);
+		if (r < 0) {
+			diag_add(d, DIAG_ERROR, NULL, 0, NULL, NULL,
+				 "userspace: cannot start worker %u: %s", i, strerror(-r));
+			stop_workers(u);
+			return r;
+		}
+	}
+	if (dp->status_file) {
+		r = us_status_start(u, dp->status_file, &dp->status);
+		if (r < 0)
+			diag_add(d, DIAG_WARNING, NULL, 0, NULL, NULL,
+				 "userspace: cannot start the status writer: %s", strerror(-r));
+	}
+	tproxy_routing(dp, d, t_kernel);
+	dp->started = true;
+	return 0;
 }
 
 static void us_stats(const struct dataplane *dp, struct dp_stats *ret)
@@ -148,26 +257,30 @@ static void nodeport_addrs(const struct dp_opts *o, struct addr **ret, size_t *r
 	*ret_n = w;
 }
 
-static int open_listener(const struct us_listener *l)
+/* A bound (UDP) or listening (TCP) socket for pl; a negative errno when impossible. */
+static int open_listener(const struct us_plan_listener *pl)
 {
-	int fd = socket(l->family, (l->proto == IPPROTO_UDP ? SOCK_DGRAM : SOCK_STREAM) |
-					   SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	struct sockaddr_storage sa;
+	socklen_t salen;
+	int fd = socket(pl->addr.family, (pl->proto == IPPROTO_UDP ? SOCK_DGRAM : SOCK_STREAM) |
+						 SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	int one = 1, err;
 
 	if (fd < 0)
 		return -errno;
+	us_addr_to_sockaddr(&pl->addr, pl->port, &sa, &salen);
 	(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	/* One socket per worker; the kernel spreads flows over them by hash. */
 	if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0)
 		goto fail;
-	if (l->family == AF_INET6) {
+	if (pl->addr.family == AF_INET6) {
 		(void)setsockopt(fd, SOL_IPV6, IPV6_V6ONLY, &one, sizeof(one));
 		(void)setsockopt(fd, SOL_IPV6, IPV6_FREEBIND, &one, sizeof(one));
 	} else {
 		/* The VIP may reach kroute0 a moment later (or a node address come back). */
 		(void)setsockopt(fd, SOL_IP, IP_FREEBIND, &one, sizeof(one));
 	}
-	if (bind(fd, (const struct sockaddr *)&l->sa, l->salen) < 0)
+	if (bind(fd, (const struct sockaddr *)&sa, salen) < 0)
 		goto fail;
 	/*
 	 * No Nagle on either side of a relay: bytes are forwarded as they
@@ -176,9 +289,9 @@ static int open_listener(const struct us_listener *l)
 	 * client avoided with its own TCP_NODELAY.  Accepted sockets inherit
 	 * it from the listener (Linux copies the flag on accept).
 	 */
-	if (l->proto == IPPROTO_TCP)
+	if (pl->proto == IPPROTO_TCP)
 		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	if (l->proto == IPPROTO_TCP && listen(fd, US_LISTEN_BACKLOG) < 0)
+	if (pl->proto == IPPROTO_TCP && listen(fd, US_LISTEN_BACKLOG) < 0)
 		goto fail;
 	return fd;
 fail:
@@ -209,17 +322,81 @@ static struct us_svc *svc_lookup(struct us_dp *u, const struct us_plan *p, size_
 	return s;
 }
 
-/* Creates the listener and its per-worker sockets; NULL (with a warning) when it cannot bind. */
+/* Whether a socket error is the process's (out of fds or memory) rather than this address's. */
+static bool resource_error(int err)
+{
+	return err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM;
+}
+
+static void close_new_listeners(struct new_listener *nl, size_t n, unsigned n_workers)
+{
+	for (size_t i = 0; i < n; i++) {
+		for (unsigned k = 0; nl[i].fds && k < n_workers; k++)
+			if (nl[i].fds[k] >= 0)
+				close(nl[i].fds[k]);
+		free(nl[i].fds);
+		free(nl[i].ident);
+	}
+	free(nl);
+}
+
+/*
+ * First half of a sync: one socket per worker for every plan listener that
+ * does not exist yet, bound but not yet served.  An address that cannot be
+ * listened on (in use by another program, say) is a warning and is not
+ * served, as before; running out of fds or memory fails the sync (-errno)
+ * with every new socket closed again.
+ */
+static int open_new_listeners(struct dataplane *dp, const struct us_plan *p,
+			      struct new_listener **ret, struct diag *d)
+{
+	struct us_dp *u = &dp->us;
+	struct new_listener *nl = xcalloc(p->n_ls + 1, sizeof(*nl));
+	bool masq_base = u->opts.masquerade_all || dp->tproxy_failed;
+
+	for (size_t i = 0; i < p->n_ls; i++) {
+		nl[i].ident = listener_ident(p, &p->ls[i], masq_base);
+		if (strmap_get(&u->listeners, nl[i].ident))
+			continue;
+		nl[i].fds = xcalloc(u->n_workers, sizeof(*nl[i].fds));
+		for (unsigned k = 0; k < u->n_workers; k++)
+			nl[i].fds[k] = -1;
+		for (unsigned k = 0; k < u->n_workers; k++) {
+			int fd = open_listener(&p->ls[i]);
+
+			if (fd >= 0) {
+				nl[i].fds[k] = fd;
+				continue;
+			}
+			if (resource_error(-fd)) {
+				diag_add(d, DIAG_ERROR, NULL, 0, NULL, NULL,
+					 "userspace: %s: cannot open a listener socket: %s",
+					 p->ls[i].name, strerror(-fd));
+				close_new_listeners(nl, i + 1, u->n_workers);
+				return fd;
+			}
+			diag_add(d, DIAG_WARNING, NULL, 0, NULL, NULL,
+				 "userspace: %s: cannot listen: %s; not served on this node",
+				 p->ls[i].name, strerror(-fd));
+			nl[i].skip = true;
+			break;
+		}
+	}
+	*ret = nl;
+	return 0;
+}
+
+/* The listener for pl with its sockets fds (which the workers take). */
 static struct us_listener *listener_new(struct dataplane *dp, const struct us_plan *p,
-					const struct us_plan_listener *pl, char *ident, bool masq_all,
-					struct diag *d)
+					const struct us_plan_listener *pl, struct new_listener *nl,
+					bool masq_all)
 {
 	struct us_dp *u = &dp->us;
 	struct us_listener *l = xcalloc(1, sizeof(*l));
-	int *fds = xcalloc(u->n_workers, sizeof(*fds));
 
 	atomic_init(&l->refs, 1);
-	l->ident = ident;
+	l->ident = nl->ident;
+	nl->ident = NULL;
 	l->name = xstrdup(pl->name);
 	l->proto = pl->proto;
 	l->family = pl->addr.family;
@@ -229,23 +406,11 @@ static struct us_listener *listener_new(struct dataplane *dp, const struct us_pl
 	l->masquerade_all = masq_all;
 	l->svc = svc_lookup(u, p, pl->svc);
 	l->svc_cluster = svc_lookup(u, p, pl->svc_cluster);
-	for (unsigned i = 0; i < u->n_workers; i++) {
-		fds[i] = open_listener(l);
-		if (fds[i] < 0) {
-			diag_add(d, DIAG_WARNING, NULL, 0, NULL, NULL,
-				 "userspace: %s: cannot listen: %s; not served on this node",
-				 pl->name, strerror(-fds[i]));
-			for (unsigned k = 0; k < i; k++)
-				close(fds[k]);
-			free(fds);
-			us_listener_unref(l);
-			return NULL;
-		}
-	}
 	l->per_worker = xcalloc(u->n_workers, sizeof(*l->per_worker));
-	for (unsigned i = 0; i < u->n_workers; i++)
-		l->per_worker[i] = us_worker_add_listener(u->workers[i], l, fds[i]);
-	free(fds);
+	for (unsigned i = 0; i < u->n_workers; i++) {
+		l->per_worker[i] = us_worker_add_listener(u->workers[i], l, nl->fds[i]);
+		nl->fds[i] = -1; /* the worker's now */
+	}
 	return l;
 }
 
@@ -280,7 +445,12 @@ static void sync_svcs(struct us_dp *u, const struct us_plan *p, uint64_t now)
 	pthread_mutex_unlock(&u->reg_lock);
 }
 
-static void sync_listeners(struct dataplane *dp, const struct us_plan *p, struct diag *d)
+/*
+ * Second half: new sockets go to the workers first (both generations share
+ * the port through SO_REUSEPORT for a moment), then listeners that left
+ * the plan are retired.  Cannot fail.
+ */
+static void commit_listeners(struct dataplane *dp, const struct us_plan *p, struct new_listener *nl)
 {
 	struct us_dp *u = &dp->us;
 	struct us_listener **keep = xcalloc(p->n_ls + 1, sizeof(*keep));
@@ -289,18 +459,13 @@ static void sync_listeners(struct dataplane *dp, const struct us_plan *p, struct
 	bool masq_base = u->opts.masquerade_all || dp->tproxy_failed;
 
 	strmap_init(&wanted);
-	/* New sockets first: both generations share the port (SO_REUSEPORT) for a moment. */
 	for (size_t i = 0; i < p->n_ls; i++) {
-		char *ident = listener_ident(p, &p->ls[i], masq_base);
-		struct us_listener *l = strmap_get(&u->listeners, ident);
+		struct us_listener *l;
 
-		if (l) {
-			free(ident);
-		} else {
-			l = listener_new(dp, p, &p->ls[i], ident, masq_base, d);
-			if (!l)
-				continue;
-		}
+		if (nl[i].skip)
+			continue;
+		l = nl[i].fds ? listener_new(dp, p, &p->ls[i], &nl[i], masq_base)
+			      : strmap_get(&u->listeners, nl[i].ident);
 		/* The plan's listeners are unique by proto, address and port, which idents contain. */
 		strmap_put(&wanted, l->ident, l);
 		keep[n_keep++] = l;
@@ -323,19 +488,75 @@ static void sync_listeners(struct dataplane *dp, const struct us_plan *p, struct
 	pthread_mutex_unlock(&u->reg_lock);
 }
 
+/* The node's addresses, handed to the workers only when they changed (a wakeup each otherwise). */
+static void update_snap(struct us_dp *u)
+{
+	struct us_snap *snap = xcalloc(1, sizeof(*snap));
+
+	atomic_init(&snap->refs, 1);
+	us_capture_local_addrs(true, &snap->local, &snap->n_local);
+	us_snap_sort(snap);
+	if (us_snap_same(snap, u->snap)) {
+		us_snap_unref(snap);
+		return;
+	}
+	for (unsigned i = 0; i < u->n_workers; i++)
+		us_worker_set_snap(u->workers[i], snap);
+	us_snap_unref(u->snap);
+	u->snap = snap;
+}
+
+/*
+ * First half, the kernel part: kroute0 gets the plan's new addresses (none
+ * removed yet), then the nft table is replaced when its script changed (a
+ * full sync rewrites it anyway, in case someone changed it).  On failure
+ * kroute0's addresses are put back as they were (the table is either
+ * replaced whole or not at all).
+ */
+static int apply_kernel(struct dataplane *dp, const struct us_plan *p, const char *script,
+			bool full, struct diag *d, uint64_t *t_kernel)
+{
+	const struct dp_opts *o = &dp->us.opts;
+	uint64_t t = mono_ns();
+	struct addr *before;
+	size_t n_before;
+	bool created;
+	int r;
+
+	us_capture_vips_now(&before, &n_before);
+	r = us_capture_vips(o, p->vips, p->n_vips, false, &created, d);
+	if (r == 0 && (full || !dp->nft_applied || !streq(dp->nft_applied, script)))
+		r = us_capture_nft(o, script, d);
+	if (r < 0 && us_capture_vips_restore(o, before, n_before, created, d) < 0)
+		diag_add(d, DIAG_ERROR, NULL, 0, NULL, NULL,
+			 "userspace: could not put the addresses of " US_IFNAME " back as they were");
+	free(before);
+	*t_kernel += mono_ns() - t;
+	return r;
+}
+
 static int us_sync(struct dataplane *dp, const struct node_view *v, bool full, struct diag *d)
 {
 	struct us_dp *u = &dp->us;
-	uint64_t t0 = mono_ns();
+	uint64_t t0 = mono_ns(), t_kernel = 0, t;
 	struct us_plan plan;
 	struct us_plan_in in = { .view = v, .masquerade_all = u->opts.masquerade_all };
+	struct new_listener *nl = NULL;
 	struct addr *np;
 	size_t n_np;
-	struct us_snap *snap;
 	char *script;
-	uint64_t t_kernel = 0, t;
+	bool starting = !dp->started;
 	int r;
 
+	/* Until the agent's loop watches the event fd, a sync is where the lines get logged. */
+	drain_log(dp);
+	if (starting) {
+		r = us_start(dp, d, &t_kernel);
+		if (r < 0) {
+			dp->stats.failures++;
+			return r;
+		}
+	}
 	nodeport_addrs(&u->opts, &np, &n_np);
 	in.nodeport_addrs = np;
 	in.n_nodeport_addrs = n_np;
@@ -344,68 +565,35 @@ static int us_sync(struct dataplane *dp, const struct node_view *v, bool full, s
 	if (full)
 		for (size_t i = 0; i < plan.n_notes; i++)
 			diag_add(d, DIAG_WARNING, NULL, 0, NULL, NULL, "userspace: %s", plan.notes[i]);
-	/* Addresses before listeners; stale ones go last, after their listeners. */
-	t = mono_ns();
-	r = us_capture_vips(&u->opts, plan.vips, plan.n_vips, true, d);
-	t_kernel += mono_ns() - t;
-	if (r < 0)
-		goto fail;
-	/* A full sync checks the routing again, in case someone removed it. */
-	if (!dp->tproxy_failed && (full || !dp->tproxy_ready)) {
-		struct diag tmp;
-
-		diag_init(&tmp);
-		t = mono_ns();
-		r = us_capture_tproxy_routing(&u->opts, &tmp);
-		t_kernel += mono_ns() - t;
-		if (r == 0) {
-			dp->tproxy_ready = true;
-		} else if (dp->tproxy_ready) {
-			/* It worked before: keep preserving sources, say what failed now. */
-			diag_move(d, &tmp);
-		} else {
-			dp->tproxy_failed = true;
-			diag_add(d, DIAG_WARNING, NULL, 0, NULL, NULL,
-				 "userspace: no policy routing for transparent sockets, so client source IPs cannot be preserved; every flow is masqueraded");
-			diag_move(d, &tmp);
-		}
-		diag_done(&tmp);
-	}
 	script = us_plan_nft(&plan, u->opts.cluster_cidrs, u->opts.n_cluster_cidrs, US_TPROXY_MARK);
-	/* A full sync rewrites the table anyway, in case someone changed it. */
-	if (full || !dp->nft_applied || !streq(dp->nft_applied, script)) {
-		t = mono_ns();
-		r = us_capture_nft(&u->opts, script, d);
-		t_kernel += mono_ns() - t;
-		if (r < 0) {
-			free(script);
-			goto fail;
-		}
-		free(dp->nft_applied);
-		dp->nft_applied = script;
-	} else {
+	/* The first half: what can fail, before anything visible changes. */
+	r = open_new_listeners(dp, &plan, &nl, d);
+	if (r == 0) {
+		r = apply_kernel(dp, &plan, script, full, d, &t_kernel);
+		if (r < 0)
+			close_new_listeners(nl, plan.n_ls, u->n_workers);
+	}
+	if (r < 0) {
 		free(script);
+		dp->stats.failures++;
+		us_plan_done(&plan);
+		return r;
 	}
+	free(dp->nft_applied);
+	dp->nft_applied = script;
+	/* The second half: nothing below fails the sync. */
+	if (!starting && full && dp->tproxy_ready)
+		tproxy_routing(dp, d, &t_kernel);
 	sync_svcs(u, &plan, t0);
-	sync_listeners(dp, &plan, d);
-	snap = xcalloc(1, sizeof(*snap));
-	atomic_init(&snap->refs, 1);
-	us_capture_local_addrs(true, &snap->local, &snap->n_local);
-	us_snap_sort(snap);
-	/* The workers get it only when the node's addresses changed: a wakeup each otherwise. */
-	if (!us_snap_same(snap, u->snap)) {
-		for (unsigned i = 0; i < u->n_workers; i++)
-			us_worker_set_snap(u->workers[i], snap);
-		us_snap_unref(u->snap);
-		u->snap = snap;
-	} else {
-		us_snap_unref(snap);
-	}
+	commit_listeners(dp, &plan, nl);
+	close_new_listeners(nl, plan.n_ls, u->n_workers);
+	update_snap(u);
+	/* Stale addresses last, after their listeners; left for the next sync if ip fails. */
 	t = mono_ns();
-	r = us_capture_vips(&u->opts, plan.vips, plan.n_vips, false, d);
+	if (us_capture_vips(&u->opts, plan.vips, plan.n_vips, true, &(bool){ false }, d) < 0)
+		diag_add(d, DIAG_WARNING, NULL, 0, NULL, NULL,
+			 "userspace: stale addresses stay on " US_IFNAME " until the next sync removes them");
 	t_kernel += mono_ns() - t;
-	if (r < 0)
-		goto fail;
 	dp->stats.syncs++;
 	if (full)
 		dp->stats.full_syncs++;
@@ -417,10 +605,6 @@ static int us_sync(struct dataplane *dp, const struct node_view *v, bool full, s
 	dp->stats.last_kernel_ns = t_kernel;
 	us_plan_done(&plan);
 	return 0;
-fail:
-	dp->stats.failures++;
-	us_plan_done(&plan);
-	return r;
 }
 
 const struct dataplane_ops dp_userspace_ops = {
@@ -430,4 +614,7 @@ const struct dataplane_ops dp_userspace_ops = {
 	.cleanup = us_cleanup,
 	.stats = us_stats,
 	.free = us_free,
+	.event_fd = us_event_fd,
+	.on_event = us_on_event,
+	.options = &us_mode_options,
 };

@@ -10,14 +10,15 @@
 #include "dataplane/userspace/plan.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 
+#include "core/sbuf.h"
 #include "core/util.h"
+#include "dataplane/common/nft_script.h"
 #include "sched/sched_config.h"
 
 static void add_note(struct us_plan *p, char *note)
@@ -216,30 +217,8 @@ void us_plan_done(struct us_plan *p)
 	*p = (struct us_plan){ 0 };
 }
 
-struct sbuf {
-	char *s;
-	size_t n, cap;
-};
-
-static void sb_add(struct sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void sb_add(struct sbuf *b, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	for (;;) {
-		va_start(ap, fmt);
-		n = vsnprintf(b->s + b->n, b->cap - b->n, fmt, ap);
-		va_end(ap);
-		if ((size_t)n < b->cap - b->n)
-			break;
-		b->s = xgrow(b->s, &b->cap, b->n + (size_t)n + 1, 1);
-	}
-	b->n += (size_t)n;
-}
-
 /* " { a/b, c/d }" of the CIDRs of one family; "" when there are none. */
-static void sb_cidrs(struct sbuf *b, const struct cidr *v, size_t n, int family)
+static void add_cidrs(struct sbuf *b, const struct cidr *v, size_t n, int family)
 {
 	bool first = true;
 
@@ -249,11 +228,12 @@ static void sb_cidrs(struct sbuf *b, const struct cidr *v, size_t n, int family)
 		if (v[i].addr.family != family)
 			continue;
 		cidr_format(&v[i], c);
-		sb_add(b, "%s%s", first ? " { " : ", ", c);
+		sbuf_adds(b, first ? " { " : ", ");
+		sbuf_adds(b, c);
 		first = false;
 	}
 	if (!first)
-		sb_add(b, " }");
+		SBUF_ADDL(b, " }");
 }
 
 static bool has_family(const struct cidr *v, size_t n, int family)
@@ -264,14 +244,43 @@ static bool has_family(const struct cidr *v, size_t n, int family)
 	return false;
 }
 
+/* One DROP outcome as an nft rule (without indentation). */
+static void drop_rule(struct sbuf *b, const struct us_plan_drop *d, const struct cidr *cluster_cidrs,
+		      size_t n_cluster_cidrs)
+{
+	const char *ipk = d->family == AF_INET6 ? "ip6" : "ip";
+
+	if (d->addr.family) {
+		char a[ADDR_STRLEN];
+
+		addr_format(&d->addr, a);
+		sbuf_printf(b, "%s daddr %s ", ipk, a);
+	} else {
+		sbuf_printf(b, "meta nfproto %s fib daddr type local ",
+			    d->family == AF_INET6 ? "ipv6" : "ipv4");
+	}
+	if (d->n_allow) {
+		sbuf_printf(b, "%s saddr !=", ipk);
+		add_cidrs(b, d->allow, d->n_allow, d->family);
+		SBUF_ADDL(b, " fib saddr type != local ");
+	} else if (d->external_only) {
+		if (has_family(cluster_cidrs, n_cluster_cidrs, d->family)) {
+			sbuf_printf(b, "%s saddr !=", ipk);
+			add_cidrs(b, cluster_cidrs, n_cluster_cidrs, d->family);
+			sbuf_addc(b, ' ');
+		}
+		SBUF_ADDL(b, "fib saddr type != local ");
+	}
+	sbuf_printf(b, "%s dport %u drop", d->proto == IPPROTO_UDP ? "udp" : "tcp", d->port);
+}
+
 char *us_plan_nft(const struct us_plan *p, const struct cidr *cluster_cidrs, size_t n_cluster_cidrs,
 		  uint32_t tproxy_mark)
 {
-	struct sbuf b = { .s = xmalloc(256), .cap = 256 };
+	struct sbuf b = { 0 }, rule = { 0 };
+	char mark_rule[128];
 
-	/* Create-then-delete makes the replace one transaction whether or not it existed. */
-	sb_add(&b, "table inet %s\ndelete table inet %s\ntable inet %s {\n", US_NFT_TABLE,
-	       US_NFT_TABLE, US_NFT_TABLE);
+	nft_table_begin(&b, "inet", US_NFT_TABLE);
 	/*
 	 * Replies to a source-preserving (IP_TRANSPARENT) upstream socket are
 	 * addressed to the client, not to this node: mark them so the
@@ -281,38 +290,21 @@ char *us_plan_nft(const struct us_plan *p, const struct cidr *cluster_cidrs, siz
 	 * endpoint on this node's own address is never sent a client's
 	 * address (us_want_spoof), so its replies never need diverting.
 	 */
-	sb_add(&b, "\tchain divert {\n\t\ttype filter hook prerouting priority mangle; policy accept;\n"
-		   "\t\tiif \"lo\" accept\n"
-		   "\t\tmeta l4proto { tcp, udp } socket transparent 1 meta mark set meta mark | 0x%08x accept\n"
-		   "\t}\n", tproxy_mark);
-	sb_add(&b, "\tchain filter_input {\n\t\ttype filter hook input priority filter - 1; policy accept;\n");
+	nft_chain_begin(&b, "divert", "filter", "prerouting", "mangle", "accept");
+	nft_rule(&b, "iif \"lo\" accept");
+	snprintf(mark_rule, sizeof(mark_rule),
+		 "meta l4proto { tcp, udp } socket transparent 1 meta mark set meta mark | 0x%08x accept",
+		 tproxy_mark);
+	nft_rule(&b, mark_rule);
+	nft_chain_end(&b);
+	nft_chain_begin(&b, "filter_input", "filter", "input", "filter - 1", "accept");
 	for (size_t i = 0; i < p->n_drops; i++) {
-		const struct us_plan_drop *d = &p->drops[i];
-		const char *ipk = d->family == AF_INET6 ? "ip6" : "ip";
-
-		sb_add(&b, "\t\t");
-		if (d->addr.family) {
-			char a[ADDR_STRLEN];
-
-			addr_format(&d->addr, a);
-			sb_add(&b, "%s daddr %s ", ipk, a);
-		} else {
-			sb_add(&b, "meta nfproto %s fib daddr type local ", d->family == AF_INET6 ? "ipv6" : "ipv4");
-		}
-		if (d->n_allow) {
-			sb_add(&b, "%s saddr !=", ipk);
-			sb_cidrs(&b, d->allow, d->n_allow, d->family);
-			sb_add(&b, " fib saddr type != local ");
-		} else if (d->external_only) {
-			if (has_family(cluster_cidrs, n_cluster_cidrs, d->family)) {
-				sb_add(&b, "%s saddr !=", ipk);
-				sb_cidrs(&b, cluster_cidrs, n_cluster_cidrs, d->family);
-				sb_add(&b, " ");
-			}
-			sb_add(&b, "fib saddr type != local ");
-		}
-		sb_add(&b, "%s dport %u drop\n", d->proto == IPPROTO_UDP ? "udp" : "tcp", d->port);
+		rule.len = 0;
+		drop_rule(&rule, &p->drops[i], cluster_cidrs, n_cluster_cidrs);
+		nft_rule(&b, sbuf_cstr(&rule));
 	}
-	sb_add(&b, "\t}\n}\n");
-	return b.s;
+	nft_chain_end(&b);
+	nft_table_end(&b);
+	sbuf_free(&rule);
+	return sbuf_cstr(&b);
 }

@@ -11,7 +11,9 @@
  *    once when it ends, never per packet.
  *  - us_ep: one endpoint of one us_svc; connections hold a reference.
  *    `removed` and `removed_ns` are written by the control thread and read
- *    lock-free by workers (grace-period close, UDP moves).
+ *    lock-free by workers (grace-period close, UDP moves); `health_dirty`
+ *    is written under svc->lock and read lock-free.  Every field read
+ *    without the lock is an atomic, and every access to it is atomic.
  *  - us_listener: immutable after creation; each worker gets its own socket
  *    (SO_REUSEPORT) through its message queue, so workers never see a
  *    half-built table.  The last reference frees it.
@@ -51,6 +53,13 @@ struct us_ep {
 	socklen_t salen;
 	atomic_bool removed;         /* no longer in the set: close after the grace period */
 	_Atomic uint64_t removed_ns;
+	/*
+	 * health has failures a success must clear.  Written under svc->lock
+	 * with health, read without it by us_svc_succeeded, so that the common
+	 * case (a success with nothing to clear) takes no lock.  health itself
+	 * is only ever touched under the lock.
+	 */
+	atomic_bool health_dirty;
 	/* Under svc->lock: */
 	int idx;                     /* index in svc->dests; -1 when not in the current set */
 	uint32_t weight;             /* configured weight */

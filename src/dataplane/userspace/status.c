@@ -96,7 +96,8 @@ static void write_file(struct us_status *st)
 		free(buf);
 		return;
 	}
-	f = fopen(st->tmp, "w");
+	/* "e" (O_CLOEXEC): the agent spawns helpers meanwhile, which must not inherit it. */
+	f = fopen(st->tmp, "we");
 	if (f) {
 		bool ok = fwrite(buf, 1, len, f) == len;
 
@@ -129,23 +130,27 @@ static void *status_main(void *arg)
 	return NULL;
 }
 
-struct us_status *us_status_start(struct us_dp *dp, const char *path)
+int us_status_start(struct us_dp *dp, const char *path, struct us_status **ret)
 {
 	struct us_status *st = xcalloc(1, sizeof(*st));
+	int err;
 
 	st->dp = dp;
 	st->path = xstrdup(path);
 	st->tmp = xasprintf("%s.tmp", path);
 	pthread_mutex_init(&st->lock, NULL);
 	pthread_cond_init(&st->cond, NULL);
-	if (us_thread_create(&st->thread, status_main, st) != 0) {
-		log_line("userspace: cannot start the status writer: %s", strerror(errno));
+	err = us_thread_create(&st->thread, status_main, st); /* an error number, not errno */
+	if (err) {
+		pthread_mutex_destroy(&st->lock);
+		pthread_cond_destroy(&st->cond);
 		free(st->path);
 		free(st->tmp);
 		free(st);
-		return NULL;
+		return -err;
 	}
-	return st;
+	*ret = st;
+	return 0;
 }
 
 void us_status_stop(struct us_status *st)

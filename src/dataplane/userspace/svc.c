@@ -268,8 +268,8 @@ void us_svc_update(struct us_svc *s, const struct us_plan_svc *ps, uint64_t now_
 	}
 	if (r < 0) {
 		/* Cannot happen with a plan from the view (names and sizes are validated). */
-		log_line("userspace: %s: scheduler %s: %s; falling back to random", s->name,
-		       ps->sched_name, strerror(-r));
+		us_logq_push(&s->dp->logq, "userspace: %s: scheduler %s: %s; falling back to random",
+			     s->name, ps->sched_name, strerror(-r));
 		sched_free(s->st);
 		s->st = NULL;
 		if (sched_new("random", &(struct sched_config){ .seed = ps->cfg.seed }, dests,
@@ -315,11 +315,14 @@ static void expire_ejections(struct us_svc *s, uint64_t now_ns)
 		struct us_ep *ep = s->cur[i];
 
 		if (us_health_expire(&ep->health, now_ns)) {
+			/* On probation: a success clears it. */
+			atomic_store_explicit(&ep->health_dirty, true, memory_order_relaxed);
 			s->n_ejected--;
 			s->dests[i].weight = ep->weight;
 			changed = true;
-			log_line("userspace: %s: endpoint %s back in service after its ejection",
-			       s->name, ep->key);
+			us_logq_push(&s->dp->logq,
+				     "userspace: %s: endpoint %s back in service after its ejection",
+				     s->name, ep->key);
 		}
 	}
 	if (changed && s->st)
@@ -402,6 +405,7 @@ void us_svc_failed(struct us_ep *ep, int err, uint64_t now_ns)
 	struct us_svc *s = ep->svc;
 
 	pthread_mutex_lock(&s->lock);
+	atomic_store_explicit(&ep->health_dirty, true, memory_order_relaxed);
 	if (us_health_failure(&ep->health, s->dp->eject_ns, now_ns)) {
 		/* An endpoint already removed from the set only keeps the record. */
 		if (ep->idx >= 0) {
@@ -411,9 +415,10 @@ void us_svc_failed(struct us_ep *ep, int err, uint64_t now_ns)
 				sched_prepare(s->st);
 		}
 		atomic_fetch_add_explicit(&s->dp->ctr.ejections, 1, memory_order_relaxed);
-		log_line("userspace: %s: endpoint %s ejected for %.1fs after %u failed connects in a row (last: %s)",
-		       s->name, ep->key, (double)(ep->health.ejected_until_ns - now_ns) / 1e9,
-		       US_HEALTH_FAILURES, strerror(err));
+		us_logq_push(&s->dp->logq,
+			     "userspace: %s: endpoint %s ejected for %.1fs after %u failed connects in a row (last: %s)",
+			     s->name, ep->key, (double)(ep->health.ejected_until_ns - now_ns) / 1e9,
+			     US_HEALTH_FAILURES, strerror(err));
 	}
 	pthread_mutex_unlock(&s->lock);
 }
@@ -422,12 +427,12 @@ void us_svc_succeeded(struct us_ep *ep)
 {
 	struct us_svc *s = ep->svc;
 
-	/* Racy read first: the common case (no failures) takes no lock. */
-	if (!__atomic_load_n(&ep->health.consecutive_failures, __ATOMIC_RELAXED) &&
-	    !__atomic_load_n(&ep->health.ejections_in_a_row, __ATOMIC_RELAXED))
+	/* The common case (nothing to clear) takes no lock. */
+	if (!atomic_load_explicit(&ep->health_dirty, memory_order_relaxed))
 		return;
 	pthread_mutex_lock(&s->lock);
 	us_health_success(&ep->health);
+	atomic_store_explicit(&ep->health_dirty, false, memory_order_relaxed);
 	pthread_mutex_unlock(&s->lock);
 }
 

@@ -141,8 +141,12 @@ static bool connect_next(struct us_worker *w, struct us_conn *c)
 			c->deadline_ns = w->now_ns + w->dp->connect_timeout_ns;
 			if (us_epoll_add(w, fd, US_RELAY_EVENTS, &c->ev_backend) == 0)
 				return true;
+			/* Not the endpoint's fault: no health record, the next one is tried. */
 			c->bfd = -1;
 			c->ep = NULL;
+			close(fd);
+			us_svc_release(ep);
+			continue;
 		}
 		/* Refused at once (a local endpoint without a listener), or worse. */
 		us_svc_failed(ep, errno, w->now_ns);
@@ -232,8 +236,12 @@ void us_tcp_accept(struct us_worker *w, struct us_wl *wl)
 			if (!wl->paused && wl->fd >= 0) {
 				struct epoll_event e = { .events = 0, .data.ptr = &wl->ev };
 
-				wl->paused = true;
-				epoll_ctl(w->epfd, EPOLL_CTL_MOD, wl->fd, &e);
+				/* Not paused, it is polled again at once: the loop spins until fds free up. */
+				if (epoll_ctl(w->epfd, EPOLL_CTL_MOD, wl->fd, &e) == 0)
+					wl->paused = true;
+				else
+					us_logq_push(&w->dp->logq, "userspace: worker %u: cannot pause %s: %s",
+						     w->idx, wl->l->name, strerror(errno));
 			}
 		}
 		return;

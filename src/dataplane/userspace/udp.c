@@ -28,60 +28,8 @@ int us_udp_init(struct us_worker *w)
 	w->tx_iov = xcalloc(US_UDP_BATCH, sizeof(*w->tx_iov));
 	w->rx_names = xcalloc(US_UDP_BATCH, sizeof(*w->rx_names));
 	w->bufs = xmalloc((size_t)US_UDP_BATCH * US_UDP_BUF);
-	w->hcap = 1024;
-	w->htab = xcalloc(w->hcap, sizeof(*w->htab));
+	us_sess_table_init(&w->sessions_by_client);
 	return 0;
-}
-
-static uint64_t sess_hash(const struct us_wl *wl, const struct addr *a, uint16_t port)
-{
-	/* FNV-1a over the listener, the address and the port. */
-	uint64_t h = 1469598103934665603ull ^ (uint64_t)(uintptr_t)wl;
-
-	for (size_t i = 0; i < (a->family == AF_INET6 ? 16u : 4u); i++)
-		h = (h ^ a->bytes[i]) * 1099511628211ull;
-	h = (h ^ (port & 0xff)) * 1099511628211ull;
-	h = (h ^ (port >> 8)) * 1099511628211ull;
-	return h;
-}
-
-static void htab_insert(struct us_worker *w, struct us_sess *s)
-{
-	size_t b;
-
-	if (w->n_sess + 1 > w->hcap) {
-		size_t ncap = w->hcap * 2;
-		struct us_sess **nt = xcalloc(ncap, sizeof(*nt));
-
-		for (size_t i = 0; i < w->hcap; i++) {
-			struct us_sess *e = w->htab[i], *next;
-
-			for (; e; e = next) {
-				next = e->hnext;
-				e->hnext = nt[e->hash & (ncap - 1)];
-				nt[e->hash & (ncap - 1)] = e;
-			}
-		}
-		free(w->htab);
-		w->htab = nt;
-		w->hcap = ncap;
-	}
-	b = s->hash & (w->hcap - 1);
-	s->hnext = w->htab[b];
-	w->htab[b] = s;
-	w->n_sess++;
-}
-
-static void htab_remove(struct us_worker *w, struct us_sess *s)
-{
-	struct us_sess **pp = &w->htab[s->hash & (w->hcap - 1)];
-
-	for (; *pp; pp = &(*pp)->hnext)
-		if (*pp == s) {
-			*pp = s->hnext;
-			w->n_sess--;
-			return;
-		}
 }
 
 static void sess_close(struct us_worker *w, struct us_sess *s)
@@ -89,7 +37,7 @@ static void sess_close(struct us_worker *w, struct us_sess *s)
 	if (s->dead)
 		return;
 	s->dead = true;
-	htab_remove(w, s);
+	us_sess_table_remove(&w->sessions_by_client, s);
 	close(s->fd);
 	if (s->ep)
 		us_svc_release(s->ep);
@@ -155,10 +103,10 @@ static struct us_sess *sess_get(struct us_worker *w, struct us_wl *wl,
 	int fd;
 
 	us_sockaddr_to_addr(sa, &a, &port);
-	h = sess_hash(wl, &a, port);
-	for (s = w->htab[h & (w->hcap - 1)]; s; s = s->hnext)
-		if (s->hash == h && s->wl == wl && s->client_port == port && addr_eq(&s->client_addr, &a))
-			return s;
+	h = us_sess_hash(wl, &a, port);
+	s = us_sess_table_find(&w->sessions_by_client, h, wl, &a, port);
+	if (s)
+		return s;
 	from_pod = us_worker_from_pod(w, &a);
 	from_node = us_snap_is_local(w->snap, &a);
 	if (wl->l->svc_cluster && (from_pod || from_node))
@@ -199,7 +147,7 @@ static struct us_sess *sess_get(struct us_worker *w, struct us_wl *wl,
 	s->last_ns = w->now_ns;
 	us_list_init(&s->lru);
 	us_list_add_tail(&w->sessions, &s->lru);
-	htab_insert(w, s);
+	us_sess_table_insert(&w->sessions_by_client, s);
 	atomic_fetch_add_explicit(&w->dp->ctr.udp_sessions_active, 1, memory_order_relaxed);
 	atomic_fetch_add_explicit(&w->dp->ctr.udp_sessions_total, 1, memory_order_relaxed);
 	if (us_epoll_add(w, fd, EPOLLIN, &s->ev) < 0) {
@@ -395,6 +343,5 @@ void us_udp_done(struct us_worker *w)
 	free(w->tx_iov);
 	free(w->rx_names);
 	free(w->bufs);
-	free(w->htab);
-	w->htab = NULL;
+	us_sess_table_done(&w->sessions_by_client);
 }

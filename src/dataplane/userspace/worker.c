@@ -127,7 +127,7 @@ int us_upstream_socket(struct us_worker *w, int type, const struct us_ep *ep, bo
 			int err = errno;
 
 			if (!atomic_exchange(&warned, true))
-				log_line("userspace: cannot keep client source addresses (transparent bind: %s); backends see the node's address instead",
+				us_logq_push(&w->dp->logq, "userspace: cannot keep client source addresses (transparent bind: %s); backends see the node's address instead",
 				       strerror(err));
 			close(fd);
 			*spoof = false;
@@ -148,7 +148,7 @@ bool us_worker_fd_exhausted(struct us_worker *w, const char *what)
 		return freed;
 	w->last_fd_log_ns = w->now_ns;
 	getrlimit(RLIMIT_NOFILE, &rl);
-	log_line("userspace: out of file descriptors (%s; RLIMIT_NOFILE %llu per worker): the oldest UDP sessions are closed to make room, then new connections are reset until some close; raise the limit (e.g. LimitNOFILE= in the unit) or lower the load",
+	us_logq_push(&w->dp->logq, "userspace: out of file descriptors (%s; RLIMIT_NOFILE %llu per worker): the oldest UDP sessions are closed to make room, then new connections are reset until some close; raise the limit (e.g. LimitNOFILE= in the unit) or lower the load",
 	       what, (unsigned long long)rl.rlim_cur);
 	return freed;
 }
@@ -161,11 +161,16 @@ int us_thread_create(pthread_t *t, void *(*fn)(void *), void *arg)
 	/*
 	 * Signals belong to the agent's signalfd; a thread that could take
 	 * SIGTERM would let its default action kill the process mid-flight.
+	 * So no thread starts unless its mask is in place (pthread_sigmask
+	 * returns an error number, not -1 and errno).
 	 */
 	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
+	r = pthread_sigmask(SIG_SETMASK, &all, &old);
+	if (r)
+		return r;
 	r = pthread_create(t, NULL, fn, arg);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	/* Restoring a mask that was just in place cannot fail with valid arguments. */
+	(void)pthread_sigmask(SIG_SETMASK, &old, NULL);
 	return r;
 }
 
@@ -196,15 +201,19 @@ static void post(struct us_worker *w, struct us_msg m, int fd)
 		cm->cmsg_len = CMSG_LEN(sizeof(int));
 		memcpy(CMSG_DATA(cm), &fd, sizeof(int));
 	}
+	int err = 0;
+
 	do
 		r = sendmsg(w->ctl, &mh, MSG_NOSIGNAL);
 	while (r < 0 && errno == EINTR);
+	if (r < 0)
+		err = errno; /* before close() may change it */
 	if (fd >= 0)
 		close(fd);
 	if (r < 0)
 		/* Only when the worker is gone: it can no longer use what m carries. */
-		log_line("userspace: worker %u: cannot send a control message: %s", w->idx,
-		       strerror(errno));
+		us_logq_push(&w->dp->logq, "userspace: worker %u: cannot send a control message: %s",
+			     w->idx, strerror(err));
 }
 
 struct us_wl *us_worker_add_listener(struct us_worker *w, struct us_listener *l, int fd)
@@ -285,8 +294,9 @@ static bool handle_messages(struct us_worker *w)
 			fd = -1;
 			us_list_add_tail(&w->wls, &m.wl->link);
 			if (m.wl->fd < 0 || us_epoll_add(w, m.wl->fd, EPOLLIN, &m.wl->ev) < 0)
-				log_line("userspace: worker %u: cannot watch %s: %s", w->idx,
-				       m.wl->l->name, m.wl->fd < 0 ? "no socket received" : strerror(errno));
+				us_logq_push(&w->dp->logq, "userspace: worker %u: cannot watch %s: %s",
+					     w->idx, m.wl->l->name,
+					     m.wl->fd < 0 ? "no socket received" : strerror(errno));
 			break;
 		case US_MSG_DEL:
 			wl_close(w, m.wl, true);
@@ -319,8 +329,12 @@ static void tick(struct us_worker *w)
 		if (wl->paused) {
 			struct epoll_event e = { .events = EPOLLIN, .data.ptr = &wl->ev };
 
-			wl->paused = false;
-			epoll_ctl(w->epfd, EPOLL_CTL_MOD, wl->fd, &e);
+			/* On failure it stays paused and is tried again at the next tick. */
+			if (epoll_ctl(w->epfd, EPOLL_CTL_MOD, wl->fd, &e) == 0)
+				wl->paused = false;
+			else
+				us_logq_push(&w->dp->logq, "userspace: worker %u: cannot resume %s: %s",
+					     w->idx, wl->l->name, strerror(errno));
 		}
 	}
 	us_tcp_tick(w, scan);
@@ -342,10 +356,27 @@ static void free_graveyards(struct us_worker *w)
 	}
 }
 
+/* Closes every fd from 3 up but a and b (either may be -1); 0 or a negative errno. */
+static int close_all_but(int a, int b)
+{
+	int keep[2] = { a < b ? a : b, a < b ? b : a };
+	unsigned from = 3;
+
+	for (size_t i = 0; i < ARRAY_SIZE(keep); i++) {
+		if (keep[i] < (int)from)
+			continue;
+		if ((unsigned)keep[i] > from && close_range(from, (unsigned)keep[i] - 1, 0) < 0)
+			return -errno;
+		from = (unsigned)keep[i] + 1;
+	}
+	return close_range(from, ~0u, 0) < 0 ? -errno : 0;
+}
+
 /*
  * The worker's own fd table: a copy of the process's, minus everything but
- * the standard streams and the worker's control socket.  Then its epoll,
- * timer and spare fd.  Returns 0 or a negative errno.
+ * the standard streams, the worker's control socket and the log queue's
+ * eventfd.  Then its epoll, timer and spare fd.  Returns 0 or a negative
+ * errno.
  */
 static int worker_setup(struct us_worker *w)
 {
@@ -354,6 +385,7 @@ static int worker_setup(struct us_worker *w)
 		.it_value = { .tv_nsec = (long)US_TICK_NS },
 	};
 	char name[16];
+	int r;
 
 	snprintf(name, sizeof(name), "kroute-w%u", w->idx);
 	(void)pthread_setname_np(pthread_self(), name);
@@ -364,17 +396,27 @@ static int worker_setup(struct us_worker *w)
 		w->ctl_peer = -1;
 		return -err;
 	}
-	/* Inherited copies would keep other threads' sockets alive after they close theirs. */
-	if ((w->ctl_peer > 3 && close_range(3, (unsigned)w->ctl_peer - 1, 0) < 0) ||
-	    close_range((unsigned)w->ctl_peer + 1, ~0u, 0) < 0)
-		return -errno;
+	/*
+	 * Inherited copies would keep other threads' sockets alive after they
+	 * close theirs.  Kept: the control socket, and the log queue's eventfd
+	 * (its number must mean the same file here, or a push would write to
+	 * whatever socket this table gives that number later).
+	 */
+	r = close_all_but(w->ctl_peer, w->dp->logq.efd);
+	if (r < 0)
+		return r;
+	/* Each call checked on its own: errno belongs to the call that failed. */
 	w->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (w->epfd < 0)
+		return -errno;
 	w->tick_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-	w->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	if (w->epfd < 0 || w->tick_fd < 0 || timerfd_settime(w->tick_fd, 0, &its, NULL) < 0 ||
-	    us_epoll_add(w, w->ctl_peer, EPOLLIN, &w->ev_wake) < 0 ||
+	if (w->tick_fd < 0 || timerfd_settime(w->tick_fd, 0, &its, NULL) < 0)
+		return -errno;
+	if (us_epoll_add(w, w->ctl_peer, EPOLLIN, &w->ev_wake) < 0 ||
 	    us_epoll_add(w, w->tick_fd, EPOLLIN, &w->ev_tick) < 0)
 		return -errno;
+	/* Without the spare fd, the EMFILE accept trick is skipped (tcp.c checks). */
+	w->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	return 0;
 }
 
@@ -412,9 +454,12 @@ static void *worker_main(void *arg)
 		int n = epoll_wait(w->epfd, evs, ARRAY_SIZE(evs), -1);
 
 		if (n < 0) {
-			if (errno == EINTR)
+			int wait_err = errno;
+
+			if (wait_err == EINTR)
 				continue;
-			log_line("userspace: worker %u: epoll_wait: %s", w->idx, strerror(errno));
+			us_logq_push(&w->dp->logq, "userspace: worker %u: epoll_wait: %s", w->idx,
+				     strerror(wait_err));
 			break;
 		}
 		w->now_ns = mono_ns();
@@ -469,7 +514,7 @@ static void worker_free(struct us_worker *w)
 	free(w);
 }
 
-struct us_worker *us_worker_start(struct us_dp *dp, unsigned idx)
+int us_worker_start(struct us_dp *dp, unsigned idx, struct us_worker **ret)
 {
 	struct us_worker *w = xcalloc(1, sizeof(*w));
 	int sv[2], err = 0;
@@ -507,19 +552,17 @@ struct us_worker *us_worker_start(struct us_dp *dp, unsigned idx)
 	if (n != 1 || status) {
 		/* The worker has torn down what it owned (its UDP buffers included). */
 		pthread_join(w->thread, NULL);
-		err = n == 1 ? status : EIO;
 		worker_free(w);
-		log_line("userspace: cannot start worker %u: %s", idx, strerror(err));
-		return NULL;
+		return n == 1 ? -(int)status : -EIO;
 	}
-	return w;
+	*ret = w;
+	return 0;
 fail:
 	if (w->ctl >= 0)
 		close(w->ctl_peer);
 	us_udp_done(w);
 	worker_free(w);
-	log_line("userspace: cannot start worker %u: %s", idx, strerror(err));
-	return NULL;
+	return -err;
 }
 
 void us_worker_stop(struct us_worker *w)

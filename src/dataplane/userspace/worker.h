@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Proxy worker threads: one epoll loop each, edge-triggered, non-blocking.
- * The control thread talks to a worker only through its message queue (a
- * mutex-protected list plus an eventfd): add or remove a listener socket,
- * replace the local-address snapshot, quit.  Everything a worker owns
+ * The control thread talks to a worker only through its control socket (a
+ * SOCK_SEQPACKET pair, one message per datagram): add or remove a listener
+ * socket, replace the local-address snapshot, quit.  A worker talks back
+ * only through dp->logq (lines for the agent's log) and the counters.  Everything a worker owns
  * (listener sockets, connections, UDP sessions, buffers) is touched by that
  * worker alone.
  */
@@ -16,6 +17,7 @@
 
 #include "core/strmap.h"
 #include "dataplane/dataplane.h"
+#include "dataplane/userspace/logq.h"
 #include "dataplane/userspace/proxy.h"
 
 struct us_worker;
@@ -26,6 +28,7 @@ struct us_dp {
 	struct dp_opts opts;            /* borrowed strings and arrays (the agent's config) */
 	uint64_t grace_ns, udp_timeout_ns, connect_timeout_ns, eject_ns;
 	struct us_counters ctr;
+	struct us_logq logq;            /* what proxy threads have to say; the agent logs it */
 	_Atomic uint64_t last_removal_ns; /* workers look for connections to close after this */
 	_Atomic uint64_t removal_gen;   /* bumped after each endpoint is marked removed */
 	struct us_worker **workers;
@@ -43,7 +46,8 @@ struct us_dp {
 
 /* pthread_create with every signal blocked in the new thread. */
 int us_thread_create(pthread_t *t, void *(*fn)(void *), void *arg);
-struct us_worker *us_worker_start(struct us_dp *dp, unsigned idx);
+/* Starts worker idx (its thread and fd table); 0 or a negative errno. */
+int us_worker_start(struct us_dp *dp, unsigned idx, struct us_worker **ret);
 /* Asks the worker to quit, joins it and frees everything it owns. */
 void us_worker_stop(struct us_worker *w);
 /* Hands a listening (TCP) or bound (UDP) socket for l to the worker; takes a ref on l. */

@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 
 #include "dataplane/userspace/proxy.h"
+#include "dataplane/userspace/sess_table.h"
 #include "dataplane/userspace/worker.h"
 
 #define US_UDP_BATCH 32             /* datagrams per recvmmsg/sendmmsg */
@@ -118,8 +119,8 @@ struct us_sess {
 	struct addr client_addr;
 	uint16_t client_port;
 	uint64_t last_ns;
-	uint64_t hash;
-	struct us_sess *hnext;
+	uint64_t hash;              /* us_sess_hash of (wl, client_addr, client_port) */
+	struct us_sess *hnext;      /* sess_table.c's chain */
 	struct us_link lru;         /* oldest first; then the graveyard */
 };
 
@@ -139,8 +140,7 @@ struct us_worker {
 	struct us_snap *snap;
 	struct us_link wls, connecting, relaying, sessions, graveyard_conns, graveyard_sess,
 		graveyard_wls;
-	struct us_sess **htab;
-	size_t hcap, n_sess;
+	struct us_sess_table sessions_by_client;
 	struct us_pipe pool[US_PIPE_POOL];
 	size_t n_pool;
 	bool pool_used;             /* a pipe was taken from the pool since the last tick */
