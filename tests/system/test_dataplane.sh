@@ -23,16 +23,11 @@
 # Never touches the host: everything happens in namespaces lib.sh creates and
 # tears down on every exit path.
 set -u
-MODE=${1:?usage: $0 MODE KROUTE KR-BACKEND KR-PROBE}
-KROUTE=$(cd "$(dirname "$2")" && pwd)/$(basename "$2")
-export KR_BACKEND=$3 KR_PROBE=$4
-here=$(cd "$(dirname "$0")" && pwd)
-D=$here/dataplane
-DP_DATA=$D
-TABLE=${DATAPLANE_TABLE:-$D/scenarios.table}
-. "$here/../cluster/lib.sh"
+D=$(cd "$(dirname "$0")" && pwd)/dataplane
+. "$D/../../cluster/lib.sh"
 . "$D/engine.sh"
-dp_use_mode "$MODE"
+dp_begin "$@"
+TABLE=${DATAPLANE_TABLE:-$D/scenarios.table}
 . "$D/checks.sh"
 
 # ---- what the engine asks of a front end: the cluster of tests/cluster ----

@@ -23,18 +23,12 @@
 # usage: test_ipv6.sh MODE KROUTE KR-BACKEND KR-PROBE   (root; exits 77 = skip otherwise)
 set -u
 : "${KC_SKIP_RC:=77}"
-MODE=${1:?usage: $0 MODE KROUTE KR-BACKEND KR-PROBE}
-KROUTE=$(cd "$(dirname "$2")" && pwd)/$(basename "$2")
-BACKEND=$3
-export KR_PROBE=$4
-here=$(cd "$(dirname "$0")" && pwd)
-D=$here/dataplane
-DP_DATA=$D
-TABLE=${IPV6_TABLE:-$D/ipv6.table}
+D=$(cd "$(dirname "$0")" && pwd)/dataplane
 # lib.sh for kc_wait_for and the skip helpers only: this test builds its own network.
-. "$here/../cluster/lib.sh"
+. "$D/../../cluster/lib.sh"
 . "$D/engine.sh"
-dp_use_mode "$MODE" ip ip6tables-save ip6tables-restore
+dp_begin "$@" -- ip ip6tables-save ip6tables-restore
+TABLE=${IPV6_TABLE:-$D/ipv6.table}
 
 P=kr6-$$
 # pod1 and pod2 run kr-backend; pod3 is only a client (of UDP flows that outlive an endpoint change).
@@ -91,7 +85,7 @@ ip -n "$NODE" -6 route add fd00:96::/112 dev eth0
 for pod in 1 2; do
 	ns=$P-pod$pod
 	# Not through nx: `ip netns exec` execs, so $! is the program itself and kill reaches it.
-	ip netns exec "$ns" "$BACKEND" --name "pod$pod" --tcp 8080 --udp 8080 --ready-file "$TMP/ready$pod" \
+	ip netns exec "$ns" "$KR_BACKEND" --name "pod$pod" --tcp 8080 --udp 8080 --ready-file "$TMP/ready$pod" \
 		</dev/null >"$TMP/backend$pod.log" 2>&1 &
 	PIDS+=($!)
 done

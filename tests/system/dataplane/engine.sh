@@ -4,13 +4,12 @@
 # README.md here) against one mode.  Sourced by a front end that owns the
 # network (test_dataplane.sh: the IPv4 test cluster of tests/cluster;
 # test_ipv6.sh: its own IPv6 namespaces) after tests/cluster/lib.sh (for
-# kc_wait_for, kc_now_ms and the skip helpers); the front end then loads
-# the mode file with dp_use_mode MODE.  The front end sets:
+# kc_wait_for, kc_now_ms and the skip helpers); the front end then passes
+# its arguments to dp_begin, which loads the mode file.  The front end sets:
 #
-#   KROUTE, KR_PROBE, TABLE, M (the manifest directory kroute reads),
-#   DP_DIR (logs and scratch files), DP_DATA (where `services FILE` is),
-#   DP_NODES (the nodes kroute runs on), DP_RUN_FLAGS (kroute run flags
-#   every mode shares there)
+#   TABLE, M (the manifest directory kroute reads), DP_DIR (logs and
+#   scratch files), DP_NODES (the nodes kroute runs on), DP_RUN_FLAGS
+#   (kroute run flags every mode shares there)
 #
 # and defines:
 #
@@ -37,16 +36,26 @@ dp_report() {
 	[ "$fail" -eq 0 ]
 }
 
-# dp_use_mode MODE [CMD...]: sources DP_DATA/mode-MODE.sh (exit 2 when
-# there is none), then skips the test (kc_skip) without root, the mode's
-# commands or the front end's CMDs.
-dp_use_mode() {
-	local f=$DP_DATA/mode-$1.sh
+# dp_begin MODE KROUTE KR-BACKEND KR-PROBE [-- CMD...]: a front end's
+# arguments.  Sets MODE, KROUTE, KR_BACKEND, KR_PROBE and DP_DATA (this
+# folder), sources mode-MODE.sh (exit 2 when there is none), then skips the
+# test (kc_skip) without root, the mode's commands or the front end's CMDs.
+dp_begin() {
+	local f
+	if [ $# -lt 4 ] || { [ $# -gt 4 ] && [ "$5" != -- ]; }; then
+		echo "usage: $0 MODE KROUTE KR-BACKEND KR-PROBE" >&2
+		exit 2
+	fi
+	DP_DATA=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+	f=$DP_DATA/mode-$1.sh
 	[ -f "$f" ] || { echo "$0: no mode '$1' ($f)" >&2; exit 2; }
 	MODE=$1
+	KROUTE=$(cd "$(dirname "$2")" && pwd)/$(basename "$2")
+	export KR_BACKEND=$3 KR_PROBE=$4
 	MODE_CAPS=()
 	MODE_CMDS=()
-	shift
+	shift 4
+	[ $# -gt 0 ] && shift
 	# shellcheck source=/dev/null
 	. "$f"
 	kc_require_root
