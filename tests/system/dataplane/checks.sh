@@ -3,7 +3,8 @@
 # The checks of the data-plane test that are not one probe: live connections
 # across endpoint changes, a scheduler that counts open connections, what is
 # logged and written to the status file, running out of file descriptors, a
-# bad manifest.  Sourced by test_dataplane.sh; scenarios.table calls each
+# bad manifest.  Services are found by name in the engine's SVC_CIP (port
+# 80).  Sourced by test_dataplane.sh; scenarios.table calls each
 # check_NAME with `run NAME NEEDS`, so it runs only in a mode with those
 # capabilities.  They use the engine's ok/bad/check, kroute_stop,
 # start_and_sync and $M, and the cluster that scenarios.table builds.
@@ -56,14 +57,14 @@ other_pod() { if [ "$1" = web-1 ]; then echo web-2; else echo web-1; fi; }
 
 # grace-period: established connections outlive an endpoint change that keeps
 # their endpoint, and are closed GRACE seconds after their endpoint goes
-# (the mode sets GRACE).  Service hold, 10.96.0.20.
+# (the mode sets GRACE).  Service hold.
 check_held_connections() {
-	local first other removed_at
-	held_open keep cli-a2 10.96.0.20 80
+	local first other removed_at HOLD=${SVC_CIP[hold]}
+	held_open keep cli-a2 "$HOLD" 80
 	first=$(held_req keep)
 	case $first in web-1 | web-2) ok ;; *) bad "the held connection did not answer: $first" ;; esac
 	kc_write_endpointslice "$M" t/hold 8080/TCP:http "$first"
-	only_first() { [ "$(answers cli-a2 10 10.96.0.20 80)" = "$first" ]; }
+	only_first() { [ "$(answers cli-a2 10 "$HOLD" 80)" = "$first" ]; }
 	kc_wait_for -t 10 only_first && ok || bad "hold: scale down to $first not applied"
 	sleep $((GRACE + 1))
 	check "after the change and the grace period, the same connection still answers" "$(held_req keep)" "$first"
@@ -71,14 +72,14 @@ check_held_connections() {
 
 	# A connection to a removed endpoint is closed after the grace period.
 	kc_write_endpointslice "$M" t/hold 8080/TCP:http web-1 web-2
-	both_hold() { [ "$(answers cli-a2 30 10.96.0.20 80)" = "web-1 web-2" ]; }
+	both_hold() { [ "$(answers cli-a2 30 "$HOLD" 80)" = "web-1 web-2" ]; }
 	kc_wait_for -t 10 both_hold && ok || bad "hold: scale up not applied"
-	held_open gone cli-a2 10.96.0.20 80
+	held_open gone cli-a2 "$HOLD" 80
 	first=$(held_req gone)
 	other=$(other_pod "$first")
 	removed_at=$(kc_now_ms)
 	kc_write_endpointslice "$M" t/hold 8080/TCP:http "$other"
-	only_other() { [ "$(answers cli-a2 10 10.96.0.20 80)" = "$other" ]; }
+	only_other() { [ "$(answers cli-a2 10 "$HOLD" 80)" = "$other" ]; }
 	kc_wait_for -t 10 only_other && ok || bad "hold: removal of $first not applied"
 	# Still inside the grace period, if the change applied fast enough to tell.
 	if [ $(($(kc_now_ms) - removed_at)) -lt $((GRACE * 1000 - 500)) ]; then
@@ -92,16 +93,17 @@ check_held_connections() {
 }
 
 # lc: least connections (kroute.io/scheduler: lc) counts live connections.
-# Service lc, 10.96.0.21.
+# Service lc.
 check_least_connections() {
-	held_open lc cli-a2 10.96.0.21 80
+	local LC=${SVC_CIP[lc]}
+	held_open lc cli-a2 "$LC" 80
 	check "lc: the first connection goes to the first endpoint" "$(held_req lc)" web-1
 	# Sequential probes 100 ms apart: each has ended (and been uncounted) before the next.
 	check "lc: while it is open, new connections go to the other endpoint" \
-		"$(kc_probe cli-a2 tcp 10.96.0.21 80 --count 10 --interval 100 --timeout 700 </dev/null |
+		"$(kc_probe cli-a2 tcp "$LC" 80 --count 10 --interval 100 --timeout 700 </dev/null |
 			sed -E 's/^pod=([^ ]+) .*/\1/' | sort -u | tr '\n' ' ' | sed 's/ $//')" web-2
 	held_close lc
-	back_to_web1() { [ "$(answers cli-a2 5 10.96.0.21 80)" = web-1 ]; }
+	back_to_web1() { [ "$(answers cli-a2 5 "$LC" 80)" = web-1 ]; }
 	kc_wait_for -t 5 back_to_web1 && ok || bad "lc: closing the connection was not counted"
 }
 
@@ -133,7 +135,7 @@ check_silent_endpoint_ejected() {
 # fd-per-connection: out of file descriptors, a clear message, and kroute
 # keeps serving.
 check_fd_exhaustion() {
-	local t0 held_s n_logged
+	local t0 held_s n_logged WEB=${SVC_CIP[web]}
 	kroute_stop node-b1
 	# The limit bounds each worker's own fd table; about 25 fds of each go to its listeners and
 	# event loop: room for a few dozen connections per worker.
@@ -141,7 +143,7 @@ check_fd_exhaustion() {
 		bad "kroute on node-b1 did not restart"
 	# 160 connections held at once (kr-backend closes a silent one after about 2 s).
 	t0=$(kc_now_ms)
-	kc_exec cli-b1 bash -c 'for i in $(seq 160); do exec {fd}<>/dev/tcp/10.96.0.10/80 || break; done; sleep 2' \
+	kc_exec cli-b1 bash -c 'for i in $(seq 160); do exec {fd}<>"/dev/tcp/$1/80" || break; done; sleep 2' _ "$WEB" \
 		</dev/null 2>/dev/null
 	held_s=$((($(kc_now_ms) - t0 + 999) / 1000))
 	# At most once a second per worker (one per CPU), however many connections it turns away.
@@ -150,16 +152,17 @@ check_fd_exhaustion() {
 		"$([ "$n_logged" -ge 1 ] && [ "$n_logged" -le $(((held_s + 1) * $(nproc))) ] && echo yes ||
 			echo "$n_logged in ${held_s}s")" yes
 	check "kroute is still running" "$(kill -0 "${KPID[node-b1]}" 2>/dev/null && echo yes)" yes
-	both_b1() { [ "$(answers cli-b1 20 10.96.0.10 80)" = "web-1 web-2" ]; }
+	both_b1() { [ "$(answers cli-b1 20 "$WEB" 80)" = "web-1 web-2" ]; }
 	kc_wait_for -t 10 both_b1 && ok || bad "after the fd exhaustion the service does not answer"
 }
 
 # Every mode: a bad manifest is reported and the last good rules stay.
 check_bad_input() {
+	local WEB=${SVC_CIP[web]}
 	printf 'apiVersion: v1\nkind: Service\nmetadata: {name: broken, namespace: t}\nspec: {ports: [{port: 99999}]}\n' \
 		>"$M/broken.yaml"
 	has_error() { grep -q "broken.yaml.*must be between 1 and 65535" "$DP_DIR/kroute-node-a2.log"; }
 	kc_wait_for -t 10 has_error && ok || bad "the bad manifest was not reported"
-	check "traffic still flows after a bad change" "$(answers cli-a2 20 10.96.0.10 80)" "web-1 web-2"
+	check "traffic still flows after a bad change" "$(answers cli-a2 20 "$WEB" 80)" "web-1 web-2"
 	rm -f "$M/broken.yaml"
 }
