@@ -35,6 +35,7 @@
 #include "core/diag.h"
 #include "core/exec.h"
 #include "core/ifaddr.h"
+#include "core/sysctl.h"
 #include "core/util.h"
 #include "dataplane/iptables/apply.h"
 #include "dataplane/iptables/options.h"
@@ -43,6 +44,7 @@
 struct dataplane {
 	struct dp_opts opts;
 	struct ipt_mode_opts mo;     /* this mode's flags (options.c) */
+	bool route_localnet_set;     /* ensured once; kube-proxy never clears it either */
 	struct family_state fam[2];  /* IPv4, IPv6 */
 	struct dp_stats stats;
 };
@@ -300,11 +302,40 @@ static int apply_jumps(struct dataplane *dp, const struct family_state *fs,
 }
 
 /* Applied: the mirror and the fragment cache become what the kernel has; stale UDP flows go. */
+/*
+ * Rules that accept NodePorts on 127.0.0.0/8 need the kernel to route those
+ * packets: kube-proxy sets route_localnet then (and never clears it), and so
+ * does kroute, once the rules that use it are in.
+ */
+static void ensure_route_localnet(struct dataplane *dp, const struct sync_run *s, struct diag *d)
+{
+	bool changed;
+	int r;
+
+	if (dp->route_localnet_set || !ipt_localhost_nodeports(&s->o))
+		return;
+	r = sysctl_ensure("net/ipv4/conf/all/route_localnet", "1", &changed);
+	if (r < 0) {
+		diag_add(d, DIAG_WARNING, NULL, 0, NULL, NULL,
+			 "iptables: cannot set net.ipv4.conf.all.route_localnet=1 (%s): NodePorts on"
+			 " 127.0.0.1 will not answer; --iptables-localhost-nodeports=false turns them off",
+			 strerror(-r));
+		return;
+	}
+	if (changed)
+		diag_add(d, DIAG_NOTE, NULL, 0, NULL, NULL,
+			 "iptables: set net.ipv4.conf.all.route_localnet=1 for NodePorts on 127.0.0.1"
+			 " (as kube-proxy does)");
+	dp->route_localnet_set = true;
+}
+
 static void sync_applied(struct dataplane *dp, struct family_state *fs, const struct node_view *v,
 			 const struct sync_run *s, struct diag *d)
 {
 	size_t n_gone, n_rules = 0;
 
+	if (fs->family == AF_INET)
+		ensure_route_localnet(dp, s, d);
 	if (s->full)
 		owned_keys_clear(&fs->mirror);
 	for (size_t i = 0; i < s->in.n_pend; i++)

@@ -181,6 +181,14 @@ static bool nodeport_match_all(const struct ipt_opts *o, bool *ret_has_v4_loopba
 	return !any;
 }
 
+bool ipt_localhost_nodeports(const struct ipt_opts *o)
+{
+	bool has_v4_lo;
+
+	(void)nodeport_match_all(o, &has_v4_lo);
+	return o->localhost_nodeports && o->family == AF_INET && has_v4_lo;
+}
+
 static const struct addr *node_ip(const struct node_view *v, const struct ipt_opts *o)
 {
 	if (o->node_ip.family == o->family)
@@ -195,7 +203,6 @@ static int ctx_init(struct ipt_ctx *c, const struct node_view *v, const struct i
 		    size_t n_eps)
 {
 	const struct cidr *detect = NULL;
-	bool has_v4_lo;
 
 	*c = (struct ipt_ctx){ .o = o, .comments = !o->large_cluster };
 	if (o->family != AF_INET && o->family != AF_INET6)
@@ -216,8 +223,7 @@ static int ctx_init(struct ipt_ctx *c, const struct node_view *v, const struct i
 	}
 	c->mark_len = (size_t)snprintf(c->mark, sizeof(c->mark), "0x%08x", 1u << o->masquerade_bit);
 	c->node_ip = node_ip(v, o);
-	(void)nodeport_match_all(o, &has_v4_lo);
-	c->localhost_np = o->localhost_nodeports && o->family == AF_INET && has_v4_lo;
+	c->localhost_np = ipt_localhost_nodeports(o);
 	c->sep_tags = xmalloc(MAX(n_eps, 1) * sizeof(*c->sep_tags));
 	c->sep_state = xcalloc(MAX(n_eps, 1), 1);
 	return 0;

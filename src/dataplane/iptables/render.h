@@ -82,6 +82,13 @@ void ipt_opts_init(struct ipt_opts *o);
  * service ports rendered for family.  Callers set o->large_cluster from it.
  */
 bool ipt_large_cluster(const struct node_view *v, int family);
+/*
+ * Whether the rules accept NodePorts on 127.0.0.0/8 (IPv4, localhost NodePorts
+ * on, and the NodePort addresses include loopback): those packets are routed
+ * only with the route_localnet sysctl, which the apply layer then sets, as
+ * kube-proxy does.
+ */
+bool ipt_localhost_nodeports(const struct ipt_opts *o);
 
 /*
  * Renders the complete ruleset of both tables ("*filter ... COMMIT" then
