@@ -16,6 +16,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "core/sbuf.h"
 #include "core/util.h"
 
 #define CAPTURE_MAX (256u << 20) /* iptables-save of a huge node stays well below */
@@ -24,11 +25,6 @@
 #define EXIT_TICK_MS 10
 
 extern char **environ;
-
-struct sink {
-	char *buf;
-	size_t len, cap;
-};
 
 /* One running helper, from our side of its pipes. */
 struct child {
@@ -39,7 +35,7 @@ struct child {
 	int fd_err;
 	const char *in;
 	size_t in_len, written;
-	struct sink out, err;
+	struct sbuf out, err; /* captured output (core/sbuf: the one string builder) */
 };
 
 static void close_fd(int *fd)
@@ -54,7 +50,7 @@ static void close_fd(int *fd)
  * file, -EAGAIN when nothing is there yet (poll again), or another negative
  * errno.  An interrupted read is retried: it is not the end of the output.
  */
-static ssize_t sink_read(int fd, struct sink *s)
+static ssize_t sink_read(int fd, struct sbuf *s)
 {
 	char tmp[65536];
 	ssize_t n;
@@ -64,17 +60,13 @@ static ssize_t sink_read(int fd, struct sink *s)
 	while (n < 0 && errno == EINTR);
 	if (n < 0)
 		return errno == EWOULDBLOCK ? -EAGAIN : -errno;
-	if (n > 0 && s->len + (size_t)n < CAPTURE_MAX) {
-		s->buf = xgrow(s->buf, &s->cap, s->len + (size_t)n + 1, 1);
-		memcpy(s->buf + s->len, tmp, (size_t)n);
-		s->len += (size_t)n;
-		s->buf[s->len] = '\0';
-	}
+	if (n > 0 && s->len + (size_t)n < CAPTURE_MAX)
+		sbuf_add(s, tmp, (size_t)n);
 	return n;
 }
 
 /* Drains one output pipe after poll(); closes it at end of file or on an error that stays. */
-static void drain(int *fd, short revents, struct sink *s)
+static void drain(int *fd, short revents, struct sbuf *s)
 {
 	ssize_t n;
 
@@ -274,18 +266,18 @@ int exec_run_limit(char *const argv[], const char *in, size_t in_len, int want_o
 	if (r == 0)
 		r = reaped;
 	if (r < 0) {
-		free(c.out.buf);
-		free(c.err.buf);
+		sbuf_free(&c.out);
+		sbuf_free(&c.err);
 		return r;
 	}
 	res->status = WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : 128 + WTERMSIG(wstatus);
 	if (want_out) {
-		res->out = c.out.buf ? c.out.buf : xstrdup("");
+		res->out = sbuf_cstr(&c.out); /* owned by res now */
 		res->out_len = c.out.len;
 	} else {
-		free(c.out.buf);
+		sbuf_free(&c.out);
 	}
-	res->err = c.err.buf ? c.err.buf : xstrdup("");
+	res->err = sbuf_cstr(&c.err);
 	res->err_len = c.err.len;
 	return 0;
 }
