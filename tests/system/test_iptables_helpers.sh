@@ -19,13 +19,10 @@
 #
 # usage: test_iptables_helpers.sh KROUTE   (root; exits 77 = skip otherwise)
 set -u
-SKIP=${KC_SKIP_RC:-77}
 KROUTE=$(cd "$(dirname "${1:?usage: $0 KROUTE}")" && pwd)/$(basename "$1")
-[ "$(id -u)" = 0 ] || { echo "skip: needs root"; exit "$SKIP"; }
+# shellcheck source=testlib.sh
+. "$(dirname "$0")/testlib.sh"
 PROGS="iptables ip6tables iptables-save ip6tables-save iptables-restore ip6tables-restore"
-for c in ip $PROGS; do
-	command -v "$c" >/dev/null || { echo "skip: no $c"; exit "$SKIP"; }
-done
 
 NS=krhelp-$$
 TMP=$(mktemp -d)
@@ -33,13 +30,8 @@ cleanup() {
 	ip netns del "$NS" 2>/dev/null
 	rm -rf "$TMP"
 }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-pass=0
-fail=0
-check() { if [ "$2" = "$3" ]; then pass=$((pass + 1)); else fail=$((fail + 1)); echo "FAIL: $1: got '$2', want '$3'"; fi; }
+# shellcheck disable=SC2086 # PROGS is a word list
+st_init "iptables helpers" cleanup ip $PROGS
 
 # The wrappers: log "NAME ARGS..." (one line per call), then run the real program.
 mkdir -p "$TMP/bin"
@@ -114,5 +106,4 @@ done
 if [ "$fail" -ne 0 ]; then
 	echo "--- calls"; cat "$LOG"; echo "--- kroute run"; cat "$TMP/run.log"; echo "--- cleanup"; cat "$TMP/cleanup.log"
 fi
-echo "iptables helpers: $pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+st_finish

@@ -16,13 +16,9 @@
 #
 # usage: test_userspace_sync.sh KROUTE   (root; exits 77 = skip otherwise)
 set -u
-SKIP=${KC_SKIP_RC:-77}
 KROUTE=$(cd "$(dirname "${1:?usage: $0 KROUTE}")" && pwd)/$(basename "$1")
-[ "$(id -u)" = 0 ] || { echo "skip: needs root"; exit "$SKIP"; }
-for c in ip nft ss python3; do
-	command -v "$c" >/dev/null || { echo "skip: no $c"; exit "$SKIP"; }
-done
-REAL_NFT=$(command -v nft)
+# shellcheck source=testlib.sh
+. "$(dirname "$0")/testlib.sh"
 
 NS=krsync-$$
 TMP=$(mktemp -d)
@@ -34,14 +30,8 @@ cleanup() {
 	ip netns del "$NS" 2>/dev/null
 	rm -rf "$TMP"
 }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-pass=0
-fail=0
-check() { if [ "$2" = "$3" ]; then pass=$((pass + 1)); else fail=$((fail + 1)); echo "FAIL: $1: got '$2', want '$3'"; fi; }
-die() { echo "test_userspace_sync.sh: $*" >&2; exit 1; }
+st_init test_userspace_sync.sh cleanup ip nft ss python3
+REAL_NFT=$(command -v nft)
 nx() { ip netns exec "$NS" "$@"; }
 
 ip netns add "$NS" || die "ip netns add"
@@ -142,5 +132,4 @@ check "the sync succeeds" "$(synced && ! tail -n1 "$TMP/kroute.log" | grep -q 's
 check "the held port is named in a warning" "$(grep -c 't/held:82 clusterIP 10.96.0.13:82/TCP: cannot listen: Address already in use; not served on this node' "$TMP/kroute.log" | sed 's/^[1-9][0-9]*$/yes/')" yes
 check "the other new service is listened on" "$(nx ss -Hltn | grep -c '10.96.0.14:83 ')" 1
 
-echo "test_userspace_sync.sh: $pass passed, $fail failed"
-[ "$fail" = 0 ]
+st_finish

@@ -1,0 +1,44 @@
+# SPDX-License-Identifier: Apache-2.0
+# Shared by the standalone system tests (sourced): the skip rules, one set of
+# traps, the pass/fail counters and check().  The scenario tests have their
+# own engine (dataplane/engine.sh).
+#
+#   st_init NAME CLEANUP_FN TOOL...   skips (exit $KC_SKIP_RC, 77) without root
+#                                     or a tool; CLEANUP_FN runs on every exit
+#   check WHAT GOT WANT               counts a pass, or prints the failure
+#   die MESSAGE                       fails the whole test at once
+#   st_finish                         the closing line; the exit status
+ST_SKIP=${KC_SKIP_RC:-77}
+ST_NAME=test
+pass=0
+fail=0
+
+st_init() {
+	local c
+	ST_NAME=$1
+	# Traps first: a skip still removes what the script made before st_init.
+	# shellcheck disable=SC2064 # the cleanup function's name is fixed now
+	trap "$2" EXIT
+	trap 'exit 130' INT
+	trap 'exit 143' TERM
+	[ "$(id -u)" = 0 ] || { echo "skip: needs root"; exit "$ST_SKIP"; }
+	for c in "${@:3}"; do
+		command -v "$c" >/dev/null || { echo "skip: no $c"; exit "$ST_SKIP"; }
+	done
+}
+
+check() {
+	if [ "$2" = "$3" ]; then
+		pass=$((pass + 1))
+	else
+		fail=$((fail + 1))
+		echo "FAIL: $1: got '$2', want '$3'"
+	fi
+}
+
+die() { echo "$ST_NAME: $*" >&2; exit 1; }
+
+st_finish() {
+	echo "$ST_NAME: $pass passed, $fail failed"
+	[ "$fail" -eq 0 ]
+}
