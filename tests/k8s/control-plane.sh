@@ -95,24 +95,24 @@ free_port() {
 }
 
 # wait_for NAME CMD...: until CMD succeeds, while NAME runs, for at most
-# start_timeout seconds in all since start began.
+# start_timeout seconds in all since start began.  Fails when NAME exited.
 wait_for() {
 	local name=$1 pid
 	shift
 	pid=$(cat "$dir/run/$name.pid")
 	until "$@" >/dev/null 2>&1; do
-		alive "$pid" || die "$name exited during start-up"
+		alive "$pid" || return 1
 		((SECONDS < start_timeout)) || die "$name not ready after ${start_timeout}s"
 		sleep 0.2
 	done
 }
 
 # spawn NAME ARGS...: runs the cached binary NAME in the background, output to
-# log/NAME.log, pid in run/NAME.pid.
+# log/NAME.log (appended: a retry keeps the failed try), pid in run/NAME.pid.
 spawn() {
 	local name=$1
 	shift
-	"$K8S_BIN/$name" "$@" </dev/null >"$dir/log/$name.log" 2>&1 &
+	"$K8S_BIN/$name" "$@" </dev/null >>"$dir/log/$name.log" 2>&1 &
 	echo $! >"$dir/run/$name.pid"
 }
 
@@ -174,8 +174,47 @@ write_kubeconfig() {
 	chmod +x "$dir/bin/kubectl"
 }
 
+# lost_port_race NAME: NAME exited because another program took its port.
+lost_port_race() { grep -q 'address already in use' "$dir/log/$1.log"; }
+
+start_etcd() {
+	rm -rf "${dir:?}"/etcd/*
+	etcd_port=$(free_port)
+	peer_port=$(free_port)
+	spawn etcd --name kroute-test --data-dir "$dir/etcd" \
+		--listen-client-urls "http://127.0.0.1:$etcd_port" \
+		--advertise-client-urls "http://127.0.0.1:$etcd_port" \
+		--listen-peer-urls "http://127.0.0.1:$peer_port" \
+		--initial-advertise-peer-urls "http://127.0.0.1:$peer_port" \
+		--initial-cluster "kroute-test=http://127.0.0.1:$peer_port" \
+		--log-level warn
+	wait_for etcd curl -sf -m 2 "http://127.0.0.1:$etcd_port/health"
+}
+
+start_apiserver() {
+	local url
+	url=https://127.0.0.1:$(free_port)
+	# --endpoint-reconciler-type=none: the "kubernetes" Service's endpoints
+	# would be 127.0.0.1, which the API server's own validation refuses.
+	# shellcheck disable=SC2086 # KROUTE_K8S_APISERVER_ARGS is a list of words
+	spawn kube-apiserver --bind-address 127.0.0.1 --advertise-address 127.0.0.1 \
+		--secure-port "${url##*:}" --etcd-servers "http://127.0.0.1:$etcd_port" \
+		--tls-cert-file "$dir/pki/apiserver.crt" --tls-private-key-file "$dir/pki/apiserver.key" \
+		--client-ca-file "$dir/pki/ca.crt" --token-auth-file "$dir/pki/tokens.csv" \
+		--service-account-key-file "$dir/pki/sa.pub" \
+		--service-account-signing-key-file "$dir/pki/sa.key" \
+		--service-account-issuer https://kubernetes.default.svc.cluster.local \
+		--service-cluster-ip-range 10.96.0.0/12 --authorization-mode RBAC \
+		--endpoint-reconciler-type none --cert-dir "$dir/pki" --profiling=false \
+		${KROUTE_K8S_APISERVER_ARGS:-}
+	echo "$url" >"$dir/server"
+	write_kubeconfig "$url"
+	wait_for kube-apiserver curl -sf -m 5 --cacert "$dir/pki/ca.crt" \
+		--cert "$dir/pki/admin.crt" --key "$dir/pki/admin.key" "$url/readyz"
+}
+
 start() {
-	local etcd_port peer_port api_port url m
+	local m try etcd_port peer_port
 	for m in "${made[@]}"; do
 		[ ! -e "$dir/$m" ] || die "$dir/$m exists: start needs an empty or new DIR"
 	done
@@ -193,36 +232,16 @@ start() {
 	SECONDS=0
 	make_pki
 
-	etcd_port=$(free_port)
-	peer_port=$(free_port)
-	api_port=$(free_port)
-	spawn etcd --name kroute-test --data-dir "$dir/etcd" \
-		--listen-client-urls "http://127.0.0.1:$etcd_port" \
-		--advertise-client-urls "http://127.0.0.1:$etcd_port" \
-		--listen-peer-urls "http://127.0.0.1:$peer_port" \
-		--initial-advertise-peer-urls "http://127.0.0.1:$peer_port" \
-		--initial-cluster "kroute-test=http://127.0.0.1:$peer_port" \
-		--log-level warn
-	wait_for etcd curl -sf -m 2 "http://127.0.0.1:$etcd_port/health"
-
-	url=https://127.0.0.1:$api_port
-	# --endpoint-reconciler-type=none: the "kubernetes" Service's endpoints
-	# would be 127.0.0.1, which the API server's own validation refuses.
-	# shellcheck disable=SC2086 # KROUTE_K8S_APISERVER_ARGS is a list of words
-	spawn kube-apiserver --bind-address 127.0.0.1 --advertise-address 127.0.0.1 \
-		--secure-port "$api_port" --etcd-servers "http://127.0.0.1:$etcd_port" \
-		--tls-cert-file "$dir/pki/apiserver.crt" --tls-private-key-file "$dir/pki/apiserver.key" \
-		--client-ca-file "$dir/pki/ca.crt" --token-auth-file "$dir/pki/tokens.csv" \
-		--service-account-key-file "$dir/pki/sa.pub" \
-		--service-account-signing-key-file "$dir/pki/sa.key" \
-		--service-account-issuer https://kubernetes.default.svc.cluster.local \
-		--service-cluster-ip-range 10.96.0.0/12 --authorization-mode RBAC \
-		--endpoint-reconciler-type none --cert-dir "$dir/pki" --profiling=false \
-		${KROUTE_K8S_APISERVER_ARGS:-}
-	echo "$url" >"$dir/server"
-	write_kubeconfig "$url"
-	wait_for kube-apiserver curl -sf -m 5 --cacert "$dir/pki/ca.crt" \
-		--cert "$dir/pki/admin.crt" --key "$dir/pki/admin.key" "$url/readyz"
+	# A port free when chosen can be taken before the bind: such a start is
+	# retried on other ports.
+	for ((try = 1; ; try++)); do
+		start_etcd && break
+		lost_port_race etcd && ((try < 3)) || die "etcd exited during start-up"
+	done
+	for ((try = 1; ; try++)); do
+		start_apiserver && break
+		lost_port_race kube-apiserver && ((try < 3)) || die "kube-apiserver exited during start-up"
+	done
 	trap - EXIT
 }
 
