@@ -76,7 +76,6 @@ stop_all() {
 	remove_made
 	# DIR itself goes too when start made it.
 	[ "$created_dir" = 0 ] || rmdir "$dir" 2>/dev/null || true
-
 }
 
 # free_port: a TCP port nothing listens on (any address) and not yet chosen.
@@ -222,6 +221,7 @@ start() {
 	echo "$created_dir" >"$dir/$marker"
 	# From here on, any failure stops what was started and removes what was made.
 	trap 'rc=$?; if [ "$rc" != 0 ]; then start_failed; fi' EXIT
+	trap 'exit 1' INT TERM HUP
 	mkdir -p "$dir/pki" "$dir/etcd" "$dir/log" "$dir/bin"
 	chmod 700 "$dir/pki" "$dir/etcd"
 	# A first use builds the binaries: minutes, quietly (its log on failure).
@@ -242,7 +242,7 @@ start() {
 		start_apiserver && break
 		lost_port_race kube-apiserver && ((try < 3)) || die "kube-apiserver exited during start-up"
 	done
-	trap - EXIT
+	trap - EXIT INT TERM HUP
 }
 
 start_failed() {
