@@ -8,6 +8,7 @@ pkgs=(
   clang llvm libclang-rt-14-dev
   jq iproute2 iptables nftables conntrack procps
   haproxy iperf3 wrk nginx-light  # userspace stress test and bench_userspace.sh (peer, load, backends)
+  openssl curl ca-certificates  # tests/k8s/control-plane.sh (its CA and certificates, /readyz)
 )
 missing=()
 for p in "${pkgs[@]}"; do
