@@ -686,12 +686,79 @@ static void test_other_source(void **state)
 	free(sl_a2);
 }
 
+/* Service s alone, with this policy and port (its slice lives in another file). */
+static void write_split_service(const char *itp, int port)
+{
+	char *text = xasprintf("apiVersion: v1\nkind: Service\nmetadata: {name: s, namespace: t}\n"
+			       "spec:\n  clusterIP: 10.96.0.9\n  internalTrafficPolicy: %s\n"
+			       "  ports: [{name: http, port: %d, targetPort: 8080}]\n",
+			       itp, port);
+
+	write_file("s-service.yaml", text);
+	free(text);
+}
+
+/*
+ * A Service and its EndpointSlice in separate files, and only the
+ * Service's file edited: no slice is in the change, so only the Service's
+ * own mark makes it dirty.  (Every other case here keeps a Service and its
+ * slice in one file, where the slice's mark would hide a missing one.)
+ */
+static void test_service_edited_apart_from_its_slice(void **state)
+{
+	struct fixture f;
+	uint64_t id_a;
+	char *sl = slice("s-1", "s", "10.244.1.40");
+
+	(void)state;
+	fixture_open(&f);
+	write_split_service("Cluster", 80);
+	write_file("s-slice.yaml", sl);
+	assert_int_equal(refresh(&f), 0);
+	assert_matches_scratch(&f);
+	id_a = port_id(f.view, "t/a");
+
+	/* Its policy: the Service's file alone is read, s (only) is dirty, the view follows. */
+	write_split_service("Local", 80);
+	assert_int_equal(refresh(&f), 0);
+	assert_int_equal(f.files_read, 1);
+	assert_false(f.last.all);
+	assert_non_null(strmap_get(&f.last.services, "t/s"));
+	assert_null(strmap_get(&f.last.services, "t/a"));
+	assert_int_equal(port_id(f.view, "t/a"), id_a);
+	assert_matches_scratch(&f);
+
+	/* Its port: the same. */
+	write_split_service("Local", 81);
+	assert_int_equal(refresh(&f), 0);
+	assert_int_equal(f.files_read, 1);
+	assert_non_null(strmap_get(&f.last.services, "t/s"));
+	assert_null(strmap_get(&f.last.services, "t/a"));
+	assert_matches_scratch(&f);
+	{
+		char *got = render(f.view);
+
+		assert_non_null(strstr(got, "--dport 81 "));
+		assert_null(strstr(got, "10.96.0.9/32 -p tcp -m tcp --dport 80 "));
+		free(got);
+	}
+
+	fixture_close(&f);
+	remove_file("s-service.yaml");
+	remove_file("s-slice.yaml");
+	remove_file("nodes.yaml");
+	remove_file("a.yaml");
+	assert_int_equal(rmdir(dir), 0);
+	free(sl);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_incremental),
 		cmocka_unit_test(test_stdin_read_once),
 		cmocka_unit_test(test_other_source),
+		cmocka_unit_test(test_service_edited_apart_from_its_slice),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

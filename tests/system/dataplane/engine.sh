@@ -127,12 +127,19 @@ declare -A SVC_CIP SVC_PORT SVC_NODEPORT SVC_EXTIP SVC_LBIP
 # externalIPs[0], load-balancer IP, and per protocol its first port and
 # nodePort (SVC_PORT[name/tcp]).  It reads the subset of YAML those files use.
 load_services() {
-	local src=$1 text name="" line proto
+	local src=$1 text
 	text=$(cat "$src") || return 1
 	while [[ $text =~ @ip:([a-z0-9-]+)@ ]]; do
 		text=${text//${BASH_REMATCH[0]}/$(dp_ip "${BASH_REMATCH[1]}")} || return 1
 	done
-	printf '%s\n' "$text" >"$M/services.yaml"
+	printf '%s\n' "$text" >"$DP_DIR/services.yaml.new" &&
+		mv "$DP_DIR/services.yaml.new" "$M/services.yaml" && note_services
+}
+
+# note_services: the services' addresses, (re)read from $M/services.yaml.
+note_services() {
+	local name="" line proto
+	SVC_CIP=() SVC_PORT=() SVC_NODEPORT=() SVC_EXTIP=() SVC_LBIP=()
 	while IFS= read -r line; do
 		line=${line//\"/}
 		if [[ $line =~ ^metadata:\ \{name:\ ([^,}]+) ]] || [[ $line =~ ^\ \ name:\ (.+)$ ]]; then
@@ -293,6 +300,36 @@ scenario() {
 
 # ---- the steps every front end shares ----
 step_services() { load_services "$DP_DATA/$1" || exit 1; }
+
+# service-set SERVICE KEY VALUE: edits SERVICE alone in the services
+# manifest kroute reads (its EndpointSlice, in a file of its own, stays as
+# it is): the first "KEY: OLD" of its document becomes "KEY: VALUE" (KEY
+# port: its first port), or "  KEY: VALUE" is added under spec:.  The file
+# is replaced by rename, as editors do; the addresses are read again.
+step_service_set() {
+	local svc=$1 key=$2 value=$3
+	[ $# -eq 3 ] || { bad "$TABLE:$LINE_NO: usage: service-set SERVICE KEY VALUE"; return; }
+	awk -v svc="$svc" -v key="$key" -v value="$value" '
+		/^---/ { mine = 0; done = 0 }
+		$0 ~ "^metadata: \\{name: " svc "," { mine = 1 }
+		mine && !done && match($0, "[{ ]" key ": [^,}]+") {
+			$0 = substr($0, 1, RSTART) key ": " value substr($0, RSTART + RLENGTH)
+			done = 1
+		}
+		{ print }
+	' "$M/services.yaml" >"$DP_DIR/services.yaml.new" || exit 1
+	if cmp -s "$M/services.yaml" "$DP_DIR/services.yaml.new"; then
+		awk -v svc="$svc" -v key="$key" -v value="$value" '
+			/^---/ { mine = 0 }
+			$0 ~ "^metadata: \\{name: " svc "," { mine = 1 }
+			{ print }
+			mine && /^spec:$/ { print "  " key ": " value; mine = 0 }
+		' "$M/services.yaml" >"$DP_DIR/services.yaml.new" || exit 1
+	fi
+	cmp -s "$M/services.yaml" "$DP_DIR/services.yaml.new" &&
+		{ bad "$TABLE:$LINE_NO: service-set changes nothing (no service '$svc', or already so)"; return; }
+	mv "$DP_DIR/services.yaml.new" "$M/services.yaml" && note_services || exit 1
+}
 step_probe_timeout() { PROBE_TIMEOUT=$1; }
 
 # start [NODE]: kroute on every node of DP_NODES at once, waiting for each
@@ -300,9 +337,12 @@ step_probe_timeout() { PROBE_TIMEOUT=$1; }
 step_start() {
 	local n
 	if [ $# -eq 0 ]; then
+		# Counted from here: a start after cleanup waits for a new sync too.
+		local -A before
+		for n in "${DP_NODES[@]}"; do before[$n]=$(n_synced "$n"); done
 		for n in "${DP_NODES[@]}"; do mode_start "$n"; done
 		for n in "${DP_NODES[@]}"; do
-			kc_wait_for -t 20 synced_more "$n" 0 ||
+			kc_wait_for -t 20 synced_more "$n" "${before[$n]}" ||
 				{ bad "kroute on $n did not sync"; cat "$DP_DIR/kroute-$n.log"; exit 1; }
 		done
 	else
