@@ -22,7 +22,11 @@
 #include "policy/policy.h"
 #include "sched/sched.h"
 #include "sched/sched_config.h"
+#include "core/loop.h"
+#include "source/kube/config.h"
+#include "source/kube/kube.h"
 #include "source/manifest.h"
+#include "store/store.h"
 
 #define EXIT_USAGE 2
 
@@ -47,10 +51,14 @@ static void usage_main(FILE *f)
 
 static void usage_explain(FILE *f)
 {
-	fputs("usage: kroute explain -f PATH... --node NAME [--service NS/NAME] [-o table|json]\n"
+	fputs("usage: kroute explain (-f PATH... | --kubeconfig PATH | --master URL) --node NAME\n"
+	      "                      [--service NS/NAME] [-o table|json]\n"
 	      "\n"
 	      "  -f, --filename PATH        manifest file or directory (repeatable; '-' = stdin);\n"
 	      "                             YAML or JSON, single objects or Lists\n"
+	      "      --kubeconfig PATH      read the cluster from the API server this kubeconfig\n"
+	      "                             names (its current context), listed once\n"
+	      "      --master URL           the API server's URL (overrides the kubeconfig's)\n"
 	      "      --node NAME            the node to explain for (also --hostname-override)\n"
 	      "      --service NS/NAME      only this service\n"
 	      "  -o, --output FORMAT        table (default) or json\n"
@@ -152,10 +160,49 @@ static void report_lb_problems(const struct node_view *v)
 	}
 }
 
+static void on_api_changed(struct source *src, void *userdata)
+{
+}
+
+/*
+ * The API server's objects, listed once (kroute run's source, stopped after
+ * its first lists), into store.  0, -EINVAL (bad client config), -EIO or
+ * -ETIMEDOUT, with the problems in d.
+ */
+static int load_api(const char *kubeconfig, const char *master, const char *node,
+		    const char *proxy_name, struct store *store, struct diag *d)
+{
+	struct kube_source_opts ko = {
+		.kubeconfig = kubeconfig, .master = master, .node = node,
+		.service_proxy_name = proxy_name, .fail_fast = true,
+	};
+	struct store_delta delta;
+	struct source *src = kube_source_new(&ko, d);
+	struct loop *l = NULL;
+	int r;
+
+	if (!src)
+		return -EINVAL;
+	r = loop_new(&l);
+	if (r == 0)
+		r = src->ops->attach(src, l, on_api_changed, NULL, d);
+	if (r == 0)
+		r = kube_source_wait_synced(src, l, 60 * 1000000000ull, d);
+	if (r == 0) {
+		store_delta_init(&delta);
+		r = src->ops->refresh(src, store, false, d, &delta);
+		store_delta_done(&delta);
+	}
+	src->ops->free(src);
+	loop_free(l);
+	return r;
+}
+
 static int cmd_explain(int argc, char **argv)
 {
 	enum { OPT_NODE = 256, OPT_SERVICE, OPT_CLUSTER_CIDR, OPT_MASQ_ALL, OPT_PROXY_NAME,
-	       OPT_GATES, OPT_SCHED, OPT_SCHED_FLAGS, OPT_FLOW, OPT_FLOWS, OPT_STATUS };
+	       OPT_GATES, OPT_SCHED, OPT_SCHED_FLAGS, OPT_FLOW, OPT_FLOWS, OPT_STATUS,
+	       OPT_KUBECONFIG, OPT_MASTER };
 	static const struct option longopts[] = {
 		{ "filename", required_argument, NULL, 'f' },
 		{ "node", required_argument, NULL, OPT_NODE },
@@ -172,6 +219,8 @@ static int cmd_explain(int argc, char **argv)
 		{ "flow", required_argument, NULL, OPT_FLOW },
 		{ "flows", required_argument, NULL, OPT_FLOWS },
 		{ "status", required_argument, NULL, OPT_STATUS },
+		{ "kubeconfig", required_argument, NULL, OPT_KUBECONFIG },
+		{ "master", required_argument, NULL, OPT_MASTER },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -185,7 +234,9 @@ static int cmd_explain(int argc, char **argv)
 	struct runtime_status runtime = { 0 };
 	bool have_runtime = false;
 	char err[512];
-	const char *node = NULL, *output = "table";
+	const char *node = NULL, *output = "table", *kubeconfig = NULL, *master = NULL;
+	struct store store;
+	bool api;
 	struct cluster c;
 	struct diag d;
 	struct node_view *view;
@@ -261,6 +312,12 @@ static int cmd_explain(int argc, char **argv)
 			}
 			eo.runtime = &runtime;
 			break;
+		case OPT_KUBECONFIG:
+			kubeconfig = optarg;
+			break;
+		case OPT_MASTER:
+			master = optarg;
+			break;
 		case 'h':
 			usage_explain(stdout);
 			ret = 0;
@@ -274,8 +331,15 @@ static int cmd_explain(int argc, char **argv)
 		fprintf(stderr, "kroute explain: unexpected argument \"%s\"\n", argv[optind]);
 		goto out;
 	}
-	if (!paths.n || !node) {
-		fprintf(stderr, "kroute explain: %s is required\n", !paths.n ? "-f PATH" : "--node NAME");
+	api = kubeconfig || master || (!paths.n && kube_config_in_cluster());
+	if (api && paths.n) {
+		fprintf(stderr, "kroute explain: -f and --kubeconfig/--master exclude each other\n");
+		goto out;
+	}
+	if ((!paths.n && !api) || !node) {
+		fprintf(stderr, "kroute explain: %s is required%s\n",
+			!paths.n && !api ? "-f PATH" : "--node NAME",
+			!paths.n && !api ? " (or --kubeconfig PATH, --master URL)" : "");
 		usage_explain(stderr);
 		goto out;
 	}
@@ -293,25 +357,37 @@ static int cmd_explain(int argc, char **argv)
 	eo.n_flows = n_flows;
 
 	cluster_init(&c);
+	store_init(&store);
 	diag_init(&d);
-	r = manifest_load(paths.v, paths.n, NULL, &c, &d);
+	if (api)
+		r = load_api(kubeconfig, master, node, po.service_proxy_name, &store, &d);
+	else
+		r = manifest_load(paths.v, paths.n, NULL, &c, &d);
 	diag_print(&d, stderr);
+	if (r == -EIO || r == -ETIMEDOUT) {
+		fprintf(stderr, "kroute: cannot read the cluster from the API server\n");
+		diag_done(&d);
+		store_done(&store);
+		ret = EXIT_FAILURE;
+		goto out;
+	}
 	if (r < 0) {
 		fprintf(stderr, "kroute: %zu error%s; nothing loaded\n", d.n_errors,
 			d.n_errors == 1 ? "" : "s");
 		diag_done(&d);
 		cluster_done(&c);
+		store_done(&store);
 		ret = EXIT_USAGE;
 		goto out;
 	}
 	diag_done(&d);
-	view = policy_build_view(&c, node, &po);
+	view = policy_build_view(api ? &store.cluster : &c, node, &po);
 	report_lb_problems(view);
 	if (!view->node)
 		fprintf(stderr, "kroute: warning: no Node object is named \"%s\": its zone is unknown and no endpoint is local unless its nodeName matches\n", node);
 	if (eo.service && !explain_count(view, &eo)) {
 		fprintf(stderr, "kroute explain: no service %s with ports in the input%s\n", eo.service,
-			cluster_find_service(&c, eo.service) ? " for this proxy" : "");
+			cluster_find_service(api ? &store.cluster : &c, eo.service) ? " for this proxy" : "");
 		ret = EXIT_USAGE;
 	} else {
 		r = streq(output, "json") ? explain_json(stdout, view, &eo)
@@ -322,6 +398,7 @@ static int cmd_explain(int argc, char **argv)
 	}
 	node_view_free(view);
 	cluster_done(&c);
+	store_done(&store);
 out:
 	if (have_runtime)
 		runtime_status_done(&runtime);

@@ -33,6 +33,7 @@
 #include "dataplane/dataplane.h"
 #include "policy/policy.h"
 #include "source/files.h"
+#include "source/kube/kube.h"
 #include "store/store.h"
 
 #define EXIT_USAGE 2
@@ -287,6 +288,49 @@ static int setup_loop(struct agent *a)
 	return 0;
 }
 
+/* -f's files, or the API server (--kubeconfig, --master, in-cluster).  0 or -EINVAL (printed). */
+static int add_source(struct agent *a)
+{
+	struct kube_source_opts ko = {
+		.kubeconfig = a->cfg->kubeconfig,
+		.master = a->cfg->master,
+		.node = a->cfg->node,
+		.service_proxy_name = a->cfg->po.service_proxy_name,
+		.fail_fast = a->cfg->once,
+	};
+	struct source *src;
+	struct diag d;
+
+	if (!a->cfg->api) {
+		a->sources[a->n_sources++].src = files_source_new(a->cfg->paths, a->cfg->n_paths, NULL);
+		return 0;
+	}
+	diag_init(&d);
+	src = kube_source_new(&ko, &d);
+	diag_print(&d, stderr);
+	diag_done(&d);
+	if (!src)
+		return -EINVAL;
+	a->sources[a->n_sources++].src = src;
+	return 0;
+}
+
+/* --once from the API: the loop runs until every kind is listed (bounded), then one sync. */
+static int list_once(struct agent *a)
+{
+	struct diag d;
+	int r;
+
+	r = setup_loop(a);
+	if (r < 0)
+		return r;
+	diag_init(&d);
+	r = kube_source_wait_synced(a->sources[0].src, a->loop, 60 * NS_PER_SEC, &d);
+	diag_print(&d, stderr);
+	diag_done(&d);
+	return r;
+}
+
 int run_main(int argc, char **argv)
 {
 	struct run_cfg cfg;
@@ -308,13 +352,22 @@ int run_main(int argc, char **argv)
 			strerror(-r));
 		goto out;
 	}
-	a.sources[a.n_sources++].src = files_source_new(cfg.paths, cfg.n_paths, NULL);
+	r = add_source(&a);
+	if (r < 0)
+		goto out;
+	if (cfg.once && cfg.api) {
+		r = list_once(&a);
+		if (r < 0) {
+			ret = EXIT_FAILURE;
+			goto out;
+		}
+	}
 	if (cfg.once) {
 		r = do_sync(&a, true);
 		ret = r == 0 && !any_source_bad(&a) ? 0 : (any_source_bad(&a) ? EXIT_USAGE : EXIT_FAILURE);
 		goto out;
 	}
-	if (setup_loop(&a) < 0)
+	if (!a.loop && setup_loop(&a) < 0)
 		goto out;
 	log_line("running: mode %s, node %s, %zu path(s), min-sync-period %.3fs, sync-period %.3fs",
 	      cfg.mode, cfg.node, cfg.n_paths, (double)cfg.min_sync_period_ns / 1e9,
