@@ -76,7 +76,6 @@ stop_all() {
 	remove_made
 	# DIR itself goes too when start made it.
 	[ "$created_dir" = 0 ] || rmdir "$dir" 2>/dev/null || true
-
 }
 
 # free_port: a TCP port nothing listens on (any address) and not yet chosen.
@@ -95,24 +94,24 @@ free_port() {
 }
 
 # wait_for NAME CMD...: until CMD succeeds, while NAME runs, for at most
-# start_timeout seconds in all since start began.
+# start_timeout seconds in all since start began.  Fails when NAME exited.
 wait_for() {
 	local name=$1 pid
 	shift
 	pid=$(cat "$dir/run/$name.pid")
 	until "$@" >/dev/null 2>&1; do
-		alive "$pid" || die "$name exited during start-up"
+		alive "$pid" || return 1
 		((SECONDS < start_timeout)) || die "$name not ready after ${start_timeout}s"
 		sleep 0.2
 	done
 }
 
 # spawn NAME ARGS...: runs the cached binary NAME in the background, output to
-# log/NAME.log, pid in run/NAME.pid.
+# log/NAME.log (appended: a retry keeps the failed try), pid in run/NAME.pid.
 spawn() {
 	local name=$1
 	shift
-	"$K8S_BIN/$name" "$@" </dev/null >"$dir/log/$name.log" 2>&1 &
+	"$K8S_BIN/$name" "$@" </dev/null >>"$dir/log/$name.log" 2>&1 &
 	echo $! >"$dir/run/$name.pid"
 }
 
@@ -174,28 +173,13 @@ write_kubeconfig() {
 	chmod +x "$dir/bin/kubectl"
 }
 
-start() {
-	local etcd_port peer_port api_port url m
-	for m in "${made[@]}"; do
-		[ ! -e "$dir/$m" ] || die "$dir/$m exists: start needs an empty or new DIR"
-	done
-	mkdir -p "$dir/run"
-	echo "$created_dir" >"$dir/$marker"
-	# From here on, any failure stops what was started and removes what was made.
-	trap 'rc=$?; if [ "$rc" != 0 ]; then start_failed; fi' EXIT
-	mkdir -p "$dir/pki" "$dir/etcd" "$dir/log" "$dir/bin"
-	chmod 700 "$dir/pki" "$dir/etcd"
-	# A first use builds the binaries: minutes, quietly (its log on failure).
-	if ! k8s_built && ! "$here/build.sh" >"$dir/log/build.log" 2>&1; then
-		tail -n 30 "$dir/log/build.log" >&2
-		die "building the control plane failed"
-	fi
-	SECONDS=0
-	make_pki
+# lost_port_race NAME: NAME exited because another program took its port.
+lost_port_race() { grep -q 'address already in use' "$dir/log/$1.log"; }
 
+start_etcd() {
+	rm -rf "${dir:?}"/etcd/*
 	etcd_port=$(free_port)
 	peer_port=$(free_port)
-	api_port=$(free_port)
 	spawn etcd --name kroute-test --data-dir "$dir/etcd" \
 		--listen-client-urls "http://127.0.0.1:$etcd_port" \
 		--advertise-client-urls "http://127.0.0.1:$etcd_port" \
@@ -204,13 +188,16 @@ start() {
 		--initial-cluster "kroute-test=http://127.0.0.1:$peer_port" \
 		--log-level warn
 	wait_for etcd curl -sf -m 2 "http://127.0.0.1:$etcd_port/health"
+}
 
-	url=https://127.0.0.1:$api_port
+start_apiserver() {
+	local url
+	url=https://127.0.0.1:$(free_port)
 	# --endpoint-reconciler-type=none: the "kubernetes" Service's endpoints
 	# would be 127.0.0.1, which the API server's own validation refuses.
 	# shellcheck disable=SC2086 # KROUTE_K8S_APISERVER_ARGS is a list of words
 	spawn kube-apiserver --bind-address 127.0.0.1 --advertise-address 127.0.0.1 \
-		--secure-port "$api_port" --etcd-servers "http://127.0.0.1:$etcd_port" \
+		--secure-port "${url##*:}" --etcd-servers "http://127.0.0.1:$etcd_port" \
 		--tls-cert-file "$dir/pki/apiserver.crt" --tls-private-key-file "$dir/pki/apiserver.key" \
 		--client-ca-file "$dir/pki/ca.crt" --token-auth-file "$dir/pki/tokens.csv" \
 		--service-account-key-file "$dir/pki/sa.pub" \
@@ -223,7 +210,39 @@ start() {
 	write_kubeconfig "$url"
 	wait_for kube-apiserver curl -sf -m 5 --cacert "$dir/pki/ca.crt" \
 		--cert "$dir/pki/admin.crt" --key "$dir/pki/admin.key" "$url/readyz"
-	trap - EXIT
+}
+
+start() {
+	local m try etcd_port peer_port
+	for m in "${made[@]}"; do
+		[ ! -e "$dir/$m" ] || die "$dir/$m exists: start needs an empty or new DIR"
+	done
+	mkdir -p "$dir/run"
+	echo "$created_dir" >"$dir/$marker"
+	# From here on, any failure stops what was started and removes what was made.
+	trap 'rc=$?; if [ "$rc" != 0 ]; then start_failed; fi' EXIT
+	trap 'exit 1' INT TERM HUP
+	mkdir -p "$dir/pki" "$dir/etcd" "$dir/log" "$dir/bin"
+	chmod 700 "$dir/pki" "$dir/etcd"
+	# A first use builds the binaries: minutes, quietly (its log on failure).
+	if ! k8s_built && ! "$here/build.sh" >"$dir/log/build.log" 2>&1; then
+		tail -n 30 "$dir/log/build.log" >&2
+		die "building the control plane failed"
+	fi
+	SECONDS=0
+	make_pki
+
+	# A port free when chosen can be taken before the bind: such a start is
+	# retried on other ports.
+	for ((try = 1; ; try++)); do
+		start_etcd && break
+		lost_port_race etcd && ((try < 3)) || die "etcd exited during start-up"
+	done
+	for ((try = 1; ; try++)); do
+		start_apiserver && break
+		lost_port_race kube-apiserver && ((try < 3)) || die "kube-apiserver exited during start-up"
+	done
+	trap - EXIT INT TERM HUP
 }
 
 start_failed() {
