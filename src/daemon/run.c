@@ -288,6 +288,17 @@ static int setup_loop(struct agent *a)
 	return 0;
 }
 
+/* The API source's reports (failures, refused events) as they happen. */
+static void print_report(struct diag *d, void *userdata)
+{
+	char line[1024];
+
+	for (size_t i = 0; i < d->n; i++) {
+		diag_msg_format(&d->msgs[i], line, sizeof(line));
+		log_line("%s", line);
+	}
+}
+
 /* -f's files, or the API server (--kubeconfig, --master, in-cluster).  0 or -EINVAL (printed). */
 static int add_source(struct agent *a)
 {
@@ -297,6 +308,7 @@ static int add_source(struct agent *a)
 		.node = a->cfg->node,
 		.service_proxy_name = a->cfg->po.service_proxy_name,
 		.fail_fast = a->cfg->once,
+		.report = a->cfg->once ? NULL : print_report,
 	};
 	struct source *src;
 	struct diag d;
@@ -315,16 +327,28 @@ static int add_source(struct agent *a)
 	return 0;
 }
 
+static void on_once_changed(struct source *src, void *userdata)
+{
+}
+
 /* --once from the API: the loop runs until every kind is listed (bounded), then one sync. */
 static int list_once(struct agent *a)
 {
 	struct diag d;
 	int r;
 
-	r = setup_loop(a);
-	if (r < 0)
+	r = loop_new(&a->loop);
+	if (r < 0) {
+		fprintf(stderr, "kroute run: cannot set up the event loop: %s\n", strerror(-r));
 		return r;
+	}
 	diag_init(&d);
+	r = a->sources[0].src->ops->attach(a->sources[0].src, a->loop, on_once_changed, a, &d);
+	if (r < 0) {
+		diag_print(&d, stderr);
+		diag_done(&d);
+		return r;
+	}
 	r = kube_source_wait_synced(a->sources[0].src, a->loop, 60 * NS_PER_SEC, &d);
 	diag_print(&d, stderr);
 	diag_done(&d);

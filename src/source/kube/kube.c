@@ -56,17 +56,30 @@ struct kube_source {
 	struct loop_timer *curl_tm;
 	source_changed_fn changed;
 	void *userdata;
-	struct diag pending;          /* reports since the last refresh */
+	struct diag pending;          /* reports since the last refresh (or report()) */
+	void (*report)(struct diag *d, void *userdata);
+	void *report_userdata;
 	uint64_t last_contact_ns;     /* the API server last answered (0: never) */
 };
 
 static void start_list(struct kube_watch *w);
+static bool kube_has_synced(const struct source *src);
 static void start_watch(struct kube_watch *w);
 
 static void notify(struct kube_source *ks)
 {
 	if (ks->changed)
 		ks->changed(&ks->base, ks->userdata);
+}
+
+/* Hands the reports so far to report(), after each round of network work. */
+static void flush_reports(struct kube_source *ks)
+{
+	if (!ks->report || !ks->pending.n)
+		return;
+	ks->report(&ks->pending, ks->report_userdata);
+	diag_done(&ks->pending);
+	diag_init(&ks->pending);
 }
 
 /* ---- requests ---- */
@@ -94,9 +107,9 @@ static void on_line(const char *line, size_t len, void *userdata)
 		return;
 	switch (kube_event_apply(&w->changes, line, len, w->info->path, &w->rv, &ks->pending)) {
 	case KUBE_EVENT_APPLIED:
-	case KUBE_EVENT_SKIPPED: /* the report is printed by the refresh it asks for */
 		notify(ks);
 		break;
+	case KUBE_EVENT_SKIPPED: /* reported */
 	case KUBE_EVENT_BOOKMARK:
 		break;
 	case KUBE_EVENT_GONE:
@@ -104,7 +117,6 @@ static void on_line(const char *line, size_t len, void *userdata)
 		break;
 	case KUBE_EVENT_FAILED:
 		w->ended = true;
-		notify(ks);
 		break;
 	}
 }
@@ -231,6 +243,7 @@ static void on_retry(struct loop *l, struct loop_timer *t, void *userdata)
 		start_watch(w);
 	else
 		relist(w);
+	flush_reports(w->ks);
 }
 
 /* The message of an error response (a Status), else its first bytes. */
@@ -275,11 +288,12 @@ static void failed(struct kube_watch *w, const char *why)
 		return;
 	}
 	diag_add(&ks->pending, DIAG_WARNING, ks->cfg.where, 0, NULL, NULL,
-		 "%s %s: %s; %s, the last programmed rules stay; retrying in %.1f s",
+		 "%s %s: %s; %s, %s; retrying in %.1f s",
 		 w->watching ? "watching" : "listing", w->info->resource, why, age,
+		 kube_has_synced(&ks->base) ? "the last programmed rules stay"
+					    : "nothing is programmed before every kind is listed",
 		 (double)ms / 1e3);
 	loop_timer_arm(w->retry, mono_ns() + ms * 1000000);
-	notify(ks);
 }
 
 /* A list page arrived: the next page, or the list is complete and the watch starts. */
@@ -382,6 +396,7 @@ static void check_done(struct kube_source *ks)
 		if (w && w->easy == msg->easy_handle)
 			request_done(w, msg->data.result);
 	}
+	flush_reports(ks);
 }
 
 /* ---- curl in the loop ---- */
@@ -568,6 +583,8 @@ struct source *kube_source_new(const struct kube_source_opts *o, struct diag *d)
 	ks->cfg = cfg;
 	ks->node = o->node;
 	ks->fail_fast = o->fail_fast;
+	ks->report = o->report;
+	ks->report_userdata = o->report_userdata;
 	diag_init(&ks->pending);
 	ks->multi = curl_multi_init();
 	if (!ks->multi)

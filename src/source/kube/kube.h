@@ -30,6 +30,13 @@ struct kube_source_opts {
 	const char *node;                /* this node: its Node is watched */
 	const char *service_proxy_name;  /* --service-proxy-name, or NULL */
 	bool fail_fast;                  /* explain, --once: the first failure stops, no retry */
+	/*
+	 * Called with what happened on the network (failures, bad events) as it
+	 * happens, on the loop's thread: the agent prints it (sources never
+	 * print).  NULL: reports wait for the next refresh (or the wait below).
+	 */
+	void (*report)(struct diag *d, void *userdata);
+	void *report_userdata;
 };
 
 extern const struct source_ops kube_source_ops;
