@@ -243,8 +243,9 @@ static void hold(struct fake *f)
 
 static void serve_services(struct fake *f, int fd, const char *req)
 {
-	if (!strstr(req, "labelSelector=%21service.kubernetes.io%2Fheadless%2C%21service.kubernetes"
-			 ".io%2Fservice-proxy-name&")) {
+	/* kube-proxy's selectors. */
+	if (!strstr(req, "labelSelector=%21service.kubernetes.io%2Fservice-proxy-name&"
+			 "fieldSelector=spec.clusterIP%21%3DNone&")) {
 		send_all(fd, "HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n{\"message\":\"selector\"}");
 		return;
 	}
@@ -276,6 +277,10 @@ static void serve_services(struct fake *f, int fd, const char *req)
 
 static void serve_slices(struct fake *f, int fd, const char *req)
 {
+	if (!strstr(req, "labelSelector=%21service.kubernetes.io%2Fheadless&")) {
+		send_all(fd, "HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n{\"message\":\"selector\"}");
+		return;
+	}
 	if (!strstr(req, "watch=1")) {
 		f->slice_lists++;
 		send_head(fd);

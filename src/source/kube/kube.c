@@ -542,26 +542,43 @@ const struct source_ops kube_source_ops = {
 	.free = kube_free,
 };
 
+/* "NAME=VALUE&", the value escaped. */
+static void add_param(char **q, const char *name, const char *value)
+{
+	char *esc = curl_easy_escape(NULL, value, 0), *old = *q;
+
+	*q = xasprintf("%s%s=%s&", old ? old : "", name, esc);
+	curl_free(esc);
+	free(old);
+}
+
 /*
- * kube-proxy's selectors: services (and their slices, which carry the
- * service's labels) without a service-proxy-name and not headless; with
- * --service-proxy-name, those of that proxy name.  Its node by name.
+ * kube-proxy's selectors (cmd/kube-proxy/app/server.go, v1.36): services
+ * without a service-proxy-name label and not headless (spec.clusterIP !=
+ * None); slices without the headless label; this node by name.  With
+ * --service-proxy-name, the services labelled with that name instead.
  */
 static char *selector_query(const struct kube_kind_info *info, const char *node,
 			    const char *proxy_name)
 {
-	char *sel, *esc, *q;
+	char *q = NULL, *sel;
 
-	if (info->kind == STORE_NODE)
+	switch (info->kind) {
+	case STORE_SERVICE:
+		sel = proxy_name ? xasprintf("service.kubernetes.io/service-proxy-name=%s", proxy_name)
+				 : xstrdup("!service.kubernetes.io/service-proxy-name");
+		add_param(&q, "labelSelector", sel);
+		add_param(&q, "fieldSelector", "spec.clusterIP!=None");
+		break;
+	case STORE_SLICE:
+		sel = xstrdup("!service.kubernetes.io/headless");
+		add_param(&q, "labelSelector", sel);
+		break;
+	default:
 		sel = xasprintf("metadata.name=%s", node);
-	else if (proxy_name)
-		sel = xasprintf("service.kubernetes.io/service-proxy-name=%s,"
-				"!service.kubernetes.io/headless", proxy_name);
-	else
-		sel = xstrdup("!service.kubernetes.io/headless,!service.kubernetes.io/service-proxy-name");
-	esc = curl_easy_escape(NULL, sel, 0);
-	q = xasprintf("%s=%s&", info->kind == STORE_NODE ? "fieldSelector" : "labelSelector", esc);
-	curl_free(esc);
+		add_param(&q, "fieldSelector", sel);
+		break;
+	}
 	free(sel);
 	return q;
 }
