@@ -28,6 +28,7 @@
 #include "core/diag.h"
 #include "core/loop.h"
 #include "core/util.h"
+#include "source/kube/config.h"
 #include "source/kube/event.h"
 #include "source/kube/kube.h"
 #include "store/store.h"
@@ -196,6 +197,114 @@ static void test_list_page(void **state)
 	free(rv);
 	free(cont);
 	diag_done(&d);
+}
+
+/* ---- client config ---- */
+
+static char *write_tmp(const char *dir, const char *name, const char *text)
+{
+	char *path = xasprintf("%s/%s", dir, name);
+	FILE *f = fopen(path, "w");
+
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+	return path;
+}
+
+static int load(const char *dir, const char *text, struct kube_config *c, struct diag *d)
+{
+	char *path = write_tmp(dir, "kubeconfig", text);
+	int r = kube_config_load(path, NULL, c, d);
+
+	free(path);
+	return r;
+}
+
+#define KC_HEAD "apiVersion: v1\nkind: Config\ncurrent-context: b\n" \
+		"contexts:\n- {name: a, context: {cluster: x, user: x}}\n" \
+		"- {name: b, context: {cluster: k, user: u}}\n"
+
+static void test_config(void **state)
+{
+	char dir[] = "/tmp/kroute-test-kube.XXXXXX";
+	struct kube_config c;
+	struct diag d;
+
+	assert_non_null(mkdtemp(dir));
+	diag_init(&d);
+	/* The current context's cluster and user; relative paths resolve beside the file; base64 data. */
+	assert_int_equal(load(dir, KC_HEAD
+			      "clusters:\n- {name: k, cluster: {server: 'https://10.0.0.1:6443/',"
+			      " certificate-authority: pki/ca.crt}}\n"
+			      "users:\n- {name: u, user: {tokenFile: tok, client-certificate-data:"
+			      " aGVsbG8=, client-key: /abs/key}}\n", &c, &d), 0);
+	assert_string_equal(c.server, "https://10.0.0.1:6443");
+	assert_non_null(strstr(c.ca.file, dir));
+	assert_non_null(strstr(c.ca.file, "/pki/ca.crt"));
+	assert_false(c.insecure);
+	assert_null(c.token);
+	assert_string_equal(c.cert.data, "hello");
+	assert_int_equal(c.cert.len, 5);
+	assert_string_equal(c.key.file, "/abs/key");
+	/* The token file is read at each request: a rotated token is seen. */
+	free(write_tmp(dir, "tok", "first\n"));
+	{
+		char *t = kube_config_token(&c, &d);
+
+		assert_string_equal(t, "first");
+		free(t);
+		free(write_tmp(dir, "tok", "second"));
+		t = kube_config_token(&c, &d);
+		assert_string_equal(t, "second");
+		free(t);
+	}
+	kube_config_done(&c);
+	/* insecure-skip-tls-verify only when the file says so; --master overrides the server. */
+	assert_int_equal(load(dir, KC_HEAD
+			      "clusters:\n- {name: k, cluster: {server: 'https://h', insecure-skip-tls-verify: true}}\n"
+			      "users:\n- {name: u, user: {token: abc}}\n", &c, &d), 0);
+	assert_true(c.insecure);
+	assert_string_equal(c.token, "abc");
+	kube_config_done(&c);
+	assert_int_equal(d.n_errors, 0);
+	/* Refused: exec plugins, a missing user, bad base64, a key without a certificate. */
+	assert_int_equal(load(dir, KC_HEAD "clusters:\n- {name: k, cluster: {server: 'https://h'}}\n"
+			      "users:\n- {name: u, user: {exec: {command: aws}}}\n", &c, &d), -EINVAL);
+	assert_true(diag_has(&d, "exec credential plugins are not supported"));
+	assert_int_equal(load(dir, KC_HEAD "clusters:\n- {name: k, cluster: {server: 'https://h'}}\n"
+			      "users: []\n", &c, &d), -EINVAL);
+	assert_true(diag_has(&d, "no users entry is named \"u\""));
+	assert_int_equal(load(dir, KC_HEAD "clusters:\n- {name: k, cluster: {server: 'https://h',"
+			      " certificate-authority-data: '!!'}}\nusers:\n- {name: u, user: {}}\n",
+			      &c, &d), -EINVAL);
+	assert_true(diag_has(&d, "not valid base64"));
+	assert_int_equal(load(dir, KC_HEAD "clusters:\n- {name: k, cluster: {server: 'https://h'}}\n"
+			      "users:\n- {name: u, user: {client-key: k}}\n", &c, &d), -EINVAL);
+	assert_true(diag_has(&d, "a client key without a client certificate"));
+	assert_int_equal(load(dir, KC_HEAD "clusters:\n- {name: k, cluster: {server: 'ftp://h'}}\n"
+			      "users:\n- {name: u, user: {}}\n", &c, &d), -EINVAL);
+	assert_true(diag_has(&d, "not an http:// or https:// URL"));
+	/* In-cluster: the service account's files, an IPv6 host in brackets. */
+	setenv("KUBERNETES_SERVICE_HOST", "fd00::1", 1);
+	setenv("KUBERNETES_SERVICE_PORT", "443", 1);
+	setenv("KROUTE_SERVICEACCOUNT_DIR", dir, 1);
+	assert_true(kube_config_in_cluster());
+	assert_int_equal(kube_config_load(NULL, NULL, &c, &d), 0);
+	assert_string_equal(c.server, "https://[fd00::1]:443");
+	assert_non_null(strstr(c.token_file, "/token"));
+	assert_non_null(strstr(c.ca.file, "/ca.crt"));
+	kube_config_done(&c);
+	unsetenv("KUBERNETES_SERVICE_HOST");
+	unsetenv("KUBERNETES_SERVICE_PORT");
+	unsetenv("KROUTE_SERVICEACCOUNT_DIR");
+	diag_done(&d);
+	{
+		char *cmd = xasprintf("rm -rf %s", dir);
+
+		assert_int_equal(system(cmd), 0);
+		free(cmd);
+	}
 }
 
 /* ---- the source against a fake API server ---- */
@@ -487,6 +596,7 @@ int main(void)
 		cmocka_unit_test(test_lines),
 		cmocka_unit_test(test_events),
 		cmocka_unit_test(test_list_page),
+		cmocka_unit_test(test_config),
 		cmocka_unit_test(test_source_hostile_server),
 		cmocka_unit_test(test_source_unreachable),
 	};
