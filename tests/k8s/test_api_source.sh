@@ -8,6 +8,7 @@
 #   services, no other proxy's), for every node of examples/cluster/, in
 #   table and JSON, through the admin certificate, the token context, and the
 #   in-cluster config;
+# - 1200 services are listed in pages (limit=500 + continue);
 # - client config errors: an exec plugin is refused, an unverifiable server
 #   (--master without the CA) fails;
 # - a running kroute run --mode iptables follows kubectl: a changed
@@ -67,6 +68,14 @@ for f in "$src"/examples/cluster/*.yaml; do
 	kubectl apply -f "$f" >/dev/null 2>&1 || bad "kubectl apply -f $f"
 done
 
+# 1200 more services: the API source lists them in pages of 500 (limit + continue).
+kubectl create namespace bulk >/dev/null || bad "kubectl create namespace bulk"
+for i in $(seq 1200); do
+	printf '{"apiVersion":"v1","kind":"Service","metadata":{"name":"s%d","namespace":"bulk"},' "$i"
+	printf '"spec":{"ports":[{"port":80,"protocol":"TCP"}]}}\n'
+done | jq -s '{apiVersion: "v1", kind: "List", items: .}' >"$tmp/bulk.json"
+kubectl create -f "$tmp/bulk.json" >/dev/null || bad "kubectl create of 1200 services"
+
 # --- explain from the API = explain from a dump of the same objects ----------
 # The same objects: those kube-proxy's selectors pick (what the API source lists), one List
 # per kind in one file.
@@ -101,6 +110,9 @@ $(diff <(echo "$want") <(echo "$got") | head -20)"
 for n in $nodes; do
 	same_explain "$n" --kubeconfig "$kc"
 done
+got=$(in_ns "$kroute" explain --kubeconfig "$kc" --node node-a1 -o json 2>/dev/null |
+	jq '[.services[].service | select(startswith("bulk/"))] | unique | length')
+[ "$got" = 1200 ] && ok || bad "explain from the API shows $got of the 1200 bulk services (pagination)"
 
 # The same through the token context (tokenFile) and through in-cluster config.
 sed 's/^current-context: .*/current-context: token/' "$kc" >"$tmp/token.kubeconfig"
