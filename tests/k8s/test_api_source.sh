@@ -159,12 +159,24 @@ rc=$?
 	bad "--master without a CA: want exit 1 and a certificate error, got $rc: $got"
 
 # --- a running agent follows the cluster ------------------------------------
-log=$tmp/agent.log
-# (ip netns exec execs kroute, so $! is the agent itself.)
-ip netns exec "$ns" "$kroute" run --mode iptables --kubeconfig "$kc" --node node-a1 \
-	--min-sync-period 0 \
-	>"$log" 2>&1 &
-agent=$!
+# start_agent LOG: kroute run in the namespace, logging to LOG (ip netns exec execs kroute, so
+# $! is the agent itself).
+start_agent() {
+	log=$1
+	ip netns exec "$ns" "$kroute" run --mode iptables --kubeconfig "$kc" --node node-a1 \
+		--min-sync-period 0 >"$log" 2>&1 &
+	agent=$!
+}
+# wait_log PATTERN: the agent's log shows PATTERN (30 s).
+wait_log() {
+	local i
+	for i in $(seq 150); do
+		grep -q -- "$1" "$log" && return 0
+		sleep 0.2
+	done
+	return 1
+}
+start_agent "$tmp/agent.log"
 # wait_rules WHAT PATTERN PRESENT(1|0): polls the namespace's iptables-save (10 s).
 wait_rules() {
 	local i
@@ -217,20 +229,7 @@ has_rule "default/abc-svc -> 10.244.1.77:8080" && ok ||
 	bad "run --once: the changed endpoint is not programmed"
 
 # --- the API server goes away: rules stay, the log says how stale ------------
-log=$tmp/agent2.log
-ip netns exec "$ns" "$kroute" run --mode iptables --kubeconfig "$kc" --node node-a1 \
-	--min-sync-period 0 \
-	>"$log" 2>&1 &
-agent=$!
-# wait_log PATTERN: the agent's log shows PATTERN (30 s).
-wait_log() {
-	local i
-	for i in $(seq 150); do
-		grep -q -- "$1" "$log" && return 0
-		sleep 0.2
-	done
-	return 1
-}
+start_agent "$tmp/agent2.log"
 wait_log "full sync: .* 3 of 3 kinds read" && ok || bad "the second agent did not sync: $(tail -5 "$log")"
 kill -KILL "$(cat "$cp/run/kube-apiserver.pid")"
 wait_log "last answered .* ago, the last programmed rules stay; retrying in" && ok ||

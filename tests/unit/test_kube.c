@@ -343,6 +343,11 @@ static void send_head(int fd)
 	send_all(fd, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n");
 }
 
+static void send_bad_request(int fd)
+{
+	send_all(fd, "HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n{\"message\":\"selector\"}");
+}
+
 /* Holds a watch open (no events) until the test ends. */
 static void hold(struct fake *f)
 {
@@ -355,7 +360,7 @@ static void serve_services(struct fake *f, int fd, const char *req)
 	/* kube-proxy's selectors. */
 	if (!strstr(req, "labelSelector=%21service.kubernetes.io%2Fservice-proxy-name&"
 			 "fieldSelector=spec.clusterIP%21%3DNone&")) {
-		send_all(fd, "HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n{\"message\":\"selector\"}");
+		send_bad_request(fd);
 		return;
 	}
 	if (!strstr(req, "watch=1")) {
@@ -387,7 +392,7 @@ static void serve_services(struct fake *f, int fd, const char *req)
 static void serve_slices(struct fake *f, int fd, const char *req)
 {
 	if (!strstr(req, "labelSelector=%21service.kubernetes.io%2Fheadless&")) {
-		send_all(fd, "HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n{\"message\":\"selector\"}");
+		send_bad_request(fd);
 		return;
 	}
 	if (!strstr(req, "watch=1")) {
