@@ -238,17 +238,24 @@ static void on_dataplane_event(struct loop *l, int fd, uint32_t events, void *us
 	a->ops->on_event(a->dp);
 }
 
+static int new_loop(struct agent *a)
+{
+	int r = loop_new(&a->loop);
+
+	if (r < 0)
+		fprintf(stderr, "kroute run: cannot set up the event loop: %s\n", strerror(-r));
+	return r;
+}
+
 /* Registers everything in a new loop; prints what failed.  Returns 0 or -errno. */
 static int setup_loop(struct agent *a)
 {
 	sigset_t mask;
 	int r;
 
-	r = loop_new(&a->loop);
-	if (r < 0) {
-		fprintf(stderr, "kroute run: cannot set up the event loop: %s\n", strerror(-r));
+	r = new_loop(a);
+	if (r < 0)
 		return r;
-	}
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGINT);
@@ -337,11 +344,9 @@ static int list_once(struct agent *a)
 	struct diag d;
 	int r;
 
-	r = loop_new(&a->loop);
-	if (r < 0) {
-		fprintf(stderr, "kroute run: cannot set up the event loop: %s\n", strerror(-r));
+	r = new_loop(a);
+	if (r < 0)
 		return r;
-	}
 	diag_init(&d);
 	r = a->sources[0].src->ops->attach(a->sources[0].src, a->loop, on_once_changed, a, &d);
 	if (r < 0) {

@@ -225,6 +225,25 @@ static int load(const char *dir, const char *text, struct kube_config *c, struct
 		"contexts:\n- {name: a, context: {cluster: x, user: x}}\n" \
 		"- {name: b, context: {cluster: k, user: u}}\n"
 
+static const struct {
+	const char *body;
+	const char *message;
+} refused[] = {
+	{ "clusters:\n- {name: k, cluster: {server: 'https://h'}}\n"
+	  "users:\n- {name: u, user: {exec: {command: aws}}}\n",
+	  "exec credential plugins are not supported" },
+	{ "clusters:\n- {name: k, cluster: {server: 'https://h'}}\nusers: []\n",
+	  "no users entry is named \"u\"" },
+	{ "clusters:\n- {name: k, cluster: {server: 'https://h', certificate-authority-data: '!!'}}\n"
+	  "users:\n- {name: u, user: {}}\n",
+	  "not valid base64" },
+	{ "clusters:\n- {name: k, cluster: {server: 'https://h'}}\n"
+	  "users:\n- {name: u, user: {client-key: k}}\n",
+	  "a client key without a client certificate" },
+	{ "clusters:\n- {name: k, cluster: {server: 'ftp://h'}}\nusers:\n- {name: u, user: {}}\n",
+	  "not an http:// or https:// URL" },
+};
+
 static void test_config(void **state)
 {
 	char dir[] = "/tmp/kroute-test-kube.XXXXXX";
@@ -268,23 +287,15 @@ static void test_config(void **state)
 	assert_string_equal(c.token, "abc");
 	kube_config_done(&c);
 	assert_int_equal(d.n_errors, 0);
-	/* Refused: exec plugins, a missing user, bad base64, a key without a certificate. */
-	assert_int_equal(load(dir, KC_HEAD "clusters:\n- {name: k, cluster: {server: 'https://h'}}\n"
-			      "users:\n- {name: u, user: {exec: {command: aws}}}\n", &c, &d), -EINVAL);
-	assert_true(diag_has(&d, "exec credential plugins are not supported"));
-	assert_int_equal(load(dir, KC_HEAD "clusters:\n- {name: k, cluster: {server: 'https://h'}}\n"
-			      "users: []\n", &c, &d), -EINVAL);
-	assert_true(diag_has(&d, "no users entry is named \"u\""));
-	assert_int_equal(load(dir, KC_HEAD "clusters:\n- {name: k, cluster: {server: 'https://h',"
-			      " certificate-authority-data: '!!'}}\nusers:\n- {name: u, user: {}}\n",
-			      &c, &d), -EINVAL);
-	assert_true(diag_has(&d, "not valid base64"));
-	assert_int_equal(load(dir, KC_HEAD "clusters:\n- {name: k, cluster: {server: 'https://h'}}\n"
-			      "users:\n- {name: u, user: {client-key: k}}\n", &c, &d), -EINVAL);
-	assert_true(diag_has(&d, "a client key without a client certificate"));
-	assert_int_equal(load(dir, KC_HEAD "clusters:\n- {name: k, cluster: {server: 'ftp://h'}}\n"
-			      "users:\n- {name: u, user: {}}\n", &c, &d), -EINVAL);
-	assert_true(diag_has(&d, "not an http:// or https:// URL"));
+	/* Refused: exec plugins, a missing user, bad base64, a key without a certificate, a bad URL. */
+	for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+		char *text = xasprintf(KC_HEAD "%s", refused[i].body);
+
+		assert_int_equal(load(dir, text, &c, &d), -EINVAL);
+		if (!diag_has(&d, refused[i].message))
+			fail_msg("case %zu: no \"%s\"", i, refused[i].message);
+		free(text);
+	}
 	/* In-cluster: the service account's files, an IPv6 host in brackets. */
 	setenv("KUBERNETES_SERVICE_HOST", "fd00::1", 1);
 	setenv("KUBERNETES_SERVICE_PORT", "443", 1);
