@@ -14,7 +14,7 @@
 # - a running kroute run --mode iptables follows kubectl: a changed
 #   EndpointSlice and a deleted Service reach iptables-save;
 # - the API server killed: the rules stay and the log says how long ago it
-#   last answered.
+#   last answered; restarted: kroute watches again and follows a change.
 # Usage: test_api_source.sh KROUTE   (root; exits 77 when not root)
 set -uo pipefail
 kroute=$(realpath "${1:?usage: $0 KROUTE}")
@@ -231,10 +231,30 @@ has_rule "default/abc-svc -> 10.244.1.77:8080" && ok ||
 # --- the API server goes away: rules stay, the log says how stale ------------
 start_agent "$tmp/agent2.log"
 wait_log "full sync: .* 3 of 3 kinds read" && ok || bad "the second agent did not sync: $(tail -5 "$log")"
-kill -KILL "$(cat "$cp/run/kube-apiserver.pid")"
+apiserver_pid=$(cat "$cp/run/kube-apiserver.pid")
+mapfile -d '' apiserver_cmd <"/proc/$apiserver_pid/cmdline"
+kill -KILL "$apiserver_pid"
 wait_log "last answered .* ago, the last programmed rules stay; retrying in" && ok ||
 	bad "no staleness report after the API server died: $(tail -5 "$log")"
 has_rule "default/abc-svc -> 10.244.1.77:8080" && ok ||
 	bad "the rules went away with the API server"
 kill -0 "$agent" 2>/dev/null && ok || bad "the agent exited when the API server died"
+
+# --- restarted (same command line, same etcd): kroute reconnects and follows again --------
+# Its pid goes where control-plane.sh stop looks for it.
+ip netns exec "$ns" "${apiserver_cmd[@]}" </dev/null >>"$cp/log/kube-apiserver.log" 2>&1 &
+echo $! >"$cp/run/kube-apiserver.pid"
+for i in $(seq 150); do
+	kubectl get --raw /readyz >/dev/null 2>&1 && break
+	sleep 0.2
+done
+kubectl get --raw /readyz >/dev/null 2>&1 && ok || bad "the API server did not come back"
+kubectl delete endpointslice -n default abc-svc-7x2kq >/dev/null || bad "kubectl delete endpointslice"
+# Within the backoff (at most 30 s plus jitter) the watch is back and the change is in the rules.
+for i in $(seq 500); do
+	has_rule "default/abc-svc -> 10.244.1.77:8080" || break
+	sleep 0.1
+done
+has_rule "default/abc-svc -> 10.244.1.77:8080" &&
+	bad "after the restart the deleted EndpointSlice's endpoint is still programmed: $(tail -5 "$log")" || ok
 finish
