@@ -4,7 +4,7 @@
  * events, list pages) directly, then the whole source against a fake HTTP
  * server on 127.0.0.1 that serves paginated lists and hostile watch
  * streams (a malformed line, an event of unknown type, an object the
- * decoder refuses, an ERROR 410, a truncated event).  Bad input is
+ * decoder refuses, an ERROR 410, a truncated event, an event over 16 MiB).  Bad input is
  * reported and skipped; it never crashes the source or empties the store.
  * The real API server is tested in tests/k8s/test_api_source.sh.
  */
@@ -327,7 +327,7 @@ struct fake {
 	pthread_t conns[64];
 	atomic_int n_conns;
 	atomic_bool stop;
-	atomic_int service_lists, slice_lists, slice_watches, service_watches;
+	atomic_int service_lists, slice_lists, slice_watches, service_watches, node_lists, node_watches;
 };
 
 struct conn {
@@ -421,6 +421,31 @@ static void serve_slices(struct fake *f, int fd, const char *req)
 		     "\"message\":\"too old resource version\"}}\n");
 }
 
+/* The first node watch sends an event longer than any the source accepts. */
+static void serve_nodes(struct fake *f, int fd, const char *req)
+{
+	char *big;
+
+	if (!strstr(req, "watch=1")) {
+		f->node_lists++;
+		send_head(fd);
+		send_all(fd, "{\"metadata\":{\"resourceVersion\":\"31\"},\"items\":"
+			     "[{\"metadata\":{\"name\":\"n1\"}}]}");
+		return;
+	}
+	if (f->node_watches++ > 0) {
+		hold(f);
+		return;
+	}
+	big = xmalloc(KUBE_MAX_LINE + 2);
+	memset(big, 'x', KUBE_MAX_LINE + 1);
+	big[KUBE_MAX_LINE + 1] = '\0';
+	send_head(fd);
+	send_all(fd, "{\"type\":\"MODIFIED\",\"object\":{\"metadata\":{\"name\":\"");
+	send_all(fd, big);
+	free(big);
+}
+
 static void *serve_conn(void *arg)
 {
 	struct conn *c = arg;
@@ -439,14 +464,9 @@ static void *serve_conn(void *arg)
 		serve_services(c->f, c->fd, req);
 	else if (strstr(req, "GET /apis/discovery.k8s.io/v1/endpointslices?"))
 		serve_slices(c->f, c->fd, req);
-	else if (strstr(req, "GET /api/v1/nodes?fieldSelector=metadata.name%3Dn1&") &&
-		 !strstr(req, "watch=1")) {
-		send_head(c->fd);
-		send_all(c->fd, "{\"metadata\":{\"resourceVersion\":\"31\"},\"items\":"
-				"[{\"metadata\":{\"name\":\"n1\"}}]}");
-	} else if (strstr(req, "GET /api/v1/nodes?")) {
-		hold(c->f);
-	} else {
+	else if (strstr(req, "GET /api/v1/nodes?fieldSelector=metadata.name%3Dn1&"))
+		serve_nodes(c->f, c->fd, req);
+	else {
 		send_all(c->fd, "HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n");
 	}
 	close(c->fd);
@@ -547,13 +567,14 @@ static void test_source_hostile_server(void **state)
 	assert_false(src->ops->has_synced(src));
 	assert_int_equal(src->ops->attach(src, l, on_changed, &w, &d), 0);
 	/* Until the slices were listed twice (410), the service stream played and the node listed. */
-	for (int i = 0; i < 500 && (f.slice_lists < 2 || f.service_watches < 2 ||
+	for (int i = 0; i < 500 && (f.slice_lists < 2 || f.service_watches < 2 || f.node_lists < 2 ||
 				    !src->ops->has_synced(src)); i++)
 		assert_int_equal(loop_run_once(l, 20), 0);
 	assert_true(src->ops->has_synced(src));
 	assert_int_equal(f.service_lists, 2); /* two pages */
 	assert_int_equal(f.slice_lists, 2);   /* listed again after the ERROR 410 */
 	assert_true(f.service_watches >= 2);  /* watched again after the truncated stream */
+	assert_int_equal(f.node_lists, 2);    /* listed again after the over-long event */
 	for (int i = 0; i < 10; i++)
 		assert_int_equal(loop_run_once(l, 10), 0);
 	refresh(src, &st, &d);
@@ -568,6 +589,7 @@ static void test_source_hostile_server(void **state)
 	assert_true(diag_has(&w.reports, "unknown type \"SURPRISE\""));
 	assert_true(diag_has(&w.reports, "Service default/b: spec.ports[0].port"));
 	assert_true(diag_has(&w.reports, "is gone (410); listing again"));
+	assert_true(diag_has(&w.reports, "watching nodes: an event longer than 16777216 bytes"));
 	assert_true(w.changes > 0);
 	fake_stop(&f);
 	src->ops->free(src);
