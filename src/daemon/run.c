@@ -398,9 +398,15 @@ int run_main(int argc, char **argv)
 	}
 	if (!a.loop && setup_loop(&a) < 0)
 		goto out;
-	log_line("running: mode %s, node %s, %zu path(s), min-sync-period %.3fs, sync-period %.3fs",
-	      cfg.mode, cfg.node, cfg.n_paths, (double)cfg.min_sync_period_ns / 1e9,
-	      (double)cfg.sync_period_ns / 1e9);
+	if (cfg.api)
+		log_line("running: mode %s, node %s, the Kubernetes API (%s), min-sync-period %.3fs,"
+			 " sync-period %.3fs", cfg.mode, cfg.node,
+			 cfg.kubeconfig ? cfg.kubeconfig : cfg.master ? cfg.master : "in-cluster",
+			 (double)cfg.min_sync_period_ns / 1e9, (double)cfg.sync_period_ns / 1e9);
+	else
+		log_line("running: mode %s, node %s, %zu path(s), min-sync-period %.3fs, sync-period %.3fs",
+		      cfg.mode, cfg.node, cfg.n_paths, (double)cfg.min_sync_period_ns / 1e9,
+		      (double)cfg.sync_period_ns / 1e9);
 	r = loop_run(a.loop);
 	if (r < 0)
 		log_line("the event loop failed: %s; exiting, rules stay in place", strerror(-r));

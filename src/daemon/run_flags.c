@@ -149,9 +149,11 @@ static void usage_run(FILE *f)
 	      "       [options]\n"
 	      "\n"
 	      "Runs inside the node's network namespace and keeps its data plane in sync with\n"
-	      "the manifests: on every change it re-reads the files that changed and updates\n"
-	      "the services they affect.  SIGHUP re-reads every file and resyncs fully;\n"
-	      "SIGTERM exits and leaves the rules in place (kroute cleanup removes them).\n"
+	      "the manifests or the API server (--kubeconfig, --master; in a pod, its service\n"
+	      "account): on every change it re-reads the files that changed (or takes the\n"
+	      "watched changes) and updates the services they affect.  SIGHUP re-reads every\n"
+	      "file and resyncs fully; SIGTERM exits and leaves the rules in place (kroute\n"
+	      "cleanup removes them).\n"
 	      "Durations (D) are Go's, as kube-proxy takes them: 30s, 500ms, 1m30s, 1.5h.\n"
 	      "\n",
 	      f);
