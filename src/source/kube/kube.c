@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <unistd.h>
 
 #include "core/loop.h"
 #include "core/util.h"
@@ -60,6 +61,7 @@ struct kube_source {
 	void (*report)(struct diag *d, void *userdata);
 	void *report_userdata;
 	uint64_t last_contact_ns;     /* the API server last answered (0: never) */
+	uint64_t rand_state;          /* xorshift64, seeded per process: jitter differs per node */
 };
 
 static void start_list(struct kube_watch *w);
@@ -80,6 +82,17 @@ static void flush_reports(struct kube_source *ks)
 	ks->report(&ks->pending, ks->report_userdata);
 	diag_done(&ks->pending);
 	diag_init(&ks->pending);
+}
+
+/* Not random(): unseeded, every node's agent would draw the same "jitter". */
+static uint64_t next_rand(struct kube_source *ks)
+{
+	uint64_t x = ks->rand_state;
+
+	x ^= x << 13;
+	x ^= x >> 7;
+	x ^= x << 17;
+	return ks->rand_state = x;
 }
 
 /* ---- requests ---- */
@@ -216,7 +229,7 @@ static void start_watch(struct kube_watch *w)
 {
 	char *rv = curl_easy_escape(NULL, w->rv ? w->rv : "", 0);
 	/* As client-go: the server ends a watch after 5 to 10 minutes, so connections rotate. */
-	unsigned timeout = 300 + (unsigned)(random() % 300);
+	unsigned timeout = 300 + (unsigned)(next_rand(w->ks) % 300);
 	char *url = xasprintf("%s%s?%swatch=1&allowWatchBookmarks=true&resourceVersion=%s"
 			      "&timeoutSeconds=%u", w->ks->cfg.server, w->info->path, w->query, rv,
 			      timeout);
@@ -275,7 +288,7 @@ static void failed(struct kube_watch *w, const char *why)
 	w->failures++;
 	if (ms > BACKOFF_MAX_MS)
 		ms = BACKOFF_MAX_MS;
-	ms += (uint64_t)random() % (ms / 2 + 1); /* jitter: callers do not retry in step */
+	ms += next_rand(ks) % (ms / 2 + 1); /* jitter: agents do not retry in step */
 	if (ks->last_contact_ns)
 		snprintf(age, sizeof(age), "the API server last answered %.0f s ago",
 			 (double)(mono_ns() - ks->last_contact_ns) / 1e9);
@@ -600,6 +613,7 @@ struct source *kube_source_new(const struct kube_source_opts *o, struct diag *d)
 	ks->cfg = cfg;
 	ks->node = o->node;
 	ks->fail_fast = o->fail_fast;
+	ks->rand_state = (mono_ns() ^ ((uint64_t)getpid() << 32)) | 1;
 	ks->report = o->report;
 	ks->report_userdata = o->report_userdata;
 	diag_init(&ks->pending);
