@@ -4,7 +4,7 @@
 set -euo pipefail
 pkgs=(
   build-essential meson ninja-build pkg-config
-  libyaml-dev libjansson-dev libcmocka-dev
+  libyaml-dev libjansson-dev libcurl4-openssl-dev libcmocka-dev
   clang llvm libclang-rt-14-dev
   jq iproute2 iptables nftables conntrack procps
   haproxy iperf3 wrk nginx-light  # userspace stress test and bench_userspace.sh (peer, load, backends)

@@ -22,12 +22,17 @@
 #include "policy/policy.h"
 #include "sched/sched.h"
 #include "sched/sched_config.h"
+#include "core/loop.h"
+#include "source/kube/config.h"
+#include "source/kube/kube.h"
 #include "source/manifest.h"
+#include "store/store.h"
 
 #define EXIT_USAGE 2
 
 enum { OPT_NODE = 256, OPT_SERVICE, OPT_CLUSTER_CIDR, OPT_MASQ_ALL, OPT_PROXY_NAME,
-       OPT_GATES, OPT_SCHED, OPT_SCHED_FLAGS, OPT_FLOW, OPT_FLOWS, OPT_STATUS };
+       OPT_GATES, OPT_SCHED, OPT_SCHED_FLAGS, OPT_FLOW, OPT_FLOWS, OPT_STATUS,
+       OPT_KUBECONFIG, OPT_MASTER };
 
 struct paths {
 	const char **v;
@@ -50,10 +55,14 @@ static void usage_main(FILE *f)
 
 static void usage_explain(FILE *f)
 {
-	fputs("usage: kroute explain -f PATH... --node NAME [--service NS/NAME] [-o table|json]\n"
+	fputs("usage: kroute explain (-f PATH... | --kubeconfig PATH | --master URL) --node NAME\n"
+	      "                      [--service NS/NAME] [-o table|json]\n"
 	      "\n"
 	      "  -f, --filename PATH        manifest file or directory (repeatable; '-' = stdin);\n"
 	      "                             YAML or JSON, single objects or Lists\n"
+	      "      --kubeconfig PATH      read the cluster from the API server this kubeconfig\n"
+	      "                             names (its current context), listed once\n"
+	      "      --master URL           the API server's URL (overrides the kubeconfig's)\n"
 	      "      --node NAME            the node to explain for (also --hostname-override)\n"
 	      "      --service NS/NAME      only this service\n"
 	      "  -o, --output FORMAT        table (default) or json\n"
@@ -155,6 +164,44 @@ static void report_lb_problems(const struct node_view *v)
 	}
 }
 
+static void on_api_changed(struct source *src, void *userdata)
+{
+}
+
+/*
+ * The API server's objects, listed once (kroute run's source, stopped after
+ * its first lists), into store.  0, -EINVAL (bad client config), -EIO or
+ * -ETIMEDOUT, with the problems in d.
+ */
+static int load_api(const char *kubeconfig, const char *master, const char *node,
+		    const char *proxy_name, struct store *store, struct diag *d)
+{
+	struct kube_source_opts ko = {
+		.kubeconfig = kubeconfig, .master = master, .node = node,
+		.service_proxy_name = proxy_name, .fail_fast = true,
+	};
+	struct store_delta delta;
+	struct source *src = kube_source_new(&ko, d);
+	struct loop *l = NULL;
+	int r;
+
+	if (!src)
+		return -EINVAL;
+	r = loop_new(&l);
+	if (r == 0)
+		r = src->ops->attach(src, l, on_api_changed, NULL, d);
+	if (r == 0)
+		r = kube_source_wait_synced(src, l, 60 * 1000000000ull, d);
+	if (r == 0) {
+		store_delta_init(&delta);
+		r = src->ops->refresh(src, store, false, d, &delta);
+		store_delta_done(&delta);
+	}
+	src->ops->free(src);
+	loop_free(l);
+	return r;
+}
+
 /* kroute explain's command line, parsed. */
 struct explain_cfg {
 	struct paths paths;
@@ -167,6 +214,8 @@ struct explain_cfg {
 	struct runtime_status runtime;
 	bool have_runtime;
 	const char *node, *output;
+	const char *kubeconfig, *master; /* the API source instead of -f */
+	bool api;
 };
 
 static void explain_cfg_done(struct explain_cfg *cfg)
@@ -234,6 +283,12 @@ static int explain_option(struct explain_cfg *cfg, int opt, const char *arg)
 	}
 	case OPT_FLOWS:
 		return read_flows(arg, &cfg->flows, &cfg->n_flows, &cfg->cap_flows) < 0 ? -EINVAL : 0;
+	case OPT_KUBECONFIG:
+		cfg->kubeconfig = arg;
+		return 0;
+	case OPT_MASTER:
+		cfg->master = arg;
+		return 0;
 	case OPT_STATUS:
 		if (cfg->have_runtime) {
 			fprintf(stderr, "kroute explain: --status given twice\n");
@@ -271,6 +326,8 @@ static int parse_explain_args(int argc, char **argv, struct explain_cfg *cfg)
 		{ "flow", required_argument, NULL, OPT_FLOW },
 		{ "flows", required_argument, NULL, OPT_FLOWS },
 		{ "status", required_argument, NULL, OPT_STATUS },
+		{ "kubeconfig", required_argument, NULL, OPT_KUBECONFIG },
+		{ "master", required_argument, NULL, OPT_MASTER },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -289,8 +346,15 @@ static int parse_explain_args(int argc, char **argv, struct explain_cfg *cfg)
 		fprintf(stderr, "kroute explain: unexpected argument \"%s\"\n", argv[optind]);
 		return -EINVAL;
 	}
-	if (!cfg->paths.n || !cfg->node) {
-		fprintf(stderr, "kroute explain: %s is required\n", !cfg->paths.n ? "-f PATH" : "--node NAME");
+	cfg->api = cfg->kubeconfig || cfg->master || (!cfg->paths.n && kube_config_in_cluster());
+	if (cfg->api && cfg->paths.n) {
+		fprintf(stderr, "kroute explain: -f and --kubeconfig/--master exclude each other\n");
+		return -EINVAL;
+	}
+	if ((!cfg->paths.n && !cfg->api) || !cfg->node) {
+		fprintf(stderr, "kroute explain: %s is required%s\n",
+			!cfg->paths.n && !cfg->api ? "-f PATH" : "--node NAME",
+			!cfg->paths.n && !cfg->api ? " (or --kubeconfig PATH, --master URL)" : "");
 		usage_explain(stderr);
 		return -EINVAL;
 	}
@@ -310,33 +374,59 @@ static int parse_explain_args(int argc, char **argv, struct explain_cfg *cfg)
 	return 0;
 }
 
-/* Loads the input, builds the node's view and prints it.  Returns the exit code. */
-static int explain_run(struct explain_cfg *cfg)
+/*
+ * The input into *ret: the files, or the API server's objects listed once
+ * (then *ret points into store).  Returns 0 or the exit code.
+ */
+static int explain_load(struct explain_cfg *cfg, struct cluster *c, struct store *store,
+			struct cluster **ret)
 {
-	struct cluster c;
 	struct diag d;
-	struct node_view *view;
-	int r, ret;
+	int r;
 
-	cluster_init(&c);
 	diag_init(&d);
-	r = manifest_load(cfg->paths.v, cfg->paths.n, NULL, &c, &d);
+	if (cfg->api)
+		r = load_api(cfg->kubeconfig, cfg->master, cfg->node, cfg->po.service_proxy_name,
+			     store, &d);
+	else
+		r = manifest_load(cfg->paths.v, cfg->paths.n, NULL, c, &d);
 	diag_print(&d, stderr);
+	if (r == -EIO || r == -ETIMEDOUT) {
+		fprintf(stderr, "kroute: cannot read the cluster from the API server\n");
+		diag_done(&d);
+		return EXIT_FAILURE;
+	}
 	if (r < 0) {
 		fprintf(stderr, "kroute: %zu error%s; nothing loaded\n", d.n_errors,
 			d.n_errors == 1 ? "" : "s");
 		diag_done(&d);
-		cluster_done(&c);
 		return EXIT_USAGE;
 	}
 	diag_done(&d);
-	view = policy_build_view(&c, cfg->node, &cfg->po);
+	*ret = cfg->api ? &store->cluster : c;
+	return 0;
+}
+
+/* Loads the input, builds the node's view and prints it.  Returns the exit code. */
+static int explain_run(struct explain_cfg *cfg)
+{
+	struct cluster c, *in = NULL;
+	struct store store;
+	struct node_view *view;
+	int r, ret;
+
+	cluster_init(&c);
+	store_init(&store);
+	ret = explain_load(cfg, &c, &store, &in);
+	if (ret)
+		goto out;
+	view = policy_build_view(in, cfg->node, &cfg->po);
 	report_lb_problems(view);
 	if (!view->node)
 		fprintf(stderr, "kroute: warning: no Node object is named \"%s\": its zone is unknown and no endpoint is local unless its nodeName matches\n", cfg->node);
 	if (cfg->eo.service && !explain_count(view, &cfg->eo)) {
 		fprintf(stderr, "kroute explain: no service %s with ports in the input%s\n",
-			cfg->eo.service, cluster_find_service(&c, cfg->eo.service) ? " for this proxy" : "");
+			cfg->eo.service, cluster_find_service(in, cfg->eo.service) ? " for this proxy" : "");
 		ret = EXIT_USAGE;
 	} else {
 		r = streq(cfg->output, "json") ? explain_json(stdout, view, &cfg->eo)
@@ -346,7 +436,9 @@ static int explain_run(struct explain_cfg *cfg)
 		ret = fflush(stdout) == 0 && r == 0 ? 0 : EXIT_FAILURE;
 	}
 	node_view_free(view);
+out:
 	cluster_done(&c);
+	store_done(&store);
 	return ret;
 }
 

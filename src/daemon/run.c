@@ -33,6 +33,7 @@
 #include "dataplane/dataplane.h"
 #include "policy/policy.h"
 #include "source/files.h"
+#include "source/kube/kube.h"
 #include "store/store.h"
 
 #define EXIT_USAGE 2
@@ -237,17 +238,24 @@ static void on_dataplane_event(struct loop *l, int fd, uint32_t events, void *us
 	a->ops->on_event(a->dp);
 }
 
+static int new_loop(struct agent *a)
+{
+	int r = loop_new(&a->loop);
+
+	if (r < 0)
+		fprintf(stderr, "kroute run: cannot set up the event loop: %s\n", strerror(-r));
+	return r;
+}
+
 /* Registers everything in a new loop; prints what failed.  Returns 0 or -errno. */
 static int setup_loop(struct agent *a)
 {
 	sigset_t mask;
 	int r;
 
-	r = loop_new(&a->loop);
-	if (r < 0) {
-		fprintf(stderr, "kroute run: cannot set up the event loop: %s\n", strerror(-r));
+	r = new_loop(a);
+	if (r < 0)
 		return r;
-	}
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGINT);
@@ -287,6 +295,71 @@ static int setup_loop(struct agent *a)
 	return 0;
 }
 
+/* The API source's reports (failures, refused events) as they happen. */
+static void print_report(struct diag *d, void *userdata)
+{
+	char line[1024];
+
+	for (size_t i = 0; i < d->n; i++) {
+		diag_msg_format(&d->msgs[i], line, sizeof(line));
+		log_line("%s", line);
+	}
+}
+
+/* -f's files, or the API server (--kubeconfig, --master, in-cluster).  0 or -EINVAL (printed). */
+static int add_source(struct agent *a)
+{
+	struct kube_source_opts ko = {
+		.kubeconfig = a->cfg->kubeconfig,
+		.master = a->cfg->master,
+		.node = a->cfg->node,
+		.service_proxy_name = a->cfg->po.service_proxy_name,
+		.fail_fast = a->cfg->once,
+		.report = a->cfg->once ? NULL : print_report,
+	};
+	struct source *src;
+	struct diag d;
+
+	if (!a->cfg->api) {
+		a->sources[a->n_sources++].src = files_source_new(a->cfg->paths, a->cfg->n_paths, NULL);
+		return 0;
+	}
+	diag_init(&d);
+	src = kube_source_new(&ko, &d);
+	diag_print(&d, stderr);
+	diag_done(&d);
+	if (!src)
+		return -EINVAL;
+	a->sources[a->n_sources++].src = src;
+	return 0;
+}
+
+static void on_once_changed(struct source *src, void *userdata)
+{
+}
+
+/* --once from the API: the loop runs until every kind is listed (bounded), then one sync. */
+static int list_once(struct agent *a)
+{
+	struct diag d;
+	int r;
+
+	r = new_loop(a);
+	if (r < 0)
+		return r;
+	diag_init(&d);
+	r = a->sources[0].src->ops->attach(a->sources[0].src, a->loop, on_once_changed, a, &d);
+	if (r < 0) {
+		diag_print(&d, stderr);
+		diag_done(&d);
+		return r;
+	}
+	r = kube_source_wait_synced(a->sources[0].src, a->loop, 60 * NS_PER_SEC, &d);
+	diag_print(&d, stderr);
+	diag_done(&d);
+	return r;
+}
+
 int run_main(int argc, char **argv)
 {
 	struct run_cfg cfg;
@@ -308,17 +381,32 @@ int run_main(int argc, char **argv)
 			strerror(-r));
 		goto out;
 	}
-	a.sources[a.n_sources++].src = files_source_new(cfg.paths, cfg.n_paths, NULL);
+	r = add_source(&a);
+	if (r < 0)
+		goto out;
+	if (cfg.once && cfg.api) {
+		r = list_once(&a);
+		if (r < 0) {
+			ret = EXIT_FAILURE;
+			goto out;
+		}
+	}
 	if (cfg.once) {
 		r = do_sync(&a, true);
 		ret = r == 0 && !any_source_bad(&a) ? 0 : (any_source_bad(&a) ? EXIT_USAGE : EXIT_FAILURE);
 		goto out;
 	}
-	if (setup_loop(&a) < 0)
+	if (!a.loop && setup_loop(&a) < 0)
 		goto out;
-	log_line("running: mode %s, node %s, %zu path(s), min-sync-period %.3fs, sync-period %.3fs",
-	      cfg.mode, cfg.node, cfg.n_paths, (double)cfg.min_sync_period_ns / 1e9,
-	      (double)cfg.sync_period_ns / 1e9);
+	if (cfg.api)
+		log_line("running: mode %s, node %s, the Kubernetes API (%s), min-sync-period %.3fs,"
+			 " sync-period %.3fs", cfg.mode, cfg.node,
+			 cfg.kubeconfig ? cfg.kubeconfig : cfg.master ? cfg.master : "in-cluster",
+			 (double)cfg.min_sync_period_ns / 1e9, (double)cfg.sync_period_ns / 1e9);
+	else
+		log_line("running: mode %s, node %s, %zu path(s), min-sync-period %.3fs, sync-period %.3fs",
+		      cfg.mode, cfg.node, cfg.n_paths, (double)cfg.min_sync_period_ns / 1e9,
+		      (double)cfg.sync_period_ns / 1e9);
 	r = loop_run(a.loop);
 	if (r < 0)
 		log_line("the event loop failed: %s; exiting, rules stay in place", strerror(-r));

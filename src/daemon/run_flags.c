@@ -17,6 +17,7 @@
 #include "core/opt.h"
 #include "core/util.h"
 #include "sched/sched_config.h"
+#include "source/kube/config.h"
 
 #define NS_PER_SEC 1000000000ull
 /* getopt_long's val for the i-th flag; below it are the short options. */
@@ -102,6 +103,10 @@ static int set_scheduler(void *opts, const char *arg, char *err, size_t errlen)
 static const struct opt_spec run_flags[] = {
 	{ .name = "filename", .short_name = 'f', .arg = "PATH", .kind = OPT_CUSTOM,
 	  .parse = add_path, .help = "manifest file or directory (repeatable)" },
+	{ .name = "kubeconfig", .arg = "PATH", .kind = OPT_STRING, .offset = FIELD(kubeconfig),
+	  .help = "read the cluster from the API server this\nkubeconfig names (instead of -f)" },
+	{ .name = "master", .arg = "URL", .kind = OPT_STRING, .offset = FIELD(master),
+	  .help = "the API server's URL (overrides the kubeconfig's)" },
 	{ .name = "mode", .alias = "proxy-mode", .arg = "MODE", .kind = OPT_STRING,
 	  .offset = FIELD(mode), .help = "the data plane (its flags are listed below)" },
 	{ .name = "node", .alias = "hostname-override", .arg = "NAME", .kind = OPT_STRING,
@@ -140,12 +145,15 @@ static void usage_run(FILE *f)
 
 	/* Its environment overrides (helper programs) are not listed, so they do not matter here. */
 	(void)dp_opts_init(&defaults.dp, err, sizeof(err));
-	fputs("usage: kroute run --mode MODE --node NAME -f PATH... [options]\n"
+	fputs("usage: kroute run --mode MODE --node NAME (-f PATH... | --kubeconfig PATH | --master URL)\n"
+	      "       [options]\n"
 	      "\n"
 	      "Runs inside the node's network namespace and keeps its data plane in sync with\n"
-	      "the manifests: on every change it re-reads the files that changed and updates\n"
-	      "the services they affect.  SIGHUP re-reads every file and resyncs fully;\n"
-	      "SIGTERM exits and leaves the rules in place (kroute cleanup removes them).\n"
+	      "the manifests or the API server (--kubeconfig, --master; in a pod, its service\n"
+	      "account): on every change it re-reads the files that changed (or takes the\n"
+	      "watched changes) and updates the services they affect.  SIGHUP re-reads every\n"
+	      "file and resyncs fully; SIGTERM exits and leaves the rules in place (kroute\n"
+	      "cleanup removes them).\n"
 	      "Durations (D) are Go's, as kube-proxy takes them: 30s, 500ms, 1m30s, 1.5h.\n"
 	      "\n",
 	      f);
@@ -224,9 +232,16 @@ static struct option *build_longopts(const struct flag_ref *refs, size_t n)
 /* Checks that need more than one flag, once every flag is read. */
 static int check_cfg(struct run_cfg *cfg)
 {
-	if (!cfg->n_paths || !cfg->node || !cfg->mode) {
-		fprintf(stderr, "kroute run: %s is required\n",
-			!cfg->mode ? "--mode" : !cfg->node ? "--node" : "-f PATH");
+	/* The API source with --kubeconfig or --master, or in a pod (kube-proxy's in-cluster config). */
+	cfg->api = cfg->kubeconfig || cfg->master || (!cfg->n_paths && kube_config_in_cluster());
+	if (cfg->api && cfg->n_paths) {
+		fprintf(stderr, "kroute run: -f and --kubeconfig/--master exclude each other\n");
+		return -EINVAL;
+	}
+	if ((!cfg->n_paths && !cfg->api) || !cfg->node || !cfg->mode) {
+		fprintf(stderr, "kroute run: %s is required%s\n",
+			!cfg->mode ? "--mode" : !cfg->node ? "--node" : "-f PATH",
+			cfg->mode && cfg->node ? " (or --kubeconfig PATH, --master URL)" : "");
 		usage_run(stderr);
 		return -EINVAL;
 	}

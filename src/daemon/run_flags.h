@@ -20,6 +20,9 @@ struct run_cfg {
 	size_t n_paths, cap_paths;
 	const char *node;
 	const char *mode;
+	const char *kubeconfig;     /* --kubeconfig: the API source */
+	const char *master;         /* --master: the API source */
+	bool api;                   /* the API source (else -f): see check_cfg() */
 	uint64_t sync_period_ns;
 	uint64_t min_sync_period_ns;
 	bool once;

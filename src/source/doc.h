@@ -72,6 +72,14 @@ struct doc_reader {
 /* Parse a buffer; YAML when is_json is false.  0 or -EINVAL (with diagnostics). */
 int doc_read_yaml(struct doc_reader *r, const char *buf, size_t len);
 int doc_read_json(struct doc_reader *r, const char *buf, size_t len);
+/*
+ * Hands one value jansson already parsed (it must be an object) to
+ * r->on_object, converted and limited as doc_read_json() does: for callers
+ * that parse a larger JSON text themselves (the API's list pages and watch
+ * events).  0, the callback's error, or -EINVAL (reported).
+ */
+struct json_t;
+int doc_read_json_value(struct doc_reader *r, struct json_t *value);
 
 struct doc *doc_new(enum doc_type type, int line);
 void doc_unref(struct doc *d);

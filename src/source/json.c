@@ -153,3 +153,8 @@ int doc_read_json(struct doc_reader *r, const char *buf, size_t len)
 	json_decref(root);
 	return ret;
 }
+
+int doc_read_json_value(struct doc_reader *r, json_t *value)
+{
+	return emit(r, value, NULL);
+}

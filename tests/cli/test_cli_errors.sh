@@ -38,6 +38,11 @@ expect 2 "nothing loaded" -- explain -f "$data" --node n1
 expect 2 "cannot read: No such file or directory" -- explain -f "$tmp/missing.yaml" --node n1
 expect 2 "--node NAME is required" -- explain -f "$src/examples"
 expect 2 "-f PATH is required" -- explain --node n1
+# The API source (--kubeconfig, --master): client config errors exit 2 before any network.
+expect 2 "-f and --kubeconfig/--master exclude each other" -- explain -f "$src/examples" --kubeconfig k --node n1
+expect 2 "-f and --kubeconfig/--master exclude each other" -- run --mode iptables --node n1 -f "$src/examples" --master http://127.0.0.1:1
+expect 2 "$tmp/missing.kubeconfig: error: cannot read the kubeconfig: No such file or directory" -- explain --kubeconfig "$tmp/missing.kubeconfig" --node n1
+expect 2 "is not an http:// or https:// URL" -- explain --master 127.0.0.1:6443 --node n1
 expect 2 "-o must be table or json" -- explain -f "$src/examples" --node n1 -o xml
 expect 2 "--service takes NAMESPACE/NAME" -- explain -f "$src/examples" --node n1 --service web
 expect 2 "no service shop/nope" -- explain -f "$src/examples" --node n1 --service shop/nope
