@@ -485,7 +485,11 @@ kc_setup() {
 	# gateway: the kernel proxies only addresses routed out another
 	# interface (Calico relies on the default route for that).  Nodes have
 	# no default route, so a packet to an address nobody owns gets ICMP
-	# unreachable at once instead of vanishing.
+	# unreachable at once instead of vanishing.  ICMP errors are not rate
+	# limited (icmp_ratelimit=0): with the kernel's default (a burst of 6,
+	# then one a second per peer) a REJECT answers only the first few
+	# attempts of a quick series and the rest time out like a DROP, so a
+	# test could not tell the two apart (kroute issue #18).
 	for n in "${KC_NODES[@]}"; do
 		cmds="link add eth0 type veth peer name n${KC_NODE_IDX[$n]} netns $KC_LAN_NS
 link set lo up
@@ -498,7 +502,8 @@ route add $KC_GATEWAY/32 dev eth0 scope link
 			cmds+="route add ${KC_NODE_CIDR[$other]} via ${KC_NODE_IP[$other]} dev eth0"$'\n'
 		done
 		if ! kc__nsconf "${KC_NODE_NS[$n]}" net.ipv4.ip_forward=1 \
-			net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0 <<<"$cmds"; then
+			net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0 \
+			net.ipv4.icmp_ratelimit=0 <<<"$cmds"; then
 			ip -n "$KC_LAN_NS" link add kcvprobe type veth peer name kcvprobe1 \
 				>/dev/null 2>&1 || kc_skip "no veth support in this kernel"
 			return 1

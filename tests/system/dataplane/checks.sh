@@ -57,7 +57,7 @@ other_pod() { if [ "$1" = web-1 ]; then echo web-2; else echo web-1; fi; }
 
 # grace-period: established connections outlive an endpoint change that keeps
 # their endpoint, and are closed GRACE seconds after their endpoint goes
-# (the mode sets GRACE).  Service hold.
+# (the mode sets GRACE), unless it comes back within that time.  Service hold.
 check_held_connections() {
 	local first other removed_at HOLD=${SVC_CIP[hold]}
 	held_open keep cli-a2 "$HOLD" 80
@@ -90,6 +90,25 @@ check_held_connections() {
 	sleep $((GRACE + 1))
 	check "after the grace period the connection is closed" "$(held_req gone)" closed
 	held_close gone
+
+	# An endpoint back within the grace period keeps its connections
+	# (docs/userspace.md): removed, restored at once, and still answering
+	# well after the period would have closed it.
+	kc_write_endpointslice "$M" t/hold 8080/TCP:http web-1 web-2
+	kc_wait_for -t 10 both_hold && ok || bad "hold: scale up not applied"
+	held_open back cli-a2 "$HOLD" 80
+	first=$(held_req back)
+	other=$(other_pod "$first")
+	removed_at=$(kc_now_ms)
+	kc_write_endpointslice "$M" t/hold 8080/TCP:http "$other"
+	kc_wait_for -t 10 only_other && ok || bad "hold: removal of $first not applied"
+	kc_write_endpointslice "$M" t/hold 8080/TCP:http web-1 web-2
+	kc_wait_for -t 10 both_hold && ok || bad "hold: $first not restored"
+	[ $(($(kc_now_ms) - removed_at)) -lt $((GRACE * 1000 - 500)) ] ||
+		bad "the removal and the restore took longer than the grace period to apply"
+	sleep $((GRACE + 1))
+	check "an endpoint restored within the grace period keeps its connection" "$(held_req back)" "$first"
+	held_close back
 }
 
 # lc: least connections (kroute.io/scheduler: lc) counts live connections.
@@ -105,6 +124,29 @@ check_least_connections() {
 	held_close lc
 	back_to_web1() { [ "$(answers cli-a2 5 "$LC" 80)" = web-1 ]; }
 	kc_wait_for -t 5 back_to_web1 && ok || bad "lc: closing the connection was not counted"
+}
+
+# rr-order: kroute.io/scheduler: rr picks the endpoints in turn, whatever
+# is open: with a connection held on one pod, the next connections (each
+# closed before the next; they land on any worker) alternate, starting with
+# the other pod.  A least-connections pick would send them all to the other
+# pod, a random one would repeat a pod (all 10 alternating by chance: 2^-9).
+# Service rr.
+check_rr_order() {
+	local RR=${SVC_CIP[rr]} held got want="" p i
+	held_open rr cli-a2 "$RR" 80
+	held=$(held_req rr)
+	case $held in web-1 | web-2) ok ;; *) bad "rr: the held connection did not answer: $held" ;; esac
+	got=$(kc_probe cli-a2 tcp "$RR" 80 --count 10 --interval 100 --timeout 700 </dev/null |
+		sed -E 's/^pod=([^ ]+) .*/\1/' | tr '\n' ' ' | sed 's/ $//')
+	p=$held
+	for i in $(seq 10); do
+		p=$(other_pod "$p")
+		want+="${want:+ }$p"
+	done
+	check "rr: with a connection held on $held, the next picks alternate from the other pod" "$got" "$want"
+	check "rr: the held connection still answers from $held" "$(held_req rr)" "$held"
+	held_close rr
 }
 
 # passive-health: after the "dead" row (an endpoint that refuses), the
