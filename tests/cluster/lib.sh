@@ -801,14 +801,16 @@ kc_write_manifests() {
 	} >"$f.tmp" && mv "$f.tmp" "$f"
 }
 
-# kc_write_endpointslice DIR NAMESPACE/SERVICE PORT[/PROTO][:NAME] POD[:STATE]...
+# kc_write_endpointslice DIR NAMESPACE/SERVICE PORT[/PROTO][:NAME] POD[:STATE][@ZONE[,ZONE]]...
 # writes DIR/endpointslice-NAMESPACE-SERVICE.yaml (replacing it): one IPv4
 # EndpointSlice for SERVICE with each pod's IP, nodeName and zone.  A node
 # name instead of a pod stands for a hostNetwork pod on it (the node's IP).
 # STATE: ready (default), notready, or terminating (serving, terminating).
+# @ZONE,...: the endpoint's topology hints (hints.forZones), as the
+# EndpointSlice controller writes them for topology-aware routing.
 kc_write_endpointslice() {
 	local dir=${1:-} key=${2:-} spec=${3:-} ns svc port proto pname e name state ip node
-	local ready serving term f
+	local ready serving term f hints z h
 	if [ -z "$dir" ] || [[ $key != ?*/?* ]] || [ -z "$spec" ]; then
 		kc__err "usage: kc_write_endpointslice DIR NS/SVC PORT[/PROTO][:NAME] POD[:STATE]..."
 		return 1
@@ -844,6 +846,8 @@ kc_write_endpointslice() {
 		fi
 		(($#)) && echo "endpoints:" || echo "endpoints: []"
 		for e; do
+			hints=""
+			[[ $e == *@* ]] && { hints=${e#*@}; e=${e%%@*}; }
 			name=${e%%:*}
 			state=ready
 			[[ $e == *:* ]] && state=${e#*:}
@@ -867,6 +871,11 @@ kc_write_endpointslice() {
 			echo "  conditions: {ready: $ready, serving: $serving, terminating: $term}"
 			echo "  nodeName: $node"
 			echo "  zone: ${KC_NODE_ZONE[$node]}"
+			if [ -n "$hints" ]; then
+				z=""
+				for h in ${hints//,/ }; do z+="${z:+, }{name: $h}"; done
+				echo "  hints: {forZones: [$z]}"
+			fi
 			if [ -n "${KC_POD_IP[$name]-}" ]; then
 				echo "  targetRef: {kind: Pod, namespace: $ns, name: $name}"
 			fi

@@ -55,11 +55,28 @@ held_close() {
 }
 other_pod() { if [ "$1" = web-1 ]; then echo web-2; else echo web-1; fi; }
 
+# held_on_removed NAME (service hold, from check_held_connections): both pods
+# serve; a held connection NAME is opened, and its pod removed.  Sets the
+# caller's first (that pod), other and removed_at (ms); returns once the
+# removal applies.
+held_on_removed() {
+	kc_write_endpointslice "$M" t/hold 8080/TCP:http web-1 web-2
+	kc_wait_for -t 10 both_hold && ok || bad "hold: scale up not applied"
+	held_open "$1" cli-a2 "$HOLD" 80
+	first=$(held_req "$1")
+	other=$(other_pod "$first")
+	removed_at=$(kc_now_ms)
+	kc_write_endpointslice "$M" t/hold 8080/TCP:http "$other"
+	kc_wait_for -t 10 only_other && ok || bad "hold: removal of $first not applied"
+}
+
 # grace-period: established connections outlive an endpoint change that keeps
 # their endpoint, and are closed GRACE seconds after their endpoint goes
 # (the mode sets GRACE), unless it comes back within that time.  Service hold.
 check_held_connections() {
 	local first other removed_at HOLD=${SVC_CIP[hold]}
+	both_hold() { [ "$(answers cli-a2 30 "$HOLD" 80)" = "web-1 web-2" ]; }
+	only_other() { [ "$(answers cli-a2 10 "$HOLD" 80)" = "$other" ]; }
 	held_open keep cli-a2 "$HOLD" 80
 	first=$(held_req keep)
 	case $first in web-1 | web-2) ok ;; *) bad "the held connection did not answer: $first" ;; esac
@@ -71,16 +88,7 @@ check_held_connections() {
 	held_close keep
 
 	# A connection to a removed endpoint is closed after the grace period.
-	kc_write_endpointslice "$M" t/hold 8080/TCP:http web-1 web-2
-	both_hold() { [ "$(answers cli-a2 30 "$HOLD" 80)" = "web-1 web-2" ]; }
-	kc_wait_for -t 10 both_hold && ok || bad "hold: scale up not applied"
-	held_open gone cli-a2 "$HOLD" 80
-	first=$(held_req gone)
-	other=$(other_pod "$first")
-	removed_at=$(kc_now_ms)
-	kc_write_endpointslice "$M" t/hold 8080/TCP:http "$other"
-	only_other() { [ "$(answers cli-a2 10 "$HOLD" 80)" = "$other" ]; }
-	kc_wait_for -t 10 only_other && ok || bad "hold: removal of $first not applied"
+	held_on_removed gone
 	# Still inside the grace period, if the change applied fast enough to tell.
 	if [ $(($(kc_now_ms) - removed_at)) -lt $((GRACE * 1000 - 500)) ]; then
 		check "within the grace period the connection still works" "$(held_req gone)" "$first"
@@ -94,14 +102,7 @@ check_held_connections() {
 	# An endpoint back within the grace period keeps its connections
 	# (docs/userspace.md): removed, restored at once, and still answering
 	# well after the period would have closed it.
-	kc_write_endpointslice "$M" t/hold 8080/TCP:http web-1 web-2
-	kc_wait_for -t 10 both_hold && ok || bad "hold: scale up not applied"
-	held_open back cli-a2 "$HOLD" 80
-	first=$(held_req back)
-	other=$(other_pod "$first")
-	removed_at=$(kc_now_ms)
-	kc_write_endpointslice "$M" t/hold 8080/TCP:http "$other"
-	kc_wait_for -t 10 only_other && ok || bad "hold: removal of $first not applied"
+	held_on_removed back
 	kc_write_endpointslice "$M" t/hold 8080/TCP:http web-1 web-2
 	kc_wait_for -t 10 both_hold && ok || bad "hold: $first not restored"
 	[ $(($(kc_now_ms) - removed_at)) -lt $((GRACE * 1000 - 500)) ] ||
