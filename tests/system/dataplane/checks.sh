@@ -150,6 +150,32 @@ check_rr_order() {
 	held_close rr
 }
 
+# A hostNetwork endpoint (kr-backend in node-b1's own namespace, on its
+# address).  From a pod on another node both modes keep the pod's address.
+# From a pod on node-b1 itself, kube-proxy's DNAT keeps it too, while
+# userspace mode shows the node's address (host-endpoint-masq; the
+# deviation in docs/userspace.md).  Service hostnet.
+check_host_endpoint() {
+	local HN=${SVC_CIP[hostnet]} want
+	kc_start_backend node-b1 8081/tcp || { bad "hostnet: no backend on node-b1"; return; }
+	kc_write_endpointslice "$M" t/hostnet 8081/TCP:http node-b1
+	host_answers() { [ "$(answers cli-b1 1 "$HN" 80)" = node-b1 ]; }
+	kc_wait_for -t 10 host_answers && ok || bad "hostnet: the node-b1 endpoint does not answer"
+	check "a hostNetwork endpoint sees a pod on another node by its own address" \
+		"$(seen_by cli-a2 "$HN")" "${KC_POD_IP[cli-a2]}"
+	want=${KC_POD_IP[cli-b1]}
+	has_caps host-endpoint-masq >/dev/null && want=$(kc_ip node-b1)
+	check "a hostNetwork endpoint sees a pod on its own node as $want" "$(seen_by cli-b1 "$HN")" "$want"
+	kc_write_endpointslice "$M" t/hostnet 8081/TCP:http
+	kc_stop_backend node-b1
+}
+
+# seen_by FROM IP: the source addresses the pods saw for 5 connections from FROM to IP:80.
+seen_by() {
+	kc_probe "$1" tcp "$2" 80 --count 5 --timeout 700 </dev/null |
+		sed -nE 's/.* client=([0-9.]+):.*/\1/p' | sort -u | tr '\n' ' ' | sed 's/ $//'
+}
+
 # passive-health: after the "dead" row (an endpoint that refuses), the
 # ejection is logged, in the status file (status_file NODE, from the mode)
 # and shown by kroute explain --status.
