@@ -17,6 +17,8 @@
  * left until the client closes, and closes (so no unread data turns the
  * close into a RST).  A client that sends nothing gets the line anyway after
  * --greet-ms (default 1000 ms), so a plain "nc IP PORT" works too.
+ * A first line "reset" is answered with a RST instead (SO_LINGER 0), so a
+ * test sees whether a proxy passes a reset on as a reset.
  * UDP: every datagram is answered with the line, sent from the address the
  * datagram was sent to (IP_PKTINFO), or a NATed reply would not match.
  *
@@ -424,6 +426,15 @@ static void conn_send_line(struct server *srv, struct conn *c)
 	conn_progress(srv, c);
 }
 
+/* The client asked for a reset: close with SO_LINGER 0, which sends a RST. */
+static void conn_reset(struct server *srv, struct conn *c)
+{
+	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+
+	(void)setsockopt(c->it.fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	conn_free(srv, c);
+}
+
 static void conn_readable(struct server *srv, struct conn *c)
 {
 	for (;;) {
@@ -476,6 +487,9 @@ static void conn_readable(struct server *srv, struct conn *c)
 			c->state = CONN_HTTP;
 		} else if (undecided && c->in_len && !c->peer_eof) {
 			return;	/* a prefix of a method: wait for more */
+		} else if (c->in_len >= 6 && !memcmp(c->in, "reset\n", 6)) {
+			conn_reset(srv, c);
+			return;
 		} else if (c->in_len || c->peer_eof) {
 			conn_send_line(srv, c);
 			return;

@@ -485,7 +485,11 @@ kc_setup() {
 	# gateway: the kernel proxies only addresses routed out another
 	# interface (Calico relies on the default route for that).  Nodes have
 	# no default route, so a packet to an address nobody owns gets ICMP
-	# unreachable at once instead of vanishing.
+	# unreachable at once instead of vanishing.  ICMP errors are not rate
+	# limited (icmp_ratelimit=0): with the kernel's default (a burst of 6,
+	# then one a second per peer) a REJECT answers only the first few
+	# attempts of a quick series and the rest time out like a DROP, so a
+	# test could not tell the two apart (kroute issue #18).
 	for n in "${KC_NODES[@]}"; do
 		cmds="link add eth0 type veth peer name n${KC_NODE_IDX[$n]} netns $KC_LAN_NS
 link set lo up
@@ -498,7 +502,8 @@ route add $KC_GATEWAY/32 dev eth0 scope link
 			cmds+="route add ${KC_NODE_CIDR[$other]} via ${KC_NODE_IP[$other]} dev eth0"$'\n'
 		done
 		if ! kc__nsconf "${KC_NODE_NS[$n]}" net.ipv4.ip_forward=1 \
-			net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0 <<<"$cmds"; then
+			net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0 \
+			net.ipv4.icmp_ratelimit=0 <<<"$cmds"; then
 			ip -n "$KC_LAN_NS" link add kcvprobe type veth peer name kcvprobe1 \
 				>/dev/null 2>&1 || kc_skip "no veth support in this kernel"
 			return 1
@@ -796,14 +801,16 @@ kc_write_manifests() {
 	} >"$f.tmp" && mv "$f.tmp" "$f"
 }
 
-# kc_write_endpointslice DIR NAMESPACE/SERVICE PORT[/PROTO][:NAME] POD[:STATE]...
+# kc_write_endpointslice DIR NAMESPACE/SERVICE PORT[/PROTO][:NAME] POD[:STATE][@ZONE[,ZONE]]...
 # writes DIR/endpointslice-NAMESPACE-SERVICE.yaml (replacing it): one IPv4
 # EndpointSlice for SERVICE with each pod's IP, nodeName and zone.  A node
 # name instead of a pod stands for a hostNetwork pod on it (the node's IP).
 # STATE: ready (default), notready, or terminating (serving, terminating).
+# @ZONE,...: the endpoint's topology hints (hints.forZones), as the
+# EndpointSlice controller writes them for topology-aware routing.
 kc_write_endpointslice() {
 	local dir=${1:-} key=${2:-} spec=${3:-} ns svc port proto pname e name state ip node
-	local ready serving term f
+	local ready serving term f hints z h
 	if [ -z "$dir" ] || [[ $key != ?*/?* ]] || [ -z "$spec" ]; then
 		kc__err "usage: kc_write_endpointslice DIR NS/SVC PORT[/PROTO][:NAME] POD[:STATE]..."
 		return 1
@@ -839,6 +846,8 @@ kc_write_endpointslice() {
 		fi
 		(($#)) && echo "endpoints:" || echo "endpoints: []"
 		for e; do
+			hints=""
+			[[ $e == *@* ]] && { hints=${e#*@}; e=${e%%@*}; }
 			name=${e%%:*}
 			state=ready
 			[[ $e == *:* ]] && state=${e#*:}
@@ -862,6 +871,11 @@ kc_write_endpointslice() {
 			echo "  conditions: {ready: $ready, serving: $serving, terminating: $term}"
 			echo "  nodeName: $node"
 			echo "  zone: ${KC_NODE_ZONE[$node]}"
+			if [ -n "$hints" ]; then
+				z=""
+				for h in ${hints//,/ }; do z+="${z:+, }{name: $h}"; done
+				echo "  hints: {forZones: [$z]}"
+			fi
 			if [ -n "${KC_POD_IP[$name]-}" ]; then
 				echo "  targetRef: {kind: Pod, namespace: $ns, name: $name}"
 			fi

@@ -3,8 +3,8 @@
  * Proxy services (src/dataplane/userspace/svc.c) without sockets: live
  * connection counts that least-connection schedulers read, counts and
  * endpoints kept across an update, removal marks, revival within the grace
- * period, bounded retry (tried endpoints are avoided), ejection after
- * failed connects, "panic" picks when every endpoint is ejected, and the
+ * period, the grace-period close decision, bounded retry (tried endpoints
+ * are avoided), ejection after failed connects, "panic" picks when every endpoint is ejected, and the
  * ejection message reaching the log queue rather than stderr.
  */
 #include <setjmp.h>
@@ -94,6 +94,60 @@ static void test_lc_counts_live_connections(void **state)
 	us_svc_release(c);
 	assert_int_equal(s->dests[0].active_conns, 0);
 	assert_int_equal(s->dests[1].active_conns, 0);
+	us_svc_unref(s);
+	us_logq_done(&dp.logq);
+}
+
+/*
+ * The grace-period close decision the workers' tick applies to every
+ * relayed connection (us_tcp_tick): a connection to a removed endpoint is
+ * closed exactly when the grace period has passed since its removal, not
+ * before, not never; a revived endpoint's connections are not closed; and
+ * workers look for such connections until the last removal's grace period
+ * (plus the tick slack) is over.
+ */
+static void test_grace_period_close(void **state)
+{
+	const uint64_t grace = 3 * S, slack = S / 5;
+	struct us_dp dp;
+	struct us_plan_ep eps[] = { mk_ep("10.0.0.1", 1), mk_ep("10.0.0.2", 1) };
+	struct us_plan_svc both = mk_svc("rr", eps, 2), only2 = mk_svc("rr", eps + 1, 1);
+	struct us_svc *s;
+	struct us_ep *a, *b;
+
+	(void)state;
+	dp_init(&dp);
+	s = us_svc_new(&dp, &both);
+	us_svc_update(s, &both, 1 * S);
+	a = us_svc_pick(s, &flow, NULL, 0, 1 * S);
+	b = us_svc_pick(s, &flow, NULL, 0, 1 * S);
+	assert_string_equal(a->key, "10.0.0.1:8080");
+	/* Nothing removed yet: nothing to close, nothing to look for. */
+	assert_false(us_ep_grace_over(a, grace, 100 * S));
+	assert_false(us_grace_scan_due(atomic_load(&dp.last_removal_ns), grace, slack, 1 * S));
+
+	us_svc_update(s, &only2, 5 * S);
+	assert_true(us_grace_scan_due(atomic_load(&dp.last_removal_ns), grace, slack, 5 * S));
+	assert_false(us_ep_grace_over(a, grace, 5 * S));		/* not at once */
+	assert_false(us_ep_grace_over(a, grace, 8 * S - 1));	/* not a moment early */
+	assert_true(us_ep_grace_over(a, grace, 8 * S));		/* when the period ends */
+	assert_true(us_ep_grace_over(a, grace, 60 * S));		/* and after */
+	assert_true(us_grace_scan_due(atomic_load(&dp.last_removal_ns), grace, slack, 8 * S + slack));
+	assert_false(us_grace_scan_due(atomic_load(&dp.last_removal_ns), grace, slack, 8 * S + slack + 1));
+	/* The endpoint that stayed is never closed. */
+	assert_false(us_ep_grace_over(b, grace, 60 * S));
+
+	/* Revived within the period: its connections stay, however long. */
+	us_svc_update(s, &both, 7 * S);
+	assert_false(us_ep_grace_over(a, grace, 60 * S));
+	/* Removed again: the period counts from the new removal. */
+	us_svc_update(s, &only2, 20 * S);
+	assert_false(us_ep_grace_over(a, grace, 22 * S));
+	assert_true(us_ep_grace_over(a, grace, 23 * S));
+
+	us_svc_release(a);
+	us_svc_release(b);
+	us_svc_update(s, &only2, 30 * S);
 	us_svc_unref(s);
 	us_logq_done(&dp.logq);
 }
@@ -281,6 +335,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_lc_counts_live_connections),
 		cmocka_unit_test(test_removal_and_revival),
+		cmocka_unit_test(test_grace_period_close),
 		cmocka_unit_test(test_retry_and_ejection),
 		cmocka_unit_test(test_panic_picks_soonest_ejection_end),
 		cmocka_unit_test(test_ejection_message_goes_to_the_queue),

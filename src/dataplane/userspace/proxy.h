@@ -137,6 +137,14 @@ void us_svc_release(struct us_ep *ep);
 void us_svc_failed(struct us_ep *ep, int err, uint64_t now_ns);
 void us_svc_succeeded(struct us_ep *ep);
 void us_ep_unref(struct us_ep *ep);
+/*
+ * The grace-period close: whether a connection to ep must be closed at
+ * now_ns (ep was removed at least grace_ns ago and not revived since), and
+ * whether workers must still look for such connections (until grace_ns
+ * plus slack_ns after the last removal anywhere; 0: none ever).
+ */
+bool us_ep_grace_over(struct us_ep *ep, uint64_t grace_ns, uint64_t now_ns);
+bool us_grace_scan_due(uint64_t last_removal_ns, uint64_t grace_ns, uint64_t slack_ns, uint64_t now_ns);
 
 void us_listener_unref(struct us_listener *l);
 void us_snap_unref(struct us_snap *s);

@@ -142,6 +142,17 @@ static void mark_removed(struct us_svc *s, struct us_ep *ep, uint64_t now_ns)
 	VEC_PUSH(s->gone, s->n_gone, s->cap_gone, ep);
 }
 
+bool us_ep_grace_over(struct us_ep *ep, uint64_t grace_ns, uint64_t now_ns)
+{
+	return atomic_load_explicit(&ep->removed, memory_order_acquire) &&
+	       now_ns >= atomic_load(&ep->removed_ns) + grace_ns;
+}
+
+bool us_grace_scan_due(uint64_t last_removal_ns, uint64_t grace_ns, uint64_t slack_ns, uint64_t now_ns)
+{
+	return last_removal_ns && now_ns <= last_removal_ns + grace_ns + slack_ns;
+}
+
 /* Drops removed endpoints nobody uses any more (the svc holds the last reference). */
 static void gc_gone(struct us_svc *s)
 {

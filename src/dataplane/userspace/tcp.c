@@ -513,8 +513,7 @@ void us_tcp_tick(struct us_worker *w, bool scan_removed)
 		struct us_conn *c = us_container_of(it, struct us_conn, link);
 
 		next = it->next;
-		if (c->ep && atomic_load_explicit(&c->ep->removed, memory_order_acquire) &&
-		    w->now_ns >= atomic_load(&c->ep->removed_ns) + w->dp->grace_ns) {
+		if (c->ep && us_ep_grace_over(c->ep, w->dp->grace_ns, w->now_ns)) {
 			atomic_fetch_add_explicit(&w->dp->ctr.tcp_grace_closed, 1, memory_order_relaxed);
 			us_tcp_close(w, c, false);
 		}

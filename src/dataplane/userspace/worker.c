@@ -319,7 +319,7 @@ static void tick(struct us_worker *w)
 {
 	uint64_t v, removal = atomic_load(&w->dp->last_removal_ns), gen = atomic_load(&w->dp->removal_gen);
 	/* Connections to removed endpoints are looked for until the grace period of the last removal ends. */
-	bool scan = removal && w->now_ns <= removal + w->dp->grace_ns + 2 * US_TICK_NS;
+	bool scan = us_grace_scan_due(removal, w->dp->grace_ns, 2 * US_TICK_NS, w->now_ns);
 	struct us_link *it;
 
 	(void)!read(w->tick_fd, &v, sizeof(v));

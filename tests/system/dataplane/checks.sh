@@ -55,11 +55,28 @@ held_close() {
 }
 other_pod() { if [ "$1" = web-1 ]; then echo web-2; else echo web-1; fi; }
 
+# held_on_removed NAME (service hold, from check_held_connections): both pods
+# serve; a held connection NAME is opened, and its pod removed.  Sets the
+# caller's first (that pod), other and removed_at (ms); returns once the
+# removal applies.
+held_on_removed() {
+	kc_write_endpointslice "$M" t/hold 8080/TCP:http web-1 web-2
+	kc_wait_for -t 10 both_hold && ok || bad "hold: scale up not applied"
+	held_open "$1" cli-a2 "$HOLD" 80
+	first=$(held_req "$1")
+	other=$(other_pod "$first")
+	removed_at=$(kc_now_ms)
+	kc_write_endpointslice "$M" t/hold 8080/TCP:http "$other"
+	kc_wait_for -t 10 only_other && ok || bad "hold: removal of $first not applied"
+}
+
 # grace-period: established connections outlive an endpoint change that keeps
 # their endpoint, and are closed GRACE seconds after their endpoint goes
-# (the mode sets GRACE).  Service hold.
+# (the mode sets GRACE), unless it comes back within that time.  Service hold.
 check_held_connections() {
 	local first other removed_at HOLD=${SVC_CIP[hold]}
+	both_hold() { [ "$(answers cli-a2 30 "$HOLD" 80)" = "web-1 web-2" ]; }
+	only_other() { [ "$(answers cli-a2 10 "$HOLD" 80)" = "$other" ]; }
 	held_open keep cli-a2 "$HOLD" 80
 	first=$(held_req keep)
 	case $first in web-1 | web-2) ok ;; *) bad "the held connection did not answer: $first" ;; esac
@@ -71,16 +88,7 @@ check_held_connections() {
 	held_close keep
 
 	# A connection to a removed endpoint is closed after the grace period.
-	kc_write_endpointslice "$M" t/hold 8080/TCP:http web-1 web-2
-	both_hold() { [ "$(answers cli-a2 30 "$HOLD" 80)" = "web-1 web-2" ]; }
-	kc_wait_for -t 10 both_hold && ok || bad "hold: scale up not applied"
-	held_open gone cli-a2 "$HOLD" 80
-	first=$(held_req gone)
-	other=$(other_pod "$first")
-	removed_at=$(kc_now_ms)
-	kc_write_endpointslice "$M" t/hold 8080/TCP:http "$other"
-	only_other() { [ "$(answers cli-a2 10 "$HOLD" 80)" = "$other" ]; }
-	kc_wait_for -t 10 only_other && ok || bad "hold: removal of $first not applied"
+	held_on_removed gone
 	# Still inside the grace period, if the change applied fast enough to tell.
 	if [ $(($(kc_now_ms) - removed_at)) -lt $((GRACE * 1000 - 500)) ]; then
 		check "within the grace period the connection still works" "$(held_req gone)" "$first"
@@ -90,6 +98,18 @@ check_held_connections() {
 	sleep $((GRACE + 1))
 	check "after the grace period the connection is closed" "$(held_req gone)" closed
 	held_close gone
+
+	# An endpoint back within the grace period keeps its connections
+	# (docs/userspace.md): removed, restored at once, and still answering
+	# well after the period would have closed it.
+	held_on_removed back
+	kc_write_endpointslice "$M" t/hold 8080/TCP:http web-1 web-2
+	kc_wait_for -t 10 both_hold && ok || bad "hold: $first not restored"
+	[ $(($(kc_now_ms) - removed_at)) -lt $((GRACE * 1000 - 500)) ] ||
+		bad "the removal and the restore took longer than the grace period to apply"
+	sleep $((GRACE + 1))
+	check "an endpoint restored within the grace period keeps its connection" "$(held_req back)" "$first"
+	held_close back
 }
 
 # lc: least connections (kroute.io/scheduler: lc) counts live connections.
@@ -105,6 +125,55 @@ check_least_connections() {
 	held_close lc
 	back_to_web1() { [ "$(answers cli-a2 5 "$LC" 80)" = web-1 ]; }
 	kc_wait_for -t 5 back_to_web1 && ok || bad "lc: closing the connection was not counted"
+}
+
+# rr-order: kroute.io/scheduler: rr picks the endpoints in turn, whatever
+# is open: with a connection held on one pod, the next connections (each
+# closed before the next; they land on any worker) alternate, starting with
+# the other pod.  A least-connections pick would send them all to the other
+# pod, a random one would repeat a pod (all 10 alternating by chance: 2^-9).
+# Service rr.
+check_rr_order() {
+	local RR=${SVC_CIP[rr]} held got want="" p i
+	held_open rr cli-a2 "$RR" 80
+	held=$(held_req rr)
+	case $held in web-1 | web-2) ok ;; *) bad "rr: the held connection did not answer: $held" ;; esac
+	got=$(kc_probe cli-a2 tcp "$RR" 80 --count 10 --interval 100 --timeout 700 </dev/null |
+		sed -E 's/^pod=([^ ]+) .*/\1/' | tr '\n' ' ' | sed 's/ $//')
+	p=$held
+	for i in $(seq 10); do
+		p=$(other_pod "$p")
+		want+="${want:+ }$p"
+	done
+	check "rr: with a connection held on $held, the next picks alternate from the other pod" "$got" "$want"
+	check "rr: the held connection still answers from $held" "$(held_req rr)" "$held"
+	held_close rr
+}
+
+# A hostNetwork endpoint (kr-backend in node-b1's own namespace, on its
+# address).  From a pod on another node both modes keep the pod's address.
+# From a pod on node-b1 itself, kube-proxy's DNAT keeps it too, while
+# userspace mode shows the node's address (host-endpoint-masq; the
+# deviation in docs/userspace.md).  Service hostnet.
+check_host_endpoint() {
+	local HN=${SVC_CIP[hostnet]} want
+	kc_start_backend node-b1 8081/tcp || { bad "hostnet: no backend on node-b1"; return; }
+	kc_write_endpointslice "$M" t/hostnet 8081/TCP:http node-b1
+	host_answers() { [ "$(answers cli-b1 1 "$HN" 80)" = node-b1 ]; }
+	kc_wait_for -t 10 host_answers && ok || bad "hostnet: the node-b1 endpoint does not answer"
+	check "a hostNetwork endpoint sees a pod on another node by its own address" \
+		"$(seen_by cli-a2 "$HN")" "${KC_POD_IP[cli-a2]}"
+	want=${KC_POD_IP[cli-b1]}
+	has_caps host-endpoint-masq >/dev/null && want=$(kc_ip node-b1)
+	check "a hostNetwork endpoint sees a pod on its own node as $want" "$(seen_by cli-b1 "$HN")" "$want"
+	kc_write_endpointslice "$M" t/hostnet 8081/TCP:http
+	kc_stop_backend node-b1
+}
+
+# seen_by FROM IP: the source addresses the pods saw for 5 connections from FROM to IP:80.
+seen_by() {
+	kc_probe "$1" tcp "$2" 80 --count 5 --timeout 700 </dev/null |
+		sed -nE 's/.* client=([0-9.]+):.*/\1/p' | sort -u | tr '\n' ' ' | sed 's/ $//'
 }
 
 # passive-health: after the "dead" row (an endpoint that refuses), the

@@ -237,6 +237,7 @@ attempt() {
 		-) ;;
 		timeout=*) timeout=${o#*=} ;;
 		interval=*) args+=(--interval "${o#*=}") ;;
+		say=*) args+=(--payload "${o#say=}"$'\n') ;;
 		src=:*)
 			ip=$(dp_ip "$from")
 			[[ $ip == *:* ]] && ip="[$ip]"

@@ -14,10 +14,13 @@
 #                      status file (status_file NODE)
 #   weights            kroute.io/endpoint-weights is honoured
 #   lc                 the least-connections scheduler counts live connections
+#   rr-order           kroute.io/scheduler: rr picks endpoints in turn
 #   grace-period       established connections outlive their endpoint's
 #                      removal by GRACE seconds, then are closed
 #   fd-per-connection  every connection costs the agent file descriptors
-MODE_CAPS=(retry accept-first passive-health weights lc grace-period fd-per-connection)
+#   host-endpoint-masq an endpoint on this node's own address sees the node's
+#                      address, not the client's (docs/userspace.md)
+MODE_CAPS=(retry accept-first passive-health weights lc rr-order grace-period fd-per-connection host-endpoint-masq)
 MODE_CMDS=(iptables-save iptables-restore conntrack nft ss)
 
 GRACE=3
