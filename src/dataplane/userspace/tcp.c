@@ -220,14 +220,15 @@ void us_tcp_accept(struct us_worker *w, struct us_wl *wl)
 			if (us_worker_fd_exhausted(w, "accepting"))
 				continue;
 			/*
-			 * Free the spare fd to accept and close one client, so it
-			 * learns at once instead of waiting in the queue; then stop
-			 * polling this listener until the next tick.
+			 * Free the spare fd to accept and reset every client waiting
+			 * in the queue, so each learns at once (resetting only one,
+			 * the rest waited a tick each in turn: seconds behind a
+			 * burst); then stop polling this listener until the next
+			 * tick.  The queue is bounded by the listen backlog.
 			 */
 			if (w->reserve_fd >= 0) {
 				close(w->reserve_fd);
-				fd = accept4(wl->fd, NULL, NULL, SOCK_CLOEXEC);
-				if (fd >= 0) {
+				while ((fd = accept4(wl->fd, NULL, NULL, SOCK_CLOEXEC)) >= 0) {
 					set_linger0(fd);
 					close(fd);
 				}

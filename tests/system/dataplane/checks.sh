@@ -201,19 +201,59 @@ check_silent_endpoint_ejected() {
 			"$DP_DIR/kroute-node-a2.log")" 1
 }
 
-# fd-per-connection: out of file descriptors, a clear message, and kroute
-# keeps serving.
+# udp_sessions_open FIRST LAST: one UDP exchange with dns from cli-b1 per
+# source port FIRST..LAST, in that order: a session each, oldest first.
+udp_sessions_open() {
+	kc_exec cli-b1 bash -c 'for p in $(seq "$3" "$4"); do "$5" udp "$2" 53 --count 1 --timeout 200 --src "$1:$p"; done' \
+		_ "$(kc_pod_ip cli-b1)" "${SVC_CIP[dns]}" "$1" "$2" "$KR_PROBE" </dev/null >/dev/null 2>&1
+}
+# The client ports of node-b1's UDP sessions (dns's endpoint is web-1, on
+# another node, so each session's socket is bound to the client's address
+# and port).
+udp_session_ports() {
+	kc_exec node-b1 ss -Hun dst "$(kc_pod_ip web-1)" |
+		awk -v ip="$(kc_pod_ip cli-b1)" '{ for (i = 1; i <= NF; i++) if (index($i, ip ":") == 1) print substr($i, length(ip) + 2) }' |
+		sort -n
+}
+
+# Userspace mode (docs/userspace.md, "File descriptors"): a worker out of
+# fds logs it, closes its oldest UDP sessions, resets the client it cannot
+# serve instead of leaving it waiting, and keeps running.  scenarios.table
+# points dns at web-1 alone first.
 check_fd_exhaustion() {
-	local t0 held_s n_logged WEB=${SVC_CIP[web]}
+	local t0 held_s n_logged holder ports old got WEB=${SVC_CIP[web]}
 	kroute_stop node-b1
 	# The limit bounds each worker's own fd table; about 25 fds of each go to its listeners and
-	# event loop: room for a few dozen connections per worker.
+	# event loop: room for some 70 UDP sessions, or a few dozen connections, per worker.
 	KROUTE_WRAP="prlimit --nofile=96:96" start_and_sync node-b1 && ok ||
 		bad "kroute on node-b1 did not restart"
-	# 160 connections held at once (kr-backend closes a silent one after about 2 s).
 	t0=$(kc_now_ms)
-	kc_exec cli-b1 bash -c 'for i in $(seq 160); do exec {fd}<>"/dev/tcp/$1/80" || break; done; sleep 2' _ "$WEB" \
-		</dev/null 2>/dev/null
+	# 250 sessions, more than both workers hold: each worker that runs out
+	# closes its oldest (up to 64 at a time), so the first ones go and the
+	# newest stay.
+	udp_sessions_open 42001 42250
+	grep -q 'out of file descriptors (opening a UDP session' "$DP_DIR/kroute-node-b1.log" && ok ||
+		bad "250 UDP sessions did not run node-b1's workers out of fds"
+	ports=$(udp_session_ports | tr '\n' ' ')
+	old=$(for p in $ports; do [ "$p" -le 42020 ] && echo "$p"; done | tr '\n' ' ')
+	check "out of fds, the oldest UDP sessions are closed first (sessions of the first 20 left)" "$old" ""
+	check "the newest UDP sessions are kept" "$([ -n "$ports" ] && echo yes || echo none)" yes
+	got=$(kc_probe cli-b1 udp "${SVC_CIP[dns]}" 53 --count 3 --timeout 300 --src "$(kc_pod_ip cli-b1):42001" </dev/null |
+		outcomes | sort -u | tr '\n' ' ')
+	check "a closed session's client is answered again (a new session)" "$([[ $got == *web-1* ]] && echo yes || echo "$got")" yes
+
+	# 160 TCP connections held at once (kr-backend closes a silent one after
+	# about 2 s); the file says they are all open.
+	rm -f "$DP_DIR/fd-held"
+	kc_exec cli-b1 bash -c 'for i in $(seq 160); do exec {fd}<>"/dev/tcp/$1/80" || break; done; : >"$2"; sleep 2' \
+		_ "$WEB" "$DP_DIR/fd-held" </dev/null 2>/dev/null &
+	holder=$!
+	kc_wait_for -t 10 test -e "$DP_DIR/fd-held" || bad "the 160 connections were not opened"
+	# Out of fds, a new connection is reset at once: the client must not hang.
+	got=$(kc_probe cli-b1 tcp "$WEB" 80 --count 5 --timeout 1000 </dev/null | outcomes | tr '\n' ' ')
+	check "out of fds, new connections are reset, not left hanging" "$got" "reset reset reset reset reset "
+	check "the connections closed every UDP session to make room" "$(udp_session_ports | tr '\n' ' ')" ""
+	wait "$holder"
 	held_s=$((($(kc_now_ms) - t0 + 999) / 1000))
 	# At most once a second per worker (one per CPU), however many connections it turns away.
 	n_logged=$(grep -c 'out of file descriptors (.*; RLIMIT_NOFILE 96 per worker)' "$DP_DIR/kroute-node-b1.log")
