@@ -21,8 +21,8 @@ kroute=$(realpath "${1:?usage: $0 KROUTE}")
 here=$(cd "$(dirname "$0")" && pwd)
 src=${KROUTE_SRC:-$(cd "$here/../.." && pwd)}
 cp_sh=$here/control-plane.sh
-pass=0
-fail=0
+# shellcheck source=testlib.sh
+. "$here/testlib.sh"
 [ "$(id -u)" = 0 ] || { echo "SKIP: needs root (network namespaces)"; exit 77; }
 
 ns=kr-api-$$
@@ -37,13 +37,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
-finish() {
-	echo "$pass passed, $fail failed"
-	[ "$fail" = 0 ]
-	exit
-}
 in_ns() { ip netns exec "$ns" "$@"; }
 # has_rule PATTERN: the namespace's rules hold PATTERN (read whole: grep -q
 # closing the pipe early would fail the pipeline under pipefail).

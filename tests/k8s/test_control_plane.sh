@@ -11,8 +11,8 @@ set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 src=${KROUTE_SRC:-$(cd "$here/../.." && pwd)}
 cp_sh=$here/control-plane.sh
-pass=0
-fail=0
+# shellcheck source=testlib.sh
+. "$here/testlib.sh"
 tmp=$(mktemp -d /tmp/kroute-k8s-test.XXXXXX)
 cleanup() {
 	local d
@@ -24,13 +24,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 1' INT TERM HUP
 
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
-finish() {
-	echo "$pass passed, $fail failed"
-	[ "$fail" = 0 ]
-	exit
-}
 
 "$here/build.sh" || { bad "build.sh failed"; finish; }
 
