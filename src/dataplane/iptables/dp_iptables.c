@@ -44,7 +44,7 @@
 struct dataplane {
 	struct dp_opts opts;
 	struct ipt_mode_opts mo;     /* this mode's flags (options.c) */
-	bool route_localnet_set;     /* ensured once; kube-proxy never clears it either */
+	bool route_localnet_tried;   /* ensured (or warned about) once; kube-proxy never clears it */
 	struct family_state fam[2];  /* IPv4, IPv6 */
 	struct dp_stats stats;
 };
@@ -312,8 +312,9 @@ static void ensure_route_localnet(struct dataplane *dp, const struct sync_run *s
 	bool changed;
 	int r;
 
-	if (dp->route_localnet_set || !ipt_localhost_nodeports(&s->o))
+	if (dp->route_localnet_tried || !ipt_localhost_nodeports(&s->o))
 		return;
+	dp->route_localnet_tried = true; /* a failure is warned about once, not every sync */
 	r = sysctl_ensure("net/ipv4/conf/all/route_localnet", "1", &changed);
 	if (r < 0) {
 		diag_add(d, DIAG_WARNING, NULL, 0, NULL, NULL,
@@ -326,7 +327,6 @@ static void ensure_route_localnet(struct dataplane *dp, const struct sync_run *s
 		diag_add(d, DIAG_NOTE, NULL, 0, NULL, NULL,
 			 "iptables: set net.ipv4.conf.all.route_localnet=1 for NodePorts on 127.0.0.1"
 			 " (as kube-proxy does)");
-	dp->route_localnet_set = true;
 }
 
 static void sync_applied(struct dataplane *dp, struct family_state *fs, const struct node_view *v,
