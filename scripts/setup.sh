@@ -9,6 +9,9 @@ pkgs=(
   jq iproute2 iptables nftables conntrack procps
   haproxy iperf3 wrk nginx-light  # userspace stress test and bench_userspace.sh (peer, load, backends)
   openssl curl ca-certificates  # tests/k8s/control-plane.sh (its CA and certificates, /readyz)
+  libmicrohttpd-dev  # health, healthCheckNodePort and metrics servers
+  prometheus  # the metrics test scrapes kroute with the real server; promtool checks the format
+  libnftnl-dev libmnl-dev  # nftables mode speaks netlink
 )
 missing=()
 for p in "${pkgs[@]}"; do
