@@ -5,15 +5,21 @@
  * lines as they would arrive in chunks (the first byte picks the kind and
  * the chunk size), every line decoded as an event into the kind's pending
  * changes, which are then committed to a store; the same bytes are also
- * decoded as one list page.  Everything is freed: with LeakSanitizer on, a
- * leak is a finding.
+ * decoded as one list page, whole and streamed in those chunks (kube_list),
+ * and as one JSON text by jansson (what the list decoder did before it
+ * streamed), which must all agree: a list or not, and then the same
+ * objects and the same number of reports.  Everything is freed: with LeakSanitizer on, a leak is a finding.
  */
+#include <errno.h>
+#include <jansson.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/diag.h"
 #include "source/kube/event.h"
+#include "source/kube/list.h"
 #include "store/store.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -31,6 +37,84 @@ static void on_line(const char *line, size_t len, void *userdata)
 	(void)kube_event_apply(&c->changes, line, len, "fuzz", &c->rv, &c->d);
 }
 
+static size_t n_objects(const struct cluster *c)
+{
+	return c->n_services + c->n_slices + c->n_nodes;
+}
+
+/*
+ * The page parsed whole by jansson, its items decoded one by one: -EINVAL
+ * when it is not a list.  *too_deep when jansson's own nesting limit refused
+ * it (an item nested just below that limit is accepted on its own).
+ */
+static int list_oracle(const struct kube_kind_info *info, const char *data, size_t size,
+		       struct cluster *objs, struct diag *d, bool *too_deep)
+{
+	json_error_t jerr;
+	json_t *root = json_loadb(data, size, JSON_REJECT_DUPLICATES, &jerr), *items, *item;
+	size_t i;
+
+	*too_deep = !root && strstr(jerr.text, "depth");
+	items = json_object_get(root, "items");
+	if (!json_is_array(items) && !json_is_null(items)) {
+		json_decref(root);
+		return -EINVAL;
+	}
+	json_array_foreach(items, i, item) {
+		if (json_is_object(item))
+			kube_decode_item(info, item, "fuzz", objs, d);
+		else
+			diag_add(d, DIAG_ERROR, "fuzz", 0, NULL, NULL, "not an object");
+	}
+	json_decref(root);
+	return 0;
+}
+
+/* The page decoded whole, in chunks, and by the oracle: all must agree. */
+static void list_both(const struct kube_kind_info *info, const char *data, size_t size,
+		      size_t chunk)
+{
+	struct cluster whole, streamed, oracle;
+	struct diag dw, ds, dor;
+	bool too_deep;
+	struct kube_list l = { .max_value = 4096 };
+	char *rv_w = NULL, *rv_s = NULL, *cont_w = NULL, *cont_s = NULL;
+	int rw, rs = 0, ro;
+
+	cluster_init(&whole);
+	cluster_init(&streamed);
+	cluster_init(&oracle);
+	diag_init(&dw);
+	diag_init(&ds);
+	diag_init(&dor);
+	ro = list_oracle(info, data, size, &oracle, &dor, &too_deep);
+	rw = kube_list_page(info, data, size, "fuzz", &whole, &rv_w, &cont_w, &dw);
+	kube_list_begin(&l, info, "fuzz", &streamed, &ds);
+	for (size_t off = 0; off < size && rs == 0; off += chunk)
+		rs = kube_list_feed(&l, data + off, size - off < chunk ? size - off : chunk);
+	if (rs == 0)
+		rs = kube_list_finish(&l, &rv_s, &cont_s);
+	kube_list_done(&l);
+	/* Only an item over 4096 bytes (the streamed limit here) may tell them apart. */
+	if (size <= 4096 && (rw != rs || (rw == 0 && (n_objects(&whole) != n_objects(&streamed) ||
+						      dw.n != ds.n ||
+						      !rv_w != !rv_s || !cont_w != !cont_s))))
+		abort();
+	if (!too_deep && (ro != rw || (rw == 0 && (n_objects(&whole) != n_objects(&oracle) ||
+						   dw.n != dor.n))))
+		abort();
+	free(rv_w);
+	free(rv_s);
+	free(cont_w);
+	free(cont_s);
+	cluster_done(&whole);
+	cluster_done(&streamed);
+	cluster_done(&oracle);
+	diag_done(&dw);
+	diag_done(&ds);
+	diag_done(&dor);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	const struct kube_kind_info *info;
@@ -39,7 +123,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct store st;
 	struct store_batch b;
 	struct store_delta delta;
-	struct cluster page;
 	char *cont = NULL;
 	size_t chunk;
 
@@ -67,9 +150,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	store_batch_done(&b);
 	store_done(&st);
 
-	cluster_init(&page);
-	(void)kube_list_page(info, (const char *)data, size, "fuzz", &page, &c.rv, &cont, &c.d);
-	cluster_done(&page);
+	list_both(info, (const char *)data, size, chunk);
 
 	free(cont);
 	free(c.rv);

@@ -30,6 +30,7 @@
 #include "core/util.h"
 #include "source/kube/config.h"
 #include "source/kube/event.h"
+#include "source/kube/list.h"
 #include "source/kube/kube.h"
 #include "store/store.h"
 
@@ -197,6 +198,127 @@ static void test_list_page(void **state)
 	free(rv);
 	free(cont);
 	diag_done(&d);
+}
+
+/* One page fed in chunks of chunk bytes: the result of kube_list_finish(), objects in objs. */
+static int feed_chunks(const char *page, size_t chunk, struct cluster *objs, char **rv,
+		       char **cont, struct diag *d)
+{
+	struct kube_list l = { .max_value = 4096 };
+	size_t len = strlen(page);
+	int r = 0;
+
+	kube_list_begin(&l, &kube_kinds[0], "/api/v1/services", objs, d);
+	for (size_t off = 0; off < len && r == 0; off += chunk)
+		r = kube_list_feed(&l, page + off, len - off < chunk ? len - off : chunk);
+	if (r == 0)
+		r = kube_list_finish(&l, rv, cont);
+	kube_list_done(&l);
+	return r;
+}
+
+static void test_list_stream(void **state)
+{
+	/* metadata after items, a string holding brackets, escapes and a comma, white space. */
+	static const char page[] =
+		" { \"apiVersion\" : \"v1\", \"items\" : [ " SVC_ITEM("x", "10.96.0.20") " ,\n"
+		"{\"metadata\":{\"name\":\"y\",\"namespace\":\"default\",\"annotations\":{\"a\":"
+		"\"}]\\\",{[\"}},\"spec\":{\"clusterIP\":\"10.96.0.21\",\"ports\":[{\"port\":80}]}} ,"
+		"[1] , \"s\", null ] , \"metadata\" : {\"resourceVersion\":\"41\"} } \n";
+	struct kube_list l = { 0 };
+	struct cluster objs;
+	struct diag d;
+	char *rv = NULL, *cont = xstrdup("old");
+	const char *second;
+
+	/* Every chunk size gives the same objects and the same reports. */
+	for (size_t chunk = 1; chunk <= sizeof(page); chunk++) {
+		cluster_init(&objs);
+		diag_init(&d);
+		assert_int_equal(feed_chunks(page, chunk, &objs, &rv, &cont, &d), 0);
+		assert_int_equal(objs.n_services, 2);
+		assert_non_null(cluster_find_service(&objs, "default/y"));
+		assert_int_equal(d.n_errors, 3);
+		assert_true(diag_has(&d, "items[2] is not an object"));
+		assert_true(diag_has(&d, "items[3] is not an object"));
+		assert_true(diag_has(&d, "items[4] is not an object"));
+		assert_string_equal(rv, "41");
+		assert_null(cont);
+		cluster_done(&objs);
+		diag_done(&d);
+	}
+
+	/* An item is decoded as soon as its last byte arrives, before the page is complete. */
+	cluster_init(&objs);
+	diag_init(&d);
+	second = strstr(page, " ,\n");
+	kube_list_begin(&l, &kube_kinds[0], "/api/v1/services", &objs, &d);
+	assert_int_equal(kube_list_feed(&l, page, (size_t)(second - page) - 1), 0);
+	assert_int_equal(objs.n_services, 0);
+	assert_int_equal(kube_list_feed(&l, second - 1, 1), 0);
+	assert_int_equal(objs.n_services, 1);
+	/* Ending there: the page is incomplete, reported; a list begun again starts afresh. */
+	assert_int_equal(kube_list_finish(&l, &rv, &cont), -EINVAL);
+	assert_true(diag_has(&d, "the response ends early"));
+	kube_list_begin(&l, &kube_kinds[0], "/api/v1/services", &objs, &d);
+	assert_int_equal(kube_list_feed(&l, "{\"items\":null}", 14), 0);
+	assert_int_equal(kube_list_finish(&l, &rv, &cont), 0);
+	kube_list_done(&l);
+	cluster_done(&objs);
+	diag_done(&d);
+	free(rv);
+	free(cont);
+}
+
+/* Pages that are not lists: refused with a report, whatever the chunk size. */
+static void test_list_stream_refused(void **state)
+{
+	static const struct {
+		const char *page;
+		const char *message;
+	} bad[] = {
+		{ "[]", "not a JSON object" },
+		{ "{\"kind\":\"List\"}", "no items array" },
+		{ "{\"items\":{}}", "no items array" },
+		{ "{\"items\":[],\"items\":[]}", "duplicate object key \"items\"" },
+		{ "{\"metadata\":{},\"metadata\":{}, \"items\":[]}", "duplicate object key \"metadata\"" },
+		{ "{\"items\":[" SVC_ITEM("x", "10.96.0.20") "]} x", "data after the list" },
+		{ "{\"items\":[{\"a\":1,\"a\":2}]}", "duplicate object key near '\"a\"' (items[0]," },
+		{ "{\"items\":[{\"a\":]}", "invalid JSON" },
+		{ "{\"items\":[1,]}", "invalid JSON" },
+		{ "{\"items\":[1 2]}", "',' or ']' expected" },
+		{ "{\"items\" []}", "':' expected" },
+		{ "{\"items\":[],}", "a member name expected" },
+		{ "{\"kind\":tru,\"items\":[]}", "invalid JSON" },
+		{ "{\"items\":[\"" /* an item over max_value (4096): */, "larger than the limit" },
+		{ "{\"items\":[{\"metadata\":{\"name\":\"x\"", "the response ends early" },
+	};
+	char big[8192];
+
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		for (size_t chunk = 1; chunk <= 7; chunk += 6) {
+			const char *page = bad[i].page;
+			struct cluster objs;
+			struct diag d;
+			char *rv = NULL, *cont = NULL;
+
+			if (strstr(bad[i].message, "larger")) {
+				memset(big, 'a', sizeof(big) - 1);
+				big[sizeof(big) - 1] = '\0';
+				memcpy(big, page, strlen(page));
+				page = big;
+			}
+			cluster_init(&objs);
+			diag_init(&d);
+			assert_int_equal(feed_chunks(page, chunk, &objs, &rv, &cont, &d), -EINVAL);
+			if (!diag_has(&d, bad[i].message))
+				fail_msg("page %zu (%s), chunk %zu: no report \"%s\"", i, page, chunk,
+					 bad[i].message);
+			assert_null(rv);
+			cluster_done(&objs);
+			diag_done(&d);
+		}
+	}
 }
 
 /* ---- client config ---- */
@@ -634,6 +756,8 @@ int main(void)
 		cmocka_unit_test(test_lines),
 		cmocka_unit_test(test_events),
 		cmocka_unit_test(test_list_page),
+		cmocka_unit_test(test_list_stream),
+		cmocka_unit_test(test_list_stream_refused),
 		cmocka_unit_test(test_config),
 		cmocka_unit_test(test_source_hostile_server),
 		cmocka_unit_test(test_source_unreachable),

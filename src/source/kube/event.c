@@ -137,8 +137,8 @@ static int on_object(const struct doc *obj, void *userdata)
 }
 
 /* List items (and a watch event's object, in case) come without kind: they are given the watch's. */
-static void decode_json(const struct kube_kind_info *info, json_t *obj, const char *where,
-			struct cluster *objs, struct diag *d)
+void kube_decode_item(const struct kube_kind_info *info, json_t *obj, const char *where,
+		      struct cluster *objs, struct diag *d)
 {
 	struct decode_ctx dc = { where, objs, d };
 	struct doc_reader r = {
@@ -222,7 +222,7 @@ static enum kube_event_result apply_upsert(struct kube_changes *c, json_t *obj, 
 	void *model;
 
 	cluster_init(&objs);
-	decode_json(c->info, obj, where, &objs, d);
+	kube_decode_item(c->info, obj, where, &objs, d);
 	model = take_object(c->info, &objs);
 	if (!model && d->n_errors == errors)
 		diag_add(d, DIAG_ERROR, where, 0, json_str_at(obj, "metadata", "name"), NULL,
@@ -307,42 +307,6 @@ enum kube_event_result kube_event_apply(struct kube_changes *c, const char *line
 	r = apply_event(c, ev, where, resource_version, d);
 	json_decref(ev);
 	return r;
-}
-
-int kube_list_page(const struct kube_kind_info *info, const char *buf, size_t len,
-		   const char *where, struct cluster *objs, char **resource_version, char **cont,
-		   struct diag *d)
-{
-	json_error_t jerr;
-	json_t *list = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr), *items, *item;
-	const char *v;
-	size_t i;
-
-	if (!list) {
-		diag_add(d, DIAG_ERROR, where, jerr.line > 0 ? jerr.line : 0, NULL, NULL,
-			 "invalid JSON: %s (column %d)", jerr.text, jerr.column);
-		return -EINVAL;
-	}
-	items = json_object_get(list, "items");
-	if (!json_is_array(items) && !json_is_null(items)) {
-		diag_add(d, DIAG_ERROR, where, 0, NULL, NULL, "the %s list has no items array",
-			 info->resource);
-		json_decref(list);
-		return -EINVAL;
-	}
-	json_array_foreach(items, i, item) {
-		if (!json_is_object(item)) {
-			diag_add(d, DIAG_ERROR, where, 0, NULL, NULL, "items[%zu] is not an object; skipped", i);
-			continue;
-		}
-		decode_json(info, item, where, objs, d);
-	}
-	set_rv(resource_version, list);
-	free(*cont);
-	v = json_str_at(list, "metadata", "continue");
-	*cont = v && *v ? xstrdup(v) : NULL;
-	json_decref(list);
-	return 0;
 }
 
 /* ---- lines ---- */

@@ -6,7 +6,7 @@
  * A watch response is newline-delimited JSON: one {"type": ..., "object":
  * ...} event per line.  kube_lines cuts the stream into lines as bytes
  * arrive, holding at most max_line bytes of an unfinished line.  Each event
- * and each item of a list page is decoded by the files' decoder
+ * and each item of a list page (list.h) is decoded by the files' decoder
  * (decode_object(): the same validation and the same messages naming the
  * object and field) into the kind's pending changes: the objects upserted
  * or deleted since the last refresh, one per key, the latest winning.  An
@@ -72,15 +72,14 @@ enum kube_event_result kube_event_apply(struct kube_changes *c, const char *line
 					struct diag *d);
 
 /*
- * Decodes one list page into objs: every item (given the kind, as list items
- * come without it) the decoder accepts; refused ones are reported and left
- * out.  Sets *resource_version and *cont (owned, NULL when absent) from the
- * list's metadata.  Returns 0, or -EINVAL when the page itself is not a
- * list (reported).
+ * Decodes one object of the kind (a list item or a watch event's object;
+ * given the kind and apiVersion when it has none, as list items come
+ * without) with the files' decoder into objs; a refused one is reported in
+ * d and left out.  obj is jansson's (json_t).
  */
-int kube_list_page(const struct kube_kind_info *info, const char *buf, size_t len,
-		   const char *where, struct cluster *objs, char **resource_version, char **cont,
-		   struct diag *d);
+struct json_t;
+void kube_decode_item(const struct kube_kind_info *info, struct json_t *obj, const char *where,
+		      struct cluster *objs, struct diag *d);
 
 /* A stream cut into lines. */
 struct kube_lines {

@@ -15,6 +15,7 @@
 #include "source/doc.h"
 #include "source/kube/config.h"
 #include "source/kube/event.h"
+#include "source/kube/list.h"
 #include "store/store.h"
 
 #define NS_PER_SEC 1000000000ull
@@ -33,14 +34,16 @@ struct kube_watch {
 	char *rv;                     /* the resourceVersion the watch resumes from */
 	char *cont;                   /* the next list page's continue token */
 	struct cluster listing;       /* the pages of a list in progress */
+	struct kube_list page;        /* the list page arriving, decoded into listing as it comes */
+	size_t page_bytes;            /* of that page so far */
 	bool synced;                  /* listed once */
 	bool watching;                /* the request in flight is a watch (else a list) */
 	CURL *easy;                   /* the request in flight, or NULL */
 	struct curl_slist *headers;
-	char *body;                   /* a list page or an error response */
+	char *body;                   /* an error response */
 	size_t body_len, body_cap;
 	struct kube_lines lines;
-	bool gone, ended, too_long, too_big;
+	bool gone, ended, too_long, too_big, not_list;
 	unsigned failures;            /* in a row, for the backoff */
 	struct loop_timer *retry;
 };
@@ -107,8 +110,9 @@ static void stop_request(struct kube_watch *w)
 	curl_slist_free_all(w->headers);
 	w->headers = NULL;
 	w->body_len = 0;
+	w->page_bytes = 0;
 	kube_lines_reset(&w->lines);
-	w->gone = w->ended = w->too_long = w->too_big = false;
+	w->gone = w->ended = w->too_long = w->too_big = w->not_list = false;
 }
 
 static void on_line(const char *line, size_t len, void *userdata)
@@ -149,7 +153,20 @@ static size_t on_data(char *p, size_t size, size_t n, void *userdata)
 		}
 		return w->gone || w->ended ? 0 : len;
 	}
-	/* A list page (bounded as a file is) or an error response. */
+	if (code == 200) {
+		/* A list page, bounded as a file is; its items are decoded as they complete. */
+		w->page_bytes += len;
+		if (w->page_bytes > doc_default_limits.max_file_size) {
+			w->too_big = true;
+			return 0;
+		}
+		if (kube_list_feed(&w->page, p, len) < 0) {
+			w->not_list = true; /* reported */
+			return 0;
+		}
+		return len;
+	}
+	/* An error response, kept for its message. */
 	if (w->body_len + len > doc_default_limits.max_file_size) {
 		w->too_big = true;
 		return 0;
@@ -223,6 +240,7 @@ static void start_list(struct kube_watch *w)
 			LIST_LIMIT, cont ? "&continue=" : "", cont ? cont : "");
 	curl_free(cont);
 	start_request(w, url, false);
+	kube_list_begin(&w->page, w->info, w->info->path, &w->listing, &w->ks->pending);
 }
 
 static void start_watch(struct kube_watch *w)
@@ -314,11 +332,12 @@ static void list_page_done(struct kube_watch *w)
 {
 	struct kube_source *ks = w->ks;
 
-	if (kube_list_page(w->info, w->body, w->body_len, w->info->path, &w->listing, &w->rv,
-			   &w->cont, &ks->pending) < 0) {
+	if (w->not_list || kube_list_finish(&w->page, &w->rv, &w->cont) < 0) {
 		stop_request(w);
 		free(w->cont);
 		w->cont = NULL;
+		cluster_done(&w->listing);
+		cluster_init(&w->listing);
 		failed(w, "the response is not a list");
 		return;
 	}
@@ -372,7 +391,7 @@ static void request_done(struct kube_watch *w, CURLcode res)
 				start_watch(w);
 			return;
 		}
-	} else if (res == CURLE_OK && code == 200) {
+	} else if ((res == CURLE_OK || w->not_list) && code == 200) {
 		list_page_done(w);
 		return;
 	} else if (code == 410 && w->cont) {
@@ -534,6 +553,7 @@ static void kube_free(struct source *src)
 		kube_changes_done(&w->changes);
 		cluster_done(&w->listing);
 		kube_lines_done(&w->lines);
+		kube_list_done(&w->page);
 		free(w->query);
 		free(w->rv);
 		free(w->cont);
