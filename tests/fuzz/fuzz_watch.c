@@ -8,7 +8,9 @@
  * decoded as one list page, whole and streamed in those chunks (kube_list),
  * and as one JSON text by jansson (what the list decoder did before it
  * streamed), which must all agree: a list or not, and then the same
- * objects and the same number of reports.  Everything is freed: with LeakSanitizer on, a leak is a finding.
+ * objects and the same number of reports.  Last, the bytes go to
+ * doc_parse_json_fast(): whatever it accepts, jansson must accept too and
+ * convert to the very same doc tree.  Everything is freed: with LeakSanitizer on, a leak is a finding.
  */
 #include <errno.h>
 #include <jansson.h>
@@ -18,6 +20,7 @@
 #include <string.h>
 
 #include "core/diag.h"
+#include "source/doc.h"
 #include "source/kube/event.h"
 #include "source/kube/list.h"
 #include "store/store.h"
@@ -115,6 +118,50 @@ static void list_both(const struct kube_kind_info *info, const char *data, size_
 	diag_done(&dor);
 }
 
+static bool doc_same(const struct doc *a, const struct doc *b)
+{
+	if (a->type != b->type || a->n != b->n || a->i != b->i || a->b != b->b ||
+	    a->line != b->line || a->weight != b->weight || !a->text != !b->text ||
+	    (a->text && strcmp(a->text, b->text)) || !a->keys != !b->keys)
+		return false;
+	for (size_t i = 0; i < a->n; i++)
+		if ((a->keys && strcmp(a->keys[i], b->keys[i])) || !doc_same(a->v[i], b->v[i]))
+			return false;
+	return true;
+}
+
+static int check_same(const struct doc *obj, void *userdata)
+{
+	if (!doc_same(obj, userdata))
+		abort();
+	return 1; /* seen */
+}
+
+/* What the fast parser accepts, jansson accepts and converts to the same tree. */
+static void fast_vs_jansson(const char *data, size_t size)
+{
+	struct doc *fast = doc_parse_json_fast(data, size, doc_default_limits.max_depth);
+	struct diag d;
+	struct doc_reader r = {
+		.file = "fuzz",
+		.limits = &doc_default_limits,
+		.diag = &d,
+		.on_object = check_same,
+	};
+	json_t *j;
+
+	if (!fast)
+		return;
+	diag_init(&d);
+	r.userdata = fast;
+	j = json_loadb(data, size, JSON_REJECT_DUPLICATES, NULL);
+	if (!j || doc_read_json_value(&r, j) != 1)
+		abort();
+	json_decref(j);
+	doc_unref(fast);
+	diag_done(&d);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	const struct kube_kind_info *info;
@@ -151,6 +198,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	store_done(&st);
 
 	list_both(info, (const char *)data, size, chunk);
+	fast_vs_jansson((const char *)data, size);
 
 	free(cont);
 	free(c.rv);

@@ -156,6 +156,37 @@ void kube_decode_item(const struct kube_kind_info *info, json_t *obj, const char
 	(void)doc_read_json_value(&r, obj);
 }
 
+/* Gives map key a string value when it has none that is a string (as json_object_set_new). */
+static void doc_default_str(struct doc *map, const char *key, const char *value)
+{
+	struct doc *s = doc_new(DOC_STR, 0);
+
+	s->text = xstrdup(value);
+	for (size_t i = 0; i < map->n; i++) {
+		if (!streq(map->keys[i], key))
+			continue;
+		if (map->v[i]->type == DOC_STR) {
+			doc_unref(s);
+			return;
+		}
+		map->weight -= map->v[i]->weight;
+		doc_unref(map->v[i]);
+		map->v[i] = s;
+		map->weight += s->weight;
+		return;
+	}
+	doc_append(map, key, s);
+}
+
+void kube_decode_doc(const struct kube_kind_info *info, struct doc *obj, const char *where,
+		     struct cluster *objs, struct diag *d)
+{
+	doc_default_str(obj, "kind", info->name);
+	doc_default_str(obj, "apiVersion", info->api_version);
+	/* As doc_read_json_value() then on_object(): a refused object is reported. */
+	(void)decode_object(obj, where, objs, d);
+}
+
 static const char *json_str_at(json_t *obj, const char *a, const char *b)
 {
 	json_t *v = json_object_get(obj, a);

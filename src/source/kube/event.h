@@ -80,6 +80,10 @@ enum kube_event_result kube_event_apply(struct kube_changes *c, const char *line
 struct json_t;
 void kube_decode_item(const struct kube_kind_info *info, struct json_t *obj, const char *where,
 		      struct cluster *objs, struct diag *d);
+/* The same for an object already parsed into a doc tree (doc_parse_json_fast()); obj is changed. */
+struct doc;
+void kube_decode_doc(const struct kube_kind_info *info, struct doc *obj, const char *where,
+		     struct cluster *objs, struct diag *d);
 
 /* A stream cut into lines. */
 struct kube_lines {

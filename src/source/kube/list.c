@@ -9,6 +9,7 @@
 #include <sys/types.h>
 
 #include "core/util.h"
+#include "source/doc.h"
 
 static void keys_free(struct kube_list *l)
 {
@@ -107,13 +108,28 @@ static void on_item(struct kube_list *l, json_t *item)
 	l->state = KL_AFTER_ITEM;
 }
 
-/* A key or value is complete (len bytes at v): jansson parses and checks it. */
+/*
+ * A key or value is complete (len bytes at v): jansson parses and checks it;
+ * an item goes the fast way when it can (doc_parse_json_fast()).
+ */
 static int on_value(struct kube_list *l, const char *v, size_t len, size_t at)
 {
 	json_error_t jerr;
-	json_t *j = json_loadb(v, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
+	json_t *j;
 	int r = 0;
 
+	if (l->value == KLV_ITEM) {
+		struct doc *item = doc_parse_json_fast(v, len, doc_default_limits.max_depth);
+
+		if (item) {
+			kube_decode_doc(l->info, item, l->where, l->objs, l->d);
+			doc_unref(item);
+			l->n_items++;
+			l->state = KL_AFTER_ITEM;
+			return 0;
+		}
+	}
+	j = json_loadb(v, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
 	if (!j) {
 		diag_add(l->d, DIAG_ERROR, l->where, 0, NULL, NULL,
 			 "invalid JSON: %s (%s%zu%s byte %zu of the %s list)", jerr.text,
