@@ -64,6 +64,8 @@ struct kube_source {
 	void (*report)(struct diag *d, void *userdata);
 	void *report_userdata;
 	uint64_t last_contact_ns;     /* the API server last answered (0: never) */
+	uint64_t attach_ns;           /* when the first lists started */
+	bool listed_note;             /* the first complete lists were reported */
 	uint64_t rand_state;          /* xorshift64, seeded per process: jitter differs per node */
 };
 
@@ -327,10 +329,32 @@ static void failed(struct kube_watch *w, const char *why)
 	loop_timer_arm(w->retry, mono_ns() + ms * 1000000);
 }
 
+/*
+ * Once every kind has been listed the first time: how long it took and over
+ * which HTTP version (libcurl offers HTTP/2 over TLS; the API server takes
+ * it), for the agent's log and for bench/bench_api.sh.
+ */
+static void note_listed(struct kube_source *ks, long http_version)
+{
+	const char *http = http_version == CURL_HTTP_VERSION_2_0 ? "HTTP/2"
+			 : http_version == CURL_HTTP_VERSION_1_1 ? "HTTP/1.1"
+			 : http_version == CURL_HTTP_VERSION_1_0 ? "HTTP/1.0" : "HTTP";
+
+	/* Not for explain and --once (fail_fast): their output stays the objects'. */
+	if (ks->listed_note || ks->fail_fast || !kube_has_synced(&ks->base))
+		return;
+	ks->listed_note = true;
+	diag_add(&ks->pending, DIAG_NOTE, ks->cfg.where, 0, NULL, NULL,
+		 "listed %zu services, %zu EndpointSlices and %zu node(s) in %.0f ms over %s",
+		 ks->w[0].changes.listed.n_services, ks->w[1].changes.listed.n_slices,
+		 ks->w[2].changes.listed.n_nodes, (double)(mono_ns() - ks->attach_ns) / 1e6, http);
+}
+
 /* A list page arrived: the next page, or the list is complete and the watch starts. */
 static void list_page_done(struct kube_watch *w)
 {
 	struct kube_source *ks = w->ks;
+	long http_version = 0;
 
 	if (w->not_list || kube_list_finish(&w->page, &w->rv, &w->cont) < 0) {
 		stop_request(w);
@@ -341,6 +365,7 @@ static void list_page_done(struct kube_watch *w)
 		failed(w, "the response is not a list");
 		return;
 	}
+	curl_easy_getinfo(w->easy, CURLINFO_HTTP_VERSION, &http_version);
 	stop_request(w);
 	if (w->cont) {
 		start_list(w);
@@ -353,6 +378,7 @@ static void list_page_done(struct kube_watch *w)
 	cluster_init(&w->listing);
 	w->synced = true;
 	w->failures = 0;
+	note_listed(ks, http_version);
 	notify(ks);
 	start_watch(w);
 }
@@ -492,6 +518,7 @@ static int kube_attach(struct source *src, struct loop *l, source_changed_fn cha
 	struct kube_source *ks = (struct kube_source *)src;
 
 	ks->loop = l;
+	ks->attach_ns = mono_ns();
 	ks->changed = changed;
 	ks->userdata = userdata;
 	ks->curl_tm = loop_timer_new(l, on_curl_timer, ks);
