@@ -543,16 +543,23 @@ static void serve_slices(struct fake *f, int fd, const char *req)
 		     "\"message\":\"too old resource version\"}}\n");
 }
 
-/* The first node watch sends an event longer than any the source accepts. */
+/*
+ * The first node list is broken after a complete item (streamed: that item is
+ * already decoded when the page fails, and must not stay); the first node
+ * watch sends an event longer than any the source accepts.
+ */
 static void serve_nodes(struct fake *f, int fd, const char *req)
 {
 	char *big;
 
 	if (!strstr(req, "watch=1")) {
-		f->node_lists++;
 		send_head(fd);
-		send_all(fd, "{\"metadata\":{\"resourceVersion\":\"31\"},\"items\":"
-			     "[{\"metadata\":{\"name\":\"n1\"}}]}");
+		if (f->node_lists++ == 0)
+			send_all(fd, "{\"metadata\":{\"resourceVersion\":\"31\"},\"items\":"
+				     "[{\"metadata\":{\"name\":\"ghost\"}} x]}");
+		else
+			send_all(fd, "{\"metadata\":{\"resourceVersion\":\"31\"},\"items\":"
+				     "[{\"metadata\":{\"name\":\"n1\"}}]}");
 		return;
 	}
 	if (f->node_watches++ > 0) {
@@ -689,14 +696,14 @@ static void test_source_hostile_server(void **state)
 	assert_false(src->ops->has_synced(src));
 	assert_int_equal(src->ops->attach(src, l, on_changed, &w, &d), 0);
 	/* Until the slices were listed twice (410), the service stream played and the node listed. */
-	for (int i = 0; i < 500 && (f.slice_lists < 2 || f.service_watches < 2 || f.node_lists < 2 ||
+	for (int i = 0; i < 500 && (f.slice_lists < 2 || f.service_watches < 2 || f.node_lists < 3 ||
 				    !src->ops->has_synced(src)); i++)
 		assert_int_equal(loop_run_once(l, 20), 0);
 	assert_true(src->ops->has_synced(src));
 	assert_int_equal(f.service_lists, 2); /* two pages */
 	assert_int_equal(f.slice_lists, 2);   /* listed again after the ERROR 410 */
 	assert_true(f.service_watches >= 2);  /* watched again after the truncated stream */
-	assert_int_equal(f.node_lists, 2);    /* listed again after the over-long event */
+	assert_int_equal(f.node_lists, 3);    /* again after the broken page and the over-long event */
 	for (int i = 0; i < 10; i++)
 		assert_int_equal(loop_run_once(l, 10), 0);
 	refresh(src, &st, &d);
@@ -707,6 +714,9 @@ static void test_source_hostile_server(void **state)
 	assert_null(cluster_find_service(&st.cluster, "default/a"));
 	assert_int_equal(cluster_find_service(&st.cluster, "default/b")->ports[0].port, 80);
 	assert_non_null(cluster_find_node(&st.cluster, "n1"));
+	assert_null(cluster_find_node(&st.cluster, "ghost"));
+	assert_true(diag_has(&w.reports, "',' or ']' expected after an item"));
+	assert_true(diag_has(&w.reports, "listing nodes: the response is not a list"));
 	assert_true(diag_has(&w.reports, "not valid JSON"));
 	assert_true(diag_has(&w.reports, "unknown type \"SURPRISE\""));
 	assert_true(diag_has(&w.reports, "Service default/b: spec.ports[0].port"));
