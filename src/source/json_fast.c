@@ -134,7 +134,7 @@ static struct doc *parse_map(struct jp *j, unsigned depth)
 		if (j->p >= j->end || *j->p != '"' || d->n >= FAST_MAX_KEYS || !(key = parse_str(j)))
 			break;
 		for (size_t i = 0; i < d->n && key; i++)
-			if (streq(d->keys[i], key)) {
+			if (d->keys[i][0] == key[0] && streq(d->keys[i], key)) {
 				free(key); /* a duplicate: jansson refuses it, with its message */
 				key = NULL;
 			}

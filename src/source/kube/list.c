@@ -183,8 +183,19 @@ static size_t scan(struct kube_list *l, const char *p, size_t n, bool *complete)
 
 	*complete = false;
 	for (i = 0; i < n; i++) {
-		char c = p[i];
+		char c;
 
+		if (l->in_str && !l->esc) {
+			/* Most bytes are inside strings: on to the next quote or backslash. */
+			const char *q = memchr(p + i, '"', n - i);
+			size_t end = q ? (size_t)(q - p) : n;
+			const char *bs = memchr(p + i, '\\', end - i);
+
+			i = bs ? (size_t)(bs - p) : end;
+			if (i == n)
+				return n;
+		}
+		c = p[i];
 		if (l->in_str) {
 			if (l->esc)
 				l->esc = false;
