@@ -34,6 +34,9 @@ OUT=${1:-/tmp/kroute-bench-api}
 bench_results_init
 
 [ "$(id -u)" = 0 ] || { echo "bench_api.sh: needs root (network namespaces)" >&2; exit 1; }
+# Userspace mode holds a listener per service port and node address: 10,000 services
+# need more than a default hard limit of 20,000 descriptors (kroute raises its soft limit).
+ulimit -Hn 1048576 2>/dev/null && ulimit -n 1048576
 for f in "$kroute" "$gen"; do
 	[ -x "$f" ] || { echo "bench_api.sh: $f missing: build first (scripts/build.sh)" >&2; exit 1; }
 done
@@ -80,11 +83,13 @@ stamp_s() {
 	echo "$(date -u -d "$(date -u +%F) ${hms%.*}" +%s).${hms#*.}"
 }
 
-# wait_line FILE PATTERN SECONDS: the first line of FILE matching PATTERN, once it is there.
-wait_line() {
+# first_sync FILE: the agent's first "full sync:" line, once it is there; fails when
+# the agent exits, or logs two failed full syncs (it would retry them forever).
+first_sync() {
 	local i line
-	for ((i = 0; i < $3 * 10; i++)); do
-		line=$(grep -m1 -- "$2" "$1" 2>/dev/null) && { echo "$line"; return 0; }
+	for ((i = 0; i < 18000; i++)); do
+		line=$(grep -m1 -- "full sync: " "$1" 2>/dev/null) && { echo "$line"; return 0; }
+		[ "$(grep -c "full sync failed" "$1")" -ge 2 ] && return 1
 		[ -n "$agent" ] && ! kill -0 "$agent" 2>/dev/null && return 1
 		sleep 0.1
 	done
@@ -120,10 +125,14 @@ measure_mode() {
 	ip netns exec "$ns" "$kroute" run --mode "$mode" --kubeconfig "$cp/kubeconfig" \
 		--node node-00000 "${extra[@]}" 2>"$log" &
 	agent=$!
-	if ! line=$(wait_line "$log" "full sync: " 1800); then
+	if ! line=$(first_sync "$log"); then
 		echo "$mode at $size: no first sync; the log ends:" >&2
 		tail -5 "$log" >&2
+		res size="$size" target="$mode" figure=first_sync s=failed \
+			why="$(grep -m1 -o 'full sync failed.*' "$log" | tr ' ' _ | cut -c1-120)" \
+			load="$(loadavg)"
 		stop_agent
+		in_ns "$kroute" cleanup >/dev/null 2>&1
 		return 1
 	fi
 	rss=$(awk '/^VmHWM/ { print int($2 / 1024) }' "/proc/$agent/status")
