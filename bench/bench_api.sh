@@ -16,7 +16,9 @@
 # Usage: bench_api.sh [OUT]   (root; default OUT /tmp/kroute-bench-api)
 # Environment: SIZES ("100 10000"), MODES ("iptables userspace"), CHANGES
 # (50), RUNS (3), BUILD (the build directory holding kroute and
-# bench/gen_cluster; default build), SUMMARY_ONLY=1 reprints OUT's results.
+# bench/gen_cluster; default build), COMPARE ("label=/path/to/kroute ...":
+# other builds whose explain is timed in the same runs), SUMMARY_ONLY=1
+# reprints OUT's results.
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 src=$(cd "$here/.." && pwd)
@@ -102,18 +104,24 @@ pctl() {
 		END { if (!NR) { print "-"; exit } r = int((p * NR + 99) / 100); if (r < 1) r = 1; print v[r] }'
 }
 
+# measure_explain SIZE: RUNS timed runs of explain --kubeconfig, of this build and of
+# each COMPARE build (label=path), taken in turn so they share the machine's load.
 measure_explain() {
-	local size=$1 run t rss
+	local size=$1 run t u rss b label bin
 	for ((run = 1; run <= RUNS; run++)); do
-		if ! in_ns /usr/bin/time -f "%e %M" -o "$W/explain.time" "$kroute" explain \
-			--kubeconfig "$cp/kubeconfig" --node node-00000 -o json >/dev/null \
-			2>"$W/explain-$size.err"; then
-			echo "explain failed: $(head -3 "$W/explain-$size.err")" >&2
-			return 1
-		fi
-		read -r t rss <"$W/explain.time"
-		res size="$size" target=explain run="$run" figure=list_and_view s="$t" \
-			rss_mb="$((rss / 1024))" load="$(loadavg)"
+		for b in "explain=$kroute" ${COMPARE:-}; do
+			label=${b%%=*} bin=${b#*=}
+			[ "$label" = explain ] || label=explain-$label
+			if ! in_ns /usr/bin/time -f "%e %U %M" -o "$W/explain.time" "$bin" explain \
+				--kubeconfig "$cp/kubeconfig" --node node-00000 -o json >/dev/null \
+				2>"$W/explain-$size.err"; then
+				echo "$label failed: $(head -3 "$W/explain-$size.err")" >&2
+				return 1
+			fi
+			read -r t u rss <"$W/explain.time"
+			res size="$size" target="$label" run="$run" figure=list_and_view s="$t" \
+				user_s="$u" rss_mb="$((rss / 1024))" load="$(loadavg)"
+		done
 	done
 }
 
@@ -189,6 +197,11 @@ for size in $SIZES; do
 	printf '%s services x 10: explain %s s, %s MB peak (runs)\n' "$size" \
 		"$(get s size="$size" target=explain | paste -sd, -)" \
 		"$(get rss_mb size="$size" target=explain | paste -sd, -)"
+	for c in ${COMPARE:-}; do
+		printf '  %s: explain %s s, %s MB peak (runs)\n' "${c%%=*}" \
+			"$(get s size="$size" target="explain-${c%%=*}" | paste -sd, -)" \
+			"$(get rss_mb size="$size" target="explain-${c%%=*}" | paste -sd, -)"
+	done
 	for mode in $MODES; do
 		printf '  %-9s first sync %s s (list %s ms, %s), %s MB peak; latency median/p99: ' \
 			"$mode" "$(get s size="$size" target="$mode" figure=first_sync)" \
