@@ -15,7 +15,7 @@
 # Results in OUT/results.txt (bench/lib.sh), logs in OUT/work.
 # Usage: bench_api.sh [OUT]   (root; default OUT /tmp/kroute-bench-api)
 # Environment: SIZES ("100 10000"), MODES ("iptables userspace"), CHANGES
-# (50), RUNS (3), BUILD (the build directory holding kroute and
+# (50), RUNS (3), MODES empty: explain only; BUILD (the build directory holding kroute and
 # bench/gen_cluster; default build), COMPARE ("label=/path/to/kroute ...":
 # other builds whose explain is timed in the same runs), SUMMARY_ONLY=1
 # reprints OUT's results.
@@ -27,7 +27,7 @@ kroute=$BUILD/kroute
 gen=$BUILD/bench/gen_cluster
 cp_sh=$src/tests/k8s/control-plane.sh
 SIZES=${SIZES:-100 10000}
-MODES=${MODES:-iptables userspace}
+MODES=${MODES-iptables userspace}  # empty: explain only
 CHANGES=${CHANGES:-50}
 RUNS=${RUNS:-3}
 OUT=${1:-/tmp/kroute-bench-api}
