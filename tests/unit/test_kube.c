@@ -27,6 +27,7 @@
 
 #include "core/diag.h"
 #include "core/loop.h"
+#include "core/sbuf.h"
 #include "core/util.h"
 #include "source/kube/config.h"
 #include "source/kube/event.h"
@@ -266,6 +267,54 @@ static void test_list_stream(void **state)
 	kube_list_done(&l);
 	cluster_done(&objs);
 	diag_done(&d);
+	free(rv);
+	free(cont);
+}
+
+/*
+ * Memory is the objects kept plus one item, never the page: 4,000 items (a
+ * 1 MB page, every item refused by the decoder so none is kept) fed in 4 KiB
+ * chunks leave the scan's buffer at one item's size.
+ */
+static void test_list_stream_bounded(void **state)
+{
+	static const char item[] = "{\"metadata\":{\"name\":\"x\",\"namespace\":\"default\"},"
+				   "\"spec\":{\"clusterIP\":\"bad\",\"ports\":[{\"port\":80}]},"
+				   "\"pad\":\"....................................................."
+				   ".......................................................\"}";
+	struct kube_list l = { 0 };
+	struct cluster objs;
+	struct diag d;
+	struct sbuf b = { 0 };
+	char *page, *rv = NULL, *cont = NULL;
+	size_t len;
+
+	SBUF_ADDL(&b, "{\"items\":[");
+	for (int i = 0; i < 4000; i++) {
+		if (i)
+			sbuf_addc(&b, ',');
+		sbuf_adds(&b, item);
+	}
+	SBUF_ADDL(&b, "]}");
+	page = sbuf_cstr(&b);
+	len = strlen(page);
+	assert_true(len > 4000 * (sizeof(item) - 1));
+	cluster_init(&objs);
+	diag_init(&d);
+	d.max_msgs = 1;
+	kube_list_begin(&l, &kube_kinds[0], "/api/v1/services", &objs, &d);
+	for (size_t off = 0; off < len; off += 4096) {
+		assert_int_equal(kube_list_feed(&l, page + off, len - off < 4096 ? len - off : 4096), 0);
+		assert_true(l.cap <= 2 * sizeof(item));
+	}
+	assert_int_equal(kube_list_finish(&l, &rv, &cont), 0);
+	assert_int_equal(l.n_items, 4000);
+	assert_int_equal(d.n_errors, 4000);
+	assert_int_equal(objs.n_services, 0);
+	kube_list_done(&l);
+	cluster_done(&objs);
+	diag_done(&d);
+	sbuf_free(&b);
 	free(rv);
 	free(cont);
 }
@@ -768,6 +817,7 @@ int main(void)
 		cmocka_unit_test(test_list_page),
 		cmocka_unit_test(test_list_stream),
 		cmocka_unit_test(test_list_stream_refused),
+		cmocka_unit_test(test_list_stream_bounded),
 		cmocka_unit_test(test_config),
 		cmocka_unit_test(test_source_hostile_server),
 		cmocka_unit_test(test_source_unreachable),
