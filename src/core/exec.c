@@ -294,3 +294,17 @@ void exec_result_done(struct exec_result *res)
 	free(res->err);
 	*res = (struct exec_result){ .status = -1 };
 }
+
+unsigned int exec_limit_for_input(const char *in, size_t in_len, unsigned int ms_per_line)
+{
+	uint64_t lines = 0, limit;
+
+	for (const char *p = in, *end = in + in_len; p && p < end; p++) {
+		p = memchr(p, '\n', (size_t)(end - p));
+		if (!p)
+			break;
+		lines++;
+	}
+	limit = EXEC_LIMIT_DEFAULT_MS + lines * ms_per_line;
+	return limit > UINT_MAX ? UINT_MAX : (unsigned int)limit;
+}

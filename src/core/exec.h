@@ -26,7 +26,8 @@
  * 10,000 services takes about 15 s, and the iptables helpers may wait 5 s for
  * the xtables lock first (kube-proxy's `-w 5 -W 100000`); 60 s leaves room for
  * a node three times slower than that.  A legitimate run must never hit the
- * limit: a big restore that always times out would fail every sync.  A stuck
+ * limit: a big restore that always times out would fail every sync (so a
+ * restore's limit grows with its input, exec_limit_for_input()).  A stuck
  * helper holds the sync loop (and SIGTERM handling) for at most this long.
  */
 #define EXEC_LIMIT_DEFAULT_MS 60000u
@@ -55,6 +56,14 @@ struct exec_result {
  */
 int exec_run_limit(char *const argv[], const char *in, size_t in_len, int want_out,
 		   unsigned int limit_ms, struct exec_result *res);
+
+/*
+ * A limit for a helper whose work grows with its input: EXEC_LIMIT_DEFAULT_MS
+ * plus ms_per_line for every line of in[0..in_len), at most UINT_MAX.  A fixed
+ * limit that a big legitimate input always exceeds fails every sync forever
+ * (an iptables-restore of 10,000 services x 10 endpoints took 82-170 s here).
+ */
+unsigned int exec_limit_for_input(const char *in, size_t in_len, unsigned int ms_per_line);
 
 /* exec_run_limit() with EXEC_LIMIT_DEFAULT_MS. */
 int exec_run(char *const argv[], const char *in, size_t in_len, int want_out,

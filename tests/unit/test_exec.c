@@ -5,6 +5,7 @@
  * child's output across interrupted system calls.
  */
 #include <errno.h>
+#include <limits.h>
 #include <poll.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -417,6 +418,16 @@ static void test_stdin(void **state)
 	assert_no_children();
 }
 
+/* A restore's limit grows with its lines, so a big legitimate one is not killed. */
+static void test_limit_for_input(void **state)
+{
+	(void)state;
+	assert_int_equal(exec_limit_for_input(NULL, 0, 1), EXEC_LIMIT_DEFAULT_MS);
+	assert_int_equal(exec_limit_for_input("a\nb\nc", 5, 1), EXEC_LIMIT_DEFAULT_MS + 2);
+	assert_int_equal(exec_limit_for_input("\n\n\n", 3, 1000), EXEC_LIMIT_DEFAULT_MS + 3000);
+	assert_int_equal(exec_limit_for_input("\n", 1, UINT_MAX), UINT_MAX);
+}
+
 static void test_not_found(void **state)
 {
 	char *argv[] = { "kroute-no-such-helper", NULL };
@@ -441,6 +452,7 @@ int main(void)
 		cmocka_unit_test(test_limit_after_output_closed),
 		cmocka_unit_test(test_zero_limit),
 		cmocka_unit_test(test_stdin),
+		cmocka_unit_test(test_limit_for_input),
 		cmocka_unit_test(test_not_found),
 	};
 
