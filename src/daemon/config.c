@@ -80,7 +80,7 @@ static void write_cidrs(struct sbuf *out, const struct cidr *v, size_t n, bool l
 		if (list) {
 			if (i)
 				SBUF_ADDL(out, ", ");
-			sbuf_add_json_str(out, buf);
+			sbuf_add_yaml_str(out, buf);
 		} else {
 			if (i)
 				sbuf_addc(&joined, ',');
@@ -90,7 +90,7 @@ static void write_cidrs(struct sbuf *out, const struct cidr *v, size_t n, bool l
 	if (list)
 		SBUF_ADDL(out, "]");
 	else
-		sbuf_add_json_str(out, joined.len ? sbuf_cstr(&joined) : "");
+		sbuf_add_yaml_str(out, joined.len ? sbuf_cstr(&joined) : "");
 	sbuf_free(&joined);
 }
 
@@ -106,12 +106,12 @@ static void write_nodeport_addresses(struct sbuf *out, const struct run_cfg *cfg
 
 static void write_scheduler(struct sbuf *out, const struct run_cfg *cfg)
 {
-	sbuf_add_json_str(out, cfg->po.lb.sched_name ? cfg->po.lb.sched_name : "");
+	sbuf_add_yaml_str(out, cfg->po.lb.sched_name ? cfg->po.lb.sched_name : "");
 }
 
 static void write_logging_format(struct sbuf *out, const struct run_cfg *cfg)
 {
-	sbuf_add_json_str(out, log_format_name(cfg->log_format));
+	sbuf_add_yaml_str(out, log_format_name(cfg->log_format));
 }
 
 /*
@@ -321,6 +321,33 @@ static bool type_ok(const struct cfg_field *f, const struct doc *v)
 	return true;
 }
 
+/*
+ * A value kroute does not look into (logging options) is unset when all of
+ * it is zero: kube-proxy writes its defaults as infoBufferSize: "0".
+ */
+static bool is_zero_tree(const struct doc *v)
+{
+	switch (v->type) {
+	case DOC_NULL:
+		return true;
+	case DOC_BOOL:
+		return !v->b;
+	case DOC_INT:
+		return v->i == 0;
+	case DOC_FLOAT:
+		return strtod(v->text, NULL) == 0;
+	case DOC_STR:
+		return !*v->text || streq(v->text, "0") || streq(v->text, "0s");
+	case DOC_MAP:
+	case DOC_SEQ:
+		for (size_t i = 0; i < v->n; i++)
+			if (!is_zero_tree(v->v[i]))
+				return false;
+		return true;
+	}
+	return false;
+}
+
 /* Null, or a Go zero value of a field that is not a pointer: kube-proxy defaults it. */
 static bool is_unset(const struct cfg_field *f, const struct doc *v)
 {
@@ -331,6 +358,8 @@ static bool is_unset(const struct cfg_field *f, const struct doc *v)
 		return true;
 	if (f->pointer)
 		return false;
+	if (f->type == CT_ANY)
+		return is_zero_tree(v);
 	switch (v->type) {
 	case DOC_STR:
 		if (f->type == CT_DURATION)
@@ -570,12 +599,12 @@ static bool value_text(const struct cfg_field *f, const struct flag_ref *ref,
 		return true;
 	case OPT_DURATION:
 		opt_format_duration(*(const uint64_t *)field, buf, sizeof(buf));
-		sbuf_add_json_str(out, buf);
+		sbuf_add_yaml_str(out, buf);
 		return true;
 	case OPT_STRING:
 		if (!*(const char *const *)field)
 			return false;
-		sbuf_add_json_str(out, *(const char *const *)field);
+		sbuf_add_yaml_str(out, *(const char *const *)field);
 		return true;
 	case OPT_CUSTOM:
 		break;

@@ -343,7 +343,8 @@ static void build_shortopts(const struct flag_ref *refs, size_t n, char *buf, si
 /*
  * One pass over argv.  The first (apply false) only marks the flags given,
  * so the config file can leave them alone, and takes --config and --mode,
- * which reading the file needs; the second sets every value.  Returns 0, 1
+ * which reading the file needs, and the log flags, which format what it
+ * says; the second sets every value.  Returns 0, 1
  * after --help (printed by the first pass), or -EINVAL (printed).
  */
 static int scan_args(int argc, char **argv, const struct option *longopts, const char *shortopts,
@@ -374,7 +375,9 @@ static int scan_args(int argc, char **argv, const struct option *longopts, const
 		if (idx < 0 && arg && arg[0] == '=')
 			arg++;
 		ref->seen = true;
-		if (!apply && !streq(ref->spec->name, "config") && !streq(ref->spec->name, "mode"))
+		/* Reading the file needs these; the log flags format its messages. */
+		if (!apply && !streq(ref->spec->name, "config") && !streq(ref->spec->name, "mode") &&
+		    !streq(ref->spec->name, "v") && !streq(ref->spec->name, "logging-format"))
 			continue;
 		if (opt_set(ref->spec, ref->opts, arg, err, sizeof(err)) < 0) {
 			/* Name the flag as the user spelled it. */
