@@ -322,11 +322,16 @@ static bool type_ok(const struct cfg_field *f, const struct doc *v)
 }
 
 /*
- * A value kroute does not look into (logging options) is unset when all of
- * it is zero: kube-proxy writes its defaults as infoBufferSize: "0".
+ * A Go zero value: false, 0, "", an empty list or mapping.  A duration's
+ * zero is any spelling of 0 ("0s", "0m"); deep: every leaf of a mapping or
+ * list is zero (the logging options kroute does not look into, which
+ * kube-proxy writes as infoBufferSize: "0"), a string "0" counting as one.
  */
-static bool is_zero_tree(const struct doc *v)
+static bool is_zero(const struct doc *v, bool duration, bool deep)
 {
+	int64_t ns;
+	char err[8];
+
 	switch (v->type) {
 	case DOC_NULL:
 		return true;
@@ -337,13 +342,16 @@ static bool is_zero_tree(const struct doc *v)
 	case DOC_FLOAT:
 		return strtod(v->text, NULL) == 0;
 	case DOC_STR:
-		return !*v->text || streq(v->text, "0") || streq(v->text, "0s");
+		if (!*v->text)
+			return true;
+		return (duration || deep) &&
+		       opt_parse_go_duration(v->text, &ns, err, sizeof(err)) == 0 && ns == 0;
 	case DOC_MAP:
 	case DOC_SEQ:
-		for (size_t i = 0; i < v->n; i++)
-			if (!is_zero_tree(v->v[i]))
+		for (size_t i = 0; deep && i < v->n; i++)
+			if (!is_zero(v->v[i], false, true))
 				return false;
-		return true;
+		return deep || v->n == 0;
 	}
 	return false;
 }
@@ -351,33 +359,9 @@ static bool is_zero_tree(const struct doc *v)
 /* Null, or a Go zero value of a field that is not a pointer: kube-proxy defaults it. */
 static bool is_unset(const struct cfg_field *f, const struct doc *v)
 {
-	int64_t ns;
-	char err[8];
-
 	if (v->type == DOC_NULL)
 		return true;
-	if (f->pointer)
-		return false;
-	if (f->type == CT_ANY)
-		return is_zero_tree(v);
-	switch (v->type) {
-	case DOC_STR:
-		if (f->type == CT_DURATION)
-			return opt_parse_go_duration(v->text, &ns, err, sizeof(err)) == 0 && ns == 0;
-		return !*v->text;
-	case DOC_BOOL:
-		return !v->b;
-	case DOC_INT:
-		return v->i == 0;
-	case DOC_FLOAT:
-		return strtod(v->text, NULL) == 0;
-	case DOC_MAP:
-	case DOC_SEQ:
-		return v->n == 0;
-	case DOC_NULL:
-		break;
-	}
-	return true;
+	return !f->pointer && is_zero(v, f->type == CT_DURATION, f->type == CT_ANY);
 }
 
 /* The value as the flag takes it; owned by cfg->config_strs. */
