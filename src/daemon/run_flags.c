@@ -173,6 +173,7 @@ static void usage_run(FILE *f)
 	(void)dp_opts_init(&defaults.dp, err, sizeof(err));
 	fputs("usage: kroute run --mode MODE --node NAME (-f PATH... | --kubeconfig PATH | --master URL)\n"
 	      "       [options]\n"
+	      "       kroute run --config FILE [options]   (the file may give any of those)\n"
 	      "\n"
 	      "Runs inside the node's network namespace and keeps its data plane in sync with\n"
 	      "the manifests or the API server (--kubeconfig, --master; in a pod, its service\n"
