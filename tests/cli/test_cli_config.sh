@@ -9,7 +9,8 @@
 #  - as root, in a network namespace of its own (unshare -n, gone with the
 #    process), one sync (--once) with --logging-format=json: every stderr
 #    line is one JSON object (jq) with ts, caller, msg and v, and -v decides
-#    whether the verbosity-2 lines appear, in JSON and in text.
+#    whether the verbosity-2 lines appear, in JSON and in text; a running
+#    agent at -v 4 (stopped by SIGTERM) adds the sync timer's debug lines.
 # --write-config-to exits before any data plane or source is set up.
 set -u
 kroute=${1:?usage: $0 path/to/kroute}
@@ -145,6 +146,16 @@ else
 	[ "$(jq -c 'select(.field == "mode") | .value == "\"iptables\""' "$tmp/json2" |
 		grep -cx true)" -eq 1 ]
 	check "the effective mode is logged at -v 2" $?
+	# The running agent (until SIGTERM): at -v 4 the sync timer's debug lines, all JSON.
+	KROUTE_CONNTRACK=true timeout -s TERM 4 unshare -n "$kroute" run --node node-a1 \
+		-f "$manifests" --mode iptables --logging-format json -v 4 >"$tmp/out" 2>"$tmp/json4"
+	lines=$(grep -c '' "$tmp/json4")
+	objects=$(jq -c 'select(.msg | type == "string")' "$tmp/json4" 2>/dev/null | grep -c '')
+	n4=$(jq -c 'select(.v == 4 and (.msg | startswith("sync timer: ")))' "$tmp/json4" | grep -c '')
+	exits=$(jq -c 'select(.v == 0 and (.msg | test("exiting; rules stay")))' "$tmp/json4" |
+		grep -c '')
+	[ "$lines" -eq "$objects" ] && [ "$n4" -gt 0 ] && [ "$exits" -eq 1 ]
+	check "-v 4 adds the sync timer's lines ($n4) to a running agent's JSON log ($objects of $lines lines)" $?
 	once "$tmp/text0"
 	once "$tmp/text2" -v 2
 	grep -q '^kroute [0-9:.]*: full sync: ' "$tmp/text0" && ! grep -q 'effective configuration' \
