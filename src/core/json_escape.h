@@ -16,6 +16,12 @@
 typedef void (*json_sink_fn)(void *ctx, const char *s, size_t n);
 
 void json_escape(const char *s, json_sink_fn sink, void *ctx);
+/*
+ * The same literal, but also escaping (as \uXXXX) what a YAML double-quoted
+ * scalar may not hold raw: DEL, the C1 controls, U+2028, U+2029, U+FEFF,
+ * U+FFFE and U+FFFF.  Valid JSON and valid YAML, with the same value.
+ */
+void json_escape_yaml_safe(const char *s, json_sink_fn sink, void *ctx);
 /* json_escape() into a stdio stream. */
 void json_fputs(const char *s, FILE *f);
 

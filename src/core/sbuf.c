@@ -85,6 +85,11 @@ static void sbuf_sink(void *ctx, const char *s, size_t n)
 	sbuf_add(ctx, s, n);
 }
 
+void sbuf_add_yaml_str(struct sbuf *b, const char *s)
+{
+	json_escape_yaml_safe(s, sbuf_sink, b);
+}
+
 void sbuf_add_json_str(struct sbuf *b, const char *s)
 {
 	json_escape(s, sbuf_sink, b);

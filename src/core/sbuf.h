@@ -28,6 +28,8 @@ void sbuf_addu(struct sbuf *b, unsigned long v);
 void sbuf_printf(struct sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Appends s as a JSON string literal, quotes included (core/json_escape.h). */
 void sbuf_add_json_str(struct sbuf *b, const char *s);
+/* Appends s as a double-quoted YAML scalar (a JSON literal too; json_escape_yaml_safe()). */
+void sbuf_add_yaml_str(struct sbuf *b, const char *s);
 /* NUL-terminates (not counted in len) and returns the bytes. */
 char *sbuf_cstr(struct sbuf *b);
 void sbuf_free(struct sbuf *b);

@@ -99,20 +99,3 @@ uint64_t mono_ns(void)
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
-
-void log_line(const char *fmt, ...)
-{
-	struct timespec ts;
-	struct tm tm;
-	char stamp[32], line[1024];
-	va_list ap;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
-	strftime(stamp, sizeof(stamp), "%H:%M:%S", &tm);
-	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
-	/* One fprintf per line: stdio locks the stream. */
-	fprintf(stderr, "kroute %s.%03ld: %s\n", stamp, ts.tv_nsec / 1000000, line);
-}

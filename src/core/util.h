@@ -48,12 +48,6 @@ static inline bool streq_null(const char *a, const char *b)
 /* Frees an array of n owned strings and the array itself. */
 void strv_free(char **v, size_t n);
 
-/*
- * The agent's log line, "kroute HH:MM:SS.mmm: message", to stderr; one
- * write per line, so threads do not interleave.
- */
-void log_line(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
 /* CLOCK_MONOTONIC in ns: durations, deadlines, rate limits. */
 uint64_t mono_ns(void);
 

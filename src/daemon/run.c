@@ -26,7 +26,9 @@
 #include <unistd.h>
 
 #include "core/diag.h"
+#include "core/log.h"
 #include "core/loop.h"
+#include "core/sbuf.h"
 #include "core/util.h"
 #include "daemon/run_flags.h"
 #include "daemon/sync_timer.h"
@@ -92,7 +94,7 @@ static int refresh_sources(struct agent *a, struct store_delta *delta)
 			continue;
 		diag_init(&d);
 		r = as->src->ops->refresh(as->src, &a->store, as->reread, &d, delta);
-		diag_print(&d, stderr); /* errors, or warnings once per change */
+		log_diag(&d); /* errors, or warnings once per change */
 		diag_done(&d);
 		as->bad = r < 0;
 		if (r < 0) {
@@ -126,7 +128,7 @@ static int do_sync(struct agent *a, bool full)
 	read_ms = ms_since(t0);
 	t_read = mono_ns();
 	if (r < 0)
-		log_line("input has errors; %s", a->view ? "keeping the last good rules until the files change"
+		log_error("input has errors; %s", a->view ? "keeping the last good rules until the files change"
 						      : "nothing applied yet");
 	if (r < 0 && !a->view) {
 		store_delta_done(&delta);
@@ -146,10 +148,10 @@ static int do_sync(struct agent *a, bool full)
 	t_view = mono_ns();
 	diag_init(&d);
 	r = a->ops->sync(a->dp, a->view, full, &d);
-	diag_print(&d, stderr);
+	log_diag(&d);
 	diag_done(&d);
 	if (r < 0)
-		log_line("%s sync failed after %.1f ms (read %.1f, policy %.1f, apply %.1f): %s; the"
+		log_error("%s sync failed after %.1f ms (read %.1f, policy %.1f, apply %.1f): %s; the"
 		      " previous rules stay, retrying with a full sync", full ? "full" : "partial",
 		      ms_since(t0), read_ms, view_ms, ms_since(t_view), strerror(-r));
 	else {
@@ -176,7 +178,12 @@ static bool sources_synced(const struct agent *a)
 
 static void arm_sync(struct agent *a)
 {
-	loop_timer_arm(a->sync_tm, sync_timer_deadline(&a->timer));
+	uint64_t at = sync_timer_deadline(&a->timer), now = mono_ns();
+
+	log_info(4, "sync timer: next check in %.3f s%s%s", at > now ? (double)(at - now) / 1e9 : 0.0,
+		 a->timer.pending ? ", a change is waiting" : "",
+		 a->timer.need_full ? ", a full sync is due" : "");
+	loop_timer_arm(a->sync_tm, at);
 }
 
 static void on_sync_timer(struct loop *l, struct loop_timer *t, void *userdata)
@@ -243,7 +250,7 @@ static int new_loop(struct agent *a)
 	int r = loop_new(&a->loop);
 
 	if (r < 0)
-		fprintf(stderr, "kroute run: cannot set up the event loop: %s\n", strerror(-r));
+		log_startup_error("kroute run: cannot set up the event loop: %s", strerror(-r));
 	return r;
 }
 
@@ -262,7 +269,7 @@ static int setup_loop(struct agent *a)
 	sigaddset(&mask, SIGHUP);
 	r = loop_add_signals(a->loop, &mask, on_signal, a);
 	if (r < 0) {
-		fprintf(stderr, "kroute run: cannot receive signals: %s\n", strerror(-r));
+		log_startup_error("kroute run: cannot receive signals: %s", strerror(-r));
 		return r;
 	}
 	for (size_t i = 0; i < a->n_sources; i++) {
@@ -271,10 +278,10 @@ static int setup_loop(struct agent *a)
 
 		diag_init(&d);
 		r = src->ops->attach(src, a->loop, on_source_changed, a, &d);
-		diag_print(&d, stderr);
+		log_diag(&d);
 		diag_done(&d);
 		if (r < 0) {
-			fprintf(stderr, "kroute run: cannot watch the %s source: %s\n",
+			log_startup_error("kroute run: cannot watch the %s source: %s",
 				src->ops->name, strerror(-r));
 			return r;
 		}
@@ -284,7 +291,7 @@ static int setup_loop(struct agent *a)
 
 		r = fd < 0 ? fd : loop_add_fd(a->loop, fd, EPOLLIN, on_dataplane_event, a, NULL);
 		if (r < 0) {
-			fprintf(stderr, "kroute run: cannot watch the %s data plane's events: %s\n",
+			log_startup_error("kroute run: cannot watch the %s data plane's events: %s",
 				a->cfg->mode, strerror(-r));
 			return r;
 		}
@@ -302,7 +309,10 @@ static void print_report(struct diag *d, void *userdata)
 
 	for (size_t i = 0; i < d->n; i++) {
 		diag_msg_format(&d->msgs[i], line, sizeof(line));
-		log_line("%s", line);
+		if (d->msgs[i].level == DIAG_ERROR)
+			log_error("%s", line);
+		else
+			log_line("%s", line);
 	}
 }
 
@@ -326,7 +336,7 @@ static int add_source(struct agent *a)
 	}
 	diag_init(&d);
 	src = kube_source_new(&ko, &d);
-	diag_print(&d, stderr);
+	log_diag(&d);
 	diag_done(&d);
 	if (!src)
 		return -EINVAL;
@@ -350,14 +360,43 @@ static int list_once(struct agent *a)
 	diag_init(&d);
 	r = a->sources[0].src->ops->attach(a->sources[0].src, a->loop, on_once_changed, a, &d);
 	if (r < 0) {
-		diag_print(&d, stderr);
+		log_diag(&d);
 		diag_done(&d);
 		return r;
 	}
 	r = kube_source_wait_synced(a->sources[0].src, a->loop, 60 * NS_PER_SEC, &d);
-	diag_print(&d, stderr);
+	log_diag(&d);
 	diag_done(&d);
 	return r;
+}
+
+/* --write-config-to: the effective configuration, as kube-proxy writes it; an exit status. */
+static int write_config(struct run_cfg *cfg)
+{
+	struct sbuf out = { 0 };
+	bool to_stdout = streq(cfg->write_config_to, "-");
+	FILE *f = to_stdout ? stdout : fopen(cfg->write_config_to, "we");
+	int ret = 0;
+
+	if (!f) {
+		log_startup_error("kroute run: cannot write %s: %s", cfg->write_config_to,
+				  strerror(errno));
+		return EXIT_FAILURE;
+	}
+	run_cfg_write_config(cfg, &out);
+	if (fwrite(out.p, 1, out.len, f) != out.len || fflush(f) != 0 || ferror(f))
+		ret = -errno;
+	if (!to_stdout && fclose(f) != 0 && !ret)
+		ret = -errno;
+	sbuf_free(&out);
+	if (ret) {
+		log_startup_error("kroute run: cannot write %s: %s", cfg->write_config_to,
+				  strerror(-ret));
+		return EXIT_FAILURE;
+	}
+	if (!to_stdout)
+		log_line("wrote the configuration to %s", cfg->write_config_to);
+	return 0;
 }
 
 int run_main(int argc, char **argv)
@@ -370,14 +409,22 @@ int run_main(int argc, char **argv)
 	r = run_cfg_init(&cfg);
 	if (r == 0)
 		r = parse_run_args(argc, argv, &cfg);
+	/* The config file's messages in the format it (or a flag) asked for. */
+	log_setup(cfg.verbosity, cfg.log_format);
+	log_diag(&cfg.diag);
 	if (r) {
 		ret = r > 0 ? 0 : EXIT_USAGE;
 		goto out;
 	}
+	if (cfg.write_config_to) {
+		ret = write_config(&cfg);
+		goto out;
+	}
+	run_cfg_log_config(&cfg, 2);
 	a.ops = cfg.ops;
 	r = a.ops->new(&cfg.dp, &a.dp);
 	if (r < 0) {
-		fprintf(stderr, "kroute run: cannot start the %s data plane: %s\n", cfg.mode,
+		log_startup_error("kroute run: cannot start the %s data plane: %s", cfg.mode,
 			strerror(-r));
 		goto out;
 	}
@@ -409,7 +456,7 @@ int run_main(int argc, char **argv)
 		      (double)cfg.sync_period_ns / 1e9);
 	r = loop_run(a.loop);
 	if (r < 0)
-		log_line("the event loop failed: %s; exiting, rules stay in place", strerror(-r));
+		log_error("the event loop failed: %s; exiting, rules stay in place", strerror(-r));
 	ret = r < 0 ? EXIT_FAILURE : r;
 out:
 	for (size_t i = 0; i < a.n_sources; i++)

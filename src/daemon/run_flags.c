@@ -14,8 +14,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/log.h"
 #include "core/opt.h"
 #include "core/util.h"
+#include "daemon/config.h"
 #include "sched/sched_config.h"
 #include "source/kube/config.h"
 
@@ -97,6 +99,17 @@ static int set_scheduler(void *opts, const char *arg, char *err, size_t errlen)
 	return sched_parse_name(arg, &cfg->po.lb.sched_name, err, errlen) < 0 ? -EINVAL : 0;
 }
 
+static int set_logging_format(void *opts, const char *arg, char *err, size_t errlen)
+{
+	struct run_cfg *cfg = opts;
+
+	if (log_format_parse(arg, &cfg->log_format) < 0) {
+		snprintf(err, errlen, "unknown format; permitted: \"text\", \"json\"");
+		return -EINVAL;
+	}
+	return 0;
+}
+
 #define FIELD(f) offsetof(struct run_cfg, f)
 
 /* The flags every mode shares, in --help order. */
@@ -135,6 +148,19 @@ static const struct opt_spec run_flags[] = {
 	  .help = "handle only services with this proxy name" },
 	{ .name = "once", .kind = OPT_SWITCH, .offset = FIELD(once),
 	  .help = "one full sync, then exit (0 when applied)" },
+	{ .name = "config", .arg = "FILE", .kind = OPT_STRING, .offset = FIELD(config_path),
+	  .help = "kube-proxy's KubeProxyConfiguration (v1alpha1,\n"
+		  "YAML or JSON); flags given override it" },
+	{ .name = "write-config-to", .arg = "PATH", .kind = OPT_STRING,
+	  .offset = FIELD(write_config_to),
+	  .help = "write the effective configuration as a\n"
+		  "KubeProxyConfiguration to PATH (- for stdout),\nthen exit" },
+	{ .name = "v", .short_name = 'v', .arg = "N", .kind = OPT_UINT, .min = 0,
+	  .max = INT32_MAX, .offset = FIELD(verbosity),
+	  .help = "log verbosity: 0 what an operator reads,\n2 details, 4 debug" },
+	{ .name = "logging-format", .arg = "FORMAT", .kind = OPT_CUSTOM,
+	  .parse = set_logging_format, .default_text = "text",
+	  .help = "text, or json: one JSON object per line\n(as kube-proxy's)" },
 	{ 0 },
 };
 
@@ -147,6 +173,7 @@ static void usage_run(FILE *f)
 	(void)dp_opts_init(&defaults.dp, err, sizeof(err));
 	fputs("usage: kroute run --mode MODE --node NAME (-f PATH... | --kubeconfig PATH | --master URL)\n"
 	      "       [options]\n"
+	      "       kroute run --config FILE [options]   (the file may give any of those)\n"
 	      "\n"
 	      "Runs inside the node's network namespace and keeps its data plane in sync with\n"
 	      "the manifests or the API server (--kubeconfig, --master; in a pod, its service\n"
@@ -174,6 +201,7 @@ int run_cfg_init(struct run_cfg *cfg)
 	size_t n = 0;
 
 	*cfg = run_defaults;
+	diag_init(&cfg->diag);
 	policy_opts_init(&cfg->po);
 	while (dataplane_all[n])
 		n++;
@@ -189,14 +217,6 @@ bad:
 	fprintf(stderr, "kroute run: %s\n", err);
 	return -EINVAL;
 }
-
-/* One flag of the command line: its row, the struct it fills, its mode (-1: shared). */
-struct flag_ref {
-	const struct opt_spec *spec;
-	void *opts;
-	int mode;
-	bool seen;
-};
 
 static void add_flags(const struct opt_spec *table, void *opts, int mode, struct flag_ref **refs,
 		      size_t *n, size_t *cap)
@@ -238,7 +258,10 @@ static int check_cfg(struct run_cfg *cfg)
 		fprintf(stderr, "kroute run: -f and --kubeconfig/--master exclude each other\n");
 		return -EINVAL;
 	}
-	if ((!cfg->n_paths && !cfg->api) || !cfg->node || !cfg->mode) {
+	/* Writing the configuration needs no source, node or mode (kube-proxy's needs none). */
+	if (cfg->write_config_to && !cfg->mode)
+		return 0;
+	if (!cfg->write_config_to && ((!cfg->n_paths && !cfg->api) || !cfg->node || !cfg->mode)) {
 		fprintf(stderr, "kroute run: %s is required%s\n",
 			!cfg->mode ? "--mode" : !cfg->node ? "--node" : "-f PATH",
 			cfg->mode && cfg->node ? " (or --kubeconfig PATH, --master URL)" : "");
@@ -287,54 +310,120 @@ static void warn_other_modes(const struct run_cfg *cfg, const struct flag_ref *r
 				cfg->mode);
 }
 
-int parse_run_args(int argc, char **argv, struct run_cfg *cfg)
+/* Every flag kroute run knows: the shared ones, then each mode's. */
+static size_t build_refs(struct run_cfg *cfg, struct flag_ref **ret)
 {
 	struct flag_ref *refs = NULL;
 	size_t n = 0, cap = 0;
-	struct option *longopts;
-	int opt, idx, r = 0;
 
 	add_flags(run_flags, cfg, -1, &refs, &n, &cap);
 	for (size_t i = 0; dataplane_all[i]; i++)
 		if (dataplane_all[i]->options)
 			add_flags(dataplane_all[i]->options->flags, cfg->mode_opts[i], (int)i, &refs,
 				  &n, &cap);
-	longopts = build_longopts(refs, n);
-	optind = 1;
-	while (r == 0 && (idx = -1, opt = getopt_long(argc, argv, "f:h", longopts, &idx)) != -1) {
+	*ret = refs;
+	return n;
+}
+
+/* getopt_long's short options: every one-letter spelling, and -h. */
+static void build_shortopts(const struct flag_ref *refs, size_t n, char *buf, size_t len)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < n && k + 3 < len; i++) {
+		if (!refs[i].spec->short_name)
+			continue;
+		buf[k++] = refs[i].spec->short_name;
+		if (refs[i].spec->kind != OPT_SWITCH)
+			buf[k++] = ':';
+	}
+	buf[k++] = 'h';
+	buf[k] = '\0';
+}
+
+/*
+ * One pass over argv.  The first (apply false) only marks the flags given,
+ * so the config file can leave them alone, and takes --config and --mode,
+ * which reading the file needs, and the log flags, which format what it
+ * says; the second sets every value.  Returns 0, 1
+ * after --help (printed by the first pass), or -EINVAL (printed).
+ */
+static int scan_args(int argc, char **argv, const struct option *longopts, const char *shortopts,
+		     struct flag_ref *refs, size_t n, bool apply)
+{
+	int opt, idx;
+
+	optind = 0; /* glibc: start over (this scan may not be the first) */
+	while ((idx = -1, opt = getopt_long(argc, argv, shortopts, longopts, &idx)) != -1) {
 		struct flag_ref *ref = NULL;
+		const char *arg = optarg;
 		char err[512];
 
 		if (opt == 'h') {
 			usage_run(stdout);
-			r = 1;
-			break;
+			return 1;
 		}
 		if (opt >= FLAG_VAL_BASE && (size_t)(opt - FLAG_VAL_BASE) < n)
 			ref = &refs[opt - FLAG_VAL_BASE];
-		for (size_t i = 0; opt == 'f' && i < n; i++)
-			if (refs[i].spec->short_name == 'f')
+		for (size_t i = 0; opt < FLAG_VAL_BASE && i < n; i++)
+			if (refs[i].spec->short_name == opt)
 				ref = &refs[i];
 		if (!ref) {
 			usage_run(stderr);
-			r = -EINVAL;
-			break;
+			return -EINVAL;
 		}
+		/* pflag takes "-v=2" as "-v 2". */
+		if (idx < 0 && arg && arg[0] == '=')
+			arg++;
 		ref->seen = true;
-		if (opt_set(ref->spec, ref->opts, optarg, err, sizeof(err)) < 0) {
+		/* Reading the file needs these; the log flags format its messages. */
+		if (!apply && !streq(ref->spec->name, "config") && !streq(ref->spec->name, "mode") &&
+		    !streq(ref->spec->name, "v") && !streq(ref->spec->name, "logging-format"))
+			continue;
+		if (opt_set(ref->spec, ref->opts, arg, err, sizeof(err)) < 0) {
 			/* Name the flag as the user spelled it. */
 			if (idx >= 0)
 				fprintf(stderr, "kroute run: --%s \"%s\": %s\n", longopts[idx].name,
-					optarg ? optarg : "", err);
+					arg ? arg : "", err);
 			else
-				fprintf(stderr, "kroute run: -%c \"%s\": %s\n", opt, optarg, err);
-			r = -EINVAL;
+				fprintf(stderr, "kroute run: -%c \"%s\": %s\n", opt, arg, err);
+			return -EINVAL;
 		}
 	}
-	if (r == 0 && optind < argc) {
+	if (optind < argc) {
 		fprintf(stderr, "kroute run: unexpected argument \"%s\"\n", argv[optind]);
-		r = -EINVAL;
+		return -EINVAL;
 	}
+	return 0;
+}
+
+/* Sets what cfg->dp and cfg->po take from the flags, once they are all read. */
+static void share_values(struct run_cfg *cfg)
+{
+	cfg->po.masquerade_all = cfg->dp.masquerade_all;
+	cfg->po.cluster_cidrs = cfg->cluster_cidrs;
+	cfg->po.n_cluster_cidrs = cfg->n_cluster_cidrs;
+	cfg->dp.cluster_cidrs = cfg->cluster_cidrs;
+	cfg->dp.n_cluster_cidrs = cfg->n_cluster_cidrs;
+	cfg->dp.nodeport_cidrs = cfg->nodeport_cidrs;
+	cfg->dp.n_nodeport_cidrs = cfg->n_nodeport_cidrs;
+}
+
+int parse_run_args(int argc, char **argv, struct run_cfg *cfg)
+{
+	struct flag_ref *refs;
+	size_t n = build_refs(cfg, &refs);
+	struct option *longopts = build_longopts(refs, n);
+	char shortopts[32];
+	int r;
+
+	build_shortopts(refs, n, shortopts, sizeof(shortopts));
+	r = scan_args(argc, argv, longopts, shortopts, refs, n, false);
+	if (r == 0 && cfg->config_path)
+		r = config_apply_file(cfg->config_path, refs, n, cfg->mode, cfg, &cfg->diag);
+	/* The flags' values, over the file's. */
+	if (r == 0)
+		r = scan_args(argc, argv, longopts, shortopts, refs, n, true);
 	if (r == 0)
 		r = check_cfg(cfg);
 	if (r == 0)
@@ -343,14 +432,50 @@ int parse_run_args(int argc, char **argv, struct run_cfg *cfg)
 	free(refs);
 	if (r)
 		return r;
-	cfg->po.masquerade_all = cfg->dp.masquerade_all;
-	cfg->po.cluster_cidrs = cfg->cluster_cidrs;
-	cfg->po.n_cluster_cidrs = cfg->n_cluster_cidrs;
-	cfg->dp.cluster_cidrs = cfg->cluster_cidrs;
-	cfg->dp.n_cluster_cidrs = cfg->n_cluster_cidrs;
-	cfg->dp.nodeport_cidrs = cfg->nodeport_cidrs;
-	cfg->dp.n_nodeport_cidrs = cfg->n_nodeport_cidrs;
+	share_values(cfg);
 	return 0;
+}
+
+int run_cfg_apply_config_buffer(struct run_cfg *cfg, const char *name, const char *buf,
+				size_t len, bool json)
+{
+	struct flag_ref *refs;
+	size_t n = build_refs(cfg, &refs);
+	int r;
+
+	r = config_apply_buffer(name, buf, len, json, refs, n, NULL, cfg, &cfg->diag);
+	free(refs);
+	share_values(cfg);
+	return r;
+}
+
+void run_cfg_write_config(struct run_cfg *cfg, struct sbuf *out)
+{
+	struct flag_ref *refs;
+	size_t n = build_refs(cfg, &refs);
+
+	config_write(out, refs, n, cfg);
+	free(refs);
+}
+
+static void log_field(const char *field, const char *value, void *arg)
+{
+	const unsigned *v = arg;
+	struct log_kv kv[] = { { .key = "field", .str = field }, { .key = "value", .str = value } };
+
+	log_info_kv(*v, kv, ARRAY_SIZE(kv), "effective configuration");
+}
+
+void run_cfg_log_config(struct run_cfg *cfg, unsigned v)
+{
+	struct flag_ref *refs;
+	size_t n;
+
+	if (!log_enabled(v))
+		return;
+	n = build_refs(cfg, &refs);
+	config_each_value(refs, n, cfg, log_field, &v);
+	free(refs);
 }
 
 void run_cfg_done(struct run_cfg *cfg)
@@ -359,6 +484,8 @@ void run_cfg_done(struct run_cfg *cfg)
 		free(cfg->mode_opts[i]);
 	free(cfg->mode_opts);
 	free(cfg->paths);
+	strv_free(cfg->config_strs, cfg->n_config_strs);
+	diag_done(&cfg->diag);
 	free(cfg->cluster_cidrs);
 	free(cfg->nodeport_cidrs);
 }

@@ -12,6 +12,9 @@
 #include <stdint.h>
 
 #include "core/addr.h"
+#include "core/diag.h"
+#include "core/log.h"
+#include "core/sbuf.h"
 #include "dataplane/dataplane.h"
 #include "policy/policy.h"
 
@@ -26,6 +29,14 @@ struct run_cfg {
 	uint64_t sync_period_ns;
 	uint64_t min_sync_period_ns;
 	bool once;
+	const char *config_path;    /* --config: a KubeProxyConfiguration (daemon/config.h) */
+	const char *write_config_to; /* --write-config-to: write the effective config and exit */
+	unsigned verbosity;         /* -v / --v: info lines up to this verbosity */
+	enum log_format log_format; /* --logging-format */
+	/* What the config file said (warnings; errors when parsing failed), for the log. */
+	struct diag diag;
+	char **config_strs;         /* owned: values the config file set (flags borrow them) */
+	size_t n_config_strs, cap_config_strs;
 	struct policy_opts po;
 	struct dp_opts dp;
 	struct cidr *cluster_cidrs, *nodeport_cidrs;
@@ -51,6 +62,17 @@ int run_cfg_init(struct run_cfg *cfg);
  * -EINVAL after printing the problem, with the flag and its value.
  */
 int parse_run_args(int argc, char **argv, struct run_cfg *cfg);
+/*
+ * The KubeProxyConfiguration in buf applied to cfg (after run_cfg_init) as
+ * --config applies a file with no other flag given: the config fuzzer's
+ * way in.  0 or -EINVAL, the messages in cfg->diag.
+ */
+int run_cfg_apply_config_buffer(struct run_cfg *cfg, const char *name, const char *buf,
+				size_t len, bool json);
+/* --write-config-to's document for cfg (after parse_run_args), appended to out. */
+void run_cfg_write_config(struct run_cfg *cfg, struct sbuf *out);
+/* The effective configuration, one info line per field at verbosity v. */
+void run_cfg_log_config(struct run_cfg *cfg, unsigned v);
 void run_cfg_done(struct run_cfg *cfg);
 
 #endif

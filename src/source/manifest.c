@@ -33,7 +33,7 @@ static int on_object(const struct doc *obj, void *userdata)
 	return 0;
 }
 
-static bool looks_like_json(const char *name, const char *buf, size_t len)
+bool manifest_looks_like_json(const char *name, const char *buf, size_t len)
 {
 	size_t nl = strlen(name);
 
@@ -198,8 +198,8 @@ static int read_fd(int fd, size_t max, char **ret_buf, size_t *ret_len)
 	return 0;
 }
 
-static int load_file(struct load_ctx *lc, const char *path, const struct doc_limits *limits,
-		     size_t *n_objects, uint64_t *ret_hash)
+int manifest_read_file(const char *path, size_t max, char **ret_buf, size_t *ret_len,
+		       struct diag *d)
 {
 	char *buf = NULL;
 	size_t len = 0;
@@ -211,33 +211,48 @@ static int load_file(struct load_ctx *lc, const char *path, const struct doc_lim
 		fd = open(path, O_RDONLY | O_CLOEXEC);
 		if (fd < 0) {
 			ret = -errno;
-			diag_add(lc->d, DIAG_ERROR, path, 0, NULL, NULL, "cannot open: %s",
+			diag_add(d, DIAG_ERROR, path, 0, NULL, NULL, "cannot open: %s",
 				 strerror(-ret));
 			return ret;
 		}
 	}
-	ret = read_fd(fd, limits->max_file_size, &buf, &len);
+	ret = read_fd(fd, max, &buf, &len);
 	if (fd != STDIN_FILENO)
 		close(fd);
 	if (ret == -EFBIG) {
-		diag_add(lc->d, DIAG_ERROR, path, 0, NULL, NULL,
-			 "file too large (more than %zu bytes)", limits->max_file_size);
+		diag_add(d, DIAG_ERROR, path, 0, NULL, NULL,
+			 "file too large (more than %zu bytes)", max);
 		return -EINVAL;
 	}
 	if (ret < 0) {
-		diag_add(lc->d, DIAG_ERROR, path, 0, NULL, NULL, "cannot read: %s", strerror(-ret));
+		diag_add(d, DIAG_ERROR, path, 0, NULL, NULL, "cannot read: %s", strerror(-ret));
 		return ret;
 	}
 	if (memchr(buf, '\0', len)) {
-		diag_add(lc->d, DIAG_ERROR, path, 0, NULL, NULL,
+		diag_add(d, DIAG_ERROR, path, 0, NULL, NULL,
 			 "not a text file (contains a NUL byte)");
 		free(buf);
 		return -EINVAL;
 	}
+	*ret_buf = buf;
+	*ret_len = len;
+	return 0;
+}
+
+static int load_file(struct load_ctx *lc, const char *path, const struct doc_limits *limits,
+		     size_t *n_objects, uint64_t *ret_hash)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	int ret;
+
+	ret = manifest_read_file(path, limits->max_file_size, &buf, &len, lc->d);
+	if (ret < 0)
+		return ret;
 	if (ret_hash)
 		*ret_hash = fnv1a_update(FNV1A_OFFSET, buf, len);
 	ret = parse_buffer(lc, streq(path, "-") ? "<stdin>" : path, buf, len,
-			   looks_like_json(path, buf, len), limits, n_objects);
+			   manifest_looks_like_json(path, buf, len), limits, n_objects);
 	free(buf);
 	return ret;
 }

@@ -66,6 +66,16 @@ bool file_stamp_eq(const struct file_stamp *a, const struct file_stamp *b);
 int manifest_load_file(const char *path, const struct doc_limits *limits, size_t *n_objects,
 		       uint64_t *ret_hash, struct cluster *ret, struct diag *d);
 
+/*
+ * Reads a whole file ("-": standard input) of at most max bytes that must be
+ * text (no NUL byte) into *ret_buf (malloc'ed, not terminated) and
+ * *ret_len.  Returns 0, or -EINVAL / -errno with the problem in d.
+ */
+int manifest_read_file(const char *path, size_t max, char **ret_buf, size_t *ret_len,
+		       struct diag *d);
+/* JSON by the name's extension (.json; .yaml/.yml are YAML), else by a leading '{' or '['. */
+bool manifest_looks_like_json(const char *name, const char *buf, size_t len);
+
 /* Parses one in-memory buffer (used by tests and the fuzzer).  Same contract. */
 int manifest_load_buffer(const char *name, const char *buf, size_t len, bool json,
 			 const struct doc_limits *limits, struct cluster *ret, struct diag *d);

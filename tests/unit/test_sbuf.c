@@ -82,12 +82,44 @@ static void test_json_escape(void **state)
 	}
 }
 
+/*
+ * The YAML-safe form (what --write-config-to writes strings with): JSON's
+ * escapes, plus \uXXXX for what a YAML double-quoted scalar may not hold
+ * raw (libyaml refuses or folds them); other UTF-8 passes through.
+ */
+static void test_yaml_escape(void **state)
+{
+	static const struct {
+		const char *in, *out;
+	} cases[] = {
+		{ "plain", "\"plain\"" },
+		{ "q\"b\\\n\x01", "\"q\\\"b\\\\\\n\\u0001\"" },
+		{ "del\x7f", "\"del\\u007f\"" },
+		{ "nel\xc2\x85 c1\xc2\x80\xc2\x9f", "\"nel\\u0085 c1\\u0080\\u009f\"" },
+		{ "ls\xe2\x80\xa8ps\xe2\x80\xa9", "\"ls\\u2028ps\\u2029\"" },
+		{ "bom\xef\xbb\xbf\xef\xbf\xbe\xef\xbf\xbf", "\"bom\\ufeff\\ufffe\\uffff\"" },
+		{ "caf\xc3\xa9 \xc2\xa0 \xe2\x80\xa7 \xef\xbf\xbd",
+		  "\"caf\xc3\xa9 \xc2\xa0 \xe2\x80\xa7 \xef\xbf\xbd\"" },
+		{ "cut\xc2", "\"cut\xc2\"" }, /* a truncated sequence is not read past its end */
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct sbuf b = { 0 };
+
+		sbuf_add_yaml_str(&b, cases[i].in);
+		assert_string_equal(sbuf_cstr(&b), cases[i].out);
+		sbuf_free(&b);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_append),
 		cmocka_unit_test(test_printf_grows),
 		cmocka_unit_test(test_json_escape),
+		cmocka_unit_test(test_yaml_escape),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "core/diag.h"
+#include "core/log.h"
 #include "core/util.h"
 #include "dataplane/dataplane.h"
 #include "dataplane/userspace/capture.h"
