@@ -31,34 +31,8 @@ cp_sh=$here/control-plane.sh
 . "$here/testlib.sh"
 [ "$(id -u)" = 0 ] || { echo "SKIP: needs root (network namespaces)"; exit 77; }
 
-ns=kr-deploy-$$
-tmp=$(mktemp -d /tmp/kroute-deploy-test.XXXXXX)
-cp=$tmp/cp
-agent=
-cleanup() {
-	[ -n "$agent" ] && kill "$agent" 2>/dev/null && wait "$agent" 2>/dev/null
-	[ -f "$cp/run/control-plane" ] && ip netns exec "$ns" "$cp_sh" stop "$cp"
-	ip netns del "$ns" 2>/dev/null
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
+k8s_netns_start kr-deploy
 
-in_ns() { ip netns exec "$ns" "$@"; }
-has_rule() {
-	local rules
-	rules=$(in_ns iptables-save 2>/dev/null)
-	grep -qF -- "$1" <<<"$rules"
-}
-
-"$here/build.sh" || { bad "build.sh failed"; finish; }
-ip netns add "$ns" || { bad "cannot create netns $ns"; finish; }
-in_ns ip link set lo up
-if ! out=$(in_ns "$cp_sh" start "$cp" 2>&1); then
-	bad "control-plane.sh start failed: $out"
-	finish
-fi
-kc=$cp/kubeconfig
-kubectl() { in_ns "$cp/bin/kubectl" --kubeconfig "$kc" "$@"; }
 # render DIR: the variant's objects as one JSON List (kustomize, then kubectl's own decoding).
 render() {
 	kubectl kustomize "$1" | kubectl create --dry-run=client -o json -f - |
@@ -187,15 +161,6 @@ stop_agent() {
 	kill "$agent" 2>/dev/null
 	wait "$agent" 2>/dev/null
 	agent=
-}
-# wait_log PATTERN: the agent's log shows PATTERN (20 s).
-wait_log() {
-	local i
-	for i in $(seq 100); do
-		grep -q -- "$1" "$log" && return 0
-		sleep 0.2
-	done
-	return 1
 }
 # wait_rules PATTERN PRESENT(1|0): polls the namespace's iptables-save (10 s).
 wait_rules() {
