@@ -36,6 +36,7 @@
 #include "dataplane/common/dummy_link.h"
 #include "dataplane/common/nft_script.h"
 #include "dataplane/dataplane.h"
+#include "dataplane/kube_proxy_cleanup.h"
 
 #define WHO "kube-proxy cleanup"
 
@@ -87,13 +88,8 @@ static const char *rule_target(const char *line, size_t len, size_t *target_len)
 	return NULL;
 }
 
-/*
- * The restore input that removes kube-proxy's chains from one table, given
- * that table's iptables-save: every chain declared (flushed), the jumps to
- * them from chains that stay deleted, the chains deleted.  Empty when the
- * table holds none of them.
- */
-static void kp_table_input(const char *table, const char *save, struct sbuf *in)
+/* See kube_proxy_cleanup.h. */
+void kube_proxy_cleanup_input(const char *table, const char *save, struct sbuf *in)
 {
 	struct sbuf flush = { 0 }, jumps = { 0 }, del = { 0 };
 
@@ -160,7 +156,7 @@ static int kp_cleanup_family(const char *cmd, struct diag *d)
 			}
 			continue;
 		}
-		kp_table_input(tables[i], res.out ? res.out : "", &in);
+		kube_proxy_cleanup_input(tables[i], res.out ? res.out : "", &in);
 		exec_result_done(&res);
 	}
 	if (in.len) {
