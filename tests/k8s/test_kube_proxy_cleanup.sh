@@ -52,7 +52,8 @@ conntrack:
   udpTimeout: 0s
   udpStreamTimeout: 0s
 EOF
-	in_ns "$kube_proxy" --config "$tmp/kube-proxy.conf" >"$tmp/kube-proxy-$mode.log" 2>&1 &
+	# ip netns exec execs kube-proxy, so $! is kube-proxy itself (a function would fork).
+	ip netns exec "$ns" "$kube_proxy" --config "$tmp/kube-proxy.conf" >"$tmp/kube-proxy-$mode.log" 2>&1 &
 	agent=$!
 	# (read whole: grep -q closing the pipe early would fail the pipeline under pipefail)
 	for i in $(seq 150); do
