@@ -32,12 +32,11 @@ for f in "$src"/examples/cluster/*.yaml; do
 	kubectl apply -f "$f" >/dev/null 2>&1 || bad "kubectl apply -f $f"
 done
 
-# run_kube_proxy MODE: kube-proxy as node-a1 until its rules are in (poll: PATTERN
-# in the output of CHECK...), then stopped (it leaves its rules, as on a node).
+# run_kube_proxy MODE READY: kube-proxy as node-a1 until its rules are in (READY,
+# a command, succeeds: polled), then stopped (it leaves its rules, as on a node).
 # Conntrack sysctls are left alone: a namespace cannot set the global ones.
 run_kube_proxy() {
-	local mode=$1 pattern=$2 i
-	shift 2
+	local mode=$1 ready=$2 i
 	cat >"$tmp/kube-proxy.conf" <<EOF
 apiVersion: kubeproxy.config.k8s.io/v1alpha1
 kind: KubeProxyConfiguration
@@ -55,15 +54,14 @@ EOF
 	# ip netns exec execs kube-proxy, so $! is kube-proxy itself (a function would fork).
 	ip netns exec "$ns" "$kube_proxy" --config "$tmp/kube-proxy.conf" >"$tmp/kube-proxy-$mode.log" 2>&1 &
 	agent=$!
-	# (read whole: grep -q closing the pipe early would fail the pipeline under pipefail)
 	for i in $(seq 150); do
-		grep -qF -- "$pattern" <<<"$("$@" 2>/dev/null)" && break
+		"$ready" && break
 		sleep 0.2
 	done
 	kill "$agent"
 	wait "$agent" 2>/dev/null
 	agent=
-	grep -qF -- "$pattern" <<<"$("$@" 2>/dev/null)" && ok ||
+	"$ready" && ok ||
 		bad "kube-proxy --proxy-mode $mode did not program its rules: $(tail -5 "$tmp/kube-proxy-$mode.log")"
 }
 # rules FAMILY: the family's iptables-save without comments and counters.
@@ -75,8 +73,15 @@ restore_state() {
 }
 
 # --- iptables mode ------------------------------------------------------------
-run_kube_proxy iptables "default/abc-svc -> 10.244.1.10:8080" in_ns iptables-save
-grep -q '^:KUBE-SERVICES' <<<"$(in_ns ip6tables-save -t nat)" && ok || bad "kube-proxy did not program IPv6"
+# Both families synced: the IPv4 rules of a service, and the rule every IPv6 sync
+# ends KUBE-SERVICES with (kube-proxy syncs the families one after the other).
+# (Read whole: grep -q closing the pipe early would fail the pipeline under pipefail.)
+iptables_ready() {
+	has_rule "default/abc-svc -> 10.244.1.10:8080" &&
+		grep -qF "kubernetes service nodeports; NOTE: this must be the last rule" \
+			<<<"$(in_ns ip6tables-save -t nat 2>/dev/null)"
+}
+run_kube_proxy iptables iptables_ready
 # The test's own: they must stay.
 in_ns iptables -N MY-FW && in_ns iptables -I INPUT -j MY-FW &&
 	in_ns iptables -A MY-FW -p tcp --dport 9 -j DROP &&
@@ -118,8 +123,11 @@ left=$(grep -E '^:KUBE-' <<<"$got" | sort | uniq -c | sed 's/^ *//')
 # --- nftables mode, and IPVS's link ------------------------------------------
 restore_state
 in_ns "$kroute" cleanup --kube-proxy >/dev/null 2>&1 || bad "kroute cleanup --kube-proxy"
-run_kube_proxy nftables "table ip6 kube-proxy" in_ns nft list tables
-grep -q "10.96.0.10" <<<"$(in_ns nft list table ip kube-proxy)" && ok || bad "kube-proxy's nft table lacks the services"
+nftables_ready() {
+	grep -q "10.96.0.10" <<<"$(in_ns nft list table ip kube-proxy 2>/dev/null)" &&
+		in_ns nft list table ip6 kube-proxy >/dev/null 2>&1
+}
+run_kube_proxy nftables nftables_ready
 # kube-ipvs0 as kube-proxy's IPVS mode makes it: a dummy link (a bridge where there is no dummy driver).
 in_ns ip link add kube-ipvs0 type dummy 2>/dev/null || in_ns ip link add kube-ipvs0 type bridge ||
 	bad "cannot add kube-ipvs0"
