@@ -471,17 +471,40 @@ out:
 	return ret;
 }
 
+static const char cleanup_usage[] =
+	"usage: kroute cleanup [--kube-proxy]\n"
+	"\n"
+	"Removes every rule, chain and set kroute installed in this network\n"
+	"namespace, for every mode, and nothing else.\n"
+	"\n"
+	"  --kube-proxy   instead, remove what `kube-proxy --cleanup` removes: its\n"
+	"                 iptables and IPVS modes' chains (KUBE-SERVICES, KUBE-SVC-*, ...,\n"
+	"                 KUBE-PROXY-CANARY) and the jumps to them, its nftables tables\n"
+	"                 (ip and ip6 kube-proxy) and the kube-ipvs0 link.  The iptables\n"
+	"                 mode's chains have the same names as kroute's iptables mode's:\n"
+	"                 run it before kroute starts on the node (docs/deploy.md).\n";
+
 int cleanup_main(int argc, char **argv)
 {
+	bool kube_proxy = false;
 	struct dp_opts opts;
 	struct diag d;
 	char err[512];
 	int ret = 0;
 
-	if (argc > 1 && (streq(argv[1], "-h") || streq(argv[1], "--help"))) {
-		puts("usage: kroute cleanup\n\nRemoves every rule, chain and set kroute installed in this network\n"
-		     "namespace, for every mode, and nothing else.");
-		return 0;
+	/* Every argument is checked before anything is removed: a typo must not clean up. */
+	for (int i = 1; i < argc; i++) {
+		if (streq(argv[i], "-h") || streq(argv[i], "--help")) {
+			fputs(cleanup_usage, stdout);
+			return 0;
+		}
+		if (streq(argv[i], "--kube-proxy")) {
+			kube_proxy = true;
+			continue;
+		}
+		fprintf(stderr, "kroute cleanup: unknown argument \"%s\"\n%s", argv[i],
+			cleanup_usage);
+		return EXIT_USAGE;
 	}
 	/* The defaults kroute run starts from, so cleanup finds what run installed. */
 	if (dp_opts_init(&opts, err, sizeof(err)) < 0) {
@@ -489,6 +512,11 @@ int cleanup_main(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	diag_init(&d);
+	if (kube_proxy) {
+		if (kube_proxy_cleanup(&opts, &d) < 0)
+			ret = EXIT_FAILURE;
+		goto out;
+	}
 	for (size_t i = 0; dataplane_all[i]; i++) {
 		void *mode_opts;
 
@@ -502,6 +530,7 @@ int cleanup_main(int argc, char **argv)
 			ret = EXIT_FAILURE;
 		free(mode_opts);
 	}
+out:
 	diag_print(&d, stderr);
 	diag_done(&d);
 	return ret;

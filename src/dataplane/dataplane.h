@@ -108,5 +108,13 @@ int dp_opts_init(struct dp_opts *o, char *err, size_t errlen);
 int dp_mode_opts_new(const struct dataplane_ops *ops, void **ret, char *err, size_t errlen);
 /* All modes, NULL-terminated (for cleanup and help). */
 extern const struct dataplane_ops *const dataplane_all[];
+/*
+ * `kroute cleanup --kube-proxy` (kube_proxy_cleanup.c): removes what
+ * `kube-proxy --cleanup` removes in the current netns (its iptables and
+ * IPVS modes' chains, its nftables tables, kube-ipvs0), nothing of
+ * kroute's own beyond the chain names the iptables mode shares with it.
+ * Returns 0 or a negative errno, with the errors in d.
+ */
+int kube_proxy_cleanup(const struct dp_opts *opts, struct diag *d);
 
 #endif

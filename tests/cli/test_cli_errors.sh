@@ -64,5 +64,35 @@ expect 2 "nesting too deep" -- explain -f "$tmp/deep.yaml" --node n1
 python3 -c 'print("[" * 100000 + "]" * 100000)' >"$tmp/deep.json"
 expect 2 "error" -- explain -f "$tmp/deep.json" --node n1
 
+# kroute cleanup checks its arguments before it removes anything: a typo must
+# not clean up (it used to be ignored, and the cleanup ran).  As root, in a
+# network namespace of its own, so even a regression cannot touch the host.
+if [ "$(id -u)" = 0 ] && unshare -n true 2>/dev/null; then
+	in_own_netns=(unshare -n)
+else
+	in_own_netns=() # not root: a cleanup could change nothing anyway
+fi
+for args in "--bogus" "--kube-proxy extra"; do
+	# shellcheck disable=SC2086 # the words of args are separate arguments
+	"${in_own_netns[@]}" "$kroute" cleanup $args >"$tmp/out" 2>"$tmp/err"
+	status=$?
+	if [ "$status" -eq 2 ] && grep -qF "unknown argument \"${args##* }\"" "$tmp/err" &&
+		grep -qF "usage: kroute cleanup [--kube-proxy]" "$tmp/err" && [ ! -s "$tmp/out" ]; then
+		pass=$((pass + 1))
+	else
+		fail=$((fail + 1))
+		echo "FAIL: kroute cleanup $args -> status $status (want 2, the argument named), stderr:"
+		sed 's/^/    /' "$tmp/err"
+	fi
+done
+"${in_own_netns[@]}" "$kroute" cleanup --help >"$tmp/out" 2>"$tmp/err"
+status=$?
+if [ "$status" -eq 0 ] && grep -qF -- "--kube-proxy" "$tmp/out"; then
+	pass=$((pass + 1))
+else
+	fail=$((fail + 1))
+	echo "FAIL: kroute cleanup --help -> status $status (want 0 and --kube-proxy described)"
+fi
+
 echo "cli errors: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

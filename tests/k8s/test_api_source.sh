@@ -25,36 +25,7 @@ cp_sh=$here/control-plane.sh
 . "$here/testlib.sh"
 [ "$(id -u)" = 0 ] || { echo "SKIP: needs root (network namespaces)"; exit 77; }
 
-ns=kr-api-$$
-tmp=$(mktemp -d /tmp/kroute-api-test.XXXXXX)
-cp=$tmp/cp
-agent=
-cleanup() {
-	[ -n "$agent" ] && kill "$agent" 2>/dev/null && wait "$agent" 2>/dev/null
-	[ -f "$cp/run/control-plane" ] && ip netns exec "$ns" "$cp_sh" stop "$cp"
-	ip netns del "$ns" 2>/dev/null
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-
-in_ns() { ip netns exec "$ns" "$@"; }
-# has_rule PATTERN: the namespace's rules hold PATTERN (read whole: grep -q
-# closing the pipe early would fail the pipeline under pipefail).
-has_rule() {
-	local rules
-	rules=$(in_ns iptables-save 2>/dev/null)
-	grep -qF -- "$1" <<<"$rules"
-}
-
-"$here/build.sh" || { bad "build.sh failed"; finish; }
-ip netns add "$ns" || { bad "cannot create netns $ns"; finish; }
-in_ns ip link set lo up
-if ! out=$(in_ns "$cp_sh" start "$cp" 2>&1); then
-	bad "control-plane.sh start failed: $out"
-	finish
-fi
-kc=$cp/kubeconfig
-kubectl() { in_ns "$cp/bin/kubectl" --kubeconfig "$kc" "$@"; }
+k8s_netns_start kr-api
 
 kubectl create namespace shop >/dev/null || bad "kubectl create namespace shop"
 for f in "$src"/examples/cluster/*.yaml; do
@@ -159,15 +130,6 @@ start_agent() {
 	ip netns exec "$ns" "$kroute" run --mode iptables --kubeconfig "$kc" --node node-a1 \
 		--min-sync-period 0 >"$log" 2>&1 &
 	agent=$!
-}
-# wait_log PATTERN: the agent's log shows PATTERN (30 s).
-wait_log() {
-	local i
-	for i in $(seq 150); do
-		grep -q -- "$1" "$log" && return 0
-		sleep 0.2
-	done
-	return 1
 }
 start_agent "$tmp/agent.log"
 # wait_rules WHAT PATTERN PRESENT(1|0): polls the namespace's iptables-save (10 s).
