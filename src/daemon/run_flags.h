@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "core/addr.h"
+#include "daemon/serve.h"
 #include "dataplane/dataplane.h"
 #include "policy/policy.h"
 
@@ -26,6 +27,13 @@ struct run_cfg {
 	uint64_t sync_period_ns;
 	uint64_t min_sync_period_ns;
 	bool once;
+	/*
+	 * --healthz-bind-address, --metrics-bind-address as given ("" turns the
+	 * server off; an IP alone gets the default port, as kube-proxy's
+	 * AppendPortIfNeeded), checked into serve by parse_run_args().
+	 */
+	const char *healthz_bind, *metrics_bind;
+	struct serve_cfg serve;
 	struct policy_opts po;
 	struct dp_opts dp;
 	struct cidr *cluster_cidrs, *nodeport_cidrs;
