@@ -73,7 +73,8 @@ size_t serve_local_ready_ips(const struct node_view *v, const struct service *sv
 			if (pv->eps[e].is_local && pv->eps[e].ready)
 				VEC_PUSH(ips, n, cap, pv->eps[e].addr);
 	}
-	qsort(ips, n, sizeof(*ips), addr_cmp_qsort);
+	if (n)
+		qsort(ips, n, sizeof(*ips), addr_cmp_qsort);
 	for (size_t i = 0; i < n; i++)
 		distinct += i == 0 || !addr_eq(&ips[i], &ips[i - 1]);
 	free(ips);
@@ -196,6 +197,7 @@ void serve_init(struct agent_serve *s, const struct serve_cfg *cfg, const char *
 {
 	*s = (struct agent_serve){ .cfg = *cfg, .mode = mode, .ops = ops, .dp = dp };
 	proxy_health_init(&s->health, cfg->health_timeout_ns);
+	strmap_init(&s->check_index);
 	agent_metrics_init(&s->metrics);
 }
 
@@ -293,13 +295,6 @@ static void check_open(struct agent_serve *s, struct svc_check *c)
 	c->bind_err = r;
 }
 
-static struct svc_check *check_find(struct agent_serve *s, const char *key)
-{
-	for (size_t i = 0; i < s->n_checks; i++)
-		if (streq(s->checks[i]->key, key))
-			return s->checks[i];
-	return NULL;
-}
 
 /* The service health servers the view asks for: LoadBalancer, externalTrafficPolicy Local. */
 static void sync_checks(struct agent_serve *s, const struct node_view *v)
@@ -315,7 +310,7 @@ static void sync_checks(struct agent_serve *s, const struct node_view *v)
 		if (svc->type != SVC_LOAD_BALANCER || svc->etp != POLICY_LOCAL ||
 		    !svc->health_check_node_port)
 			continue;
-		c = check_find(s, svc->key);
+		c = strmap_get(&s->check_index, svc->key);
 		if (c && c->wanted)
 			continue; /* another port of the same service */
 		if (c && c->port != svc->health_check_node_port) {
@@ -329,6 +324,7 @@ static void sync_checks(struct agent_serve *s, const struct node_view *v)
 						 .ns = xstrdup(svc->ns), .name = xstrdup(svc->name),
 						 .port = svc->health_check_node_port };
 			VEC_PUSH(s->checks, s->n_checks, s->cap_checks, c);
+			strmap_put(&s->check_index, c->key, c);
 		}
 		c->wanted = true;
 		c->local = serve_local_ready_ips(v, svc);
@@ -336,10 +332,12 @@ static void sync_checks(struct agent_serve *s, const struct node_view *v)
 			check_open(s, c);
 	}
 	for (size_t i = 0; i < s->n_checks; i++) {
-		if (s->checks[i]->wanted)
+		if (s->checks[i]->wanted) {
 			s->checks[kept++] = s->checks[i];
-		else
-			check_free(s->checks[i]);
+			continue;
+		}
+		strmap_del(&s->check_index, s->checks[i]->key, NULL);
+		check_free(s->checks[i]);
 	}
 	s->n_checks = kept;
 }
@@ -368,6 +366,7 @@ void serve_done(struct agent_serve *s)
 	for (size_t i = 0; i < s->n_checks; i++)
 		check_free(s->checks[i]);
 	free(s->checks);
+	strmap_done(&s->check_index);
 	free(s->hc_addrs);
 	http_server_free(s->healthz_srv);
 	http_server_free(s->metrics_srv);

@@ -21,6 +21,7 @@
 #include <stdint.h>
 
 #include "core/addr.h"
+#include "core/strmap.h"
 #include "daemon/metrics.h"
 #include "dataplane/dataplane.h"
 #include "http/health.h"
@@ -56,8 +57,9 @@ struct agent_serve {
 	struct loop_timer *retry_tm;        /* binds the proxy's servers again */
 	struct addr *hc_addrs;              /* where service health servers listen */
 	size_t n_hc_addrs;
-	struct svc_check **checks;          /* open service health servers, by key */
+	struct svc_check **checks;          /* owned: the service health servers */
 	size_t n_checks, cap_checks;
+	struct strmap check_index;          /* service key -> struct svc_check (keys borrowed) */
 	bool change_waiting;                /* for network programming latency */
 	uint64_t oldest_change_mono_ns;
 };
