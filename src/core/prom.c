@@ -105,12 +105,19 @@ static void add_labels(struct sbuf *b, const struct prom_label *labels, size_t n
 	sbuf_addc(b, '}');
 }
 
-void prom_sample(struct sbuf *b, const char *name, const struct prom_label *labels, size_t n_labels,
-		 double value)
+/* "name{labels} ": a sample up to its value. */
+static void sample_head(struct sbuf *b, const char *name, const struct prom_label *labels,
+			size_t n_labels)
 {
 	sbuf_adds(b, name);
 	add_labels(b, labels, n_labels, NULL);
 	sbuf_addc(b, ' ');
+}
+
+void prom_sample(struct sbuf *b, const char *name, const struct prom_label *labels, size_t n_labels,
+		 double value)
+{
+	sample_head(b, name, labels, n_labels);
 	prom_add_float(b, value);
 	sbuf_addc(b, '\n');
 }
@@ -118,11 +125,16 @@ void prom_sample(struct sbuf *b, const char *name, const struct prom_label *labe
 void prom_sample_u(struct sbuf *b, const char *name, const struct prom_label *labels,
 		   size_t n_labels, uint64_t value)
 {
-	sbuf_adds(b, name);
-	add_labels(b, labels, n_labels, NULL);
-	sbuf_addc(b, ' ');
+	sample_head(b, name, labels, n_labels);
 	sbuf_addu(b, value);
 	sbuf_addc(b, '\n');
+}
+
+void prom_single(struct sbuf *b, const char *name, const char *type, const char *help,
+		 uint64_t value)
+{
+	prom_family(b, name, type, help);
+	prom_sample_u(b, name, NULL, 0, value);
 }
 
 void prom_histogram_write(struct sbuf *b, const char *name, const struct prom_label *labels,
@@ -153,7 +165,5 @@ void prom_histogram_write(struct sbuf *b, const char *name, const struct prom_la
 	prom_add_float(b, h->sum);
 	sbuf_printf(b, "\n%s_count", name);
 	add_labels(b, labels, n_labels, NULL);
-	sbuf_addc(b, ' ');
-	sbuf_addu(b, h->count);
-	sbuf_addc(b, '\n');
+	sbuf_printf(b, " %llu\n", (unsigned long long)h->count);
 }

@@ -45,6 +45,9 @@ void prom_sample(struct sbuf *b, const char *name, const struct prom_label *labe
 /* The same for an integer count (exact beyond 2^53). */
 void prom_sample_u(struct sbuf *b, const char *name, const struct prom_label *labels,
 		   size_t n_labels, uint64_t value);
+/* A whole family of one unlabelled sample: HELP, TYPE and "name value". */
+void prom_single(struct sbuf *b, const char *name, const char *type, const char *help,
+		 uint64_t value);
 /* name_bucket{labels,le="..."} for every bound and +Inf, then name_sum and name_count. */
 void prom_histogram_write(struct sbuf *b, const char *name, const struct prom_label *labels,
 			  size_t n_labels, const struct prom_histogram *h);

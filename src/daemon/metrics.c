@@ -190,22 +190,14 @@ static void write_kube_proxy(struct sbuf *b, const struct agent_metrics *m, cons
 			 "The last time proxy rules were successfully synced", m->last_sync_s);
 	write_per_family(b, "kubeproxy_sync_proxy_rules_last_queued_timestamp_seconds",
 			 "The last time a sync of proxy rules was queued", m->last_queued_s);
-	prom_family(b, "kubeproxy_sync_proxy_rules_endpoint_changes_pending", "gauge",
-		    "Pending proxy rules Endpoint changes");
-	prom_sample_u(b, "kubeproxy_sync_proxy_rules_endpoint_changes_pending", NULL, 0,
-		      m->endpoint_pending);
-	prom_family(b, "kubeproxy_sync_proxy_rules_endpoint_changes_total", "counter",
-		    "Cumulative proxy rules Endpoint changes");
-	prom_sample_u(b, "kubeproxy_sync_proxy_rules_endpoint_changes_total", NULL, 0,
-		      m->endpoint_changes);
-	prom_family(b, "kubeproxy_sync_proxy_rules_service_changes_pending", "gauge",
-		    "Pending proxy rules Service changes");
-	prom_sample_u(b, "kubeproxy_sync_proxy_rules_service_changes_pending", NULL, 0,
-		      m->service_pending);
-	prom_family(b, "kubeproxy_sync_proxy_rules_service_changes_total", "counter",
-		    "Cumulative proxy rules Service changes");
-	prom_sample_u(b, "kubeproxy_sync_proxy_rules_service_changes_total", NULL, 0,
-		      m->service_changes);
+	prom_single(b, "kubeproxy_sync_proxy_rules_endpoint_changes_pending", "gauge",
+		    "Pending proxy rules Endpoint changes", m->endpoint_pending);
+	prom_single(b, "kubeproxy_sync_proxy_rules_endpoint_changes_total", "counter",
+		    "Cumulative proxy rules Endpoint changes", m->endpoint_changes);
+	prom_single(b, "kubeproxy_sync_proxy_rules_service_changes_pending", "gauge",
+		    "Pending proxy rules Service changes", m->service_pending);
+	prom_single(b, "kubeproxy_sync_proxy_rules_service_changes_total", "counter",
+		    "Cumulative proxy rules Service changes", m->service_changes);
 	write_no_local(b, v);
 	write_codes(b, "kubeproxy_proxy_healthz_total", "Cumulative proxy healthz HTTP status",
 		    m->healthz);
@@ -288,8 +280,7 @@ static void write_dataplane(struct sbuf *b, const char *mode, const struct dp_st
 	for (size_t i = 0; i < st->n_metrics; i++) {
 		const struct dp_metric *dm = &st->metrics[i];
 
-		prom_family(b, dm->name, dm->counter ? "counter" : "gauge", dm->help);
-		prom_sample_u(b, dm->name, NULL, 0, dm->value);
+		prom_single(b, dm->name, dm->counter ? "counter" : "gauge", dm->help, dm->value);
 	}
 }
 
@@ -298,7 +289,7 @@ void metrics_write(struct sbuf *b, const struct agent_metrics *m, const struct n
 {
 	write_kube_proxy(b, m, view);
 	write_services(b, view);
-	prom_family(b, "kroute_service_ports", "gauge", "Service ports (per family) in this node's view");
-	prom_sample_u(b, "kroute_service_ports", NULL, 0, view ? view->n_ports : 0);
+	prom_single(b, "kroute_service_ports", "gauge", "Service ports (per family) in this node's view",
+		    view ? view->n_ports : 0);
 	write_dataplane(b, mode, st, m->sync_errors);
 }

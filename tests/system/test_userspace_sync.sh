@@ -24,9 +24,7 @@ NS=krsync-$$
 TMP=$(mktemp -d)
 PIDS=()
 cleanup() {
-	local p
-	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
-	for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
+	st_stop "${PIDS[@]}"
 	ip netns del "$NS" 2>/dev/null
 	rm -rf "$TMP"
 }

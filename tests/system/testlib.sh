@@ -7,6 +7,7 @@
 #                                     or a tool; CLEANUP_FN runs on every exit
 #   check WHAT GOT WANT               counts a pass, or prints the failure
 #   die MESSAGE                       fails the whole test at once
+#   st_stop PID...                    TERM, then wait for, each process
 #   st_finish                         the closing line; the exit status
 ST_SKIP=${KC_SKIP_RC:-77}
 ST_NAME=test
@@ -37,6 +38,13 @@ check() {
 }
 
 die() { echo "$ST_NAME: $*" >&2; exit 1; }
+
+# st_stop PID...: TERM every one, then wait for each (for cleanup functions).
+st_stop() {
+	local p
+	for p in "$@"; do kill "$p" 2>/dev/null; done
+	for p in "$@"; do wait "$p" 2>/dev/null; done
+}
 
 st_finish() {
 	echo "$ST_NAME: $pass passed, $fail failed"
