@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The Prometheus text writer (core/prom.c): escaping, numbers as Go writes
- * them, histograms with cumulative buckets; and kroute run's /metrics body
- * (daemon/metrics.c) over a view built from a manifest.
+ * them, histograms with cumulative buckets; kroute run's /metrics body
+ * (daemon/metrics.c) over a view built from a manifest; and what the
+ * health servers read from a view (daemon/serve.c): node eligibility and a
+ * service's local ready endpoint count.
  */
 #include <math.h>
 #include <setjmp.h>
@@ -17,6 +19,7 @@
 #include "core/diag.h"
 #include "core/prom.h"
 #include "daemon/metrics.h"
+#include "daemon/serve.h"
 #include "model/model.h"
 #include "policy/policy.h"
 #include "source/manifest.h"
@@ -194,6 +197,77 @@ static void test_metrics_body(void **state)
 	diag_done(&d);
 }
 
+static struct node_view *view_of(const char *yaml, struct cluster *c)
+{
+	struct policy_opts po;
+	struct diag d;
+
+	cluster_init(c);
+	diag_init(&d);
+	assert_int_equal(manifest_load_buffer("v.yaml", yaml, strlen(yaml), false, NULL, c, &d), 0);
+	assert_int_equal(d.n_errors, 0);
+	diag_done(&d);
+	policy_opts_init(&po);
+	return policy_build_view(c, "n1", &po);
+}
+
+/* kube-proxy's NodeEligible: known, not being deleted, not tainted by the autoscaler. */
+static void test_node_eligible(void **state)
+{
+	static const struct {
+		const char *node;
+		bool eligible;
+	} cases[] = {
+		{ "", false }, /* no Node object */
+		{ "apiVersion: v1\nkind: Node\nmetadata: {name: n1}\n", true },
+		{ "apiVersion: v1\nkind: Node\nmetadata: {name: other}\n", false },
+		{ "apiVersion: v1\nkind: Node\nmetadata: {name: n1}\n"
+		  "spec: {taints: [{key: ToBeDeletedByClusterAutoscaler, effect: NoSchedule}]}\n", false },
+		{ "apiVersion: v1\nkind: Node\nmetadata: {name: n1}\n"
+		  "spec: {taints: [{key: node.kubernetes.io/unschedulable, effect: NoSchedule}]}\n", true },
+		{ "apiVersion: v1\nkind: Node\nmetadata: {name: n1, deletionTimestamp: "
+		  "\"2026-12-02T08:00:00Z\"}\n", false },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct cluster c;
+		struct node_view *v = view_of(cases[i].node, &c);
+
+		print_message("case %zu\n", i);
+		assert_int_equal(serve_node_eligible(v), cases[i].eligible);
+		node_view_free(v);
+		cluster_done(&c);
+	}
+	assert_false(serve_node_eligible(NULL));
+}
+
+/*
+ * Distinct IPs of local ready endpoints over all the service's ports: one pod
+ * serving two ports counts once, terminating and remote ones not at all.
+ */
+static void test_local_ready_ips(void **state)
+{
+	static const char yaml[] =
+		"apiVersion: v1\nkind: Service\nmetadata: {name: web, namespace: t}\n"
+		"spec:\n  clusterIP: 10.96.0.10\n"
+		"  ports: [{name: a, port: 80}, {name: b, port: 443}]\n---\n"
+		"apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\n"
+		"metadata: {name: web-1, namespace: t, labels: {kubernetes.io/service-name: web}}\n"
+		"addressType: IPv4\nports: [{name: a, port: 8080}, {name: b, port: 8443}]\nendpoints:\n"
+		"- {addresses: [\"10.0.0.5\"], conditions: {ready: true}, nodeName: n1}\n"
+		"- {addresses: [\"10.0.0.6\"], conditions: {ready: true}, nodeName: n1}\n"
+		"- {addresses: [\"10.0.0.7\"], conditions: {ready: false, serving: true, terminating: true},"
+		" nodeName: n1}\n"
+		"- {addresses: [\"10.0.0.8\"], conditions: {ready: true}, nodeName: n2}\n";
+	struct cluster c;
+	struct node_view *v = view_of(yaml, &c);
+
+	assert_int_equal(v->n_ports, 2);
+	assert_int_equal(serve_local_ready_ips(v, v->ports[0].svc), 2);
+	node_view_free(v);
+	cluster_done(&c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -201,6 +275,8 @@ int main(void)
 		cmocka_unit_test(test_floats),
 		cmocka_unit_test(test_histogram),
 		cmocka_unit_test(test_metrics_body),
+		cmocka_unit_test(test_node_eligible),
+		cmocka_unit_test(test_local_ready_ips),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
