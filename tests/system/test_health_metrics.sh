@@ -122,6 +122,7 @@ wait_for() {
 	return 1
 }
 code_is() { [ "$(get "$1")" = "$2" ]; }
+phase() { echo "[${SECONDS}s] $*"; }
 alive() { kill -0 "$KPID" 2>/dev/null || die "kroute exited: $(cat "$TMP/kroute.log")"; }
 
 wait_for "the first sync" grep -q "full sync" "$TMP/kroute.log" || die "$(cat "$TMP/kroute.log")"
@@ -130,6 +131,7 @@ wait_for "the health server" code_is http://127.0.0.1:10256/healthz 200
 test_http() {
 	local body lu ct
 
+	phase "/healthz and /livez"
 	# /healthz: kube-proxy's headers and body, lastUpdated shown as now on 200.
 	check "/healthz" "$(get http://127.0.0.1:10256/healthz)" 200
 	check "/healthz Content-Type" "$(header Content-Type)" application/json
@@ -150,6 +152,7 @@ test_http() {
 	# 0.0.0.0 listens dual-stack, as Go's listener does.
 	check "/healthz over IPv6" "$(get 'http://[::1]:10256/healthz')" 200
 
+	phase "healthCheckNodePort"
 	# The service's healthCheckNodePort: two local ready endpoints.
 	check "healthCheckNodePort" "$(get http://192.0.2.2:30999/anything)" 200
 	check "its Content-Type" "$(header Content-Type)" application/json
@@ -166,6 +169,7 @@ test_http() {
 	check "weight 0" "$(header X-Load-Balancing-Endpoint-Weight)" 0
 	slice web 10.0.0.5 10.0.0.6
 
+	phase "a held port"
 	# A second service whose port another program holds: logged, kroute goes on.
 	nx python3 -c 'import socket,time
 s=socket.socket(socket.AF_INET6); s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
@@ -178,12 +182,14 @@ s.bind(("::", 31000)); s.listen(); time.sleep(120)' &
 	check "the proxy stays healthy" "$(get http://127.0.0.1:10256/healthz)" 200
 	check "the first service still answers" "$(get http://192.0.2.2:30999/)" 200
 
+	phase "a service removed"
 	# The service goes: its port closes.
 	rm "$M/svc-web.yaml"
 	wait_for "the port closed" code_is http://192.0.2.2:30999/ 000
 	lb_service web 10.96.0.10 30999 30080
 	wait_for "the port open again" code_is http://192.0.2.2:30999/ 200
 
+	phase "a tainted node"
 	# The node is about to be deleted by the autoscaler: /healthz 503, /livez still 200.
 	node ToBeDeletedByClusterAutoscaler
 	wait_for "/healthz 503 for a tainted node" code_is http://127.0.0.1:10256/healthz 503
@@ -194,6 +200,7 @@ s.bind(("::", 31000)); s.listen(); time.sleep(120)' &
 	node
 	wait_for "/healthz 200 again" code_is http://127.0.0.1:10256/healthz 200
 
+	phase "a failing data plane"
 	# The data plane fails every sync: a change stays pending; after twice the
 	# sync period (4 s) the proxy is unhealthy everywhere, and healthy again
 	# after a sync works.
@@ -212,6 +219,7 @@ s.bind(("::", 31000)); s.listen(); time.sleep(120)' &
 	wait_for "the service check up again" code_is http://192.0.2.2:30999/ 200
 	alive
 
+	phase "/metrics"
 	# /metrics: the text format promtool accepts, kube-proxy's names, the counts moving.
 	check "/metrics" "$(get http://127.0.0.1:10249/metrics)" 200
 	check "/metrics Content-Type" "$(header Content-Type)" "text/plain; version=0.0.4; charset=utf-8"
