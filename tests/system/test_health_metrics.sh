@@ -30,14 +30,9 @@ KROUTE=$(cd "$(dirname "${2:?usage: $0 http|prometheus KROUTE}")" && pwd)/$(base
 NS=krhealth-$$
 TMP=$(mktemp -d)
 PIDS=()
-cleanup() {
-	st_stop "${PIDS[@]}"
-	ip netns del "$NS" 2>/dev/null
-	rm -rf "$TMP"
-}
 tools=(ip curl jq promtool iptables iptables-restore python3)
 [ "$WHAT" = prometheus ] && tools+=(prometheus)
-st_init "health and metrics ($WHAT)" cleanup "${tools[@]}"
+st_init "health and metrics ($WHAT)" st_cleanup_ns "${tools[@]}"
 nx() { ip netns exec "$NS" "$@"; }
 
 ip netns add "$NS" || die "ip netns add"

@@ -23,12 +23,7 @@ KROUTE=$(cd "$(dirname "${1:?usage: $0 KROUTE}")" && pwd)/$(basename "$1")
 NS=krsync-$$
 TMP=$(mktemp -d)
 PIDS=()
-cleanup() {
-	st_stop "${PIDS[@]}"
-	ip netns del "$NS" 2>/dev/null
-	rm -rf "$TMP"
-}
-st_init test_userspace_sync.sh cleanup ip nft ss python3
+st_init test_userspace_sync.sh st_cleanup_ns ip nft ss python3
 REAL_NFT=$(command -v nft)
 nx() { ip netns exec "$NS" "$@"; }
 

@@ -8,6 +8,7 @@
 #   check WHAT GOT WANT               counts a pass, or prints the failure
 #   die MESSAGE                       fails the whole test at once
 #   st_stop PID...                    TERM, then wait for, each process
+#   st_cleanup_ns                     a CLEANUP_FN: st_stop PIDS, delete $NS, remove $TMP
 #   st_finish                         the closing line; the exit status
 ST_SKIP=${KC_SKIP_RC:-77}
 ST_NAME=test
@@ -44,6 +45,14 @@ st_stop() {
 	local p
 	for p in "$@"; do kill "$p" 2>/dev/null; done
 	for p in "$@"; do wait "$p" 2>/dev/null; done
+}
+
+# The cleanup of a test with one namespace $NS, a temporary directory $TMP and
+# background processes in the array PIDS: give its name to st_init.
+st_cleanup_ns() {
+	st_stop "${PIDS[@]}"
+	ip netns del "$NS" 2>/dev/null
+	rm -rf "$TMP"
 }
 
 st_finish() {
