@@ -33,14 +33,7 @@ PIDS=()
 tools=(ip curl jq promtool iptables iptables-restore python3)
 [ "$WHAT" = prometheus ] && tools+=(prometheus)
 st_init "health and metrics ($WHAT)" st_cleanup_ns "${tools[@]}"
-nx() { ip netns exec "$NS" "$@"; }
-
-ip netns add "$NS" || die "ip netns add"
-ip -n "$NS" link set lo up
-ip -n "$NS" link add eth0 type veth peer name eth1
-ip -n "$NS" addr add 192.0.2.2/24 dev eth0
-ip -n "$NS" link set eth0 up
-ip -n "$NS" link set eth1 up
+st_node_ns 192.0.2.2/24
 
 # iptables-restore that fails while $TMP/fail exists: a data plane that cannot sync.
 REAL=$(command -v iptables-restore)
