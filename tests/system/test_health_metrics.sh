@@ -86,7 +86,9 @@ node
 lb_service web 10.96.0.10 30999 30080
 slice web 10.0.0.5 10.0.0.6
 
-nx env KROUTE_IPTABLES_RESTORE="$TMP/iptables-restore" "$KROUTE" run --mode iptables --node node-1 \
+# Background processes start through ip netns exec itself (it execs): $! is then the
+# process, not a subshell whose kill would leave it running.
+ip netns exec "$NS" env KROUTE_IPTABLES_RESTORE="$TMP/iptables-restore" "$KROUTE" run --mode iptables --node node-1 \
 	-f "$M" --iptables-sync-period 2s --iptables-min-sync-period 0s \
 	--healthz-bind-address 0.0.0.0:10256 --metrics-bind-address 127.0.0.1:10249 \
 	>"$TMP/kroute.log" 2>&1 &
@@ -159,9 +161,9 @@ test_http() {
 
 	phase "a held port"
 	# A second service whose port another program holds: logged, kroute goes on.
-	nx python3 -c 'import socket,time
+	ip netns exec "$NS" python3 -c 'import socket,time
 s=socket.socket(socket.AF_INET6); s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
-s.bind(("::", 31000)); s.listen(); time.sleep(120)' &
+s.bind(("::", 31000)); s.listen(); time.sleep(120)' >/dev/null 2>&1 &
 	PIDS+=($!)
 	wait_for "the other program's listener" eval 'nx ss -Hltn "sport = :31000" | grep -q .'
 	lb_service busy 10.96.0.11 31000 30081
@@ -252,7 +254,7 @@ scrape_configs:
 - job_name: kroute
   static_configs: [{targets: ['127.0.0.1:10249']}]
 YAML
-	nx prometheus --config.file="$TMP/prometheus.yml" --storage.tsdb.path="$TMP/prom" \
+	ip netns exec "$NS" prometheus --config.file="$TMP/prometheus.yml" --storage.tsdb.path="$TMP/prom" \
 		--web.listen-address=127.0.0.1:9090 >"$TMP/prometheus.log" 2>&1 &
 	PIDS+=($!)
 	wait_for "Prometheus scraping kroute" query_is 'up{job="kroute"}' 1 ||
