@@ -109,6 +109,16 @@ static void write_scheduler(struct sbuf *out, const struct run_cfg *cfg)
 	sbuf_add_yaml_str(out, cfg->po.lb.sched_name ? cfg->po.lb.sched_name : "");
 }
 
+static void write_healthz_bind(struct sbuf *out, const struct run_cfg *cfg)
+{
+	sbuf_add_yaml_str(out, cfg->healthz_bind ? cfg->healthz_bind : "");
+}
+
+static void write_metrics_bind(struct sbuf *out, const struct run_cfg *cfg)
+{
+	sbuf_add_yaml_str(out, cfg->metrics_bind ? cfg->metrics_bind : "");
+}
+
 static void write_logging_format(struct sbuf *out, const struct run_cfg *cfg)
 {
 	sbuf_add_yaml_str(out, log_format_name(cfg->log_format));
@@ -140,8 +150,8 @@ static const struct cfg_field cfg_fields[] = {
 	F("hostnameOverride", CT_STR, .flag = "hostname-override"),
 	/* kube-proxy takes the node's primary IP from its Node object when this is unset. */
 	F("bindAddress", CT_STR, .kroute_does = "0.0.0.0"),
-	F("healthzBindAddress", CT_STR, .flag = "healthz-bind-address"),
-	F("metricsBindAddress", CT_STR, .flag = "metrics-bind-address"),
+	F("healthzBindAddress", CT_STR, .flag = "healthz-bind-address", .write = write_healthz_bind),
+	F("metricsBindAddress", CT_STR, .flag = "metrics-bind-address", .write = write_metrics_bind),
 	F("bindAddressHardFail", CT_BOOL),
 	F("enableProfiling", CT_BOOL),
 	F("showHiddenMetricsForVersion", CT_STR),

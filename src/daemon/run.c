@@ -31,6 +31,7 @@
 #include "core/sbuf.h"
 #include "core/util.h"
 #include "daemon/run_flags.h"
+#include "daemon/serve.h"
 #include "daemon/sync_timer.h"
 #include "dataplane/dataplane.h"
 #include "policy/policy.h"
@@ -60,6 +61,7 @@ struct agent {
 	struct sync_timer timer;
 	struct loop *loop;
 	struct loop_timer *sync_tm;
+	struct agent_serve serve;   /* health and metrics servers (serve.h) */
 };
 
 static double ms_since(uint64_t t)
@@ -143,6 +145,7 @@ static int do_sync(struct agent *a, bool full)
 		rebuilt = a->view->n_rebuilt;
 	}
 	origins_read = delta.origins_read;
+	serve_changes(&a->serve, delta.services_changed, delta.slices_changed);
 	store_delta_done(&delta); /* the view no longer points into replaced objects */
 	view_ms = ms_since(t_read);
 	t_view = mono_ns();
@@ -199,6 +202,7 @@ static void on_sync_timer(struct loop *l, struct loop_timer *t, void *userdata)
 		int r = do_sync(a, full);
 
 		sync_timer_done(&a->timer, start, full, r == 0);
+		serve_synced(&a->serve, a->view, full, r == 0, mono_ns() - start);
 	}
 	arm_sync(a);
 }
@@ -210,6 +214,7 @@ static void on_source_changed(struct source *src, void *userdata)
 	for (size_t i = 0; i < a->n_sources; i++)
 		if (a->sources[i].src == src)
 			a->sources[i].bad = false;
+	serve_queued(&a->serve);
 	sync_timer_request(&a->timer);
 	arm_sync(a);
 }
@@ -299,6 +304,7 @@ static int setup_loop(struct agent *a)
 	a->sync_tm = loop_timer_new(a->loop, on_sync_timer, a);
 	sync_timer_init(&a->timer, a->cfg->min_sync_period_ns, a->cfg->sync_period_ns);
 	arm_sync(a);
+	serve_start(&a->serve, a->loop);
 	return 0;
 }
 
@@ -428,6 +434,7 @@ int run_main(int argc, char **argv)
 			strerror(-r));
 		goto out;
 	}
+	serve_init(&a.serve, &cfg.serve, cfg.mode, a.ops, a.dp);
 	r = add_source(&a);
 	if (r < 0)
 		goto out;
@@ -459,6 +466,7 @@ int run_main(int argc, char **argv)
 		log_error("the event loop failed: %s; exiting, rules stay in place", strerror(-r));
 	ret = r < 0 ? EXIT_FAILURE : r;
 out:
+	serve_done(&a.serve); /* its servers leave the loop before the loop goes */
 	for (size_t i = 0; i < a.n_sources; i++)
 		a.sources[i].src->ops->free(a.sources[i].src);
 	loop_timer_free(a.sync_tm);

@@ -29,7 +29,12 @@
 static const struct run_cfg run_defaults = {
 	.sync_period_ns = 30 * NS_PER_SEC,
 	.min_sync_period_ns = 1 * NS_PER_SEC,
+	.healthz_bind = "0.0.0.0:10256",
+	.metrics_bind = "127.0.0.1:10249",
 };
+
+#define HEALTHZ_PORT 10256
+#define METRICS_PORT 10249
 
 static int add_path(void *opts, const char *arg, char *err, size_t errlen)
 {
@@ -110,6 +115,19 @@ static int set_logging_format(void *opts, const char *arg, char *err, size_t err
 	return 0;
 }
 
+/* Kept as given ("" allowed: no server, which OPT_STRING refuses) and checked in check_cfg(). */
+static int set_healthz_bind(void *opts, const char *arg, char *err, size_t errlen)
+{
+	((struct run_cfg *)opts)->healthz_bind = arg;
+	return 0;
+}
+
+static int set_metrics_bind(void *opts, const char *arg, char *err, size_t errlen)
+{
+	((struct run_cfg *)opts)->metrics_bind = arg;
+	return 0;
+}
+
 #define FIELD(f) offsetof(struct run_cfg, f)
 
 /* The flags every mode shares, in --help order. */
@@ -146,6 +164,12 @@ static const struct opt_spec run_flags[] = {
 	{ .name = "service-proxy-name", .arg = "NAME", .kind = OPT_STRING,
 	  .offset = FIELD(po.service_proxy_name),
 	  .help = "handle only services with this proxy name" },
+	{ .name = "healthz-bind-address", .arg = "IP:PORT", .kind = OPT_CUSTOM,
+	  .parse = set_healthz_bind,
+	  .help = "serve /healthz and /livez here (default\n0.0.0.0:10256; \"\": off)" },
+	{ .name = "metrics-bind-address", .arg = "IP:PORT", .kind = OPT_CUSTOM,
+	  .parse = set_metrics_bind,
+	  .help = "serve /metrics here (default 127.0.0.1:10249;\n\"\": off)" },
 	{ .name = "once", .kind = OPT_SWITCH, .offset = FIELD(once),
 	  .help = "one full sync, then exit (0 when applied)" },
 	{ .name = "config", .arg = "FILE", .kind = OPT_STRING, .offset = FIELD(config_path),
@@ -249,9 +273,35 @@ static struct option *build_longopts(const struct flag_ref *refs, size_t n)
 	return o;
 }
 
+/*
+ * A bind address: "IP:PORT", "[IPv6]:PORT", or an IP alone with the default
+ * port; "" turns the server off.  0, or -EINVAL after printing the problem.
+ */
+static int parse_bind(const char *flag, const char *v, uint16_t default_port, bool *on,
+		      struct addr *addr, uint16_t *port)
+{
+	*on = v && *v;
+	if (!*on)
+		return 0;
+	if (addr_parse(v, addr) == 0) {
+		*port = default_port;
+		return 0;
+	}
+	if (addr_port_parse(v, addr, port) == 0)
+		return 0;
+	fprintf(stderr, "kroute run: --%s \"%s\": not IP:PORT, [IPv6]:PORT or an IP\n", flag, v);
+	return -EINVAL;
+}
+
 /* Checks that need more than one flag, once every flag is read. */
 static int check_cfg(struct run_cfg *cfg)
 {
+	if (parse_bind("healthz-bind-address", cfg->healthz_bind, HEALTHZ_PORT,
+		       &cfg->serve.healthz_on, &cfg->serve.healthz_addr, &cfg->serve.healthz_port) < 0 ||
+	    parse_bind("metrics-bind-address", cfg->metrics_bind, METRICS_PORT,
+		       &cfg->serve.metrics_on, &cfg->serve.metrics_addr, &cfg->serve.metrics_port) < 0)
+		return -EINVAL;
+
 	/* The API source with --kubeconfig or --master, or in a pod (kube-proxy's in-cluster config). */
 	cfg->api = cfg->kubeconfig || cfg->master || (!cfg->n_paths && kube_config_in_cluster());
 	if (cfg->api && cfg->n_paths) {
@@ -433,6 +483,10 @@ int parse_run_args(int argc, char **argv, struct run_cfg *cfg)
 	if (r)
 		return r;
 	share_values(cfg);
+	cfg->serve.nodeport_cidrs = cfg->nodeport_cidrs;
+	cfg->serve.n_nodeport_cidrs = cfg->n_nodeport_cidrs;
+	/* kube-proxy's health timeout: twice the sync period (cmd/kube-proxy). */
+	cfg->serve.health_timeout_ns = 2 * cfg->sync_period_ns;
 	return 0;
 }
 

@@ -15,6 +15,7 @@
 #include "core/diag.h"
 #include "core/log.h"
 #include "core/sbuf.h"
+#include "daemon/serve.h"
 #include "dataplane/dataplane.h"
 #include "policy/policy.h"
 
@@ -37,6 +38,13 @@ struct run_cfg {
 	struct diag diag;
 	char **config_strs;         /* owned: values the config file set (flags borrow them) */
 	size_t n_config_strs, cap_config_strs;
+	/*
+	 * --healthz-bind-address, --metrics-bind-address as given ("" turns the
+	 * server off; an IP alone gets the default port, as kube-proxy's
+	 * AppendPortIfNeeded), checked into serve by parse_run_args().
+	 */
+	const char *healthz_bind, *metrics_bind;
+	struct serve_cfg serve;
 	struct policy_opts po;
 	struct dp_opts dp;
 	struct cidr *cluster_cidrs, *nodeport_cidrs;

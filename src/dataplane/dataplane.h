@@ -56,11 +56,27 @@ struct dp_mode_options {
 	const void *defaults;               /* that struct with every default value */
 };
 
+/*
+ * One number a mode counts on its own, exported on /metrics under name
+ * (docs/metrics.md lists them): kube-proxy's name where kube-proxy has the
+ * same count (iptables restore failures), else kroute_<mode>_...
+ */
+struct dp_metric {
+	const char *name;                   /* static */
+	const char *help;                   /* static */
+	bool counter;                       /* a counter (name ends in _total), else a gauge */
+	uint64_t value;
+};
+
+#define DP_MAX_METRICS 24
+
 struct dp_stats {
 	uint64_t syncs, full_syncs, partial_syncs, failures;
 	uint64_t last_sync_ns;              /* duration of the last sync */
 	uint64_t last_kernel_ns;            /* of which in the kernel's tools (iptables-restore...) */
 	size_t rules, chains;               /* after the last successful sync */
+	struct dp_metric metrics[DP_MAX_METRICS]; /* the mode's own, filled by stats() */
+	size_t n_metrics;
 };
 
 struct dataplane;

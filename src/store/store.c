@@ -404,6 +404,32 @@ static void mark_objects(struct store_delta *delta, const struct cluster *c)
 		mark_owned(&delta->nodes, xstrdup(c->nodes[i]->name));
 }
 
+/* The keys of kind k that enter or leave the index, each once. */
+static size_t count_changed(const struct cluster *removed, const struct cluster *added,
+			    enum store_kind k)
+{
+	const struct cluster *lists[2] = { added, removed };
+	struct strmap seen;
+	size_t count = 0;
+
+	strmap_init(&seen);
+	for (int l = 0; l < 2; l++) {
+		size_t n;
+		void *const *v = objs_of(lists[l], k, &n);
+
+		for (size_t i = 0; i < n; i++) {
+			const char *key = obj_key(k, v[i]);
+
+			if (!strmap_get(&seen, key)) {
+				strmap_put(&seen, key, (void *)1);
+				count++;
+			}
+		}
+	}
+	strmap_done(&seen);
+	return count;
+}
+
 /* ---- commit ---- */
 
 /* Whether an EDIT change replaces or deletes the object under key. */
@@ -615,6 +641,8 @@ int store_commit(struct store *s, struct store_batch *b, struct diag *d, struct 
 	/* Applied: what changed is what the new objects and the replaced ones can affect. */
 	mark_objects(delta, &removed);
 	mark_objects(delta, &added);
+	delta->services_changed += count_changed(&removed, &added, STORE_SERVICE);
+	delta->slices_changed += count_changed(&removed, &added, STORE_SLICE);
 	delta->all |= all;
 	delta->changed = true;
 	if (!in_place) {

@@ -67,6 +67,12 @@ struct store_delta {
 	struct strmap services;     /* "ns/name" of every service that may have changed (keys owned) */
 	struct strmap nodes;        /* names of changed, added or removed Nodes (keys owned) */
 	size_t origins_read;        /* origins replaced or edited, over the commits */
+	/*
+	 * Services and EndpointSlices the commits added, replaced or deleted,
+	 * each key once per commit (a replaced origin counts every object it
+	 * held or holds): kube-proxy's change counters (/metrics).
+	 */
+	size_t services_changed, slices_changed;
 	size_t origins_total;       /* the sources add how many origins they have (log line) */
 	/* Released by store_delta_done(): */
 	struct cluster graveyard;   /* replaced and deleted objects (owned, not indexed) */

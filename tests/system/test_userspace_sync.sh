@@ -23,23 +23,9 @@ KROUTE=$(cd "$(dirname "${1:?usage: $0 KROUTE}")" && pwd)/$(basename "$1")
 NS=krsync-$$
 TMP=$(mktemp -d)
 PIDS=()
-cleanup() {
-	local p
-	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
-	for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
-	ip netns del "$NS" 2>/dev/null
-	rm -rf "$TMP"
-}
-st_init test_userspace_sync.sh cleanup ip nft ss python3
+st_init test_userspace_sync.sh st_cleanup_ns ip nft ss python3
 REAL_NFT=$(command -v nft)
-nx() { ip netns exec "$NS" "$@"; }
-
-ip netns add "$NS" || die "ip netns add"
-ip -n "$NS" link set lo up
-ip -n "$NS" link add eth0 type veth peer name eth1
-ip -n "$NS" addr add 192.0.2.2/24 dev eth0
-ip -n "$NS" link set eth0 up
-ip -n "$NS" link set eth1 up
+st_node_ns 192.0.2.2/24
 
 mkdir -p "$TMP/bin" "$TMP/m"
 cat >"$TMP/bin/nft" <<SH

@@ -7,6 +7,10 @@
 #                                     or a tool; CLEANUP_FN runs on every exit
 #   check WHAT GOT WANT               counts a pass, or prints the failure
 #   die MESSAGE                       fails the whole test at once
+#   st_stop PID...                    TERM, then wait for, each process
+#   st_cleanup_ns                     a CLEANUP_FN: st_stop PIDS, delete $NS, remove $TMP
+#   st_node_ns CIDR                   creates $NS: lo, and eth0 (veth) holding CIDR
+#   nx CMD...                         runs CMD in $NS
 #   st_finish                         the closing line; the exit status
 ST_SKIP=${KC_SKIP_RC:-77}
 ST_NAME=test
@@ -37,6 +41,35 @@ check() {
 }
 
 die() { echo "$ST_NAME: $*" >&2; exit 1; }
+
+# st_stop PID...: TERM every one, then wait for each (for cleanup functions).
+st_stop() {
+	local p
+	for p in "$@"; do kill "$p" 2>/dev/null; done
+	for p in "$@"; do wait "$p" 2>/dev/null; done
+}
+
+# nx CMD...: runs CMD inside $NS.
+nx() { ip netns exec "$NS" "$@"; }
+
+# st_node_ns CIDR: creates $NS, a node with lo up and eth0 holding CIDR (a
+# veth whose peer, eth1, stays in the namespace: a link that is up, no traffic).
+st_node_ns() {
+	ip netns add "$NS" || die "ip netns add $NS"
+	ip -n "$NS" link set lo up
+	ip -n "$NS" link add eth0 type veth peer name eth1
+	ip -n "$NS" addr add "$1" dev eth0
+	ip -n "$NS" link set eth0 up
+	ip -n "$NS" link set eth1 up
+}
+
+# The cleanup of a test with one namespace $NS, a temporary directory $TMP and
+# background processes in the array PIDS: give its name to st_init.
+st_cleanup_ns() {
+	st_stop "${PIDS[@]}"
+	ip netns del "$NS" 2>/dev/null
+	rm -rf "$TMP"
+}
 
 st_finish() {
 	echo "$ST_NAME: $pass passed, $fail failed"

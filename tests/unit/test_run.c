@@ -118,7 +118,9 @@ static int teardown(void **state)
 /* Runs "kroute run" with its stderr in *ret_err (owned); returns its exit status. */
 static int run_agent(char **ret_err)
 {
-	char *argv[] = { "run", "--mode", "iptables", "--node", "node-1", "-f", manifest, NULL };
+	/* No health or metrics servers: a unit test listens on no port of the host's netns. */
+	char *argv[] = { "run", "--mode", "iptables", "--node", "node-1", "-f", manifest,
+			 "--healthz-bind-address=", "--metrics-bind-address=", NULL };
 	int saved = dup(2), fd = open(log_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	sigset_t agent_signals;
 	char buf[8192];

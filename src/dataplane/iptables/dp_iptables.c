@@ -47,6 +47,8 @@ struct dataplane {
 	bool route_localnet_tried;   /* ensured (or warned about) once; kube-proxy never clears it */
 	struct family_state fam[2];  /* IPv4, IPv6 */
 	struct dp_stats stats;
+	uint64_t restore_failures;   /* kube-proxy's counters of the same names (ipt_stats) */
+	uint64_t partial_restore_failures;
 };
 
 static void frags_clear(struct strmap *m)
@@ -134,6 +136,21 @@ static void ipt_stats(const struct dataplane *dp, struct dp_stats *ret)
 	*ret = dp->stats;
 	ret->rules = dp->fam[0].rules + dp->fam[1].rules;
 	ret->chains = dp->fam[0].chains + dp->fam[1].chains;
+	ret->metrics[0] = (struct dp_metric){
+		.name = "kubeproxy_sync_proxy_rules_iptables_restore_failures_total",
+		.help = "Cumulative proxy iptables restore failures", .counter = true,
+		.value = dp->restore_failures };
+	ret->metrics[1] = (struct dp_metric){
+		.name = "kubeproxy_sync_proxy_rules_iptables_partial_restore_failures_total",
+		.help = "Cumulative proxy iptables partial restore failures", .counter = true,
+		.value = dp->partial_restore_failures };
+	ret->metrics[2] = (struct dp_metric){
+		.name = "kroute_iptables_rules", .help = "iptables rules kroute owns, both families",
+		.value = ret->rules };
+	ret->metrics[3] = (struct dp_metric){
+		.name = "kroute_iptables_chains", .help = "iptables chains kroute owns, both families",
+		.value = ret->chains };
+	ret->n_metrics = 4;
 }
 
 static void mirror_apply(struct family_state *fs, const struct pending *p)
@@ -385,8 +402,13 @@ static int sync_family(struct dataplane *dp, struct family_state *fs, const stru
 		r = read_kernel(dp, fs, &s, d);
 	if (r >= 0) {
 		restore_input_build(fs, &s);
-		if (s.in.out.len)
+		if (s.in.out.len) {
 			r = run_restore(dp, fs, &s.in, d);
+			if (r < 0) {
+				dp->restore_failures++;
+				dp->partial_restore_failures += !s.full;
+			}
+		}
 	}
 	if (r >= 0 && s.full)
 		r = apply_jumps(dp, fs, &s, d);

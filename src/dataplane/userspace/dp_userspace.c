@@ -19,6 +19,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -217,9 +218,59 @@ static int us_start(struct dataplane *dp, struct diag *d, uint64_t *t_kernel)
 	return 0;
 }
 
+/* The proxy threads' counters (proxy.h), read without their locks: each is one atomic. */
+#define US_METRIC(field, is_counter, metric, text)                                              \
+	{ .name = metric, .help = text, .counter = is_counter,                                  \
+	  .offset = offsetof(struct us_counters, field) }
+
+static const struct {
+	const char *name, *help;
+	bool counter;
+	size_t offset;
+} us_metrics[] = {
+	US_METRIC(tcp_accepted, true, "kroute_userspace_tcp_accepted_total", "TCP connections accepted"),
+	US_METRIC(tcp_active, false, "kroute_userspace_tcp_active", "TCP connections being relayed"),
+	US_METRIC(tcp_connect_failures, true, "kroute_userspace_tcp_connect_failures_total",
+		  "connects to an endpoint that failed"),
+	US_METRIC(tcp_retries, true, "kroute_userspace_tcp_retries_total",
+		  "connections retried on another endpoint after a failed connect"),
+	US_METRIC(tcp_no_endpoint, true, "kroute_userspace_tcp_no_endpoint_total",
+		  "TCP connections refused for want of an endpoint"),
+	US_METRIC(tcp_grace_closed, true, "kroute_userspace_tcp_grace_closed_total",
+		  "connections to removed endpoints closed after the grace period"),
+	US_METRIC(udp_sessions_active, false, "kroute_userspace_udp_sessions_active",
+		  "UDP sessions open"),
+	US_METRIC(udp_sessions_total, true, "kroute_userspace_udp_sessions_total",
+		  "UDP sessions opened"),
+	US_METRIC(udp_rx, true, "kroute_userspace_udp_rx_packets_total",
+		  "UDP datagrams received from clients"),
+	US_METRIC(udp_tx, true, "kroute_userspace_udp_tx_packets_total",
+		  "UDP datagrams sent back to clients"),
+	US_METRIC(udp_moved, true, "kroute_userspace_udp_moved_total",
+		  "UDP sessions moved off a removed endpoint"),
+	US_METRIC(udp_dropped, true, "kroute_userspace_udp_dropped_total",
+		  "UDP datagrams dropped (no endpoint, send buffer full)"),
+	US_METRIC(udp_shed, true, "kroute_userspace_udp_shed_total",
+		  "UDP sessions closed early to free file descriptors"),
+	US_METRIC(ejections, true, "kroute_userspace_ejections_total",
+		  "endpoints ejected by passive health checking"),
+	US_METRIC(fd_exhausted, true, "kroute_userspace_fd_exhausted_total",
+		  "accepts or connects that failed for want of file descriptors"),
+};
+
 static void us_stats(const struct dataplane *dp, struct dp_stats *ret)
 {
 	*ret = dp->stats;
+	for (size_t i = 0; i < ARRAY_SIZE(us_metrics) && i < DP_MAX_METRICS; i++) {
+		const atomic_ullong *v = (const atomic_ullong *)((const char *)&dp->us.ctr +
+								  us_metrics[i].offset);
+
+		ret->metrics[i] = (struct dp_metric){ .name = us_metrics[i].name,
+						      .help = us_metrics[i].help,
+						      .counter = us_metrics[i].counter,
+						      .value = atomic_load_explicit(v, memory_order_relaxed) };
+		ret->n_metrics = i + 1;
+	}
 }
 
 static int us_cleanup(const struct dp_opts *opts, struct diag *d)
