@@ -8,6 +8,8 @@
 #   services, no other proxy's), for every node of examples/cluster/, in
 #   table and JSON, through the admin certificate, the token context, and the
 #   in-cluster config;
+# - examples/cluster/abc-svc.yaml explained from the API: the allocated
+#   ClusterIP, each node's own endpoint;
 # - 1200 services are listed in pages (limit=500 + continue);
 # - client config errors: an exec plugin is refused, an unverifiable server
 #   (--master without the CA) fails;
@@ -25,36 +27,9 @@ cp_sh=$here/control-plane.sh
 . "$here/testlib.sh"
 [ "$(id -u)" = 0 ] || { echo "SKIP: needs root (network namespaces)"; exit 77; }
 
-ns=kr-api-$$
-tmp=$(mktemp -d /tmp/kroute-api-test.XXXXXX)
-cp=$tmp/cp
-agent=
-cleanup() {
-	[ -n "$agent" ] && kill "$agent" 2>/dev/null && wait "$agent" 2>/dev/null
-	[ -f "$cp/run/control-plane" ] && ip netns exec "$ns" "$cp_sh" stop "$cp"
-	ip netns del "$ns" 2>/dev/null
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-
-in_ns() { ip netns exec "$ns" "$@"; }
-# has_rule PATTERN: the namespace's rules hold PATTERN (read whole: grep -q
-# closing the pipe early would fail the pipeline under pipefail).
-has_rule() {
-	local rules
-	rules=$(in_ns iptables-save 2>/dev/null)
-	grep -qF -- "$1" <<<"$rules"
-}
-
-"$here/build.sh" || { bad "build.sh failed"; finish; }
-ip netns add "$ns" || { bad "cannot create netns $ns"; finish; }
-in_ns ip link set lo up
-if ! out=$(in_ns "$cp_sh" start "$cp" 2>&1); then
-	bad "control-plane.sh start failed: $out"
-	finish
-fi
-kc=$cp/kubeconfig
-kubectl() { in_ns "$cp/bin/kubectl" --kubeconfig "$kc" "$@"; }
+# shellcheck source=nslib.sh
+. "$here/nslib.sh"
+ns_start api
 
 kubectl create namespace shop >/dev/null || bad "kubectl create namespace shop"
 for f in "$src"/examples/cluster/*.yaml; do
@@ -102,6 +77,17 @@ $(diff <(echo "$want") <(echo "$got") | head -20)"
 }
 for n in $nodes; do
 	same_explain "$n" --kubeconfig "$kc"
+done
+# examples/cluster/abc-svc.yaml, applied with kubectl, explained from the API: the ClusterIP
+# the API server allocated, each node forwarding to its own endpoint only
+# (internalTrafficPolicy Local).
+cip=$(kubectl get service -n default abc-svc -o jsonpath='{.spec.clusterIP}')
+[[ $cip == 10.9[6-9].* || $cip == 10.1[01][0-9].* ]] && ok || bad "abc-svc got no ClusterIP: '$cip'"
+for pair in node-a1:10.244.1.10 node-b1:10.244.3.10; do
+	got=$(in_ns "$kroute" explain --kubeconfig "$kc" --node "${pair%%:*}" --service default/abc-svc 2>&1)
+	grep -qE "^ +clusterIP +$cip:80 +Local +forward +no +${pair#*:}:8080\$" <<<"$got" && ok ||
+		bad "explain of abc-svc from the API on ${pair%%:*}: want $cip forwarded to ${pair#*:}:8080 only, got:
+$got"
 done
 got=$(in_ns "$kroute" explain --kubeconfig "$kc" --node node-a1 -o json 2>/dev/null |
 	jq '[.services[].service | select(startswith("bulk/"))] | unique | length')
@@ -152,39 +138,8 @@ rc=$?
 	bad "--master without a CA: want exit 1 and a certificate error, got $rc: $got"
 
 # --- a running agent follows the cluster ------------------------------------
-# start_agent LOG: kroute run in the namespace, logging to LOG (ip netns exec execs kroute, so
-# $! is the agent itself).
-start_agent() {
-	log=$1
-	ip netns exec "$ns" "$kroute" run --mode iptables --kubeconfig "$kc" --node node-a1 \
-		--min-sync-period 0 >"$log" 2>&1 &
-	agent=$!
-}
-# wait_log PATTERN: the agent's log shows PATTERN (30 s).
-wait_log() {
-	local i
-	for i in $(seq 150); do
-		grep -q -- "$1" "$log" && return 0
-		sleep 0.2
-	done
-	return 1
-}
-start_agent "$tmp/agent.log"
-# wait_rules WHAT PATTERN PRESENT(1|0): polls the namespace's iptables-save (10 s).
-wait_rules() {
-	local i
-	for i in $(seq 100); do
-		if has_rule "$2"; then
-			[ "$3" = 1 ] && return 0
-		else
-			[ "$3" = 0 ] && return 0
-		fi
-		sleep 0.1
-	done
-	bad "$1 (pattern $2, want present=$3); agent log:
-$(tail -5 "$log")"
-	return 1
-}
+agent_flags=(--mode iptables --kubeconfig "$kc" --node node-a1 --min-sync-period 0)
+start_agent "$tmp/agent.log" "${agent_flags[@]}"
 wait_rules "first sync" "default/abc-svc -> 10.244.1.10:8080" 1 && ok
 kubectl apply -f - >/dev/null <<'EOF'
 apiVersion: discovery.k8s.io/v1
@@ -210,9 +165,7 @@ wait_rules "old endpoint gone" "default/abc-svc -> 10.244.1.10:8080" 0 && ok
 has_rule "shop/cache-local" && ok || bad "shop/cache-local has no rules before the delete"
 kubectl delete service -n shop cache-local >/dev/null
 wait_rules "deleted Service" "shop/cache-local" 0 && ok
-kill "$agent" 2>/dev/null
-wait "$agent" 2>/dev/null
-agent=
+stop_agent
 
 # A --once run reads the same state.
 in_ns iptables-restore <<<$'*nat\nCOMMIT\n*filter\nCOMMIT' || bad "emptying the namespace's tables"
@@ -222,7 +175,7 @@ has_rule "default/abc-svc -> 10.244.1.77:8080" && ok ||
 	bad "run --once: the changed endpoint is not programmed"
 
 # --- the API server goes away: rules stay, the log says how stale ------------
-start_agent "$tmp/agent2.log"
+start_agent "$tmp/agent2.log" "${agent_flags[@]}"
 wait_log "full sync: .* 3 of 3 kinds read" && ok || bad "the second agent did not sync: $(tail -5 "$log")"
 apiserver_pid=$(cat "$cp/run/kube-apiserver.pid")
 mapfile -d '' apiserver_cmd <"/proc/$apiserver_pid/cmdline"
