@@ -7,7 +7,8 @@
 #   ns_start NAME          makes the namespace kr-NAME-PID, a scratch
 #                          directory ($tmp) and starts the control plane in
 #                          it ($cp; KROUTE_K8S_APISERVER_ARGS passes through);
-#                          sets $kc (the kubeconfig); a trap undoes it all
+#                          sets $kc (the kubeconfig); a trap undoes it all.
+#                          The same in two steps: ns_init NAME, ns_start_cp
 #   in_ns CMD...           CMD in the namespace
 #   kubectl ARGS...        kubectl against that API server
 #   start_agent LOG ARGS...  kroute run ARGS in the namespace, logging to LOG
@@ -17,7 +18,21 @@
 #   wait_rules WHAT PATTERN 1|0   polls for PATTERN present (1) or gone (0),
 #                          10 s; counts a failure (bad) if it never happens
 #   wait_log PATTERN [N]   the agent's log holds PATTERN (N times, default 1), 30 s
-# Needs $kroute, $here and $cp_sh set by the test.
+#   create_services NS N   N services s1..sN in namespace NS (one kubectl
+#                          create of a List)
+#   dump_selected FILE     a kubectl get -o yaml dump of the objects
+#                          kube-proxy's selectors pick (what the API source
+#                          lists), one List per kind in FILE
+# Sourced after set -uo pipefail and here=DIR-OF-THE-TEST; reads the test's
+# argument KROUTE and sets $kroute, $src (the checkout) and $cp_sh, sources
+# testlib.sh, and exits 77 when not root.
+
+kroute=$(realpath "${1:?usage: $0 KROUTE}")
+src=${KROUTE_SRC:-$(cd "$here/../.." && pwd)}
+cp_sh=$here/control-plane.sh
+# shellcheck source=testlib.sh
+. "$here/testlib.sh"
+[ "$(id -u)" = 0 ] || { echo "SKIP: needs root (network namespaces)"; exit 77; }
 
 agent=
 ns_cleanup() {
@@ -28,7 +43,10 @@ ns_cleanup() {
 }
 
 ns_start() {
-	local out
+	ns_init "$1"
+	ns_start_cp
+}
+ns_init() {
 	ns=kr-$1-$$
 	tmp=$(mktemp -d "/tmp/kroute-$1-test.XXXXXX")
 	cp=$tmp/cp
@@ -38,6 +56,9 @@ ns_start() {
 	"$here/build.sh" || { bad "build.sh failed"; finish; }
 	ip netns add "$ns" || { bad "cannot create netns $ns"; finish; }
 	in_ns ip link set lo up
+}
+ns_start_cp() {
+	local out
 	if ! out=$(in_ns "$cp_sh" start "$cp" 2>&1); then
 		bad "control-plane.sh start failed: $out"
 		finish
@@ -91,4 +112,24 @@ wait_log() {
 		sleep 0.2
 	done
 	return 1
+}
+
+create_services() {
+	local i
+	for i in $(seq "$2"); do
+		printf '{"apiVersion":"v1","kind":"Service","metadata":{"name":"s%d","namespace":"%s"},' "$i" "$1"
+		printf '"spec":{"ports":[{"port":80,"protocol":"TCP"}]}}\n'
+	done | jq -s '{apiVersion: "v1", kind: "List", items: .}' >"$tmp/services-$1.json" &&
+		kubectl create -f "$tmp/services-$1.json" >/dev/null
+}
+
+dump_selected() {
+	{
+		kubectl get services -A -l '!service.kubernetes.io/service-proxy-name' \
+			--field-selector 'spec.clusterIP!=None' -o yaml &&
+		echo --- &&
+		kubectl get endpointslices.discovery.k8s.io -A -l '!service.kubernetes.io/headless' -o yaml &&
+		echo --- &&
+		kubectl get nodes -o yaml
+	} >"$1"
 }

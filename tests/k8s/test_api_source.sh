@@ -19,16 +19,9 @@
 #   last answered; restarted: kroute watches again and follows a change.
 # Usage: test_api_source.sh KROUTE   (root; exits 77 when not root)
 set -uo pipefail
-kroute=$(realpath "${1:?usage: $0 KROUTE}")
 here=$(cd "$(dirname "$0")" && pwd)
-src=${KROUTE_SRC:-$(cd "$here/../.." && pwd)}
-cp_sh=$here/control-plane.sh
-# shellcheck source=testlib.sh
-. "$here/testlib.sh"
-[ "$(id -u)" = 0 ] || { echo "SKIP: needs root (network namespaces)"; exit 77; }
-
 # shellcheck source=nslib.sh
-. "$here/nslib.sh"
+. "$here/nslib.sh" "$@"
 ns_start api
 
 kubectl create namespace shop >/dev/null || bad "kubectl create namespace shop"
@@ -38,24 +31,13 @@ done
 
 # 1200 more services: the API source lists them in pages of 500 (limit + continue).
 kubectl create namespace bulk >/dev/null || bad "kubectl create namespace bulk"
-for i in $(seq 1200); do
-	printf '{"apiVersion":"v1","kind":"Service","metadata":{"name":"s%d","namespace":"bulk"},' "$i"
-	printf '"spec":{"ports":[{"port":80,"protocol":"TCP"}]}}\n'
-done | jq -s '{apiVersion: "v1", kind: "List", items: .}' >"$tmp/bulk.json"
-kubectl create -f "$tmp/bulk.json" >/dev/null || bad "kubectl create of 1200 services"
+create_services bulk 1200 || bad "kubectl create of 1200 services"
 
 # --- explain from the API = explain from a dump of the same objects ----------
 # The same objects: those kube-proxy's selectors pick (what the API source lists), one List
 # per kind in one file.
 dump=$tmp/dump.yaml
-{
-	kubectl get services -A -l '!service.kubernetes.io/service-proxy-name' \
-		--field-selector 'spec.clusterIP!=None' -o yaml &&
-	echo --- &&
-	kubectl get endpointslices.discovery.k8s.io -A -l '!service.kubernetes.io/headless' -o yaml &&
-	echo --- &&
-	kubectl get nodes -o yaml
-} >"$dump" || bad "kubectl get -o yaml"
+dump_selected "$dump" || bad "kubectl get -o yaml"
 # A headless service is left out by the selector, as kube-proxy leaves it out.
 grep -q "name: peers" "$dump" && bad "the dump holds the headless service shop/peers" || ok
 nodes=$(kubectl get nodes -o jsonpath='{.items[*].metadata.name}')
@@ -177,6 +159,7 @@ has_rule "default/abc-svc -> 10.244.1.77:8080" && ok ||
 # --- the API server goes away: rules stay, the log says how stale ------------
 start_agent "$tmp/agent2.log" "${agent_flags[@]}"
 wait_log "full sync: .* 3 of 3 kinds read" && ok || bad "the second agent did not sync: $(tail -5 "$log")"
+cp "$log" /tmp/api-tests-agent2.log
 apiserver_pid=$(cat "$cp/run/kube-apiserver.pid")
 mapfile -d '' apiserver_cmd <"/proc/$apiserver_pid/cmdline"
 kill -KILL "$apiserver_pid"

@@ -15,15 +15,9 @@
 #   without touching the rules already in place.
 # Usage: test_api_sync.sh KROUTE   (root; exits 77 when not root)
 set -uo pipefail
-kroute=$(realpath "${1:?usage: $0 KROUTE}")
 here=$(cd "$(dirname "$0")" && pwd)
-src=${KROUTE_SRC:-$(cd "$here/../.." && pwd)}
-cp_sh=$here/control-plane.sh
-# shellcheck source=testlib.sh
-. "$here/testlib.sh"
-[ "$(id -u)" = 0 ] || { echo "SKIP: needs root (network namespaces)"; exit 77; }
 # shellcheck source=nslib.sh
-. "$here/nslib.sh"
+. "$here/nslib.sh" "$@"
 KROUTE_K8S_APISERVER_ARGS="--watch-cache=false" ns_start sync
 
 kubectl apply -f "$src/examples/cluster/nodes.yaml" >/dev/null || bad "kubectl apply nodes.yaml"

@@ -31,15 +31,7 @@ dp_source_start() {
 	API_DIR=$DP_DIR/control-plane
 	"$API_K8S/build.sh" >"$DP_DIR/k8s-build.log" 2>&1 ||
 		{ tail -n 20 "$DP_DIR/k8s-build.log" >&2; bad "building the control plane failed"; return 1; }
-	# Created directly with its veth's peer on the LAN bridge, as kc_setup does for the client.
-	ip netns add "$API_NS" || return 1
-	kc__nsconf "$API_NS" net.ipv4.ip_forward=0 <<-EOF2 || return 1
-		link add eth0 type veth peer name api0 netns $KC_LAN_NS
-		link set lo up
-		addr add $API_IP/24 dev eth0
-		link set eth0 up
-	EOF2
-	kc__nsconf "$KC_LAN_NS" <<<$'link set api0 master br0\nlink set api0 up' || return 1
+	kc_add_lan_host apiserver "$API_IP" || return 1
 	KC_TEARDOWN_HOOKS+=("dp_source_stop")
 	if ! out=$(KROUTE_K8S_ADDRESS=$API_IP ip netns exec "$API_NS" "$API_K8S/control-plane.sh" start "$API_DIR" 2>&1); then
 		bad "control-plane.sh start failed: $out"
