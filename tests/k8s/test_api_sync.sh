@@ -5,7 +5,9 @@
 # and a compacted resourceVersion is refused), in a network namespace this
 # test creates:
 # - a running kroute run --mode iptables whose watches are cut (ss -K) resumes
-#   them where they were; after an etcd compaction past its resourceVersion,
+#   them where they were, each time after the backoff's first step (a watch
+#   the server accepted again ends the run of failures); after an etcd
+#   compaction past its resourceVersion,
 #   the resumed watches get a real 410 Gone from the server: kroute logs that
 #   it lists again, the rules stay throughout, and it follows a change made
 #   afterwards;
@@ -66,6 +68,24 @@ set_endpoint 10.244.1.21
 wait_rules "a change after the watches were cut" "default/abc-svc -> 10.244.1.21:8080" 1 && ok
 [ "$(n_lines "is gone (410)")" = 0 ] && [ "$(n_lines "listing again")" = 0 ] && ok ||
 	bad "a watch resumed before any compaction was refused: $(grep 410 "$log")"
+
+# --- a watch the server took back ends the run of failures ------------------
+# Every cut comes after the watches were accepted again, so each retry waits the backoff's
+# first step (800 ms plus at most half of it in jitter), not a step that grows with every cut
+# of the agent's life.
+for i in 1 2 3; do
+	sleep 2 # the watches cut last are back (their retry: 1.2 s at most)
+	n0=$(n_lines "watching .*; retrying in")
+	cut_watches
+	wait_log "watching .*; retrying in" $((n0 + 1)) || bad "cut $i was not noticed"
+	set_endpoint "10.244.1.3$i"
+	wait_rules "a change after cut $i" "default/abc-svc -> 10.244.1.3$i:8080" 1 && ok
+done
+delays=$(sed -n 's/.*watching .*; retrying in \([0-9.]*\) s$/\1/p' "$log" | tr '\n' ' ')
+awk -v d="$delays" 'BEGIN { n = split(d, a, " "); for (i = 1; i <= n; i++) if (a[i] > 1.2) exit 1; exit n < 4 }' &&
+	ok || bad "retries after watches that came back must wait 0.8-1.2 s, got: $delays"
+set_endpoint 10.244.1.21
+wait_rules "back to 10.244.1.21" "default/abc-svc -> 10.244.1.21:8080" 1 && ok
 
 # --- compaction past kroute's resourceVersion: a real 410 -------------------
 # The revision moves on with objects kroute does not watch, so its watches stay behind it.
