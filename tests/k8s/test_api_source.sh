@@ -159,7 +159,6 @@ has_rule "default/abc-svc -> 10.244.1.77:8080" && ok ||
 # --- the API server goes away: rules stay, the log says how stale ------------
 start_agent "$tmp/agent2.log" "${agent_flags[@]}"
 wait_log "full sync: .* 3 of 3 kinds read" && ok || bad "the second agent did not sync: $(tail -5 "$log")"
-cp "$log" /tmp/api-tests-agent2.log
 apiserver_pid=$(cat "$cp/run/kube-apiserver.pid")
 mapfile -d '' apiserver_cmd <"/proc/$apiserver_pid/cmdline"
 kill -KILL "$apiserver_pid"
