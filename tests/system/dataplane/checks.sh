@@ -160,7 +160,10 @@ check_host_endpoint() {
 	local HN=${SVC_CIP[hostnet]} want
 	kc_start_backend node-b1 8081/tcp || { bad "hostnet: no backend on node-b1"; return; }
 	dp_endpoints t/hostnet 8081/TCP:http node-b1
-	host_answers() { [ "$(answers cli-b1 1 "$HN" 80)" = node-b1 ]; }
+	# Both nodes the checks send from must have the endpoint (each kroute applies it on its own).
+	host_answers() {
+		[ "$(answers cli-b1 1 "$HN" 80)" = node-b1 ] && [ "$(answers cli-a2 1 "$HN" 80)" = node-b1 ]
+	}
 	kc_wait_for -t 10 host_answers && ok || bad "hostnet: the node-b1 endpoint does not answer"
 	check "a hostNetwork endpoint sees a pod on another node by its own address" \
 		"$(seen_by cli-a2 "$HN")" "${KC_POD_IP[cli-a2]}"
