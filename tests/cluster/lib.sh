@@ -514,14 +514,33 @@ route add $KC_GATEWAY/32 dev eth0 scope link
 
 	# The external client: on the LAN, not a node; it reaches service VIPs
 	# through the routes kc_client_route adds.
-	kc__nsconf "$KC_CLIENT_NS" net.ipv4.ip_forward=0 <<-EOF || return 1
-		link add eth0 type veth peer name c0 netns $KC_LAN_NS
-		link set lo up
-		addr add $KC_CLIENT_IP/24 dev eth0
-		link set eth0 up
-	EOF
+	kc__lan_host "$KC_CLIENT_NS" "$KC_CLIENT_IP" c0 || return 1
 	ports+="link set c0 master br0"$'\n'"link set c0 up"$'\n'
 	kc__nsconf "$KC_LAN_NS" <<<"$ports" || return 1
+}
+
+# kc__lan_host NS IP PORT: NS (not forwarding) gets eth0 with IP/24, its veth
+# peer PORT in the LAN namespace (the caller puts it on the bridge).
+kc__lan_host() {
+	kc__nsconf "$1" net.ipv4.ip_forward=0 <<-EOF
+		link add eth0 type veth peer name $3 netns $KC_LAN_NS
+		link set lo up
+		addr add $2/24 dev eth0
+		link set eth0 up
+	EOF
+}
+
+# kc_add_lan_host NAME IP: a namespace ${KC_PREFIX}NAME on the LAN at IP that
+# is neither a node nor the client: a server every node reaches (the test
+# API server of tests/system/dataplane/source-api.sh).  Torn down with the
+# cluster.  NAME: at most 14 characters (its LAN port is "x" NAME).
+kc_add_lan_host() {
+	local ns=${KC_PREFIX}${1:-} port=x${1:-}
+	[ "$KC__STATE" = up ] || { kc__err "kc_add_lan_host: no cluster (kc_setup first)"; return 1; }
+	[[ ${1:-} =~ ^[a-z0-9-]{1,14}$ ]] || { kc__err "bad LAN host name '${1:-}'"; return 1; }
+	kc__do ip netns add "$ns" || return 1
+	kc__lan_host "$ns" "$2" "$port" || return 1
+	kc__nsconf "$KC_LAN_NS" <<<"link set $port master br0"$'\n'"link set $port up"
 }
 
 # kc_add_pod NODE POD [IP]: a pod namespace routed from NODE, Calico style:

@@ -21,6 +21,10 @@
 # It prints nothing but errors.  A failed start stops what it started, prints
 # the end of the logs and leaves DIR as it found it.  DIR must be empty or
 # absent.  KROUTE_K8S_APISERVER_ARGS adds arguments to kube-apiserver.
+# KROUTE_K8S_ADDRESS (default 127.0.0.1) is the address kube-apiserver listens
+# on and advertises, for clients in other network namespaces (an address of
+# the namespace start runs in; the serving certificate names it too); etcd
+# stays on 127.0.0.1.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/versions.sh"
@@ -29,6 +33,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 made=(pki etcd log run bin cache kubeconfig server token)
 marker=run/control-plane   # present while DIR holds a control plane
 start_timeout=${KROUTE_K8S_START_TIMEOUT:-180}
+address=${KROUTE_K8S_ADDRESS:-127.0.0.1}
 
 die() { echo "control-plane.sh: $*" >&2; exit 1; }
 
@@ -131,6 +136,7 @@ make_pki() {
 	}
 	ext="subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default"
 	ext+=",DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local,IP:10.96.0.1"
+	[ "$address" = 127.0.0.1 ] || ext+=",IP:$address"
 	sign apiserver /CN=kube-apiserver "$ext
 extendedKeyUsage=serverAuth"
 	sign admin "/O=system:masters/CN=kroute-admin" "extendedKeyUsage=clientAuth"
@@ -192,11 +198,11 @@ start_etcd() {
 
 start_apiserver() {
 	local url
-	url=https://127.0.0.1:$(free_port)
+	url=https://$address:$(free_port)
 	# --endpoint-reconciler-type=none: the "kubernetes" Service's endpoints
 	# would be 127.0.0.1, which the API server's own validation refuses.
 	# shellcheck disable=SC2086 # KROUTE_K8S_APISERVER_ARGS is a list of words
-	spawn kube-apiserver --bind-address 127.0.0.1 --advertise-address 127.0.0.1 \
+	spawn kube-apiserver --bind-address "$address" --advertise-address "$address" \
 		--secure-port "${url##*:}" --etcd-servers "http://127.0.0.1:$etcd_port" \
 		--tls-cert-file "$dir/pki/apiserver.crt" --tls-private-key-file "$dir/pki/apiserver.key" \
 		--client-ca-file "$dir/pki/ca.crt" --token-auth-file "$dir/pki/tokens.csv" \

@@ -8,6 +8,8 @@
 #   services, no other proxy's), for every node of examples/cluster/, in
 #   table and JSON, through the admin certificate, the token context, and the
 #   in-cluster config;
+# - examples/cluster/abc-svc.yaml explained from the API: the allocated
+#   ClusterIP, each node's own endpoint;
 # - 1200 services are listed in pages (limit=500 + continue);
 # - client config errors: an exec plugin is refused, an unverifiable server
 #   (--master without the CA) fails;
@@ -17,15 +19,10 @@
 #   last answered; restarted: kroute watches again and follows a change.
 # Usage: test_api_source.sh KROUTE   (root; exits 77 when not root)
 set -uo pipefail
-kroute=$(realpath "${1:?usage: $0 KROUTE}")
 here=$(cd "$(dirname "$0")" && pwd)
-src=${KROUTE_SRC:-$(cd "$here/../.." && pwd)}
-cp_sh=$here/control-plane.sh
-# shellcheck source=testlib.sh
-. "$here/testlib.sh"
-[ "$(id -u)" = 0 ] || { echo "SKIP: needs root (network namespaces)"; exit 77; }
-
-k8s_netns_start kr-api
+# shellcheck source=nslib.sh
+. "$here/nslib.sh" "$@"
+ns_start api
 
 kubectl create namespace shop >/dev/null || bad "kubectl create namespace shop"
 for f in "$src"/examples/cluster/*.yaml; do
@@ -34,24 +31,13 @@ done
 
 # 1200 more services: the API source lists them in pages of 500 (limit + continue).
 kubectl create namespace bulk >/dev/null || bad "kubectl create namespace bulk"
-for i in $(seq 1200); do
-	printf '{"apiVersion":"v1","kind":"Service","metadata":{"name":"s%d","namespace":"bulk"},' "$i"
-	printf '"spec":{"ports":[{"port":80,"protocol":"TCP"}]}}\n'
-done | jq -s '{apiVersion: "v1", kind: "List", items: .}' >"$tmp/bulk.json"
-kubectl create -f "$tmp/bulk.json" >/dev/null || bad "kubectl create of 1200 services"
+create_services bulk 1200 || bad "kubectl create of 1200 services"
 
 # --- explain from the API = explain from a dump of the same objects ----------
 # The same objects: those kube-proxy's selectors pick (what the API source lists), one List
 # per kind in one file.
 dump=$tmp/dump.yaml
-{
-	kubectl get services -A -l '!service.kubernetes.io/service-proxy-name' \
-		--field-selector 'spec.clusterIP!=None' -o yaml &&
-	echo --- &&
-	kubectl get endpointslices.discovery.k8s.io -A -l '!service.kubernetes.io/headless' -o yaml &&
-	echo --- &&
-	kubectl get nodes -o yaml
-} >"$dump" || bad "kubectl get -o yaml"
+dump_selected "$dump" || bad "kubectl get -o yaml"
 # A headless service is left out by the selector, as kube-proxy leaves it out.
 grep -q "name: peers" "$dump" && bad "the dump holds the headless service shop/peers" || ok
 nodes=$(kubectl get nodes -o jsonpath='{.items[*].metadata.name}')
@@ -73,6 +59,17 @@ $(diff <(echo "$want") <(echo "$got") | head -20)"
 }
 for n in $nodes; do
 	same_explain "$n" --kubeconfig "$kc"
+done
+# examples/cluster/abc-svc.yaml, applied with kubectl, explained from the API: the ClusterIP
+# the API server allocated, each node forwarding to its own endpoint only
+# (internalTrafficPolicy Local).
+cip=$(kubectl get service -n default abc-svc -o jsonpath='{.spec.clusterIP}')
+[[ $cip == 10.9[6-9].* || $cip == 10.1[01][0-9].* ]] && ok || bad "abc-svc got no ClusterIP: '$cip'"
+for pair in node-a1:10.244.1.10 node-b1:10.244.3.10; do
+	got=$(in_ns "$kroute" explain --kubeconfig "$kc" --node "${pair%%:*}" --service default/abc-svc 2>&1)
+	grep -qE "^ +clusterIP +$cip:80 +Local +forward +no +${pair#*:}:8080\$" <<<"$got" && ok ||
+		bad "explain of abc-svc from the API on ${pair%%:*}: want $cip forwarded to ${pair#*:}:8080 only, got:
+$got"
 done
 got=$(in_ns "$kroute" explain --kubeconfig "$kc" --node node-a1 -o json 2>/dev/null |
 	jq '[.services[].service | select(startswith("bulk/"))] | unique | length')
@@ -123,30 +120,8 @@ rc=$?
 	bad "--master without a CA: want exit 1 and a certificate error, got $rc: $got"
 
 # --- a running agent follows the cluster ------------------------------------
-# start_agent LOG: kroute run in the namespace, logging to LOG (ip netns exec execs kroute, so
-# $! is the agent itself).
-start_agent() {
-	log=$1
-	ip netns exec "$ns" "$kroute" run --mode iptables --kubeconfig "$kc" --node node-a1 \
-		--min-sync-period 0 >"$log" 2>&1 &
-	agent=$!
-}
-start_agent "$tmp/agent.log"
-# wait_rules WHAT PATTERN PRESENT(1|0): polls the namespace's iptables-save (10 s).
-wait_rules() {
-	local i
-	for i in $(seq 100); do
-		if has_rule "$2"; then
-			[ "$3" = 1 ] && return 0
-		else
-			[ "$3" = 0 ] && return 0
-		fi
-		sleep 0.1
-	done
-	bad "$1 (pattern $2, want present=$3); agent log:
-$(tail -5 "$log")"
-	return 1
-}
+agent_flags=(--mode iptables --kubeconfig "$kc" --node node-a1 --min-sync-period 0)
+start_agent "$tmp/agent.log" "${agent_flags[@]}"
 wait_rules "first sync" "default/abc-svc -> 10.244.1.10:8080" 1 && ok
 kubectl apply -f - >/dev/null <<'EOF'
 apiVersion: discovery.k8s.io/v1
@@ -172,9 +147,7 @@ wait_rules "old endpoint gone" "default/abc-svc -> 10.244.1.10:8080" 0 && ok
 has_rule "shop/cache-local" && ok || bad "shop/cache-local has no rules before the delete"
 kubectl delete service -n shop cache-local >/dev/null
 wait_rules "deleted Service" "shop/cache-local" 0 && ok
-kill "$agent" 2>/dev/null
-wait "$agent" 2>/dev/null
-agent=
+stop_agent
 
 # A --once run reads the same state.
 in_ns iptables-restore <<<$'*nat\nCOMMIT\n*filter\nCOMMIT' || bad "emptying the namespace's tables"
@@ -184,7 +157,7 @@ has_rule "default/abc-svc -> 10.244.1.77:8080" && ok ||
 	bad "run --once: the changed endpoint is not programmed"
 
 # --- the API server goes away: rules stay, the log says how stale ------------
-start_agent "$tmp/agent2.log"
+start_agent "$tmp/agent2.log" "${agent_flags[@]}"
 wait_log "full sync: .* 3 of 3 kinds read" && ok || bad "the second agent did not sync: $(tail -5 "$log")"
 apiserver_pid=$(cat "$cp/run/kube-apiserver.pid")
 mapfile -d '' apiserver_cmd <"/proc/$apiserver_pid/cmdline"

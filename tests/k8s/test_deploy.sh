@@ -23,15 +23,10 @@
 #   kernel (NET_RAW: with iptables-legacy; iptables-nft needs NET_ADMIN only).
 # Usage: test_deploy.sh KROUTE   (root; exits 77 when not root)
 set -uo pipefail
-kroute=$(realpath "${1:?usage: $0 KROUTE}")
 here=$(cd "$(dirname "$0")" && pwd)
-src=${KROUTE_SRC:-$(cd "$here/../.." && pwd)}
-cp_sh=$here/control-plane.sh
-# shellcheck source=testlib.sh
-. "$here/testlib.sh"
-[ "$(id -u)" = 0 ] || { echo "SKIP: needs root (network namespaces)"; exit 77; }
-
-k8s_netns_start kr-deploy
+# shellcheck source=nslib.sh
+. "$here/nslib.sh" "$@"
+ns_start deploy
 
 # render DIR: the variant's objects as one JSON List (kustomize, then kubectl's own decoding).
 render() {
@@ -149,46 +144,24 @@ for n in $nodes; do
 		bad "explain --node $n with the ServiceAccount's token differs: $(diff <(echo "$want") <(echo "$got") | head)"
 done
 log=
-# start_agent LOG ARGS...: kroute run in the namespace with the ServiceAccount's kubeconfig.
-start_agent() {
-	log=$1
-	shift
-	ip netns exec "$ns" "$kroute" run --kubeconfig "$sakc" --node node-a1 --min-sync-period 0 \
-		"$@" >"$log" 2>&1 &
-	agent=$!
+# sa_agent LOG ARGS...: kroute run in the namespace with the ServiceAccount's kubeconfig.
+sa_agent() {
+	start_agent "$1" --kubeconfig "$sakc" --node node-a1 --min-sync-period 0 "${@:2}"
 }
-stop_agent() {
-	kill "$agent" 2>/dev/null
-	wait "$agent" 2>/dev/null
-	agent=
-}
-# wait_rules PATTERN PRESENT(1|0): polls the namespace's iptables-save (10 s).
-wait_rules() {
-	local i
-	for i in $(seq 100); do
-		if has_rule "$1"; then
-			[ "$2" = 1 ] && return 0
-		else
-			[ "$2" = 0 ] && return 0
-		fi
-		sleep 0.1
-	done
-	return 1
-}
-start_agent "$tmp/agent.log" --mode iptables
+sa_agent "$tmp/agent.log" --mode iptables
 wait_log "full sync: .* 3 of 3 kinds read" && ok || bad "the agent did not sync: $(tail -5 "$log")"
 kubectl patch endpointslice -n default abc-svc-7x2kq --type=json \
 	-p '[{"op":"replace","path":"/endpoints/0/addresses/0","value":"10.244.1.77"}]' >/dev/null ||
 	bad "kubectl patch endpointslice"
-wait_rules "default/abc-svc -> 10.244.1.77:8080" 1 && ok ||
-	bad "the watched EndpointSlice change did not reach the rules: $(tail -5 "$log")"
+wait_rules "the watched EndpointSlice change did not reach the rules" \
+	"default/abc-svc -> 10.244.1.77:8080" 1 && ok
 kubectl delete service -n shop cache-local >/dev/null || bad "kubectl delete service"
-wait_rules "shop/cache-local" 0 && ok || bad "the watched Service deletion did not reach the rules"
+wait_rules "the watched Service deletion did not reach the rules" "shop/cache-local" 0 && ok
 # The Node: another zone sends shop/zonal to that zone's hinted endpoint.
 has_rule "shop/zonal:grpc -> 10.244.3.60:9090" && bad "shop/zonal already goes to zone-b's endpoint" || ok
 kubectl label node node-a1 topology.kubernetes.io/zone=zone-b --overwrite >/dev/null || bad "kubectl label node"
-wait_rules "shop/zonal:grpc -> 10.244.3.60:9090" 1 && ok ||
-	bad "the watched Node change did not reach the rules: $(tail -5 "$log")"
+wait_rules "the watched Node change did not reach the rules" \
+	"shop/zonal:grpc -> 10.244.3.60:9090" 1 && ok
 grep -qiE "403|forbidden" "$log" && bad "the agent was refused something: $(grep -iE '403|forbidden' "$log" | head -3)" || ok
 stop_agent
 in_ns "$kroute" cleanup || bad "kroute cleanup in the namespace"
@@ -217,7 +190,7 @@ for r in services nodes endpointslices; do
 		can watch "$r" || break
 		sleep 0.1
 	done
-	start_agent "$tmp/agent-$r.log" --mode iptables
+	sa_agent "$tmp/agent-$r.log" --mode iptables
 	wait_log "watching $r: HTTP 403" && ok || bad "without watch on $r: no 403 watching $r: $(tail -3 "$log")"
 	stop_agent
 done

@@ -16,15 +16,10 @@
 #   `ip6 kube-proxy` go; an IPVS-style kube-ipvs0 link goes; the rest stays.
 # Usage: test_kube_proxy_cleanup.sh KROUTE   (root; exits 77 when not root)
 set -uo pipefail
-kroute=$(realpath "${1:?usage: $0 KROUTE}")
 here=$(cd "$(dirname "$0")" && pwd)
-cp_sh=$here/control-plane.sh
-src=${KROUTE_SRC:-$(cd "$here/../.." && pwd)}
-# shellcheck source=testlib.sh
-. "$here/testlib.sh"
-[ "$(id -u)" = 0 ] || { echo "SKIP: needs root (network namespaces)"; exit 77; }
-
-k8s_netns_start kr-kpclean
+# shellcheck source=nslib.sh
+. "$here/nslib.sh" "$@"
+ns_start kpclean
 kube_proxy=$("$here/build.sh" --print-bin)/kube-proxy
 [ -x "$kube_proxy" ] || { bad "no kube-proxy at $kube_proxy"; finish; }
 kubectl create namespace shop >/dev/null || bad "kubectl create namespace shop"

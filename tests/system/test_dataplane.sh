@@ -11,6 +11,9 @@
 #
 #   test_dataplane.sh MODE KROUTE KR-BACKEND KR-PROBE
 #
+# DP_SOURCE=api reads the same objects from a real kube-apiserver, applied
+# with kubectl (dataplane/source-api.sh); the default is the files.
+#
 # A mode is dataplane/mode-MODE.sh: how kroute is started in it, the commands
 # it needs, what it leaves in a node, and its capabilities.  A row that needs
 # a capability the mode lacks is skipped, printed as SKIP and not counted as
@@ -48,7 +51,13 @@ step_vip_route() {
 }
 # sysctl NODE KEY=VALUE: inside the node's namespace.
 step_sysctl() { kc_node_sysctl "$@" || exit 1; }
-step_endpoints() { kc_write_endpointslice "$M" "t/$1" "${@:2}" || exit 1; }
+# dp_endpoints NS/SERVICE SPEC...: the service's EndpointSlice
+# (kc_write_endpointslice) written under $M and handed to the source; the
+# table's endpoints step and the checks change endpoints through it.
+dp_endpoints() {
+	kc_write_endpointslice "$M" "$@" && dp_publish "$M/endpointslice-${1%%/*}-${1#*/}.yaml"
+}
+step_endpoints() { dp_endpoints "t/$1" "${@:2}" || exit 1; }
 
 kc_setup || exit 1
 M=$KC_RUNDIR/m
@@ -56,5 +65,6 @@ DP_DIR=$KC_RUNDIR
 DP_NODES=("${KC_NODES[@]}")
 mkdir -p "$M"
 kc_write_manifests "$M" || exit 1
+dp_source_start && dp_publish "$M/nodes.yaml" || exit 1
 run_table
 dp_report "dataplane $MODE"

@@ -179,6 +179,23 @@ static size_t on_data(char *p, size_t size, size_t n, void *userdata)
 	return len;
 }
 
+/*
+ * A watch the server accepted (its status is 200 once the headers come) ends the run of
+ * failures: the next one backs off from the first step again, not from where a failure
+ * long ago left it.
+ */
+static size_t on_header(char *p, size_t size, size_t n, void *userdata)
+{
+	struct kube_watch *w = userdata;
+	long code = 0;
+
+	(void)p;
+	if (w->watching && curl_easy_getinfo(w->easy, CURLINFO_RESPONSE_CODE, &code) == CURLE_OK &&
+	    code == 200)
+		w->failures = 0;
+	return size * n;
+}
+
 static void set_blob(CURL *e, const struct kube_blob *b, CURLoption file_opt, CURLoption blob_opt)
 {
 	if (b->data) {
@@ -212,6 +229,8 @@ static void start_request(struct kube_watch *w, char *url, bool watching)
 	curl_easy_setopt(e, CURLOPT_PRIVATE, w);
 	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_data);
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, w);
+	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(e, CURLOPT_HEADERDATA, w);
 	curl_easy_setopt(e, CURLOPT_HTTPHEADER, w->headers);
 	curl_easy_setopt(e, CURLOPT_USERAGENT, "kroute/" KROUTE_VERSION);
 	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);

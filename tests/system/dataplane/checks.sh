@@ -7,7 +7,8 @@
 # 80).  Sourced by test_dataplane.sh; scenarios.table calls each
 # check_NAME with `run NAME NEEDS`, so it runs only in a mode with those
 # capabilities.  They use the engine's ok/bad/check, kroute_stop,
-# start_and_sync and $M, and the cluster that scenarios.table builds.
+# start_and_sync and $M, the front end's dp_endpoints (endpoint changes reach
+# kroute through the source), and the cluster that scenarios.table builds.
 
 # answers FROM N IP PORT: the sorted set of pods that answered N connections.
 answers() {
@@ -60,13 +61,13 @@ other_pod() { if [ "$1" = web-1 ]; then echo web-2; else echo web-1; fi; }
 # caller's first (that pod), other and removed_at (ms); returns once the
 # removal applies.
 held_on_removed() {
-	kc_write_endpointslice "$M" t/hold 8080/TCP:http web-1 web-2
+	dp_endpoints t/hold 8080/TCP:http web-1 web-2
 	kc_wait_for -t 10 both_hold && ok || bad "hold: scale up not applied"
 	held_open "$1" cli-a2 "$HOLD" 80
 	first=$(held_req "$1")
 	other=$(other_pod "$first")
 	removed_at=$(kc_now_ms)
-	kc_write_endpointslice "$M" t/hold 8080/TCP:http "$other"
+	dp_endpoints t/hold 8080/TCP:http "$other"
 	kc_wait_for -t 10 only_other && ok || bad "hold: removal of $first not applied"
 }
 
@@ -80,7 +81,7 @@ check_held_connections() {
 	held_open keep cli-a2 "$HOLD" 80
 	first=$(held_req keep)
 	case $first in web-1 | web-2) ok ;; *) bad "the held connection did not answer: $first" ;; esac
-	kc_write_endpointslice "$M" t/hold 8080/TCP:http "$first"
+	dp_endpoints t/hold 8080/TCP:http "$first"
 	only_first() { [ "$(answers cli-a2 10 "$HOLD" 80)" = "$first" ]; }
 	kc_wait_for -t 10 only_first && ok || bad "hold: scale down to $first not applied"
 	sleep $((GRACE + 1))
@@ -103,7 +104,7 @@ check_held_connections() {
 	# (docs/userspace.md): removed, restored at once, and still answering
 	# well after the period would have closed it.
 	held_on_removed back
-	kc_write_endpointslice "$M" t/hold 8080/TCP:http web-1 web-2
+	dp_endpoints t/hold 8080/TCP:http web-1 web-2
 	kc_wait_for -t 10 both_hold && ok || bad "hold: $first not restored"
 	[ $(($(kc_now_ms) - removed_at)) -lt $((GRACE * 1000 - 500)) ] ||
 		bad "the removal and the restore took longer than the grace period to apply"
@@ -158,15 +159,18 @@ check_rr_order() {
 check_host_endpoint() {
 	local HN=${SVC_CIP[hostnet]} want
 	kc_start_backend node-b1 8081/tcp || { bad "hostnet: no backend on node-b1"; return; }
-	kc_write_endpointslice "$M" t/hostnet 8081/TCP:http node-b1
-	host_answers() { [ "$(answers cli-b1 1 "$HN" 80)" = node-b1 ]; }
+	dp_endpoints t/hostnet 8081/TCP:http node-b1
+	# Both nodes the checks send from must have the endpoint (each kroute applies it on its own).
+	host_answers() {
+		[ "$(answers cli-b1 1 "$HN" 80)" = node-b1 ] && [ "$(answers cli-a2 1 "$HN" 80)" = node-b1 ]
+	}
 	kc_wait_for -t 10 host_answers && ok || bad "hostnet: the node-b1 endpoint does not answer"
 	check "a hostNetwork endpoint sees a pod on another node by its own address" \
 		"$(seen_by cli-a2 "$HN")" "${KC_POD_IP[cli-a2]}"
 	want=${KC_POD_IP[cli-b1]}
 	has_caps host-endpoint-masq >/dev/null && want=$(kc_ip node-b1)
 	check "a hostNetwork endpoint sees a pod on its own node as $want" "$(seen_by cli-b1 "$HN")" "$want"
-	kc_write_endpointslice "$M" t/hostnet 8081/TCP:http
+	dp_endpoints t/hostnet 8081/TCP:http
 	kc_stop_backend node-b1
 }
 
@@ -189,7 +193,7 @@ check_refused_endpoint_ejected() {
 	kc_wait_for -t 3 ejected_in_status && ok ||
 		bad "the status file does not show $idle:8080 ejected: $(cat "$status")"
 	check "kroute explain --status shows the ejected endpoint next to the route" \
-		"$("$KROUTE" explain -f "$M" --node node-a2 --cluster-cidr 10.244.0.0/16 --service t/dead \
+		"$(dp_source_args; dp_exec node-a2 "$KROUTE" explain "${SOURCE_ARGS[@]}" --node node-a2 --cluster-cidr 10.244.0.0/16 --service t/dead \
 			--status "$status" 2>/dev/null | grep -c "$idle:8080 (EJECTED for")" 1
 }
 

@@ -20,7 +20,13 @@
 #   step_VERB ARGS...  the table's setup steps that need its network (pods,
 #                      endpoints, ...); run NAME calls check_NAME
 #
-# It runs probe, await, run, services, start, stop and cleanup itself.
+# It runs probe, await, run, services, service-set, delete, start, stop and
+# cleanup itself.
+#
+# kroute reads its objects from a source, source-SOURCE.sh here (DP_SOURCE,
+# default files): the manifests under $M as they are, or the same manifests
+# applied to a real kube-apiserver with kubectl (api).  The engine and the
+# front end write every change under $M and hand the file to dp_publish.
 
 pass=0
 fail=0
@@ -38,8 +44,10 @@ dp_report() {
 
 # dp_begin MODE KROUTE KR-BACKEND KR-PROBE [-- CMD...]: a front end's
 # arguments.  Sets MODE, KROUTE, KR_BACKEND, KR_PROBE and DP_DATA (this
-# folder), sources mode-MODE.sh (exit 2 when there is none), then skips the
-# test (kc_skip) without root, the mode's commands or the front end's CMDs.
+# folder), sources mode-MODE.sh and source-$DP_SOURCE.sh (exit 2 when there
+# is none; the source's capabilities join the mode's), then skips the test
+# (kc_skip) without root, the mode's or the source's commands or the front
+# end's CMDs.
 dp_begin() {
 	local f
 	if [ $# -lt 4 ] || { [ $# -gt 4 ] && [ "$5" != -- ]; }; then
@@ -50,16 +58,24 @@ dp_begin() {
 	f=$DP_DATA/mode-$1.sh
 	[ -f "$f" ] || { echo "$0: no mode '$1' ($f)" >&2; exit 2; }
 	MODE=$1
+	DP_SOURCE=${DP_SOURCE:-files}
+	[ -f "$DP_DATA/source-$DP_SOURCE.sh" ] ||
+		{ echo "$0: no source '$DP_SOURCE' ($DP_DATA/source-$DP_SOURCE.sh)" >&2; exit 2; }
 	KROUTE=$(cd "$(dirname "$2")" && pwd)/$(basename "$2")
 	export KR_BACKEND=$3 KR_PROBE=$4
 	MODE_CAPS=()
 	MODE_CMDS=()
+	SOURCE_CAPS=()
+	SOURCE_CMDS=()
 	shift 4
 	[ $# -gt 0 ] && shift
 	# shellcheck source=/dev/null
 	. "$f"
+	# shellcheck source=/dev/null
+	. "$DP_DATA/source-$DP_SOURCE.sh"
+	MODE_CAPS+=("${SOURCE_CAPS[@]}")
 	kc_require_root
-	kc_require_cmd "${MODE_CMDS[@]}" "$@"
+	kc_require_cmd "${MODE_CMDS[@]}" "${SOURCE_CMDS[@]}" "$@"
 }
 
 # has_caps NEEDS: whether the mode has every capability of the comma list
@@ -98,7 +114,8 @@ kroute_run() {
 	shift
 	[ -n "${KROUTE_WRAP:-}" ] && read -ra wrap <<<"$KROUTE_WRAP"
 	# ip netns exec execs kroute itself, so $! is kroute's pid.
-	ip netns exec "$(dp_ns "$node")" "${wrap[@]}" "$KROUTE" run --node "$node" -f "$M" \
+	dp_source_args
+	ip netns exec "$(dp_ns "$node")" "${wrap[@]}" "$KROUTE" run --node "$node" "${SOURCE_ARGS[@]}" \
 		"${DP_RUN_FLAGS[@]}" "$@" </dev/null >>"$DP_DIR/kroute-$node.log" 2>&1 3<&- &
 	KPID[$node]=$!
 }
@@ -133,7 +150,8 @@ load_services() {
 		text=${text//${BASH_REMATCH[0]}/$(dp_ip "${BASH_REMATCH[1]}")} || return 1
 	done
 	printf '%s\n' "$text" >"$DP_DIR/services.yaml.new" &&
-		mv "$DP_DIR/services.yaml.new" "$M/services.yaml" && note_services
+		mv "$DP_DIR/services.yaml.new" "$M/services.yaml" && note_services &&
+		dp_publish "$M/services.yaml"
 }
 
 # note_services: the services' addresses, (re)read from $M/services.yaml.
@@ -263,7 +281,7 @@ scenario() {
 	local verb=$1 from=$2 proto=$3 svc=$4 to=$5 n=$6 want=$7 seen=$8 needs=$9 opts=${10}
 	local what="${*:11}" missing want_ip="" end held dst
 	if ! missing=$(has_caps "$needs"); then
-		skipped "$what ($MODE mode: needs $missing)"
+		skipped "$what ($MODE mode, $DP_SOURCE source: needs $missing)"
 		return
 	fi
 	if ! resolve "$svc" "$proto" "$to"; then
@@ -329,7 +347,36 @@ step_service_set() {
 	fi
 	cmp -s "$M/services.yaml" "$DP_DIR/services.yaml.new" &&
 		{ bad "$TABLE:$LINE_NO: service-set changes nothing (no service '$svc', or already so)"; return; }
-	mv "$DP_DIR/services.yaml.new" "$M/services.yaml" && note_services || exit 1
+	mv "$DP_DIR/services.yaml.new" "$M/services.yaml" && note_services &&
+		dp_publish "$M/services.yaml" || exit 1
+}
+
+# delete SERVICE: deletes the Service and its EndpointSlice (the file the
+# front end's endpoints step wrote, if any): its document leaves the services
+# manifest, the slice's file goes, and the source deletes both
+# (dp_unpublish).  The `to` column keeps its old addresses, so the rows
+# after it can show that nothing answers there any more.
+step_delete() {
+	local svc=$1 slice
+	[ $# -eq 1 ] || { bad "$TABLE:$LINE_NO: usage: delete SERVICE"; return; }
+	[ -n "${SVC_CIP[$svc]-}" ] || { bad "$TABLE:$LINE_NO: delete: no service '$svc'"; return; }
+	# Documents are separated by "---" lines; the one naming the service goes.
+	awk -v svc="$svc" '
+		function flush() { if (!mine) printf "%s", doc; doc = ""; mine = 0 }
+		/^---/ { flush(); doc = $0 "\n"; next }
+		$0 ~ "^metadata: \\{name: " svc "," { mine = 1 }
+		{ doc = doc $0 "\n" }
+		END { flush() }
+	' "$M/services.yaml" >"$DP_DIR/services.yaml.new" || exit 1
+	cmp -s "$M/services.yaml" "$DP_DIR/services.yaml.new" &&
+		{ bad "$TABLE:$LINE_NO: delete: '$svc' is not in the services manifest"; return; }
+	mv "$DP_DIR/services.yaml.new" "$M/services.yaml" || exit 1
+	slice=$M/endpointslice-t-$svc.yaml
+	if [ -f "$slice" ]; then
+		rm -f "$slice"
+		dp_unpublish endpointslice "t/$svc-kc" || exit 1
+	fi
+	dp_unpublish service "t/$svc" || exit 1
 }
 step_probe_timeout() { PROBE_TIMEOUT=$1; }
 
@@ -397,7 +444,7 @@ run_table() {
 				echo "== ${f[1]//_/ }"
 				"check_${f[1]}"
 			else
-				skipped "${f[1]//_/ } ($MODE mode: needs $missing)"
+				skipped "${f[1]//_/ } ($MODE mode, $DP_SOURCE source: needs $missing)"
 			fi
 			;;
 		*)
