@@ -40,5 +40,6 @@ int cmd_input_load(const struct cmd_input *in, const char *node, const char *pro
 		   struct cluster *c, struct store *store, struct cluster **ret);
 
 int cmd_lint(int argc, char **argv);
+int cmd_sim(int argc, char **argv);
 
 #endif

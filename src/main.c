@@ -40,6 +40,7 @@ static void usage_main(FILE *f)
 	      "commands:\n"
 	      "  explain   show, for one node, where each service's traffic goes and why\n"
 	      "  lint      report what the services will do that their owners do not expect\n"
+	      "  sim       predict where a traffic goes under each traffic policy and scheduler\n"
 	      "  run       program this node's data plane and keep it in sync with the manifests\n"
 	      "  cleanup   remove everything kroute installed in this network namespace\n"
 	      "  version   print the version\n"
@@ -386,6 +387,8 @@ int main(int argc, char **argv)
 		return cmd_explain(argc - 1, argv + 1);
 	if (streq(argv[1], "lint"))
 		return cmd_lint(argc - 1, argv + 1);
+	if (streq(argv[1], "sim"))
+		return cmd_sim(argc - 1, argv + 1);
 	if (streq(argv[1], "run"))
 		return run_main(argc - 1, argv + 1);
 	if (streq(argv[1], "cleanup"))
