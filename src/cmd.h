@@ -10,6 +10,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 
 #include "model/model.h"
 #include "store/store.h"
@@ -38,6 +39,24 @@ int cmd_input_check(struct cmd_input *in, const char *cmd);
  */
 int cmd_input_load(const struct cmd_input *in, const char *node, const char *proxy_name,
 		   struct cluster *c, struct store *store, struct cluster **ret);
+
+/* getopt values of the input flags; a command's own start above them. */
+enum { CMD_OPT_KUBECONFIG = 1000, CMD_OPT_MASTER };
+/* The input flags' getopt_long rows (-f is "f:" in the short options). */
+#define CMD_INPUT_LONGOPTS                                                      \
+	{ "filename", required_argument, NULL, 'f' },                           \
+	{ "output", required_argument, NULL, 'o' },                             \
+	{ "kubeconfig", required_argument, NULL, CMD_OPT_KUBECONFIG },          \
+	{ "master", required_argument, NULL, CMD_OPT_MASTER }
+
+/* -f, -o, --kubeconfig and --master into in / *output; false for any other option. */
+bool cmd_input_option(struct cmd_input *in, const char **output, int opt, const char *arg);
+/*
+ * After getopt: no argument left over, the input given (usage printed when
+ * it is not) and -o table or json.  0, or -EINVAL after printing the problem.
+ */
+int cmd_args_done(int argc, char **argv, struct cmd_input *in, const char *cmd,
+		  const char *output, void (*usage)(FILE *f));
 
 int cmd_lint(int argc, char **argv);
 int cmd_sim(int argc, char **argv);

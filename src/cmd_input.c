@@ -1,15 +1,58 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Reading the cluster for a command: files or the API server (cmd.h). */
 #include <errno.h>
+#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "cmd.h"
+#include "core/util.h"
 #include "core/diag.h"
 #include "core/loop.h"
 #include "source/kube/config.h"
 #include "source/kube/kube.h"
 #include "source/manifest.h"
+
+bool cmd_input_option(struct cmd_input *in, const char **output, int opt, const char *arg)
+{
+	switch (opt) {
+	case 'f':
+		VEC_PUSH(in->paths, in->n_paths, in->cap_paths, arg);
+		return true;
+	case 'o':
+		*output = arg;
+		return true;
+	case CMD_OPT_KUBECONFIG:
+		in->kubeconfig = arg;
+		return true;
+	case CMD_OPT_MASTER:
+		in->master = arg;
+		return true;
+	default:
+		return false;
+	}
+}
+
+int cmd_args_done(int argc, char **argv, struct cmd_input *in, const char *cmd,
+		  const char *output, void (*usage)(FILE *f))
+{
+	int r;
+
+	if (optind < argc) {
+		fprintf(stderr, "kroute %s: unexpected argument \"%s\"\n", cmd, argv[optind]);
+		return -EINVAL;
+	}
+	r = cmd_input_check(in, cmd);
+	if (r == -ENODATA)
+		usage(stderr);
+	if (r < 0)
+		return -EINVAL;
+	if (!streq(output, "table") && !streq(output, "json")) {
+		fprintf(stderr, "kroute %s: -o must be table or json, got \"%s\"\n", cmd, output);
+		return -EINVAL;
+	}
+	return 0;
+}
 
 int cmd_input_check(struct cmd_input *in, const char *cmd)
 {

@@ -15,7 +15,7 @@
 #include "core/util.h"
 #include "lint/lint.h"
 
-enum { OPT_KUBECONFIG = 256, OPT_MASTER, OPT_IGNORE, OPT_MODE, OPT_LIFETIME, OPT_PROXY_NAME };
+enum { OPT_IGNORE = 256, OPT_MODE, OPT_LIFETIME, OPT_PROXY_NAME };
 
 static void usage_lint(FILE *f)
 {
@@ -95,10 +95,7 @@ static int parse_lint_args(int argc, char **argv, struct cmd_input *in, struct l
 			   const char **output)
 {
 	static const struct option longopts[] = {
-		{ "filename", required_argument, NULL, 'f' },
-		{ "output", required_argument, NULL, 'o' },
-		{ "kubeconfig", required_argument, NULL, OPT_KUBECONFIG },
-		{ "master", required_argument, NULL, OPT_MASTER },
+		CMD_INPUT_LONGOPTS,
 		{ "ignore", required_argument, NULL, OPT_IGNORE },
 		{ "mode", required_argument, NULL, OPT_MODE },
 		{ "endpoint-lifetime", required_argument, NULL, OPT_LIFETIME },
@@ -110,22 +107,12 @@ static int parse_lint_args(int argc, char **argv, struct cmd_input *in, struct l
 
 	optind = 1;
 	while (r == 0 && (opt = getopt_long(argc, argv, "f:o:h", longopts, NULL)) != -1) {
+		if (cmd_input_option(in, output, opt, optarg))
+			continue;
 		switch (opt) {
 		case 'h':
 			usage_lint(stdout);
 			return 1;
-		case 'f':
-			VEC_PUSH(in->paths, in->n_paths, in->cap_paths, optarg);
-			break;
-		case 'o':
-			*output = optarg;
-			break;
-		case OPT_KUBECONFIG:
-			in->kubeconfig = optarg;
-			break;
-		case OPT_MASTER:
-			in->master = optarg;
-			break;
 		case OPT_IGNORE:
 			r = add_ignores(o, optarg);
 			break;
@@ -145,20 +132,7 @@ static int parse_lint_args(int argc, char **argv, struct cmd_input *in, struct l
 	}
 	if (r < 0)
 		return r;
-	if (optind < argc) {
-		fprintf(stderr, "kroute lint: unexpected argument \"%s\"\n", argv[optind]);
-		return -EINVAL;
-	}
-	r = cmd_input_check(in, "lint");
-	if (r == -ENODATA)
-		usage_lint(stderr);
-	if (r < 0)
-		return -EINVAL;
-	if (!streq(*output, "table") && !streq(*output, "json")) {
-		fprintf(stderr, "kroute lint: -o must be table or json, got \"%s\"\n", *output);
-		return -EINVAL;
-	}
-	return 0;
+	return cmd_args_done(argc, argv, in, "lint", *output, usage_lint);
 }
 
 static int lint_main(const struct cmd_input *in, const struct lint_opts *o, const char *output)

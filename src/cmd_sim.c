@@ -16,7 +16,7 @@
 #include "sched/sched_config.h"
 #include "sim/sim.h"
 
-enum { OPT_KUBECONFIG = 256, OPT_MASTER, OPT_TRAFFIC, OPT_VARIANTS, OPT_SCHEDULERS, OPT_SVG };
+enum { OPT_TRAFFIC = 256, OPT_VARIANTS, OPT_SCHEDULERS, OPT_SVG };
 
 static void usage_sim(FILE *f)
 {
@@ -90,10 +90,7 @@ static int parse_schedulers(struct sim_cfg *cfg, const char *arg)
 static int parse_sim_args(int argc, char **argv, struct sim_cfg *cfg)
 {
 	static const struct option longopts[] = {
-		{ "filename", required_argument, NULL, 'f' },
-		{ "output", required_argument, NULL, 'o' },
-		{ "kubeconfig", required_argument, NULL, OPT_KUBECONFIG },
-		{ "master", required_argument, NULL, OPT_MASTER },
+		CMD_INPUT_LONGOPTS,
 		{ "traffic", required_argument, NULL, OPT_TRAFFIC },
 		{ "variants", required_argument, NULL, OPT_VARIANTS },
 		{ "schedulers", required_argument, NULL, OPT_SCHEDULERS },
@@ -105,22 +102,12 @@ static int parse_sim_args(int argc, char **argv, struct sim_cfg *cfg)
 
 	optind = 1;
 	while (r == 0 && (opt = getopt_long(argc, argv, "f:o:h", longopts, NULL)) != -1) {
+		if (cmd_input_option(&cfg->in, &cfg->output, opt, optarg))
+			continue;
 		switch (opt) {
 		case 'h':
 			usage_sim(stdout);
 			return 1;
-		case 'f':
-			VEC_PUSH(cfg->in.paths, cfg->in.n_paths, cfg->in.cap_paths, optarg);
-			break;
-		case 'o':
-			cfg->output = optarg;
-			break;
-		case OPT_KUBECONFIG:
-			cfg->in.kubeconfig = optarg;
-			break;
-		case OPT_MASTER:
-			cfg->in.master = optarg;
-			break;
 		case OPT_TRAFFIC:
 			cfg->traffic = optarg;
 			break;
@@ -138,23 +125,10 @@ static int parse_sim_args(int argc, char **argv, struct sim_cfg *cfg)
 			return -EINVAL;
 		}
 	}
-	if (r < 0)
-		return r;
-	if (optind < argc) {
-		fprintf(stderr, "kroute sim: unexpected argument \"%s\"\n", argv[optind]);
-		return -EINVAL;
-	}
-	r = cmd_input_check(&cfg->in, "sim");
-	if (r == -ENODATA)
-		usage_sim(stderr);
-	if (r < 0)
+	if (r < 0 || cmd_args_done(argc, argv, &cfg->in, "sim", cfg->output, usage_sim) < 0)
 		return -EINVAL;
 	if (!cfg->traffic) {
 		fprintf(stderr, "kroute sim: --traffic FILE is required\n");
-		return -EINVAL;
-	}
-	if (!streq(cfg->output, "table") && !streq(cfg->output, "json")) {
-		fprintf(stderr, "kroute sim: -o must be table or json, got \"%s\"\n", cfg->output);
 		return -EINVAL;
 	}
 	return 0;
