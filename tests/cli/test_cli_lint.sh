@@ -7,16 +7,8 @@
 # says whether an error-level finding was made, --ignore leaves rules out,
 # and bad usage exits 2.
 set -u
-kroute=${1:?usage: $0 path/to/kroute}
-src=${KROUTE_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
+. "$(dirname "$0")/testlib.sh"
 golden=$src/tests/cli/lint
-pass=0
-fail=0
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
-eq() { if [ "$2" = "$3" ]; then ok; else bad "$1: got $2, want $3"; fi; }
 
 # golden NAME ARGS...: kroute lint ARGS must print tests/cli/lint/NAME.
 golden() {
@@ -98,23 +90,15 @@ eq "abc eTP: exit status" "$?" 0
 eq "abc eTP: KR008" "$(jq -c '[.findings[] | select(.rule == "KR008") | .service]' "$tmp/out")" '["default/abc-svc"]'
 
 # Usage: exit 2, with the reason.
-usage() {
-	local want=$1
-	shift
-	"$kroute" lint "$@" >"$tmp/out" 2>"$tmp/err"
-	eq "lint $*: exit status" "$?" 2
-	grep -qF -- "$want" "$tmp/err" && ok || bad "lint $*: stderr lacks '$want': $(cat "$tmp/err")"
-}
-usage "-f PATH is required"
-usage 'no rule "KR999"' -f "$src/examples" --ignore KR999
-usage '-o must be table or json' -f "$src/examples" -o yaml
-usage '--mode must be iptables or userspace' -f "$src/examples" --mode ipvs
-usage '--endpoint-lifetime' -f "$src/examples" --endpoint-lifetime soon
-usage 'exclude each other' -f "$src/examples" --kubeconfig /nonexistent
-usage 'unexpected argument' -f "$src/examples" extra
+usage_error lint "-f PATH is required"
+usage_error lint 'no rule "KR999"' -f "$src/examples" --ignore KR999
+usage_error lint '-o must be table or json' -f "$src/examples" -o yaml
+usage_error lint '--mode must be iptables or userspace' -f "$src/examples" --mode ipvs
+usage_error lint '--endpoint-lifetime' -f "$src/examples" --endpoint-lifetime soon
+usage_error lint 'exclude each other' -f "$src/examples" --kubeconfig /nonexistent
+usage_error lint 'unexpected argument' -f "$src/examples" extra
 "$kroute" lint --help >"$tmp/out" 2>&1
 eq "--help: exit status" "$?" 0
 grep -q -- '--ignore RULE' "$tmp/out" && ok || bad "--help lacks --ignore"
 
-echo "lint: $pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish lint

@@ -6,16 +6,8 @@
 # (so a regenerated golden file with a bug still fails), the SVG is well-formed
 # with one bar per variant and measure, and bad usage exits 2.
 set -u
-kroute=${1:?usage: $0 path/to/kroute}
-src=${KROUTE_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
+. "$(dirname "$0")/testlib.sh"
 dir=$src/tests/cli/sim
-pass=0
-fail=0
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
-eq() { if [ "$2" = "$3" ]; then ok; else bad "$1: got $2, want $3"; fi; }
 
 args=(-f "$src/examples" --traffic "$dir/example.traffic")
 for o in table json; do
@@ -55,22 +47,14 @@ eq "--svg rects" "$(cat "$tmp/n")" 26
 eq "--variants/--schedulers" "$(jq -c '[.results[] | .variant + "/" + .scheduler]' "$tmp/v.json")" \
 	'["as-is/rr","as-is/maglev","Cluster/rr","Cluster/maglev"]'
 
-usage() {
-	local want=$1
-	shift
-	"$kroute" sim "$@" >"$tmp/out" 2>"$tmp/err"
-	eq "sim $*: exit status" "$?" 2
-	grep -qF -- "$want" "$tmp/err" && ok || bad "sim $*: stderr lacks '$want': $(cat "$tmp/err")"
-}
-usage "--traffic FILE is required" -f "$src/examples"
-usage "-f PATH is required" --traffic "$dir/example.traffic"
-usage 'is not as-is, Cluster' "${args[@]}" --variants Sideways
-usage 'unknown scheduler "fastest"' "${args[@]}" --schedulers rr,fastest
+usage_error sim "--traffic FILE is required" -f "$src/examples"
+usage_error sim "-f PATH is required" --traffic "$dir/example.traffic"
+usage_error sim 'is not as-is, Cluster' "${args[@]}" --variants Sideways
+usage_error sim 'unknown scheduler "fastest"' "${args[@]}" --schedulers rr,fastest
 printf 'pods node-a1 shop/nope 5\n' >"$tmp/bad.traffic"
-usage 'traffic line 1: no service shop/nope' -f "$src/examples" --traffic "$tmp/bad.traffic"
+usage_error sim 'traffic line 1: no service shop/nope' -f "$src/examples" --traffic "$tmp/bad.traffic"
 printf 'pods node-a1 shop/web-cluster many\n' >"$tmp/bad2.traffic"
-usage "bad2.traffic:1: \"many\" is not a request rate" -f "$src/examples" --traffic "$tmp/bad2.traffic"
-usage 'cannot open' -f "$src/examples" --traffic "$tmp/none"
+usage_error sim "bad2.traffic:1: \"many\" is not a request rate" -f "$src/examples" --traffic "$tmp/bad2.traffic"
+usage_error sim 'cannot open' -f "$src/examples" --traffic "$tmp/none"
 
-echo "sim: $pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish sim
