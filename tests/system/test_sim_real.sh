@@ -5,24 +5,27 @@
 # through `kroute sim`, then on the netns test cluster (tests/cluster), with
 # real connections from the external client through kroute's iptables mode
 # (kube-proxy's rules; the kernel picks endpoints at random).  The measured
-# share of each endpoint and of drops, as fractions of all requests, must
-# equal the prediction within TOLERANCE (0.05 absolute).
+# share of each endpoint, as a fraction of all requests, must equal the
+# prediction within TOLERANCE (0.05 absolute), and the share of drops within
+# DROP_TOLERANCE (0.005: a drop is decided by the policy, not by chance).
 #
 # Scenario (nodes: node-a1, node-a2 in zone-a; node-b1 in zone-b):
 #   t/simlocal    NodePort 30180, externalTrafficPolicy Local;
 #                 endpoints web-1, web-2 on node-a1 and web-3 on node-a2
 #   t/simcluster  NodePort 30181, externalTrafficPolicy Cluster; the same pods
-#   traffic       400 to node-a1:30180 (web-1 and web-2 share them),
+#   traffic       800 to node-a1:30180 (web-1 and web-2 share them),
 #                 200 to node-a2:30180 (all to web-3),
-#                  60 to node-b1:30180 (no local endpoint: dropped),
-#                 300 to node-b1:30181 (spread over the three pods)
+#                 100 to node-b1:30180 (no local endpoint: dropped),
+#                 900 to node-b1:30181 (spread over the three pods)
 #
-# Why 0.05: the kernel's random choice makes web-1's count of node-a1's
-# 400 binomial (sd 10, 0.010 of the 960 requests) and each pod's count of
-# the 300 (sd 8.2, 0.009); 0.05 is over 4 sd of the sum, so a correct proxy
-# fails less than once in 10,000 runs, while a wrong policy is off by 0.1 or
-# more (e.g. node-b1's 60 forwarded instead of dropped moves 0.06, and web-3
-# getting its share of node-a1's traffic moves 0.14).
+# Why 0.05: the random choices are draws on both sides (the kernel's, and
+# the seeded replay of kroute's random scheduler in the prediction).  A
+# pod's count of node-a1's 800 is binomial with sd 14.1, as is its count of
+# the 900 (sd 14.1): 0.0071 of the 2000 requests; the difference of two such
+# draws has sd 0.010, so 0.05 is 5 sd: a correct proxy fails about once in
+# a million comparisons.  A wrong policy is off by much more: web-3 getting
+# its share of node-a1's traffic moves 0.13, node-b1 forwarding instead of
+# dropping moves the drops by 0.05 (against 0.005).
 #
 #   test_sim_real.sh KROUTE KR-BACKEND KR-PROBE
 #
@@ -34,6 +37,7 @@ D=$(cd "$(dirname "$0")" && pwd)/dataplane
 . "$D/engine.sh"
 dp_begin iptables "$@" -- jq
 TOLERANCE=0.05
+DROP_TOLERANCE=0.005
 
 dp_ns() { kc_ns "$@"; }
 dp_ip() { kc_ip "$@"; }
@@ -63,10 +67,10 @@ done
 
 # The prediction.
 cat >"$KC_RUNDIR/traffic" <<EOF
-external node-a1 t/simlocal 400
+external node-a1 t/simlocal 800
 external node-a2 t/simlocal 200
-external node-b1 t/simlocal 60
-external node-b1 t/simcluster 300
+external node-b1 t/simlocal 100
+external node-b1 t/simcluster 900
 EOF
 if ! "$KROUTE" sim -f "$M" --traffic "$KC_RUNDIR/traffic" --variants as-is -o json \
 	>"$KC_RUNDIR/predicted.json" 2>"$KC_RUNDIR/sim.err"; then
@@ -83,22 +87,23 @@ done
 while read -r _ node svc count; do
 	port=30180
 	[ "$svc" = t/simcluster ] && port=30181
-	dp_exec client "$KR_PROBE" tcp "$(kc_node_ip "$node")" "$port" --count "$count" --timeout 300 \
+	dp_exec client "$KR_PROBE" tcp "$(kc_node_ip "$node")" "$port" --count "$count" --timeout 200 \
 		</dev/null | outcomes | sed "s|^|$svc |" >>"$KC_RUNDIR/real"
 done <"$KC_RUNDIR/traffic"
 total=$(wc -l <"$KC_RUNDIR/real")
-check "connection attempts made" "$total" 960
+check "connection attempts made" "$total" 2000
 
 # Compare: every endpoint's share (the pods' names are their endpoints), and drops.
 frac() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.4f", a / b }'; }
-within() { awk -v a="$1" -v b="$2" -v t="$TOLERANCE" 'BEGIN { d = a - b; exit !(d <= t && -d <= t) }'; }
+within() { awk -v a="$1" -v b="$2" -v t="$3" 'BEGIN { d = a - b; exit !(d <= t && -d <= t) }'; }
+# compare WHAT PREDICTED MEASURED [TOLERANCE]
 compare() {
-	local what=$1 want=$2 got=$3
-	if within "$got" "$want"; then
+	local what=$1 want=$2 got=$3 tol=${4:-$TOLERANCE}
+	if within "$got" "$want" "$tol"; then
 		ok
 		echo "ok: $what: predicted $want, measured $got"
 	else
-		bad "$what: predicted $want, measured $got (tolerance $TOLERANCE)"
+		bad "$what: predicted $want, measured $got (tolerance $tol)"
 	fi
 }
 for svc in t/simlocal t/simcluster; do
@@ -112,7 +117,16 @@ for svc in t/simlocal t/simcluster; do
 	done
 done
 compare "dropped" "$(jq -r '.results[0].dropped_fraction' "$KC_RUNDIR/predicted.json")" \
-	"$(frac "$(grep -c ' drop$' "$KC_RUNDIR/real")" "$total")"
+	"$(frac "$(grep -c ' drop$' "$KC_RUNDIR/real")" "$total")" "$DROP_TOLERANCE"
+# The comparison tells policies apart: the prediction for the Cluster variant (no drops,
+# web-3 sharing node-a1's traffic) must not pass as this reality.
+"$KROUTE" sim -f "$M" --traffic "$KC_RUNDIR/traffic" --variants Cluster -o json >"$KC_RUNDIR/cluster.json" 2>&1
+measured_drop=$(frac "$(grep -c ' drop$' "$KC_RUNDIR/real")" "$total")
+if within "$measured_drop" "$(jq -r '.results[0].dropped_fraction' "$KC_RUNDIR/cluster.json")" "$DROP_TOLERANCE"; then
+	bad "the Cluster variant's drops match the measurement too: the comparison cannot tell policies apart"
+else
+	ok
+fi
 # Nothing else happened: every attempt reached a pod or was dropped.
 check "other outcomes" "$(grep -cvE ' (web-[123]|drop)$' "$KC_RUNDIR/real")" 0
 
