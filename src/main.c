@@ -14,6 +14,7 @@
 
 #include <signal.h>
 
+#include "cmd.h"
 #include "core/diag.h"
 #include "daemon/run.h"
 #include "core/util.h"
@@ -28,16 +29,9 @@
 #include "source/manifest.h"
 #include "store/store.h"
 
-#define EXIT_USAGE 2
-
 enum { OPT_NODE = 256, OPT_SERVICE, OPT_CLUSTER_CIDR, OPT_MASQ_ALL, OPT_PROXY_NAME,
        OPT_GATES, OPT_SCHED, OPT_SCHED_FLAGS, OPT_FLOW, OPT_FLOWS, OPT_STATUS,
        OPT_KUBECONFIG, OPT_MASTER };
-
-struct paths {
-	const char **v;
-	size_t n, cap;
-};
 
 static void usage_main(FILE *f)
 {
@@ -45,6 +39,8 @@ static void usage_main(FILE *f)
 	      "\n"
 	      "commands:\n"
 	      "  explain   show, for one node, where each service's traffic goes and why\n"
+	      "  lint      report what the services will do that their owners do not expect\n"
+	      "  sim       predict where a traffic goes under each traffic policy and scheduler\n"
 	      "  run       program this node's data plane and keep it in sync with the manifests\n"
 	      "  cleanup   remove everything kroute installed in this network namespace\n"
 	      "  version   print the version\n"
@@ -164,47 +160,9 @@ static void report_lb_problems(const struct node_view *v)
 	}
 }
 
-static void on_api_changed(struct source *src, void *userdata)
-{
-}
-
-/*
- * The API server's objects, listed once (kroute run's source, stopped after
- * its first lists), into store.  0, -EINVAL (bad client config), -EIO or
- * -ETIMEDOUT, with the problems in d.
- */
-static int load_api(const char *kubeconfig, const char *master, const char *node,
-		    const char *proxy_name, struct store *store, struct diag *d)
-{
-	struct kube_source_opts ko = {
-		.kubeconfig = kubeconfig, .master = master, .node = node,
-		.service_proxy_name = proxy_name, .fail_fast = true,
-	};
-	struct store_delta delta;
-	struct source *src = kube_source_new(&ko, d);
-	struct loop *l = NULL;
-	int r;
-
-	if (!src)
-		return -EINVAL;
-	r = loop_new(&l);
-	if (r == 0)
-		r = src->ops->attach(src, l, on_api_changed, NULL, d);
-	if (r == 0)
-		r = kube_source_wait_synced(src, l, 60 * 1000000000ull, d);
-	if (r == 0) {
-		store_delta_init(&delta);
-		r = src->ops->refresh(src, store, false, d, &delta);
-		store_delta_done(&delta);
-	}
-	src->ops->free(src);
-	loop_free(l);
-	return r;
-}
-
 /* kroute explain's command line, parsed. */
 struct explain_cfg {
-	struct paths paths;
+	struct cmd_input in;
 	struct policy_opts po;
 	struct explain_opts eo;
 	struct cidr *cidrs;
@@ -214,15 +172,13 @@ struct explain_cfg {
 	struct runtime_status runtime;
 	bool have_runtime;
 	const char *node, *output;
-	const char *kubeconfig, *master; /* the API source instead of -f */
-	bool api;
 };
 
 static void explain_cfg_done(struct explain_cfg *cfg)
 {
 	if (cfg->have_runtime)
 		runtime_status_done(&cfg->runtime);
-	free(cfg->paths.v);
+	free(cfg->in.paths);
 	free(cfg->cidrs);
 	free(cfg->flows);
 }
@@ -234,7 +190,7 @@ static int explain_option(struct explain_cfg *cfg, int opt, const char *arg)
 
 	switch (opt) {
 	case 'f':
-		VEC_PUSH(cfg->paths.v, cfg->paths.n, cfg->paths.cap, arg);
+		VEC_PUSH(cfg->in.paths, cfg->in.n_paths, cfg->in.cap_paths, arg);
 		return 0;
 	case 'o':
 		cfg->output = arg;
@@ -284,10 +240,10 @@ static int explain_option(struct explain_cfg *cfg, int opt, const char *arg)
 	case OPT_FLOWS:
 		return read_flows(arg, &cfg->flows, &cfg->n_flows, &cfg->cap_flows) < 0 ? -EINVAL : 0;
 	case OPT_KUBECONFIG:
-		cfg->kubeconfig = arg;
+		cfg->in.kubeconfig = arg;
 		return 0;
 	case OPT_MASTER:
-		cfg->master = arg;
+		cfg->in.master = arg;
 		return 0;
 	case OPT_STATUS:
 		if (cfg->have_runtime) {
@@ -331,7 +287,7 @@ static int parse_explain_args(int argc, char **argv, struct explain_cfg *cfg)
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
-	int opt;
+	int opt, r;
 
 	optind = 1;
 	while ((opt = getopt_long(argc, argv, "f:o:h", longopts, NULL)) != -1) {
@@ -346,15 +302,13 @@ static int parse_explain_args(int argc, char **argv, struct explain_cfg *cfg)
 		fprintf(stderr, "kroute explain: unexpected argument \"%s\"\n", argv[optind]);
 		return -EINVAL;
 	}
-	cfg->api = cfg->kubeconfig || cfg->master || (!cfg->paths.n && kube_config_in_cluster());
-	if (cfg->api && cfg->paths.n) {
-		fprintf(stderr, "kroute explain: -f and --kubeconfig/--master exclude each other\n");
+	r = cmd_input_check(&cfg->in, "explain");
+	if (r == -ENODATA)
+		usage_explain(stderr);
+	if (r < 0)
 		return -EINVAL;
-	}
-	if ((!cfg->paths.n && !cfg->api) || !cfg->node) {
-		fprintf(stderr, "kroute explain: %s is required%s\n",
-			!cfg->paths.n && !cfg->api ? "-f PATH" : "--node NAME",
-			!cfg->paths.n && !cfg->api ? " (or --kubeconfig PATH, --master URL)" : "");
+	if (!cfg->node) {
+		fprintf(stderr, "kroute explain: --node NAME is required\n");
 		usage_explain(stderr);
 		return -EINVAL;
 	}
@@ -374,39 +328,6 @@ static int parse_explain_args(int argc, char **argv, struct explain_cfg *cfg)
 	return 0;
 }
 
-/*
- * The input into *ret: the files, or the API server's objects listed once
- * (then *ret points into store).  Returns 0 or the exit code.
- */
-static int explain_load(struct explain_cfg *cfg, struct cluster *c, struct store *store,
-			struct cluster **ret)
-{
-	struct diag d;
-	int r;
-
-	diag_init(&d);
-	if (cfg->api)
-		r = load_api(cfg->kubeconfig, cfg->master, cfg->node, cfg->po.service_proxy_name,
-			     store, &d);
-	else
-		r = manifest_load(cfg->paths.v, cfg->paths.n, NULL, c, &d);
-	diag_print(&d, stderr);
-	if (r == -EIO || r == -ETIMEDOUT) {
-		fprintf(stderr, "kroute: cannot read the cluster from the API server\n");
-		diag_done(&d);
-		return EXIT_FAILURE;
-	}
-	if (r < 0) {
-		fprintf(stderr, "kroute: %zu error%s; nothing loaded\n", d.n_errors,
-			d.n_errors == 1 ? "" : "s");
-		diag_done(&d);
-		return EXIT_USAGE;
-	}
-	diag_done(&d);
-	*ret = cfg->api ? &store->cluster : c;
-	return 0;
-}
-
 /* Loads the input, builds the node's view and prints it.  Returns the exit code. */
 static int explain_run(struct explain_cfg *cfg)
 {
@@ -417,7 +338,7 @@ static int explain_run(struct explain_cfg *cfg)
 
 	cluster_init(&c);
 	store_init(&store);
-	ret = explain_load(cfg, &c, &store, &in);
+	ret = cmd_input_load(&cfg->in, cfg->node, cfg->po.service_proxy_name, &c, &store, &in);
 	if (ret)
 		goto out;
 	view = policy_build_view(in, cfg->node, &cfg->po);
@@ -464,6 +385,10 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	if (streq(argv[1], "explain"))
 		return cmd_explain(argc - 1, argv + 1);
+	if (streq(argv[1], "lint"))
+		return cmd_lint(argc - 1, argv + 1);
+	if (streq(argv[1], "sim"))
+		return cmd_sim(argc - 1, argv + 1);
 	if (streq(argv[1], "run"))
 		return run_main(argc - 1, argv + 1);
 	if (streq(argv[1], "cleanup"))

@@ -21,6 +21,7 @@
 #include "core/addr.h"
 #include "core/diag.h"
 #include "explain/explain.h"
+#include "lint/lint.h"
 #include "model/model.h"
 #include "policy/policy.h"
 #include "source/manifest.h"
@@ -116,6 +117,23 @@ static void run_policy(const struct cluster *c, uint32_t bits)
 	node_view_free(v);
 }
 
+/* kroute lint over the loaded cluster, in the mode the input picks; both renderers. */
+static void run_lint(const struct cluster *c, uint32_t bits)
+{
+	struct lint_opts o;
+	struct lint_report r;
+	struct sbuf b = { 0 };
+
+	lint_opts_init(&o);
+	o.mode = lint_modes[(bits >> 7) & 1];
+	o.ignore[(bits >> 8) % LINT_N_RULES] = bits & (1u << 12);
+	lint_run(c, &o, &r);
+	lint_render_table(&r, &b);
+	lint_render_json(&r, &b);
+	sbuf_free(&b);
+	lint_report_done(&r);
+}
+
 static void load_one(const char *buf, size_t size, bool json, uint32_t bits)
 {
 	struct cluster c;
@@ -128,6 +146,7 @@ static void load_one(const char *buf, size_t size, bool json, uint32_t bits)
 	r = manifest_load_buffer(json ? "fuzz.json" : "fuzz.yaml", buf, size, json, NULL, &c, &d);
 	if (r == 0) {
 		run_policy(&c, bits);
+		run_lint(&c, bits);
 	} else if (c.n_services || c.n_slices || c.n_nodes) {
 		abort(); /* the contract: on error the cluster is left empty */
 	}

@@ -10,6 +10,7 @@
 #   in-cluster config;
 # - examples/cluster/abc-svc.yaml explained from the API: the allocated
 #   ClusterIP, each node's own endpoint;
+# - kroute lint --kubeconfig (every Node listed) equals kroute lint -f of the dump;
 # - 1200 services are listed in pages (limit=500 + continue);
 # - client config errors: an exec plugin is refused, an unverifiable server
 #   (--master without the CA) fails;
@@ -74,6 +75,16 @@ done
 got=$(in_ns "$kroute" explain --kubeconfig "$kc" --node node-a1 -o json 2>/dev/null |
 	jq '[.services[].service | select(startswith("bulk/"))] | unique | length')
 [ "$got" = 1200 ] && ok || bad "explain from the API shows $got of the 1200 bulk services (pagination)"
+
+# --- lint from the API = lint of the dump: with no node given, every Node is listed --------
+want=$(in_ns "$kroute" lint -f "$dump" -o json 2>&1)
+got=$(in_ns "$kroute" lint --kubeconfig "$kc" -o json 2>&1)
+[ -n "$want" ] && [ "$got" = "$want" ] && ok ||
+	bad "lint --kubeconfig differs from lint -f of the dump:
+$(diff <(echo "$want") <(echo "$got") | head -20)"
+got=$(echo "$got" | jq '[.summary.nodes, ([.findings[] | select(.rule == "KR002" and .service == "default/abc-svc") | .nodes[]] | join(","))] | @text' -r 2>&1)
+[ "$got" = "[$(echo "$nodes" | wc -w),\"node-a2\"]" ] && ok ||
+	bad "lint --kubeconfig: [nodes, abc-svc's KR002 nodes] = $got, want every node and node-a2"
 
 # The same through the token context (tokenFile) and through in-cluster config.
 sed 's/^current-context: .*/current-context: token/' "$kc" >"$tmp/token.kubeconfig"

@@ -634,7 +634,8 @@ static void add_param(char **q, const char *name, const char *value)
 /*
  * kube-proxy's selectors (cmd/kube-proxy/app/server.go, v1.36): services
  * without a service-proxy-name label and not headless (spec.clusterIP !=
- * None); slices without the headless label; this node by name.  With
+ * None); slices without the headless label; this node by name (every node
+ * when node is NULL).  With
  * --service-proxy-name, the services labelled with that name instead.
  */
 static char *selector_query(const struct kube_kind_info *info, const char *node,
@@ -654,6 +655,9 @@ static char *selector_query(const struct kube_kind_info *info, const char *node,
 		add_param(&q, "labelSelector", sel);
 		break;
 	default:
+		/* No node (kroute lint): every Node. */
+		if (!node)
+			return xstrdup("");
 		sel = xasprintf("metadata.name=%s", node);
 		add_param(&q, "fieldSelector", sel);
 		break;

@@ -27,7 +27,7 @@ struct loop;
 struct kube_source_opts {
 	const char *kubeconfig;          /* --kubeconfig, or NULL */
 	const char *master;              /* --master, or NULL; both NULL: in-cluster */
-	const char *node;                /* this node: its Node is watched */
+	const char *node;                /* this node: its Node is watched; NULL: every Node */
 	const char *service_proxy_name;  /* --service-proxy-name, or NULL */
 	bool fail_fast;                  /* explain, --once: the first failure stops, no retry */
 	/*
