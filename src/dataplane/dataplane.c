@@ -10,10 +10,12 @@
 #include "core/util.h"
 
 extern const struct dataplane_ops dp_iptables_ops;
+extern const struct dataplane_ops dp_nftables_ops;
 extern const struct dataplane_ops dp_userspace_ops;
 
 const struct dataplane_ops *const dataplane_all[] = {
 	&dp_iptables_ops,
+	&dp_nftables_ops,
 	&dp_userspace_ops,
 	NULL,
 };
