@@ -267,7 +267,7 @@ static int op_set_cmp(const void *a, const void *b)
 
 static void encode_phase(struct nft_batch *b, enum nft_phase ph, struct nft_op *ops, size_t n)
 {
-	if (ph == PH_DEL_ELEMS || ph == PH_ADD_ELEMS)
+	if (n && (ph == PH_DEL_ELEMS || ph == PH_ADD_ELEMS))
 		qsort(ops, n, sizeof(*ops), op_set_cmp); /* a set's elements together */
 	for (size_t i = 0; i < n;) {
 		const struct nft_op *op = &ops[i];
