@@ -193,6 +193,50 @@ static void diff_elems(struct nft_diff *d, const struct nft_set *o, const struct
 	free(b);
 }
 
+/*
+ * Random picks do not care which slot holds which endpoint: endpoints that
+ * stay keep their slots, and new ones take the slots that were freed, so a
+ * one-endpoint change is one element, not a reshuffle of every slot.
+ * Rewrites s's elements to that assignment (s is the new fragment's).
+ */
+static void keep_slots(const struct nft_set *o, struct nft_set *s)
+{
+	size_t n = s->n_elems, f = 0;
+	struct nft_elem *want = xmalloc((n + 1) * sizeof(*want));
+	bool *taken = xcalloc(n + 1, sizeof(*taken)), *placed = xcalloc(n + 1, sizeof(*placed));
+
+	memcpy(want, s->elems, n * sizeof(*want));
+	/* Old slots that stay (below the new count) keep their endpoint if it is still wanted. */
+	for (size_t i = 0; i < o->n_elems; i++) {
+		uint32_t slot;
+
+		memcpy(&slot, o->elems[i].key, 4);
+		if (slot >= n)
+			continue;
+		for (size_t k = 0; k < n; k++) {
+			if (taken[k] || !same_value(&want[k], &o->elems[i]))
+				continue;
+			taken[k] = true;
+			placed[slot] = true;
+			s->elems[slot] = o->elems[i];
+			break;
+		}
+	}
+	/* The endpoints still to place go to the free slots, in order. */
+	for (size_t k = 0; k < n; k++) {
+		if (taken[k])
+			continue;
+		while (placed[f])
+			f++;
+		s->elems[f] = want[k];
+		memcpy(s->elems[f].key, &(uint32_t){ (uint32_t)f }, 4);
+		placed[f++] = true;
+	}
+	free(want);
+	free(taken);
+	free(placed);
+}
+
 static void add_set(struct nft_diff *d, const struct nft_set *s)
 {
 	op_push(d, PH_ADD_SETS, (struct nft_op){ .name = s->name, .set = s });
@@ -201,21 +245,26 @@ static void add_set(struct nft_diff *d, const struct nft_set *s)
 }
 
 /* Returns whether a set was redefined (deleted and added): its rules must be written again. */
-static bool diff_sets(struct nft_diff *d, const struct nft_frag *old, const struct nft_frag *nf)
+static bool diff_sets(struct nft_diff *d, const struct nft_frag *old, struct nft_frag *nf)
 {
 	bool redefined = false;
 
 	for (size_t i = 0; nf && i < nf->n_sets; i++) {
-		const struct nft_set *s = &nf->sets[i], *o = set_in(old, s->name);
+		struct nft_set *s = &nf->sets[i];
+		const struct nft_set *o = set_in(old, s->name);
 
 		if (o && (o->kind != s->kind || o->timeout_s != s->timeout_s)) {
 			op_push(d, PH_DEL_SETS, (struct nft_op){ .name = o->name });
 			redefined = true;
 			o = NULL;
 		}
-		if (!o)
+		if (!o) {
 			add_set(d, s);
-		else if (s->kind != NS_AFFINITY) /* the kernel fills those */
+			continue;
+		}
+		if (s->slots_free && o->slots_free)
+			keep_slots(o, s);
+		if (s->kind != NS_AFFINITY) /* the kernel fills those */
 			diff_elems(d, o, s);
 	}
 	for (size_t i = 0; old && i < old->n_sets; i++)
@@ -295,7 +344,7 @@ void nft_diff_shared(struct nft_diff *d, struct nft_mirror *m)
 /* ---- fragments ---- */
 
 static void diff_pair(struct nft_diff *d, struct nft_mirror *m, const struct nft_frag *old,
-		      const struct nft_frag *nf)
+		      struct nft_frag *nf)
 {
 	bool redefined = diff_sets(d, old, nf);
 

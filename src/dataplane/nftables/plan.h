@@ -117,6 +117,7 @@ struct nft_set {
 	char name[NFT_NAME_MAX];
 	uint8_t kind;       /* enum nft_set_kind */
 	uint32_t timeout_s; /* NS_AFFINITY */
+	bool slots_free;    /* numgen slots: any slot may hold any endpoint (diff.c keeps them put) */
 	struct nft_elem *elems;
 	size_t n_elems, cap_elems;
 };

@@ -211,6 +211,7 @@ static void random_dispatch(struct port_ctx *c, struct nft_chain *ch, const stru
 	}
 	name(map, aff ? "epv" : "eps", c, tag);
 	s = nft_frag_set(c->f, map, aff ? NS_EP_VMAP : NS_EP_MAP);
+	s->slots_free = true;
 	for (size_t i = 0; i < set->n; i++) {
 		for (size_t n = 0; n < slots[i]; n++) {
 			struct nft_elem *e = nft_set_elem(s);
