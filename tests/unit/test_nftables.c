@@ -301,6 +301,7 @@ static void test_one_endpoint_at_10000(void **state)
 	/* One endpoint of t/s5000 changes: only its map's element goes out. */
 	load(&g, after, "n1", false);
 	strmap_put(&dirty, "t/s5000", (void *)1);
+	node_view_free(g.v);
 	g.v = policy_update_view(f.v, &g.c, "n1", &g.po, &dirty, false);
 	f.v = NULL;
 	assert_int_equal(nft_sync_mirror(&m, g.v, &o, false, record, &rec, &info, &d), 0);
@@ -320,6 +321,7 @@ static void test_one_endpoint_at_10000(void **state)
 	after = big_cluster(10000, 4999);
 	load(&h2, after, "n1", false);
 	/* Every service rebuilt (new ids): the diff still finds only the two that changed. */
+	node_view_free(h2.v);
 	h2.v = policy_update_view(g.v, &h2.c, "n1", &h2.po, &dirty, true);
 	g.v = NULL;
 	rec.fail = -EIO;
