@@ -24,6 +24,7 @@
 #include "core/strmap.h"
 #include "core/util.h"
 #include "dataplane/nftables/nftables.h"
+#include "dataplane/nftables/resync.h"
 #include "dataplane/nftables/text.h"
 #include "policy/policy.h"
 #include "source/manifest.h"
@@ -205,9 +206,12 @@ static void test_plan_cases(void **state)
 /* ---- syncs through a mirror, the batches recorded ---- */
 
 struct recorder {
+	struct nft_io io;
 	size_t batches, msgs, bytes;
 	char *what;    /* the last batch's messages, one per line */
 	int fail;      /* the errno the next send returns (0: success) */
+	const struct nft_mirror *kernel; /* what a read finds (NULL: no table) */
+	void (*drift)(struct nft_kstate *k); /* what happened to it by hand */
 };
 
 static int record(struct nft_batch *b, void *userdata, struct diag *d)
@@ -223,6 +227,49 @@ static int record(struct nft_batch *b, void *userdata, struct diag *d)
 	free(r->what);
 	r->what = sbuf_cstr(&s);
 	return r->fail;
+}
+
+/* The kernel as a successful sync into r->kernel left it, then r->drift. */
+static int read_kernel(int family, struct nft_kstate *k, void *userdata, struct diag *d)
+{
+	struct recorder *r = userdata;
+	const struct nft_mirror *m = r->kernel;
+
+	if (!m)
+		return -ENOENT;
+	for (size_t i = 0; i < m->frags.cap; i++) {
+		const struct nft_frag *f = m->frags.slots[i].value;
+
+		for (size_t c = 0; m->frags.slots[i].key && c < f->n_chains; c++) {
+			struct nft_kchain *kc = nft_kstate_chain(k, f->chains[c].name);
+
+			for (size_t n = 0; n < f->chains[c].n_rules; n++) {
+				uint64_t tag = nft_rule_tag(&f->chains[c].rules[n]);
+
+				VEC_PUSH(kc->tags, kc->n, kc->cap, tag);
+			}
+		}
+		for (size_t c = 0; m->frags.slots[i].key && c < f->n_sets; c++) {
+			const struct nft_set *s = &f->sets[c];
+			struct nft_kset *ks = nft_kstate_set(k, s->name);
+
+			ks->flags = nft_set_flags(s->kind);
+			ks->key_len = (uint32_t)nft_key_len(s->kind, family);
+			ks->data_len = (uint32_t)nft_data_len(s->kind, family);
+			ks->timeout_ms = (uint64_t)s->timeout_s * 1000;
+			for (size_t e = 0; e < s->n_elems; e++)
+				*nft_set_elem(&ks->set) = s->elems[e];
+		}
+	}
+	for (size_t i = 0; i < m->shared.cap; i++) {
+		const struct nft_shared_key *sk = m->shared.slots[i].value;
+
+		if (m->shared.slots[i].key && sk->n)
+			*nft_set_elem(&nft_kstate_set(k, nft_shared_names[sk->set])->set) = sk->v[0].e;
+	}
+	if (r->drift)
+		r->drift(k);
+	return 0;
 }
 
 /* n services, 10 endpoints each; service k's first endpoint is changed when changed == k. */
@@ -276,7 +323,9 @@ static void test_one_endpoint_at_10000(void **state)
 	struct nft_mirror m;
 	struct nft_plan_opts o;
 	struct nft_sync_info info;
-	struct recorder rec = { 0 };
+	struct recorder rec = { .io = { .send = record, .read = read_kernel } };
+
+	rec.io.userdata = &rec;
 	struct strmap dirty;
 	struct diag d;
 	char *h = svc_hash("t/s5000:http/TCP");
@@ -285,8 +334,8 @@ static void test_one_endpoint_at_10000(void **state)
 	plan_opts(&f, AF_INET, &o);
 	nft_mirror_init(&m);
 	diag_init(&d);
-	assert_int_equal(nft_sync_mirror(&m, f.v, &o, true, record, &rec, &info, &d), 0);
-	assert_non_null(strstr(rec.what, "deleting table kroute")); /* a full sync resets the table */
+	assert_int_equal(nft_sync_mirror(&m, f.v, &o, true, &rec.io, &info, &d), 0);
+	assert_non_null(strstr(rec.what, "adding table kroute")); /* no table yet: created */
 	assert_true(info.msgs > 10000);
 	print_message("full sync of 10,000 services x 10: %zu messages, %zu bytes\n", info.msgs, info.bytes);
 
@@ -294,7 +343,7 @@ static void test_one_endpoint_at_10000(void **state)
 	strmap_init(&dirty);
 	f.v = policy_update_view(f.v, &f.c, "n1", &f.po, &dirty, false);
 	rec.batches = 0;
-	assert_int_equal(nft_sync_mirror(&m, f.v, &o, false, record, &rec, &info, &d), 0);
+	assert_int_equal(nft_sync_mirror(&m, f.v, &o, false, &rec.io, &info, &d), 0);
 	assert_int_equal(rec.batches, 0);
 	assert_int_equal(info.planned, 1);
 
@@ -304,7 +353,7 @@ static void test_one_endpoint_at_10000(void **state)
 	node_view_free(g.v);
 	g.v = policy_update_view(f.v, &g.c, "n1", &g.po, &dirty, false);
 	f.v = NULL;
-	assert_int_equal(nft_sync_mirror(&m, g.v, &o, false, record, &rec, &info, &d), 0);
+	assert_int_equal(nft_sync_mirror(&m, g.v, &o, false, &rec.io, &info, &d), 0);
 	print_message("one endpoint changed at 10,000 services: %zu messages, %zu bytes\n%s", info.msgs,
 		      info.bytes, rec.what);
 	assert_int_equal(info.planned, 2);
@@ -325,12 +374,12 @@ static void test_one_endpoint_at_10000(void **state)
 	h2.v = policy_update_view(g.v, &h2.c, "n1", &h2.po, &dirty, true);
 	g.v = NULL;
 	rec.fail = -EIO;
-	assert_int_equal(nft_sync_mirror(&m, h2.v, &o, false, record, &rec, &info, &d), -EIO);
+	assert_int_equal(nft_sync_mirror(&m, h2.v, &o, false, &rec.io, &info, &d), -EIO);
 	assert_int_equal(info.planned, 10001);
 	rec.fail = 0;
 	diag_done(&d);
 	diag_init(&d);
-	assert_int_equal(nft_sync_mirror(&m, h2.v, &o, false, record, &rec, &info, &d), 0);
+	assert_int_equal(nft_sync_mirror(&m, h2.v, &o, false, &rec.io, &info, &d), 0);
 	/*
 	 * Each service's slot element; and 10.250.0.1 moves from s5000 to
 	 * s4999, so its hairpin element stays while s5000's old endpoint comes
@@ -365,7 +414,9 @@ static void test_service_removed(void **state)
 	struct nft_mirror m;
 	struct nft_plan_opts o;
 	struct nft_sync_info info;
-	struct recorder rec = { 0 };
+	struct recorder rec = { .io = { .send = record, .read = read_kernel } };
+
+	rec.io.userdata = &rec;
 	struct diag d;
 	const char *flush, *del_set, *del_chain, *del_elems;
 
@@ -373,13 +424,13 @@ static void test_service_removed(void **state)
 	plan_opts(&f, AF_INET, &o);
 	nft_mirror_init(&m);
 	diag_init(&d);
-	assert_int_equal(nft_sync_mirror(&m, f.v, &o, true, record, &rec, &info, &d), 0);
+	assert_int_equal(nft_sync_mirror(&m, f.v, &o, true, &rec.io, &info, &d), 0);
 	load(&g, one, "n1", false);
 	/* Ids never repeat across updates (a new build would reuse them). */
 	node_view_free(g.v);
 	g.v = policy_update_view(f.v, &g.c, "n1", &g.po, NULL, true);
 	f.v = NULL;
-	assert_int_equal(nft_sync_mirror(&m, g.v, &o, false, record, &rec, &info, &d), 0);
+	assert_int_equal(nft_sync_mirror(&m, g.v, &o, false, &rec.io, &info, &d), 0);
 	/* web is planned again (new ids) and found unchanged. */
 	assert_int_equal(info.chains_written, 0);
 	del_elems = strstr(rec.what, "deleting 1 element from set services");
@@ -401,12 +452,80 @@ static void test_service_removed(void **state)
 	unload(&f);
 }
 
+/* By hand: a service's element deleted, a rule of its chain deleted, a chain of someone's added. */
+static void drift(struct nft_kstate *k)
+{
+	struct nft_kset *svc = strmap_get(&k->sets, "services");
+
+	for (size_t i = 0; i < k->chains.cap; i++) {
+		struct nft_kchain *c = k->chains.slots[i].value;
+
+		if (k->chains.slots[i].key && !strncmp(k->chains.slots[i].key, "svc-", 4)) {
+			c->n--;
+			break;
+		}
+	}
+	svc->set.n_elems--;
+	nft_kstate_chain(k, "stray");
+}
+
+/* A full resync reads the kernel and repairs only what drifted; a table it finds whole stays. */
+static void test_full_resync_repairs_drift(void **state)
+{
+	struct fixture f;
+	struct nft_mirror m, m2, m3;
+	struct nft_plan_opts o;
+	struct nft_sync_info info;
+	struct recorder rec = { .io = { .send = record, .read = read_kernel } };
+	struct diag d;
+
+	rec.io.userdata = &rec;
+	load(&f, SVC("web", "", "}") WEB SLICE("web", TWO) SVC("api", "", "}") "spec: {clusterIP: 10.96.0.2,"
+	     " ports: [{name: http, port: 80, targetPort: 8080}]}\n" SLICE("api", EP("10.244.1.5", "n1")),
+	     "n1", false);
+	plan_opts(&f, AF_INET, &o);
+	diag_init(&d);
+	nft_mirror_init(&m);
+	/* No table yet: created, not reset. */
+	assert_int_equal(nft_sync_mirror(&m, f.v, &o, true, &rec.io, &info, &d), 0);
+	assert_non_null(strstr(rec.what, "adding table kroute"));
+	assert_null(strstr(rec.what, "deleting table"));
+	/* A restart (empty mirror) over the same table: read back, nothing to send. */
+	rec.kernel = &m;
+	nft_mirror_init(&m2);
+	rec.batches = 0;
+	assert_int_equal(nft_sync_mirror(&m2, f.v, &o, true, &rec.io, &info, &d), 0);
+	assert_true(info.read_back);
+	assert_false(info.reset);
+	assert_int_equal(rec.batches, 0);
+	/* Drift: exactly that is repaired. */
+	rec.drift = drift;
+	nft_mirror_init(&m3);
+	assert_int_equal(nft_sync_mirror(&m3, f.v, &o, true, &rec.io, &info, &d), 0);
+	assert_int_equal(rec.batches, 1);
+	assert_int_equal(info.elems_added, 1);
+	assert_int_equal(info.elems_deleted, 0);
+	assert_int_equal(info.chains_written, 1);
+	assert_non_null(strstr(rec.what, "adding 1 element to set services"));
+	assert_non_null(strstr(rec.what, "flushing chain svc-"));
+	assert_non_null(strstr(rec.what, "deleting chain stray"));
+	assert_null(strstr(rec.what, "table"));
+	print_message("drift repaired with %zu messages:\n%s", info.msgs, rec.what);
+	free(rec.what);
+	nft_mirror_done(&m);
+	nft_mirror_done(&m2);
+	nft_mirror_done(&m3);
+	diag_done(&d);
+	unload(&f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_plan_cases),
 		cmocka_unit_test(test_one_endpoint_at_10000),
 		cmocka_unit_test(test_service_removed),
+		cmocka_unit_test(test_full_resync_repairs_drift),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

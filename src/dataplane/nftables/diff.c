@@ -17,7 +17,7 @@
 
 #include "core/util.h"
 
-static void op_push(struct nft_diff *d, enum nft_phase ph, struct nft_op op)
+void nft_diff_op(struct nft_diff *d, enum nft_phase ph, struct nft_op op)
 {
 	struct nft_changes *c = &d->ch;
 
@@ -28,7 +28,7 @@ static void op_push(struct nft_diff *d, enum nft_phase ph, struct nft_op op)
 static void elem_op(struct nft_diff *d, enum nft_phase ph, const char *set, uint8_t kind,
 		    const struct nft_elem *e)
 {
-	op_push(d, ph, (struct nft_op){ .name = set, .elem = e, .set_kind = kind });
+	nft_diff_op(d, ph, (struct nft_op){ .name = set, .elem = e, .set_kind = kind });
 	if (ph == PH_ADD_ELEMS)
 		d->elems_added++;
 	else
@@ -114,7 +114,7 @@ static const struct nft_set *set_in(const struct nft_frag *f, const char *name)
 static void write_rules(struct nft_diff *d, const struct nft_chain *c)
 {
 	for (size_t k = 0; k < c->n_rules; k++)
-		op_push(d, PH_ADD_RULES, (struct nft_op){ .name = c->name, .chain = c,
+		nft_diff_op(d, PH_ADD_RULES, (struct nft_op){ .name = c->name, .chain = c,
 							  .rule = &c->rules[k] });
 	d->chains_written++;
 }
@@ -126,18 +126,18 @@ static void diff_chains(struct nft_diff *d, const struct nft_frag *old, const st
 		const struct nft_chain *c = &nf->chains[i], *o = chain_in(old, c->name);
 
 		if (!o) {
-			op_push(d, PH_ADD_CHAINS, (struct nft_op){ .name = c->name, .chain = c });
+			nft_diff_op(d, PH_ADD_CHAINS, (struct nft_op){ .name = c->name, .chain = c });
 			write_rules(d, c);
 		} else if (o->hash != c->hash || rewrite_all) {
-			op_push(d, PH_FLUSH_CHAINS, (struct nft_op){ .name = c->name });
+			nft_diff_op(d, PH_FLUSH_CHAINS, (struct nft_op){ .name = c->name });
 			write_rules(d, c);
 		}
 	}
 	for (size_t i = 0; old && i < old->n_chains; i++) {
 		if (chain_in(nf, old->chains[i].name))
 			continue;
-		op_push(d, PH_FLUSH_CHAINS, (struct nft_op){ .name = old->chains[i].name });
-		op_push(d, PH_DEL_CHAINS, (struct nft_op){ .name = old->chains[i].name });
+		nft_diff_op(d, PH_FLUSH_CHAINS, (struct nft_op){ .name = old->chains[i].name });
+		nft_diff_op(d, PH_DEL_CHAINS, (struct nft_op){ .name = old->chains[i].name });
 	}
 }
 
@@ -237,9 +237,9 @@ static void keep_slots(const struct nft_set *o, struct nft_set *s)
 	free(placed);
 }
 
-static void add_set(struct nft_diff *d, const struct nft_set *s)
+void nft_diff_add_set(struct nft_diff *d, const struct nft_set *s)
 {
-	op_push(d, PH_ADD_SETS, (struct nft_op){ .name = s->name, .set = s });
+	nft_diff_op(d, PH_ADD_SETS, (struct nft_op){ .name = s->name, .set = s });
 	for (size_t k = 0; k < s->n_elems; k++)
 		elem_op(d, PH_ADD_ELEMS, s->name, s->kind, &s->elems[k]);
 }
@@ -254,22 +254,19 @@ static bool diff_sets(struct nft_diff *d, const struct nft_frag *old, struct nft
 		const struct nft_set *o = set_in(old, s->name);
 
 		if (o && (o->kind != s->kind || o->timeout_s != s->timeout_s)) {
-			op_push(d, PH_DEL_SETS, (struct nft_op){ .name = o->name });
+			nft_diff_op(d, PH_DEL_SETS, (struct nft_op){ .name = o->name });
 			redefined = true;
 			o = NULL;
 		}
 		if (!o) {
-			add_set(d, s);
+			nft_diff_add_set(d, s);
 			continue;
 		}
-		if (s->slots_free && o->slots_free)
-			keep_slots(o, s);
-		if (s->kind != NS_AFFINITY) /* the kernel fills those */
-			diff_elems(d, o, s);
+		nft_diff_set_elems(d, o, s);
 	}
 	for (size_t i = 0; old && i < old->n_sets; i++)
 		if (!set_in(nf, old->sets[i].name))
-			op_push(d, PH_DEL_SETS, (struct nft_op){ .name = old->sets[i].name });
+			nft_diff_op(d, PH_DEL_SETS, (struct nft_op){ .name = old->sets[i].name });
 	return redefined;
 }
 
@@ -342,6 +339,22 @@ void nft_diff_shared(struct nft_diff *d, struct nft_mirror *m)
 }
 
 /* ---- fragments ---- */
+
+void nft_diff_set_elems(struct nft_diff *d, const struct nft_set *o, struct nft_set *s)
+{
+	if (s->slots_free)
+		keep_slots(o, s);
+	if (s->kind != NS_AFFINITY) /* the kernel fills those */
+		diff_elems(d, o, s);
+}
+
+const struct nft_elem *nft_shared_winner(const struct nft_shared_key *k)
+{
+	for (size_t i = 0; i < k->n; i++)
+		if ((int64_t)k->v[i].count + k->v[i].delta > 0)
+			return &k->v[i].e;
+	return NULL;
+}
 
 static void diff_pair(struct nft_diff *d, struct nft_mirror *m, const struct nft_frag *old,
 		      struct nft_frag *nf)
@@ -460,6 +473,8 @@ void nft_diff_done(struct nft_diff *d, struct nft_mirror *m)
 	settle_claims(d, m, false);
 	for (int p = 0; p < PH_N; p++)
 		free(d->ch.ops[p]);
+	for (int i = 0; i < SH_N; i++)
+		free(d->kernel_shared[i].elems);
 	free(d->fresh);
 	free(d->gone);
 	free(d->touched);

@@ -76,6 +76,7 @@ struct nft_diff {
 	struct nft_shared_key **touched;
 	size_t n_touched, cap_touched;
 	size_t elems_added, elems_deleted, chains_written;
+	struct nft_set kernel_shared[SH_N]; /* a full resync's shared maps as they should be (resync.c) */
 };
 
 void nft_mirror_init(struct nft_mirror *m);
@@ -100,5 +101,12 @@ void nft_diff_commit(struct nft_diff *d, struct nft_mirror *m);
 void nft_diff_done(struct nft_diff *d, struct nft_mirror *m);
 /* Marks a fragment of the mirror as seen this sync (its port view is unchanged). */
 void nft_mirror_seen(struct nft_mirror *m, struct nft_frag *f);
+
+/* For resync.c: one change; a set added with its elements; a set's elements against old's. */
+void nft_diff_op(struct nft_diff *d, enum nft_phase ph, struct nft_op op);
+void nft_diff_add_set(struct nft_diff *d, const struct nft_set *s);
+void nft_diff_set_elems(struct nft_diff *d, const struct nft_set *old, struct nft_set *s);
+/* The claim a shared key's element carries once this diff is applied, or NULL. */
+const struct nft_elem *nft_shared_winner(const struct nft_shared_key *k);
 
 #endif

@@ -161,7 +161,7 @@ static int sync_family(struct dataplane *dp, struct family_state *fs, const stru
 		m = &fresh;
 	}
 	plan_opts(dp, v, fs->family, &po, &locals);
-	r = nft_sync_mirror(m, v, &po, full, NULL, NULL, &info, d);
+	r = nft_sync_mirror(m, v, &po, full, NULL, &info, d);
 	dp->stats.last_kernel_ns += info.kernel_ns;
 	dp->last.msgs += info.msgs;
 	dp->last.bytes += info.bytes;

@@ -165,7 +165,7 @@ static struct nftnl_set *set_obj(const struct nft_batch *b, const char *name)
 
 static void set_types(struct nftnl_set *s, const struct nft_set *def, int family)
 {
-	uint32_t ip = family == AF_INET6 ? T_IP6ADDR : T_IPADDR, flags = 0, t[3];
+	uint32_t ip = family == AF_INET6 ? T_IP6ADDR : T_IPADDR, t[3];
 
 	switch (def->kind) {
 	case NS_SVC_VMAP:
@@ -190,18 +190,15 @@ static void set_types(struct nftnl_set *s, const struct nft_set *def, int family
 	}
 	nftnl_set_set_u32(s, NFTNL_SET_KEY_LEN, (uint32_t)nft_key_len(def->kind, family));
 	if (def->kind == NS_SVC_VMAP || def->kind == NS_PORT_VMAP || def->kind == NS_EP_VMAP) {
-		flags |= NFT_SET_MAP;
 		nftnl_set_set_u32(s, NFTNL_SET_DATA_TYPE, NFT_DATA_VERDICT);
 	} else if (def->kind == NS_EP_MAP) {
-		flags |= NFT_SET_MAP;
 		t[0] = ip, t[1] = T_PORT;
 		nftnl_set_set_u32(s, NFTNL_SET_DATA_TYPE, concat_type(t, 2));
 		nftnl_set_set_u32(s, NFTNL_SET_DATA_LEN, (uint32_t)nft_data_len(def->kind, family));
 	} else if (def->kind == NS_AFFINITY) {
-		flags |= NFT_SET_TIMEOUT | NFT_SET_EVAL;
 		nftnl_set_set_u64(s, NFTNL_SET_TIMEOUT, (uint64_t)def->timeout_s * 1000);
 	}
-	nftnl_set_set_u32(s, NFTNL_SET_FLAGS, flags);
+	nftnl_set_set_u32(s, NFTNL_SET_FLAGS, nft_set_flags(def->kind));
 }
 
 static void msg_set(struct nft_batch *b, uint16_t type, const char *name, const struct nft_set *def)
@@ -274,10 +271,16 @@ static void encode_phase(struct nft_batch *b, enum nft_phase ph, struct nft_op *
 
 		switch (ph) {
 		case PH_TABLE:
-			/* Created (if missing), deleted, created again unless only deleting. */
+			/*
+			 * "create": created if missing.  "reset": created,
+			 * deleted, created again.  "delete": created, deleted
+			 * (a missing table is no error).
+			 */
 			msg_table(b, NFT_MSG_NEWTABLE, NLM_F_CREATE);
+			if (streq(op->name, "create"))
+				break;
 			msg_table(b, NFT_MSG_DELTABLE, 0);
-			if (!streq(op->name, "delete"))
+			if (streq(op->name, "reset"))
 				msg_table(b, NFT_MSG_NEWTABLE, NLM_F_CREATE);
 			break;
 		case PH_DEL_ELEMS:

@@ -9,9 +9,10 @@
  */
 #include "dataplane/nftables/plan.h"
 
+#include <netinet/in.h> /* before the kernel's headers: glibc's in.h must come first */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <netinet/in.h>
+#include <linux/netfilter/nf_tables.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -163,6 +164,21 @@ size_t nft_key_len(enum nft_set_kind k, int family)
 size_t nft_data_len(enum nft_set_kind k, int family)
 {
 	return k == NS_EP_MAP ? addr_len(family) + 4 : 0;
+}
+
+uint32_t nft_set_flags(enum nft_set_kind k)
+{
+	switch (k) {
+	case NS_SVC_VMAP:
+	case NS_PORT_VMAP:
+	case NS_EP_VMAP:
+	case NS_EP_MAP:
+		return NFT_SET_MAP;
+	case NS_AFFINITY:
+		return NFT_SET_TIMEOUT | NFT_SET_EVAL; /* "dynamic": the packet path adds */
+	default:
+		return 0;
+	}
 }
 
 size_t key_addr(uint8_t *p, const struct addr *a)

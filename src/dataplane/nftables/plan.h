@@ -176,6 +176,8 @@ enum nft_set_kind nft_shared_kind(enum nft_shared s);
 /* Key and data lengths in bytes of a set kind in family. */
 size_t nft_key_len(enum nft_set_kind k, int family);
 size_t nft_data_len(enum nft_set_kind k, int family);
+/* The set flags (NFT_SET_MAP...) a set kind is created with. */
+uint32_t nft_set_flags(enum nft_set_kind k);
 
 /* Whether localhost NodPorts are on for these options (IPv4, 127.0.0.1 in the NodePort addresses). */
 bool nft_localhost_nodeports(const struct nft_plan_opts *o);

@@ -11,6 +11,7 @@
 
 #include "core/diag.h"
 #include "core/util.h"
+#include "dataplane/nftables/resync.h"
 #include "policy/policy.h"
 
 /* Plans every port view of the family that m does not know, into the diff. */
@@ -59,23 +60,58 @@ static int send_kernel(struct nft_batch *b, void *userdata, struct diag *d)
 	return nft_batch_send(b, "nftables", d);
 }
 
-int nft_sync_mirror(struct nft_mirror *m, const struct node_view *v, const struct nft_plan_opts *po,
-		    bool full, nft_send_fn send, void *send_data, struct nft_sync_info *info,
-		    struct diag *d)
+static int read_kernel(int family, struct nft_kstate *k, void *userdata, struct diag *d)
 {
-	struct nft_op reset = { .name = "reset" };
+	return nft_table_read(family, k, d);
+}
+
+static const struct nft_io kernel_io = { .send = send_kernel, .read = read_kernel };
+
+static void table_op(struct nft_diff *diff, const char *what)
+{
+	free(diff->ch.ops[PH_TABLE]);
+	diff->ch.ops[PH_TABLE] = xmalloc(sizeof(struct nft_op));
+	diff->ch.ops[PH_TABLE][0] = (struct nft_op){ .name = what };
+	diff->ch.n[PH_TABLE] = diff->ch.cap[PH_TABLE] = 1;
+}
+
+/*
+ * A full sync's changes: against what the kernel holds.  No table: create
+ * it (the diff against the empty mirror adds everything).  A table we
+ * cannot read or whose sets have other types: reset it.
+ */
+static void against_kernel(struct nft_diff *diff, struct nft_mirror *m, int family,
+			   const struct nft_io *io, struct nft_kstate *k, struct nft_sync_info *info,
+			   struct diag *d)
+{
+	int r = io->read(family, k, io->userdata, d);
+
+	if (r == -ENOENT) {
+		table_op(diff, "create");
+		return;
+	}
+	info->read_back = r >= 0;
+	if (r >= 0 && nft_diff_against_kernel(diff, m, k, family))
+		return;
+	/* The diff against the empty mirror, after a reset: everything. */
+	table_op(diff, "reset");
+	info->reset = true;
+}
+
+int nft_sync_mirror(struct nft_mirror *m, const struct node_view *v, const struct nft_plan_opts *po,
+		    bool full, const struct nft_io *io, struct nft_sync_info *info, struct diag *d)
+{
 	struct nft_diff diff;
 	struct nft_batch b = { 0 };
 	struct nft_frag *base = xmalloc(sizeof(*base));
+	struct nft_kstate k;
 	int r;
 
 	*info = (struct nft_sync_info){ 0 };
+	if (!io)
+		io = &kernel_io;
+	nft_kstate_init(&k);
 	nft_diff_init(&diff, m);
-	if (full) {
-		diff.ch.ops[PH_TABLE] = xmalloc(sizeof(reset));
-		diff.ch.ops[PH_TABLE][0] = reset;
-		diff.ch.n[PH_TABLE] = diff.ch.cap[PH_TABLE] = 1;
-	}
 	nft_plan_base(po, base);
 	info->planned++;
 	nft_diff_frag(&diff, m, base);
@@ -83,6 +119,8 @@ int nft_sync_mirror(struct nft_mirror *m, const struct node_view *v, const struc
 	if (r >= 0) {
 		nft_diff_sweep(&diff, m);
 		nft_diff_shared(&diff, m);
+		if (full)
+			against_kernel(&diff, m, po->family, io, &k, info, d);
 		info->elems_added = diff.elems_added;
 		info->elems_deleted = diff.elems_deleted;
 		info->chains_written = diff.chains_written;
@@ -94,12 +132,13 @@ int nft_sync_mirror(struct nft_mirror *m, const struct node_view *v, const struc
 		info->msgs = b.msgs;
 		info->bytes = b.bytes;
 		t0 = mono_ns();
-		r = (send ? send : send_kernel)(&b, send_data, d);
+		r = io->send(&b, io->userdata, d);
 		info->kernel_ns = mono_ns() - t0;
 		nft_batch_done(&b);
 	}
 	if (r >= 0)
 		nft_diff_commit(&diff, m);
 	nft_diff_done(&diff, m);
+	nft_kstate_done(&k);
 	return r < 0 ? r : 0;
 }
