@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "core/util.h"
+#include "dataplane/common/nodeport_addrs.h"
 #include "dataplane/nftables/plan_int.h"
 
 /* `ct state new jump <target>` */
@@ -95,21 +96,11 @@ static void nodeport_dispatch(struct nft_frag *f, struct nft_chain *c,
 	static const struct cidr lo4 = { .addr = { .family = AF_INET, .bytes = { 127 } }, .prefix = 8 };
 	static const struct cidr lo6 = { .addr = { .family = AF_INET6, .bytes = { [15] = 1 } },
 					 .prefix = 128 };
-	bool match_all = true;
+	bool has_v4_lo, match_all = nodeport_match_all(o->nodeport_cidrs, o->n_nodeport_cidrs, o->family,
+						       &has_v4_lo);
 	struct nft_rule *r;
 	struct nft_set *s;
 
-	for (size_t i = 0; i < o->n_nodeport_cidrs; i++) {
-		const struct cidr *cr = &o->nodeport_cidrs[i];
-
-		if (cr->addr.family != o->family)
-			continue;
-		if (cr->prefix == 0) {
-			match_all = true;
-			break;
-		}
-		match_all = false;
-	}
 	r = nft_chain_rule(c);
 	if (match_all) {
 		x_flag(r, NX_FIB_LOCAL, 0, false)->which = NX_DADDR;
@@ -123,25 +114,10 @@ static void nodeport_dispatch(struct nft_frag *f, struct nft_chain *c,
 	}
 	/* --nodeport-addresses: the host's addresses inside those ranges, in a set. */
 	s = nft_frag_set(f, "nodeport-ips", NS_ADDRS);
-	for (size_t i = 0; i < o->n_local_addrs; i++) {
-		const struct addr *a = &o->local_addrs[i];
-		bool in = false, dup = false;
-		static const uint8_t v6_lo[16] = { [15] = 1 };
-
-		if (a->family != o->family)
-			continue;
-		for (size_t k = 0; k < o->n_nodeport_cidrs && !in; k++)
-			in = o->nodeport_cidrs[k].addr.family == o->family &&
-			     cidr_contains(&o->nodeport_cidrs[k], a);
-		for (size_t k = 0; k < i && !dup; k++)
-			dup = addr_eq(&o->local_addrs[k], a);
-		if (!in || dup)
-			continue;
-		if (a->family == AF_INET6 ? !memcmp(a->bytes, v6_lo, 16) :
-					    (a->bytes[0] == 127 && !localhost))
-			continue;
-		key_addr(nft_set_elem(s)->key, a);
-	}
+	for (size_t i = 0; i < o->n_local_addrs; i++)
+		if (nodeport_addr_ok(o->nodeport_cidrs, o->n_nodeport_cidrs, o->local_addrs, i,
+				     o->family, localhost))
+			key_addr(nft_set_elem(s)->key, &o->local_addrs[i]);
 	x_named(r, NX_ADDR_IN_SET, "nodeport-ips", 0)->which = NX_DADDR;
 	x_named(r, NX_VMAP_PORT, nft_shared_names[SH_NODEPORTS], 0);
 }

@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "core/util.h"
+#include "dataplane/common/nodeport_addrs.h"
 #include "dataplane/nftables/plan_int.h"
 #include "policy/policy.h"
 
@@ -257,19 +258,8 @@ void rule_to(struct nft_chain *c, enum nft_verdict v, const char *target)
 
 bool nft_localhost_nodeports(const struct nft_plan_opts *o)
 {
-	struct addr lo = { .family = AF_INET, .bytes = { 127, 0, 0, 1 } };
-	bool any = false;
-
-	if (!o->localhost_nodeports || o->family != AF_INET)
-		return false;
-	for (size_t i = 0; i < o->n_nodeport_cidrs; i++) {
-		if (o->nodeport_cidrs[i].addr.family != AF_INET)
-			continue;
-		any = true;
-		if (cidr_contains(&o->nodeport_cidrs[i], &lo))
-			return true;
-	}
-	return !any; /* no NodePort addresses of the family: every local address */
+	return nodeport_localhost(o->nodeport_cidrs, o->n_nodeport_cidrs, o->family,
+				  o->localhost_nodeports);
 }
 
 const struct cidr *plan_detector(const struct nft_plan_opts *o, int *err)

@@ -26,82 +26,23 @@
 #include <string.h>
 
 #include "core/util.h"
+#include "dataplane/common/port_shape.h"
 #include "dataplane/nftables/plan_int.h"
 #include "policy/policy.h"
 #include "sched/sched.h"
 
 #define MAX_WEIGHT_SLOTS 1024
 
-struct shape {
-	const struct route *cip;
-	const struct route *fw;      /* the LB route whose ranges apply, or NULL */
-	bool has_svc, has_svl, int_forward, has_ext, ext_local, ext_forward;
-};
 
 struct port_ctx {
 	const struct port_view *pv;
 	const struct nft_plan_opts *o;
 	const struct cidr *detector;
 	struct nft_frag *f;
-	struct shape s;
+	struct port_shape s;
 	char h[17];                  /* the port's hash, in every name */
 	int ipproto;
 };
-
-static bool route_external(const struct route *r)
-{
-	return r->kind != ROUTE_CLUSTER_IP && r->allocated;
-}
-
-static size_t ranges_of_family(const struct route *r, int family)
-{
-	size_t n = 0;
-
-	for (size_t i = 0; i < r->n_source_ranges; i++)
-		n += r->source_ranges[i].addr.family == family;
-	return n;
-}
-
-/* Which chains the port has; false when it has nothing to program. */
-static bool shape_port(const struct port_view *pv, int family, struct shape *s)
-{
-	const struct route *ext = NULL;
-
-	*s = (struct shape){ 0 };
-	if (pv->family != family)
-		return false;
-	for (size_t i = 0; i < pv->n_routes; i++) {
-		const struct route *r = &pv->routes[i];
-
-		if (r->kind == ROUTE_CLUSTER_IP && !s->cip)
-			s->cip = r;
-		else if (route_external(r) && !ext)
-			ext = r;
-	}
-	/* As kube-proxy: no cluster IP (headless, not allocated yet), nothing at all. */
-	if (!s->cip || !s->cip->allocated)
-		return false;
-	s->has_svc = !pv->cat.cluster.nil && pv->cat.cluster.n > 0;
-	s->has_svl = !pv->cat.local.nil && pv->cat.local.n > 0;
-	s->int_forward = s->cip->action == ACTION_FORWARD &&
-			 (s->cip->uses_local ? s->has_svl : s->has_svc);
-	if (ext && ext->action != ACTION_REJECT) {
-		s->has_ext = true;
-		s->ext_local = ext->uses_local;
-		s->ext_forward = ext->action == ACTION_FORWARD &&
-				 (ext->uses_local ? s->has_svl : s->has_svc);
-	}
-	for (size_t i = 0; s->has_ext && i < pv->n_routes; i++) {
-		const struct route *r = &pv->routes[i];
-
-		if (r->kind == ROUTE_LOAD_BALANCER && r->allocated && r->action != ACTION_REJECT &&
-		    ranges_of_family(r, family)) {
-			s->fw = r;
-			break;
-		}
-	}
-	return true;
-}
 
 static void name(char *buf, const char *prefix, const struct port_ctx *c, const char *suffix)
 {
@@ -431,7 +372,7 @@ static void shared_elements(struct port_ctx *c)
 		const struct route *r = &pv->routes[i];
 
 		if (r->kind != ROUTE_LOAD_BALANCER || !r->allocated ||
-		    !ranges_of_family(r, c->o->family))
+		    !route_ranges(r, c->o->family))
 			continue;
 		name(target, "fw", c, "");
 		shared_verdict(c, SH_FIREWALL, r, pv->port->port, NV_GOTO, target);
@@ -491,7 +432,8 @@ int nft_plan_port(const struct port_view *pv, const struct nft_plan_opts *o, str
 	c.detector = plan_detector(o, &r);
 	if (r < 0)
 		return r;
-	if (!shape_port(pv, o->family, &c.s))
+	port_shape(pv, o->family, &c.s);
+	if (!c.s.render)
 		return 0;
 	c.ipproto = proto_ipproto(pv->port->proto);
 	frag_key(&c);
