@@ -220,7 +220,8 @@ static void flow_hash(struct nftnl_rule *r, int family, uint32_t mod, uint32_t s
 	nftnl_expr_set_u32(e, NFTNL_EXPR_HASH_SEED, seed);
 }
 
-static void add_x(struct nftnl_rule *r, int family, const struct nft_x *x)
+/* The matches; false for a statement (add_statement). */
+static bool add_match(struct nftnl_rule *r, int family, const struct nft_x *x)
 {
 	uint32_t w = alen(family) / 4, rtn_local = RTN_LOCAL;
 	struct nftnl_expr *e;
@@ -267,6 +268,18 @@ static void add_x(struct nftnl_rule *r, int family, const struct nft_x *x)
 		cmp(r, x->neg ? NFT_CMP_EQ : NFT_CMP_NEQ, &zero, 4);
 		break;
 	}
+	default:
+		return false;
+	}
+	return true;
+}
+
+static void add_statement(struct nftnl_rule *r, int family, const struct nft_x *x)
+{
+	uint32_t w = alen(family) / 4;
+	struct nftnl_expr *e;
+
+	switch (x->kind) {
 	case NX_MARK_OR:
 		mark_set(r, ~x->num, x->num);
 		break;
@@ -325,7 +338,15 @@ static void add_x(struct nftnl_rule *r, int family, const struct nft_x *x)
 	case NX_VERDICT:
 		verdict(r, x->verdict, x->name);
 		break;
+	default:
+		break;
 	}
+}
+
+static void add_x(struct nftnl_rule *r, int family, const struct nft_x *x)
+{
+	if (!add_match(r, family, x))
+		add_statement(r, family, x);
 }
 
 void nft_rule_exprs(struct nftnl_rule *r, int family, const struct nft_rule *m)
