@@ -31,6 +31,7 @@
 #include "core/diag.h"
 #include "core/util.h"
 #include "dataplane/nftables/expr.h"
+#include "dataplane/nftables/text.h"
 
 #define BATCH_PAGE (1u << 20)
 #define MSG_MAX (1u << 17)          /* the largest message we write: an element chunk */
@@ -50,6 +51,8 @@ static uint32_t concat_type(const uint32_t *t, size_t n)
 
 static void what(struct nft_batch *b, char *s)
 {
+	b->rule_of = xgrow(b->rule_of, &b->cap_rule_of, b->n_what + 1, sizeof(*b->rule_of));
+	b->rule_of[b->n_what] = NULL;
 	VEC_PUSH(b->what, b->n_what, b->cap_what, s);
 }
 
@@ -148,6 +151,7 @@ static void msg_rule(struct nft_batch *b, const char *chain, const struct nft_ru
 	nft_rule_exprs(r, b->family, m);
 	nlh = hdr(b, NFT_MSG_NEWRULE, NLM_F_CREATE | NLM_F_APPEND,
 		  xasprintf("adding a rule to chain %s", chain));
+	b->rule_of[b->n_what - 1] = m; /* spelled out only if the kernel refuses it */
 	nftnl_rule_nlmsg_build_payload(nlh, r);
 	nftnl_rule_free(r);
 	done_msg(b, nlh);
@@ -334,14 +338,25 @@ void nft_batch_done(struct nft_batch *b)
 	if (b->b)
 		nftnl_batch_free(b->b);
 	strv_free(b->what, b->n_what);
+	free(b->rule_of);
 	*b = (struct nft_batch){ 0 };
 }
 
-static const char *describe(const struct nft_batch *b, uint32_t seq)
+/* What message seq did; a rule with its text, so an unsupported expression shows. */
+static char *describe(const struct nft_batch *b, uint32_t seq)
 {
 	uint32_t i = seq - b->seq0;
+	struct sbuf s = { 0 };
 
-	return i < b->n_what ? b->what[i] : "an unknown message";
+	if (i >= b->n_what)
+		return xstrdup("an unknown message");
+	sbuf_adds(&s, b->what[i]);
+	if (b->rule_of[i]) {
+		SBUF_ADDL(&s, " (");
+		nft_rule_text(&s, b->rule_of[i], b->family);
+		sbuf_addc(&s, ')');
+	}
+	return sbuf_cstr(&s);
 }
 
 /* The kernel's answers: each NLMSG_ERROR with an error names its message. */
@@ -360,14 +375,17 @@ static int read_answers(struct mnl_socket *nl, const struct nft_batch *b, const 
 			return errno == EAGAIN || errno == EWOULDBLOCK ? ret : -errno;
 		for (; mnl_nlmsg_ok(nlh, len); nlh = mnl_nlmsg_next(nlh, &len)) {
 			const struct nlmsgerr *err = mnl_nlmsg_get_payload(nlh);
+			char *desc;
 
 			if (nlh->nlmsg_type != NLMSG_ERROR || !err->error)
 				continue;
+			desc = describe(b, nlh->nlmsg_seq);
 			diag_add(d, DIAG_ERROR, NULL, 0, NULL, NULL, "%s: the kernel refused %s: %s%s",
-				 who, describe(b, nlh->nlmsg_seq), strerror(-err->error),
+				 who, desc, strerror(-err->error),
 				 err->error == -EOPNOTSUPP || err->error == -ENOENT ?
 				 " (does this kernel have nf_tables with numgen, fib, nat, jhash,"
 				 " dynset and concatenated set keys?)" : "");
+			free(desc);
 			if (!ret)
 				ret = err->error;
 		}

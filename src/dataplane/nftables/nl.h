@@ -25,6 +25,8 @@ struct nft_batch {
 	uint32_t seq0, seq;    /* the batch's first and next sequence numbers */
 	char **what;           /* per message (seq - seq0): what it does, for errors */
 	size_t n_what, cap_what;
+	const struct nft_rule **rule_of; /* per message: the rule it adds (NULL: none), for errors */
+	size_t cap_rule_of;
 	size_t msgs;           /* messages, without the batch's begin and end */
 	size_t bytes;          /* of the whole batch */
 };
