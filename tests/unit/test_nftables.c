@@ -115,7 +115,7 @@ static const struct plan_case plan_cases[] = {
 	  SVC("web", "", "}") WEB SLICE("web", TWO), false, AF_INET,
 	  { "@services 10.96.0.1 . tcp . 80 : goto svc-",
 	    "ip daddr 10.96.0.1/32 th dport 80 ip saddr != 10.244.0.0/16 jump mark-for-masquerade",
-	    "dnat ip to numgen random mod 2 map @eps-", "  0 : 10.244.1.5 . 8080",
+	    "numgen random mod 2 map @endpoints", "  0 : 10.244.1.5 . 8080",
 	    "  1 : 10.244.2.5 . 8080", "@hairpin 10.244.1.5 . 10.244.1.5" },
 	  { "@no-endpoint-services 10.", "update @" } },
 	{ "--masquerade-all: every cluster-IP packet marked",
@@ -132,7 +132,7 @@ static const struct plan_case plan_cases[] = {
 	{ "internalTrafficPolicy Local with one: svl chain over the local set",
 	  SVC("web", "", "}") "spec: {clusterIP: 10.96.0.1, internalTrafficPolicy: Local, ports: [{name: http,"
 	  " port: 80, targetPort: 8080}]}\n" SLICE("web", TWO), false, AF_INET,
-	  { "@services 10.96.0.1 . tcp . 80 : goto svl-", "numgen random mod 1 map @eps-" },
+	  { "@services 10.96.0.1 . tcp . 80 : goto svl-", "numgen random mod 1 map @endpoints" },
 	  { "goto svc-" } },
 	{ "NodePort, eTP Cluster: ext chain masquerades, then the cluster set",
 	  SVC("web", "", "}") "spec: {type: NodePort, clusterIP: 10.96.0.1, ports: [{name: http, port: 80,"
@@ -155,8 +155,8 @@ static const struct plan_case plan_cases[] = {
 	{ "ClientIP affinity: timed sets, per-endpoint chains",
 	  SVC("web", "", "}") "spec: {clusterIP: 10.96.0.1, sessionAffinity: ClientIP, ports: [{name: http,"
 	  " port: 80, targetPort: 8080}]}\n" SLICE("web", TWO), false, AF_INET,
-	  { "timeout 10800s", "update @aff-", "dnat ip to 10.244.1.5:8080", "numgen random mod 2 vmap @epv-",
-	    "ip saddr @aff-" }, { "map @eps-" } },
+	  { "ip saddr timeout 10800s }", "update @affinity-", "dnat ip to 10.244.1.5:8080",
+	    "numgen random mod 2 vmap @endpoint-chains", ". ip saddr @affinity-" }, { "map @endpoints" } },
 	{ "rr with weights: random picks in proportion, and a warning",
 	  SVC("web", "", ", annotations: {kroute.io/scheduler: rr, kroute.io/endpoint-weights:"
 	      " \"10.244.1.5=4,10.244.2.5=2\"}}") WEB SLICE("web", TWO), false, AF_INET,
@@ -169,7 +169,7 @@ static const struct plan_case plan_cases[] = {
 	{ "maglev: the scheduler's table as map elements under jhash",
 	  SVC("web", "", ", annotations: {kroute.io/scheduler: maglev, kroute.io/scheduler-flags:"
 	      " \"maglev-table-size=251\"}}") WEB SLICE("web", TWO), false, AF_INET,
-	  { "jhash ip saddr . th sport . ip daddr . th dport mod 251 map @eps-", "  250 : 10.244." },
+	  { "jhash ip saddr . th sport . ip daddr . th dport mod 251 map @endpoints", "  250 : 10.244." },
 	  { "numgen", "warning" } },
 	{ "the base: hooks, NodePorts on every local address but loopback guarded",
 	  "", false, AF_INET,
@@ -251,7 +251,7 @@ static int read_kernel(int family, struct nft_kstate *k, void *userdata, struct 
 		}
 		for (size_t c = 0; m->frags.slots[i].key && c < f->n_sets; c++) {
 			const struct nft_set *s = &f->sets[c];
-			struct nft_kset *ks = nft_kstate_set(k, s->name);
+			struct nft_kset *ks = nft_kstate_set(k, nft_set_kname(s)); /* a slice: its map */
 
 			ks->flags = nft_set_flags(s->kind);
 			ks->key_len = (uint32_t)nft_key_len(s->kind, family);
@@ -435,13 +435,14 @@ static void test_service_removed(void **state)
 	assert_int_equal(info.chains_written, 0);
 	del_elems = strstr(rec.what, "deleting 1 element from set services");
 	flush = strstr(rec.what, "flushing chain svc-");
-	del_set = strstr(rec.what, "deleting set eps-");
+	del_set = strstr(rec.what, "deleting 1 element from set endpoints-");
 	del_chain = strstr(rec.what, "deleting chain svc-");
 	assert_non_null(del_elems);
 	assert_non_null(flush);
 	assert_non_null(del_set);
 	assert_non_null(del_chain);
-	assert_true(del_elems < flush && flush < del_set && del_set < del_chain);
+	/* Elements (the service's, its endpoint slot) before its chain is flushed and deleted. */
+	assert_true(del_elems < flush && del_set < flush && flush < del_chain);
 	/* 10.244.1.5 is still an endpoint of web: its hairpin element stays. */
 	if (strstr(rec.what, "from set hairpin"))
 		fail_msg("the hairpin element of a shared endpoint was deleted:\n%s", rec.what);

@@ -162,6 +162,21 @@ void nft_plan_base(const struct nft_plan_opts *o, struct nft_frag *ret)
 	*ret = (struct nft_frag){ .key = xstrdup("base") };
 	for (int s = 0; s < SH_N; s++)
 		nft_frag_set(ret, nft_shared_names[s], nft_shared_kind((enum nft_shared)s));
+	for (uint64_t i = 0; i < NFT_EPS_SHARDS; i++) {
+		char name[NFT_NAME_MAX];
+
+		nft_slots_map(name, false, i << 56);
+		nft_frag_set(ret, name, NS_EP_MAP);
+	}
+	for (uint64_t i = 0; i < NFT_EPV_SHARDS; i++) {
+		char name[NFT_NAME_MAX];
+
+		nft_slots_map(name, true, i << 60);
+		nft_frag_set(ret, name, NS_EP_VMAP);
+		nft_affinity_set(name, i << 60);
+		/* Each update sets its service's timeout; this is only the set's default. */
+		nft_frag_set(ret, name, NS_AFFINITY)->timeout_s = 10800;
+	}
 	filter_chains(ret, o, localhost);
 	nat_chains(ret, o, localhost);
 	nft_frag_finish(ret);

@@ -35,6 +35,18 @@ static void elem_op(struct nft_diff *d, enum nft_phase ph, const char *set, uint
 		d->elems_deleted++;
 }
 
+/* An element of set s (a slice goes to its base map, named after the slice for errors). */
+static void set_elem_op(struct nft_diff *d, enum nft_phase ph, const struct nft_set *s,
+			const struct nft_elem *e)
+{
+	nft_diff_op(d, ph, (struct nft_op){ .name = nft_set_kname(s), .elem = e, .set_kind = s->kind,
+					     .local = s->in_map[0] ? s->name : NULL });
+	if (ph == PH_ADD_ELEMS)
+		d->elems_added++;
+	else
+		d->elems_deleted++;
+}
+
 void nft_mirror_init(struct nft_mirror *m)
 {
 	*m = (struct nft_mirror){ 0 };
@@ -177,13 +189,13 @@ static void diff_elems(struct nft_diff *d, const struct nft_set *o, const struct
 		int c = i == o->n_elems ? 1 : k == s->n_elems ? -1 : elem_key_cmp(&a[i], &b[k]);
 
 		if (c < 0) {
-			elem_op(d, PH_DEL_ELEMS, s->name, s->kind, a[i++]);
+			set_elem_op(d, PH_DEL_ELEMS, s, a[i++]);
 		} else if (c > 0) {
-			elem_op(d, PH_ADD_ELEMS, s->name, s->kind, b[k++]);
+			set_elem_op(d, PH_ADD_ELEMS, s, b[k++]);
 		} else {
 			if (!same_value(a[i], b[k])) {
-				elem_op(d, PH_DEL_ELEMS, s->name, s->kind, a[i]);
-				elem_op(d, PH_ADD_ELEMS, s->name, s->kind, b[k]);
+				set_elem_op(d, PH_DEL_ELEMS, s, a[i]);
+				set_elem_op(d, PH_ADD_ELEMS, s, b[k]);
 			}
 			i++;
 			k++;
@@ -210,7 +222,7 @@ static void keep_slots(const struct nft_set *o, struct nft_set *s)
 	for (size_t i = 0; i < o->n_elems; i++) {
 		uint32_t slot;
 
-		memcpy(&slot, o->elems[i].key, 4);
+		memcpy(&slot, o->elems[i].key + 8, 4); /* the key: id . slot */
 		if (slot >= n)
 			continue;
 		for (size_t k = 0; k < n; k++) {
@@ -229,7 +241,7 @@ static void keep_slots(const struct nft_set *o, struct nft_set *s)
 		while (placed[f])
 			f++;
 		s->elems[f] = want[k];
-		memcpy(s->elems[f].key, &(uint32_t){ (uint32_t)f }, 4);
+		memcpy(s->elems[f].key + 8, &(uint32_t){ (uint32_t)f }, 4);
 		placed[f++] = true;
 	}
 	free(want);
@@ -239,9 +251,21 @@ static void keep_slots(const struct nft_set *o, struct nft_set *s)
 
 void nft_diff_add_set(struct nft_diff *d, const struct nft_set *s)
 {
-	nft_diff_op(d, PH_ADD_SETS, (struct nft_op){ .name = s->name, .set = s });
+	if (!s->in_map[0])
+		nft_diff_op(d, PH_ADD_SETS, (struct nft_op){ .name = s->name, .set = s });
 	for (size_t k = 0; k < s->n_elems; k++)
-		elem_op(d, PH_ADD_ELEMS, s->name, s->kind, &s->elems[k]);
+		set_elem_op(d, PH_ADD_ELEMS, s, &s->elems[k]);
+}
+
+/* A set that goes: deleted, or a slice's elements deleted from its base map. */
+static void del_set(struct nft_diff *d, const struct nft_set *o)
+{
+	if (!o->in_map[0]) {
+		nft_diff_op(d, PH_DEL_SETS, (struct nft_op){ .name = o->name });
+		return;
+	}
+	for (size_t k = 0; k < o->n_elems; k++)
+		set_elem_op(d, PH_DEL_ELEMS, o, &o->elems[k]);
 }
 
 /* Returns whether a set was redefined (deleted and added): its rules must be written again. */
@@ -253,9 +277,10 @@ static bool diff_sets(struct nft_diff *d, const struct nft_frag *old, struct nft
 		struct nft_set *s = &nf->sets[i];
 		const struct nft_set *o = set_in(old, s->name);
 
-		if (o && (o->kind != s->kind || o->timeout_s != s->timeout_s)) {
-			nft_diff_op(d, PH_DEL_SETS, (struct nft_op){ .name = o->name });
-			redefined = true;
+		if (o && (o->kind != s->kind || o->timeout_s != s->timeout_s ||
+			  !streq(o->in_map, s->in_map))) {
+			del_set(d, o);
+			redefined = !o->in_map[0];
 			o = NULL;
 		}
 		if (!o) {
@@ -266,7 +291,7 @@ static bool diff_sets(struct nft_diff *d, const struct nft_frag *old, struct nft
 	}
 	for (size_t i = 0; old && i < old->n_sets; i++)
 		if (!set_in(nf, old->sets[i].name))
-			nft_diff_op(d, PH_DEL_SETS, (struct nft_op){ .name = old->sets[i].name });
+			del_set(d, &old->sets[i]);
 	return redefined;
 }
 
@@ -475,6 +500,8 @@ void nft_diff_done(struct nft_diff *d, struct nft_mirror *m)
 		free(d->ch.ops[p]);
 	for (int i = 0; i < SH_N; i++)
 		free(d->kernel_shared[i].elems);
+	for (size_t i = 0; i < ARRAY_SIZE(d->kernel_slots); i++)
+		free(d->kernel_slots[i].elems);
 	free(d->fresh);
 	free(d->gone);
 	free(d->touched);

@@ -37,6 +37,7 @@ struct nft_op {
 	const struct nft_rule *rule;   /* PH_ADD_RULES */
 	const struct nft_elem *elem;   /* PH_*_ELEMS: one element; nl.c packs a set's run into one message */
 	uint8_t set_kind;              /* PH_*_ELEMS */
+	const char *local;             /* PH_*_ELEMS of a slice: the slice's name, for messages */
 };
 
 struct nft_changes {
@@ -77,6 +78,7 @@ struct nft_diff {
 	size_t n_touched, cap_touched;
 	size_t elems_added, elems_deleted, chains_written;
 	struct nft_set kernel_shared[SH_N]; /* a full resync's shared maps as they should be (resync.c) */
+	struct nft_set kernel_slots[NFT_EPS_SHARDS + NFT_EPV_SHARDS]; /* and its endpoint maps (every slice) */
 };
 
 void nft_mirror_init(struct nft_mirror *m);

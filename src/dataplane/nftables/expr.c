@@ -192,16 +192,17 @@ static void verdict(struct nftnl_rule *r, unsigned v, const char *chain)
 		nftnl_expr_set_str(e, NFTNL_EXPR_IMM_CHAIN, chain);
 }
 
+/* numgen random mod num into the slot's register (the key: id in REG32_00..01 . slot). */
 static void numgen(struct nftnl_rule *r, uint32_t mod)
 {
 	struct nftnl_expr *e = add(r, "numgen");
 
-	nftnl_expr_set_u32(e, NFTNL_EXPR_NG_DREG, NFT_REG_1);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_NG_DREG, NFT_REG32_02);
 	nftnl_expr_set_u32(e, NFTNL_EXPR_NG_MODULUS, mod);
 	nftnl_expr_set_u32(e, NFTNL_EXPR_NG_TYPE, NFT_NG_RANDOM);
 }
 
-/* jhash over saddr . sport . daddr . dport (the flow), mod num, into reg1. */
+/* jhash over saddr . sport . daddr . dport (the flow), mod num, into the slot's register. */
 static void flow_hash(struct nftnl_rule *r, int family, uint32_t mod, uint32_t seed)
 {
 	uint32_t w = alen(family) / 4, reg = NFT_REG32_00;
@@ -214,7 +215,7 @@ static void flow_hash(struct nftnl_rule *r, int family, uint32_t mod, uint32_t s
 	e = add(r, "hash");
 	nftnl_expr_set_u32(e, NFTNL_EXPR_HASH_TYPE, NFT_HASH_JENKINS);
 	nftnl_expr_set_u32(e, NFTNL_EXPR_HASH_SREG, reg);
-	nftnl_expr_set_u32(e, NFTNL_EXPR_HASH_DREG, NFT_REG_1);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_HASH_DREG, NFT_REG32_02);
 	nftnl_expr_set_u32(e, NFTNL_EXPR_HASH_LEN, 4 * (2 * w + 2));
 	nftnl_expr_set_u32(e, NFTNL_EXPR_HASH_MODULUS, mod);
 	nftnl_expr_set_u32(e, NFTNL_EXPR_HASH_SEED, seed);
@@ -255,6 +256,11 @@ static bool add_match(struct nftnl_rule *r, int family, const struct nft_x *x)
 		load_addr(r, family, x->which, NFT_REG32_00);
 		lookup(r, x->name, -1);
 		break;
+	case NX_AFFINITY:
+		immediate_data(r, NFT_REG32_00, &x->id, 8);
+		load_addr(r, family, NX_SADDR, NFT_REG32_02);
+		lookup(r, x->name, -1);
+		break;
 	case NX_HAIRPIN:
 		load_addr(r, family, NX_SADDR, NFT_REG32_00);
 		load_addr(r, family, NX_DADDR, NFT_REG32_00 + w);
@@ -286,12 +292,14 @@ static void add_statement(struct nftnl_rule *r, int family, const struct nft_x *
 	case NX_MARK_XOR:
 		mark_set(r, 0xffffffffu, x->num);
 		break;
-	case NX_UPDATE:
-		load_addr(r, family, NX_SADDR, NFT_REG32_00);
+	case NX_UPDATE: /* the key: endpoint id (REG32_00..01) . client address */
+		immediate_data(r, NFT_REG32_00, &x->id, 8);
+		load_addr(r, family, NX_SADDR, NFT_REG32_02);
 		e = add(r, "dynset");
 		nftnl_expr_set_u32(e, NFTNL_EXPR_DYNSET_OP, NFT_DYNSET_OP_UPDATE);
 		nftnl_expr_set_u32(e, NFTNL_EXPR_DYNSET_SREG_KEY, NFT_REG32_00);
 		nftnl_expr_set_str(e, NFTNL_EXPR_DYNSET_SET_NAME, x->name);
+		nftnl_expr_set_u64(e, NFTNL_EXPR_DYNSET_TIMEOUT, (uint64_t)x->num * 1000);
 		break;
 	case NX_VMAP_SVC:
 		load_addr(r, family, NX_DADDR, NFT_REG32_00);
@@ -306,6 +314,7 @@ static void add_statement(struct nftnl_rule *r, int family, const struct nft_x *
 		break;
 	case NX_VMAP_NUMGEN:
 		numgen(r, x->num);
+		immediate_data(r, NFT_REG32_00, &x->id, 8);
 		lookup(r, x->name, NFT_REG_VERDICT);
 		break;
 	case NX_DNAT: {
@@ -322,6 +331,7 @@ static void add_statement(struct nftnl_rule *r, int family, const struct nft_x *
 			numgen(r, x->num);
 		else
 			flow_hash(r, family, x->num, 0x6b726f75u /* fixed: the same slot after a restart */);
+		immediate_data(r, NFT_REG32_00, &x->id, 8);
 		lookup(r, x->name, NFT_REG_1);
 		nat(r, family, NFT_REG32_00, NFT_REG32_00 + w);
 		break;

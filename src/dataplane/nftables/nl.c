@@ -185,11 +185,15 @@ static void set_types(struct nftnl_set *s, const struct nft_set *def, int family
 		nftnl_set_set_u32(s, NFTNL_SET_KEY_TYPE, concat_type(t, 2));
 		break;
 	case NS_ADDRS:
-	case NS_AFFINITY:
 		nftnl_set_set_u32(s, NFTNL_SET_KEY_TYPE, ip);
 		break;
-	default:
-		nftnl_set_set_u32(s, NFTNL_SET_KEY_TYPE, T_MARK);
+	case NS_AFFINITY: /* endpoint id (two words) . client */
+		t[0] = T_MARK, t[1] = T_MARK, t[2] = ip;
+		nftnl_set_set_u32(s, NFTNL_SET_KEY_TYPE, concat_type(t, 3));
+		break;
+	default: /* the service's id (two 4-byte words) . slot */
+		t[0] = T_MARK, t[1] = T_MARK, t[2] = T_MARK;
+		nftnl_set_set_u32(s, NFTNL_SET_KEY_TYPE, concat_type(t, 3));
 		break;
 	}
 	nftnl_set_set_u32(s, NFTNL_SET_KEY_LEN, (uint32_t)nft_key_len(def->kind, family));
@@ -250,8 +254,10 @@ static size_t msg_elems(struct nft_batch *b, const struct nft_op *ops, size_t n,
 		k++;
 	}
 	nlh = hdr(b, add ? NFT_MSG_NEWSETELEM : NFT_MSG_DELSETELEM, add ? NLM_F_CREATE : 0,
-		  xasprintf("%s %zu element%s %s set %s", add ? "adding" : "deleting", k,
-			    k == 1 ? "" : "s", add ? "to" : "from", ops[0].name));
+		  xasprintf("%s %zu element%s %s set %s%s%s%s", add ? "adding" : "deleting", k,
+			    k == 1 ? "" : "s", add ? "to" : "from", ops[0].name,
+			    ops[0].local ? " (" : "", ops[0].local ? ops[0].local : "",
+			    ops[0].local ? (k > 1 ? ", ...)" : ")") : ""));
 	nftnl_set_elems_nlmsg_build_payload(nlh, s);
 	nftnl_set_free(s);
 	done_msg(b, nlh);

@@ -155,10 +155,11 @@ size_t nft_key_len(enum nft_set_kind k, int family)
 	case NS_ADDR_PAIRS:
 		return 2 * addr_len(family);
 	case NS_ADDRS:
-	case NS_AFFINITY:
 		return addr_len(family);
+	case NS_AFFINITY:
+		return 8 + addr_len(family);
 	default:
-		return 4; /* numgen / jhash: a host-order u32 */
+		return 12; /* the service's id . a numgen / jhash slot, host order */
 	}
 }
 
@@ -207,10 +208,25 @@ size_t key_port(uint8_t *p, uint16_t port)
 	return 4;
 }
 
-void key_u32(uint8_t *p, uint32_t v)
+void nft_slots_map(char buf[NFT_NAME_MAX], bool verdict, uint64_t id)
 {
-	memcpy(p, &v, 4);
+	if (verdict)
+		snprintf(buf, NFT_NAME_MAX, "endpoint-chains-%x", (unsigned)(id >> 60));
+	else
+		snprintf(buf, NFT_NAME_MAX, "endpoints-%02x", (unsigned)(id >> 56));
 }
+
+void nft_affinity_set(char buf[NFT_NAME_MAX], uint64_t id)
+{
+	snprintf(buf, NFT_NAME_MAX, "affinity-%x", (unsigned)(id >> 60));
+}
+
+void key_slot(uint8_t *p, uint64_t id, uint32_t slot)
+{
+	memcpy(p, &id, 8);
+	memcpy(p + 8, &slot, 4);
+}
+
 
 /* ---- rule items ---- */
 

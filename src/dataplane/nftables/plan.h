@@ -29,6 +29,19 @@ struct node_view;
 struct port_view;
 
 #define NFT_TABLE "kroute"
+/*
+ * Every service's endpoint slots live in maps of the base, keyed on the
+ * service's id (a 64-bit hash) . slot, sharded by the id's top bits.  Why
+ * shards: the kernel finds a set by name walking the table's list of
+ * sets, so a set per service makes a sync quadratic in services; and it
+ * checks every element added to a map against every rule that looks the
+ * map up, so one map for all services is quadratic too.  256 maps of
+ * about n/256 services each keep both walks short.
+ */
+#define NFT_EPS_SHARDS 256u            /* endpoints-00..ff: id . slot : addr . port */
+#define NFT_EPV_SHARDS 16u             /* endpoint-chains-0..f: id . slot : goto ep-H-E (affinity) */
+/* ClientIP affinity: endpoint id . client address, timed, filled by the packet path; sharded too. */
+#define NFT_AFF_SHARDS 16u             /* affinity-0..f */
 #define NFT_NAME_MAX 40          /* our chain and set names are at most 33 characters */
 #define NFT_KEY_MAX 36           /* ip6 . ip6, or ip6 . proto . port, padded to registers */
 #define NFT_DATA_MAX 20          /* ip6 . port */
@@ -55,7 +68,8 @@ enum nft_x_kind {
 	NX_MARK,            /* meta mark & num != 0 (neg: == 0) */
 	NX_MARK_OR,         /* meta mark set meta mark | num */
 	NX_MARK_XOR,        /* meta mark set meta mark ^ num */
-	NX_UPDATE,          /* update @name { ip saddr } */
+	NX_UPDATE,          /* update @name { id . ip saddr timeout num s } */
+	NX_AFFINITY,        /* id . ip saddr @name */
 	NX_VMAP_SVC,        /* ip daddr . meta l4proto . th dport vmap @name */
 	NX_VMAP_PORT,       /* meta l4proto . th dport vmap @name */
 	NX_VMAP_NUMGEN,     /* numgen random mod num vmap @name */
@@ -76,6 +90,7 @@ struct nft_x {
 	uint8_t verdict;    /* enum nft_verdict */
 	uint16_t port;
 	uint32_t num;       /* ct state bits, mark bits, modulus */
+	uint64_t id;        /* NX_*NUMGEN, NX_DNAT_JHASH: the service's id in the endpoint maps */
 	struct cidr cidr;   /* NX_ADDR; NX_DNAT's address */
 	char name[NFT_NAME_MAX]; /* a set or map, or the jump target */
 };
@@ -101,9 +116,9 @@ enum nft_set_kind {
 	NS_PORT_VMAP,       /* proto . port : verdict */
 	NS_ADDR_PAIRS,      /* addr . addr */
 	NS_ADDRS,           /* addr */
-	NS_AFFINITY,        /* addr, dynamic with a timeout: filled by the kernel */
-	NS_EP_MAP,          /* integer : addr . port (dnat targets) */
-	NS_EP_VMAP,         /* integer : verdict */
+	NS_AFFINITY,        /* endpoint id . addr, dynamic with timeouts: filled by the packet path */
+	NS_EP_MAP,          /* id . slot : addr . port (dnat targets) */
+	NS_EP_VMAP,         /* id . slot : verdict */
 };
 
 struct nft_elem {
@@ -118,6 +133,7 @@ struct nft_set {
 	uint8_t kind;       /* enum nft_set_kind */
 	uint32_t timeout_s; /* NS_AFFINITY */
 	bool slots_free;    /* numgen slots: any slot may hold any endpoint (diff.c keeps them put) */
+	char in_map[NFT_NAME_MAX]; /* a slice (these elements only) of this base map; "": a set of its own */
 	struct nft_elem *elems;
 	size_t n_elems, cap_elems;
 };
@@ -176,6 +192,15 @@ enum nft_set_kind nft_shared_kind(enum nft_shared s);
 /* Key and data lengths in bytes of a set kind in family. */
 size_t nft_key_len(enum nft_set_kind k, int family);
 size_t nft_data_len(enum nft_set_kind k, int family);
+/* The set the kernel knows: the base map a slice is part of, or the set itself. */
+static inline const char *nft_set_kname(const struct nft_set *s)
+{
+	return s->in_map[0] ? s->in_map : s->name;
+}
+/* The endpoint map (verdict: the affinity chains' map) that holds id's slots. */
+void nft_slots_map(char buf[NFT_NAME_MAX], bool verdict, uint64_t id);
+/* The affinity set that holds endpoint id's clients. */
+void nft_affinity_set(char buf[NFT_NAME_MAX], uint64_t id);
 /* The set flags (NFT_SET_MAP...) a set kind is created with. */
 uint32_t nft_set_flags(enum nft_set_kind k);
 

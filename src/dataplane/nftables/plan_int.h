@@ -15,7 +15,8 @@ struct nft_elem *plan_shared(struct nft_frag *f, enum nft_shared set);
 size_t key_addr(uint8_t *p, const struct addr *a);
 size_t key_proto(uint8_t *p, int ipproto);
 size_t key_port(uint8_t *p, uint16_t port);
-void key_u32(uint8_t *p, uint32_t v);
+/* An endpoint map's key: the service's id . slot. */
+void key_slot(uint8_t *p, uint64_t id, uint32_t slot);
 
 void x_verdict(struct nft_rule *r, enum nft_verdict v, const char *chain);
 void x_addr(struct nft_rule *r, int which, const struct cidr *c, bool neg);

@@ -41,6 +41,7 @@ struct port_ctx {
 	struct nft_frag *f;
 	struct port_shape s;
 	char h[17];                  /* the port's hash, in every name */
+	uint64_t hv;                 /* the same as a number: the cluster set's id in the endpoint maps */
 	int ipproto;
 };
 
@@ -80,22 +81,25 @@ static struct nft_chain *find_chain(struct nft_frag *f, const char *n)
 	return NULL;
 }
 
-/* An endpoint's chain under ClientIP affinity: remember the client, then DNAT. */
+/* An endpoint's id in the affinity sets: the port's and the endpoint's "ip:port". */
+static uint64_t ep_id(const struct port_ctx *c, const struct ep *e)
+{
+	return fnv1a_update(c->hv, e->key, strlen(e->key));
+}
+
+/* An endpoint's chain under ClientIP affinity: remember the client (timed), then DNAT. */
 static void affinity_endpoint(struct port_ctx *c, const struct ep *e)
 {
 	char chain[NFT_NAME_MAX], set[NFT_NAME_MAX];
 	struct nft_chain *ch;
-	struct nft_set *s;
 	struct nft_x *x;
 
 	ep_name(chain, "ep", c, e);
 	if (find_chain(c->f, chain))
 		return; /* in both the cluster and the local set */
-	ep_name(set, "aff", c, e);
-	s = nft_frag_set(c->f, set, NS_AFFINITY);
-	s->timeout_s = c->pv->svc->affinity_timeout;
+	nft_affinity_set(set, ep_id(c, e));
 	ch = nft_frag_chain(c->f, chain);
-	x_named(nft_chain_rule(ch), NX_UPDATE, set, 0);
+	x_named(nft_chain_rule(ch), NX_UPDATE, set, c->pv->svc->affinity_timeout)->id = ep_id(c, e);
 	x = nft_rule_x(nft_chain_rule(ch), NX_DNAT);
 	x->cidr.addr = e->addr;
 	x->port = e->port;
@@ -136,12 +140,31 @@ static size_t weight_slots(const struct port_ctx *c, const struct ep_set *set, s
 }
 
 /* numgen random over the set (weighted by slots), into eps-H-T or, with affinity, epv-H-T. */
+/* The id of the port's cluster ("-c") or local ("-l") slots in the endpoint maps. */
+static uint64_t slots_id(const struct port_ctx *c, const char *tag)
+{
+	return tag[1] == 'c' ? c->hv : fnv1a_update(c->hv, "l", 1);
+}
+
+/* The port's slice of a base endpoint map, named eps-H-T / epv-H-T in the fragment. */
+static struct nft_set *slice(struct port_ctx *c, const char *prefix, const char *tag,
+			     enum nft_set_kind k, uint64_t id)
+{
+	char local[NFT_NAME_MAX];
+	struct nft_set *s;
+
+	name(local, prefix, c, tag);
+	s = nft_frag_set(c->f, local, k);
+	nft_slots_map(s->in_map, k == NS_EP_VMAP, id);
+	return s;
+}
+
 static void random_dispatch(struct port_ctx *c, struct nft_chain *ch, const struct ep_set *set,
 			    const char *tag)
 {
 	bool aff = c->pv->svc->affinity_client_ip;
 	size_t *slots = xcalloc(set->n, sizeof(*slots)), total, k = 0;
-	char map[NFT_NAME_MAX];
+	uint64_t id = slots_id(c, tag);
 	struct nft_set *s;
 
 	total = weight_slots(c, set, slots);
@@ -150,14 +173,13 @@ static void random_dispatch(struct port_ctx *c, struct nft_chain *ch, const stru
 			slots[i] = 1;
 		total = set->n;
 	}
-	name(map, aff ? "epv" : "eps", c, tag);
-	s = nft_frag_set(c->f, map, aff ? NS_EP_VMAP : NS_EP_MAP);
+	s = slice(c, aff ? "epv" : "eps", tag, aff ? NS_EP_VMAP : NS_EP_MAP, id);
 	s->slots_free = true;
 	for (size_t i = 0; i < set->n; i++) {
 		for (size_t n = 0; n < slots[i]; n++) {
 			struct nft_elem *e = nft_set_elem(s);
 
-			key_u32(e->key, (uint32_t)k++);
+			key_slot(e->key, id, (uint32_t)k++);
 			if (aff) {
 				e->verdict = NV_GOTO;
 				ep_name(e->chain, "ep", c, set->v[i]);
@@ -167,7 +189,8 @@ static void random_dispatch(struct port_ctx *c, struct nft_chain *ch, const stru
 		}
 	}
 	free(slots);
-	x_named(nft_chain_rule(ch), aff ? NX_VMAP_NUMGEN : NX_DNAT_NUMGEN, map, (uint32_t)total);
+	x_named(nft_chain_rule(ch), aff ? NX_VMAP_NUMGEN : NX_DNAT_NUMGEN, s->in_map,
+		(uint32_t)total)->id = id;
 }
 
 /* Maglev: the scheduler library's table as map elements, indexed by jhash of the flow. */
@@ -178,7 +201,7 @@ static int maglev_dispatch(struct port_ctx *c, struct nft_chain *ch, const struc
 	struct sched_dest *d = lb_dests(c->pv, set);
 	struct sched_state *st = NULL;
 	const uint32_t *table;
-	char map[NFT_NAME_MAX];
+	uint64_t id = slots_id(c, tag);
 	struct nft_set *s;
 	size_t len;
 	int r;
@@ -187,18 +210,17 @@ static int maglev_dispatch(struct port_ctx *c, struct nft_chain *ch, const struc
 	if (r >= 0)
 		r = sched_table(st, &table, &len);
 	if (r >= 0) {
-		name(map, "eps", c, tag);
-		s = nft_frag_set(c->f, map, NS_EP_MAP);
+		s = slice(c, "eps", tag, NS_EP_MAP, id);
 		for (size_t i = 0; i < len; i++) {
 			struct nft_elem *e;
 
 			if (table[i] >= set->n)
 				continue; /* SCHED_NO_DEST: no endpoint takes new flows */
 			e = nft_set_elem(s);
-			key_u32(e->key, (uint32_t)i);
+			key_slot(e->key, id, (uint32_t)i);
 			ep_data(e->data, set->v[table[i]]);
 		}
-		x_named(nft_chain_rule(ch), NX_DNAT_JHASH, map, (uint32_t)len);
+		x_named(nft_chain_rule(ch), NX_DNAT_JHASH, s->in_map, (uint32_t)len)->id = id;
 	}
 	sched_free(st);
 	free(d);
@@ -231,13 +253,17 @@ static int dispatch_chain(struct port_ctx *c, const char *prefix, const struct e
 		x_verdict(r, NV_JUMP, CH_MARK_MASQ);
 	}
 	if (c->pv->svc->affinity_client_ip) {
+		size_t at = (size_t)(ch - c->f->chains);
+
 		for (size_t i = 0; i < set->n; i++) {
-			struct nft_rule *r = nft_chain_rule(ch);
+			struct nft_rule *r;
 			char n[NFT_NAME_MAX];
 
 			affinity_endpoint(c, set->v[i]);
-			ep_name(n, "aff", c, set->v[i]);
-			x_named(r, NX_ADDR_IN_SET, n, 0)->which = NX_SADDR;
+			ch = &c->f->chains[at]; /* adding the endpoint's chain may have moved it */
+			r = nft_chain_rule(ch);
+			nft_affinity_set(n, ep_id(c, set->v[i]));
+			x_named(r, NX_AFFINITY, n, 0)->id = ep_id(c, set->v[i]);
 			ep_name(n, "ep", c, set->v[i]);
 			x_verdict(r, NV_GOTO, n);
 		}
@@ -409,6 +435,7 @@ static void frag_key(struct port_ctx *c)
 			      proto_name(pv->port->proto));
 	h = fnv1a_update(0xcbf29ce484222325ull, c->f->key, strlen(c->f->key));
 	snprintf(c->h, sizeof(c->h), "%016llx", (unsigned long long)h);
+	c->hv = h;
 }
 
 /* A scheduler nf_tables cannot run per packet is replaced by random picks, and said so. */

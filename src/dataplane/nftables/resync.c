@@ -138,13 +138,46 @@ static void shared_wanted(struct nft_diff *d)
 	}
 }
 
-static struct nft_set *shared_set(struct nft_diff *d, const char *name)
+/* The base's set name: the whole map as it should be (its fragment's set carries no elements). */
+static struct nft_set *base_set(struct nft_diff *d, const char *name)
 {
 	for (int i = 0; i < SH_N; i++)
 		if (streq(nft_shared_names[i], name))
 			return &d->kernel_shared[i];
+	for (size_t i = 0; i < ARRAY_SIZE(d->kernel_slots); i++)
+		if (streq(d->kernel_slots[i].name, name))
+			return &d->kernel_slots[i];
 	return NULL;
 }
+
+/* The endpoint maps' elements: every fragment's slices. */
+static void slots_wanted(struct nft_diff *d)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(d->kernel_slots); i++) {
+		struct nft_set *s = &d->kernel_slots[i];
+		bool verdict = i >= NFT_EPS_SHARDS;
+
+		free(s->elems);
+		*s = (struct nft_set){ .kind = verdict ? NS_EP_VMAP : NS_EP_MAP };
+		nft_slots_map(s->name, verdict, verdict ? (uint64_t)(i - NFT_EPS_SHARDS) << 60 :
+							  (uint64_t)i << 56);
+	}
+	for (size_t f = 0; f < d->n_fresh; f++) {
+		const struct nft_frag *fr = d->fresh[f];
+
+		for (size_t i = 0; i < fr->n_sets; i++) {
+			const struct nft_set *sl = &fr->sets[i];
+			struct nft_set *to;
+
+			if (!sl->in_map[0])
+				continue;
+			to = base_set(d, sl->in_map);
+			for (size_t k = 0; k < sl->n_elems; k++)
+				*nft_set_elem(to) = sl->elems[k];
+		}
+	}
+}
+
 
 static void free_ops(struct nft_changes *ch)
 {
@@ -155,13 +188,16 @@ static void free_ops(struct nft_changes *ch)
 static bool repair(struct nft_diff *d, struct nft_kstate *k, int family)
 {
 	shared_wanted(d);
+	slots_wanted(d);
 	for (size_t f = 0; f < d->n_fresh; f++) {
 		struct nft_frag *fr = d->fresh[f];
 		bool base = streq(fr->key, "base");
 
 		for (size_t i = 0; i < fr->n_sets; i++) {
-			struct nft_set *s = base ? shared_set(d, fr->sets[i].name) : NULL;
+			struct nft_set *s = base ? base_set(d, fr->sets[i].name) : NULL;
 
+			if (fr->sets[i].in_map[0])
+				continue; /* in its base map (slots_wanted) */
 			if (!repair_set(d, s ? s : &fr->sets[i], k, family))
 				return false;
 		}

@@ -90,7 +90,11 @@ static void add_x(struct sbuf *b, const struct nft_x *x, int family)
 			    x->num);
 		break;
 	case NX_UPDATE:
-		sbuf_printf(b, "update @%s { %s saddr }", x->name, ip);
+		sbuf_printf(b, "update @%s { 0x%016llx . %s saddr timeout %us }", x->name,
+			    (unsigned long long)x->id, ip, x->num);
+		break;
+	case NX_AFFINITY:
+		sbuf_printf(b, "0x%016llx . %s saddr @%s", (unsigned long long)x->id, ip, x->name);
 		break;
 	case NX_VMAP_SVC:
 		sbuf_printf(b, "%s daddr . meta l4proto . th dport vmap @%s", ip, x->name);
@@ -99,18 +103,20 @@ static void add_x(struct sbuf *b, const struct nft_x *x, int family)
 		sbuf_printf(b, "meta l4proto . th dport vmap @%s", x->name);
 		break;
 	case NX_VMAP_NUMGEN:
-		sbuf_printf(b, "numgen random mod %u vmap @%s", x->num, x->name);
+		sbuf_printf(b, "0x%016llx . numgen random mod %u vmap @%s", (unsigned long long)x->id,
+			    x->num, x->name);
 		break;
 	case NX_DNAT:
 		addr_port_format(&x->cidr.addr, x->port, s);
 		sbuf_printf(b, "dnat %s to %s", ip, s);
 		break;
 	case NX_DNAT_NUMGEN:
-		sbuf_printf(b, "dnat %s to numgen random mod %u map @%s", ip, x->num, x->name);
+		sbuf_printf(b, "dnat %s to 0x%016llx . numgen random mod %u map @%s", ip,
+			    (unsigned long long)x->id, x->num, x->name);
 		break;
 	case NX_DNAT_JHASH:
-		sbuf_printf(b, "dnat %s to jhash %s saddr . th sport . %s daddr . th dport mod %u map @%s",
-			    ip, ip, ip, x->num, x->name);
+		sbuf_printf(b, "dnat %s to 0x%016llx . jhash %s saddr . th sport . %s daddr . th dport mod %u"
+			    " map @%s", ip, (unsigned long long)x->id, ip, ip, x->num, x->name);
 		break;
 	case NX_MASQ:
 		sbuf_adds(b, "masquerade fully-random");
@@ -157,11 +163,13 @@ void nft_elem_text(struct sbuf *b, enum nft_set_kind k, const struct nft_elem *e
 		add_addr(b, e->key + al, family);
 		return;
 	case NS_ADDRS:
-	case NS_AFFINITY:
 		add_addr(b, e->key, family);
 		return;
-	default:
-		memcpy(&u, e->key, 4);
+	case NS_AFFINITY:
+		add_addr(b, e->key + 8, family);
+		return;
+	default: /* id . slot: the slot (a slice's id is its fragment's) */
+		memcpy(&u, e->key + 8, 4);
 		sbuf_addu(b, u);
 		break;
 	}
