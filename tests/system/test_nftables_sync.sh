@@ -106,7 +106,7 @@ more() { [ "$("$1")" -gt "$2" ]; }
 wait_for() { local i; for i in $(seq 100); do "$@" && return 0; sleep 0.1; done; return 1; }
 # pod IP [SRC-PORT]: the pod that answers one connection from the node, or the failure.
 pod() {
-	nx "$NODE" "$KR_PROBE" tcp "$1" 80 --timeout 700 ${2:+--src ":$2"} |
+	nx "$NODE" "$KR_PROBE" tcp "$1" 80 --timeout 700 ${2:+--src "10.244.1.1:$2"} |
 		sed -E 's/^pod=([^ ]+) .*/\1/' | head -n1
 }
 answers_web() { [ "$(pod 10.96.0.10)" != "" ] && [[ "$(pod 10.96.0.10)" == pod* ]]; }

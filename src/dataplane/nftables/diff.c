@@ -10,7 +10,6 @@
  */
 #include "dataplane/nftables/diff.h"
 
-#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,9 +80,14 @@ void nft_mirror_done(struct nft_mirror *m)
 	strmap_done(&m->shared);
 }
 
+/* The port view id as a map key: 16 hex digits (every sync looks up every port view). */
 static void id_key(uint64_t id, char buf[24])
 {
-	snprintf(buf, 24, "%" PRIx64, id);
+	static const char hex[] = "0123456789abcdef";
+
+	for (int i = 15; i >= 0; i--, id >>= 4)
+		buf[i] = hex[id & 15];
+	buf[16] = '\0';
 }
 
 struct nft_frag *nft_mirror_by_id(const struct nft_mirror *m, uint64_t id)
