@@ -1,16 +1,17 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * One service port's fragment: its elements in the shared maps (where its
- * addresses go, or that they have no endpoints), and its own chains and
- * maps, named after a hash of "ns/name:port/PROTO":
+ * addresses go, or that they have no endpoints), its slots in the base's
+ * endpoint maps (the slices eps-H-c / eps-H-l), and its own chains, named
+ * after a hash H of "ns/name:port/PROTO":
  *
  *   svc-H / svl-H   cluster / local endpoint dispatch: the cluster-IP
- *                   masquerade rule, then one rule picking an endpoint
- *                   from eps-H-c / eps-H-l (numgen random, or jhash over a
- *                   Maglev table); with ClientIP affinity a rule per
- *                   endpoint checks its timed set aff-H-E first, and the
- *                   pick goes through epv-H-* to that endpoint's chain
- *                   ep-H-E (update the set, dnat)
+ *                   masquerade rule, then one rule picking a slot of the
+ *                   port's id in @endpoints-XX (numgen random, or jhash
+ *                   over a Maglev table); with ClientIP affinity a rule per
+ *                   endpoint checks the endpoint's clients in @affinity-X
+ *                   first, and the pick goes through @endpoint-chains-X to
+ *                   that endpoint's chain ep-H-E (update, dnat)
  *   ext-H           external traffic (NodePort, external and LB IPs):
  *                   masquerade and eTP Local's short-circuits
  *   fw-H            loadBalancerSourceRanges (from filter-prerouting)
@@ -50,7 +51,7 @@ static void name(char *buf, const char *prefix, const struct port_ctx *c, const 
 	snprintf(buf, NFT_NAME_MAX, "%s-%s%s", prefix, c->h, suffix);
 }
 
-/* ep-H-E / aff-H-E: E hashes the endpoint's "ip:port". */
+/* ep-H-E: E hashes the endpoint's "ip:port". */
 static void ep_name(char *buf, const char *prefix, const struct port_ctx *c, const struct ep *e)
 {
 	uint32_t eh = (uint32_t)fnv1a_update(0xcbf29ce484222325ull, e->key, strlen(e->key));
