@@ -83,14 +83,23 @@ out = ["table ip kube-proxy {",
        " chain nat-prerouting {\n  type nat hook prerouting priority dstnat; policy accept;\n  jump services\n }",
        " chain nat-output {\n  type nat hook output priority -100; policy accept;\n  jump services\n }",
        " chain nat-postrouting {\n  type nat hook postrouting priority srcnat; policy accept;\n  jump masquerading\n }"]
+# kroute keeps the slots of every service in endpoints-XX, keyed id . slot (id: two host-order
+# words); the id of a cluster set is the hash its svc-H chain is named after.
+slots = {}
+for name, m in maps.items():
+    if not name.startswith("endpoints-"):
+        continue
+    for key, ep in m.get("elem", []):
+        w0, w1, slot = key["concat"]
+        slots.setdefault("%016x" % (w0 | w1 << 32), []).append((slot, ep))
 elems = []
 for key, verdict in maps["services"].get("elem", []):
     ip, proto, port = key["concat"]
     target = verdict["goto"]["target"]
     if not target.startswith("svc-"):
         continue
-    eps = maps.get("eps-" + target[4:] + "-c", {}).get("elem", [])
     h = target[4:]
+    eps = sorted(slots.get(h, []), key=lambda e: e[0])
     svc = "service-%s-%s/%s/%s" % (h[:8], ip, proto, port)
     vm = []
     for i, (_, ep) in enumerate(eps):
@@ -98,7 +107,9 @@ for key, verdict in maps["services"].get("elem", []):
         ch = "endpoint-%s-%s/%s__%s/%s" % (h[:8], ip, port, eip, eport)
         out.append(" chain %s {\n  ip saddr %s jump mark-for-masquerade\n  meta l4proto %s dnat to %s:%s\n }" % (ch, eip, proto, eip, eport))
         vm.append("%d : goto %s" % (i, ch))
-    out.append(" chain %s {\n  ip daddr %s %s dport %s ip saddr != 10.0.0.0/8 jump mark-for-masquerade\n  numgen random mod %d vmap { %s }\n }" % (svc, ip, proto, port, max(len(vm), 1), ", ".join(vm)))
+    # (services whose endpoints kroute keeps elsewhere, affinity ones, get the masquerade rule only)
+    pick = "\n  numgen random mod %d vmap { %s }" % (len(vm), ", ".join(vm)) if vm else ""
+    out.append(" chain %s {\n  ip daddr %s %s dport %s ip saddr != 10.0.0.0/8 jump mark-for-masquerade%s\n }" % (svc, ip, proto, port, pick))
     elems.append("%s . %s . %s : goto %s" % (ip, proto, port, svc))
 out.append(" map service-ips {\n  type ipv4_addr . inet_proto . inet_service : verdict\n  elements = { %s }\n }" % ",\n   ".join(elems))
 out.append(" chain services {\n  ip daddr . meta l4proto . th dport vmap @service-ips\n }")
