@@ -53,22 +53,8 @@ mkdir -p "$W/bin"
 cp "$BUILD/kroute" "$W/bin/kroute" # others rebuild the tree meanwhile
 KROUTE=$W/bin/kroute
 
-NSES=()
-PIDS=()
-SEQ=0
-cleanup() {
-	local p n
-	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-	for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
-	for n in "${NSES[@]}"; do ip netns del "$n" 2>/dev/null || true; done
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-newns() { SEQ=$((SEQ + 1)); NS=krnftb-$$-$SEQ; ip netns add "$NS"; ip -n "$NS" link set lo up; NSES+=("$NS"); }
-delns() { ip netns del "$NS"; }
-nx() { ip netns exec "$NS" "$@"; }
-now_ns() { date +%s%N; }
+bench_ns_init krnftb
+newns_lo() { newns; ip -n "$NS" link set lo up; }
 ms_since() { echo $((($(now_ns) - $1) / 1000000)); }
 
 # peer_script < nft -j list table ip kroute: kube-proxy's nftables layout for the same services.
@@ -121,7 +107,7 @@ print("\n".join(out))
 # once MODE DIR: kroute run --once in a fresh namespace; records wall, RSS and kroute's split.
 once() {
 	local mode=$1 dir=$2 size=$3 run=$4 t0 ms line
-	newns
+	newns_lo
 	t0=$(now_ns)
 	nx /usr/bin/time -f "%M" -o "$W/rss" "$KROUTE" run --mode "$mode" --node "$NODE" -f "$dir" \
 		--cluster-cidr 10.0.0.0/8 --once >"$W/once.log" 2>&1 || die "$mode --once failed: $(tail -3 "$W/once.log")"
@@ -137,7 +123,7 @@ once() {
 peer() {
 	local size=$1 run=$2 t0
 	[ -s "$W/peer-$size.nft" ] || peer_script <"$W/kroute-$size.json" >"$W/peer-$size.nft"
-	newns
+	newns_lo
 	t0=$(now_ns)
 	nx /usr/bin/time -f "%M" -o "$W/rss" nft -f "$W/peer-$size.nft" || die "nft -f failed"
 	res size="$size" target=peer run="$run" wall_ms="$(ms_since "$t0")" rss_kb="$(cat "$W/rss")" \
@@ -171,9 +157,9 @@ metadata: {name: bench, namespace: bench}
 spec: {clusterIP: 10.255.0.1, ports: [{name: http, port: 80, targetPort: 8080}]}
 YAML
 	bench_slice "$dir" 192.168.77.2
-	newns
+	newns_lo
 	NODE_NS=$NS
-	newns
+	newns_lo
 	POD_NS=$NS
 	ip -n "$NODE_NS" link add v0 type veth peer name eth0 netns "$POD_NS"
 	ip -n "$NODE_NS" addr add 192.168.77.1/24 dev v0
@@ -204,7 +190,8 @@ bench_slice() { # DIR IP...
 }
 latency_teardown() {
 	kill "$KR_PID"; wait "$KR_PID" 2>/dev/null || true
-	ip netns del "$NODE_NS"; ip netns del "$POD_NS"
+	delns "$NODE_NS"
+	delns "$POD_NS"
 }
 connect_latency() { # SIZE: CONNECTS sequential connections to the ClusterIP
 	local t0
