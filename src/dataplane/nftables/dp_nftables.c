@@ -189,14 +189,6 @@ static int sync_family(struct dataplane *dp, struct family_state *fs, const stru
 	return 0;
 }
 
-static bool view_has_family(const struct node_view *v, int family)
-{
-	for (size_t i = 0; i < v->n_ports; i++)
-		if (v->ports[i].family == family)
-			return true;
-	return false;
-}
-
 static int nft_sync(struct dataplane *dp, const struct node_view *v, bool full, struct diag *d)
 {
 	uint64_t t0 = mono_ns();
@@ -210,20 +202,13 @@ static int nft_sync(struct dataplane *dp, const struct node_view *v, bool full, 
 
 		/* IPv6 only where there is IPv6 to serve (or was, to remove it). */
 		if (fs->family == AF_INET6 && !fs->m.applied && !fs->force_full &&
-		    !view_has_family(v, AF_INET6))
+		    !dp_view_has_family(v, AF_INET6))
 			continue;
 		rf = sync_family(dp, fs, v, full, d);
 		if (rf < 0 && !r)
 			r = rf;
 	}
-	if (r < 0)
-		dp->stats.failures++;
-	else if (full)
-		dp->stats.full_syncs++;
-	else
-		dp->stats.partial_syncs++;
-	dp->stats.syncs++;
-	dp->stats.last_sync_ns = mono_ns() - t0;
+	dp_stats_sync_done(&dp->stats, r, full, t0);
 	return r;
 }
 
