@@ -18,6 +18,7 @@
 #include <libnftnl/common.h>
 #include <libnftnl/rule.h>
 #include <libnftnl/set.h>
+#include <libnftnl/table.h>
 
 #include "core/diag.h"
 #include "core/util.h"
@@ -57,6 +58,11 @@ static int dump(struct reader *rd, uint16_t type, void *obj,
 	return n < 0 ? -errno : 0;
 }
 
+static void build_table(struct nlmsghdr *nlh, void *o)
+{
+	nftnl_table_nlmsg_build_payload(nlh, o);
+}
+
 static void build_chain(struct nlmsghdr *nlh, void *o)
 {
 	nftnl_chain_nlmsg_build_payload(nlh, o);
@@ -80,6 +86,17 @@ static void build_elems(struct nlmsghdr *nlh, void *o)
 static bool ours(const char *table)
 {
 	return table && streq(table, NFT_TABLE);
+}
+
+static int on_table(const struct nlmsghdr *nlh, void *data)
+{
+	struct reader *rd = data;
+	struct nftnl_table *t = nftnl_table_alloc();
+
+	if (nftnl_table_nlmsg_parse(nlh, t) == 0 && ours(nftnl_table_get_str(t, NFTNL_TABLE_NAME)))
+		rd->cur = (struct nft_kset *)1; /* found (the reader's cursor is free here) */
+	nftnl_table_free(t);
+	return MNL_CB_OK;
 }
 
 static int on_chain(const struct nlmsghdr *nlh, void *data)
@@ -213,6 +230,30 @@ static int read_all(struct reader *rd)
 	nftnl_rule_free(r);
 	nftnl_set_free(s);
 	return ret;
+}
+
+int nft_table_exists(int family)
+{
+	struct reader rd = { .family = family, .seq = (uint32_t)time(NULL) };
+	struct nftnl_table *t;
+	int r;
+
+	rd.nl = mnl_socket_open(NETLINK_NETFILTER);
+	if (!rd.nl || mnl_socket_bind(rd.nl, 0, MNL_SOCKET_AUTOPID) < 0) {
+		r = -errno;
+		if (rd.nl)
+			mnl_socket_close(rd.nl);
+		return r == -EPROTONOSUPPORT || r == -EAFNOSUPPORT ? 0 : r;
+	}
+	rd.buf = xmalloc(DUMP_BUF);
+	t = nftnl_table_alloc();
+	r = dump(&rd, NFT_MSG_GETTABLE, t, build_table, on_table);
+	nftnl_table_free(t);
+	free(rd.buf);
+	mnl_socket_close(rd.nl);
+	if (r == -EPROTONOSUPPORT || r == -EAFNOSUPPORT || r == -ENOENT)
+		return 0;
+	return r < 0 ? r : rd.cur != NULL;
 }
 
 int nft_table_read(int family, struct nft_kstate *k, struct diag *d)

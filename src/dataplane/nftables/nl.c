@@ -31,6 +31,7 @@
 #include "core/diag.h"
 #include "core/util.h"
 #include "dataplane/nftables/expr.h"
+#include "dataplane/nftables/resync.h"
 #include "dataplane/nftables/text.h"
 
 #define BATCH_PAGE (1u << 20)
@@ -450,9 +451,16 @@ int nftables_table_delete(int family, struct diag *d)
 	struct nft_changes ch = { 0 };
 	struct nft_op reset = { .name = "delete" };
 	struct nft_batch b;
-	int r;
+	int r = nft_table_exists(family);
 
-	/* Created, then deleted: a table that was not there is no error. */
+	/* Not there (or no nf_tables in this kernel): nothing to do, nothing to report. */
+	if (r <= 0) {
+		if (r < 0)
+			diag_add(d, DIAG_ERROR, NULL, 0, NULL, NULL,
+				 "nftables cleanup: cannot list the tables: %s", strerror(-r));
+		return r;
+	}
+	/* Created, then deleted: a table that went meanwhile is no error. */
 	ch.ops[PH_TABLE] = &reset;
 	ch.n[PH_TABLE] = 1;
 	nft_batch_encode(&b, family, &ch);

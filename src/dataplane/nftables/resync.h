@@ -44,6 +44,12 @@ struct nft_kset *nft_kstate_set(struct nft_kstate *k, const char *name);
  * Elements of dynamic sets (affinity) are not read.
  */
 int nft_table_read(int family, struct nft_kstate *k, struct diag *d);
+/*
+ * Whether our table of family exists (dump.c): 1, 0 (also when the kernel
+ * has no nf_tables at all: nothing of ours can be there), or a negative
+ * errno (no permission...).
+ */
+int nft_table_exists(int family);
 
 /*
  * The repair (resync.c): d holds a diff of the fresh plan against an empty
