@@ -111,7 +111,8 @@ pod() {
 		sed -E 's/^pod=([^ ]+) .*/\1/' | head -n1
 }
 
-nx "$NODE" "$KROUTE" run --mode nftables --node node-1 -f "$M" --cluster-cidr 10.244.0.0/16 \
+# Not through nx: `ip netns exec` execs, so $! is kroute itself and SIGHUP reaches it.
+ip netns exec "$NODE" "$KROUTE" run --mode nftables --node node-1 -f "$M" --cluster-cidr 10.244.0.0/16 \
 	--min-sync-period 100ms --sync-period 1h >"$TMP/run.log" 2>&1 </dev/null &
 KPID=$!
 wait_for more n_full 0 || die "kroute did not sync: $(cat "$TMP/run.log")"
