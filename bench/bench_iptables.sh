@@ -107,34 +107,8 @@ KROUTE=$W/bin/kroute
 KP_FLAG=--iptables-kube-proxy-layout
 "$KROUTE" run --help 2>&1 | grep -q -- "$KP_FLAG" || KP_FLAG="" # older builds: kube-proxy layout only
 
-# ---- namespaces and processes this script owns; removed on any exit ----
-NSES=()
-PIDS=()
-NS_SEQ=0
-cleanup() {
-	local p n
-	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-	for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
-	for n in "${NSES[@]}"; do ip netns del "$n" 2>/dev/null || true; done
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-newns() { # -> sets NS
-	NS_SEQ=$((NS_SEQ + 1))
-	NS=krbench-$$-$NS_SEQ
-	ip netns add "$NS"
-	NSES+=("$NS")
-}
-delns() {
-	local n=$1 i
-	ip netns del "$n"
-	for i in "${!NSES[@]}"; do [ "${NSES[$i]}" = "$n" ] && unset 'NSES[i]'; done
-	return 0
-}
-nx() { ip netns exec "$NS" "$@"; }
-
-now_ns() { date +%s%N; }
+# ---- namespaces and processes this script owns; removed on any exit (bench/lib.sh) ----
+bench_ns_init krbench
 
 # ---- the iptables-restore wrappers kroute runs (KROUTE_IPTABLES_RESTORE,
 # KROUTE_IP6TABLES_RESTORE); a name ending in 6 wraps ip6tables-restore ----

@@ -33,3 +33,36 @@ get() {
 	for f in "$@"; do lines=$(grep -E -- "(^| )$f( |\$)" <<<"$lines" || true); done
 	sed -n "s/.* $key=\([^ ]*\).*/\1/p" <<<"$lines"
 }
+
+# ---- network namespaces and processes a benchmark owns, removed on any exit ----
+# bench_ns_init PREFIX: namespaces are PREFIX-PID-N; every pid pushed on PIDS is
+# killed and waited for, every namespace newns made is deleted, on exit or signal.
+bench_ns_init() {
+	BENCH_NS_PREFIX=$1-$$
+	NSES=()
+	PIDS=()
+	NS_SEQ=0
+	trap bench_ns_cleanup EXIT
+	trap 'exit 130' INT
+	trap 'exit 143' TERM
+}
+bench_ns_cleanup() {
+	local p n
+	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+	for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+	for n in "${NSES[@]}"; do ip netns del "$n" 2>/dev/null || true; done
+}
+newns() { # -> sets NS
+	NS_SEQ=$((NS_SEQ + 1))
+	NS=$BENCH_NS_PREFIX-$NS_SEQ
+	ip netns add "$NS"
+	NSES+=("$NS")
+}
+delns() { # [NAME]: default $NS
+	local n=${1:-$NS} i
+	ip netns del "$n"
+	for i in "${!NSES[@]}"; do [ "${NSES[$i]}" = "$n" ] && unset 'NSES[i]'; done
+	return 0
+}
+nx() { ip netns exec "$NS" "$@"; }
+now_ns() { date +%s%N; }

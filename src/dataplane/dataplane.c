@@ -8,15 +8,38 @@
 
 #include "core/opt.h"
 #include "core/util.h"
+#include "policy/policy.h"
 
 extern const struct dataplane_ops dp_iptables_ops;
+extern const struct dataplane_ops dp_nftables_ops;
 extern const struct dataplane_ops dp_userspace_ops;
 
 const struct dataplane_ops *const dataplane_all[] = {
 	&dp_iptables_ops,
+	&dp_nftables_ops,
 	&dp_userspace_ops,
 	NULL,
 };
+
+bool dp_view_has_family(const struct node_view *v, int family)
+{
+	for (size_t i = 0; i < v->n_ports; i++)
+		if (v->ports[i].family == family)
+			return true;
+	return false;
+}
+
+void dp_stats_sync_done(struct dp_stats *s, int r, bool full, uint64_t t0)
+{
+	if (r < 0)
+		s->failures++;
+	else if (full)
+		s->full_syncs++;
+	else
+		s->partial_syncs++;
+	s->syncs++;
+	s->last_sync_ns = mono_ns() - t0;
+}
 
 const struct dataplane_ops *dataplane_find(const char *mode)
 {

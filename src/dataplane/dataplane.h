@@ -110,6 +110,10 @@ struct dataplane_ops {
 };
 
 const struct dataplane_ops *dataplane_find(const char *mode);
+/* Whether the view has a port view of family (a mode skips a family it never had). */
+bool dp_view_has_family(const struct node_view *v, int family);
+/* A sync's count in s: r (0 or a negative errno), full or partial, started at t0 (mono_ns). */
+void dp_stats_sync_done(struct dp_stats *s, int r, bool full, uint64_t t0);
 /*
  * The shared options' defaults (helper program names), then their
  * environment overrides (KROUTE_CONNTRACK).  Returns 0, or -EINVAL with

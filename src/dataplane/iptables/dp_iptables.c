@@ -167,14 +167,6 @@ static void mirror_apply(struct family_state *fs, const struct pending *p)
 	}
 }
 
-static bool view_has_family(const struct node_view *v, int family)
-{
-	for (size_t i = 0; i < v->n_ports; i++)
-		if (v->ports[i].family == family)
-			return true;
-	return false;
-}
-
 static void render_opts(const struct dataplane *dp, const struct node_view *v, int family,
 			struct ipt_opts *o, struct addr **locals)
 {
@@ -439,20 +431,13 @@ static int ipt_sync(struct dataplane *dp, const struct node_view *v, bool full, 
 		 * the last IPv6 service must reach the kernel), so an IPv4-only
 		 * node never needs ip6tables.
 		 */
-		if (fs->family == AF_INET6 && !fs->synced && !view_has_family(v, AF_INET6))
+		if (fs->family == AF_INET6 && !fs->synced && !dp_view_has_family(v, AF_INET6))
 			continue;
 		rf = sync_family(dp, fs, v, full, d);
 		if (rf < 0 && !r)
 			r = rf;
 	}
-	if (r < 0)
-		dp->stats.failures++;
-	else if (full)
-		dp->stats.full_syncs++;
-	else
-		dp->stats.partial_syncs++;
-	dp->stats.syncs++;
-	dp->stats.last_sync_ns = mono_ns() - t0;
+	dp_stats_sync_done(&dp->stats, r, full, t0);
 	return r;
 }
 

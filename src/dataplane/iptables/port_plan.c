@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * What one service port renders to, before any rule is written: which
- * chains it has (plan_port(), from the view's decisions and endpoint sets),
+ * chains it has (port_shape(), from the view's decisions and endpoint sets),
  * its servicePortName and chain tags, its endpoints' SEP tags and the
  * statistic probabilities.  See render_int.h.
  */
@@ -12,72 +12,7 @@
 #include "core/util.h"
 #include "dataplane/iptables/render_int.h"
 
-static bool route_external(const struct route *r)
-{
-	return r->kind != ROUTE_CLUSTER_IP && r->allocated;
-}
-
-size_t fw_ranges(const struct route *r, int family)
-{
-	size_t n = 0;
-
-	/* kube-proxy keeps only the ranges of the proxier's family. */
-	for (size_t i = 0; i < r->n_source_ranges; i++)
-		n += r->source_ranges[i].addr.family == family;
-	return n;
-}
-
-void plan_port(const struct port_view *pv, int family, struct port_plan *p)
-{
-	const struct route *ext = NULL;
-
-	*p = (struct port_plan){ 0 };
-	if (pv->family != family)
-		return;
-	for (size_t i = 0; i < pv->n_routes; i++) {
-		const struct route *r = &pv->routes[i];
-
-		if (r->kind == ROUTE_CLUSTER_IP && !p->cip)
-			p->cip = r;
-		else if (route_external(r) && !ext)
-			ext = r;
-	}
-	/*
-	 * kube-proxy skips a service whose cluster IP is unset (headless, or
-	 * not allocated yet) entirely, NodePorts and external IPs included
-	 * (ShouldSkipService).  Headless and ExternalName ports have no routes.
-	 */
-	if (!p->cip || !p->cip->allocated)
-		return;
-	p->render = true;
-	p->has_svc = !pv->cat.cluster.nil && pv->cat.cluster.n > 0;
-	p->has_svl = !pv->cat.local.nil && pv->cat.local.n > 0;
-	/*
-	 * A forward route whose chain is missing cannot come from
-	 * policy_build_view(); it renders as no rule rather than as a jump to
-	 * an undeclared chain, which iptables-restore would reject together
-	 * with every other service's update.
-	 */
-	p->int_forward = p->cip->action == ACTION_FORWARD &&
-			 (p->cip->uses_local ? p->has_svl : p->has_svc);
-	if (ext && ext->action != ACTION_REJECT) {
-		p->has_ext = true;
-		p->ext_local = ext->uses_local;
-		p->ext_forward = ext->action == ACTION_FORWARD &&
-				 (ext->uses_local ? p->has_svl : p->has_svc);
-	}
-	for (size_t i = 0; p->has_ext && i < pv->n_routes; i++) {
-		const struct route *r = &pv->routes[i];
-
-		if (r->kind == ROUTE_LOAD_BALANCER && r->allocated && r->action != ACTION_REJECT &&
-		    fw_ranges(r, family)) {
-			p->fw = r;
-			break;
-		}
-	}
-}
-
-const struct ep_set *sep_set(const struct port_view *pv, const struct port_plan *p, int i)
+const struct ep_set *sep_set(const struct port_view *pv, const struct port_shape *p, int i)
 {
 	switch (i) {
 	case 0:
@@ -116,7 +51,7 @@ static bool has_detector(const struct ipt_opts *o)
 
 /* Whether endpoint e of this port is DNATed inline, without a SEP chain (see render.h). */
 bool sep_inline(const struct ipt_opts *o, const struct port_view *pv,
-		       const struct port_plan *p, const struct ep *e)
+		       const struct port_shape *p, const struct ep *e)
 {
 	if (!o->inline_remote_endpoints || e->is_local || pv->svc->affinity_client_ip)
 		return false;
@@ -162,7 +97,7 @@ static void port_names(struct ipt_ctx *c, const struct port_view *pv, struct por
 void port_prepare(struct ipt_ctx *c, const struct port_view *pv, struct port_state *ps,
 			 size_t ep_base)
 {
-	plan_port(pv, c->o->family, &ps->p);
+	port_shape(pv, c->o->family, &ps->p);
 	ps->ep_base = ep_base;
 	if (!ps->p.render)
 		return;

@@ -182,7 +182,7 @@ static void filter_rule(const struct port_ref *r, enum ipt_shared_chain chain,
 void port_filter(const struct port_ref *r)
 {
 	const struct port_view *pv = r->pv;
-	const struct port_plan *p = &r->ps->p;
+	const struct port_shape *p = &r->ps->p;
 	const struct route *cip = p->cip;
 	char fw_comment[64];
 
@@ -201,7 +201,7 @@ void port_filter(const struct port_ref *r)
 	for (size_t i = 0; p->fw && i < pv->n_routes; i++) {
 		const struct route *e = &pv->routes[i];
 
-		if (e->kind != ROUTE_LOAD_BALANCER || !e->allocated || !fw_ranges(e, r->c->o->family))
+		if (e->kind != ROUTE_LOAD_BALANCER || !e->allocated || !route_ranges(e, r->c->o->family))
 			continue;
 		/* Reached only by traffic KUBE-FW did not accept (so it was not DNATed). */
 		filter_rule(r, IPT_FILTER_PROXY_FIREWALL, e, fw_comment, "DROP");
@@ -245,7 +245,7 @@ void port_filter(const struct port_ref *r)
 
 void port_declare(const struct port_ref *r)
 {
-	const struct port_plan *p = &r->ps->p;
+	const struct port_shape *p = &r->ps->p;
 
 	if (p->has_ext)
 		declare_own(r, CH_EXT, NULL);
@@ -373,7 +373,7 @@ static void services_rule(const struct port_ref *r, const char *ip, const char *
 static void nat_entries(const struct port_ref *r)
 {
 	const struct port_view *pv = r->pv;
-	const struct port_plan *p = &r->ps->p;
+	const struct port_shape *p = &r->ps->p;
 	const struct route *cip = p->cip;
 	char ip[ADDR_STRLEN];
 
@@ -396,7 +396,7 @@ static void nat_entries(const struct port_ref *r)
 			continue;
 		addr_format(&e->addr, ip);
 		services_rule(r, ip, " loadbalancer IP",
-			      p->fw && fw_ranges(e, r->c->o->family) ? CH_FW : CH_EXT);
+			      p->fw && route_ranges(e, r->c->o->family) ? CH_FW : CH_EXT);
 	}
 	for (size_t i = 0; p->has_ext && i < pv->n_routes; i++) {
 		const struct route *e = &pv->routes[i];
@@ -443,7 +443,7 @@ static void cluster_ip_masquerade(const struct port_ref *r)
 /* KUBE-EXT: what external traffic (external IPs, LB IPs, NodePorts) goes through. */
 static void ext_chain(const struct port_ref *r)
 {
-	const struct port_plan *p = &r->ps->p;
+	const struct port_shape *p = &r->ps->p;
 	const char *tag = r->ps->tag;
 	struct sbuf *b;
 
@@ -500,7 +500,7 @@ static void fw_allow(const struct port_ref *r, const char *source)
 /* KUBE-FW: loadBalancerSourceRanges in front of KUBE-EXT. */
 static void fw_chain(const struct port_ref *r)
 {
-	const struct port_plan *p = &r->ps->p;
+	const struct port_shape *p = &r->ps->p;
 	const struct port_view *pv = r->pv;
 	struct ipt_ctx *c = r->c;
 	bool from_node = false;
@@ -543,7 +543,7 @@ static void fw_chain(const struct port_ref *r)
 void port_nat(const struct port_ref *r)
 {
 	const struct port_view *pv = r->pv;
-	const struct port_plan *p = &r->ps->p;
+	const struct port_shape *p = &r->ps->p;
 
 	nat_entries(r);
 	cluster_ip_masquerade(r);

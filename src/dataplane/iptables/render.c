@@ -36,6 +36,7 @@
 #include <string.h>
 
 #include "core/util.h"
+#include "dataplane/common/nodeport_addrs.h"
 #include "dataplane/iptables/render_int.h"
 
 /* kube-proxy's largeClusterEndpointsThreshold. */
@@ -108,16 +109,6 @@ const struct ipt_shared_chain_def ipt_shared_chains[IPT_N_SHARED] = {
 
 /* ---- the whole ruleset ---- */
 
-/* 127.0.0.0/8 or ::1: addresses NodePorts are not reached on unless allowed. */
-static bool is_loopback(const struct addr *a)
-{
-	static const uint8_t v6_lo[16] = { [15] = 1 };
-
-	if (a->family == AF_INET)
-		return a->bytes[0] == 127;
-	return a->family == AF_INET6 && memcmp(a->bytes, v6_lo, 16) == 0;
-}
-
 /* The last rule of nat KUBE-SERVICES: which destinations are NodePort traffic. */
 static void nodeport_dispatch(struct ipt_ctx *c, bool match_all)
 {
@@ -137,19 +128,10 @@ static void nodeport_dispatch(struct ipt_ctx *c, bool match_all)
 	}
 	for (size_t i = 0; i < o->n_local_addrs; i++) {
 		const struct addr *a = &o->local_addrs[i];
-		bool in = false, dup = false;
 		char ip[ADDR_STRLEN];
 
-		if (a->family != o->family)
-			continue;
-		for (size_t k = 0; k < o->n_nodeport_cidrs && !in; k++)
-			in = o->nodeport_cidrs[k].addr.family == o->family &&
-			     cidr_contains(&o->nodeport_cidrs[k], a);
-		for (size_t k = 0; k < i && !dup; k++)
-			dup = addr_eq(&o->local_addrs[k], a);
-		if (!in || dup)
-			continue;
-		if (is_loopback(a) && (o->family == AF_INET6 || !c->localhost_np))
+		if (!nodeport_addr_ok(o->nodeport_cidrs, o->n_nodeport_cidrs, o->local_addrs, i,
+				      o->family, c->localhost_np))
 			continue;
 		addr_format(a, ip);
 		SBUF_ADDL(b, "-A KUBE-SERVICES -m comment --comment " NP_COMMENT " -d ");
@@ -158,35 +140,10 @@ static void nodeport_dispatch(struct ipt_ctx *c, bool match_all)
 	}
 }
 
-/* --nodeport-addresses as kube-proxy's NodePortAddresses reads it, for this family. */
-static bool nodeport_match_all(const struct ipt_opts *o, bool *ret_has_v4_loopback)
-{
-	struct addr lo = { .family = AF_INET, .bytes = { 127, 0, 0, 1 } };
-	bool any = false;
-
-	*ret_has_v4_loopback = false;
-	for (size_t i = 0; i < o->n_nodeport_cidrs; i++) {
-		const struct cidr *cr = &o->nodeport_cidrs[i];
-
-		if (cr->addr.family != o->family)
-			continue;
-		any = true;
-		if (o->family == AF_INET && cidr_contains(cr, &lo))
-			*ret_has_v4_loopback = true;
-		if (cr->prefix == 0)
-			return true;
-	}
-	if (!any)
-		*ret_has_v4_loopback = o->family == AF_INET; /* as 0.0.0.0/0 */
-	return !any;
-}
-
 bool ipt_localhost_nodeports(const struct ipt_opts *o)
 {
-	bool has_v4_lo;
-
-	(void)nodeport_match_all(o, &has_v4_lo);
-	return o->localhost_nodeports && o->family == AF_INET && has_v4_lo;
+	return nodeport_localhost(o->nodeport_cidrs, o->n_nodeport_cidrs, o->family,
+				  o->localhost_nodeports);
 }
 
 static const struct addr *node_ip(const struct node_view *v, const struct ipt_opts *o)
@@ -245,9 +202,9 @@ bool ipt_large_cluster(const struct node_view *v, int family)
 	size_t n = 0;
 
 	for (size_t i = 0; i < v->n_ports; i++) {
-		struct port_plan p;
+		struct port_shape p;
 
-		plan_port(&v->ports[i], family, &p);
+		port_shape(&v->ports[i], family, &p);
 		if (p.render)
 			n += v->ports[i].n_eps;
 	}
@@ -376,7 +333,8 @@ static void render_tables(struct ipt_ctx *c, const struct port_view *ports, size
 		nat_fixed_rules(c);
 	each_port(c, ports, n_ports, ps, port_nat);
 	if (fixed)
-		nodeport_dispatch(c, nodeport_match_all(c->o, &has_v4_lo));
+		nodeport_dispatch(c, nodeport_match_all(c->o->nodeport_cidrs, c->o->n_nodeport_cidrs,
+						     c->o->family, &has_v4_lo));
 	STREAM_ONLY(c, "COMMIT\n");
 }
 

@@ -19,6 +19,7 @@
 #include <stddef.h>
 
 #include "core/sbuf.h"
+#include "dataplane/common/port_shape.h"
 #include "dataplane/iptables/render.h"
 
 /* Longest service-port name put in a comment; the kernel's limit is 255 bytes. */
@@ -46,16 +47,6 @@ static const struct chain_prefix prefixes[] = {
 };
 
 /* What one service port renders to; the same for rules and for chain lists. */
-struct port_plan {
-	bool render;              /* false: this port contributes nothing */
-	const struct route *cip;  /* the cluster-IP route */
-	bool has_svc, has_svl;    /* KUBE-SVC / KUBE-SVL chains (non-empty endpoint sets) */
-	bool has_ext;             /* KUBE-EXT: externally reachable and endpoints exist somewhere */
-	bool ext_local;           /* external traffic policy Local: EXT short-circuits, then SVL */
-	bool ext_forward;         /* EXT ends with a jump to its policy chain */
-	bool int_forward;         /* the cluster IP jumps to its policy chain */
-	const struct route *fw;   /* an LB route whose source ranges make KUBE-FW; NULL: none */
-};
 
 /* Bits of ipt_ctx.sep_state. */
 #define SEP_TAG 1u      /* sep_tags[] computed */
@@ -63,7 +54,7 @@ struct port_plan {
 #define SEP_WRITTEN 4u  /* chain rules written */
 
 struct port_state {
-	struct port_plan p;
+	struct port_shape p;
 	char tag[IPT_TAG_LEN];
 	size_t name_off, name_len;   /* servicePortName in ipt_ctx.names, NUL-terminated */
 	size_t cname_off, cname_len; /* the same made safe for comments */
@@ -141,15 +132,13 @@ static inline void add_mark(const struct ipt_ctx *c, struct sbuf *b)
 }
 
 /* port_plan.c */
-void plan_port(const struct port_view *pv, int family, struct port_plan *p);
 /* The endpoint sets whose members get SEP chains, in declaration order (NULL: skip). */
-const struct ep_set *sep_set(const struct port_view *pv, const struct port_plan *p, int i);
+const struct ep_set *sep_set(const struct port_view *pv, const struct port_shape *p, int i);
 /* "%0.10f" of 1/n, cached. */
 const char *probability(struct ipt_ctx *c, size_t n, size_t *ret_len);
 /* Whether endpoint e of this port is DNATed inline, without a SEP chain (see render.h). */
-bool sep_inline(const struct ipt_opts *o, const struct port_view *pv, const struct port_plan *p,
+bool sep_inline(const struct ipt_opts *o, const struct port_view *pv, const struct port_shape *p,
 		const struct ep *e);
-size_t fw_ranges(const struct route *r, int family);
 /* Plans the port and computes its names and tag; its endpoints start at ep_base. */
 void port_prepare(struct ipt_ctx *c, const struct port_view *pv, struct port_state *ps,
 		  size_t ep_base);

@@ -1,0 +1,114 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The mirror of what the last successful sync applied, and the differ that
+ * turns a view's fragments into the changes the kernel needs: only chains
+ * whose rules changed, only elements that changed.  Pure: nl.c sends the
+ * changes in one batch; the mirror takes the new state only once the kernel
+ * took the batch (nft_diff_commit), so a failed batch leaves both as they
+ * were.
+ *
+ * Changes come in phases, in the order a transaction must make them
+ * (nothing is deleted while something still refers to it, nothing is
+ * referred to before it exists).
+ */
+#ifndef KROUTE_DATAPLANE_NFTABLES_DIFF_H
+#define KROUTE_DATAPLANE_NFTABLES_DIFF_H
+
+#include "core/strmap.h"
+#include "dataplane/nftables/plan.h"
+
+enum nft_phase {
+	PH_TABLE,        /* the table created, deleted and created again ("reset"), or deleted ("delete") */
+	PH_DEL_ELEMS,
+	PH_FLUSH_CHAINS,
+	PH_DEL_SETS,     /* before chains: a deleted verdict map may name deleted chains */
+	PH_DEL_CHAINS,
+	PH_ADD_SETS,
+	PH_ADD_CHAINS,
+	PH_ADD_RULES,
+	PH_ADD_ELEMS,
+	PH_N,
+};
+
+struct nft_op {
+	const char *name;              /* the chain or set */
+	const struct nft_chain *chain; /* PH_ADD_CHAINS; PH_ADD_RULES: the rule's chain */
+	const struct nft_set *set;     /* PH_ADD_SETS */
+	const struct nft_rule *rule;   /* PH_ADD_RULES */
+	const struct nft_elem *elem;   /* PH_*_ELEMS: one element; nl.c packs a set's run into one message */
+	uint8_t set_kind;              /* PH_*_ELEMS */
+	const char *local;             /* PH_*_ELEMS of a slice: the slice's name, for messages */
+};
+
+struct nft_changes {
+	struct nft_op *ops[PH_N];
+	size_t n[PH_N], cap[PH_N];
+};
+
+/* A shared-map element as a set of claims: the first fragment claiming a key gets it. */
+struct nft_claim {
+	struct nft_elem e;
+	uint32_t count;                /* fragments claiming it, as applied */
+	int32_t delta;                 /* this sync's change, not yet applied */
+};
+
+struct nft_shared_key {
+	char *mkey;                    /* its key in the mirror's map (owned there) */
+	uint8_t set;                   /* enum nft_shared */
+	struct nft_claim *v;
+	size_t n, cap;
+	bool touched;
+};
+
+struct nft_mirror {
+	struct strmap frags;           /* fragment key -> struct nft_frag *, as applied */
+	struct strmap by_id;           /* port view id (hex) -> the same fragments */
+	struct strmap shared;          /* "set/hex key" -> struct nft_shared_key * */
+	uint64_t gen;
+	bool applied;                  /* a sync has succeeded into this mirror */
+};
+
+struct nft_diff {
+	struct nft_changes ch;
+	struct nft_frag **fresh;       /* planned this sync; owned until commit */
+	size_t n_fresh, cap_fresh;
+	const struct nft_frag **gone;  /* the mirror's fragments this sync removes */
+	size_t n_gone, cap_gone;
+	struct nft_shared_key **touched;
+	size_t n_touched, cap_touched;
+	size_t elems_added, elems_deleted, chains_written;
+	struct nft_set kernel_shared[SH_N]; /* a full resync's shared maps as they should be (resync.c) */
+	struct nft_set kernel_slots[NFT_EPS_SHARDS + NFT_EPV_SHARDS]; /* and its endpoint maps (every slice) */
+};
+
+void nft_mirror_init(struct nft_mirror *m);
+void nft_mirror_done(struct nft_mirror *m);
+/* The mirror's fragment for this port view id, or NULL. */
+struct nft_frag *nft_mirror_by_id(const struct nft_mirror *m, uint64_t id);
+
+/* Starts a sync's diff against m (a new generation of "seen"). */
+void nft_diff_init(struct nft_diff *d, struct nft_mirror *m);
+/*
+ * Adds the changes from the mirror's fragment with nf's key (if any) to
+ * nf; the diff takes nf.  nf->key NULL: nothing (the fragment is freed).
+ */
+void nft_diff_frag(struct nft_diff *d, struct nft_mirror *m, struct nft_frag *nf);
+/* The mirror's fragments not seen (nft_mirror_by_id) or replaced since nft_diff_init(): deleted. */
+void nft_diff_sweep(struct nft_diff *d, struct nft_mirror *m);
+/* The shared maps' element changes; after every fragment, before sending. */
+void nft_diff_shared(struct nft_diff *d, struct nft_mirror *m);
+/* The kernel took the changes: the mirror becomes the new state. */
+void nft_diff_commit(struct nft_diff *d, struct nft_mirror *m);
+/* Frees what the diff still owns (call after commit, or instead of it). */
+void nft_diff_done(struct nft_diff *d, struct nft_mirror *m);
+/* Marks a fragment of the mirror as seen this sync (its port view is unchanged). */
+void nft_mirror_seen(struct nft_mirror *m, struct nft_frag *f);
+
+/* For resync.c: one change; a set added with its elements; a set's elements against old's. */
+void nft_diff_op(struct nft_diff *d, enum nft_phase ph, struct nft_op op);
+void nft_diff_add_set(struct nft_diff *d, const struct nft_set *s);
+void nft_diff_set_elems(struct nft_diff *d, const struct nft_set *old, struct nft_set *s);
+/* The claim a shared key's element carries once this diff is applied, or NULL. */
+const struct nft_elem *nft_shared_winner(const struct nft_shared_key *k);
+
+#endif

@@ -1,0 +1,470 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * One sync = one nf_tables batch (nl.h).  Messages follow the changes'
+ * phases (diff.h); a set's run of element changes goes in as few messages
+ * as fit (each under 64 KiB, the limit of a netlink attribute).  Errors
+ * come back as NLMSG_ERROR answers carrying the failed message's sequence
+ * number, which names what it did.  The kernel runs the whole batch inside
+ * sendmsg(), so once it returns every answer is queued on the socket.
+ */
+#include "dataplane/nftables/nl.h"
+
+#include <errno.h>
+#include <netinet/in.h> /* before the kernel's headers: glibc's in.h must come first */
+#include <linux/netfilter.h>
+#include <linux/netfilter/nf_tables.h>
+#include <linux/netfilter/nfnetlink.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include <libmnl/libmnl.h>
+#include <libnftnl/batch.h>
+#include <libnftnl/chain.h>
+#include <libnftnl/common.h>
+#include <libnftnl/rule.h>
+#include <libnftnl/set.h>
+#include <libnftnl/table.h>
+
+#include "core/diag.h"
+#include "core/util.h"
+#include "dataplane/nftables/expr.h"
+#include "dataplane/nftables/resync.h"
+#include "dataplane/nftables/text.h"
+
+#define BATCH_PAGE (1u << 20)
+#define MSG_MAX (1u << 17)          /* the largest message we write: an element chunk */
+#define ELEM_CHUNK_BYTES 48000u     /* elements per message: under the 64 KiB attribute limit */
+
+/* nft's datatype ids, so `nft list` shows keys by type */
+enum { T_VERDICT = 1, T_MARK = 19 /* host byte order: numgen and jhash results */, T_IPADDR = 7, T_IP6ADDR = 8, T_PROTO = 12, T_PORT = 13 };
+
+static uint32_t concat_type(const uint32_t *t, size_t n)
+{
+	uint32_t v = 0;
+
+	for (size_t i = 0; i < n; i++)
+		v = v << 6 | t[i];
+	return v;
+}
+
+static void what(struct nft_batch *b, char *s)
+{
+	b->rule_of = xgrow(b->rule_of, &b->cap_rule_of, b->n_what + 1, sizeof(*b->rule_of));
+	b->rule_of[b->n_what] = NULL;
+	VEC_PUSH(b->what, b->n_what, b->cap_what, s);
+}
+
+static struct nlmsghdr *hdr(struct nft_batch *b, uint16_t type, uint16_t flags, char *desc)
+{
+	struct nlmsghdr *nlh = nftnl_nlmsg_build_hdr(nftnl_batch_buffer(b->b), type,
+						     (uint16_t)b->family, flags, b->seq++);
+
+	what(b, desc);
+	return nlh;
+}
+
+static void done_msg(struct nft_batch *b, struct nlmsghdr *nlh)
+{
+	b->bytes += nlh->nlmsg_len;
+	b->msgs++;
+	nftnl_batch_update(b->b);
+}
+
+static void msg_table(struct nft_batch *b, uint16_t type, uint16_t flags)
+{
+	struct nftnl_table *t = nftnl_table_alloc();
+	struct nlmsghdr *nlh;
+
+	nftnl_table_set_str(t, NFTNL_TABLE_NAME, NFT_TABLE);
+	nftnl_table_set_u32(t, NFTNL_TABLE_FAMILY, (uint32_t)b->family);
+	nlh = hdr(b, type, flags, xasprintf("%s table " NFT_TABLE,
+					    type == NFT_MSG_DELTABLE ? "deleting" : "adding"));
+	nftnl_table_nlmsg_build_payload(nlh, t);
+	nftnl_table_free(t);
+	done_msg(b, nlh);
+}
+
+static struct nftnl_chain *chain_obj(const struct nft_batch *b, const char *name)
+{
+	struct nftnl_chain *c = nftnl_chain_alloc();
+
+	nftnl_chain_set_str(c, NFTNL_CHAIN_TABLE, NFT_TABLE);
+	nftnl_chain_set_str(c, NFTNL_CHAIN_NAME, name);
+	nftnl_chain_set_u32(c, NFTNL_CHAIN_FAMILY, (uint32_t)b->family);
+	return c;
+}
+
+static void msg_chain(struct nft_batch *b, uint16_t type, const char *name,
+		      const struct nft_chain *def)
+{
+	struct nftnl_chain *c = chain_obj(b, name);
+	struct nlmsghdr *nlh;
+	const char *verb = type == NFT_MSG_NEWCHAIN ? "adding" : "deleting";
+
+	if (def && def->type) {
+		nftnl_chain_set_str(c, NFTNL_CHAIN_TYPE, def->type);
+		nftnl_chain_set_u32(c, NFTNL_CHAIN_HOOKNUM, (uint32_t)def->hook);
+		nftnl_chain_set_s32(c, NFTNL_CHAIN_PRIO, def->prio);
+		nftnl_chain_set_u32(c, NFTNL_CHAIN_POLICY, NF_ACCEPT);
+	}
+	nlh = hdr(b, type, type == NFT_MSG_NEWCHAIN ? NLM_F_CREATE : 0,
+		  xasprintf("%s chain %s%s", verb, name,
+			    def && def->type ? " (a base chain: a hook)" : ""));
+	nftnl_chain_nlmsg_build_payload(nlh, c);
+	nftnl_chain_free(c);
+	done_msg(b, nlh);
+}
+
+/* Flushing a chain is deleting its rules: DELRULE naming only the chain. */
+static void msg_flush(struct nft_batch *b, const char *name)
+{
+	struct nftnl_rule *r = nftnl_rule_alloc();
+	struct nlmsghdr *nlh;
+
+	nftnl_rule_set_str(r, NFTNL_RULE_TABLE, NFT_TABLE);
+	nftnl_rule_set_str(r, NFTNL_RULE_CHAIN, name);
+	nftnl_rule_set_u32(r, NFTNL_RULE_FAMILY, (uint32_t)b->family);
+	nlh = hdr(b, NFT_MSG_DELRULE, 0, xasprintf("flushing chain %s", name));
+	nftnl_rule_nlmsg_build_payload(nlh, r);
+	nftnl_rule_free(r);
+	done_msg(b, nlh);
+}
+
+uint64_t nft_rule_tag(const struct nft_rule *r)
+{
+	return fnv1a_update(0xcbf29ce484222325ull, r->x, r->n * sizeof(*r->x));
+}
+
+static void msg_rule(struct nft_batch *b, const char *chain, const struct nft_rule *m)
+{
+	struct nftnl_rule *r = nftnl_rule_alloc();
+	struct nlmsghdr *nlh;
+	uint64_t tag = nft_rule_tag(m);
+
+	nftnl_rule_set_str(r, NFTNL_RULE_TABLE, NFT_TABLE);
+	nftnl_rule_set_str(r, NFTNL_RULE_CHAIN, chain);
+	nftnl_rule_set_u32(r, NFTNL_RULE_FAMILY, (uint32_t)b->family);
+	/* The drift check compares these tags with the mirror's rules. */
+	nftnl_rule_set_data(r, NFTNL_RULE_USERDATA, &tag, sizeof(tag));
+	nft_rule_exprs(r, b->family, m);
+	nlh = hdr(b, NFT_MSG_NEWRULE, NLM_F_CREATE | NLM_F_APPEND,
+		  xasprintf("adding a rule to chain %s", chain));
+	b->rule_of[b->n_what - 1] = m; /* spelled out only if the kernel refuses it */
+	nftnl_rule_nlmsg_build_payload(nlh, r);
+	nftnl_rule_free(r);
+	done_msg(b, nlh);
+}
+
+static struct nftnl_set *set_obj(const struct nft_batch *b, const char *name)
+{
+	struct nftnl_set *s = nftnl_set_alloc();
+
+	nftnl_set_set_str(s, NFTNL_SET_TABLE, NFT_TABLE);
+	nftnl_set_set_str(s, NFTNL_SET_NAME, name);
+	nftnl_set_set_u32(s, NFTNL_SET_FAMILY, (uint32_t)b->family);
+	return s;
+}
+
+static void set_types(struct nftnl_set *s, const struct nft_set *def, int family)
+{
+	uint32_t ip = family == AF_INET6 ? T_IP6ADDR : T_IPADDR, t[3];
+
+	switch (def->kind) {
+	case NS_SVC_VMAP:
+		t[0] = ip, t[1] = T_PROTO, t[2] = T_PORT;
+		nftnl_set_set_u32(s, NFTNL_SET_KEY_TYPE, concat_type(t, 3));
+		break;
+	case NS_PORT_VMAP:
+		t[0] = T_PROTO, t[1] = T_PORT;
+		nftnl_set_set_u32(s, NFTNL_SET_KEY_TYPE, concat_type(t, 2));
+		break;
+	case NS_ADDR_PAIRS:
+		t[0] = ip, t[1] = ip;
+		nftnl_set_set_u32(s, NFTNL_SET_KEY_TYPE, concat_type(t, 2));
+		break;
+	case NS_ADDRS:
+		nftnl_set_set_u32(s, NFTNL_SET_KEY_TYPE, ip);
+		break;
+	case NS_AFFINITY: /* endpoint id (two words) . client */
+		t[0] = T_MARK, t[1] = T_MARK, t[2] = ip;
+		nftnl_set_set_u32(s, NFTNL_SET_KEY_TYPE, concat_type(t, 3));
+		break;
+	default: /* the service's id (two 4-byte words) . slot */
+		t[0] = T_MARK, t[1] = T_MARK, t[2] = T_MARK;
+		nftnl_set_set_u32(s, NFTNL_SET_KEY_TYPE, concat_type(t, 3));
+		break;
+	}
+	nftnl_set_set_u32(s, NFTNL_SET_KEY_LEN, (uint32_t)nft_key_len(def->kind, family));
+	if (def->kind == NS_SVC_VMAP || def->kind == NS_PORT_VMAP || def->kind == NS_EP_VMAP) {
+		nftnl_set_set_u32(s, NFTNL_SET_DATA_TYPE, NFT_DATA_VERDICT);
+	} else if (def->kind == NS_EP_MAP) {
+		t[0] = ip, t[1] = T_PORT;
+		nftnl_set_set_u32(s, NFTNL_SET_DATA_TYPE, concat_type(t, 2));
+		nftnl_set_set_u32(s, NFTNL_SET_DATA_LEN, (uint32_t)nft_data_len(def->kind, family));
+	} else if (def->kind == NS_AFFINITY) {
+		nftnl_set_set_u64(s, NFTNL_SET_TIMEOUT, (uint64_t)def->timeout_s * 1000);
+	}
+	nftnl_set_set_u32(s, NFTNL_SET_FLAGS, nft_set_flags(def->kind));
+}
+
+static void msg_set(struct nft_batch *b, uint16_t type, const char *name, const struct nft_set *def)
+{
+	struct nftnl_set *s = set_obj(b, name);
+	struct nlmsghdr *nlh;
+
+	if (def) {
+		set_types(s, def, b->family);
+		nftnl_set_set_u32(s, NFTNL_SET_ID, b->seq);
+	}
+	nlh = hdr(b, type, def ? NLM_F_CREATE : 0,
+		  xasprintf("%s set %s", def ? "adding" : "deleting", name));
+	nftnl_set_nlmsg_build_payload(nlh, s);
+	nftnl_set_free(s);
+	done_msg(b, nlh);
+}
+
+static void elem_into(struct nftnl_set *s, const struct nft_op *op, int family, bool add)
+{
+	struct nftnl_set_elem *e = nftnl_set_elem_alloc();
+	const struct nft_elem *m = op->elem;
+
+	nftnl_set_elem_set(e, NFTNL_SET_ELEM_KEY, m->key, (uint32_t)nft_key_len(op->set_kind, family));
+	if (add && op->set_kind == NS_EP_MAP) {
+		nftnl_set_elem_set(e, NFTNL_SET_ELEM_DATA, m->data,
+				   (uint32_t)nft_data_len(op->set_kind, family));
+	} else if (add && m->verdict) {
+		nftnl_set_elem_set_u32(e, NFTNL_SET_ELEM_VERDICT, (uint32_t)nft_verdict_code(m->verdict));
+		if (m->verdict == NV_JUMP || m->verdict == NV_GOTO)
+			nftnl_set_elem_set_str(e, NFTNL_SET_ELEM_CHAIN, m->chain);
+	}
+	nftnl_set_elem_add(s, e);
+}
+
+/* ops[i..] of one set, as few messages as fit; returns how many ops it took. */
+static size_t msg_elems(struct nft_batch *b, const struct nft_op *ops, size_t n, bool add)
+{
+	size_t per = ELEM_CHUNK_BYTES / (nft_key_len(ops[0].set_kind, b->family) + 64), k = 0;
+	struct nftnl_set *s = set_obj(b, ops[0].name);
+	struct nlmsghdr *nlh;
+
+	while (k < n && k < per && streq(ops[k].name, ops[0].name)) {
+		elem_into(s, &ops[k], b->family, add);
+		k++;
+	}
+	nlh = hdr(b, add ? NFT_MSG_NEWSETELEM : NFT_MSG_DELSETELEM, add ? NLM_F_CREATE : 0,
+		  xasprintf("%s %zu element%s %s set %s%s%s%s", add ? "adding" : "deleting", k,
+			    k == 1 ? "" : "s", add ? "to" : "from", ops[0].name,
+			    ops[0].local ? " (" : "", ops[0].local ? ops[0].local : "",
+			    ops[0].local ? (k > 1 ? ", ...)" : ")") : ""));
+	nftnl_set_elems_nlmsg_build_payload(nlh, s);
+	nftnl_set_free(s);
+	done_msg(b, nlh);
+	return k;
+}
+
+static int op_set_cmp(const void *a, const void *b)
+{
+	const struct nft_op *x = a, *y = b;
+	int c = strcmp(x->name, y->name);
+
+	return c ? c : (x->elem < y->elem ? -1 : x->elem > y->elem);
+}
+
+static void encode_phase(struct nft_batch *b, enum nft_phase ph, struct nft_op *ops, size_t n)
+{
+	if (n && (ph == PH_DEL_ELEMS || ph == PH_ADD_ELEMS))
+		qsort(ops, n, sizeof(*ops), op_set_cmp); /* a set's elements together */
+	for (size_t i = 0; i < n;) {
+		const struct nft_op *op = &ops[i];
+
+		switch (ph) {
+		case PH_TABLE:
+			/*
+			 * "create": created if missing.  "reset": created,
+			 * deleted, created again.  "delete": created, deleted
+			 * (a missing table is no error).
+			 */
+			msg_table(b, NFT_MSG_NEWTABLE, NLM_F_CREATE);
+			if (streq(op->name, "create"))
+				break;
+			msg_table(b, NFT_MSG_DELTABLE, 0);
+			if (streq(op->name, "reset"))
+				msg_table(b, NFT_MSG_NEWTABLE, NLM_F_CREATE);
+			break;
+		case PH_DEL_ELEMS:
+		case PH_ADD_ELEMS:
+			i += msg_elems(b, op, n - i, ph == PH_ADD_ELEMS);
+			continue;
+		case PH_FLUSH_CHAINS:
+			msg_flush(b, op->name);
+			break;
+		case PH_DEL_SETS:
+			msg_set(b, NFT_MSG_DELSET, op->name, NULL);
+			break;
+		case PH_DEL_CHAINS:
+			msg_chain(b, NFT_MSG_DELCHAIN, op->name, NULL);
+			break;
+		case PH_ADD_SETS:
+			msg_set(b, NFT_MSG_NEWSET, op->name, op->set);
+			break;
+		case PH_ADD_CHAINS:
+			msg_chain(b, NFT_MSG_NEWCHAIN, op->name, op->chain);
+			break;
+		case PH_ADD_RULES:
+			msg_rule(b, op->name, op->rule);
+			break;
+		default:
+			break;
+		}
+		i++;
+	}
+}
+
+void nft_batch_encode(struct nft_batch *b, int family, const struct nft_changes *ch)
+{
+	*b = (struct nft_batch){ .family = family };
+	b->b = nftnl_batch_alloc(BATCH_PAGE, MSG_MAX);
+	b->seq0 = b->seq = (uint32_t)time(NULL);
+	nftnl_batch_begin(nftnl_batch_buffer(b->b), b->seq++);
+	what(b, xstrdup("beginning the batch"));
+	b->bytes += NLMSG_ALIGN(sizeof(struct nlmsghdr)) + NLMSG_ALIGN(sizeof(struct nfgenmsg));
+	nftnl_batch_update(b->b);
+	for (int ph = 0; ph < PH_N; ph++)
+		encode_phase(b, (enum nft_phase)ph, ch->ops[ph], ch->n[ph]);
+	nftnl_batch_end(nftnl_batch_buffer(b->b), b->seq++);
+	what(b, xstrdup("committing the batch"));
+	b->bytes += NLMSG_ALIGN(sizeof(struct nlmsghdr)) + NLMSG_ALIGN(sizeof(struct nfgenmsg));
+	nftnl_batch_update(b->b);
+}
+
+void nft_batch_done(struct nft_batch *b)
+{
+	if (b->b)
+		nftnl_batch_free(b->b);
+	strv_free(b->what, b->n_what);
+	free(b->rule_of);
+	*b = (struct nft_batch){ 0 };
+}
+
+/* What message seq did; a rule with its text, so an unsupported expression shows. */
+static char *describe(const struct nft_batch *b, uint32_t seq)
+{
+	uint32_t i = seq - b->seq0;
+	struct sbuf s = { 0 };
+
+	if (i >= b->n_what)
+		return xstrdup("an unknown message");
+	sbuf_adds(&s, b->what[i]);
+	if (b->rule_of[i]) {
+		SBUF_ADDL(&s, " (");
+		nft_rule_text(&s, b->rule_of[i], b->family);
+		sbuf_addc(&s, ')');
+	}
+	return sbuf_cstr(&s);
+}
+
+/* The kernel's answers: each NLMSG_ERROR with an error names its message. */
+static int read_answers(struct mnl_socket *nl, const struct nft_batch *b, const char *who,
+			struct diag *d)
+{
+	char buf[MNL_SOCKET_BUFFER_SIZE];
+	int ret = 0;
+
+	for (;;) {
+		ssize_t n = recv(mnl_socket_get_fd(nl), buf, sizeof(buf), MSG_DONTWAIT);
+		const struct nlmsghdr *nlh = (const struct nlmsghdr *)buf;
+		int len = (int)n;
+
+		if (n < 0)
+			return errno == EAGAIN || errno == EWOULDBLOCK ? ret : -errno;
+		for (; mnl_nlmsg_ok(nlh, len); nlh = mnl_nlmsg_next(nlh, &len)) {
+			const struct nlmsgerr *err = mnl_nlmsg_get_payload(nlh);
+			char *desc;
+
+			if (nlh->nlmsg_type != NLMSG_ERROR || !err->error)
+				continue;
+			desc = describe(b, nlh->nlmsg_seq);
+			diag_add(d, DIAG_ERROR, NULL, 0, NULL, NULL, "%s: the kernel refused %s: %s%s",
+				 who, desc, strerror(-err->error),
+				 err->error == -EOPNOTSUPP || err->error == -ENOENT ?
+				 " (does this kernel have nf_tables with numgen, fib, nat, jhash,"
+				 " dynset and concatenated set keys?)" : "");
+			free(desc);
+			if (!ret)
+				ret = err->error;
+		}
+	}
+}
+
+static struct mnl_socket *open_nl(const char *who, struct diag *d)
+{
+	struct mnl_socket *nl = mnl_socket_open(NETLINK_NETFILTER);
+
+	if (!nl || mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID) < 0) {
+		int e = errno;
+
+		diag_add(d, DIAG_ERROR, NULL, 0, NULL, NULL,
+			 "%s: cannot open a netfilter netlink socket: %s", who, strerror(e));
+		if (nl)
+			mnl_socket_close(nl);
+		errno = e;
+		return NULL;
+	}
+	return nl;
+}
+
+int nft_batch_send(struct nft_batch *b, const char *who, struct diag *d)
+{
+	int n_iov = nftnl_batch_iovec_len(b->b), r, size = (int)b->bytes + 65536;
+	struct iovec *iov = xcalloc((size_t)n_iov, sizeof(*iov));
+	struct sockaddr_nl snl = { .nl_family = AF_NETLINK };
+	struct msghdr msg = { .msg_name = &snl, .msg_namelen = sizeof(snl), .msg_iov = iov,
+			      .msg_iovlen = (size_t)n_iov };
+	struct mnl_socket *nl = open_nl(who, d);
+
+	if (!nl) {
+		r = -errno;
+		free(iov);
+		return r;
+	}
+	nftnl_batch_iovec(b->b, iov, (uint32_t)n_iov);
+	/* A batch is one datagram: the socket's send buffer must hold it all. */
+	if (setsockopt(mnl_socket_get_fd(nl), SOL_SOCKET, SO_SNDBUFFORCE, &size, sizeof(size)) < 0)
+		(void)setsockopt(mnl_socket_get_fd(nl), SOL_SOCKET, SO_SNDBUF, &size, sizeof(size));
+	if (sendmsg(mnl_socket_get_fd(nl), &msg, 0) < 0) {
+		r = -errno;
+		diag_add(d, DIAG_ERROR, NULL, 0, NULL, NULL, "%s: cannot send %zu bytes to nf_tables: %s",
+			 who, b->bytes, strerror(-r));
+	} else {
+		r = read_answers(nl, b, who, d);
+	}
+	mnl_socket_close(nl);
+	free(iov);
+	return r;
+}
+
+int nftables_table_delete(int family, struct diag *d)
+{
+	struct nft_changes ch = { 0 };
+	struct nft_op reset = { .name = "delete" };
+	struct nft_batch b;
+	int r = nft_table_exists(family);
+
+	/* Not there (or no nf_tables in this kernel): nothing to do, nothing to report. */
+	if (r <= 0) {
+		if (r < 0)
+			diag_add(d, DIAG_ERROR, NULL, 0, NULL, NULL,
+				 "nftables cleanup: cannot list the tables: %s", strerror(-r));
+		return r;
+	}
+	/* Created, then deleted: a table that went meanwhile is no error. */
+	ch.ops[PH_TABLE] = &reset;
+	ch.n[PH_TABLE] = 1;
+	nft_batch_encode(&b, family, &ch);
+	r = nft_batch_send(&b, "nftables cleanup", d);
+	nft_batch_done(&b);
+	return r;
+}

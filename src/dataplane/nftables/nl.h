@@ -1,0 +1,63 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The nftables mode's netlink layer (libnftnl + libmnl): the changes of a
+ * sync (diff.h) encoded as one nf_tables batch (a transaction: the kernel
+ * applies all of it or none), sent on a netlink socket, errors read back
+ * and named; the table deleted (cleanup); the kernel's view of our table
+ * (the full resync's drift check).
+ */
+#ifndef KROUTE_DATAPLANE_NFTABLES_NL_H
+#define KROUTE_DATAPLANE_NFTABLES_NL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/strmap.h"
+#include "dataplane/nftables/diff.h"
+
+struct diag;
+struct nftnl_batch;
+
+/* One encoded transaction. */
+struct nft_batch {
+	struct nftnl_batch *b;
+	int family;
+	uint32_t seq0, seq;    /* the batch's first and next sequence numbers */
+	char **what;           /* per message (seq - seq0): what it does, for errors */
+	size_t n_what, cap_what;
+	const struct nft_rule **rule_of; /* per message: the rule it adds (NULL: none), for errors */
+	size_t cap_rule_of;
+	size_t msgs;           /* messages, without the batch's begin and end */
+	size_t bytes;          /* of the whole batch */
+};
+
+/*
+ * Encodes ch for the table of family (ip / ip6 kroute).  Pure (no socket):
+ * tests count what a change sends.
+ */
+void nft_batch_encode(struct nft_batch *b, int family, const struct nft_changes *ch);
+void nft_batch_done(struct nft_batch *b);
+
+/*
+ * Sends the batch and reads the kernel's answers.  0, or a negative errno
+ * with each failed message reported in d (prefix who).  Nothing is
+ * applied on failure: nf_tables aborts the whole transaction.
+ */
+int nft_batch_send(struct nft_batch *b, const char *who, struct diag *d);
+
+/* Deletes our table of family if it exists (one transaction: create, delete). */
+int nftables_table_delete(int family, struct diag *d);
+
+/*
+ * What the kernel has in our table of family, for the drift check: every
+ * chain with its rules' tags (the rules' userdata, which nl.c sets to a
+ * hash of the rule), every set with its elements, as text lines
+ * ("chain NAME TAG TAG...", "set NAME", "elem SET HEXKEY VALUE") in
+ * out (keys owned).  -ENOENT when the table does not exist.
+ */
+int nft_table_dump(int family, struct strmap *out, struct diag *d);
+
+/* The tag nl.c stores with a rule (its userdata): a hash of the rule's items. */
+uint64_t nft_rule_tag(const struct nft_rule *r);
+
+#endif

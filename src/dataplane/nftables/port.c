@@ -1,0 +1,485 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * One service port's fragment: its elements in the shared maps (where its
+ * addresses go, or that they have no endpoints), its slots in the base's
+ * endpoint maps (the slices eps-H-c / eps-H-l), and its own chains, named
+ * after a hash H of "ns/name:port/PROTO":
+ *
+ *   svc-H / svl-H   cluster / local endpoint dispatch: the cluster-IP
+ *                   masquerade rule, then one rule picking a slot of the
+ *                   port's id in @endpoints-XX (numgen random, or jhash
+ *                   over a Maglev table); with ClientIP affinity a rule per
+ *                   endpoint checks the endpoint's clients in @affinity-X
+ *                   first, and the pick goes through @endpoint-chains-X to
+ *                   that endpoint's chain ep-H-E (update, dnat)
+ *   ext-H           external traffic (NodePort, external and LB IPs):
+ *                   masquerade and eTP Local's short-circuits
+ *   fw-H            loadBalancerSourceRanges (from filter-prerouting)
+ *
+ * The decisions are the view's, and they land as in the iptables mode
+ * (iptables/port_rules.c): same masquerade, same drop vs reject, same
+ * endpoint sets.  Pure.
+ */
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/util.h"
+#include "dataplane/common/port_shape.h"
+#include "dataplane/nftables/plan_int.h"
+#include "policy/policy.h"
+#include "sched/sched.h"
+
+#define MAX_WEIGHT_SLOTS 1024
+
+
+struct port_ctx {
+	const struct port_view *pv;
+	const struct nft_plan_opts *o;
+	const struct cidr *detector;
+	struct nft_frag *f;
+	struct port_shape s;
+	char h[17];                  /* the port's hash, in every name */
+	uint64_t hv;                 /* the same as a number: the cluster set's id in the endpoint maps */
+	int ipproto;
+};
+
+static void name(char *buf, const char *prefix, const struct port_ctx *c, const char *suffix)
+{
+	snprintf(buf, NFT_NAME_MAX, "%s-%s%s", prefix, c->h, suffix);
+}
+
+/* ep-H-E: E hashes the endpoint's "ip:port". */
+static void ep_name(char *buf, const char *prefix, const struct port_ctx *c, const struct ep *e)
+{
+	uint32_t eh = (uint32_t)fnv1a_update(0xcbf29ce484222325ull, e->key, strlen(e->key));
+
+	snprintf(buf, NFT_NAME_MAX, "%s-%s-%08x", prefix, c->h, eh);
+}
+
+static size_t svc_key(uint8_t *k, const struct port_ctx *c, const struct addr *a, uint16_t port)
+{
+	size_t n = key_addr(k, a);
+
+	n += key_proto(k + n, c->ipproto);
+	return n + key_port(k + n, port);
+}
+
+static void ep_data(uint8_t *d, const struct ep *e)
+{
+	size_t n = key_addr(d, &e->addr);
+
+	key_port(d + n, e->port);
+}
+
+static struct nft_chain *find_chain(struct nft_frag *f, const char *n)
+{
+	for (size_t i = 0; i < f->n_chains; i++)
+		if (streq(f->chains[i].name, n))
+			return &f->chains[i];
+	return NULL;
+}
+
+/* An endpoint's id in the affinity sets: the port's and the endpoint's "ip:port". */
+static uint64_t ep_id(const struct port_ctx *c, const struct ep *e)
+{
+	return fnv1a_update(c->hv, e->key, strlen(e->key));
+}
+
+/* An endpoint's chain under ClientIP affinity: remember the client (timed), then DNAT. */
+static void affinity_endpoint(struct port_ctx *c, const struct ep *e)
+{
+	char chain[NFT_NAME_MAX], set[NFT_NAME_MAX];
+	struct nft_chain *ch;
+	struct nft_x *x;
+
+	ep_name(chain, "ep", c, e);
+	if (find_chain(c->f, chain))
+		return; /* in both the cluster and the local set */
+	nft_affinity_set(set, ep_id(c, e));
+	ch = nft_frag_chain(c->f, chain);
+	x_named(nft_chain_rule(ch), NX_UPDATE, set, c->pv->svc->affinity_timeout)->id = ep_id(c, e);
+	x = nft_rule_x(nft_chain_rule(ch), NX_DNAT);
+	x->cidr.addr = e->addr;
+	x->port = e->port;
+}
+
+/*
+ * Slots per endpoint for random picks: one each, or in proportion to
+ * kroute.io/endpoint-weights (weight 0: no new flows), at most
+ * MAX_WEIGHT_SLOTS in all.  Returns the total; 0 when every weight is 0.
+ */
+static size_t weight_slots(const struct port_ctx *c, const struct ep_set *set, size_t *slots)
+{
+	struct sched_dest *d = lb_dests(c->pv, set);
+	uint64_t sum = 0, g = 0, total = 0;
+
+	for (size_t i = 0; i < set->n; i++) {
+		uint64_t a = d[i].weight, b = g;
+
+		while (b) {
+			uint64_t t = a % b;
+
+			a = b;
+			b = t;
+		}
+		g = a;
+		sum += d[i].weight;
+	}
+	for (size_t i = 0; i < set->n; i++) {
+		uint64_t w = g ? d[i].weight / g : 0;
+
+		if (sum / (g ? g : 1) > MAX_WEIGHT_SLOTS && w)
+			w = MAX(1, w * MAX_WEIGHT_SLOTS / (sum / g));
+		slots[i] = (size_t)w;
+		total += w;
+	}
+	free(d);
+	return (size_t)total;
+}
+
+/* numgen random over the set (weighted by slots), into eps-H-T or, with affinity, epv-H-T. */
+/* The id of the port's cluster ("-c") or local ("-l") slots in the endpoint maps. */
+static uint64_t slots_id(const struct port_ctx *c, const char *tag)
+{
+	return tag[1] == 'c' ? c->hv : fnv1a_update(c->hv, "l", 1);
+}
+
+/* The port's slice of a base endpoint map, named eps-H-T / epv-H-T in the fragment. */
+static struct nft_set *slice(struct port_ctx *c, const char *prefix, const char *tag,
+			     enum nft_set_kind k, uint64_t id)
+{
+	char local[NFT_NAME_MAX];
+	struct nft_set *s;
+
+	name(local, prefix, c, tag);
+	s = nft_frag_set(c->f, local, k);
+	nft_slots_map(s->in_map, k == NS_EP_VMAP, id);
+	return s;
+}
+
+static void random_dispatch(struct port_ctx *c, struct nft_chain *ch, const struct ep_set *set,
+			    const char *tag)
+{
+	bool aff = c->pv->svc->affinity_client_ip;
+	size_t *slots = xcalloc(set->n, sizeof(*slots)), total, k = 0;
+	uint64_t id = slots_id(c, tag);
+	struct nft_set *s;
+
+	total = weight_slots(c, set, slots);
+	if (!total) {
+		for (size_t i = 0; i < set->n; i++)
+			slots[i] = 1;
+		total = set->n;
+	}
+	s = slice(c, aff ? "epv" : "eps", tag, aff ? NS_EP_VMAP : NS_EP_MAP, id);
+	s->slots_free = true;
+	for (size_t i = 0; i < set->n; i++) {
+		for (size_t n = 0; n < slots[i]; n++) {
+			struct nft_elem *e = nft_set_elem(s);
+
+			key_slot(e->key, id, (uint32_t)k++);
+			if (aff) {
+				e->verdict = NV_GOTO;
+				ep_name(e->chain, "ep", c, set->v[i]);
+			} else {
+				ep_data(e->data, set->v[i]);
+			}
+		}
+	}
+	free(slots);
+	x_named(nft_chain_rule(ch), aff ? NX_VMAP_NUMGEN : NX_DNAT_NUMGEN, s->in_map,
+		(uint32_t)total)->id = id;
+}
+
+/* Maglev: the scheduler library's table as map elements, indexed by jhash of the flow. */
+static int maglev_dispatch(struct port_ctx *c, struct nft_chain *ch, const struct ep_set *set,
+			   const char *tag)
+{
+	struct sched_config cfg = lb_sched_config(c->pv);
+	struct sched_dest *d = lb_dests(c->pv, set);
+	struct sched_state *st = NULL;
+	const uint32_t *table;
+	uint64_t id = slots_id(c, tag);
+	struct nft_set *s;
+	size_t len;
+	int r;
+
+	r = sched_new("maglev", &cfg, d, set->n, &st);
+	if (r >= 0)
+		r = sched_table(st, &table, &len);
+	if (r >= 0) {
+		s = slice(c, "eps", tag, NS_EP_MAP, id);
+		for (size_t i = 0; i < len; i++) {
+			struct nft_elem *e;
+
+			if (table[i] >= set->n)
+				continue; /* SCHED_NO_DEST: no endpoint takes new flows */
+			e = nft_set_elem(s);
+			key_slot(e->key, id, (uint32_t)i);
+			ep_data(e->data, set->v[table[i]]);
+		}
+		x_named(nft_chain_rule(ch), NX_DNAT_JHASH, s->in_map, (uint32_t)len)->id = id;
+	}
+	sched_free(st);
+	free(d);
+	return r;
+}
+
+/* A dispatch chain (svc-H over the cluster set, svl-H over the local set). */
+static int dispatch_chain(struct port_ctx *c, const char *prefix, const struct ep_set *set,
+			  bool with_cip)
+{
+	const struct route *cip = c->s.cip;
+	const char *tag = prefix[2] == 'c' ? "-c" : "-l";
+	char chain[NFT_NAME_MAX];
+	struct nft_chain *ch;
+
+	name(chain, prefix, c, "");
+	ch = nft_frag_chain(c->f, chain);
+	/*
+	 * Cluster-IP masquerade first: everything with --masquerade-all, else
+	 * traffic not from a pod (the node may have been used as a router).
+	 */
+	if (with_cip && (cip->masquerade || c->detector)) {
+		struct nft_rule *r = nft_chain_rule(ch);
+		struct cidr host = { .addr = cip->addr, .prefix = cip->addr.family == AF_INET6 ? 128 : 32 };
+
+		x_addr(r, NX_DADDR, &host, false);
+		nft_rule_x(r, NX_DPORT)->port = c->pv->port->port;
+		if (!cip->masquerade)
+			x_addr(r, NX_SADDR, c->detector, true);
+		x_verdict(r, NV_JUMP, CH_MARK_MASQ);
+	}
+	if (c->pv->svc->affinity_client_ip) {
+		size_t at = (size_t)(ch - c->f->chains);
+
+		for (size_t i = 0; i < set->n; i++) {
+			struct nft_rule *r;
+			char n[NFT_NAME_MAX];
+
+			affinity_endpoint(c, set->v[i]);
+			ch = &c->f->chains[at]; /* adding the endpoint's chain may have moved it */
+			r = nft_chain_rule(ch);
+			nft_affinity_set(n, ep_id(c, set->v[i]));
+			x_named(r, NX_AFFINITY, n, 0)->id = ep_id(c, set->v[i]);
+			ep_name(n, "ep", c, set->v[i]);
+			x_verdict(r, NV_GOTO, n);
+		}
+	} else if (streq_null(c->pv->lb.sched_name, "maglev")) {
+		return maglev_dispatch(c, ch, set, tag);
+	}
+	random_dispatch(c, ch, set, tag);
+	return 0;
+}
+
+/* ext-H: what external traffic (NodePorts, external and LB IPs) goes through. */
+static void ext_chain(struct port_ctx *c)
+{
+	char chain[NFT_NAME_MAX], svc[NFT_NAME_MAX], svl[NFT_NAME_MAX];
+	struct nft_chain *ch;
+	struct nft_rule *r;
+
+	name(chain, "ext", c, "");
+	name(svc, "svc", c, "");
+	name(svl, "svl", c, "");
+	ch = nft_frag_chain(c->f, chain);
+	if (!c->s.ext_local) {
+		/* Endpoints may be on another node: masquerade so replies come back here. */
+		rule_to(ch, NV_JUMP, CH_MARK_MASQ);
+	} else {
+		/* Pods reaching an external address act as if they came back from outside. */
+		if (c->detector && c->s.has_svc) {
+			r = nft_chain_rule(ch);
+			x_addr(r, NX_SADDR, c->detector, false);
+			x_verdict(r, NV_GOTO, svc);
+		}
+		/* The host's own traffic has a local source (maybe the LB IP): masquerade it. */
+		r = nft_chain_rule(ch);
+		x_flag(r, NX_FIB_LOCAL, 0, false)->which = NX_SADDR;
+		x_verdict(r, NV_JUMP, CH_MARK_MASQ);
+		if (c->s.has_svc) {
+			r = nft_chain_rule(ch);
+			x_flag(r, NX_FIB_LOCAL, 0, false)->which = NX_SADDR;
+			x_verdict(r, NV_GOTO, svc);
+		}
+	}
+	/* Without it (no local endpoints) the packet is not DNATed: the filter drops it. */
+	if (c->s.ext_forward)
+		rule_to(ch, NV_GOTO, c->s.ext_local ? svl : svc);
+}
+
+/* fw-H: loadBalancerSourceRanges, checked before DNAT (filter-prerouting, filter-output). */
+static void fw_chain(struct port_ctx *c)
+{
+	const struct route *fw = c->s.fw;
+	const struct port_view *pv = c->pv;
+	char chain[NFT_NAME_MAX];
+	bool from_node = false;
+	struct nft_chain *ch;
+	struct nft_rule *r;
+
+	name(chain, "fw", c, "");
+	ch = nft_frag_chain(c->f, chain);
+	for (size_t i = 0; i < fw->n_source_ranges; i++) {
+		const struct cidr *cr = &fw->source_ranges[i];
+
+		if (cr->addr.family != c->o->family)
+			continue;
+		r = nft_chain_rule(ch);
+		x_addr(r, NX_SADDR, cr, false);
+		x_verdict(r, NV_RETURN, NULL);
+		if (c->o->node_ip && cidr_contains(cr, c->o->node_ip))
+			from_node = true;
+	}
+	/* A VIP-style load balancer has its IP on the node: the node's own requests come from it. */
+	for (size_t i = 0; from_node && i < pv->n_routes; i++) {
+		const struct route *lb = &pv->routes[i];
+		struct cidr host = { .addr = lb->addr, .prefix = lb->addr.family == AF_INET6 ? 128 : 32 };
+
+		if (lb->kind != ROUTE_LOAD_BALANCER || !lb->allocated)
+			continue;
+		r = nft_chain_rule(ch);
+		x_addr(r, NX_SADDR, &host, false);
+		x_verdict(r, NV_RETURN, NULL);
+	}
+	rule_to(ch, NV_DROP, NULL);
+}
+
+/* An element of a shared map: key (address, or none for NodePorts), then the verdict. */
+static void shared_verdict(struct port_ctx *c, enum nft_shared set, const struct route *r,
+			   uint16_t port, enum nft_verdict v, const char *chain)
+{
+	uint8_t key[NFT_KEY_MAX] = { 0 };
+	struct nft_elem *e;
+
+	if (nft_shared_kind(set) == NS_PORT_VMAP)
+		key_port(key + key_proto(key, c->ipproto), port);
+	else
+		svc_key(key, c, &r->addr, port);
+	/* One NodePort element however many node addresses the view shows it on. */
+	for (size_t i = 0; i < c->f->n_shared; i++)
+		if (c->f->shared[i].set == set && !memcmp(c->f->shared[i].e.key, key, sizeof(key)))
+			return;
+	e = plan_shared(c->f, set);
+	memcpy(e->key, key, sizeof(key));
+	e->verdict = (uint8_t)v;
+	if (chain)
+		snprintf(e->chain, sizeof(e->chain), "%s", chain);
+}
+
+static void shared_elements(struct port_ctx *c)
+{
+	const struct port_view *pv = c->pv;
+	char target[NFT_NAME_MAX];
+
+	if (c->s.int_forward) {
+		name(target, c->s.cip->uses_local ? "svl" : "svc", c, "");
+		shared_verdict(c, SH_SERVICES, c->s.cip, pv->port->port, NV_GOTO, target);
+	}
+	name(target, "ext", c, "");
+	for (size_t i = 0; i < pv->n_routes; i++) {
+		const struct route *r = &pv->routes[i];
+		bool np = r->kind == ROUTE_NODE_PORT;
+		uint16_t port = np ? r->port : pv->port->port;
+
+		if (!r->allocated || (r->kind == ROUTE_CLUSTER_IP && r != c->s.cip))
+			continue;
+		if (r->action != ACTION_FORWARD)
+			shared_verdict(c, np ? SH_NOEP_NODEPORTS : SH_NOEP_SERVICES, r, port,
+				       r->action == ACTION_REJECT ? NV_GOTO : NV_DROP,
+				       r->action == ACTION_REJECT ? CH_REJECT : NULL);
+		if (r->kind == ROUTE_CLUSTER_IP || !c->s.has_ext || r->action == ACTION_REJECT)
+			continue;
+		shared_verdict(c, np ? SH_NODEPORTS : SH_SERVICES, r, port, NV_GOTO, target);
+	}
+	for (size_t i = 0; c->s.fw && i < pv->n_routes; i++) {
+		const struct route *r = &pv->routes[i];
+
+		if (r->kind != ROUTE_LOAD_BALANCER || !r->allocated ||
+		    !route_ranges(r, c->o->family))
+			continue;
+		name(target, "fw", c, "");
+		shared_verdict(c, SH_FIREWALL, r, pv->port->port, NV_GOTO, target);
+	}
+}
+
+/* endpoint . endpoint for every endpoint DNAT can pick: a pod reaching itself is masqueraded. */
+static void hairpin_elements(struct port_ctx *c)
+{
+	const struct ep_set *sets[2] = { &c->pv->cat.cluster, &c->pv->cat.local };
+	size_t first = c->f->n_shared;
+
+	for (int k = 0; k < 2; k++) {
+		for (size_t i = 0; !sets[k]->nil && i < sets[k]->n; i++) {
+			uint8_t key[NFT_KEY_MAX] = { 0 };
+			size_t n = key_addr(key, &sets[k]->v[i]->addr);
+			bool dup = false;
+
+			key_addr(key + n, &sets[k]->v[i]->addr);
+			for (size_t j = first; j < c->f->n_shared && !dup; j++)
+				dup = !memcmp(c->f->shared[j].e.key, key, sizeof(key));
+			if (!dup)
+				memcpy(plan_shared(c->f, SH_HAIRPIN)->key, key, sizeof(key));
+		}
+	}
+}
+
+static void frag_key(struct port_ctx *c)
+{
+	const struct port_view *pv = c->pv;
+	uint64_t h;
+
+	c->f->key = xasprintf("%s:%s/%s", pv->svc->key, pv->port->name ? pv->port->name : "",
+			      proto_name(pv->port->proto));
+	h = fnv1a_update(0xcbf29ce484222325ull, c->f->key, strlen(c->f->key));
+	snprintf(c->h, sizeof(c->h), "%016llx", (unsigned long long)h);
+	c->hv = h;
+}
+
+/* A scheduler nf_tables cannot run per packet is replaced by random picks, and said so. */
+static void scheduler_warning(struct port_ctx *c)
+{
+	const char *s = c->pv->lb.sched_name;
+
+	if (!s || streq(s, "random") || streq(s, "maglev"))
+		return;
+	c->f->warning = xasprintf("nftables: %s uses scheduler %s, which nf_tables cannot run per"
+				  " packet; it gets random picks (numgen)%s instead", c->f->key, s,
+				  c->pv->lb.n_weights ? " in proportion to its endpoint weights" : "");
+}
+
+int nft_plan_port(const struct port_view *pv, const struct nft_plan_opts *o, struct nft_frag *ret)
+{
+	struct port_ctx c = { .pv = pv, .o = o, .f = ret };
+	int r;
+
+	*ret = (struct nft_frag){ .view_id = pv->id };
+	c.detector = plan_detector(o, &r);
+	if (r < 0)
+		return r;
+	port_shape(pv, o->family, &c.s);
+	if (!c.s.render)
+		return 0;
+	c.ipproto = proto_ipproto(pv->port->proto);
+	frag_key(&c);
+	scheduler_warning(&c);
+	if (c.s.has_svc)
+		r = dispatch_chain(&c, "svc", &pv->cat.cluster, c.s.int_forward && !c.s.cip->uses_local);
+	if (r >= 0 && c.s.has_svl)
+		r = dispatch_chain(&c, "svl", &pv->cat.local, c.s.int_forward && c.s.cip->uses_local);
+	if (r < 0) {
+		nft_frag_done(ret);
+		return r;
+	}
+	if (c.s.has_ext)
+		ext_chain(&c);
+	if (c.s.fw)
+		fw_chain(&c);
+	shared_elements(&c);
+	hairpin_elements(&c);
+	nft_frag_finish(ret);
+	return 0;
+}

@@ -1,0 +1,533 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The nftables mode's planner, differ and batch encoder (no kernel): a
+ * table of clusters with what their table must and must not hold (in the
+ * model's nft text), then syncs through a mirror with a recording sender:
+ * what a one-endpoint change at 10,000 services sends (only that service's
+ * elements, counted in messages and bytes), that a failed batch leaves the
+ * mirror as it was, and that a full sync resets the table.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include <cmocka.h>
+
+#include "core/diag.h"
+#include "core/sbuf.h"
+#include "core/strmap.h"
+#include "core/util.h"
+#include "dataplane/nftables/nftables.h"
+#include "dataplane/nftables/resync.h"
+#include "dataplane/nftables/text.h"
+#include "policy/policy.h"
+#include "source/manifest.h"
+
+#define SVC(name, ip, extra)                                                                   \
+	"---\napiVersion: v1\nkind: Service\nmetadata: {name: " name ", namespace: t" extra "\n"
+
+#define SLICE(svc, eps)                                                                        \
+	"---\napiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\n"                          \
+	"metadata: {name: " svc "-1, namespace: t, labels: {kubernetes.io/service-name: " svc "}}\n" \
+	"addressType: IPv4\nports: [{name: http, port: 8080}]\nendpoints:\n" eps
+
+#define EP(ip, node) "- {addresses: [" ip "], nodeName: " node "}\n"
+
+struct fixture {
+	struct cluster c;
+	struct node_view *v;
+	struct cidr cidr;
+	struct policy_opts po;
+};
+
+static void load(struct fixture *f, const char *yaml, const char *node, bool masquerade_all)
+{
+	struct diag d;
+
+	cluster_init(&f->c);
+	diag_init(&d);
+	assert_int_equal(manifest_load_buffer("t.yaml", yaml, strlen(yaml), false, NULL, &f->c, &d), 0);
+	diag_done(&d);
+	policy_opts_init(&f->po);
+	assert_int_equal(cidr_parse("10.244.0.0/16", &f->cidr), 0);
+	f->po.cluster_cidrs = &f->cidr;
+	f->po.n_cluster_cidrs = 1;
+	f->po.masquerade_all = masquerade_all;
+	f->v = policy_build_view(&f->c, node, &f->po);
+}
+
+static void unload(struct fixture *f)
+{
+	node_view_free(f->v);
+	cluster_done(&f->c);
+}
+
+static void plan_opts(const struct fixture *f, int family, struct nft_plan_opts *o)
+{
+	*o = (struct nft_plan_opts){ .family = family, .mark = 0x4000, .cluster_cidrs = &f->cidr,
+				     .n_cluster_cidrs = 1, .localhost_nodeports = true };
+}
+
+/* Every port's fragment (and the base) as text. */
+static char *plan_text(const char *yaml, const char *node, bool masquerade_all, int family)
+{
+	struct fixture f;
+	struct nft_plan_opts o;
+	struct nft_frag fr;
+	struct sbuf b = { 0 };
+
+	load(&f, yaml, node, masquerade_all);
+	plan_opts(&f, family, &o);
+	nft_plan_base(&o, &fr);
+	nft_frag_text(&b, &fr, family);
+	nft_frag_done(&fr);
+	for (size_t i = 0; i < f.v->n_ports; i++) {
+		assert_int_equal(nft_plan_port(&f.v->ports[i], &o, &fr), 0);
+		if (fr.warning)
+			sbuf_printf(&b, "warning: %s\n", fr.warning);
+		nft_frag_text(&b, &fr, family);
+		nft_frag_done(&fr);
+	}
+	unload(&f);
+	return sbuf_cstr(&b);
+}
+
+#define WEB "spec: {clusterIP: 10.96.0.1, ports: [{name: http, port: 80, targetPort: 8080}]}\n"
+#define TWO EP("10.244.1.5", "n1") EP("10.244.2.5", "n2")
+
+struct plan_case {
+	const char *what;
+	const char *yaml;
+	bool masquerade_all;
+	int family;
+	const char *want[8];   /* substrings the text must hold */
+	const char *unwanted[4];
+};
+
+static const struct plan_case plan_cases[] = {
+	{ "cluster IP, two endpoints: map dispatch, masquerade of off-cluster traffic",
+	  SVC("web", "", "}") WEB SLICE("web", TWO), false, AF_INET,
+	  { "@services 10.96.0.1 . tcp . 80 : goto svc-",
+	    "ip daddr 10.96.0.1/32 th dport 80 ip saddr != 10.244.0.0/16 jump mark-for-masquerade",
+	    "numgen random mod 2 map @endpoints", "  0 : 10.244.1.5 . 8080",
+	    "  1 : 10.244.2.5 . 8080", "@hairpin 10.244.1.5 . 10.244.1.5" },
+	  { "@no-endpoint-services 10.", "update @" } },
+	{ "--masquerade-all: every cluster-IP packet marked",
+	  SVC("web", "", "}") WEB SLICE("web", TWO), true, AF_INET,
+	  { "ip daddr 10.96.0.1/32 th dport 80 jump mark-for-masquerade" }, { "ip saddr != 10.244" } },
+	{ "no endpoints anywhere: rejected",
+	  SVC("web", "", "}") WEB SLICE("web", ""), false, AF_INET,
+	  { "@no-endpoint-services 10.96.0.1 . tcp . 80 : goto reject-chain" },
+	  { "@services 10.96.0.1", "chain svc-" } },
+	{ "internalTrafficPolicy Local without a local endpoint: dropped",
+	  SVC("web", "", "}") "spec: {clusterIP: 10.96.0.1, internalTrafficPolicy: Local, ports: [{name: http,"
+	  " port: 80, targetPort: 8080}]}\n" SLICE("web", EP("10.244.2.5", "n2")), false, AF_INET,
+	  { "@no-endpoint-services 10.96.0.1 . tcp . 80 : drop" }, { "@services 10.96.0.1" } },
+	{ "internalTrafficPolicy Local with one: svl chain over the local set",
+	  SVC("web", "", "}") "spec: {clusterIP: 10.96.0.1, internalTrafficPolicy: Local, ports: [{name: http,"
+	  " port: 80, targetPort: 8080}]}\n" SLICE("web", TWO), false, AF_INET,
+	  { "@services 10.96.0.1 . tcp . 80 : goto svl-", "numgen random mod 1 map @endpoints" },
+	  { "goto svc-" } },
+	{ "NodePort, eTP Cluster: ext chain masquerades, then the cluster set",
+	  SVC("web", "", "}") "spec: {type: NodePort, clusterIP: 10.96.0.1, ports: [{name: http, port: 80,"
+	  " targetPort: 8080, nodePort: 30080}]}\n" SLICE("web", TWO), false, AF_INET,
+	  { "@nodeports tcp . 30080 : goto ext-", "  jump mark-for-masquerade\n  goto svc-" }, { 0 } },
+	{ "LoadBalancer, eTP Local, no local endpoint: pods short-circuit, the rest dropped",
+	  SVC("web", "", "}") "spec: {type: LoadBalancer, clusterIP: 10.96.0.1, externalTrafficPolicy: Local,"
+	  " ports: [{name: http, port: 80, targetPort: 8080, nodePort: 30081}]}\n"
+	  "status: {loadBalancer: {ingress: [{ip: 192.0.2.7}]}}\n" SLICE("web", EP("10.244.2.5", "n2")),
+	  false, AF_INET,
+	  { "@no-endpoint-nodeports tcp . 30081 : drop", "@no-endpoint-services 192.0.2.7 . tcp . 80 : drop",
+	    "@services 192.0.2.7 . tcp . 80 : goto ext-", "ip saddr 10.244.0.0/16 goto svc-",
+	    "fib saddr type local jump mark-for-masquerade" },
+	  { "goto svl-" } },
+	{ "loadBalancerSourceRanges: a firewall chain before DNAT",
+	  SVC("web", "", "}") "spec: {type: LoadBalancer, clusterIP: 10.96.0.1, loadBalancerSourceRanges:"
+	  " [203.0.113.0/24], ports: [{name: http, port: 80, targetPort: 8080, nodePort: 30081}]}\n"
+	  "status: {loadBalancer: {ingress: [{ip: 192.0.2.7}]}}\n" SLICE("web", TWO), false, AF_INET,
+	  { "@firewall-ips 192.0.2.7 . tcp . 80 : goto fw-", "ip saddr 203.0.113.0/24 return\n  drop" }, { 0 } },
+	{ "ClientIP affinity: timed sets, per-endpoint chains",
+	  SVC("web", "", "}") "spec: {clusterIP: 10.96.0.1, sessionAffinity: ClientIP, ports: [{name: http,"
+	  " port: 80, targetPort: 8080}]}\n" SLICE("web", TWO), false, AF_INET,
+	  { "ip saddr timeout 10800s }", "update @affinity-", "dnat ip to 10.244.1.5:8080",
+	    "numgen random mod 2 vmap @endpoint-chains", ". ip saddr @affinity-" }, { "map @endpoints" } },
+	{ "rr with weights: random picks in proportion, and a warning",
+	  SVC("web", "", ", annotations: {kroute.io/scheduler: rr, kroute.io/endpoint-weights:"
+	      " \"10.244.1.5=4,10.244.2.5=2\"}}") WEB SLICE("web", TWO), false, AF_INET,
+	  { "uses scheduler rr, which nf_tables cannot run", "numgen random mod 3 map",
+	    "  1 : 10.244.1.5 . 8080", "  2 : 10.244.2.5 . 8080" }, { "  3 : " } },
+	{ "weight 0: no slot, no new flows",
+	  SVC("web", "", ", annotations: {kroute.io/endpoint-weights: \"10.244.2.5=0\"}}") WEB
+	  SLICE("web", TWO), false, AF_INET,
+	  { "numgen random mod 1 map", "  0 : 10.244.1.5 . 8080" }, { "10.244.2.5 . 8080", "warning" } },
+	{ "maglev: the scheduler's table as map elements under jhash",
+	  SVC("web", "", ", annotations: {kroute.io/scheduler: maglev, kroute.io/scheduler-flags:"
+	      " \"maglev-table-size=251\"}}") WEB SLICE("web", TWO), false, AF_INET,
+	  { "jhash ip saddr . th sport . ip daddr . th dport mod 251 map @endpoints", "  250 : 10.244." },
+	  { "numgen", "warning" } },
+	{ "the base: hooks, NodePorts on every local address but loopback guarded",
+	  "", false, AF_INET,
+	  { "chain nat-prerouting (nat hook 0 priority -100)", "fib daddr type local meta l4proto",
+	    "ip daddr 127.0.0.0/8 ip saddr != 127.0.0.0/8", "ct status dnat ip saddr . ip daddr @hairpin" }, { 0 } },
+	{ "IPv6: ip6 expressions, ::1 never a NodePort",
+	  "", false, AF_INET6,
+	  { "fib daddr type local ip6 daddr != ::1/128", "ip6 saddr . ip6 daddr @hairpin" },
+	  { "127.0.0.0/8" } },
+};
+
+static void test_plan_cases(void **state)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(plan_cases); i++) {
+		const struct plan_case *c = &plan_cases[i];
+		char *t = plan_text(c->yaml, "n1", c->masquerade_all, c->family);
+
+		for (size_t k = 0; k < ARRAY_SIZE(c->want) && c->want[k]; k++) {
+			if (strstr(t, c->want[k]))
+				continue;
+			fputs(t, stderr);
+			fail_msg("%s: no \"%s\" in the text above", c->what, c->want[k]);
+		}
+		for (size_t k = 0; k < ARRAY_SIZE(c->unwanted) && c->unwanted[k]; k++) {
+			if (!strstr(t, c->unwanted[k]))
+				continue;
+			fputs(t, stderr);
+			fail_msg("%s: \"%s\" in the text above", c->what, c->unwanted[k]);
+		}
+		free(t);
+	}
+}
+
+/* ---- syncs through a mirror, the batches recorded ---- */
+
+struct recorder {
+	struct nft_io io;
+	size_t batches, msgs, bytes;
+	char *what;    /* the last batch's messages, one per line */
+	int fail;      /* the errno the next send returns (0: success) */
+	const struct nft_mirror *kernel; /* what a read finds (NULL: no table) */
+	void (*drift)(struct nft_kstate *k); /* what happened to it by hand */
+};
+
+static int record(struct nft_batch *b, void *userdata, struct diag *d)
+{
+	struct recorder *r = userdata;
+	struct sbuf s = { 0 };
+
+	r->batches++;
+	r->msgs = b->msgs;
+	r->bytes = b->bytes;
+	for (size_t i = 0; i < b->n_what; i++)
+		sbuf_printf(&s, "%s\n", b->what[i]);
+	free(r->what);
+	r->what = sbuf_cstr(&s);
+	return r->fail;
+}
+
+/* The kernel as a successful sync into r->kernel left it, then r->drift. */
+static int read_kernel(int family, struct nft_kstate *k, void *userdata, struct diag *d)
+{
+	struct recorder *r = userdata;
+	const struct nft_mirror *m = r->kernel;
+
+	if (!m)
+		return -ENOENT;
+	for (size_t i = 0; i < m->frags.cap; i++) {
+		const struct nft_frag *f = m->frags.slots[i].value;
+
+		for (size_t c = 0; m->frags.slots[i].key && c < f->n_chains; c++) {
+			struct nft_kchain *kc = nft_kstate_chain(k, f->chains[c].name);
+
+			for (size_t n = 0; n < f->chains[c].n_rules; n++) {
+				uint64_t tag = nft_rule_tag(&f->chains[c].rules[n]);
+
+				VEC_PUSH(kc->tags, kc->n, kc->cap, tag);
+			}
+		}
+		for (size_t c = 0; m->frags.slots[i].key && c < f->n_sets; c++) {
+			const struct nft_set *s = &f->sets[c];
+			struct nft_kset *ks = nft_kstate_set(k, nft_set_kname(s)); /* a slice: its map */
+
+			ks->flags = nft_set_flags(s->kind);
+			ks->key_len = (uint32_t)nft_key_len(s->kind, family);
+			ks->data_len = (uint32_t)nft_data_len(s->kind, family);
+			ks->timeout_ms = (uint64_t)s->timeout_s * 1000;
+			for (size_t e = 0; e < s->n_elems; e++)
+				*nft_set_elem(&ks->set) = s->elems[e];
+		}
+	}
+	for (size_t i = 0; i < m->shared.cap; i++) {
+		const struct nft_shared_key *sk = m->shared.slots[i].value;
+
+		if (m->shared.slots[i].key && sk->n)
+			*nft_set_elem(&nft_kstate_set(k, nft_shared_names[sk->set])->set) = sk->v[0].e;
+	}
+	if (r->drift)
+		r->drift(k);
+	return 0;
+}
+
+/* n services, 10 endpoints each; service k's first endpoint is changed when changed == k. */
+static char *big_cluster(size_t n, size_t changed)
+{
+	struct sbuf b = { 0 };
+
+	for (size_t k = 0; k < n; k++) {
+		sbuf_printf(&b, "---\napiVersion: v1\nkind: Service\nmetadata: {name: s%zu, namespace: t}\n"
+			    "spec: {clusterIP: 10.%zu.%zu.%zu, ports: [{name: http, port: 80, targetPort: 8080}]}\n"
+			    "---\napiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\n"
+			    "metadata: {name: s%zu-1, namespace: t, labels: {kubernetes.io/service-name: s%zu}}\n"
+			    "addressType: IPv4\nports: [{name: http, port: 8080}]\nendpoints:\n",
+			    k, 96 + k / 65536, (k / 256) % 256, k % 256, k, k);
+		for (size_t e = 0; e < 10; e++) {
+			size_t a = k * 10 + e;
+
+			/* The changed endpoint's address is no other endpoint's. */
+			if (e == 0 && k == changed)
+				sbuf_printf(&b, "- {addresses: [10.250.0.1], nodeName: n0}\n");
+			else
+				sbuf_printf(&b, "- {addresses: [10.%zu.%zu.%zu], nodeName: n%zu}\n",
+					    200 + a / 65536, a / 256 % 256, a % 256, e % 3);
+		}
+	}
+	return sbuf_cstr(&b);
+}
+
+static char *svc_hash(const char *key)
+{
+	uint64_t h = fnv1a_update(0xcbf29ce484222325ull, key, strlen(key));
+
+	return xasprintf("%016llx", (unsigned long long)h);
+}
+
+/* Every line of what names the service (or the batch's begin and end). */
+static void assert_only(const char *what, const char *hash)
+{
+	char *copy = xstrdup(what), *save = NULL;
+
+	for (char *l = strtok_r(copy, "\n", &save); l; l = strtok_r(NULL, "\n", &save))
+		if (!strstr(l, hash) && !strstr(l, "the batch") && !strstr(l, "hairpin"))
+			fail_msg("the batch touches another service: %s", l);
+	free(copy);
+}
+
+static void test_one_endpoint_at_10000(void **state)
+{
+	char *before = big_cluster(10000, SIZE_MAX), *after = big_cluster(10000, 5000);
+	struct fixture f, g, h2;
+	struct nft_mirror m;
+	struct nft_plan_opts o;
+	struct nft_sync_info info;
+	struct recorder rec = { .io = { .send = record, .read = read_kernel } };
+
+	rec.io.userdata = &rec;
+	struct strmap dirty;
+	struct diag d;
+	char *h = svc_hash("t/s5000:http/TCP");
+
+	load(&f, before, "n1", false);
+	plan_opts(&f, AF_INET, &o);
+	nft_mirror_init(&m);
+	diag_init(&d);
+	assert_int_equal(nft_sync_mirror(&m, f.v, &o, true, &rec.io, &info, &d), 0);
+	assert_non_null(strstr(rec.what, "adding table kroute")); /* no table yet: created */
+	assert_true(info.msgs > 10000);
+	print_message("full sync of 10,000 services x 10: %zu messages, %zu bytes\n", info.msgs, info.bytes);
+
+	/* The same objects again (no service dirty): nothing is planned but the base, nothing sent. */
+	strmap_init(&dirty);
+	f.v = policy_update_view(f.v, &f.c, "n1", &f.po, &dirty, false);
+	rec.batches = 0;
+	assert_int_equal(nft_sync_mirror(&m, f.v, &o, false, &rec.io, &info, &d), 0);
+	assert_int_equal(rec.batches, 0);
+	assert_int_equal(info.planned, 1);
+
+	/* One endpoint of t/s5000 changes: only its map's element goes out. */
+	load(&g, after, "n1", false);
+	strmap_put(&dirty, "t/s5000", (void *)1);
+	node_view_free(g.v);
+	g.v = policy_update_view(f.v, &g.c, "n1", &g.po, &dirty, false);
+	f.v = NULL;
+	assert_int_equal(nft_sync_mirror(&m, g.v, &o, false, &rec.io, &info, &d), 0);
+	print_message("one endpoint changed at 10,000 services: %zu messages, %zu bytes\n%s", info.msgs,
+		      info.bytes, rec.what);
+	assert_int_equal(info.planned, 2);
+	assert_int_equal(info.elems_deleted, 2); /* the endpoint's slot, its hairpin element */
+	assert_int_equal(info.elems_added, 2);
+	assert_int_equal(info.chains_written, 0);
+	assert_true(info.msgs <= 4);
+	assert_true(info.bytes < 1024);
+	assert_only(rec.what, h);
+
+	/* Two changes, but the kernel refuses: the mirror stays, the next try sends them again. */
+	free(h);
+	free(after);
+	after = big_cluster(10000, 4999);
+	load(&h2, after, "n1", false);
+	/* Every service rebuilt (new ids): the diff still finds only the two that changed. */
+	node_view_free(h2.v);
+	h2.v = policy_update_view(g.v, &h2.c, "n1", &h2.po, &dirty, true);
+	g.v = NULL;
+	rec.fail = -EIO;
+	assert_int_equal(nft_sync_mirror(&m, h2.v, &o, false, &rec.io, &info, &d), -EIO);
+	assert_int_equal(info.planned, 10001);
+	rec.fail = 0;
+	diag_done(&d);
+	diag_init(&d);
+	assert_int_equal(nft_sync_mirror(&m, h2.v, &o, false, &rec.io, &info, &d), 0);
+	/*
+	 * Each service's slot element; and 10.250.0.1 moves from s5000 to
+	 * s4999, so its hairpin element stays while s5000's old endpoint comes
+	 * back and s4999's old one goes.
+	 */
+	assert_int_equal(info.elems_added, 3);
+	assert_int_equal(info.elems_deleted, 3);
+	assert_int_equal(info.chains_written, 0);
+	h = svc_hash("t/s4999:http/TCP");
+	if (!strstr(rec.what, h))
+		fail_msg("t/s4999 is not in the batch:\n%s", rec.what);
+	free(h);
+	free(rec.what);
+	nft_mirror_done(&m);
+	diag_done(&d);
+	strmap_done(&dirty);
+	unload(&h2);
+	cluster_done(&g.c);
+	cluster_done(&f.c);
+	free(before);
+	free(after);
+}
+
+/* A service removed: its elements, chains and maps go, in an order the kernel accepts. */
+static void test_service_removed(void **state)
+{
+	const char *both = SVC("web", "", "}") WEB SLICE("web", TWO)
+		SVC("api", "", "}") "spec: {clusterIP: 10.96.0.2, ports: [{name: http, port: 80,"
+		" targetPort: 8080}]}\n" SLICE("api", EP("10.244.1.5", "n1"));
+	const char *one = SVC("web", "", "}") WEB SLICE("web", TWO);
+	struct fixture f, g;
+	struct nft_mirror m;
+	struct nft_plan_opts o;
+	struct nft_sync_info info;
+	struct recorder rec = { .io = { .send = record, .read = read_kernel } };
+
+	rec.io.userdata = &rec;
+	struct diag d;
+	const char *flush, *del_set, *del_chain, *del_elems;
+
+	load(&f, both, "n1", false);
+	plan_opts(&f, AF_INET, &o);
+	nft_mirror_init(&m);
+	diag_init(&d);
+	assert_int_equal(nft_sync_mirror(&m, f.v, &o, true, &rec.io, &info, &d), 0);
+	load(&g, one, "n1", false);
+	/* Ids never repeat across updates (a new build would reuse them). */
+	node_view_free(g.v);
+	g.v = policy_update_view(f.v, &g.c, "n1", &g.po, NULL, true);
+	f.v = NULL;
+	assert_int_equal(nft_sync_mirror(&m, g.v, &o, false, &rec.io, &info, &d), 0);
+	/* web is planned again (new ids) and found unchanged. */
+	assert_int_equal(info.chains_written, 0);
+	del_elems = strstr(rec.what, "deleting 1 element from set services");
+	flush = strstr(rec.what, "flushing chain svc-");
+	del_set = strstr(rec.what, "deleting 1 element from set endpoints-");
+	del_chain = strstr(rec.what, "deleting chain svc-");
+	assert_non_null(del_elems);
+	assert_non_null(flush);
+	assert_non_null(del_set);
+	assert_non_null(del_chain);
+	/* Elements (the service's, its endpoint slot) before its chain is flushed and deleted. */
+	assert_true(del_elems < flush && del_set < flush && flush < del_chain);
+	/* 10.244.1.5 is still an endpoint of web: its hairpin element stays. */
+	if (strstr(rec.what, "from set hairpin"))
+		fail_msg("the hairpin element of a shared endpoint was deleted:\n%s", rec.what);
+	free(rec.what);
+	nft_mirror_done(&m);
+	diag_done(&d);
+	unload(&g);
+	unload(&f);
+}
+
+/* By hand: a service's element deleted, a rule of its chain deleted, a chain of someone's added. */
+static void drift(struct nft_kstate *k)
+{
+	struct nft_kset *svc = strmap_get(&k->sets, "services");
+
+	for (size_t i = 0; i < k->chains.cap; i++) {
+		struct nft_kchain *c = k->chains.slots[i].value;
+
+		if (k->chains.slots[i].key && !strncmp(k->chains.slots[i].key, "svc-", 4)) {
+			c->n--;
+			break;
+		}
+	}
+	svc->set.n_elems--;
+	nft_kstate_chain(k, "stray");
+}
+
+/* A full resync reads the kernel and repairs only what drifted; a table it finds whole stays. */
+static void test_full_resync_repairs_drift(void **state)
+{
+	struct fixture f;
+	struct nft_mirror m, m2, m3;
+	struct nft_plan_opts o;
+	struct nft_sync_info info;
+	struct recorder rec = { .io = { .send = record, .read = read_kernel } };
+	struct diag d;
+
+	rec.io.userdata = &rec;
+	load(&f, SVC("web", "", "}") WEB SLICE("web", TWO) SVC("api", "", "}") "spec: {clusterIP: 10.96.0.2,"
+	     " ports: [{name: http, port: 80, targetPort: 8080}]}\n" SLICE("api", EP("10.244.1.5", "n1")),
+	     "n1", false);
+	plan_opts(&f, AF_INET, &o);
+	diag_init(&d);
+	nft_mirror_init(&m);
+	/* No table yet: created, not reset. */
+	assert_int_equal(nft_sync_mirror(&m, f.v, &o, true, &rec.io, &info, &d), 0);
+	assert_non_null(strstr(rec.what, "adding table kroute"));
+	assert_null(strstr(rec.what, "deleting table"));
+	/* A restart (empty mirror) over the same table: read back, nothing to send. */
+	rec.kernel = &m;
+	nft_mirror_init(&m2);
+	rec.batches = 0;
+	assert_int_equal(nft_sync_mirror(&m2, f.v, &o, true, &rec.io, &info, &d), 0);
+	assert_true(info.read_back);
+	assert_false(info.reset);
+	assert_int_equal(rec.batches, 0);
+	/* Drift: exactly that is repaired. */
+	rec.drift = drift;
+	nft_mirror_init(&m3);
+	assert_int_equal(nft_sync_mirror(&m3, f.v, &o, true, &rec.io, &info, &d), 0);
+	assert_int_equal(rec.batches, 1);
+	assert_int_equal(info.elems_added, 1);
+	assert_int_equal(info.elems_deleted, 0);
+	assert_int_equal(info.chains_written, 1);
+	assert_non_null(strstr(rec.what, "adding 1 element to set services"));
+	assert_non_null(strstr(rec.what, "flushing chain svc-"));
+	assert_non_null(strstr(rec.what, "deleting chain stray"));
+	assert_null(strstr(rec.what, "table"));
+	print_message("drift repaired with %zu messages:\n%s", info.msgs, rec.what);
+	free(rec.what);
+	nft_mirror_done(&m);
+	nft_mirror_done(&m2);
+	nft_mirror_done(&m3);
+	diag_done(&d);
+	unload(&f);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_plan_cases),
+		cmocka_unit_test(test_one_endpoint_at_10000),
+		cmocka_unit_test(test_service_removed),
+		cmocka_unit_test(test_full_resync_repairs_drift),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
