@@ -163,5 +163,20 @@ else
 	check "text: the same lines as before at -v 0, the details at -v 2" $?
 fi
 
+# deploy/: the ConfigMap each overlay ships loads cleanly for every mode kroute
+# has (no warning, no error); a mode still to come is refused by name.
+for conf in "$src"/deploy/overlays/*/config.conf; do
+	mode=$(sed -n 's/^mode: *"\{0,1\}\([a-z]*\).*/\1/p' "$conf")
+	"$kroute" run --config "$conf" --write-config-to /dev/null >/dev/null 2>"$tmp/err"
+	rc=$?
+	if grep -q "unknown mode \"$mode\"" "$tmp/err"; then
+		[ "$rc" -eq 2 ]
+		check "deploy $mode: a mode kroute lacks is refused with status 2" $?
+	else
+		[ "$rc" -eq 0 ] && ! grep -qiE 'warning|error' "$tmp/err"
+		check "deploy $mode: $conf loads with no warning" $?
+	fi
+done
+
 echo "cli config: $pass passed, $fail failed, $skip skipped"
 [ "$fail" -eq 0 ]
