@@ -22,8 +22,24 @@ FIRST numbers the first change's address (10.250.0.0/16 holds 65,000).
 Before each change the ClusterIP must not already answer as the new
 endpoint, or the run stops.
 
-usage: api_latency.py CONTROL_PLANE_DIR AGENT_LOG CHANGES [FIRST [TIMEOUT_S]]
+AGENT_LOG "-": no log line is timed (log_ms=-), for a proxy whose log is not
+kroute's (bench_kube_proxy.sh runs kube-proxy through here too).
+
+With --metrics URL (the proxy's Prometheus endpoint, kube-proxy's metric
+names, which kroute exports too) each change also gets, from the difference
+of the histograms' _sum and _count before and after it (FAMILY's series):
+  syncs=N sync_ms=S partial=P own_npl_ms=O
+N syncs ran (S: their mean duration; P of them partial), and the proxy's own
+network programming duration (kubeproxy_network_programming_duration_seconds,
+its mean over the change's observations, "-" when none).  --trigger-time
+stamps each patch with endpoints.kubernetes.io/last-change-trigger-time (the
+time of the request, RFC 3339), as the EndpointSlice controller does:
+kube-proxy starts its network programming clock there.
+
+usage: api_latency.py [--metrics URL] [--family IPv4] [--trigger-time]
+                      CONTROL_PLANE_DIR AGENT_LOG CHANGES [FIRST [TIMEOUT_S]]
 """
+import argparse
 import calendar
 import http.client
 import json
@@ -127,6 +143,42 @@ class LogFollower:
         return out
 
 
+HISTOGRAMS = {
+    "sync": "kubeproxy_sync_proxy_rules_duration_seconds",
+    "partial": "kubeproxy_sync_partial_proxy_rules_duration_seconds",
+    "npl": "kubeproxy_network_programming_duration_seconds",
+}
+
+
+def scrape(url, family):
+    """{(histogram key, "sum"|"count"): value} of FAMILY's series at URL."""
+    out = {}
+    try:
+        u = urllib.parse.urlparse(url)
+        c = http.client.HTTPConnection(u.hostname, u.port, timeout=5)
+        c.request("GET", u.path or "/metrics")
+        text = c.getresponse().read().decode()
+    except OSError:
+        return None
+    for line in text.splitlines():
+        for key, name in HISTOGRAMS.items():
+            for part in ("sum", "count"):
+                prefix = "%s_%s{" % (name, part)
+                if line.startswith(prefix) and 'ip_family="%s"' % family in line:
+                    out[(key, part)] = float(line.rsplit(" ", 1)[1])
+    return out
+
+
+def metric_fields(before, after):
+    """The per-change fields from two scrapes (see the module's doc)."""
+    d = lambda k, p: after.get((k, p), 0.0) - before.get((k, p), 0.0)
+    syncs = int(d("sync", "count"))
+    npl = int(d("npl", "count"))
+    return "syncs=%d sync_ms=%s partial=%d own_npl_ms=%s" % (
+        syncs, "%.1f" % (d("sync", "sum") * 1000 / syncs) if syncs else "-",
+        int(d("partial", "count")), "%.1f" % (d("npl", "sum") * 1000 / npl) if npl else "-")
+
+
 def probe(ip, port):
     try:
         with socket.create_connection((ip, port), timeout=0.1) as s:
@@ -137,16 +189,22 @@ def probe(ip, port):
 
 
 def main():
-    if len(sys.argv) < 4:
-        sys.exit(__doc__)
-    cp, log, changes = sys.argv[1], sys.argv[2], int(sys.argv[3])
-    first = int(sys.argv[4]) if len(sys.argv) > 4 else 0
-    timeout = float(sys.argv[5]) if len(sys.argv) > 5 else 120.0
+    ap = argparse.ArgumentParser(usage=__doc__.split("usage: ")[1])
+    ap.add_argument("--metrics")
+    ap.add_argument("--family", default="IPv4")
+    ap.add_argument("--trigger-time", action="store_true")
+    ap.add_argument("cp")
+    ap.add_argument("log")
+    ap.add_argument("changes", type=int)
+    ap.add_argument("first", type=int, nargs="?", default=0)
+    ap.add_argument("timeout", type=float, nargs="?", default=120.0)
+    a = ap.parse_args()
+    cp, log, changes, first, timeout = a.cp, a.log, a.changes, a.first, a.timeout
     backend = Backend(("0.0.0.0", PORT), Answer)
     threading.Thread(target=backend.serve_forever, daemon=True).start()
     conn = api(cp)
     targets = [(s, slice_of(conn, s)) for s in candidates(conn, changes)]
-    follower = LogFollower(log)
+    follower = LogFollower(log) if log != "-" else None
     failed = 0
     for i, (svc, slice_name) in enumerate(targets):
         ns, name = svc["metadata"]["namespace"], svc["metadata"]["name"]
@@ -158,16 +216,23 @@ def main():
                                 "nodeName": "node-00000"}],
                  "ports": [{"name": pname, "port": PORT, "protocol": "TCP"}]}
         time.sleep(1.2)  # past the agent's min-sync-period since its last sync
-        follower.lines()
+        if follower:
+            follower.lines()
         if probe(cip, port) == ip:
             sys.exit("%s/%s already answers as %s: this is not a change" % (ns, name, ip))
+        before = scrape(a.metrics, a.family) if a.metrics else None
         t_req = time.time()
+        if a.trigger_time:
+            stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t_req))
+            patch["metadata"] = {"annotations": {
+                "endpoints.kubernetes.io/last-change-trigger-time":
+                    "%s.%06dZ" % (stamp, int(t_req % 1 * 1e6))}}
         call(conn, "PATCH", "/apis/discovery.k8s.io/v1/namespaces/%s/endpointslices/%s"
              % (ns, slice_name), json.dumps(patch), "application/merge-patch+json")
         t_acc = time.time()
         t_log = t_traffic = None
         while time.time() < t_acc + timeout:
-            if t_log is None:
+            if t_log is None and follower:
                 for t, _ in follower.lines():
                     if t >= t_req - 0.001:
                         t_log = t
@@ -176,12 +241,23 @@ def main():
                 t_traffic = time.time()
                 break
             time.sleep(0.002)
-        if t_log is None:
+        if t_log is None and follower:
             time.sleep(0.05)
             t_log = next((t for t, _ in follower.lines() if t >= t_req - 0.001), None)
+        extra = ""
+        if before is not None:
+            # The sync that made the change live records its duration just after it: wait
+            # (bounded) until the proxy has counted a sync since the request.
+            after = before
+            for _ in range(100):
+                after = scrape(a.metrics, a.family) or after
+                if after.get(("sync", "count"), 0) > before.get(("sync", "count"), 0):
+                    break
+                time.sleep(0.05)
+            extra = " " + metric_fields(before, after)
         ms = lambda t: "%.1f" % ((t - t_acc) * 1000) if t is not None else "-"
-        print("change=%d service=%s/%s accepted_ms=%.1f log_ms=%s traffic_ms=%s"
-              % (i, ns, name, (t_acc - t_req) * 1000, ms(t_log), ms(t_traffic)), flush=True)
+        print("change=%d service=%s/%s accepted_ms=%.1f log_ms=%s traffic_ms=%s%s"
+              % (i, ns, name, (t_acc - t_req) * 1000, ms(t_log), ms(t_traffic), extra), flush=True)
         if t_traffic is None:
             failed += 1
     backend.shutdown()

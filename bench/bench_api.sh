@@ -98,12 +98,6 @@ first_sync() {
 	return 1
 }
 
-# pctl P: the P-th percentile (nearest rank) of the numbers on stdin.
-pctl() {
-	sort -g | awk -v p="$1" '{ v[NR] = $1 }
-		END { if (!NR) { print "-"; exit } r = int((p * NR + 99) / 100); if (r < 1) r = 1; print v[r] }'
-}
-
 # measure_explain SIZE: RUNS timed runs of explain --kubeconfig, of this build and of
 # each COMPARE build (label=path), taken in turn so they share the machine's load.
 measure_explain() {

@@ -23,6 +23,11 @@ bench_results_init() {
 }
 
 loadavg() { cut -d' ' -f1 /proc/loadavg; }
+# pctl P: the P-th percentile (nearest rank) of the numbers on stdin.
+pctl() {
+	sort -g | awk -v p="$1" '{ v[NR] = $1 }
+		END { if (!NR) { print "-"; exit } r = int((p * NR + 99) / 100); if (r < 1) r = 1; print v[r] }'
+}
 median() { sort -g | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)]; else print "-" }'; }
 res() { echo "$*" >>"$RESULTS"; echo "  $*"; }
 # get KEY FILTER...: the value of KEY in every results line matching all filters.
