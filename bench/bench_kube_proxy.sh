@@ -212,6 +212,14 @@ run_target() {
 		full_s="$(printf '%.2f' "$(metric kubeproxy_sync_full_proxy_rules_duration_seconds_sum)")" \
 		full_v6_s="$(metric kubeproxy_sync_full_proxy_rules_duration_seconds_sum IPv6)" \
 		rss_mb="$rss" load="$(loadavg)"
+	if [ "$target" = kube-proxy-nftables ]; then
+		# What every one of its syncs, partial ones too, starts with: listing the
+		# table's objects (knftables ListAll, an `nft list` of the chains; the namespace has only its table).
+		t=$(date +%s%N)
+		n=$(nx nft list chains ip 2>/dev/null | grep -c '^[[:space:]]*chain ')
+		res size="$size" target="$target" figure=nft_list_chains chains="$n" \
+			ms="$((($(date +%s%N) - t) / 1000000))"
+	fi
 	lat=$W/latency-$target-$size.txt
 	# Each target's changes use new addresses: the same patch again changes nothing.
 	nx /usr/bin/python3 "$here/api_latency.py" --metrics http://127.0.0.1:10249/metrics \
