@@ -9,7 +9,10 @@
 #            iptables-restore and ip6tables-restore (KROUTE_IPTABLES_RESTORE
 #            and KROUTE_IP6TABLES_RESTORE wrappers record the inputs and time
 #            the real programs; gen_cluster makes ~5% of services dual-stack).
-#   peer     kube-proxy's rulesets for the same node, loaded the way kube-proxy
+#   peer     (opt-in: PEER_MAX, step peer-change; the real kube-proxy against
+#            kroute is bench_kube_proxy.sh, which needs the API server: this
+#            stand-in stays for file-fed runs and the restore-input analysis)
+#            kube-proxy's rulesets for the same node, loaded the way kube-proxy
 #            loads them: `iptables-restore -w --noflush`, then (the IPv6
 #            proxier of a dual-stack node) `ip6tables-restore -w --noflush`,
 #            into one fresh namespace.  The rulesets are kroute's renderer in
@@ -46,7 +49,7 @@
 #   RUNS           rounds per size; medians are reported (default 3)
 #   MAX_RUN_S      a measurement whose first run took longer is not repeated (default 300)
 #   PEER_TIMEOUT   seconds before a restore is killed and reported as ">" (default 14400)
-#   PEER_MAX       the peer and the flush reference only up to this size (default: all)
+#   PEER_MAX       the peer and the flush reference only up to this size (default 0: off)
 #   KP_LAYOUT_MAX  also apply kroute --iptables-kube-proxy-layout up to this size (default 1000)
 #   CHANGE_SIZE    size for the one-endpoint-change test (default 10000)
 #   CHANGES        endpoint changes (default 3); also the number of peer partial restores
@@ -61,7 +64,7 @@
 #   FLOOR_RUNS     rounds of the floor inputs (default 5)
 #   SUMMARY_ONLY   1: only print the tables from an earlier run's $OUT/results.txt
 #   STEPS          any of "full change peer-change analysis own" (default
-#                  "full change peer-change analysis"; own: kroute alone per size,
+#                  "full change analysis"; own: kroute alone per size,
 #                  restore input recorded, nothing applied)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -77,7 +80,7 @@ MINIMAL=${MINIMAL:-0}
 RUNS=${RUNS:-3}
 MAX_RUN_S=${MAX_RUN_S:-300}
 PEER_TIMEOUT=${PEER_TIMEOUT:-14400}
-PEER_MAX=${PEER_MAX:-999999999}
+PEER_MAX=${PEER_MAX:-0}
 KP_LAYOUT_MAX=${KP_LAYOUT_MAX:-1000}
 CHANGE_SIZE=${CHANGE_SIZE:-10000}
 CHANGES=${CHANGES:-3}
@@ -88,7 +91,7 @@ SYNTHETIC=${SYNTHETIC:-1}
 PERF=${PERF:-1}
 FLOOR=${FLOOR:-1}
 FLOOR_RUNS=${FLOOR_RUNS:-5}
-STEPS=${STEPS:-"full change peer-change analysis"}
+STEPS=${STEPS:-"full change analysis"}
 SUMMARY_ONLY=${SUMMARY_ONLY:-0}
 
 die() { echo "bench_iptables.sh: $*" >&2; exit 1; }
