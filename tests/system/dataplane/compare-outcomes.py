@@ -26,6 +26,8 @@ import fnmatch
 import os
 import sys
 
+import pipe_table
+
 
 def load_outcomes(path):
     rows = {}
@@ -55,16 +57,9 @@ class Entry:
 
 def load_intended(path):
     entries = []
-    with open(path, encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            text = line.strip()
-            if not text or text.startswith("#"):
-                continue
-            parts = [p.strip() for p in text.split("|")]
-            if len(parts) != 4 or not all(parts):
-                sys.exit(f"{path}:{n}: expected 'REFERENCES | KROUTE-MODES | ROW | REASON'")
-            refs, kroute, row, reason = parts
-            entries.append(Entry(f"{path}:{n}", refs.split(","), kroute.split(","), row, reason))
+    for where, (refs, kroute, row, reason) in pipe_table.read(
+            path, ["REFERENCES", "KROUTE-MODES", "ROW", "REASON"]):
+        entries.append(Entry(where, refs.split(","), kroute.split(","), row, reason))
     return entries
 
 
