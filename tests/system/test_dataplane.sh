@@ -9,7 +9,13 @@
 # service, checking which pods answered, the source address they saw, and drop
 # (timeout) versus reject (refused) exactly as kube-proxy behaves.
 #
-#   test_dataplane.sh MODE KROUTE KR-BACKEND KR-PROBE
+#   test_dataplane.sh MODE[,MODE...] KROUTE KR-BACKEND KR-PROBE
+#
+# With several modes the table runs against each in turn on the same cluster
+# (and API server), and every row's outcome is recorded per mode; with a
+# reference mode among them (kube-proxy-iptables, kube-proxy-nftables: the
+# real kube-proxy) the outcomes are compared side by side
+# (dataplane/compare-outcomes.py, dataplane/intended-differences.table).
 #
 # DP_SOURCE=api reads the same objects from a real kube-apiserver, applied
 # with kubectl (dataplane/source-api.sh); the default is the files.
@@ -41,16 +47,30 @@ dp_unroute() { kc_client_unroute "$@"; }
 DP_RUN_FLAGS=(--cluster-cidr 10.244.0.0/16 --min-sync-period 100ms --sync-period 30s)
 
 # ---- the table's steps that build the cluster ----
-step_pod() { kc_add_pod "$2" "$1" || exit 1; }
-step_backend() { kc_start_backend "$@" || exit 1; }
-step_blackhole() { kc_blackhole "$1" on || exit 1; }
+# (Built by the first mode's pass; the passes after it reuse them.)
+step_pod() { dp_first_pass || return 0; kc_add_pod "$2" "$1" || exit 1; }
+step_backend() { dp_first_pass || return 0; kc_start_backend "$@" || exit 1; }
+step_blackhole() { dp_first_pass || return 0; kc_blackhole "$1" on || exit 1; }
 # vip-route CIDR: routing happens before the rules that drop or reject.
 step_vip_route() {
 	local n
+	dp_first_pass || return 0
 	for n in "${KC_NODES[@]}"; do ip -n "$(kc_node_ns "$n")" route add "$1" dev eth0 || exit 1; done
 }
 # sysctl NODE KEY=VALUE: inside the node's namespace.
 step_sysctl() { kc_node_sysctl "$@" || exit 1; }
+# Between two modes' passes (MODE,MODE... on the command line): what the
+# previous agent left outside its rules goes, so no pass inherits it: the
+# nodes' conntrack entries (a UDP flow would keep its old NAT) and
+# route_localnet (both kube-proxy and kroute's iptables mode set it; the
+# NodePort on 127.0.0.1 row must see each agent set it itself).
+dp_between_modes() {
+	local n
+	for n in "${KC_NODES[@]}"; do
+		ip netns exec "$(kc_node_ns "$n")" conntrack -F 2>/dev/null
+		kc_node_sysctl "$n" net.ipv4.conf.all.route_localnet=0 || return 1
+	done
+}
 # dp_endpoints NS/SERVICE SPEC...: the service's EndpointSlice
 # (kc_write_endpointslice) written under $M and handed to the source; the
 # table's endpoints step and the checks change endpoints through it.
@@ -66,5 +86,5 @@ DP_NODES=("${KC_NODES[@]}")
 mkdir -p "$M"
 kc_write_manifests "$M" || exit 1
 dp_source_start && dp_publish "$M/nodes.yaml" || exit 1
-run_table
-dp_report "dataplane $MODE"
+dp_run_modes
+dp_report "dataplane ${DP_MODES[*]}"

@@ -71,10 +71,20 @@ static void filter_chains(struct nft_frag *f, const struct nft_plan_opts *o, boo
 	new_jump(c, "service-endpoints-check");
 	new_jump(c, "nodeport-endpoints-check");
 	c = hook_chain(f, "filter-output", "filter", NF_INET_LOCAL_OUT, -110);
-	new_jump(c, "service-endpoints-check");
 	new_jump(c, "firewall-check");
 	if (localhost)
 		localhost_guard(c);
+
+	/*
+	 * The node's own traffic meets the no-endpoint verdicts after nat-output
+	 * (-100) has DNATed what has an endpoint, as kube-proxy's filter-output
+	 * (priority filter): before it, an ETP=Local external IP without a local
+	 * endpoint would drop the node's own connections, which kube-proxy
+	 * short-circuits to the cluster's endpoints (found by the differential
+	 * test against the real kube-proxy, tests/system/dataplane).
+	 */
+	c = hook_chain(f, "filter-output-post-dnat", "filter", NF_INET_LOCAL_OUT, 0);
+	new_jump(c, "service-endpoints-check");
 
 	c = nft_frag_chain(f, "firewall-check");
 	x_named(nft_chain_rule(c), NX_VMAP_SVC, nft_shared_names[SH_FIREWALL], 0);

@@ -31,51 +31,94 @@
 pass=0
 fail=0
 skip=0
+differ=0
 ok() { pass=$((pass + 1)); }
 bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
 # check DESC GOT WANT
 check() { if [ "$2" = "$3" ]; then ok; else bad "$1: got '$2', want '$3'"; fi; }
 skipped() { skip=$((skip + 1)); echo "SKIP: $*"; }
-# The closing line, and the exit status.
+# differs DESC: a reference mode's row that does not hold (not a failure by
+# itself: the comparer decides).
+differs() { differ=$((differ + 1)); echo "DIFF: $*"; }
+# The closing line, and the exit status.  After a run with a reference mode
+# (kube-proxy), the comparer prints every mode's outcome of every row side
+# by side and fails on a difference intended-differences.table does not list.
 dp_report() {
-	echo "$1: $pass passed, $fail failed, $skip skipped"
+	local refs=() m
+	local extra=""
+	((${#DP_REFERENCES[@]})) && extra=", $differ differ from the table"
+	echo "$1: $pass passed, $fail failed, $skip skipped$extra"
+	for m in "${DP_REFERENCES[@]}"; do refs+=(--reference "$m"); done
+	if ((${#refs[@]})); then
+		python3 "$DP_DATA/compare-outcomes.py" --intended "$DP_DATA/intended-differences.table" \
+			"${refs[@]}" "${DP_OUTCOME_FILES[@]}" || fail=$((fail + 1))
+	fi
 	[ "$fail" -eq 0 ]
 }
 
-# dp_begin MODE KROUTE KR-BACKEND KR-PROBE [-- CMD...]: a front end's
-# arguments.  Sets MODE, KROUTE, KR_BACKEND, KR_PROBE and DP_DATA (this
-# folder), sources mode-MODE.sh and source-$DP_SOURCE.sh (exit 2 when there
-# is none; the source's capabilities join the mode's), then skips the test
-# (kc_skip) without root, the mode's or the source's commands or the front
-# end's CMDs.
+# dp_record VERDICT OUTCOMES SEEN WHAT: one row's outcome in this mode, a
+# line of $DP_OUTCOMES (when set): the table's line, VERDICT (ok, fail or
+# skip:CAPABILITY), the outcomes and the sources seen (comma lists), WHAT.
+dp_record() {
+	[ -n "${DP_OUTCOMES:-}" ] || return 0
+	printf '%s\t%s\t%s\t%s\t%s\n' "$LINE_NO" "$1" "${2:--}" "${3:--}" "$4" >>"$DP_OUTCOMES"
+}
+
+# dp_begin MODE[,MODE...] KROUTE KR-BACKEND KR-PROBE [-- CMD...]: a front
+# end's arguments.  Sets DP_MODES (the modes, run one after the other on the
+# same network by dp_run_modes), KROUTE, KR_BACKEND, KR_PROBE and DP_DATA
+# (this folder), sources source-$DP_SOURCE.sh and the first mode's file
+# (dp_load_mode; exit 2 when there is none), then skips the test (kc_skip)
+# without root, any mode's or the source's commands or the front end's CMDs.
 dp_begin() {
-	local f
+	local m cmds=()
 	if [ $# -lt 4 ] || { [ $# -gt 4 ] && [ "$5" != -- ]; }; then
-		echo "usage: $0 MODE KROUTE KR-BACKEND KR-PROBE" >&2
+		echo "usage: $0 MODE[,MODE...] KROUTE KR-BACKEND KR-PROBE" >&2
 		exit 2
 	fi
 	DP_DATA=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-	f=$DP_DATA/mode-$1.sh
-	[ -f "$f" ] || { echo "$0: no mode '$1' ($f)" >&2; exit 2; }
-	MODE=$1
+	IFS=, read -ra DP_MODES <<<"$1"
 	DP_SOURCE=${DP_SOURCE:-files}
 	[ -f "$DP_DATA/source-$DP_SOURCE.sh" ] ||
 		{ echo "$0: no source '$DP_SOURCE' ($DP_DATA/source-$DP_SOURCE.sh)" >&2; exit 2; }
 	KROUTE=$(cd "$(dirname "$2")" && pwd)/$(basename "$2")
 	export KR_BACKEND=$3 KR_PROBE=$4
-	MODE_CAPS=()
-	MODE_CMDS=()
 	SOURCE_CAPS=()
 	SOURCE_CMDS=()
 	shift 4
 	[ $# -gt 0 ] && shift
 	# shellcheck source=/dev/null
-	. "$f"
-	# shellcheck source=/dev/null
 	. "$DP_DATA/source-$DP_SOURCE.sh"
-	MODE_CAPS+=("${SOURCE_CAPS[@]}")
+	for m in "${DP_MODES[@]}"; do
+		dp_load_mode "$m"
+		cmds+=("${MODE_CMDS[@]}")
+	done
+	dp_load_mode "${DP_MODES[0]}"
 	kc_require_root
-	kc_require_cmd "${MODE_CMDS[@]}" "${SOURCE_CMDS[@]}" "$@"
+	kc_require_cmd "${cmds[@]}" "${SOURCE_CMDS[@]}" "$@"
+}
+
+# dp_load_mode MODE: makes MODE the mode the table runs against: sources
+# mode-MODE.sh after putting back the defaults its hooks may override
+# (README.md, "Adding a mode"); the source's capabilities join the mode's.
+dp_load_mode() {
+	local f=$DP_DATA/mode-$1.sh
+	[ -f "$f" ] || { echo "$0: no mode '$1' ($f)" >&2; exit 2; }
+	MODE=$1
+	MODE_CAPS=()
+	MODE_CMDS=()
+	# A reference mode (the real kube-proxy) is what kroute is compared with:
+	# a row it fails is recorded as a difference, and the comparer
+	# (compare-outcomes.py) decides whether the difference is an intended one.
+	MODE_REFERENCE=0
+	# The agent's log line that ends a sync the engine waits for, and the
+	# one a clean exit writes (empty: none is checked).
+	MODE_SYNC_LOG="full sync:"
+	MODE_STOP_LOG="rules stay in place"
+	unset -f mode_cleanup
+	# shellcheck source=/dev/null
+	. "$f"
+	MODE_CAPS+=("${SOURCE_CAPS[@]}")
 }
 
 # has_caps NEEDS: whether the mode has every capability of the comma list
@@ -103,7 +146,8 @@ dp_exec() {
 	ip netns exec "$ns" "$@"
 }
 
-# ---- kroute ----
+# ---- the agent: kroute (or, in a reference mode, kube-proxy) ----
+# Its pid per node is KPID, its log $DP_DIR/kroute-NODE.log whichever it is.
 declare -A KPID
 # kroute_run NODE FLAGS...: starts kroute in NODE's namespace with
 # DP_RUN_FLAGS and the mode's own FLAGS (mode_start calls it).
@@ -113,10 +157,16 @@ kroute_run() {
 	local node=$1 wrap=()
 	shift
 	[ -n "${KROUTE_WRAP:-}" ] && read -ra wrap <<<"$KROUTE_WRAP"
-	# ip netns exec execs kroute itself, so $! is kroute's pid.
 	dp_source_args
-	ip netns exec "$(dp_ns "$node")" "${wrap[@]}" "$KROUTE" run --node "$node" "${SOURCE_ARGS[@]}" \
-		"${DP_RUN_FLAGS[@]}" "$@" </dev/null >>"$DP_DIR/kroute-$node.log" 2>&1 3<&- &
+	agent_run "$node" "${wrap[@]}" "$KROUTE" run --node "$node" "${SOURCE_ARGS[@]}" \
+		"${DP_RUN_FLAGS[@]}" "$@"
+}
+# agent_run NODE CMD...: CMD in NODE's namespace as its agent (KPID, log).
+agent_run() {
+	local node=$1
+	shift
+	# ip netns exec execs the command itself, so $! is the agent's pid.
+	ip netns exec "$(dp_ns "$node")" "$@" </dev/null >>"$DP_DIR/kroute-$node.log" 2>&1 3<&- &
 	KPID[$node]=$!
 }
 kroute_stop() {
@@ -125,7 +175,7 @@ kroute_stop() {
 }
 n_synced() {
 	local c
-	c=$(grep -c "full sync:" "$DP_DIR/kroute-$1.log" 2>/dev/null)
+	c=$(grep -c -- "$MODE_SYNC_LOG" "$DP_DIR/kroute-$1.log" 2>/dev/null)
 	echo "${c:-0}"
 }
 synced_more() { [ "$(n_synced "$1")" -gt "$2" ]; }
@@ -279,13 +329,15 @@ AWAIT_S=10
 # scenario VERB FROM PROTO SERVICE TO N EXPECT SEEN NEEDS OPTS WHAT...
 scenario() {
 	local verb=$1 from=$2 proto=$3 svc=$4 to=$5 n=$6 want=$7 seen=$8 needs=$9 opts=${10}
-	local what="${*:11}" missing want_ip="" end held dst
+	local what="${*:11}" missing want_ip="" end held dst got got_seen verdict
 	if ! missing=$(has_caps "$needs"); then
 		skipped "$what ($MODE mode, $DP_SOURCE source: needs $missing)"
+		dp_record "skip:$missing" - - "$what"
 		return
 	fi
 	if ! resolve "$svc" "$proto" "$to"; then
 		bad "$what: cannot resolve $proto '$to' of service '$svc' ($TABLE:$LINE_NO)"
+		dp_record fail - - "$what"
 		return
 	fi
 	if [ "$seen" != - ] && ! want_ip=$(want_seen "$seen" "$from" "$opts"); then
@@ -306,14 +358,23 @@ scenario() {
 	done
 	[ -n "$VIA" ] && dp_unroute "$DST_IP"
 	dst="$from $proto $DST_IP:$DST_PORT${VIA:+ via $VIA}"
+	got=$(sorted_set <"$DP_DIR/out")
+	got_seen=$(sorted_set <"$DP_DIR/seen")
+	verdict=ok
+	{ [ "$held" = yes ] && { [ -z "$want_ip" ] || [ "$got_seen" = "$want_ip" ]; }; } || verdict=fail
+	dp_record "$verdict" "$got" "$got_seen" "$what"
+	if [ "$MODE_REFERENCE" = 1 ] && [ "$verdict" = fail ]; then
+		differs "$what: $dst: got '$got' seen '$got_seen', the table wants '$want' seen '${want_ip:--}'"
+		return
+	fi
 	if [ "$held" = yes ]; then
 		ok
-		echo "ok: $what [$(sorted_set <"$DP_DIR/out")]"
+		echo "ok: $what [$got]"
 	else
-		bad "$what: $dst: got '$(sorted_set <"$DP_DIR/out")', want '$want'"
+		bad "$what: $dst: got '$got', want '$want'"
 	fi
 	if [ -n "$want_ip" ]; then
-		check "$what: the source seen ($dst)" "$(sorted_set <"$DP_DIR/seen")" "$want_ip"
+		check "$what: the source seen ($dst)" "$got_seen" "$want_ip"
 	fi
 }
 
@@ -401,20 +462,30 @@ step_start() {
 # stop NODE: SIGTERM; kroute says it leaves its state in place.
 step_stop() {
 	kroute_stop "$1"
-	check "kroute on $1 logged a clean exit" "$(grep -c 'rules stay in place' "$DP_DIR/kroute-$1.log")" 1
+	if [ -n "$MODE_STOP_LOG" ]; then
+		check "kroute on $1 logged a clean exit" "$(grep -c -- "$MODE_STOP_LOG" "$DP_DIR/kroute-$1.log")" 1
+	else
+		check "the agent on $1 exited" "$(kill -0 "${KPID[$1]}" 2>/dev/null && echo running)" ""
+	fi
 }
 
-# cleanup: stops kroute everywhere, runs `kroute cleanup`, and checks that
+# cleanup: stops kroute everywhere, runs `kroute cleanup` (the mode's
+# mode_cleanup NODE when it has one), and checks that
 # nothing is left: the mode's state (mode_leftovers: COUNT WHAT lines), or
 # DP_LEFTOVERS's when the front end checks more.
 step_cleanup() {
 	local n out count what
 	for n in "${DP_NODES[@]}"; do
 		kroute_stop "$n"
-		if out=$(dp_exec "$n" "$KROUTE" cleanup 2>&1); then
+		if declare -F mode_cleanup >/dev/null; then
+			out=$(mode_cleanup "$n" 2>&1)
+		else
+			out=$(dp_exec "$n" "$KROUTE" cleanup 2>&1)
+		fi
+		if [ $? -eq 0 ]; then
 			ok
 		else
-			bad "kroute cleanup failed on $n (status $?): $out"
+			bad "$MODE cleanup failed on $n: $out"
 		fi
 		while read -r count what; do
 			check "no $what left on $n" "$count" 0
@@ -424,7 +495,7 @@ step_cleanup() {
 
 # Runs the table TABLE, one line at a time, in order.
 run_table() {
-	local line f missing step
+	local line f missing step failed_before
 	LINE_NO=0
 	# fd 3: the steps' own commands may read standard input.
 	while IFS= read -r -u 3 line; do
@@ -442,9 +513,21 @@ run_table() {
 				bad "$TABLE:$LINE_NO: no function check_${f[1]}"
 			elif missing=$(has_caps "${f[2]:--}"); then
 				echo "== ${f[1]//_/ }"
+				failed_before=$fail
 				"check_${f[1]}"
+				if [ "$fail" -eq "$failed_before" ]; then
+					dp_record ok - - "run ${f[1]}"
+				else
+					dp_record fail - - "run ${f[1]}"
+					# A reference mode's failed check is a difference too.
+					if [ "$MODE_REFERENCE" = 1 ]; then
+						differ=$((differ + fail - failed_before))
+						fail=$failed_before
+					fi
+				fi
 			else
 				skipped "${f[1]//_/ } ($MODE mode, $DP_SOURCE source: needs $missing)"
+				dp_record "skip:$missing" - - "run ${f[1]}"
 			fi
 			;;
 		*)
@@ -457,4 +540,43 @@ run_table() {
 			;;
 		esac
 	done 3<"$TABLE"
+}
+
+# dp_run_modes: runs the table against each mode of DP_MODES in turn, on
+# the same network: the first pass builds it (the front end's steps that
+# build pods and routes check dp_first_pass), every pass ends with the
+# table's own cleanup, and between passes the front end's dp_between_modes
+# (if any) puts back what an agent leaves behind outside its rules
+# (conntrack entries, sysctls).  Each mode's outcomes go to
+# $DP_OUTCOMES_DIR/MODE.tsv (dp_record; default $DP_DIR/outcomes, removed
+# with the cluster), its agents' logs to $DP_DIR/logs-MODE/; a line per
+# mode gives its counts.
+DP_PASS=0
+DP_REFERENCES=()
+DP_OUTCOME_FILES=()
+dp_first_pass() { [ "$DP_PASS" -eq 0 ]; }
+dp_run_modes() {
+	local i p0 f0 s0 d0
+	DP_OUTCOMES_DIR=${DP_OUTCOMES_DIR:-$DP_DIR/outcomes}
+	mkdir -p "$DP_OUTCOMES_DIR" || exit 1
+	for i in "${!DP_MODES[@]}"; do
+		DP_PASS=$i
+		if ((i > 0)); then
+			dp_load_mode "${DP_MODES[$i]}"
+			if declare -F dp_between_modes >/dev/null; then dp_between_modes || exit 1; fi
+		fi
+		[ "$MODE_REFERENCE" = 1 ] && DP_REFERENCES+=("$MODE")
+		((${#DP_MODES[@]} > 1)) && echo "==== mode $MODE"
+		PROBE_TIMEOUT=700
+		KPID=()
+		DP_OUTCOMES=$DP_OUTCOMES_DIR/$MODE.tsv
+		DP_OUTCOME_FILES+=("$DP_OUTCOMES")
+		: >"$DP_OUTCOMES"
+		p0=$pass f0=$fail s0=$skip d0=$differ
+		run_table
+		((${#DP_MODES[@]} > 1)) && echo "dataplane $MODE: $((pass - p0)) passed, $((fail - f0)) failed," \
+			"$((skip - s0)) skipped, $((differ - d0)) differ from the table"
+		mkdir -p "$DP_DIR/logs-$MODE" && mv "$DP_DIR"/kroute-*.log "$DP_DIR/logs-$MODE/" 2>/dev/null
+	done
+	return 0
 }

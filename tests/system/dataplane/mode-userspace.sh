@@ -20,7 +20,10 @@
 #   fd-per-connection  every connection costs the agent file descriptors
 #   host-endpoint-masq an endpoint on this node's own address sees the node's
 #                      address, not the client's (docs/userspace.md)
-MODE_CAPS=(retry accept-first passive-health weights lc rr-order grace-period fd-per-connection host-endpoint-masq)
+#   node-passes-source-ranges  the node's own connections to an LB IP pass its
+#                      loadBalancerSourceRanges (docs/userspace.md)
+MODE_CAPS=(retry accept-first passive-health weights lc rr-order grace-period fd-per-connection host-endpoint-masq
+	node-passes-source-ranges)
 MODE_CMDS=(iptables-save iptables-restore conntrack nft ss)
 
 GRACE=3

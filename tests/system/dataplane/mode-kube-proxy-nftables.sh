@@ -1,0 +1,15 @@
+# SPDX-License-Identifier: Apache-2.0
+# shellcheck shell=bash
+# The real kube-proxy in nftables mode (kube-proxy.sh): the reference for
+# kroute's modes.  Needs DP_SOURCE=api.
+
+# shellcheck source=kube-proxy.sh
+. "$DP_DATA/kube-proxy.sh"
+MODE_CMDS+=(nft conntrack)
+
+mode_start() { kube_proxy_start "$1" nftables; }
+
+# mode_leftovers NODE: after kube-proxy --cleanup, its tables (ip and ip6 kube-proxy).
+mode_leftovers() {
+	echo "$(dp_exec "$1" nft list tables | grep -c kube-proxy) kube-proxy nft tables"
+}
