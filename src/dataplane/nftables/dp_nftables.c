@@ -40,6 +40,7 @@ struct dataplane {
 	struct family_state fam[2];
 	struct dp_stats stats;
 	struct nft_sync_info last; /* the last sync's batch, per family summed */
+	struct nft_conn conn;      /* the netlink socket batches go through */
 };
 
 static int nft_new(const struct dp_opts *opts, struct dataplane **ret)
@@ -64,6 +65,7 @@ static void nft_free(struct dataplane *dp)
 		nft_mirror_done(&dp->fam[i].m);
 		conntrack_udp_mirror_done(&dp->fam[i].udp);
 	}
+	nft_conn_close(&dp->conn);
 	free(dp);
 }
 
@@ -112,15 +114,8 @@ static void ensure_route_localnet(struct dataplane *dp, struct diag *d)
 
 static void count_applied(struct family_state *fs)
 {
-	fs->rules = fs->chains = 0;
-	for (size_t i = 0; i < fs->m.frags.cap; i++) {
-		const struct nft_frag *f = fs->m.frags.slots[i].value;
-
-		if (fs->m.frags.slots[i].key) {
-			fs->rules += f->n_rules;
-			fs->chains += f->n_chains;
-		}
-	}
+	fs->rules = fs->m.n_rules;
+	fs->chains = fs->m.n_chains;
 }
 
 static void plan_opts(const struct dataplane *dp, const struct node_view *v, int family,
@@ -153,6 +148,7 @@ static int sync_family(struct dataplane *dp, struct family_state *fs, const stru
 	struct nft_plan_opts po;
 	struct nft_sync_info info;
 	struct addr *locals;
+	struct nft_io io;
 	int r;
 
 	full = full || !fs->m.applied || fs->force_full;
@@ -161,7 +157,8 @@ static int sync_family(struct dataplane *dp, struct family_state *fs, const stru
 		m = &fresh;
 	}
 	plan_opts(dp, v, fs->family, &po, &locals);
-	r = nft_sync_mirror(m, v, &po, full, NULL, &info, d);
+	nft_io_kernel(&io, &dp->conn);
+	r = nft_sync_mirror(m, v, &po, full, &io, &info, d);
 	dp->stats.last_kernel_ns += info.kernel_ns;
 	dp->last.msgs += info.msgs;
 	dp->last.bytes += info.bytes;

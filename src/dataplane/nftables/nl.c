@@ -170,7 +170,7 @@ static struct nftnl_set *set_obj(const struct nft_batch *b, const char *name)
 
 static void set_types(struct nftnl_set *s, const struct nft_set *def, int family)
 {
-	uint32_t ip = family == AF_INET6 ? T_IP6ADDR : T_IPADDR, t[3];
+	uint32_t ip = family == AF_INET6 ? T_IP6ADDR : T_IPADDR, t[4];
 
 	switch (def->kind) {
 	case NS_SVC_VMAP:
@@ -192,6 +192,19 @@ static void set_types(struct nftnl_set *s, const struct nft_set *def, int family
 		t[0] = T_MARK, t[1] = T_MARK, t[2] = ip;
 		nftnl_set_set_u32(s, NFTNL_SET_KEY_TYPE, concat_type(t, 3));
 		break;
+	case NS_PICK_INDEX: /* count . draw */
+		t[0] = T_MARK, t[1] = T_MARK;
+		nftnl_set_set_u32(s, NFTNL_SET_KEY_TYPE, concat_type(t, 2));
+		break;
+	case NS_PICK_COUNT:
+	case NS_SVC_SET:
+		t[0] = ip, t[1] = T_PROTO, t[2] = T_PORT;
+		nftnl_set_set_u32(s, NFTNL_SET_KEY_TYPE, concat_type(t, 3));
+		break;
+	case NS_PICK_EPS: /* addr . proto . port . slot */
+		t[0] = ip, t[1] = T_PROTO, t[2] = T_PORT, t[3] = T_MARK;
+		nftnl_set_set_u32(s, NFTNL_SET_KEY_TYPE, concat_type(t, 4));
+		break;
 	default: /* the service's id (two 4-byte words) . slot */
 		t[0] = T_MARK, t[1] = T_MARK, t[2] = T_MARK;
 		nftnl_set_set_u32(s, NFTNL_SET_KEY_TYPE, concat_type(t, 3));
@@ -200,9 +213,12 @@ static void set_types(struct nftnl_set *s, const struct nft_set *def, int family
 	nftnl_set_set_u32(s, NFTNL_SET_KEY_LEN, (uint32_t)nft_key_len(def->kind, family));
 	if (def->kind == NS_SVC_VMAP || def->kind == NS_PORT_VMAP || def->kind == NS_EP_VMAP) {
 		nftnl_set_set_u32(s, NFTNL_SET_DATA_TYPE, NFT_DATA_VERDICT);
-	} else if (def->kind == NS_EP_MAP) {
+	} else if (def->kind == NS_EP_MAP || def->kind == NS_PICK_EPS) {
 		t[0] = ip, t[1] = T_PORT;
 		nftnl_set_set_u32(s, NFTNL_SET_DATA_TYPE, concat_type(t, 2));
+		nftnl_set_set_u32(s, NFTNL_SET_DATA_LEN, (uint32_t)nft_data_len(def->kind, family));
+	} else if (def->kind == NS_PICK_INDEX || def->kind == NS_PICK_COUNT) {
+		nftnl_set_set_u32(s, NFTNL_SET_DATA_TYPE, T_MARK);
 		nftnl_set_set_u32(s, NFTNL_SET_DATA_LEN, (uint32_t)nft_data_len(def->kind, family));
 	} else if (def->kind == NS_AFFINITY) {
 		nftnl_set_set_u64(s, NFTNL_SET_TIMEOUT, (uint64_t)def->timeout_s * 1000);
@@ -232,7 +248,7 @@ static void elem_into(struct nftnl_set *s, const struct nft_op *op, int family, 
 	const struct nft_elem *m = op->elem;
 
 	nftnl_set_elem_set(e, NFTNL_SET_ELEM_KEY, m->key, (uint32_t)nft_key_len(op->set_kind, family));
-	if (add && op->set_kind == NS_EP_MAP) {
+	if (add && nft_data_len(op->set_kind, family)) {
 		nftnl_set_elem_set(e, NFTNL_SET_ELEM_DATA, m->data,
 				   (uint32_t)nft_data_len(op->set_kind, family));
 	} else if (add && m->verdict) {
@@ -275,7 +291,7 @@ static int op_set_cmp(const void *a, const void *b)
 
 static void encode_phase(struct nft_batch *b, enum nft_phase ph, struct nft_op *ops, size_t n)
 {
-	if (n && (ph == PH_DEL_ELEMS || ph == PH_ADD_ELEMS))
+	if (n && (ph == PH_DEL_ELEMS || ph == PH_ADD_ELEMS || ph == PH_ADD_EARLY_ELEMS))
 		qsort(ops, n, sizeof(*ops), op_set_cmp); /* a set's elements together */
 	for (size_t i = 0; i < n;) {
 		const struct nft_op *op = &ops[i];
@@ -296,7 +312,8 @@ static void encode_phase(struct nft_batch *b, enum nft_phase ph, struct nft_op *
 			break;
 		case PH_DEL_ELEMS:
 		case PH_ADD_ELEMS:
-			i += msg_elems(b, op, n - i, ph == PH_ADD_ELEMS);
+		case PH_ADD_EARLY_ELEMS:
+			i += msg_elems(b, op, n - i, ph != PH_DEL_ELEMS);
 			continue;
 		case PH_FLUSH_CHAINS:
 			msg_flush(b, op->name);
@@ -416,33 +433,57 @@ static struct mnl_socket *open_nl(const char *who, struct diag *d)
 	return nl;
 }
 
-int nft_batch_send(struct nft_batch *b, const char *who, struct diag *d)
+int nft_batch_send_on(struct nft_conn *c, struct nft_batch *b, const char *who, struct diag *d)
 {
 	int n_iov = nftnl_batch_iovec_len(b->b), r, size = (int)b->bytes + 65536;
 	struct iovec *iov = xcalloc((size_t)n_iov, sizeof(*iov));
 	struct sockaddr_nl snl = { .nl_family = AF_NETLINK };
 	struct msghdr msg = { .msg_name = &snl, .msg_namelen = sizeof(snl), .msg_iov = iov,
 			      .msg_iovlen = (size_t)n_iov };
-	struct mnl_socket *nl = open_nl(who, d);
 
-	if (!nl) {
+	if (!c->nl)
+		c->nl = open_nl(who, d);
+	if (!c->nl) {
 		r = -errno;
 		free(iov);
 		return r;
 	}
 	nftnl_batch_iovec(b->b, iov, (uint32_t)n_iov);
 	/* A batch is one datagram: the socket's send buffer must hold it all. */
-	if (setsockopt(mnl_socket_get_fd(nl), SOL_SOCKET, SO_SNDBUFFORCE, &size, sizeof(size)) < 0)
-		(void)setsockopt(mnl_socket_get_fd(nl), SOL_SOCKET, SO_SNDBUF, &size, sizeof(size));
-	if (sendmsg(mnl_socket_get_fd(nl), &msg, 0) < 0) {
+	if (size > c->sndbuf) {
+		if (setsockopt(mnl_socket_get_fd(c->nl), SOL_SOCKET, SO_SNDBUFFORCE, &size,
+			       sizeof(size)) < 0)
+			(void)setsockopt(mnl_socket_get_fd(c->nl), SOL_SOCKET, SO_SNDBUF, &size,
+					 sizeof(size));
+		c->sndbuf = size;
+	}
+	if (sendmsg(mnl_socket_get_fd(c->nl), &msg, 0) < 0) {
 		r = -errno;
 		diag_add(d, DIAG_ERROR, NULL, 0, NULL, NULL, "%s: cannot send %zu bytes to nf_tables: %s",
 			 who, b->bytes, strerror(-r));
 	} else {
-		r = read_answers(nl, b, who, d);
+		r = read_answers(c->nl, b, who, d);
 	}
-	mnl_socket_close(nl);
+	/* After a failure, the next batch starts on a fresh socket (nothing left to read on it). */
+	if (r < 0)
+		nft_conn_close(c);
 	free(iov);
+	return r;
+}
+
+void nft_conn_close(struct nft_conn *c)
+{
+	if (c->nl)
+		mnl_socket_close(c->nl);
+	*c = (struct nft_conn){ 0 };
+}
+
+int nft_batch_send(struct nft_batch *b, const char *who, struct diag *d)
+{
+	struct nft_conn c = { 0 };
+	int r = nft_batch_send_on(&c, b, who, d);
+
+	nft_conn_close(&c);
 	return r;
 }
 

@@ -158,6 +158,13 @@ size_t nft_key_len(enum nft_set_kind k, int family)
 		return addr_len(family);
 	case NS_AFFINITY:
 		return 8 + addr_len(family);
+	case NS_PICK_INDEX:
+		return 8; /* count . draw, host order */
+	case NS_PICK_COUNT:
+	case NS_SVC_SET:
+		return addr_len(family) + 8;
+	case NS_PICK_EPS:
+		return addr_len(family) + 12;
 	default:
 		return 12; /* the service's id . a numgen / jhash slot, host order */
 	}
@@ -165,7 +172,16 @@ size_t nft_key_len(enum nft_set_kind k, int family)
 
 size_t nft_data_len(enum nft_set_kind k, int family)
 {
-	return k == NS_EP_MAP ? addr_len(family) + 4 : 0;
+	switch (k) {
+	case NS_EP_MAP:
+	case NS_PICK_EPS:
+		return addr_len(family) + 4;
+	case NS_PICK_INDEX:
+	case NS_PICK_COUNT:
+		return 4;
+	default:
+		return 0;
+	}
 }
 
 uint32_t nft_set_flags(enum nft_set_kind k)
@@ -175,6 +191,9 @@ uint32_t nft_set_flags(enum nft_set_kind k)
 	case NS_PORT_VMAP:
 	case NS_EP_VMAP:
 	case NS_EP_MAP:
+	case NS_PICK_INDEX:
+	case NS_PICK_COUNT:
+	case NS_PICK_EPS:
 		return NFT_SET_MAP;
 	case NS_AFFINITY:
 		return NFT_SET_TIMEOUT | NFT_SET_EVAL; /* "dynamic": the packet path adds */
