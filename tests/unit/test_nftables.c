@@ -546,6 +546,39 @@ static void test_full_resync_repairs_drift(void **state)
 	unload(&f);
 }
 
+/*
+ * The startup probe: one batch building a throwaway table with one of each
+ * feature, then deleting it; a refusal names the chain of the feature.
+ */
+static void test_probe(void **state)
+{
+	struct recorder rec = { .io = { .send = record, .read = read_kernel } };
+	struct diag d;
+	const char *end;
+
+	rec.io.userdata = &rec;
+	diag_init(&d);
+	assert_int_equal(nft_probe(AF_INET, &rec.io, &d), 0);
+	assert_int_equal(d.n_errors, 0);
+	assert_non_null(strstr(rec.what, "adding table kroute-probe-"));
+	assert_non_null(strstr(rec.what, "adding a rule to chain numgen-nat-map"));
+	assert_non_null(strstr(rec.what, "adding a rule to chain dynset-timeout"));
+	assert_non_null(strstr(rec.what, "adding chain nat-chain-type (a base chain: a hook)"));
+	/* The table goes in the same transaction: its delete is the batch's last message. */
+	end = strstr(rec.what, "deleting table kroute-probe-");
+	assert_non_null(end);
+	assert_non_null(strstr(end, "\ncommitting the batch\n"));
+	assert_null(strstr(rec.what, "table kroute\n"));
+	/* A kernel refusing it: the error says what is missing and that nothing changed. */
+	rec.fail = -EOPNOTSUPP;
+	assert_int_equal(nft_probe(AF_INET6, &rec.io, &d), -EOPNOTSUPP);
+	assert_int_equal(d.n_errors, 1);
+	assert_non_null(strstr(d.msgs[0].text, "nf_tables (ip6) lacks what kroute needs"));
+	assert_non_null(strstr(d.msgs[0].text, "nothing was changed"));
+	free(rec.what);
+	diag_done(&d);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -553,6 +586,7 @@ int main(void)
 		cmocka_unit_test(test_one_endpoint_at_10000),
 		cmocka_unit_test(test_service_removed),
 		cmocka_unit_test(test_full_resync_repairs_drift),
+		cmocka_unit_test(test_probe),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

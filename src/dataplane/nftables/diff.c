@@ -309,11 +309,16 @@ static void claim(struct nft_diff *d, struct nft_mirror *m, const struct nft_sha
 	char *key = xmalloc(4 + 2 * kl + 1);
 	struct nft_shared_key *k;
 	struct nft_claim *c = NULL;
+	static const char hex[] = "0123456789abcdef";
 	size_t n;
 
+	/* By hand, not snprintf: a full sync makes a key per hairpin element (one per endpoint). */
 	n = (size_t)snprintf(key, 5, "%u/", se->set);
-	for (size_t i = 0; i < kl; i++)
-		n += (size_t)snprintf(key + n, 3, "%02x", se->e.key[i]);
+	for (size_t i = 0; i < kl; i++) {
+		key[n++] = hex[se->e.key[i] >> 4];
+		key[n++] = hex[se->e.key[i] & 15];
+	}
+	key[n] = '\0';
 	k = strmap_get(&m->shared, key);
 	if (!k) {
 		k = xcalloc(1, sizeof(*k));

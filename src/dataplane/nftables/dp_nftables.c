@@ -32,6 +32,7 @@ struct family_state {
 	bool force_full;
 	struct conntrack_udp_mirror udp;
 	size_t rules, chains;
+	bool probed;               /* the kernel has what the mode needs (nft_probe) */
 };
 
 struct dataplane {
@@ -151,13 +152,19 @@ static int sync_family(struct dataplane *dp, struct family_state *fs, const stru
 	struct nft_io io;
 	int r;
 
+	nft_io_kernel(&io, &dp->conn);
+	if (!fs->probed) {
+		r = nft_probe(fs->family, &io, d);
+		if (r < 0)
+			return r;
+		fs->probed = true;
+	}
 	full = full || !fs->m.applied || fs->force_full;
 	if (full) {
 		nft_mirror_init(&fresh);
 		m = &fresh;
 	}
 	plan_opts(dp, v, fs->family, &po, &locals);
-	nft_io_kernel(&io, &dp->conn);
 	r = nft_sync_mirror(m, v, &po, full, &io, &info, d);
 	dp->stats.last_kernel_ns += info.kernel_ns;
 	dp->last.msgs += info.msgs;

@@ -73,15 +73,20 @@ static void done_msg(struct nft_batch *b, struct nlmsghdr *nlh)
 	nftnl_batch_update(b->b);
 }
 
+static const char *tname(const struct nft_batch *b)
+{
+	return b->table ? b->table : NFT_TABLE;
+}
+
 static void msg_table(struct nft_batch *b, uint16_t type, uint16_t flags)
 {
 	struct nftnl_table *t = nftnl_table_alloc();
 	struct nlmsghdr *nlh;
 
-	nftnl_table_set_str(t, NFTNL_TABLE_NAME, NFT_TABLE);
+	nftnl_table_set_str(t, NFTNL_TABLE_NAME, tname(b));
 	nftnl_table_set_u32(t, NFTNL_TABLE_FAMILY, (uint32_t)b->family);
-	nlh = hdr(b, type, flags, xasprintf("%s table " NFT_TABLE,
-					    type == NFT_MSG_DELTABLE ? "deleting" : "adding"));
+	nlh = hdr(b, type, flags, xasprintf("%s table %s",
+					    type == NFT_MSG_DELTABLE ? "deleting" : "adding", tname(b)));
 	nftnl_table_nlmsg_build_payload(nlh, t);
 	nftnl_table_free(t);
 	done_msg(b, nlh);
@@ -91,7 +96,7 @@ static struct nftnl_chain *chain_obj(const struct nft_batch *b, const char *name
 {
 	struct nftnl_chain *c = nftnl_chain_alloc();
 
-	nftnl_chain_set_str(c, NFTNL_CHAIN_TABLE, NFT_TABLE);
+	nftnl_chain_set_str(c, NFTNL_CHAIN_TABLE, tname(b));
 	nftnl_chain_set_str(c, NFTNL_CHAIN_NAME, name);
 	nftnl_chain_set_u32(c, NFTNL_CHAIN_FAMILY, (uint32_t)b->family);
 	return c;
@@ -124,7 +129,7 @@ static void msg_flush(struct nft_batch *b, const char *name)
 	struct nftnl_rule *r = nftnl_rule_alloc();
 	struct nlmsghdr *nlh;
 
-	nftnl_rule_set_str(r, NFTNL_RULE_TABLE, NFT_TABLE);
+	nftnl_rule_set_str(r, NFTNL_RULE_TABLE, tname(b));
 	nftnl_rule_set_str(r, NFTNL_RULE_CHAIN, name);
 	nftnl_rule_set_u32(r, NFTNL_RULE_FAMILY, (uint32_t)b->family);
 	nlh = hdr(b, NFT_MSG_DELRULE, 0, xasprintf("flushing chain %s", name));
@@ -144,7 +149,7 @@ static void msg_rule(struct nft_batch *b, const char *chain, const struct nft_ru
 	struct nlmsghdr *nlh;
 	uint64_t tag = nft_rule_tag(m);
 
-	nftnl_rule_set_str(r, NFTNL_RULE_TABLE, NFT_TABLE);
+	nftnl_rule_set_str(r, NFTNL_RULE_TABLE, tname(b));
 	nftnl_rule_set_str(r, NFTNL_RULE_CHAIN, chain);
 	nftnl_rule_set_u32(r, NFTNL_RULE_FAMILY, (uint32_t)b->family);
 	/* The drift check compares these tags with the mirror's rules. */
@@ -162,7 +167,7 @@ static struct nftnl_set *set_obj(const struct nft_batch *b, const char *name)
 {
 	struct nftnl_set *s = nftnl_set_alloc();
 
-	nftnl_set_set_str(s, NFTNL_SET_TABLE, NFT_TABLE);
+	nftnl_set_set_str(s, NFTNL_SET_TABLE, tname(b));
 	nftnl_set_set_str(s, NFTNL_SET_NAME, name);
 	nftnl_set_set_u32(s, NFTNL_SET_FAMILY, (uint32_t)b->family);
 	return s;
@@ -342,7 +347,13 @@ static void encode_phase(struct nft_batch *b, enum nft_phase ph, struct nft_op *
 
 void nft_batch_encode(struct nft_batch *b, int family, const struct nft_changes *ch)
 {
-	*b = (struct nft_batch){ .family = family };
+	nft_batch_encode_in(b, family, NULL, false, ch);
+}
+
+void nft_batch_encode_in(struct nft_batch *b, int family, const char *table, bool drop,
+			 const struct nft_changes *ch)
+{
+	*b = (struct nft_batch){ .family = family, .table = table };
 	b->b = nftnl_batch_alloc(BATCH_PAGE, MSG_MAX);
 	b->seq0 = b->seq = (uint32_t)time(NULL);
 	nftnl_batch_begin(nftnl_batch_buffer(b->b), b->seq++);
@@ -351,6 +362,8 @@ void nft_batch_encode(struct nft_batch *b, int family, const struct nft_changes 
 	nftnl_batch_update(b->b);
 	for (int ph = 0; ph < PH_N; ph++)
 		encode_phase(b, (enum nft_phase)ph, ch->ops[ph], ch->n[ph]);
+	if (drop)
+		msg_table(b, NFT_MSG_DELTABLE, 0);
 	nftnl_batch_end(nftnl_batch_buffer(b->b), b->seq++);
 	what(b, xstrdup("committing the batch"));
 	b->bytes += NLMSG_ALIGN(sizeof(struct nlmsghdr)) + NLMSG_ALIGN(sizeof(struct nfgenmsg));

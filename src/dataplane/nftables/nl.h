@@ -22,6 +22,7 @@ struct nftnl_batch;
 struct nft_batch {
 	struct nftnl_batch *b;
 	int family;
+	const char *table;     /* NULL: ours (NFT_TABLE); the feature probe's throwaway table */
 	uint32_t seq0, seq;    /* the batch's first and next sequence numbers */
 	char **what;           /* per message (seq - seq0): what it does, for errors */
 	size_t n_what, cap_what;
@@ -36,6 +37,9 @@ struct nft_batch {
  * tests count what a change sends.
  */
 void nft_batch_encode(struct nft_batch *b, int family, const struct nft_changes *ch);
+/* The same into another table (tname), which the batch deletes at its end when drop. */
+void nft_batch_encode_in(struct nft_batch *b, int family, const char *tname, bool drop,
+			 const struct nft_changes *ch);
 void nft_batch_done(struct nft_batch *b);
 
 /*
