@@ -29,7 +29,7 @@
 # (default "1000 10000 50000"), IPT_MAX (default 10000), PEER_MAX (default
 # 10000), RUNS (default 3, medians), CHANGE_SIZE (default 10000), CHANGES
 # (default 5), CONNECTS (default 200), LAT_ROUNDS (default 3: connect latency at 10 and at
-# CHANGE_SIZE services, in turn).
+# CHANGE_SIZE services, in turn), LIVE (default 1; 0: full syncs only).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh
@@ -44,6 +44,7 @@ CHANGE_SIZE=${CHANGE_SIZE:-10000}
 CHANGES=${CHANGES:-5}
 CONNECTS=${CONNECTS:-200}
 LAT_ROUNDS=${LAT_ROUNDS:-3}
+LIVE=${LIVE:-1}
 NODE=node-00001
 
 die() { echo "bench_nftables.sh: $*" >&2; exit 1; }
@@ -217,6 +218,7 @@ connect_latency() { # SIZE: CONNECTS sequential connections to the ClusterIP
 		us_per_connect="$((($(now_ns) - t0) / 1000 / CONNECTS))"
 }
 
+[ "$LIVE" = 1 ] || { echo "(LIVE=0: no live change or connect latency)"; SKIP_LIVE=1; }
 # The bench service (a cluster IP only, random picks) has no chain: its second endpoint is
 # the element 10.255.0.1 . tcp . 80 . 1 of pick-endpoints (plan.h), looked up by key (a
 # listing of the map takes seconds at 10,000 services).
@@ -226,7 +228,7 @@ in_kernel() { # IP: whether slot 1 of the bench service holds IP
 }
 # Connect latency at 10 and at CHANGE_SIZE services, LAT_ROUNDS rounds in turn (the
 # machine is shared: a round of each side by side, medians).
-for round in $(seq "$LAT_ROUNDS"); do
+for round in $([ -z "${SKIP_LIVE:-}" ] && seq "$LAT_ROUNDS"); do
 	latency_setup 10
 	connect_latency 10 "$round"
 	latency_teardown
@@ -235,9 +237,8 @@ for round in $(seq "$LAT_ROUNDS"); do
 	connect_latency "$CHANGE_SIZE" "$round"
 	latency_teardown
 done
-latency_setup "$CHANGE_SIZE"
-connect_latency "$CHANGE_SIZE" "$LAT_ROUNDS"
-for c in $(seq "$CHANGES"); do
+[ -z "${SKIP_LIVE:-}" ] && latency_setup "$CHANGE_SIZE" && connect_latency "$CHANGE_SIZE" "$LAT_ROUNDS"
+for c in $([ -z "${SKIP_LIVE:-}" ] && seq "$CHANGES"); do
 	n=$(grep -c "partial sync:" "$W/live.log" || true)
 	ip=192.168.77.$((100 + c))
 	t0=$(now_ns)
@@ -252,7 +253,7 @@ for c in $(seq "$CHANGES"); do
 		apply_ms="$(sed -nE 's/.*apply ([0-9.]+) .*/\1/p' <<<"$line")" \
 		kernel_ms="$(sed -nE 's/.*kernel tools ([0-9.]+)\).*/\1/p' <<<"$line")"
 done
-latency_teardown
+[ -z "${SKIP_LIVE:-}" ] && latency_teardown
 
 echo
 echo "| services | target | wall ms (median) | reading the YAML ms | policy ms | apply ms | of which kernel ms | peak RSS MB |"
@@ -269,15 +270,17 @@ for size in $SIZES; do
 	done
 done
 echo
-echo "one endpoint change at $CHANGE_SIZE services: sync $(get sync_ms target=change | median) ms" \
-	"(policy $(get policy_ms target=change | median), apply $(get apply_ms target=change | median)," \
-	"kernel $(get kernel_ms target=change | median)); all: $(get sync_ms target=change | tr '\n' ' ');" \
-	"file rename to element in the kernel $(get until_in_kernel_ms target=change | median) ms"
-c10=$(get us_per_connect size=10 target=connect | median)
-cbig=$(get us_per_connect size="$CHANGE_SIZE" target=connect | median)
-echo "connect (median of $LAT_ROUNDS rounds): $c10 us per connection at 10 services, $cbig us at" \
-	"$CHANGE_SIZE ($(awk -v a="$c10" -v b="$cbig" 'BEGIN { printf "%+.0f%%", (b / a - 1) * 100 }'));" \
-	"rounds: $(get us_per_connect size=10 target=connect | tr '\n' ' ')/ $(get us_per_connect size="$CHANGE_SIZE" target=connect | tr '\n' ' ')"
+if [ -z "${SKIP_LIVE:-}" ]; then
+	echo "one endpoint change at $CHANGE_SIZE services: sync $(get sync_ms target=change | median) ms" \
+		"(policy $(get policy_ms target=change | median), apply $(get apply_ms target=change | median)," \
+		"kernel $(get kernel_ms target=change | median)); all: $(get sync_ms target=change | tr '\n' ' ');" \
+		"file rename to element in the kernel $(get until_in_kernel_ms target=change | median) ms"
+	c10=$(get us_per_connect size=10 target=connect | median)
+	cbig=$(get us_per_connect size="$CHANGE_SIZE" target=connect | median)
+	echo "connect (median of $LAT_ROUNDS rounds): $c10 us per connection at 10 services, $cbig us at" \
+		"$CHANGE_SIZE ($(awk -v a="$c10" -v b="$cbig" 'BEGIN { printf "%+.0f%%", (b / a - 1) * 100 }'));" \
+		"rounds: $(get us_per_connect size=10 target=connect | tr '\n' ' ')/ $(get us_per_connect size="$CHANGE_SIZE" target=connect | tr '\n' ' ')"
+fi
 echo "ratios at each size (same run): peer / kroute nftables and iptables / kroute nftables, wall time:"
 for size in $SIZES; do
 	k=$(get wall_ms size="$size" target=nftables | median)

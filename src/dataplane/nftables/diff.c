@@ -312,7 +312,13 @@ static void claim(struct nft_diff *d, struct nft_mirror *m, const struct nft_sha
 	static const char hex[] = "0123456789abcdef";
 	size_t n;
 
-	/* By hand, not snprintf: a full sync makes a key per hairpin element (one per endpoint). */
+	/*
+	 * By hand, not snprintf: a full sync makes a key per hairpin element
+	 * (one per endpoint).  Trailing zero bytes left out (keys are
+	 * zero-padded to NFT_KEY_MAX: still one string per key).
+	 */
+	while (kl && !se->e.key[kl - 1])
+		kl--;
 	n = (size_t)snprintf(key, 5, "%u/", se->set);
 	for (size_t i = 0; i < kl; i++) {
 		key[n++] = hex[se->e.key[i] >> 4];
