@@ -6,7 +6,7 @@
 # node, the node's own connections as the client.
 #
 #   0. the startup feature probe left no table behind; a cluster-IP-only
-#      random service has no chain, its slot count is an element;
+#      random service has no chain, its key is in @pick-N (N its slots);
 #   1. drift: an element of the pick maps and one of the services map
 #      deleted by hand (both ClusterIPs stop answering), a rule and a chain
 #      of someone else's added to our table; SIGHUP's full resync reads the
@@ -121,12 +121,13 @@ wait_for more n_full 0 || die "kroute did not sync: $(cat "$TMP/run.log")"
 check "the ClusterIP answers" "$(pod 10.96.0.10 | grep -c '^pod[12]$')" 1
 
 check "the feature probe left no table" "$(nx "$NODE" nft list tables | grep -c kroute-probe)" 0
-check "web (cluster IP only, random) has no chain: its count is an element" \
-	"$(nx "$NODE" nft list map ip kroute pick-count | grep -c '10.96.0.10 . tcp . 80 : 0x00000002')" 1
+check "web (cluster IP only, random) has no chain: its key is in the set of 2-slot ports" \
+	"$(nx "$NODE" nft list set ip kroute pick-2 | grep -c '10.96.0.10 . tcp . 80')" 1
+check "nft lists our table" "$(nx "$NODE" nft list table ip kroute >/dev/null 2>&1; echo $?)" 0
 
 # ---- 1. drift, repaired by the full resync ----
-# web's count in the pick maps, mag's element in @services (mag has a chain: maglev).
-nx "$NODE" nft delete element ip kroute pick-count '{ 10.96.0.10 . tcp . 80 }'
+# web's key in @pick-2 (2 slots), mag's element in @services (mag has a chain: maglev).
+nx "$NODE" nft delete element ip kroute pick-2 '{ 10.96.0.10 . tcp . 80 }'
 nx "$NODE" nft delete element ip kroute services '{ 10.96.0.20 . tcp . 80 }'
 nx "$NODE" nft add chain ip kroute stray
 nx "$NODE" nft add rule ip kroute services counter

@@ -113,7 +113,7 @@ struct plan_case {
 static const struct plan_case plan_cases[] = {
 	{ "cluster IP only, two endpoints: elements of the pick maps, no chain, masquerade off-cluster",
 	  SVC("web", "", "}") WEB SLICE("web", TWO), false, AF_INET,
-	  { "in @pick-count\n  10.96.0.1 . tcp . 80 : 2\n",
+	  { "in @pick-2\n  10.96.0.1 . tcp . 80\n",
 	    "in @pick-endpoints\n  10.96.0.1 . tcp . 80 . 0 : 10.244.1.5 . 8080\n"
 	    "  10.96.0.1 . tcp . 80 . 1 : 10.244.2.5 . 8080\n",
 	    "in @pick-masquerade-external\n  10.96.0.1 . tcp . 80\n",
@@ -125,10 +125,12 @@ static const struct plan_case plan_cases[] = {
 	    "  ip daddr . meta l4proto . th dport @pick-masquerade jump mark-for-masquerade\n"
 	    "  ip saddr != 10.244.0.0/16 ip daddr . meta l4proto . th dport @pick-masquerade-external"
 	    " jump mark-for-masquerade\n"
-	    "  dnat ip to ip daddr . meta l4proto . th dport . @pick-index[@pick-count[ip daddr . meta"
-	    " l4proto . th dport] . numgen random mod 1024] map @pick-endpoints\n"
-	    "  ip daddr . meta l4proto . th dport vmap @services\n",
-	    "set pick-index\n  (32768 fixed elements)" }, { 0 } },
+	    "  ip daddr . meta l4proto . th dport vmap @services\n"
+	    "  ip daddr . meta l4proto . th dport @pick-1 dnat ip to ip daddr . meta l4proto . th dport"
+	    " . numgen random mod 1 map @pick-endpoints\n",
+	    "  ip daddr . meta l4proto . th dport @pick-32 dnat ip to ip daddr . meta l4proto . th dport"
+	    " . numgen random mod 32 map @pick-endpoints\n"
+	    "  fib daddr type local meta l4proto . th dport vmap @nodeports\n" }, { 0 } },
 	{ "--masquerade-all: every cluster-IP packet marked",
 	  SVC("web", "", "}") WEB SLICE("web", TWO), true, AF_INET,
 	  { "in @pick-masquerade\n  10.96.0.1 . tcp . 80\n" }, { "in @pick-masquerade-external" } },
@@ -178,12 +180,12 @@ static const struct plan_case plan_cases[] = {
 	{ "rr with weights: random picks in proportion, and a warning",
 	  SVC("web", "", ", annotations: {kroute.io/scheduler: rr, kroute.io/endpoint-weights:"
 	      " \"10.244.1.5=4,10.244.2.5=2\"}}") WEB SLICE("web", TWO), false, AF_INET,
-	  { "uses scheduler rr, which nf_tables cannot run", "80 : 3\n",
+	  { "uses scheduler rr, which nf_tables cannot run", "in @pick-3\n",
 	    "80 . 1 : 10.244.1.5 . 8080", "80 . 2 : 10.244.2.5 . 8080" }, { "80 . 3 : " } },
 	{ "weight 0: no slot, no new flows",
 	  SVC("web", "", ", annotations: {kroute.io/endpoint-weights: \"10.244.2.5=0\"}}") WEB
 	  SLICE("web", TWO), false, AF_INET,
-	  { "80 : 1\n", "80 . 0 : 10.244.1.5 . 8080" }, { "10.244.2.5 . 8080", "warning" } },
+	  { "in @pick-1\n", "80 . 0 : 10.244.1.5 . 8080" }, { "10.244.2.5 . 8080", "warning" } },
 	{ "maglev: the scheduler's table as map elements under jhash",
 	  SVC("web", "", ", annotations: {kroute.io/scheduler: maglev, kroute.io/scheduler-flags:"
 	      " \"maglev-table-size=251\"}}") WEB SLICE("web", TWO), false, AF_INET,

@@ -8,7 +8,6 @@
  */
 #include <netinet/in.h> /* before the kernel's headers: glibc's in.h must come first */
 #include <linux/netfilter.h>
-#include <stdint.h>
 #include <string.h>
 
 #include "core/util.h"
@@ -125,10 +124,9 @@ static void nodeport_dispatch(struct nft_frag *f, struct nft_chain *c,
 
 /*
  * Element-level dispatch (plan.h): the cluster-IP masquerade rule of the
- * ports that have no chain of their own, then their pick.  A packet whose
- * address . protocol . port is not in @pick-count goes on to @services.
+ * ports that have no chain of their own, as set membership.
  */
-static void pick_rules(struct nft_chain *c, const struct nft_plan_opts *o)
+static void pick_masquerade(struct nft_chain *c, const struct nft_plan_opts *o)
 {
 	const struct cidr *detector;
 	struct nft_rule *r;
@@ -144,7 +142,20 @@ static void pick_rules(struct nft_chain *c, const struct nft_plan_opts *o)
 		x_named(r, NX_SVC_IN_SET, NFT_PICK_MASQ_EXT, 0);
 		x_verdict(r, NV_JUMP, CH_MARK_MASQ);
 	}
-	x_named(nft_chain_rule(c), NX_PICK, NFT_PICK_EPS, NFT_PICK_MOD);
+}
+
+/* Their picks: a rule per slot count, after @services (which holds none of them). */
+static void pick_rules(struct nft_chain *c)
+{
+	char set[NFT_NAME_MAX];
+
+	for (unsigned n = 1; n <= NFT_PICK_MAX_N; n++) {
+		struct nft_rule *r = nft_chain_rule(c);
+
+		nft_pick_set(set, n);
+		x_named(r, NX_SVC_IN_SET, set, 0);
+		x_named(r, NX_PICK, NFT_PICK_EPS, n);
+	}
 }
 
 static void nat_chains(struct nft_frag *f, const struct nft_plan_opts *o, bool localhost)
@@ -160,8 +171,9 @@ static void nat_chains(struct nft_frag *f, const struct nft_plan_opts *o, bool l
 	rule_to(c, NV_JUMP, "masquerading");
 
 	c = nft_frag_chain(f, "services");
-	pick_rules(c, o);
+	pick_masquerade(c, o);
 	x_named(nft_chain_rule(c), NX_VMAP_SVC, nft_shared_names[SH_SERVICES], 0);
+	pick_rules(c);
 	nodeport_dispatch(f, c, o, localhost);
 
 	c = nft_frag_chain(f, "masquerading");
@@ -179,36 +191,6 @@ static void nat_chains(struct nft_frag *f, const struct nft_plan_opts *o, bool l
 
 	c = nft_frag_chain(f, CH_MARK_MASQ);
 	x_flag(nft_chain_rule(c), NX_MARK_OR, o->mark, false);
-}
-
-/*
- * @pick-index: count . draw -> draw mod count, for every count a port may
- * pick among (plan.h).  32,768 elements: made only when the set is added
- * or compared with the kernel, not on every sync.
- */
-static void pick_index(struct nft_frag *f)
-{
-	struct nft_set *s = nft_frag_set(f, NFT_PICK_INDEX, NS_PICK_INDEX);
-
-	s->fixed_n = NFT_PICK_MAX_N * NFT_PICK_MOD;
-	s->early = true; /* before the rule that binds it: the kernel checks each element per binding */
-}
-
-void nft_set_fill(struct nft_set *s)
-{
-	if (s->kind != NS_PICK_INDEX || !s->fixed_n || s->n_elems)
-		return;
-	s->elems = xcalloc(s->fixed_n, sizeof(*s->elems));
-	s->n_elems = s->cap_elems = s->fixed_n;
-	for (uint32_t n = 1, i = 0; n <= NFT_PICK_MAX_N; n++) {
-		for (uint32_t draw = 0; draw < NFT_PICK_MOD; draw++, i++) {
-			uint32_t v = draw % n;
-
-			memcpy(s->elems[i].key, &n, 4);
-			memcpy(s->elems[i].key + 4, &draw, 4);
-			memcpy(s->elems[i].data, &v, 4);
-		}
-	}
 }
 
 void nft_plan_base(const struct nft_plan_opts *o, struct nft_frag *ret)
@@ -233,8 +215,12 @@ void nft_plan_base(const struct nft_plan_opts *o, struct nft_frag *ret)
 		/* Each update sets its service's timeout; this is only the set's default. */
 		nft_frag_set(ret, name, NS_AFFINITY)->timeout_s = 10800;
 	}
-	pick_index(ret);
-	nft_frag_set(ret, NFT_PICK_COUNT, NS_PICK_COUNT);
+	for (unsigned n = 1; n <= NFT_PICK_MAX_N; n++) {
+		char name[NFT_NAME_MAX];
+
+		nft_pick_set(name, n);
+		nft_frag_set(ret, name, NS_SVC_SET);
+	}
 	nft_frag_set(ret, NFT_PICK_EPS, NS_PICK_EPS);
 	nft_frag_set(ret, NFT_PICK_MASQ, NS_SVC_SET);
 	nft_frag_set(ret, NFT_PICK_MASQ_EXT, NS_SVC_SET);

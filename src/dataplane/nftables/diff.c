@@ -38,8 +38,6 @@ static void elem_op(struct nft_diff *d, enum nft_phase ph, const char *set, uint
 static void set_elem_op(struct nft_diff *d, enum nft_phase ph, const struct nft_set *s,
 			const struct nft_elem *e)
 {
-	if (ph == PH_ADD_ELEMS && s->early)
-		ph = PH_ADD_EARLY_ELEMS;
 	nft_diff_op(d, ph, (struct nft_op){ .name = nft_set_kname(s), .elem = e, .set_kind = s->kind,
 					     .local = s->in_map[0] ? s->name : NULL });
 	if (ph != PH_DEL_ELEMS)
@@ -251,9 +249,8 @@ static void keep_slots(const struct nft_set *o, struct nft_set *s)
 	free(placed);
 }
 
-void nft_diff_add_set(struct nft_diff *d, struct nft_set *s)
+void nft_diff_add_set(struct nft_diff *d, const struct nft_set *s)
 {
-	nft_set_fill(s);
 	if (!s->in_map[0])
 		nft_diff_op(d, PH_ADD_SETS, (struct nft_op){ .name = s->name, .set = s });
 	for (size_t k = 0; k < s->n_elems; k++)
@@ -290,8 +287,6 @@ static bool diff_sets(struct nft_diff *d, const struct nft_frag *old, struct nft
 			nft_diff_add_set(d, s);
 			continue;
 		}
-		if (s->fixed_n && o->fixed_n == s->fixed_n)
-			continue; /* the same rows as applied (a full resync still compares the kernel's) */
 		nft_diff_set_elems(d, o, s);
 	}
 	for (size_t i = 0; old && i < old->n_sets; i++)
@@ -383,7 +378,6 @@ void nft_diff_shared(struct nft_diff *d, struct nft_mirror *m)
 
 void nft_diff_set_elems(struct nft_diff *d, const struct nft_set *o, struct nft_set *s)
 {
-	nft_set_fill(s);
 	if (s->slots_free)
 		keep_slots(o, s);
 	if (s->kind != NS_AFFINITY) /* the kernel fills those */

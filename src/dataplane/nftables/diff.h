@@ -24,7 +24,6 @@ enum nft_phase {
 	PH_DEL_SETS,     /* before chains: a deleted verdict map may name deleted chains */
 	PH_DEL_CHAINS,
 	PH_ADD_SETS,
-	PH_ADD_EARLY_ELEMS, /* elements of sets every dispatch rule binds: cheaper before the rules */
 	PH_ADD_CHAINS,
 	PH_ADD_RULES,
 	PH_ADD_ELEMS,
@@ -84,8 +83,8 @@ struct nft_diff {
 	uint64_t *ids;                 /* the mirror's ids once this diff is applied, sorted */
 	size_t n_ids;
 	struct nft_set kernel_shared[SH_N]; /* a full resync's shared maps as they should be (resync.c) */
-	struct nft_set kernel_slots[NFT_EPS_SHARDS + NFT_EPV_SHARDS + 4]; /* and its endpoint maps,
-	                                  then the pick maps (resync.c: pick_maps), every slice */
+	/* and its endpoint maps, then the pick sets and maps (resync.c: slots_wanted), every slice */
+	struct nft_set kernel_slots[NFT_EPS_SHARDS + NFT_EPV_SHARDS + NFT_PICK_MAX_N + 3];
 };
 
 void nft_mirror_init(struct nft_mirror *m);
@@ -114,7 +113,7 @@ void nft_diff_done(struct nft_diff *d, struct nft_mirror *m);
 
 /* For resync.c: one change; a set added with its elements; a set's elements against old's. */
 void nft_diff_op(struct nft_diff *d, enum nft_phase ph, struct nft_op op);
-void nft_diff_add_set(struct nft_diff *d, struct nft_set *s);
+void nft_diff_add_set(struct nft_diff *d, const struct nft_set *s);
 void nft_diff_set_elems(struct nft_diff *d, const struct nft_set *old, struct nft_set *s);
 /* The claim a shared key's element carries once this diff is applied, or NULL. */
 const struct nft_elem *nft_shared_winner(const struct nft_shared_key *k);

@@ -223,24 +223,14 @@ static uint32_t load_svc_key(struct nftnl_rule *r, int family)
 	return w + 2;
 }
 
-/*
- * Element-level dispatch (plan.h: NFT_PICK_MOD), in one rule, since
- * registers do not outlive it; K (k registers) is the packet's key:
- *   REG32_00..      K
- *   REG32_k+1       @pick-count[K]            (N)
- *   REG32_k+2       numgen random mod MOD     (the draw)
- *   REG32_k         @pick-index[N . draw]     (the slot: K . slot is the endpoint's key)
- *   REG32_k+1..     @pick-endpoints[K . slot] (address . port), dnat
- */
+/* Element-level dispatch (plan.h): dnat to K . numgen random mod num map @name, laid out as nft does. */
 static void pick(struct nftnl_rule *r, int family, const struct nft_x *x)
 {
 	uint32_t k = load_svc_key(r, family);
 
-	lookup_from(r, NFT_REG32_00, NFT_PICK_COUNT, (int)(NFT_REG32_00 + k + 1));
-	numgen_to(r, x->num, NFT_REG32_00 + k + 2);
-	lookup_from(r, NFT_REG32_00 + k + 1, NFT_PICK_INDEX, (int)(NFT_REG32_00 + k));
-	lookup_from(r, NFT_REG32_00, x->name, (int)(NFT_REG32_00 + k + 1));
-	nat(r, family, NFT_REG32_00 + k + 1, NFT_REG32_00 + k + 1 + alen(family) / 4);
+	numgen_to(r, x->num, NFT_REG32_00 + k);
+	lookup_from(r, NFT_REG32_00, x->name, NFT_REG_1);
+	nat(r, family, NFT_REG32_00, NFT_REG32_00 + alen(family) / 4);
 }
 
 /* numgen random mod num into the slot's register (the key: id in REG32_00..01 . slot). */

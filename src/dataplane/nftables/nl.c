@@ -197,11 +197,6 @@ static void set_types(struct nftnl_set *s, const struct nft_set *def, int family
 		t[0] = T_MARK, t[1] = T_MARK, t[2] = ip;
 		nftnl_set_set_u32(s, NFTNL_SET_KEY_TYPE, concat_type(t, 3));
 		break;
-	case NS_PICK_INDEX: /* count . draw */
-		t[0] = T_MARK, t[1] = T_MARK;
-		nftnl_set_set_u32(s, NFTNL_SET_KEY_TYPE, concat_type(t, 2));
-		break;
-	case NS_PICK_COUNT:
 	case NS_SVC_SET:
 		t[0] = ip, t[1] = T_PROTO, t[2] = T_PORT;
 		nftnl_set_set_u32(s, NFTNL_SET_KEY_TYPE, concat_type(t, 3));
@@ -221,9 +216,6 @@ static void set_types(struct nftnl_set *s, const struct nft_set *def, int family
 	} else if (def->kind == NS_EP_MAP || def->kind == NS_PICK_EPS) {
 		t[0] = ip, t[1] = T_PORT;
 		nftnl_set_set_u32(s, NFTNL_SET_DATA_TYPE, concat_type(t, 2));
-		nftnl_set_set_u32(s, NFTNL_SET_DATA_LEN, (uint32_t)nft_data_len(def->kind, family));
-	} else if (def->kind == NS_PICK_INDEX || def->kind == NS_PICK_COUNT) {
-		nftnl_set_set_u32(s, NFTNL_SET_DATA_TYPE, T_MARK);
 		nftnl_set_set_u32(s, NFTNL_SET_DATA_LEN, (uint32_t)nft_data_len(def->kind, family));
 	} else if (def->kind == NS_AFFINITY) {
 		nftnl_set_set_u64(s, NFTNL_SET_TIMEOUT, (uint64_t)def->timeout_s * 1000);
@@ -296,7 +288,7 @@ static int op_set_cmp(const void *a, const void *b)
 
 static void encode_phase(struct nft_batch *b, enum nft_phase ph, struct nft_op *ops, size_t n)
 {
-	if (n && (ph == PH_DEL_ELEMS || ph == PH_ADD_ELEMS || ph == PH_ADD_EARLY_ELEMS))
+	if (n && (ph == PH_DEL_ELEMS || ph == PH_ADD_ELEMS))
 		qsort(ops, n, sizeof(*ops), op_set_cmp); /* a set's elements together */
 	for (size_t i = 0; i < n;) {
 		const struct nft_op *op = &ops[i];
@@ -317,8 +309,7 @@ static void encode_phase(struct nft_batch *b, enum nft_phase ph, struct nft_op *
 			break;
 		case PH_DEL_ELEMS:
 		case PH_ADD_ELEMS:
-		case PH_ADD_EARLY_ELEMS:
-			i += msg_elems(b, op, n - i, ph != PH_DEL_ELEMS);
+			i += msg_elems(b, op, n - i, ph == PH_ADD_ELEMS);
 			continue;
 		case PH_FLUSH_CHAINS:
 			msg_flush(b, op->name);

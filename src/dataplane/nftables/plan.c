@@ -158,9 +158,6 @@ size_t nft_key_len(enum nft_set_kind k, int family)
 		return addr_len(family);
 	case NS_AFFINITY:
 		return 8 + addr_len(family);
-	case NS_PICK_INDEX:
-		return 8; /* count . draw, host order */
-	case NS_PICK_COUNT:
 	case NS_SVC_SET:
 		return addr_len(family) + 8;
 	case NS_PICK_EPS:
@@ -176,9 +173,6 @@ size_t nft_data_len(enum nft_set_kind k, int family)
 	case NS_EP_MAP:
 	case NS_PICK_EPS:
 		return addr_len(family) + 4;
-	case NS_PICK_INDEX:
-	case NS_PICK_COUNT:
-		return 4;
 	default:
 		return 0;
 	}
@@ -191,8 +185,6 @@ uint32_t nft_set_flags(enum nft_set_kind k)
 	case NS_PORT_VMAP:
 	case NS_EP_VMAP:
 	case NS_EP_MAP:
-	case NS_PICK_INDEX:
-	case NS_PICK_COUNT:
 	case NS_PICK_EPS:
 		return NFT_SET_MAP;
 	case NS_AFFINITY:
@@ -238,6 +230,11 @@ void nft_slots_map(char buf[NFT_NAME_MAX], bool verdict, uint64_t id)
 void nft_affinity_set(char buf[NFT_NAME_MAX], uint64_t id)
 {
 	snprintf(buf, NFT_NAME_MAX, "affinity-%x", (unsigned)(id >> 60));
+}
+
+void nft_pick_set(char buf[NFT_NAME_MAX], unsigned n)
+{
+	snprintf(buf, NFT_NAME_MAX, "pick-%u", n);
 }
 
 void key_slot(uint8_t *p, uint64_t id, uint32_t slot)

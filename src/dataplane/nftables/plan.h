@@ -44,26 +44,23 @@ struct port_view;
 #define NFT_AFF_SHARDS 16u             /* affinity-0..f */
 /*
  * Element-level dispatch (port.c: pickable ports).  A port whose cluster IP
- * is all it serves, with random picks among 1..NFT_PICK_MAX_N slots, has no
- * chain of its own and no element in @services: generic rules of the
+ * is all it serves, with random picks among N = 1..NFT_PICK_MAX_N slots, has
+ * no chain of its own and no element in @services: generic rules of the
  * services chain find its elements by the packet's own address . protocol
- * . port.  @pick-count holds its slot count N, @pick-endpoints its slots
- * (key . slot : address . port), and the pick is numgen random mod
- * NFT_PICK_MOD looked up in @pick-index (N . draw : draw mod N, fixed
- * rows).  So an endpoint change is elements only: no rule and no verdict
- * element changes, either of which makes nf_tables validate the whole
- * table on commit.  Each slot is drawn with a probability within
- * N / NFT_PICK_MOD of 1/N (relative).  Only the services chain's rules bind
- * these maps: the kernel checks every element of a map for each rule that
- * binds it, so per-service rules could not share them.
+ * . port (K).  K is in the set @pick-N, and its slots are K . slot :
+ * address . port in @pick-endpoints; the services chain has one rule per N,
+ * `K @pick-N dnat to K . numgen random mod N map @pick-endpoints`.  So an
+ * endpoint change is elements only (K may move to another @pick-N): no rule
+ * and no verdict element changes, either of which makes nf_tables validate
+ * the whole table on commit.  The rules are the same for every port: the
+ * kernel checks every element of a map for each chain whose rules bind it,
+ * so per-service rules could not share one map.
  */
-#define NFT_PICK_MOD 1024u
 #define NFT_PICK_MAX_N 32u
-#define NFT_PICK_INDEX "pick-index"
-#define NFT_PICK_COUNT "pick-count"
 #define NFT_PICK_EPS "pick-endpoints"
 #define NFT_PICK_MASQ "pick-masquerade"          /* cluster IPs masqueraded always (--masquerade-all) */
 #define NFT_PICK_MASQ_EXT "pick-masquerade-external" /* cluster IPs masqueraded from outside the pods */
+/* The set of the keys of ports with n slots. */
 #define NFT_NAME_MAX 40          /* our chain and set names are at most 33 characters */
 #define NFT_KEY_MAX 36           /* ip6 . ip6, or ip6 . proto . port, padded to registers */
 #define NFT_DATA_MAX 20          /* ip6 . port */
@@ -98,8 +95,7 @@ enum nft_x_kind {
 	NX_DNAT,            /* dnat to addr:port */
 	NX_DNAT_NUMGEN,     /* dnat to numgen random mod num map @name */
 	NX_DNAT_JHASH,      /* dnat to jhash ip saddr . th sport . ip daddr . th dport mod num map @name */
-	NX_PICK,            /* dnat to K . @pick-index[@pick-count[K] . numgen random mod num] map @pick-endpoints,
-	                       K = ip daddr . meta l4proto . th dport */
+	NX_PICK,            /* dnat to K . numgen random mod num map @name, K = ip daddr . meta l4proto . th dport */
 	NX_SVC_IN_SET,      /* ip daddr . meta l4proto . th dport @name */
 	NX_MASQ,            /* masquerade fully-random */
 	NX_REJECT,          /* reject (ICMP port unreachable) */
@@ -144,8 +140,6 @@ enum nft_set_kind {
 	NS_AFFINITY,        /* endpoint id . addr, dynamic with timeouts: filled by the packet path */
 	NS_EP_MAP,          /* id . slot : addr . port (dnat targets) */
 	NS_EP_VMAP,         /* id . slot : verdict */
-	NS_PICK_INDEX,      /* count . draw : draw mod count (fixed rows, the base) */
-	NS_PICK_COUNT,      /* addr . proto . port : slot count */
 	NS_PICK_EPS,        /* addr . proto . port . slot : addr . port */
 	NS_SVC_SET,         /* addr . proto . port */
 };
@@ -163,9 +157,6 @@ struct nft_set {
 	uint32_t timeout_s; /* NS_AFFINITY */
 	bool slots_free;    /* numgen slots: any slot may hold any endpoint (diff.c keeps them put) */
 	uint8_t slot_off;   /* slots_free: where the slot is in the key (0: 8, after the id) */
-	uint32_t fixed_n;   /* elements a function of constants alone, made only when sent or
-	                       compared with the kernel (nft_set_fill); compared by this count */
-	bool early;         /* elements added before rules (every dispatch rule binds the set) */
 	char in_map[NFT_NAME_MAX]; /* a slice (these elements only) of this base map; "": a set of its own */
 	struct nft_elem *elems;
 	size_t n_elems, cap_elems;
@@ -240,8 +231,8 @@ uint32_t nft_set_flags(enum nft_set_kind k);
 /* Whether localhost NodPorts are on for these options (IPv4, 127.0.0.1 in the NodePort addresses). */
 bool nft_localhost_nodeports(const struct nft_plan_opts *o);
 
-/* Makes the elements of a set with fixed_n (none made yet); no-op otherwise. */
-void nft_set_fill(struct nft_set *s);
+/* @pick-N: the keys of element-level dispatch's ports with n slots. */
+void nft_pick_set(char buf[NFT_NAME_MAX], unsigned n);
 
 /* The base fragment: hook chains, shared maps, fixed rules. */
 void nft_plan_base(const struct nft_plan_opts *o, struct nft_frag *ret);

@@ -229,7 +229,7 @@ static int maglev_dispatch(struct port_ctx *c, struct nft_chain *ch, const struc
 }
 
 /*
- * Element-level dispatch (plan.h: NFT_PICK_MOD): a port whose cluster IP is
+ * Element-level dispatch (plan.h: NFT_PICK_MAX_N): a port whose cluster IP is
  * all it serves, through its cluster set, with random picks among at most
  * NFT_PICK_MAX_N slots.  Anything else has chains of its own.
  */
@@ -275,12 +275,13 @@ static void pick_elements(struct port_ctx *c, size_t total, const size_t *slots)
 	const struct ep_set *set = &c->pv->cat.cluster;
 	uint8_t key[NFT_KEY_MAX] = { 0 };
 	size_t kl = svc_key(key, c, &cip->addr, c->pv->port->port), k = 0;
-	uint32_t n = (uint32_t)total;
+	char count[NFT_NAME_MAX];
 	struct nft_set *s;
 
-	s = pick_slice(c, "cnt", NFT_PICK_COUNT, NS_PICK_COUNT);
+	/* Its slot count is which @pick-N holds its key: a count change moves the key. */
+	nft_pick_set(count, (unsigned)total);
+	s = pick_slice(c, "cnt", count, NS_SVC_SET);
 	memcpy(nft_set_elem(s)->key, key, kl);
-	memcpy(s->elems[0].data, &n, 4);
 	s = pick_slice(c, "eps", NFT_PICK_EPS, NS_PICK_EPS);
 	s->slots_free = true;
 	s->slot_off = (uint8_t)kl;

@@ -39,8 +39,7 @@ static void probe_frag(struct nft_frag *f, int family)
 	nft_frag_set(f, "verdict-map", NS_SVC_VMAP);
 	nft_frag_set(f, "data-map", NS_EP_MAP);
 	nft_frag_set(f, "timeout-set", NS_AFFINITY)->timeout_s = 60;
-	nft_frag_set(f, NFT_PICK_INDEX, NS_PICK_INDEX);
-	nft_frag_set(f, NFT_PICK_COUNT, NS_PICK_COUNT);
+	nft_frag_set(f, "key-set", NS_SVC_SET);
 	nft_frag_set(f, NFT_PICK_EPS, NS_PICK_EPS);
 	c = nft_frag_chain(f, "nat-chain-type");
 	c->type = "nat";
@@ -57,7 +56,9 @@ static void probe_frag(struct nft_frag *f, int family)
 	x_named(feature(f, "verdict-map-lookup"), NX_VMAP_SVC, "verdict-map", 0);
 	x_named(feature(f, "numgen-nat-map"), NX_DNAT_NUMGEN, "data-map", 2)->id = 1;
 	x_named(feature(f, "jhash-nat-map"), NX_DNAT_JHASH, "data-map", 2)->id = 1;
-	x_named(feature(f, "concatenated-lookups"), NX_PICK, NFT_PICK_EPS, NFT_PICK_MOD);
+	r = feature(f, "packet-keyed-nat-map");
+	x_named(r, NX_SVC_IN_SET, "key-set", 0);
+	x_named(r, NX_PICK, NFT_PICK_EPS, 2);
 	x = x_named(feature(f, "dynset-timeout"), NX_UPDATE, "timeout-set", 60);
 	x->id = 1;
 	(void)nft_rule_x(feature(f, "masquerade"), NX_MASQ);

@@ -153,20 +153,23 @@ static struct nft_set *base_set(struct nft_diff *d, const char *name)
 /* The endpoint maps' elements: every fragment's slices. */
 static void slots_wanted(struct nft_diff *d)
 {
-	static const struct { const char *name; enum nft_set_kind kind; } pick_maps[4] = {
-		{ NFT_PICK_COUNT, NS_PICK_COUNT }, { NFT_PICK_EPS, NS_PICK_EPS },
-		{ NFT_PICK_MASQ, NS_SVC_SET }, { NFT_PICK_MASQ_EXT, NS_SVC_SET },
-	};
+	size_t pick0 = NFT_EPS_SHARDS + NFT_EPV_SHARDS;
 
 	for (size_t i = 0; i < ARRAY_SIZE(d->kernel_slots); i++) {
 		struct nft_set *s = &d->kernel_slots[i];
 		bool verdict = i >= NFT_EPS_SHARDS;
-		size_t p = i - NFT_EPS_SHARDS - NFT_EPV_SHARDS;
 
 		free(s->elems);
-		if (i >= NFT_EPS_SHARDS + NFT_EPV_SHARDS) {
-			*s = (struct nft_set){ .kind = (uint8_t)pick_maps[p].kind };
-			snprintf(s->name, sizeof(s->name), "%s", pick_maps[p].name);
+		if (i >= pick0) {
+			/* pick-1..N, pick-endpoints, the two masquerade sets */
+			size_t p = i - pick0;
+
+			*s = (struct nft_set){ .kind = p == NFT_PICK_MAX_N ? NS_PICK_EPS : NS_SVC_SET };
+			if (p < NFT_PICK_MAX_N)
+				nft_pick_set(s->name, (unsigned)p + 1);
+			else
+				snprintf(s->name, sizeof(s->name), "%s", p == NFT_PICK_MAX_N ? NFT_PICK_EPS :
+					 p == NFT_PICK_MAX_N + 1 ? NFT_PICK_MASQ : NFT_PICK_MASQ_EXT);
 			continue;
 		}
 		*s = (struct nft_set){ .kind = verdict ? NS_EP_VMAP : NS_EP_MAP };

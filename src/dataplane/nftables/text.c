@@ -115,9 +115,8 @@ static void add_x(struct sbuf *b, const struct nft_x *x, int family)
 			    (unsigned long long)x->id, x->num, x->name);
 		break;
 	case NX_PICK:
-		sbuf_printf(b, "dnat %s to %s daddr . meta l4proto . th dport . @%s[@%s[%s daddr . meta l4proto"
-			    " . th dport] . numgen random mod %u] map @%s", ip, ip, NFT_PICK_INDEX,
-			    NFT_PICK_COUNT, ip, x->num, x->name);
+		sbuf_printf(b, "dnat %s to %s daddr . meta l4proto . th dport . numgen random mod %u map @%s",
+			    ip, ip, x->num, x->name);
 		break;
 	case NX_SVC_IN_SET:
 		sbuf_printf(b, "%s daddr . meta l4proto . th dport @%s", ip, x->name);
@@ -154,7 +153,6 @@ void nft_elem_text(struct sbuf *b, enum nft_set_kind k, const struct nft_elem *e
 
 	switch (k) {
 	case NS_SVC_VMAP:
-	case NS_PICK_COUNT:
 	case NS_PICK_EPS:
 	case NS_SVC_SET:
 		add_addr(b, e->key, family);
@@ -164,12 +162,6 @@ void nft_elem_text(struct sbuf *b, enum nft_set_kind k, const struct nft_elem *e
 		add_port(b, e->key + al + 4);
 		if (k == NS_SVC_SET)
 			return;
-		if (k == NS_PICK_COUNT) {
-			memcpy(&u, e->data, 4);
-			SBUF_ADDL(b, " : ");
-			sbuf_addu(b, u);
-			return;
-		}
 		if (k == NS_PICK_EPS) {
 			memcpy(&u, e->key + al + 8, 4);
 			SBUF_ADDL(b, " . ");
@@ -191,16 +183,6 @@ void nft_elem_text(struct sbuf *b, enum nft_set_kind k, const struct nft_elem *e
 		return;
 	case NS_AFFINITY:
 		add_addr(b, e->key + 8, family);
-		return;
-	case NS_PICK_INDEX:
-		memcpy(&u, e->key, 4);
-		sbuf_addu(b, u);
-		SBUF_ADDL(b, " . ");
-		memcpy(&u, e->key + 4, 4);
-		sbuf_addu(b, u);
-		SBUF_ADDL(b, " : ");
-		memcpy(&u, e->data, 4);
-		sbuf_addu(b, u);
 		return;
 	default: /* id . slot: the slot (a slice's id is its fragment's) */
 		memcpy(&u, e->key + 8, 4);
@@ -228,10 +210,6 @@ void nft_frag_text(struct sbuf *b, const struct nft_frag *f, int family)
 		if (s->kind == NS_AFFINITY)
 			sbuf_printf(b, " timeout %us", s->timeout_s);
 		sbuf_addc(b, '\n');
-		if (s->fixed_n) {
-			sbuf_printf(b, "  (%u fixed elements)\n", s->fixed_n);
-			continue;
-		}
 		for (size_t k = 0; k < s->n_elems; k++) {
 			SBUF_ADDL(b, "  ");
 			nft_elem_text(b, s->kind, &s->elems[k], family);
