@@ -9,7 +9,9 @@
  * packet is looked up once in a verdict map keyed on
  * address . protocol . port (or protocol . port for NodePorts) and jumps
  * straight to its service's chain, where one rule picks an endpoint from a
- * map (numgen random mod N, or a Maglev table under jhash).
+ * map (numgen random mod N, or a Maglev table under jhash); a port with a
+ * cluster IP only has no chain: its elements in the pick maps are found by
+ * the packet's own address . protocol . port (NFT_PICK_MAX_N below).
  *
  * Rules are kept as a small intermediate form (struct nft_x, one item per
  * match or statement) that the netlink layer (nl.c) turns into

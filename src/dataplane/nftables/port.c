@@ -3,7 +3,10 @@
  * One service port's fragment: its elements in the shared maps (where its
  * addresses go, or that they have no endpoints), its slots in the base's
  * endpoint maps (the slices eps-H-c / eps-H-l), and its own chains, named
- * after a hash H of "ns/name:port/PROTO":
+ * after a hash H of "ns/name:port/PROTO".  A port with a cluster IP only
+ * and random picks among at most NFT_PICK_MAX_N slots has no chain: its key
+ * in @pick-N, its slots in @pick-endpoints, its masquerade as membership
+ * (pick_elements; plan.h).  The others:
  *
  *   svc-H / svl-H   cluster / local endpoint dispatch: the cluster-IP
  *                   masquerade rule, then one rule picking a slot of the
