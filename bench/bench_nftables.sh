@@ -28,7 +28,8 @@
 # Environment: BUILD (default build), OUT (default bench/out/nftables), SIZES
 # (default "1000 10000 50000"), IPT_MAX (default 10000), PEER_MAX (default
 # 10000), RUNS (default 3, medians), CHANGE_SIZE (default 10000), CHANGES
-# (default 5), CONNECTS (default 200).
+# (default 5), CONNECTS (default 200), LAT_ROUNDS (default 3: connect latency at 10 and at
+# CHANGE_SIZE services, in turn), LIVE (default 1; 0: full syncs only).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh
@@ -42,6 +43,8 @@ RUNS=${RUNS:-3}
 CHANGE_SIZE=${CHANGE_SIZE:-10000}
 CHANGES=${CHANGES:-5}
 CONNECTS=${CONNECTS:-200}
+LAT_ROUNDS=${LAT_ROUNDS:-3}
+LIVE=${LIVE:-1}
 NODE=node-00001
 
 die() { echo "bench_nftables.sh: $*" >&2; exit 1; }
@@ -78,14 +81,23 @@ for name, m in maps.items():
     for key, ep in m.get("elem", []):
         w0, w1, slot = key["concat"]
         slots.setdefault("%016x" % (w0 | w1 << 32), []).append((slot, ep))
-elems = []
+# Ports with a cluster IP only have no chain: their slots are in pick-endpoints, keyed
+# address . protocol . port . slot.
+picked = {}
+for key, ep in maps.get("pick-endpoints", {}).get("elem", []):
+    ip, proto, port, slot = key["concat"]
+    picked.setdefault((ip, proto, port), []).append((slot, ep))
+targets = []
 for key, verdict in maps["services"].get("elem", []):
     ip, proto, port = key["concat"]
     target = verdict["goto"]["target"]
-    if not target.startswith("svc-"):
-        continue
-    h = target[4:]
-    eps = sorted(slots.get(h, []), key=lambda e: e[0])
+    if target.startswith("svc-"):
+        targets.append((ip, proto, port, target[4:], slots.get(target[4:], [])))
+for (ip, proto, port), eps in sorted(picked.items()):
+    targets.append((ip, proto, port, "%016x" % (hash((ip, proto, port)) & (2**64 - 1)), eps))
+elems = []
+for ip, proto, port, h, eps in targets:
+    eps = sorted(eps, key=lambda e: e[0])
     svc = "service-%s-%s/%s/%s" % (h[:8], ip, proto, port)
     vm = []
     for i, (_, ep) in enumerate(eps):
@@ -114,6 +126,8 @@ once() {
 	ms=$(ms_since "$t0")
 	line=$(grep "full sync:" "$W/once.log" | tail -1)
 	res size="$size" target="$mode" run="$run" wall_ms="$ms" rss_kb="$(cat "$W/rss")" \
+		read_ms="$(sed -nE 's/.*\(read ([0-9.]+),.*/\1/p' <<<"$line")" \
+		policy_ms="$(sed -nE 's/.* policy ([0-9.]+),.*/\1/p' <<<"$line")" \
 		apply_ms="$(sed -nE 's/.*apply ([0-9.]+) .*/\1/p' <<<"$line")" \
 		kernel_ms="$(sed -nE 's/.*kernel tools ([0-9.]+)\).*/\1/p' <<<"$line")"
 	[ "$mode" = nftables ] && [ "$run" = 1 ] && nx nft -j list table ip kroute >"$W/kroute-$size.json"
@@ -199,54 +213,79 @@ connect_latency() { # SIZE: CONNECTS sequential connections to the ClusterIP
 	t0=$(now_ns)
 	ip netns exec "$NODE_NS" "$BUILD/tests/cluster/kr-probe" tcp 10.255.0.1 80 --count "$CONNECTS" \
 		>"$W/probe.out"
-	res size="$1" target=connect connects="$CONNECTS" \
+	res size="$1" target=connect round="${2:-1}" connects="$CONNECTS" \
 		answered="$(grep -c '^pod=bench' "$W/probe.out")" \
 		us_per_connect="$((($(now_ns) - t0) / 1000 / CONNECTS))"
 }
 
-# The endpoint map that holds the bench service's slots (plan.h: endpoints-XX, XX the top
-# byte of FNV-1a 64 of "ns/name:port/PROTO"): listing the whole table takes seconds at 10,000.
-BENCH_MAP=$(python3 -c '
-h = 0xcbf29ce484222325
-for b in b"bench/bench:http/TCP":
-    h = ((h ^ b) * 0x100000001b3) & 0xffffffffffffffff
-print("endpoints-%02x" % (h >> 56))')
-latency_setup 10
-connect_latency 10
-latency_teardown
-latency_setup "$CHANGE_SIZE"
-connect_latency "$CHANGE_SIZE"
-for c in $(seq "$CHANGES"); do
+[ "$LIVE" = 1 ] || { echo "(LIVE=0: no live change or connect latency)"; SKIP_LIVE=1; }
+# The bench service (a cluster IP only, random picks) has no chain: its second endpoint is
+# the element 10.255.0.1 . tcp . 80 . 1 of pick-endpoints (plan.h), looked up by key (a
+# listing of the map takes seconds at 10,000 services).
+in_kernel() { # IP: whether slot 1 of the bench service holds IP
+	ip netns exec "$NODE_NS" nft get element ip kroute pick-endpoints '{ 10.255.0.1 . tcp . 80 . 1 }' \
+		2>/dev/null | grep -q "$1 . 8080"
+}
+# Connect latency at 10 and at CHANGE_SIZE services, LAT_ROUNDS rounds in turn (the
+# machine is shared: a round of each side by side, medians).
+for round in $([ -z "${SKIP_LIVE:-}" ] && seq "$LAT_ROUNDS"); do
+	latency_setup 10
+	connect_latency 10 "$round"
+	latency_teardown
+	[ "$round" = "$LAT_ROUNDS" ] && break
+	latency_setup "$CHANGE_SIZE"
+	connect_latency "$CHANGE_SIZE" "$round"
+	latency_teardown
+done
+[ -z "${SKIP_LIVE:-}" ] && latency_setup "$CHANGE_SIZE" && connect_latency "$CHANGE_SIZE" "$LAT_ROUNDS"
+for c in $([ -z "${SKIP_LIVE:-}" ] && seq "$CHANGES"); do
 	n=$(grep -c "partial sync:" "$W/live.log" || true)
 	ip=192.168.77.$((100 + c))
 	t0=$(now_ns)
 	bench_slice "$LIVE_DIR" 192.168.77.2 "$ip"
-	until ip netns exec "$NODE_NS" nft list map ip kroute "$BENCH_MAP" 2>/dev/null | grep -q "$ip . 8080"; do :; done
+	until in_kernel "$ip"; do :; done
 	in_kernel=$(ms_since "$t0")
 	for _ in $(seq 100); do [ "$(grep -c "partial sync:" "$W/live.log")" -gt "$n" ] && break; sleep 0.05; done
 	line=$(grep "partial sync:" "$W/live.log" | tail -1)
 	res size="$CHANGE_SIZE" target=change run="$c" until_in_kernel_ms="$in_kernel" \
 		sync_ms="$(sed -nE 's/.* in ([0-9.]+) ms .*/\1/p' <<<"$line")" \
+		policy_ms="$(sed -nE 's/.* policy ([0-9.]+),.*/\1/p' <<<"$line")" \
 		apply_ms="$(sed -nE 's/.*apply ([0-9.]+) .*/\1/p' <<<"$line")" \
 		kernel_ms="$(sed -nE 's/.*kernel tools ([0-9.]+)\).*/\1/p' <<<"$line")"
 done
-latency_teardown
+[ -z "${SKIP_LIVE:-}" ] && latency_teardown
 
 echo
-echo "| services | target | wall ms (median) | apply ms | of which kernel ms | peak RSS MB |"
-echo "|---|---|---|---|---|---|"
+echo "| services | target | wall ms (median) | reading the YAML ms | policy ms | apply ms | of which kernel ms | peak RSS MB |"
+echo "|---|---|---|---|---|---|---|---|"
 for size in $SIZES; do
 	for t in nftables peer iptables; do
 		w=$(get wall_ms size="$size" target="$t" | median)
 		[ "$w" = - ] && continue
-		echo "| $size | $t | $w | $(get apply_ms size="$size" target="$t" | median) |" \
+		echo "| $size | $t | $w | $(get read_ms size="$size" target="$t" | median) |" \
+			"$(get policy_ms size="$size" target="$t" | median) |" \
+			"$(get apply_ms size="$size" target="$t" | median) |" \
 			"$(get kernel_ms size="$size" target="$t" | median) |" \
 			"$(( $(get rss_kb size="$size" target="$t" | median) / 1024 )) |"
 	done
 done
 echo
-echo "one endpoint change at $CHANGE_SIZE services: sync $(get sync_ms target=change | median) ms" \
-	"(apply $(get apply_ms target=change | median), kernel $(get kernel_ms target=change | median));" \
-	"file rename to element in the kernel $(get until_in_kernel_ms target=change | median) ms"
-echo "connect: $(get us_per_connect size=10 target=connect) us per connection at 10 services," \
-	"$(get us_per_connect size="$CHANGE_SIZE" target=connect) us at $CHANGE_SIZE"
+if [ -z "${SKIP_LIVE:-}" ]; then
+	echo "one endpoint change at $CHANGE_SIZE services: sync $(get sync_ms target=change | median) ms" \
+		"(policy $(get policy_ms target=change | median), apply $(get apply_ms target=change | median)," \
+		"kernel $(get kernel_ms target=change | median)); all: $(get sync_ms target=change | tr '\n' ' ');" \
+		"file rename to element in the kernel $(get until_in_kernel_ms target=change | median) ms"
+	c10=$(get us_per_connect size=10 target=connect | median)
+	cbig=$(get us_per_connect size="$CHANGE_SIZE" target=connect | median)
+	echo "connect (median of $LAT_ROUNDS rounds): $c10 us per connection at 10 services, $cbig us at" \
+		"$CHANGE_SIZE ($(awk -v a="$c10" -v b="$cbig" 'BEGIN { printf "%+.0f%%", (b / a - 1) * 100 }'));" \
+		"rounds: $(get us_per_connect size=10 target=connect | tr '\n' ' ')/ $(get us_per_connect size="$CHANGE_SIZE" target=connect | tr '\n' ' ')"
+fi
+echo "ratios at each size (same run): peer / kroute nftables and iptables / kroute nftables, wall time:"
+for size in $SIZES; do
+	k=$(get wall_ms size="$size" target=nftables | median)
+	p=$(get wall_ms size="$size" target=peer | median)
+	i=$(get wall_ms size="$size" target=iptables | median)
+	echo "  $size: peer $(awk -v a="$p" -v b="$k" 'BEGIN { if (a == "-") print "-"; else printf "%.1fx", a / b }')," \
+		"iptables $(awk -v a="$i" -v b="$k" 'BEGIN { if (a == "-") print "-"; else printf "%.1fx", a / b }')"
+done

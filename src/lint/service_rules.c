@@ -142,6 +142,19 @@ static void scheduler_rules(struct lint_ctx *x, const struct service *svc)
 		if (ann_flags && *ann_flags)
 			lint_add(x, LINT_SCHED_NOT_HONOURED, LINT_WARNING, svc->key, "", NULL, 0,
 				 xasprintf("%s is not implemented by the iptables mode", ANNOTATION_SCHEDULER_FLAGS));
+	} else if (streq(x->o->mode, "nftables")) {
+		/*
+		 * nf_tables runs random (numgen, weights as slots) and maglev
+		 * (the scheduler library's table under jhash) per packet; any
+		 * other scheduler falls back to random (src/dataplane/nftables).
+		 */
+		if (!streq(lb.sched_name, "random") && !streq(lb.sched_name, "maglev"))
+			lint_add(x, LINT_SCHED_NOT_HONOURED, LINT_WARNING, svc->key, "", NULL, 0,
+				 xasprintf("%s: %s is not implemented by the nftables mode, which picks an endpoint at random (numgen)%s, so connections are spread as by random",
+					   ANNOTATION_SCHEDULER, lb.sched_name,
+					   ann_weights ? " in proportion to the endpoint weights" : ""));
+		else
+			flags_no_effect(x, svc, &lb);
 	} else {
 		if (ann_weights && info && !(info->caps & SCHED_CAP_WEIGHTS))
 			no_effect(x, svc, xasprintf("%s: scheduler %s ignores weights other than 0 (0 still drains an endpoint)",

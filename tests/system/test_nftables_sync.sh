@@ -5,11 +5,13 @@
 # node and three pods (veths, routed), kr-backend in each pod, kroute in the
 # node, the node's own connections as the client.
 #
-#   1. drift: an element of the services map deleted by hand (the ClusterIP
-#      stops answering), a rule and a chain of someone else's added to our
-#      table; SIGHUP's full resync reads the table back and repairs exactly
-#      that: the element is back (the ClusterIP answers), the stranger's rule
-#      and chain are gone;
+#   0. the startup feature probe left no table behind; a cluster-IP-only
+#      random service has no chain, its key is in @pick-N (N its slots);
+#   1. drift: an element of the pick maps and one of the services map
+#      deleted by hand (both ClusterIPs stop answering), a rule and a chain
+#      of someone else's added to our table; SIGHUP's full resync reads the
+#      table back and repairs exactly that: the elements are back (the
+#      ClusterIPs answer), the stranger's rule and chain are gone;
 #   2. Maglev (kroute.io/scheduler: maglev): 30 connections with fixed source
 #      ports spread over three pods; one pod leaves the endpoints; the same
 #      30 source ports again (conntrack flushed, so every one is a new flow):
@@ -118,16 +120,25 @@ KPID=$!
 wait_for more n_full 0 || die "kroute did not sync: $(cat "$TMP/run.log")"
 check "the ClusterIP answers" "$(pod 10.96.0.10 | grep -c '^pod[12]$')" 1
 
+check "the feature probe left no table" "$(nx "$NODE" nft list tables | grep -c kroute-probe)" 0
+check "web (cluster IP only, random) has no chain: its key is in the set of 2-slot ports" \
+	"$(nx "$NODE" nft list set ip kroute pick-2 | grep -c '10.96.0.10 . tcp . 80')" 1
+check "nft lists our table" "$(nx "$NODE" nft list table ip kroute >/dev/null 2>&1; echo $?)" 0
+
 # ---- 1. drift, repaired by the full resync ----
-nx "$NODE" nft delete element ip kroute services '{ 10.96.0.10 . tcp . 80 }'
+# web's key in @pick-2 (2 slots), mag's element in @services (mag has a chain: maglev).
+nx "$NODE" nft delete element ip kroute pick-2 '{ 10.96.0.10 . tcp . 80 }'
+nx "$NODE" nft delete element ip kroute services '{ 10.96.0.20 . tcp . 80 }'
 nx "$NODE" nft add chain ip kroute stray
 nx "$NODE" nft add rule ip kroute services counter
 check "with its element deleted by hand the ClusterIP does not answer" "$(pod 10.96.0.10 | grep -c '^pod')" 0
+check "nor the other's" "$(pod 10.96.0.20 | grep -c '^pod')" 0
 full=$(n_full)
 kill -HUP "$KPID"
 wait_for more n_full "$full" || bad_sync=1
 check "SIGHUP: a full resync" "${bad_sync:-0}" 0
 check "the full resync put the element back: the ClusterIP answers" "$(pod 10.96.0.10 | grep -c '^pod[12]$')" 1
+check "and the other's" "$(pod 10.96.0.20 | grep -c '^pod[123]$')" 1
 check "the stranger's chain is gone" "$(nx "$NODE" nft list table ip kroute | grep -c 'chain stray')" 0
 check "the stranger's rule is gone" "$(nx "$NODE" nft list chain ip kroute services | grep -c counter)" 0
 check "the resync did not fail" "$(grep -c "sync failed" "$TMP/run.log")" 0

@@ -189,6 +189,18 @@ static const struct lint_case cases[] = {
 	  ENDPOINTS("s", ON("10.0.1.1", "n1", "z1") "," ON("10.0.3.1", "n3", "z2")),
 	  "", NULL, .mode = "userspace" },
 	/* KR009 */
+	{ "wlc and weights in nftables mode: random picks in proportion to the weights",
+	  NODES3 SERVICE_ANN("s", "kroute.io/scheduler: wlc, kroute.io/endpoint-weights: '10.0.1.1=5'", CIP("10.96.0.1") WEB)
+	  ENDPOINTS("s", ON("10.0.1.1", "n1", "z1") "," ON("10.0.3.1", "n3", "z2")),
+	  "KR009 warning t/s - \n", "wlc is not implemented by the nftables mode, which picks an endpoint at random (numgen) in proportion to the endpoint weights", .mode = "nftables" },
+	{ "maglev with weights and its table size in nftables mode: honoured, nothing",
+	  NODES3 SERVICE_ANN("s", "kroute.io/scheduler: maglev, kroute.io/scheduler-flags: maglev-table-size=251, kroute.io/endpoint-weights: '10.0.1.1=5'", CIP("10.96.0.1") WEB)
+	  ENDPOINTS("s", ON("10.0.1.1", "n1", "z1") "," ON("10.0.3.1", "n3", "z2")),
+	  "", NULL, .mode = "nftables" },
+	{ "random with a flag for another scheduler in nftables mode: no effect",
+	  NODES3 SERVICE_ANN("s", "kroute.io/scheduler: random, kroute.io/scheduler-flags: mh-port", CIP("10.96.0.1") WEB)
+	  ENDPOINTS("s", ON("10.0.1.1", "n1", "z1") "," ON("10.0.3.1", "n3", "z2")),
+	  "KR008 warning t/s - \n", "the mh-* flags apply only to scheduler mh, not random", .mode = "nftables" },
 	{ "wlc and weights in iptables mode: not honoured",
 	  NODES3 SERVICE_ANN("s", "kroute.io/scheduler: wlc, kroute.io/endpoint-weights: '10.0.1.1=5'", CIP("10.96.0.1") WEB)
 	  ENDPOINTS("s", ON("10.0.1.1", "n1", "z1") "," ON("10.0.3.1", "n3", "z2")),

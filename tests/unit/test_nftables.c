@@ -111,16 +111,36 @@ struct plan_case {
 };
 
 static const struct plan_case plan_cases[] = {
-	{ "cluster IP, two endpoints: map dispatch, masquerade of off-cluster traffic",
+	{ "cluster IP only, two endpoints: elements of the pick maps, no chain, masquerade off-cluster",
 	  SVC("web", "", "}") WEB SLICE("web", TWO), false, AF_INET,
-	  { "@services 10.96.0.1 . tcp . 80 : goto svc-",
-	    "ip daddr 10.96.0.1/32 th dport 80 ip saddr != 10.244.0.0/16 jump mark-for-masquerade",
-	    "numgen random mod 2 map @endpoints", "  0 : 10.244.1.5 . 8080",
-	    "  1 : 10.244.2.5 . 8080", "@hairpin 10.244.1.5 . 10.244.1.5" },
-	  { "@no-endpoint-services 10.", "update @" } },
+	  { "in @pick-2\n  10.96.0.1 . tcp . 80\n",
+	    "in @pick-endpoints\n  10.96.0.1 . tcp . 80 . 0 : 10.244.1.5 . 8080\n"
+	    "  10.96.0.1 . tcp . 80 . 1 : 10.244.2.5 . 8080\n",
+	    "in @pick-masquerade-external\n  10.96.0.1 . tcp . 80\n",
+	    "@hairpin 10.244.1.5 . 10.244.1.5" },
+	  { "@no-endpoint-services 10.", "update @", "chain svc-", "@services 10.96.0.1" } },
+	{ "the pick: by the packet's own address . protocol . port, before @services",
+	  "", false, AF_INET,
+	  { "chain services\n"
+	    "  ip daddr . meta l4proto . th dport @pick-masquerade jump mark-for-masquerade\n"
+	    "  ip saddr != 10.244.0.0/16 ip daddr . meta l4proto . th dport @pick-masquerade-external"
+	    " jump mark-for-masquerade\n"
+	    "  ip daddr . meta l4proto . th dport vmap @services\n"
+	    "  ip daddr . meta l4proto . th dport @pick-1 dnat ip to ip daddr . meta l4proto . th dport"
+	    " . numgen random mod 1 map @pick-endpoints\n",
+	    "  ip daddr . meta l4proto . th dport @pick-32 dnat ip to ip daddr . meta l4proto . th dport"
+	    " . numgen random mod 32 map @pick-endpoints\n"
+	    "  fib daddr type local meta l4proto . th dport vmap @nodeports\n" }, { 0 } },
 	{ "--masquerade-all: every cluster-IP packet marked",
 	  SVC("web", "", "}") WEB SLICE("web", TWO), true, AF_INET,
-	  { "ip daddr 10.96.0.1/32 th dport 80 jump mark-for-masquerade" }, { "ip saddr != 10.244" } },
+	  { "in @pick-masquerade\n  10.96.0.1 . tcp . 80\n" }, { "in @pick-masquerade-external" } },
+	{ "more slots than the pick maps hold: a chain of its own with its modulus",
+	  SVC("web", "", ", annotations: {kroute.io/endpoint-weights: \"10.244.1.5=32,10.244.2.5=1\"}}")
+	  WEB SLICE("web", TWO), false, AF_INET,
+	  { "@services 10.96.0.1 . tcp . 80 : goto svc-",
+	    "ip daddr 10.96.0.1/32 th dport 80 ip saddr != 10.244.0.0/16 jump mark-for-masquerade",
+	    "numgen random mod 33 map @endpoints", "  32 : 10.244.2.5 . 8080" },
+	  { "in @pick-" } },
 	{ "no endpoints anywhere: rejected",
 	  SVC("web", "", "}") WEB SLICE("web", ""), false, AF_INET,
 	  { "@no-endpoint-services 10.96.0.1 . tcp . 80 : goto reject-chain" },
@@ -160,17 +180,17 @@ static const struct plan_case plan_cases[] = {
 	{ "rr with weights: random picks in proportion, and a warning",
 	  SVC("web", "", ", annotations: {kroute.io/scheduler: rr, kroute.io/endpoint-weights:"
 	      " \"10.244.1.5=4,10.244.2.5=2\"}}") WEB SLICE("web", TWO), false, AF_INET,
-	  { "uses scheduler rr, which nf_tables cannot run", "numgen random mod 3 map",
-	    "  1 : 10.244.1.5 . 8080", "  2 : 10.244.2.5 . 8080" }, { "  3 : " } },
+	  { "uses scheduler rr, which nf_tables cannot run", "in @pick-3\n",
+	    "80 . 1 : 10.244.1.5 . 8080", "80 . 2 : 10.244.2.5 . 8080" }, { "80 . 3 : " } },
 	{ "weight 0: no slot, no new flows",
 	  SVC("web", "", ", annotations: {kroute.io/endpoint-weights: \"10.244.2.5=0\"}}") WEB
 	  SLICE("web", TWO), false, AF_INET,
-	  { "numgen random mod 1 map", "  0 : 10.244.1.5 . 8080" }, { "10.244.2.5 . 8080", "warning" } },
+	  { "in @pick-1\n", "80 . 0 : 10.244.1.5 . 8080" }, { "10.244.2.5 . 8080", "warning" } },
 	{ "maglev: the scheduler's table as map elements under jhash",
 	  SVC("web", "", ", annotations: {kroute.io/scheduler: maglev, kroute.io/scheduler-flags:"
 	      " \"maglev-table-size=251\"}}") WEB SLICE("web", TWO), false, AF_INET,
 	  { "jhash ip saddr . th sport . ip daddr . th dport mod 251 map @endpoints", "  250 : 10.244." },
-	  { "numgen", "warning" } },
+	  { "in @pick-", "warning" } },
 	{ "the base: hooks, NodePorts on every local address but loopback guarded",
 	  "", false, AF_INET,
 	  { "chain nat-prerouting (nat hook 0 priority -100)", "fib daddr type local meta l4proto",
@@ -336,7 +356,7 @@ static void test_one_endpoint_at_10000(void **state)
 	diag_init(&d);
 	assert_int_equal(nft_sync_mirror(&m, f.v, &o, true, &rec.io, &info, &d), 0);
 	assert_non_null(strstr(rec.what, "adding table kroute")); /* no table yet: created */
-	assert_true(info.msgs > 10000);
+	assert_true(info.elems_added > 100000); /* the slots of 10,000 services x 10 */
 	print_message("full sync of 10,000 services x 10: %zu messages, %zu bytes\n", info.msgs, info.bytes);
 
 	/* The same objects again (no service dirty): nothing is planned but the base, nothing sent. */
@@ -407,8 +427,8 @@ static void test_one_endpoint_at_10000(void **state)
 static void test_service_removed(void **state)
 {
 	const char *both = SVC("web", "", "}") WEB SLICE("web", TWO)
-		SVC("api", "", "}") "spec: {clusterIP: 10.96.0.2, ports: [{name: http, port: 80,"
-		" targetPort: 8080}]}\n" SLICE("api", EP("10.244.1.5", "n1"));
+		SVC("api", "", "}") "spec: {type: NodePort, clusterIP: 10.96.0.2, ports: [{name: http,"
+		" port: 80, targetPort: 8080, nodePort: 30090}]}\n" SLICE("api", EP("10.244.1.5", "n1"));
 	const char *one = SVC("web", "", "}") WEB SLICE("web", TWO);
 	struct fixture f, g;
 	struct nft_mirror m;
@@ -453,10 +473,15 @@ static void test_service_removed(void **state)
 	unload(&f);
 }
 
-/* By hand: a service's element deleted, a rule of its chain deleted, a chain of someone's added. */
+/*
+ * By hand: a service's element deleted, a rule of its chain deleted, a
+ * chain of someone's added; and an endpoint slot of a service without a
+ * chain (element-level dispatch) deleted.
+ */
 static void drift(struct nft_kstate *k)
 {
 	struct nft_kset *svc = strmap_get(&k->sets, "services");
+	struct nft_kset *eps = strmap_get(&k->sets, "pick-endpoints");
 
 	for (size_t i = 0; i < k->chains.cap; i++) {
 		struct nft_kchain *c = k->chains.slots[i].value;
@@ -466,7 +491,9 @@ static void drift(struct nft_kstate *k)
 			break;
 		}
 	}
+	assert_true(svc->set.n_elems > 0 && eps->set.n_elems > 0);
 	svc->set.n_elems--;
+	eps->set.n_elems--;
 	nft_kstate_chain(k, "stray");
 }
 
@@ -481,9 +508,9 @@ static void test_full_resync_repairs_drift(void **state)
 	struct diag d;
 
 	rec.io.userdata = &rec;
-	load(&f, SVC("web", "", "}") WEB SLICE("web", TWO) SVC("api", "", "}") "spec: {clusterIP: 10.96.0.2,"
-	     " ports: [{name: http, port: 80, targetPort: 8080}]}\n" SLICE("api", EP("10.244.1.5", "n1")),
-	     "n1", false);
+	load(&f, SVC("web", "", "}") WEB SLICE("web", TWO) SVC("api", "", "}") "spec: {type: NodePort,"
+	     " clusterIP: 10.96.0.2, ports: [{name: http, port: 80, targetPort: 8080, nodePort: 30090}]}\n"
+	     SLICE("api", EP("10.244.1.5", "n1")), "n1", false);
 	plan_opts(&f, AF_INET, &o);
 	diag_init(&d);
 	nft_mirror_init(&m);
@@ -504,10 +531,11 @@ static void test_full_resync_repairs_drift(void **state)
 	nft_mirror_init(&m3);
 	assert_int_equal(nft_sync_mirror(&m3, f.v, &o, true, &rec.io, &info, &d), 0);
 	assert_int_equal(rec.batches, 1);
-	assert_int_equal(info.elems_added, 1);
+	assert_int_equal(info.elems_added, 2);
 	assert_int_equal(info.elems_deleted, 0);
 	assert_int_equal(info.chains_written, 1);
 	assert_non_null(strstr(rec.what, "adding 1 element to set services"));
+	assert_non_null(strstr(rec.what, "adding 1 element to set pick-endpoints"));
 	assert_non_null(strstr(rec.what, "flushing chain svc-"));
 	assert_non_null(strstr(rec.what, "deleting chain stray"));
 	assert_null(strstr(rec.what, "table"));
@@ -520,6 +548,39 @@ static void test_full_resync_repairs_drift(void **state)
 	unload(&f);
 }
 
+/*
+ * The startup probe: one batch building a throwaway table with one of each
+ * feature, then deleting it; a refusal names the chain of the feature.
+ */
+static void test_probe(void **state)
+{
+	struct recorder rec = { .io = { .send = record, .read = read_kernel } };
+	struct diag d;
+	const char *end;
+
+	rec.io.userdata = &rec;
+	diag_init(&d);
+	assert_int_equal(nft_probe(AF_INET, &rec.io, &d), 0);
+	assert_int_equal(d.n_errors, 0);
+	assert_non_null(strstr(rec.what, "adding table kroute-probe-"));
+	assert_non_null(strstr(rec.what, "adding a rule to chain numgen-nat-map"));
+	assert_non_null(strstr(rec.what, "adding a rule to chain dynset-timeout"));
+	assert_non_null(strstr(rec.what, "adding chain nat-chain-type (a base chain: a hook)"));
+	/* The table goes in the same transaction: its delete is the batch's last message. */
+	end = strstr(rec.what, "deleting table kroute-probe-");
+	assert_non_null(end);
+	assert_non_null(strstr(end, "\ncommitting the batch\n"));
+	assert_null(strstr(rec.what, "table kroute\n"));
+	/* A kernel refusing it: the error says what is missing and that nothing changed. */
+	rec.fail = -EOPNOTSUPP;
+	assert_int_equal(nft_probe(AF_INET6, &rec.io, &d), -EOPNOTSUPP);
+	assert_int_equal(d.n_errors, 1);
+	assert_non_null(strstr(d.msgs[0].text, "nf_tables (ip6) lacks what kroute needs"));
+	assert_non_null(strstr(d.msgs[0].text, "nothing was changed"));
+	free(rec.what);
+	diag_done(&d);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -527,6 +588,7 @@ int main(void)
 		cmocka_unit_test(test_one_endpoint_at_10000),
 		cmocka_unit_test(test_service_removed),
 		cmocka_unit_test(test_full_resync_repairs_drift),
+		cmocka_unit_test(test_probe),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

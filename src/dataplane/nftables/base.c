@@ -132,6 +132,42 @@ static void nodeport_dispatch(struct nft_frag *f, struct nft_chain *c,
 	x_named(r, NX_VMAP_PORT, nft_shared_names[SH_NODEPORTS], 0);
 }
 
+/*
+ * Element-level dispatch (plan.h): the cluster-IP masquerade rule of the
+ * ports that have no chain of their own, as set membership.
+ */
+static void pick_masquerade(struct nft_chain *c, const struct nft_plan_opts *o)
+{
+	const struct cidr *detector;
+	struct nft_rule *r;
+	int err;
+
+	r = nft_chain_rule(c);
+	x_named(r, NX_SVC_IN_SET, NFT_PICK_MASQ, 0);
+	x_verdict(r, NV_JUMP, CH_MARK_MASQ);
+	detector = plan_detector(o, &err);
+	if (detector) {
+		r = nft_chain_rule(c);
+		x_addr(r, NX_SADDR, detector, true);
+		x_named(r, NX_SVC_IN_SET, NFT_PICK_MASQ_EXT, 0);
+		x_verdict(r, NV_JUMP, CH_MARK_MASQ);
+	}
+}
+
+/* Their picks: a rule per slot count, after @services (which holds none of them). */
+static void pick_rules(struct nft_chain *c)
+{
+	char set[NFT_NAME_MAX];
+
+	for (unsigned n = 1; n <= NFT_PICK_MAX_N; n++) {
+		struct nft_rule *r = nft_chain_rule(c);
+
+		nft_pick_set(set, n);
+		x_named(r, NX_SVC_IN_SET, set, 0);
+		x_named(r, NX_PICK, NFT_PICK_EPS, n);
+	}
+}
+
 static void nat_chains(struct nft_frag *f, const struct nft_plan_opts *o, bool localhost)
 {
 	struct nft_chain *c;
@@ -145,7 +181,9 @@ static void nat_chains(struct nft_frag *f, const struct nft_plan_opts *o, bool l
 	rule_to(c, NV_JUMP, "masquerading");
 
 	c = nft_frag_chain(f, "services");
+	pick_masquerade(c, o);
 	x_named(nft_chain_rule(c), NX_VMAP_SVC, nft_shared_names[SH_SERVICES], 0);
+	pick_rules(c);
 	nodeport_dispatch(f, c, o, localhost);
 
 	c = nft_frag_chain(f, "masquerading");
@@ -187,6 +225,15 @@ void nft_plan_base(const struct nft_plan_opts *o, struct nft_frag *ret)
 		/* Each update sets its service's timeout; this is only the set's default. */
 		nft_frag_set(ret, name, NS_AFFINITY)->timeout_s = 10800;
 	}
+	for (unsigned n = 1; n <= NFT_PICK_MAX_N; n++) {
+		char name[NFT_NAME_MAX];
+
+		nft_pick_set(name, n);
+		nft_frag_set(ret, name, NS_SVC_SET);
+	}
+	nft_frag_set(ret, NFT_PICK_EPS, NS_PICK_EPS);
+	nft_frag_set(ret, NFT_PICK_MASQ, NS_SVC_SET);
+	nft_frag_set(ret, NFT_PICK_MASQ_EXT, NS_SVC_SET);
 	filter_chains(ret, o, localhost);
 	nat_chains(ret, o, localhost);
 	nft_frag_finish(ret);

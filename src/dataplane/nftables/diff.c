@@ -28,7 +28,7 @@ static void elem_op(struct nft_diff *d, enum nft_phase ph, const char *set, uint
 		    const struct nft_elem *e)
 {
 	nft_diff_op(d, ph, (struct nft_op){ .name = set, .elem = e, .set_kind = kind });
-	if (ph == PH_ADD_ELEMS)
+	if (ph != PH_DEL_ELEMS)
 		d->elems_added++;
 	else
 		d->elems_deleted++;
@@ -40,7 +40,7 @@ static void set_elem_op(struct nft_diff *d, enum nft_phase ph, const struct nft_
 {
 	nft_diff_op(d, ph, (struct nft_op){ .name = nft_set_kname(s), .elem = e, .set_kind = s->kind,
 					     .local = s->in_map[0] ? s->name : NULL });
-	if (ph == PH_ADD_ELEMS)
+	if (ph != PH_DEL_ELEMS)
 		d->elems_added++;
 	else
 		d->elems_deleted++;
@@ -75,6 +75,7 @@ void nft_mirror_done(struct nft_mirror *m)
 			free((char *)m->shared.slots[i].key);
 		}
 	}
+	free(m->ids);
 	strmap_done(&m->frags);
 	strmap_done(&m->by_id);
 	strmap_done(&m->shared);
@@ -96,11 +97,6 @@ struct nft_frag *nft_mirror_by_id(const struct nft_mirror *m, uint64_t id)
 
 	id_key(id, k);
 	return strmap_get(&m->by_id, k);
-}
-
-void nft_mirror_seen(struct nft_mirror *m, struct nft_frag *f)
-{
-	f->seen = m->gen;
 }
 
 void nft_diff_init(struct nft_diff *d, struct nft_mirror *m)
@@ -217,7 +213,7 @@ static void diff_elems(struct nft_diff *d, const struct nft_set *o, const struct
  */
 static void keep_slots(const struct nft_set *o, struct nft_set *s)
 {
-	size_t n = s->n_elems, f = 0;
+	size_t n = s->n_elems, f = 0, at = s->slot_off ? s->slot_off : 8;
 	struct nft_elem *want = xmalloc((n + 1) * sizeof(*want));
 	bool *taken = xcalloc(n + 1, sizeof(*taken)), *placed = xcalloc(n + 1, sizeof(*placed));
 
@@ -226,7 +222,7 @@ static void keep_slots(const struct nft_set *o, struct nft_set *s)
 	for (size_t i = 0; i < o->n_elems; i++) {
 		uint32_t slot;
 
-		memcpy(&slot, o->elems[i].key + 8, 4); /* the key: id . slot */
+		memcpy(&slot, o->elems[i].key + at, 4); /* the key: id (or address . protocol . port) . slot */
 		if (slot >= n)
 			continue;
 		for (size_t k = 0; k < n; k++) {
@@ -245,7 +241,7 @@ static void keep_slots(const struct nft_set *o, struct nft_set *s)
 		while (placed[f])
 			f++;
 		s->elems[f] = want[k];
-		memcpy(s->elems[f].key + 8, &(uint32_t){ (uint32_t)f }, 4);
+		memcpy(s->elems[f].key + at, &(uint32_t){ (uint32_t)f }, 4);
 		placed[f++] = true;
 	}
 	free(want);
@@ -308,11 +304,22 @@ static void claim(struct nft_diff *d, struct nft_mirror *m, const struct nft_sha
 	char *key = xmalloc(4 + 2 * kl + 1);
 	struct nft_shared_key *k;
 	struct nft_claim *c = NULL;
+	static const char hex[] = "0123456789abcdef";
 	size_t n;
 
+	/*
+	 * By hand, not snprintf: a full sync makes a key per hairpin element
+	 * (one per endpoint).  Trailing zero bytes left out (keys are
+	 * zero-padded to NFT_KEY_MAX: still one string per key).
+	 */
+	while (kl && !se->e.key[kl - 1])
+		kl--;
 	n = (size_t)snprintf(key, 5, "%u/", se->set);
-	for (size_t i = 0; i < kl; i++)
-		n += (size_t)snprintf(key + n, 3, "%02x", se->e.key[i]);
+	for (size_t i = 0; i < kl; i++) {
+		key[n++] = hex[se->e.key[i] >> 4];
+		key[n++] = hex[se->e.key[i] & 15];
+	}
+	key[n] = '\0';
 	k = strmap_get(&m->shared, key);
 	if (!k) {
 		k = xcalloc(1, sizeof(*k));
@@ -411,13 +418,14 @@ void nft_diff_frag(struct nft_diff *d, struct nft_mirror *m, struct nft_frag *nf
 	VEC_PUSH(d->fresh, d->n_fresh, d->cap_fresh, nf);
 }
 
-void nft_diff_sweep(struct nft_diff *d, struct nft_mirror *m)
+void nft_diff_gone(struct nft_diff *d, struct nft_mirror *m, const uint64_t *ids, size_t n)
 {
-	for (size_t i = 0; i < m->frags.cap; i++) {
-		const struct nft_frag *f = m->frags.slots[i].value;
+	for (size_t i = 0; i < n; i++) {
+		struct nft_frag *f = nft_mirror_by_id(m, ids[i]);
 
-		if (!m->frags.slots[i].key || f->seen == m->gen)
-			continue;
+		if (!f || f->seen == m->gen)
+			continue; /* nothing was programmed for it, or it was replaced */
+		f->seen = m->gen;
 		diff_pair(d, m, f, NULL);
 		VEC_PUSH(d->gone, d->n_gone, d->cap_gone, f);
 	}
@@ -466,6 +474,8 @@ static void forget(struct nft_mirror *m, struct nft_frag *f)
 		free((char *)stored);
 	}
 	strmap_del(&m->frags, f->key, NULL);
+	m->n_rules -= f->n_rules;
+	m->n_chains -= f->n_chains;
 	nft_frag_done(f);
 	free(f);
 }
@@ -483,6 +493,8 @@ void nft_diff_commit(struct nft_diff *d, struct nft_mirror *m)
 		if (old)
 			forget(m, old);
 		strmap_put(&m->frags, nf->key, nf);
+		m->n_rules += nf->n_rules;
+		m->n_chains += nf->n_chains;
 		if (streq(nf->key, "base"))
 			continue; /* planned again every sync */
 		id_key(nf->view_id, k);
@@ -490,6 +502,10 @@ void nft_diff_commit(struct nft_diff *d, struct nft_mirror *m)
 	}
 	d->n_fresh = 0;
 	settle_claims(d, m, true);
+	free(m->ids);
+	m->ids = d->ids;
+	m->n_ids = d->n_ids;
+	d->ids = NULL;
 	m->applied = true;
 }
 
@@ -508,6 +524,7 @@ void nft_diff_done(struct nft_diff *d, struct nft_mirror *m)
 		free(d->kernel_slots[i].elems);
 	free(d->fresh);
 	free(d->gone);
+	free(d->ids);
 	free(d->touched);
 	*d = (struct nft_diff){ 0 };
 }

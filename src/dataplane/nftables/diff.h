@@ -66,6 +66,9 @@ struct nft_mirror {
 	struct strmap shared;          /* "set/hex key" -> struct nft_shared_key * */
 	uint64_t gen;
 	bool applied;                  /* a sync has succeeded into this mirror */
+	uint64_t *ids;                 /* the port view ids of the last sync, sorted (sync.c) */
+	size_t n_ids;
+	size_t n_rules, n_chains;      /* over the fragments */
 };
 
 struct nft_diff {
@@ -77,8 +80,11 @@ struct nft_diff {
 	struct nft_shared_key **touched;
 	size_t n_touched, cap_touched;
 	size_t elems_added, elems_deleted, chains_written;
+	uint64_t *ids;                 /* the mirror's ids once this diff is applied, sorted */
+	size_t n_ids;
 	struct nft_set kernel_shared[SH_N]; /* a full resync's shared maps as they should be (resync.c) */
-	struct nft_set kernel_slots[NFT_EPS_SHARDS + NFT_EPV_SHARDS]; /* and its endpoint maps (every slice) */
+	/* and its endpoint maps, then the pick sets and maps (resync.c: slots_wanted), every slice */
+	struct nft_set kernel_slots[NFT_EPS_SHARDS + NFT_EPV_SHARDS + NFT_PICK_MAX_N + 3];
 };
 
 void nft_mirror_init(struct nft_mirror *m);
@@ -93,16 +99,17 @@ void nft_diff_init(struct nft_diff *d, struct nft_mirror *m);
  * nf; the diff takes nf.  nf->key NULL: nothing (the fragment is freed).
  */
 void nft_diff_frag(struct nft_diff *d, struct nft_mirror *m, struct nft_frag *nf);
-/* The mirror's fragments not seen (nft_mirror_by_id) or replaced since nft_diff_init(): deleted. */
-void nft_diff_sweep(struct nft_diff *d, struct nft_mirror *m);
+/*
+ * The mirror's fragments of these port view ids are deleted, unless
+ * replaced since nft_diff_init() (a fragment of the same key planned).
+ */
+void nft_diff_gone(struct nft_diff *d, struct nft_mirror *m, const uint64_t *ids, size_t n);
 /* The shared maps' element changes; after every fragment, before sending. */
 void nft_diff_shared(struct nft_diff *d, struct nft_mirror *m);
 /* The kernel took the changes: the mirror becomes the new state. */
 void nft_diff_commit(struct nft_diff *d, struct nft_mirror *m);
 /* Frees what the diff still owns (call after commit, or instead of it). */
 void nft_diff_done(struct nft_diff *d, struct nft_mirror *m);
-/* Marks a fragment of the mirror as seen this sync (its port view is unchanged). */
-void nft_mirror_seen(struct nft_mirror *m, struct nft_frag *f);
 
 /* For resync.c: one change; a set added with its elements; a set's elements against old's. */
 void nft_diff_op(struct nft_diff *d, enum nft_phase ph, struct nft_op op);

@@ -32,6 +32,7 @@ struct family_state {
 	bool force_full;
 	struct conntrack_udp_mirror udp;
 	size_t rules, chains;
+	bool probed;               /* the kernel has what the mode needs (nft_probe) */
 };
 
 struct dataplane {
@@ -40,6 +41,7 @@ struct dataplane {
 	struct family_state fam[2];
 	struct dp_stats stats;
 	struct nft_sync_info last; /* the last sync's batch, per family summed */
+	struct nft_conn conn;      /* the netlink socket batches go through */
 };
 
 static int nft_new(const struct dp_opts *opts, struct dataplane **ret)
@@ -64,6 +66,7 @@ static void nft_free(struct dataplane *dp)
 		nft_mirror_done(&dp->fam[i].m);
 		conntrack_udp_mirror_done(&dp->fam[i].udp);
 	}
+	nft_conn_close(&dp->conn);
 	free(dp);
 }
 
@@ -112,15 +115,8 @@ static void ensure_route_localnet(struct dataplane *dp, struct diag *d)
 
 static void count_applied(struct family_state *fs)
 {
-	fs->rules = fs->chains = 0;
-	for (size_t i = 0; i < fs->m.frags.cap; i++) {
-		const struct nft_frag *f = fs->m.frags.slots[i].value;
-
-		if (fs->m.frags.slots[i].key) {
-			fs->rules += f->n_rules;
-			fs->chains += f->n_chains;
-		}
-	}
+	fs->rules = fs->m.n_rules;
+	fs->chains = fs->m.n_chains;
 }
 
 static void plan_opts(const struct dataplane *dp, const struct node_view *v, int family,
@@ -153,15 +149,23 @@ static int sync_family(struct dataplane *dp, struct family_state *fs, const stru
 	struct nft_plan_opts po;
 	struct nft_sync_info info;
 	struct addr *locals;
+	struct nft_io io;
 	int r;
 
+	nft_io_kernel(&io, &dp->conn);
+	if (!fs->probed) {
+		r = nft_probe(fs->family, &io, d);
+		if (r < 0)
+			return r;
+		fs->probed = true;
+	}
 	full = full || !fs->m.applied || fs->force_full;
 	if (full) {
 		nft_mirror_init(&fresh);
 		m = &fresh;
 	}
 	plan_opts(dp, v, fs->family, &po, &locals);
-	r = nft_sync_mirror(m, v, &po, full, NULL, &info, d);
+	r = nft_sync_mirror(m, v, &po, full, &io, &info, d);
 	dp->stats.last_kernel_ns += info.kernel_ns;
 	dp->last.msgs += info.msgs;
 	dp->last.bytes += info.bytes;

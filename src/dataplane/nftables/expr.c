@@ -104,6 +104,16 @@ static void load_dport(struct nftnl_rule *r, uint32_t dreg)
 	payload(r, NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2, dreg);
 }
 
+static void lookup_from(struct nftnl_rule *r, uint32_t sreg, const char *set, int dreg)
+{
+	struct nftnl_expr *e = add(r, "lookup");
+
+	nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_SREG, sreg);
+	nftnl_expr_set_str(e, NFTNL_EXPR_LOOKUP_SET, set);
+	if (dreg >= 0)
+		nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_DREG, (uint32_t)dreg);
+}
+
 static void lookup(struct nftnl_rule *r, const char *set, int dreg)
 {
 	struct nftnl_expr *e = add(r, "lookup");
@@ -192,6 +202,37 @@ static void verdict(struct nftnl_rule *r, unsigned v, const char *chain)
 		nftnl_expr_set_str(e, NFTNL_EXPR_IMM_CHAIN, chain);
 }
 
+/* numgen random mod num into dreg. */
+static void numgen_to(struct nftnl_rule *r, uint32_t mod, uint32_t dreg)
+{
+	struct nftnl_expr *e = add(r, "numgen");
+
+	nftnl_expr_set_u32(e, NFTNL_EXPR_NG_DREG, dreg);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_NG_MODULUS, mod);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_NG_TYPE, NFT_NG_RANDOM);
+}
+
+/* ip daddr . meta l4proto . th dport from REG32_00: a service's key (plan.c: svc_key); its length. */
+static uint32_t load_svc_key(struct nftnl_rule *r, int family)
+{
+	uint32_t w = alen(family) / 4;
+
+	load_addr(r, family, NX_DADDR, NFT_REG32_00);
+	meta_load(r, NFT_META_L4PROTO, NFT_REG32_00 + w);
+	load_dport(r, NFT_REG32_00 + w + 1);
+	return w + 2;
+}
+
+/* Element-level dispatch (plan.h): dnat to K . numgen random mod num map @name, laid out as nft does. */
+static void pick(struct nftnl_rule *r, int family, const struct nft_x *x)
+{
+	uint32_t k = load_svc_key(r, family);
+
+	numgen_to(r, x->num, NFT_REG32_00 + k);
+	lookup_from(r, NFT_REG32_00, x->name, NFT_REG_1);
+	nat(r, family, NFT_REG32_00, NFT_REG32_00 + alen(family) / 4);
+}
+
 /* numgen random mod num into the slot's register (the key: id in REG32_00..01 . slot). */
 static void numgen(struct nftnl_rule *r, uint32_t mod)
 {
@@ -261,6 +302,10 @@ static bool add_match(struct nftnl_rule *r, int family, const struct nft_x *x)
 		load_addr(r, family, NX_SADDR, NFT_REG32_02);
 		lookup(r, x->name, -1);
 		break;
+	case NX_SVC_IN_SET:
+		load_svc_key(r, family);
+		lookup(r, x->name, -1);
+		break;
 	case NX_HAIRPIN:
 		load_addr(r, family, NX_SADDR, NFT_REG32_00);
 		load_addr(r, family, NX_DADDR, NFT_REG32_00 + w);
@@ -325,6 +370,9 @@ static void add_statement(struct nftnl_rule *r, int family, const struct nft_x *
 		nat(r, family, NFT_REG_1, NFT_REG_2);
 		break;
 	}
+	case NX_PICK:
+		pick(r, family, x);
+		break;
 	case NX_DNAT_NUMGEN:
 	case NX_DNAT_JHASH:
 		if (x->kind == NX_DNAT_NUMGEN)

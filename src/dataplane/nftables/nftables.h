@@ -48,6 +48,18 @@ struct nft_io {
  * state; on failure m is as it was (and nothing was applied).  io NULL:
  * the kernel.  0 or a negative errno (reported in d).
  */
+/*
+ * Whether the kernel has every nf_tables feature the mode uses: one
+ * transaction that builds a throwaway table with one of each and deletes
+ * it (probe.c); nothing stays.  0, or an error in d naming what the kernel
+ * refused.
+ */
+int nft_probe(int family, const struct nft_io *io, struct diag *d);
+
+/* The kernel's io, batches sent on conn (kept open across syncs). */
+struct nft_conn;
+void nft_io_kernel(struct nft_io *io, struct nft_conn *conn);
+
 int nft_sync_mirror(struct nft_mirror *m, const struct node_view *v, const struct nft_plan_opts *po,
 		    bool full, const struct nft_io *io, struct nft_sync_info *info, struct diag *d);
 

@@ -73,15 +73,20 @@ static void done_msg(struct nft_batch *b, struct nlmsghdr *nlh)
 	nftnl_batch_update(b->b);
 }
 
+static const char *tname(const struct nft_batch *b)
+{
+	return b->table ? b->table : NFT_TABLE;
+}
+
 static void msg_table(struct nft_batch *b, uint16_t type, uint16_t flags)
 {
 	struct nftnl_table *t = nftnl_table_alloc();
 	struct nlmsghdr *nlh;
 
-	nftnl_table_set_str(t, NFTNL_TABLE_NAME, NFT_TABLE);
+	nftnl_table_set_str(t, NFTNL_TABLE_NAME, tname(b));
 	nftnl_table_set_u32(t, NFTNL_TABLE_FAMILY, (uint32_t)b->family);
-	nlh = hdr(b, type, flags, xasprintf("%s table " NFT_TABLE,
-					    type == NFT_MSG_DELTABLE ? "deleting" : "adding"));
+	nlh = hdr(b, type, flags, xasprintf("%s table %s",
+					    type == NFT_MSG_DELTABLE ? "deleting" : "adding", tname(b)));
 	nftnl_table_nlmsg_build_payload(nlh, t);
 	nftnl_table_free(t);
 	done_msg(b, nlh);
@@ -91,7 +96,7 @@ static struct nftnl_chain *chain_obj(const struct nft_batch *b, const char *name
 {
 	struct nftnl_chain *c = nftnl_chain_alloc();
 
-	nftnl_chain_set_str(c, NFTNL_CHAIN_TABLE, NFT_TABLE);
+	nftnl_chain_set_str(c, NFTNL_CHAIN_TABLE, tname(b));
 	nftnl_chain_set_str(c, NFTNL_CHAIN_NAME, name);
 	nftnl_chain_set_u32(c, NFTNL_CHAIN_FAMILY, (uint32_t)b->family);
 	return c;
@@ -124,7 +129,7 @@ static void msg_flush(struct nft_batch *b, const char *name)
 	struct nftnl_rule *r = nftnl_rule_alloc();
 	struct nlmsghdr *nlh;
 
-	nftnl_rule_set_str(r, NFTNL_RULE_TABLE, NFT_TABLE);
+	nftnl_rule_set_str(r, NFTNL_RULE_TABLE, tname(b));
 	nftnl_rule_set_str(r, NFTNL_RULE_CHAIN, name);
 	nftnl_rule_set_u32(r, NFTNL_RULE_FAMILY, (uint32_t)b->family);
 	nlh = hdr(b, NFT_MSG_DELRULE, 0, xasprintf("flushing chain %s", name));
@@ -144,7 +149,7 @@ static void msg_rule(struct nft_batch *b, const char *chain, const struct nft_ru
 	struct nlmsghdr *nlh;
 	uint64_t tag = nft_rule_tag(m);
 
-	nftnl_rule_set_str(r, NFTNL_RULE_TABLE, NFT_TABLE);
+	nftnl_rule_set_str(r, NFTNL_RULE_TABLE, tname(b));
 	nftnl_rule_set_str(r, NFTNL_RULE_CHAIN, chain);
 	nftnl_rule_set_u32(r, NFTNL_RULE_FAMILY, (uint32_t)b->family);
 	/* The drift check compares these tags with the mirror's rules. */
@@ -162,7 +167,7 @@ static struct nftnl_set *set_obj(const struct nft_batch *b, const char *name)
 {
 	struct nftnl_set *s = nftnl_set_alloc();
 
-	nftnl_set_set_str(s, NFTNL_SET_TABLE, NFT_TABLE);
+	nftnl_set_set_str(s, NFTNL_SET_TABLE, tname(b));
 	nftnl_set_set_str(s, NFTNL_SET_NAME, name);
 	nftnl_set_set_u32(s, NFTNL_SET_FAMILY, (uint32_t)b->family);
 	return s;
@@ -170,7 +175,7 @@ static struct nftnl_set *set_obj(const struct nft_batch *b, const char *name)
 
 static void set_types(struct nftnl_set *s, const struct nft_set *def, int family)
 {
-	uint32_t ip = family == AF_INET6 ? T_IP6ADDR : T_IPADDR, t[3];
+	uint32_t ip = family == AF_INET6 ? T_IP6ADDR : T_IPADDR, t[4];
 
 	switch (def->kind) {
 	case NS_SVC_VMAP:
@@ -192,6 +197,14 @@ static void set_types(struct nftnl_set *s, const struct nft_set *def, int family
 		t[0] = T_MARK, t[1] = T_MARK, t[2] = ip;
 		nftnl_set_set_u32(s, NFTNL_SET_KEY_TYPE, concat_type(t, 3));
 		break;
+	case NS_SVC_SET:
+		t[0] = ip, t[1] = T_PROTO, t[2] = T_PORT;
+		nftnl_set_set_u32(s, NFTNL_SET_KEY_TYPE, concat_type(t, 3));
+		break;
+	case NS_PICK_EPS: /* addr . proto . port . slot */
+		t[0] = ip, t[1] = T_PROTO, t[2] = T_PORT, t[3] = T_MARK;
+		nftnl_set_set_u32(s, NFTNL_SET_KEY_TYPE, concat_type(t, 4));
+		break;
 	default: /* the service's id (two 4-byte words) . slot */
 		t[0] = T_MARK, t[1] = T_MARK, t[2] = T_MARK;
 		nftnl_set_set_u32(s, NFTNL_SET_KEY_TYPE, concat_type(t, 3));
@@ -200,7 +213,7 @@ static void set_types(struct nftnl_set *s, const struct nft_set *def, int family
 	nftnl_set_set_u32(s, NFTNL_SET_KEY_LEN, (uint32_t)nft_key_len(def->kind, family));
 	if (def->kind == NS_SVC_VMAP || def->kind == NS_PORT_VMAP || def->kind == NS_EP_VMAP) {
 		nftnl_set_set_u32(s, NFTNL_SET_DATA_TYPE, NFT_DATA_VERDICT);
-	} else if (def->kind == NS_EP_MAP) {
+	} else if (def->kind == NS_EP_MAP || def->kind == NS_PICK_EPS) {
 		t[0] = ip, t[1] = T_PORT;
 		nftnl_set_set_u32(s, NFTNL_SET_DATA_TYPE, concat_type(t, 2));
 		nftnl_set_set_u32(s, NFTNL_SET_DATA_LEN, (uint32_t)nft_data_len(def->kind, family));
@@ -232,7 +245,7 @@ static void elem_into(struct nftnl_set *s, const struct nft_op *op, int family, 
 	const struct nft_elem *m = op->elem;
 
 	nftnl_set_elem_set(e, NFTNL_SET_ELEM_KEY, m->key, (uint32_t)nft_key_len(op->set_kind, family));
-	if (add && op->set_kind == NS_EP_MAP) {
+	if (add && nft_data_len(op->set_kind, family)) {
 		nftnl_set_elem_set(e, NFTNL_SET_ELEM_DATA, m->data,
 				   (uint32_t)nft_data_len(op->set_kind, family));
 	} else if (add && m->verdict) {
@@ -325,7 +338,13 @@ static void encode_phase(struct nft_batch *b, enum nft_phase ph, struct nft_op *
 
 void nft_batch_encode(struct nft_batch *b, int family, const struct nft_changes *ch)
 {
-	*b = (struct nft_batch){ .family = family };
+	nft_batch_encode_in(b, family, NULL, false, ch);
+}
+
+void nft_batch_encode_in(struct nft_batch *b, int family, const char *table, bool drop,
+			 const struct nft_changes *ch)
+{
+	*b = (struct nft_batch){ .family = family, .table = table };
 	b->b = nftnl_batch_alloc(BATCH_PAGE, MSG_MAX);
 	b->seq0 = b->seq = (uint32_t)time(NULL);
 	nftnl_batch_begin(nftnl_batch_buffer(b->b), b->seq++);
@@ -334,6 +353,8 @@ void nft_batch_encode(struct nft_batch *b, int family, const struct nft_changes 
 	nftnl_batch_update(b->b);
 	for (int ph = 0; ph < PH_N; ph++)
 		encode_phase(b, (enum nft_phase)ph, ch->ops[ph], ch->n[ph]);
+	if (drop)
+		msg_table(b, NFT_MSG_DELTABLE, 0);
 	nftnl_batch_end(nftnl_batch_buffer(b->b), b->seq++);
 	what(b, xstrdup("committing the batch"));
 	b->bytes += NLMSG_ALIGN(sizeof(struct nlmsghdr)) + NLMSG_ALIGN(sizeof(struct nfgenmsg));
@@ -416,33 +437,57 @@ static struct mnl_socket *open_nl(const char *who, struct diag *d)
 	return nl;
 }
 
-int nft_batch_send(struct nft_batch *b, const char *who, struct diag *d)
+int nft_batch_send_on(struct nft_conn *c, struct nft_batch *b, const char *who, struct diag *d)
 {
 	int n_iov = nftnl_batch_iovec_len(b->b), r, size = (int)b->bytes + 65536;
 	struct iovec *iov = xcalloc((size_t)n_iov, sizeof(*iov));
 	struct sockaddr_nl snl = { .nl_family = AF_NETLINK };
 	struct msghdr msg = { .msg_name = &snl, .msg_namelen = sizeof(snl), .msg_iov = iov,
 			      .msg_iovlen = (size_t)n_iov };
-	struct mnl_socket *nl = open_nl(who, d);
 
-	if (!nl) {
+	if (!c->nl)
+		c->nl = open_nl(who, d);
+	if (!c->nl) {
 		r = -errno;
 		free(iov);
 		return r;
 	}
 	nftnl_batch_iovec(b->b, iov, (uint32_t)n_iov);
 	/* A batch is one datagram: the socket's send buffer must hold it all. */
-	if (setsockopt(mnl_socket_get_fd(nl), SOL_SOCKET, SO_SNDBUFFORCE, &size, sizeof(size)) < 0)
-		(void)setsockopt(mnl_socket_get_fd(nl), SOL_SOCKET, SO_SNDBUF, &size, sizeof(size));
-	if (sendmsg(mnl_socket_get_fd(nl), &msg, 0) < 0) {
+	if (size > c->sndbuf) {
+		if (setsockopt(mnl_socket_get_fd(c->nl), SOL_SOCKET, SO_SNDBUFFORCE, &size,
+			       sizeof(size)) < 0)
+			(void)setsockopt(mnl_socket_get_fd(c->nl), SOL_SOCKET, SO_SNDBUF, &size,
+					 sizeof(size));
+		c->sndbuf = size;
+	}
+	if (sendmsg(mnl_socket_get_fd(c->nl), &msg, 0) < 0) {
 		r = -errno;
 		diag_add(d, DIAG_ERROR, NULL, 0, NULL, NULL, "%s: cannot send %zu bytes to nf_tables: %s",
 			 who, b->bytes, strerror(-r));
 	} else {
-		r = read_answers(nl, b, who, d);
+		r = read_answers(c->nl, b, who, d);
 	}
-	mnl_socket_close(nl);
+	/* After a failure, the next batch starts on a fresh socket (nothing left to read on it). */
+	if (r < 0)
+		nft_conn_close(c);
 	free(iov);
+	return r;
+}
+
+void nft_conn_close(struct nft_conn *c)
+{
+	if (c->nl)
+		mnl_socket_close(c->nl);
+	*c = (struct nft_conn){ 0 };
+}
+
+int nft_batch_send(struct nft_batch *b, const char *who, struct diag *d)
+{
+	struct nft_conn c = { 0 };
+	int r = nft_batch_send_on(&c, b, who, d);
+
+	nft_conn_close(&c);
 	return r;
 }
 

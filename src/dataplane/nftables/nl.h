@@ -22,6 +22,7 @@ struct nftnl_batch;
 struct nft_batch {
 	struct nftnl_batch *b;
 	int family;
+	const char *table;     /* NULL: ours (NFT_TABLE); the feature probe's throwaway table */
 	uint32_t seq0, seq;    /* the batch's first and next sequence numbers */
 	char **what;           /* per message (seq - seq0): what it does, for errors */
 	size_t n_what, cap_what;
@@ -36,6 +37,9 @@ struct nft_batch {
  * tests count what a change sends.
  */
 void nft_batch_encode(struct nft_batch *b, int family, const struct nft_changes *ch);
+/* The same into another table (tname), which the batch deletes at its end when drop. */
+void nft_batch_encode_in(struct nft_batch *b, int family, const char *tname, bool drop,
+			 const struct nft_changes *ch);
 void nft_batch_done(struct nft_batch *b);
 
 /*
@@ -44,6 +48,20 @@ void nft_batch_done(struct nft_batch *b);
  * applied on failure: nf_tables aborts the whole transaction.
  */
 int nft_batch_send(struct nft_batch *b, const char *who, struct diag *d);
+
+/*
+ * A netfilter netlink socket kept open across syncs: closing one costs
+ * milliseconds (measured 5-12 ms at 10,000 services), more than a
+ * one-endpoint change's whole batch.  Zeroed: not open yet.
+ */
+struct mnl_socket;
+struct nft_conn {
+	struct mnl_socket *nl;
+	int sndbuf;            /* the send buffer size set so far */
+};
+/* nft_batch_send on c's socket (opened when needed; closed after a failure). */
+int nft_batch_send_on(struct nft_conn *c, struct nft_batch *b, const char *who, struct diag *d);
+void nft_conn_close(struct nft_conn *c);
 
 /* Deletes our table of family if it exists (one transaction: create, delete). */
 int nftables_table_delete(int family, struct diag *d);

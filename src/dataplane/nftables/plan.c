@@ -158,6 +158,10 @@ size_t nft_key_len(enum nft_set_kind k, int family)
 		return addr_len(family);
 	case NS_AFFINITY:
 		return 8 + addr_len(family);
+	case NS_SVC_SET:
+		return addr_len(family) + 8;
+	case NS_PICK_EPS:
+		return addr_len(family) + 12;
 	default:
 		return 12; /* the service's id . a numgen / jhash slot, host order */
 	}
@@ -165,7 +169,13 @@ size_t nft_key_len(enum nft_set_kind k, int family)
 
 size_t nft_data_len(enum nft_set_kind k, int family)
 {
-	return k == NS_EP_MAP ? addr_len(family) + 4 : 0;
+	switch (k) {
+	case NS_EP_MAP:
+	case NS_PICK_EPS:
+		return addr_len(family) + 4;
+	default:
+		return 0;
+	}
 }
 
 uint32_t nft_set_flags(enum nft_set_kind k)
@@ -175,6 +185,7 @@ uint32_t nft_set_flags(enum nft_set_kind k)
 	case NS_PORT_VMAP:
 	case NS_EP_VMAP:
 	case NS_EP_MAP:
+	case NS_PICK_EPS:
 		return NFT_SET_MAP;
 	case NS_AFFINITY:
 		return NFT_SET_TIMEOUT | NFT_SET_EVAL; /* "dynamic": the packet path adds */
@@ -219,6 +230,11 @@ void nft_slots_map(char buf[NFT_NAME_MAX], bool verdict, uint64_t id)
 void nft_affinity_set(char buf[NFT_NAME_MAX], uint64_t id)
 {
 	snprintf(buf, NFT_NAME_MAX, "affinity-%x", (unsigned)(id >> 60));
+}
+
+void nft_pick_set(char buf[NFT_NAME_MAX], unsigned n)
+{
+	snprintf(buf, NFT_NAME_MAX, "pick-%u", n);
 }
 
 void key_slot(uint8_t *p, uint64_t id, uint32_t slot)

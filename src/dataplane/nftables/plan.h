@@ -9,7 +9,9 @@
  * packet is looked up once in a verdict map keyed on
  * address . protocol . port (or protocol . port for NodePorts) and jumps
  * straight to its service's chain, where one rule picks an endpoint from a
- * map (numgen random mod N, or a Maglev table under jhash).
+ * map (numgen random mod N, or a Maglev table under jhash); a port with a
+ * cluster IP only has no chain: its elements in the pick maps are found by
+ * the packet's own address . protocol . port (NFT_PICK_MAX_N below).
  *
  * Rules are kept as a small intermediate form (struct nft_x, one item per
  * match or statement) that the netlink layer (nl.c) turns into
@@ -42,6 +44,25 @@ struct port_view;
 #define NFT_EPV_SHARDS 16u             /* endpoint-chains-0..f: id . slot : goto ep-H-E (affinity) */
 /* ClientIP affinity: endpoint id . client address, timed, filled by the packet path; sharded too. */
 #define NFT_AFF_SHARDS 16u             /* affinity-0..f */
+/*
+ * Element-level dispatch (port.c: pickable ports).  A port whose cluster IP
+ * is all it serves, with random picks among N = 1..NFT_PICK_MAX_N slots, has
+ * no chain of its own and no element in @services: generic rules of the
+ * services chain find its elements by the packet's own address . protocol
+ * . port (K).  K is in the set @pick-N, and its slots are K . slot :
+ * address . port in @pick-endpoints; the services chain has one rule per N,
+ * `K @pick-N dnat to K . numgen random mod N map @pick-endpoints`.  So an
+ * endpoint change is elements only (K may move to another @pick-N): no rule
+ * and no verdict element changes, either of which makes nf_tables validate
+ * the whole table on commit.  The rules are the same for every port: the
+ * kernel checks every element of a map for each chain whose rules bind it,
+ * so per-service rules could not share one map.
+ */
+#define NFT_PICK_MAX_N 32u
+#define NFT_PICK_EPS "pick-endpoints"
+#define NFT_PICK_MASQ "pick-masquerade"          /* cluster IPs masqueraded always (--masquerade-all) */
+#define NFT_PICK_MASQ_EXT "pick-masquerade-external" /* cluster IPs masqueraded from outside the pods */
+/* The set of the keys of ports with n slots. */
 #define NFT_NAME_MAX 40          /* our chain and set names are at most 33 characters */
 #define NFT_KEY_MAX 36           /* ip6 . ip6, or ip6 . proto . port, padded to registers */
 #define NFT_DATA_MAX 20          /* ip6 . port */
@@ -76,6 +97,8 @@ enum nft_x_kind {
 	NX_DNAT,            /* dnat to addr:port */
 	NX_DNAT_NUMGEN,     /* dnat to numgen random mod num map @name */
 	NX_DNAT_JHASH,      /* dnat to jhash ip saddr . th sport . ip daddr . th dport mod num map @name */
+	NX_PICK,            /* dnat to K . numgen random mod num map @name, K = ip daddr . meta l4proto . th dport */
+	NX_SVC_IN_SET,      /* ip daddr . meta l4proto . th dport @name */
 	NX_MASQ,            /* masquerade fully-random */
 	NX_REJECT,          /* reject (ICMP port unreachable) */
 	NX_VERDICT,         /* verdict (jump/goto name) */
@@ -119,6 +142,8 @@ enum nft_set_kind {
 	NS_AFFINITY,        /* endpoint id . addr, dynamic with timeouts: filled by the packet path */
 	NS_EP_MAP,          /* id . slot : addr . port (dnat targets) */
 	NS_EP_VMAP,         /* id . slot : verdict */
+	NS_PICK_EPS,        /* addr . proto . port . slot : addr . port */
+	NS_SVC_SET,         /* addr . proto . port */
 };
 
 struct nft_elem {
@@ -133,6 +158,7 @@ struct nft_set {
 	uint8_t kind;       /* enum nft_set_kind */
 	uint32_t timeout_s; /* NS_AFFINITY */
 	bool slots_free;    /* numgen slots: any slot may hold any endpoint (diff.c keeps them put) */
+	uint8_t slot_off;   /* slots_free: where the slot is in the key (0: 8, after the id) */
 	char in_map[NFT_NAME_MAX]; /* a slice (these elements only) of this base map; "": a set of its own */
 	struct nft_elem *elems;
 	size_t n_elems, cap_elems;
@@ -206,6 +232,9 @@ uint32_t nft_set_flags(enum nft_set_kind k);
 
 /* Whether localhost NodPorts are on for these options (IPv4, 127.0.0.1 in the NodePort addresses). */
 bool nft_localhost_nodeports(const struct nft_plan_opts *o);
+
+/* @pick-N: the keys of element-level dispatch's ports with n slots. */
+void nft_pick_set(char buf[NFT_NAME_MAX], unsigned n);
 
 /* The base fragment: hook chains, shared maps, fixed rules. */
 void nft_plan_base(const struct nft_plan_opts *o, struct nft_frag *ret);

@@ -3,7 +3,10 @@
  * One service port's fragment: its elements in the shared maps (where its
  * addresses go, or that they have no endpoints), its slots in the base's
  * endpoint maps (the slices eps-H-c / eps-H-l), and its own chains, named
- * after a hash H of "ns/name:port/PROTO":
+ * after a hash H of "ns/name:port/PROTO".  A port with a cluster IP only
+ * and random picks among at most NFT_PICK_MAX_N slots has no chain: its key
+ * in @pick-N, its slots in @pick-endpoints, its masquerade as membership
+ * (pick_elements; plan.h).  The others:
  *
  *   svc-H / svl-H   cluster / local endpoint dispatch: the cluster-IP
  *                   masquerade rule, then one rule picking a slot of the
@@ -228,6 +231,80 @@ static int maglev_dispatch(struct port_ctx *c, struct nft_chain *ch, const struc
 	return r;
 }
 
+/*
+ * Element-level dispatch (plan.h: NFT_PICK_MAX_N): a port whose cluster IP is
+ * all it serves, through its cluster set, with random picks among at most
+ * NFT_PICK_MAX_N slots.  Anything else has chains of its own.
+ */
+static bool pickable(const struct port_ctx *c, size_t *total, size_t **slots)
+{
+	const struct ep_set *set = &c->pv->cat.cluster;
+
+	*slots = NULL;
+	if (!c->s.int_forward || c->s.cip->uses_local || c->s.has_ext || c->s.has_svl ||
+	    c->s.fw || c->pv->svc->affinity_client_ip || streq_null(c->pv->lb.sched_name, "maglev") ||
+	    set->nil || !set->n)
+		return false;
+	*slots = xcalloc(set->n, sizeof(**slots));
+	*total = weight_slots(c, set, *slots);
+	if (!*total) {
+		for (size_t i = 0; i < set->n; i++)
+			(*slots)[i] = 1;
+		*total = set->n;
+	}
+	if (*total <= NFT_PICK_MAX_N)
+		return true;
+	free(*slots);
+	*slots = NULL;
+	return false;
+}
+
+/* A slice of one of the base's pick maps, named PREFIX-H in the fragment. */
+static struct nft_set *pick_slice(struct port_ctx *c, const char *prefix, const char *map,
+				  enum nft_set_kind k)
+{
+	char local[NFT_NAME_MAX];
+	struct nft_set *s;
+
+	name(local, prefix, c, "");
+	s = nft_frag_set(c->f, local, k);
+	snprintf(s->in_map, sizeof(s->in_map), "%s", map);
+	return s;
+}
+
+static void pick_elements(struct port_ctx *c, size_t total, const size_t *slots)
+{
+	const struct route *cip = c->s.cip;
+	const struct ep_set *set = &c->pv->cat.cluster;
+	uint8_t key[NFT_KEY_MAX] = { 0 };
+	size_t kl = svc_key(key, c, &cip->addr, c->pv->port->port), k = 0;
+	char count[NFT_NAME_MAX];
+	struct nft_set *s;
+
+	/* Its slot count is which @pick-N holds its key: a count change moves the key. */
+	nft_pick_set(count, (unsigned)total);
+	s = pick_slice(c, "cnt", count, NS_SVC_SET);
+	memcpy(nft_set_elem(s)->key, key, kl);
+	s = pick_slice(c, "eps", NFT_PICK_EPS, NS_PICK_EPS);
+	s->slots_free = true;
+	s->slot_off = (uint8_t)kl;
+	for (size_t i = 0; i < set->n; i++) {
+		for (size_t j = 0; j < slots[i]; j++) {
+			struct nft_elem *e = nft_set_elem(s);
+			uint32_t slot = (uint32_t)k++;
+
+			memcpy(e->key, key, kl);
+			memcpy(e->key + kl, &slot, 4);
+			ep_data(e->data, set->v[i]);
+		}
+	}
+	/* The cluster-IP masquerade rule of a dispatch chain, as set membership. */
+	if (cip->masquerade || c->detector) {
+		s = pick_slice(c, "msq", cip->masquerade ? NFT_PICK_MASQ : NFT_PICK_MASQ_EXT, NS_SVC_SET);
+		memcpy(nft_set_elem(s)->key, key, kl);
+	}
+}
+
 /* A dispatch chain (svc-H over the cluster set, svl-H over the local set). */
 static int dispatch_chain(struct port_ctx *c, const char *prefix, const struct ep_set *set,
 			  bool with_cip)
@@ -370,12 +447,12 @@ static void shared_verdict(struct port_ctx *c, enum nft_shared set, const struct
 		snprintf(e->chain, sizeof(e->chain), "%s", chain);
 }
 
-static void shared_elements(struct port_ctx *c)
+static void shared_elements(struct port_ctx *c, bool picked)
 {
 	const struct port_view *pv = c->pv;
 	char target[NFT_NAME_MAX];
 
-	if (c->s.int_forward) {
+	if (c->s.int_forward && !picked) {
 		name(target, c->s.cip->uses_local ? "svl" : "svc", c, "");
 		shared_verdict(c, SH_SERVICES, c->s.cip, pv->port->port, NV_GOTO, target);
 	}
@@ -454,6 +531,8 @@ static void scheduler_warning(struct port_ctx *c)
 int nft_plan_port(const struct port_view *pv, const struct nft_plan_opts *o, struct nft_frag *ret)
 {
 	struct port_ctx c = { .pv = pv, .o = o, .f = ret };
+	size_t total = 0, *slots = NULL;
+	bool picked;
 	int r;
 
 	*ret = (struct nft_frag){ .view_id = pv->id };
@@ -466,8 +545,12 @@ int nft_plan_port(const struct port_view *pv, const struct nft_plan_opts *o, str
 	c.ipproto = proto_ipproto(pv->port->proto);
 	frag_key(&c);
 	scheduler_warning(&c);
-	if (c.s.has_svc)
+	picked = pickable(&c, &total, &slots);
+	if (picked)
+		pick_elements(&c, total, slots);
+	else if (c.s.has_svc)
 		r = dispatch_chain(&c, "svc", &pv->cat.cluster, c.s.int_forward && !c.s.cip->uses_local);
+	free(slots);
 	if (r >= 0 && c.s.has_svl)
 		r = dispatch_chain(&c, "svl", &pv->cat.local, c.s.int_forward && c.s.cip->uses_local);
 	if (r < 0) {
@@ -478,7 +561,7 @@ int nft_plan_port(const struct port_view *pv, const struct nft_plan_opts *o, str
 		ext_chain(&c);
 	if (c.s.fw)
 		fw_chain(&c);
-	shared_elements(&c);
+	shared_elements(&c, picked);
 	hairpin_elements(&c);
 	nft_frag_finish(ret);
 	return 0;

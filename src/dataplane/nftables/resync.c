@@ -99,7 +99,7 @@ static void repair_chain(struct nft_diff *d, const struct nft_chain *c, struct n
 static bool same_type(const struct nft_set *s, const struct nft_kset *ks, int family)
 {
 	return ks->flags == nft_set_flags(s->kind) && ks->key_len == nft_key_len(s->kind, family) &&
-	       (s->kind != NS_EP_MAP || ks->data_len == nft_data_len(s->kind, family)) &&
+	       (!nft_data_len(s->kind, family) || ks->data_len == nft_data_len(s->kind, family)) &&
 	       (s->kind != NS_AFFINITY || ks->timeout_ms == (uint64_t)s->timeout_s * 1000);
 }
 
@@ -153,11 +153,25 @@ static struct nft_set *base_set(struct nft_diff *d, const char *name)
 /* The endpoint maps' elements: every fragment's slices. */
 static void slots_wanted(struct nft_diff *d)
 {
+	size_t pick0 = NFT_EPS_SHARDS + NFT_EPV_SHARDS;
+
 	for (size_t i = 0; i < ARRAY_SIZE(d->kernel_slots); i++) {
 		struct nft_set *s = &d->kernel_slots[i];
 		bool verdict = i >= NFT_EPS_SHARDS;
 
 		free(s->elems);
+		if (i >= pick0) {
+			/* pick-1..N, pick-endpoints, the two masquerade sets */
+			size_t p = i - pick0;
+
+			*s = (struct nft_set){ .kind = p == NFT_PICK_MAX_N ? NS_PICK_EPS : NS_SVC_SET };
+			if (p < NFT_PICK_MAX_N)
+				nft_pick_set(s->name, (unsigned)p + 1);
+			else
+				snprintf(s->name, sizeof(s->name), "%s", p == NFT_PICK_MAX_N ? NFT_PICK_EPS :
+					 p == NFT_PICK_MAX_N + 1 ? NFT_PICK_MASQ : NFT_PICK_MASQ_EXT);
+			continue;
+		}
 		*s = (struct nft_set){ .kind = verdict ? NS_EP_VMAP : NS_EP_MAP };
 		nft_slots_map(s->name, verdict, verdict ? (uint64_t)(i - NFT_EPS_SHARDS) << 60 :
 							  (uint64_t)i << 56);

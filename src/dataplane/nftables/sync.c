@@ -14,37 +14,79 @@
 #include "dataplane/nftables/resync.h"
 #include "policy/policy.h"
 
-/* Plans every port view of the family that m does not know, into the diff. */
+struct id_at {
+	uint64_t id;
+	size_t at;     /* in the view's ports */
+};
+
+static int cmp_id_at(const void *a, const void *b)
+{
+	uint64_t x = ((const struct id_at *)a)->id, y = ((const struct id_at *)b)->id;
+
+	return (x > y) - (x < y);
+}
+
+static int plan_one(struct nft_diff *diff, struct nft_mirror *m, const struct port_view *pv,
+		    const struct nft_plan_opts *po, struct nft_sync_info *info, struct diag *d)
+{
+	struct nft_frag *f = xmalloc(sizeof(*f));
+	int r = nft_plan_port(pv, po, f);
+
+	if (r < 0) {
+		free(f);
+		diag_add(d, DIAG_ERROR, NULL, 0, NULL, NULL, "nftables: cannot plan %s: %s",
+			 pv->svc->key, strerror(-r));
+		return r;
+	}
+	if (f->warning)
+		diag_add(d, DIAG_WARNING, NULL, 0, NULL, NULL, "%s", f->warning);
+	info->planned++;
+	nft_diff_frag(diff, m, f);
+	return 0;
+}
+
+/*
+ * Plans every port view of the family whose id the mirror does not have,
+ * and deletes the fragments of ids gone.  The ids are compared as sorted
+ * arrays: a change at 10,000 services touches only its own fragments, not
+ * every fragment of the mirror (each its own allocation: a cache miss).
+ */
 static int plan_ports(struct nft_diff *diff, struct nft_mirror *m, const struct node_view *v,
 		      const struct nft_plan_opts *po, bool full, struct nft_sync_info *info,
 		      struct diag *d)
 {
-	for (size_t i = 0; i < v->n_ports; i++) {
-		const struct port_view *pv = &v->ports[i];
-		struct nft_frag *f;
-		int r;
+	struct id_at *cur = xmalloc((v->n_ports + 1) * sizeof(*cur));
+	uint64_t *gone = NULL;
+	size_t n = 0, n_gone = 0, cap_gone = 0, i = 0, k = 0;
+	int r = 0;
 
-		if (pv->family != po->family)
-			continue;
-		f = full ? NULL : nft_mirror_by_id(m, pv->id);
-		if (f) {
-			nft_mirror_seen(m, f);
-			continue;
+	for (size_t p = 0; p < v->n_ports; p++)
+		if (v->ports[p].family == po->family)
+			cur[n++] = (struct id_at){ .id = v->ports[p].id, .at = p };
+	qsort(cur, n, sizeof(*cur), cmp_id_at);
+	while (r >= 0 && (i < n || k < m->n_ids)) {
+		if (k == m->n_ids || (i < n && cur[i].id < m->ids[k])) {
+			r = plan_one(diff, m, &v->ports[cur[i++].at], po, info, d);
+		} else if (i == n || m->ids[k] < cur[i].id) {
+			VEC_PUSH(gone, n_gone, cap_gone, m->ids[k]);
+			k++;
+		} else {
+			/* Known: a full sync plans it again all the same. */
+			if (full)
+				r = plan_one(diff, m, &v->ports[cur[i].at], po, info, d);
+			i++;
+			k++;
 		}
-		f = xmalloc(sizeof(*f));
-		r = nft_plan_port(pv, po, f);
-		if (r < 0) {
-			free(f);
-			diag_add(d, DIAG_ERROR, NULL, 0, NULL, NULL, "nftables: cannot plan %s: %s",
-				 pv->svc->key, strerror(-r));
-			return r;
-		}
-		if (f->warning)
-			diag_add(d, DIAG_WARNING, NULL, 0, NULL, NULL, "%s", f->warning);
-		info->planned++;
-		nft_diff_frag(diff, m, f);
 	}
-	return 0;
+	if (r >= 0)
+		nft_diff_gone(diff, m, gone, n_gone);
+	free(gone);
+	diff->ids = xmalloc((n + 1) * sizeof(*diff->ids));
+	for (size_t j = 0; j < n; j++)
+		diff->ids[j] = cur[j].id;
+	diff->n_ids = n;
+	free(cur);
+	return r;
 }
 
 static bool has_changes(const struct nft_changes *ch)
@@ -57,6 +99,8 @@ static bool has_changes(const struct nft_changes *ch)
 
 static int send_kernel(struct nft_batch *b, void *userdata, struct diag *d)
 {
+	if (userdata)
+		return nft_batch_send_on(userdata, b, "nftables", d);
 	return nft_batch_send(b, "nftables", d);
 }
 
@@ -66,6 +110,12 @@ static int read_kernel(int family, struct nft_kstate *k, void *userdata, struct 
 }
 
 static const struct nft_io kernel_io = { .send = send_kernel, .read = read_kernel };
+
+void nft_io_kernel(struct nft_io *io, struct nft_conn *conn)
+{
+	*io = kernel_io;
+	io->userdata = conn;
+}
 
 static void table_op(struct nft_diff *diff, const char *what)
 {
@@ -117,7 +167,6 @@ int nft_sync_mirror(struct nft_mirror *m, const struct node_view *v, const struc
 	nft_diff_frag(&diff, m, base);
 	r = plan_ports(&diff, m, v, po, full, info, d);
 	if (r >= 0) {
-		nft_diff_sweep(&diff, m);
 		nft_diff_shared(&diff, m);
 		if (full)
 			against_kernel(&diff, m, po->family, io, &k, info, d);

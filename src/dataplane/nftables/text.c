@@ -114,6 +114,13 @@ static void add_x(struct sbuf *b, const struct nft_x *x, int family)
 		sbuf_printf(b, "dnat %s to 0x%016llx . numgen random mod %u map @%s", ip,
 			    (unsigned long long)x->id, x->num, x->name);
 		break;
+	case NX_PICK:
+		sbuf_printf(b, "dnat %s to %s daddr . meta l4proto . th dport . numgen random mod %u map @%s",
+			    ip, ip, x->num, x->name);
+		break;
+	case NX_SVC_IN_SET:
+		sbuf_printf(b, "%s daddr . meta l4proto . th dport @%s", ip, x->name);
+		break;
 	case NX_DNAT_JHASH:
 		sbuf_printf(b, "dnat %s to 0x%016llx . jhash %s saddr . th sport . %s daddr . th dport mod %u"
 			    " map @%s", ip, (unsigned long long)x->id, ip, ip, x->num, x->name);
@@ -146,11 +153,20 @@ void nft_elem_text(struct sbuf *b, enum nft_set_kind k, const struct nft_elem *e
 
 	switch (k) {
 	case NS_SVC_VMAP:
+	case NS_PICK_EPS:
+	case NS_SVC_SET:
 		add_addr(b, e->key, family);
 		SBUF_ADDL(b, " . ");
 		add_proto(b, e->key[al]);
 		SBUF_ADDL(b, " . ");
 		add_port(b, e->key + al + 4);
+		if (k == NS_SVC_SET)
+			return;
+		if (k == NS_PICK_EPS) {
+			memcpy(&u, e->key + al + 8, 4);
+			SBUF_ADDL(b, " . ");
+			sbuf_addu(b, u);
+		}
 		break;
 	case NS_PORT_VMAP:
 		add_proto(b, e->key[0]);
@@ -174,7 +190,7 @@ void nft_elem_text(struct sbuf *b, enum nft_set_kind k, const struct nft_elem *e
 		break;
 	}
 	SBUF_ADDL(b, " : ");
-	if (k == NS_EP_MAP) {
+	if (k == NS_EP_MAP || k == NS_PICK_EPS) {
 		add_addr(b, e->data, family);
 		SBUF_ADDL(b, " . ");
 		add_port(b, e->data + al);
@@ -189,6 +205,8 @@ void nft_frag_text(struct sbuf *b, const struct nft_frag *f, int family)
 		const struct nft_set *s = &f->sets[i];
 
 		sbuf_printf(b, "set %s", s->name);
+		if (s->in_map[0])
+			sbuf_printf(b, " in @%s", s->in_map);
 		if (s->kind == NS_AFFINITY)
 			sbuf_printf(b, " timeout %us", s->timeout_s);
 		sbuf_addc(b, '\n');
