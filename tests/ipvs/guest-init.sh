@@ -39,6 +39,11 @@ echo "kroute-guest: modules loaded at $(cut -d' ' -f1 /proc/uptime) s"
 # servers ("address not unicast").
 ip link set lo up
 hostname kroute-ipvs-guest
+# Linux 6.1 rate-limits "no route" ICMP errors per source with one global
+# setting (one a second after a short burst); the tests' nodes answer an
+# unrouted address with ICMP unreachable and must do so every time, as the
+# host's kernel (where the setting is per namespace) lets them.
+sysctl -qw net.ipv4.route.error_cost=0 || die "cannot set net.ipv4.route.error_cost"
 
 . /job/conf || die "no job"
 
@@ -56,6 +61,11 @@ mount -t proc proc /host/proc
 mount -t sysfs sysfs /host/sys
 mount -t devtmpfs dev /host/dev
 mkdir -p /host/dev/pts /host/dev/shm
+# What udev would add: bash's process substitution needs /dev/fd.
+ln -sf /proc/self/fd /host/dev/fd
+ln -sf /proc/self/fd/0 /host/dev/stdin
+ln -sf /proc/self/fd/1 /host/dev/stdout
+ln -sf /proc/self/fd/2 /host/dev/stderr
 mount -t devpts devpts /host/dev/pts
 mount -t tmpfs tmpfs /host/dev/shm
 mount -t tmpfs tmpfs /host/run

@@ -26,6 +26,7 @@
 #                         at the same paths: how results leave the guest
 #   KROUTE_GUEST_ACCEL    qemu accelerator (default tcg)
 #   KROUTE_GUEST_CONSOLE  1: print the guest's console after the run
+#   KROUTE_GUEST_QEMU     the qemu program (default qemu-system-x86_64)
 # Run it under `flock /tmp/kroute-qemu.lock` next to other guests: two
 # emulated guests on a 2-core machine slow each other down.
 set -u
@@ -42,7 +43,7 @@ if [ $# -lt 1 ]; then
 	echo "usage: $0 CMD [ARGS...]" >&2
 	exit 2
 fi
-qemu=$(command -v qemu-system-x86_64) || skip "qemu-system-x86_64 is not installed (scripts/setup.sh installs it)"
+qemu=$(command -v "${KROUTE_GUEST_QEMU:-qemu-system-x86_64}") || skip "qemu-system-x86_64 is not installed (scripts/setup.sh installs it)"
 "$qemu" -version >/dev/null 2>&1 || skip "$qemu does not run here"
 
 # The kit (kernel + initramfs), built once into the cache; building needs root.
