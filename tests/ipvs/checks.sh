@@ -98,10 +98,13 @@ check_ipvs_wlc() {
 # ClientIP affinity is a persistence template per client address, which
 # lives the service's timeout (after the connections it holds are gone).
 check_ipvs_persistence() {
-	local cli=${KC_POD_IP[cli-a2]}
-	check "sticky: a persistence template for cli-a2" \
-		"$(dp_exec "$IPVS_NODE" ipvsadm -Lnc | awk -v c="$cli" -v v="${SVC_CIP[sticky]}:80" \
-			'$1 == "TCP" && $3 == "NONE" && $4 == c ":0" && $5 == v {n++} END {print n + 0}')" 1
+	local cli=${KC_POD_IP[cli-a2]} conns n
+	conns=$(dp_exec "$IPVS_NODE" ipvsadm -Lnc)
+	# A template is the entry with source port 0 (its expiry is rearmed while
+	# the connections it holds, here in TIME_WAIT for 2 min, live).
+	n=$(awk -v c="$cli:0" -v v="${SVC_CIP[sticky]}:80" '$4 == c && $5 == v {n++} END {print n + 0}' <<<"$conns")
+	check "sticky: one persistence template for cli-a2 (ipvsadm -Lnc: source port 0)" "$n" 1
+	[ "$n" = 1 ] || grep -F "${SVC_CIP[sticky]}:80" <<<"$conns" | sed 's/^/#   /'
 }
 
 # Endpoint churn under live connections: a removed endpoint's real server
