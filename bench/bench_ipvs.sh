@@ -25,11 +25,12 @@
 #
 # Results: OUT/results.txt (key=value lines, bench/lib.sh) and a table on
 # stdout.  The guest writes them through a directory shared with it (OUT);
-# nothing else it does reaches the host.
+# nothing else it does reaches the host (its working files stay in its RAM).
 #
 # Environment: BUILD (default build), OUT (default bench/out/ipvs), SIZES
 # (default "1000 10000"), RUNS (default 3, medians), CHANGE_SIZE (default
-# 10000), CHANGES (default 5), KROUTE_GUEST_TIMEOUT (default here 3600).
+# 10000), CHANGES (default 5; 0: no change part), KROUTE_GUEST_TIMEOUT
+# (default here 3600).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
@@ -59,6 +60,9 @@ fi
 . bench/lib.sh
 for p in ip ipvsadm ipvsadm-save ipvsadm-restore; do command -v "$p" >/dev/null || die "$p not found"; done
 bench_results_init
+# Working files in guest RAM: the shared directory (9p) is slow to read and
+# sends no inotify events for kroute's watch.
+W=$(mktemp -d /tmp/krvsb.XXXXXX)
 KROUTE=$BUILD/kroute
 bench_ns_init krvsb
 newns_lo() { newns; ip -n "$NS" link set lo up; }
@@ -75,7 +79,9 @@ once() { # DIR SIZE RUN
 	ms=$(ms_since "$t0")
 	line=$(grep "full sync:" "$W/once.log" | tail -1)
 	res size="$size" target=kroute run="$run" wall_ms="$ms" services="$(n_services)" servers="$(n_servers)" \
-		apply_ms="$(sed -nE 's/.*apply ([0-9.]+).*/\1/p' <<<"$line")"
+		read_ms="$(sed -nE 's/.*\(read ([0-9.]+).*/\1/p' <<<"$line")" \
+		apply_ms="$(sed -nE 's/.*apply ([0-9.]+).*/\1/p' <<<"$line")" \
+		tools_ms="$(sed -nE 's/.*kernel tools ([0-9.]+).*/\1/p' <<<"$line")"
 	[ "$run" = 1 ] && nx ipvsadm-save -n >"$W/save-$size"
 	delns
 }
@@ -111,71 +117,80 @@ bench_slice() { # DIR IP...
 	} >"$1/.bench-slice.tmp"
 	mv "$1/.bench-slice.tmp" "$1/bench-slice.yaml"
 }
-# listed IP: whether the bench service's real servers include IP:8080.
-listed() { nx ipvsadm -Ln -t 10.255.0.1:80 2>/dev/null | grep -q -- "-> $1:8080 "; }
+# swapped NEW OLD: whether the bench service's real servers include NEW:8080
+# and not OLD:8080 (one ipvsadm run: each takes a while under emulation).
+swapped() {
+	local l
+	l=$(nx ipvsadm -Ln -t 10.255.0.1:80 2>/dev/null)
+	grep -q -- "-> $1:8080 " <<<"$l" && ! grep -q -- "-> $2:8080 " <<<"$l"
+}
 
-dir=$W/live
-mkdir -p "$dir"
-"$BUILD/bench/gen_cluster" -s "$CHANGE_SIZE" -e 10 -n 1000 -o "$dir/cluster.yaml"
-cat >"$dir/bench-svc.yaml" <<'YAML'
-apiVersion: v1
-kind: Service
-metadata: {name: bench, namespace: bench}
-spec: {clusterIP: 10.255.0.1, ports: [{name: http, port: 80, targetPort: 8080}]}
-YAML
-bench_slice "$dir" 192.168.77.2
-newns_lo
-# Graceful termination off: the replaced endpoint leaves at once, as the
-# peer's ipvsadm -d does.
-nx "$KROUTE" run --mode ipvs --node "$NODE" -f "$dir" --cluster-cidr 10.0.0.0/8 \
-	--min-sync-period 0s --sync-period 1h --ipvs-graceful-termination=false </dev/null >"$W/live.log" 2>&1 &
-PIDS+=($!)
-KR_PID=$!
-for _ in $(seq 3000); do grep -q "full sync:" "$W/live.log" && break; sleep 0.1; done
-grep -q "full sync:" "$W/live.log" || die "kroute did not sync: $(tail -3 "$W/live.log")"
-old=192.168.77.2
-for c in $(seq "$CHANGES"); do
-	n=$(grep -c "partial sync:" "$W/live.log" || true)
-	new=192.168.77.$((100 + c))
-	t0=$(now_ns)
-	bench_slice "$dir" "$new"
-	until listed "$new" && ! listed "$old"; do
-		[ "$(ms_since "$t0")" -lt 120000 ] || die "change $c: $new not listed after 120 s"
+if [ "$CHANGES" -gt 0 ]; then
+	dir=$W/live
+	mkdir -p "$dir"
+	"$BUILD/bench/gen_cluster" -s "$CHANGE_SIZE" -e 10 -n 1000 -o "$dir/cluster.yaml"
+	cat >"$dir/bench-svc.yaml" <<-'YAML'
+	apiVersion: v1
+	kind: Service
+	metadata: {name: bench, namespace: bench}
+	spec: {clusterIP: 10.255.0.1, ports: [{name: http, port: 80, targetPort: 8080}]}
+	YAML
+	bench_slice "$dir" 192.168.77.2
+	newns_lo
+	# Graceful termination off: the replaced endpoint leaves at once, as the
+	# peer's ipvsadm -d does.
+	nx "$KROUTE" run --mode ipvs --node "$NODE" -f "$dir" --cluster-cidr 10.0.0.0/8 \
+		--min-sync-period 0s --sync-period 1h --ipvs-graceful-termination=false </dev/null >"$W/live.log" 2>&1 &
+	PIDS+=($!)
+	KR_PID=$!
+	for _ in $(seq 3000); do grep -q "full sync:" "$W/live.log" && break; sleep 0.1; done
+	grep -q "full sync:" "$W/live.log" || die "kroute did not sync: $(tail -3 "$W/live.log")"
+	old=192.168.77.2
+	for c in $(seq "$CHANGES"); do
+		n=$(grep -c "partial sync:" "$W/live.log" || true)
+		new=192.168.77.$((100 + c))
+		t0=$(now_ns)
+		bench_slice "$dir" "$new"
+		until swapped "$new" "$old"; do
+			[ "$(ms_since "$t0")" -lt 120000 ] || die "change $c: $new not listed after 120 s"
+		done
+		in_kernel=$(ms_since "$t0")
+		for _ in $(seq 200); do [ "$(grep -c "partial sync:" "$W/live.log")" -gt "$n" ] && break; sleep 0.05; done
+		line=$(grep "partial sync:" "$W/live.log" | tail -1)
+		res size="$CHANGE_SIZE" target=kroute-change run="$c" until_listed_ms="$in_kernel" \
+			sync_ms="$(sed -nE 's/.* in ([0-9.]+) ms.*/\1/p' <<<"$line")" \
+			apply_ms="$(sed -nE 's/.*apply ([0-9.]+).*/\1/p' <<<"$line")"
+		old=$new
 	done
-	in_kernel=$(ms_since "$t0")
-	for _ in $(seq 200); do [ "$(grep -c "partial sync:" "$W/live.log")" -gt "$n" ] && break; sleep 0.05; done
-	line=$(grep "partial sync:" "$W/live.log" | tail -1)
-	res size="$CHANGE_SIZE" target=kroute-change run="$c" until_listed_ms="$in_kernel" \
-		sync_ms="$(sed -nE 's/.* in ([0-9.]+) ms.*/\1/p' <<<"$line")" \
-		apply_ms="$(sed -nE 's/.*apply ([0-9.]+).*/\1/p' <<<"$line")"
-	old=$new
-done
-kill "$KR_PID"
-wait "$KR_PID" 2>/dev/null || true
-# The same change by hand on the same table (kroute's, left in place on exit).
-for c in $(seq "$CHANGES"); do
-	new=192.168.78.$((100 + c))
-	t0=$(now_ns)
-	nx ipvsadm -a -t 10.255.0.1:80 -r "$new:8080" -m
-	nx ipvsadm -d -t 10.255.0.1:80 -r "$old:8080"
-	res size="$CHANGE_SIZE" target=ipvsadm-change run="$c" until_listed_ms="$(ms_since "$t0")"
-	old=$new
-done
-delns
+	kill "$KR_PID"
+	wait "$KR_PID" 2>/dev/null || true
+	# The same change by hand on the same table (kroute's, left in place on exit).
+	for c in $(seq "$CHANGES"); do
+		new=192.168.78.$((100 + c))
+		t0=$(now_ns)
+		nx ipvsadm -a -t 10.255.0.1:80 -r "$new:8080" -m
+		nx ipvsadm -d -t 10.255.0.1:80 -r "$old:8080"
+		res size="$CHANGE_SIZE" target=ipvsadm-change run="$c" until_listed_ms="$(ms_since "$t0")"
+		old=$new
+	done
+	delns
+fi
 
 echo
-echo "| services | target | virtual services | real servers | wall ms (median) | kroute apply ms |"
-echo "|---|---|---|---|---|---|"
+echo "| services | target | virtual services | real servers | wall ms (median) | kroute read ms | kroute apply ms | of which nft, ip |"
+echo "|---|---|---|---|---|---|---|---|"
 for size in $SIZES; do
 	for t in kroute ipvsadm-restore; do
 		echo "| $size | $t | $(get services size="$size" target="$t" | median) |" \
 			"$(get servers size="$size" target="$t" | median) | $(get wall_ms size="$size" target="$t" | median) |" \
-			"$(get apply_ms size="$size" target="$t" | median) |"
+			"$(get read_ms size="$size" target="$t" | median) | $(get apply_ms size="$size" target="$t" | median) |" \
+			"$(get tools_ms size="$size" target="$t" | median) |"
 	done
 	k=$(get wall_ms size="$size" target=kroute | median)
 	p=$(get wall_ms size="$size" target=ipvsadm-restore | median)
-	echo "| $size | kroute / ipvsadm-restore | | | $(awk -v k="$k" -v p="$p" 'BEGIN {printf "%.2f", k / p}') | |"
+	echo "| $size | kroute / ipvsadm-restore | | | $(awk -v k="$k" -v p="$p" 'BEGIN {printf "%.2f", k / p}') | | | |"
 done
+[ "$CHANGES" -gt 0 ] || exit 0
 echo
 k=$(get until_listed_ms target=kroute-change | median)
 p=$(get until_listed_ms target=ipvsadm-change | median)
