@@ -1,0 +1,350 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* IPVS generic netlink on a socket (nl.h). */
+#include "dataplane/ipvs/nl.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include <libmnl/libmnl.h>
+#include <linux/genetlink.h>
+#include <linux/ip_vs.h>
+
+#include "core/diag.h"
+#include "core/util.h"
+#include "dataplane/ipvs/msg.h"
+
+#define RECV_BUF (1u << 16)
+#define ERRORS_SHOWN 5
+
+static int send_buf(struct ipvs_nl *n, const struct ipvs_msgbuf *b)
+{
+	ssize_t r = mnl_socket_sendto(n->sock, b->buf, b->len);
+
+	return r < 0 ? -errno : 0;
+}
+
+int ipvs_nl_open(struct ipvs_nl *n, const char *who, struct diag *d)
+{
+	struct ipvs_msgbuf b = { 0 };
+	char *buf = xmalloc(RECV_BUF);
+	int one = 1, r = 0, size = 1 << 22;
+	bool got = false;
+
+	*n = (struct ipvs_nl){ .seq = 1 };
+	n->sock = mnl_socket_open(NETLINK_GENERIC);
+	if (!n->sock || mnl_socket_bind(n->sock, 0, MNL_SOCKET_AUTOPID) < 0) {
+		r = -errno;
+		diag_add(d, DIAG_ERROR, NULL, 0, NULL, NULL, "%s: cannot open a generic netlink socket: %s",
+			 who, strerror(errno));
+		goto out;
+	}
+	/* Acks carry no copy of the request; room for a batch's acks. */
+	(void)setsockopt(mnl_socket_get_fd(n->sock), SOL_NETLINK, NETLINK_CAP_ACK, &one, sizeof(one));
+	if (setsockopt(mnl_socket_get_fd(n->sock), SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof(size)) < 0)
+		(void)setsockopt(mnl_socket_get_fd(n->sock), SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
+	ipvs_msg_get_family(&b, n->seq++);
+	r = send_buf(n, &b);
+	while (r >= 0) {
+		int len = (int)mnl_socket_recvfrom(n->sock, buf, RECV_BUF);
+		const struct nlmsghdr *nlh = (const struct nlmsghdr *)buf;
+
+		if (len < 0) {
+			r = -errno;
+			break;
+		}
+		for (; mnl_nlmsg_ok(nlh, len); nlh = mnl_nlmsg_next(nlh, &len)) {
+			if (nlh->nlmsg_type == NLMSG_ERROR) {
+				const struct nlmsgerr *e = mnl_nlmsg_get_payload(nlh);
+
+				r = e->error;
+				goto answered;
+			}
+			if (nlh->nlmsg_type == GENL_ID_CTRL && ipvs_msg_decode_family(nlh, &n->family_id) == 0)
+				got = true;
+		}
+	}
+answered:
+	if (got && r >= 0)
+		goto out;
+	if (r == -ENOENT || (r >= 0 && !got)) {
+		r = -EPROTONOSUPPORT;
+		diag_add(d, DIAG_ERROR, NULL, 0, NULL, NULL,
+			 "%s: this kernel has no IP Virtual Server (the IPVS generic netlink family does not"
+			 " exist, and loading the ip_vs module did not make it): load it (modprobe ip_vs, with"
+			 " the ip_vs_rr, ip_vs_wrr, ip_vs_sh... schedulers the services use) or run another"
+			 " --mode (iptables, nftables)", who);
+	} else {
+		diag_add(d, DIAG_ERROR, NULL, 0, NULL, NULL, "%s: cannot resolve the IPVS netlink family: %s",
+			 who, strerror(-r));
+	}
+	ipvs_nl_close(n);
+out:
+	ipvs_msgbuf_done(&b);
+	free(buf);
+	return r < 0 ? r : 0;
+}
+
+void ipvs_nl_close(struct ipvs_nl *n)
+{
+	if (n->sock)
+		mnl_socket_close(n->sock);
+	n->sock = NULL;
+}
+
+static void report(const struct ipvs_op *op, int err, const char *who, size_t *shown,
+		   struct diag *d)
+{
+	char k[IPVS_KEY_LEN], dest[ADDR_PORT_STRLEN] = "";
+
+	if ((*shown)++ >= ERRORS_SHOWN)
+		return;
+	ipvs_key_format(&op->key, k);
+	if (op->kind >= IPVS_OP_ADD_DEST)
+		addr_port_format(&op->dest.addr, op->dest.port, dest);
+	diag_add(d, DIAG_ERROR, NULL, 0, NULL, NULL, "%s: %s %s%s%s%s%s failed: %s", who,
+		 ipvs_op_name(op->kind), k, *dest ? " -> " : "", dest,
+		 op->kind == IPVS_OP_ADD_SVC || op->kind == IPVS_OP_SET_SVC ? " scheduler " : "",
+		 op->kind == IPVS_OP_ADD_SVC || op->kind == IPVS_OP_SET_SVC ? op->conf.sched : "",
+		 strerror(-err));
+}
+
+/* Reads the acks of the batch whose first sequence number is seq0 (count of them). */
+static int read_acks(struct ipvs_nl *n, const struct ipvs_ops *ops, size_t first, size_t count,
+		     uint32_t seq0, const char *who, struct ipvs_apply_info *info, size_t *shown,
+		     struct diag *d)
+{
+	char *buf = xmalloc(RECV_BUF);
+	size_t acked = 0;
+	int ret = 0;
+
+	while (acked < count) {
+		int len = (int)mnl_socket_recvfrom(n->sock, buf, RECV_BUF);
+		const struct nlmsghdr *nlh = (const struct nlmsghdr *)buf;
+
+		if (len < 0) {
+			ret = -errno;
+			diag_add(d, DIAG_ERROR, NULL, 0, NULL, NULL, "%s: reading the kernel's answers: %s",
+				 who, strerror(errno));
+			break;
+		}
+		for (; mnl_nlmsg_ok(nlh, len); nlh = mnl_nlmsg_next(nlh, &len)) {
+			const struct nlmsgerr *e = mnl_nlmsg_get_payload(nlh);
+			size_t i = nlh->nlmsg_seq - seq0;
+
+			if (nlh->nlmsg_type != NLMSG_ERROR || i >= count)
+				continue;
+			acked++;
+			if (e->error) {
+				info->failed++;
+				report(&ops->v[first + i], e->error, who, shown, d);
+				if (!ret)
+					ret = e->error;
+			}
+		}
+	}
+	free(buf);
+	return ret;
+}
+
+int ipvs_nl_apply(struct ipvs_nl *n, const struct ipvs_ops *ops, const char *who,
+		  struct ipvs_apply_info *info, struct diag *d)
+{
+	struct ipvs_msgbuf b = { 0 };
+	size_t shown = 0;
+	int ret = 0;
+
+	*info = (struct ipvs_apply_info){ 0 };
+	for (size_t first = 0; first < ops->n; first += IPVS_BATCH_MSGS) {
+		size_t count = ops->n - first < IPVS_BATCH_MSGS ? ops->n - first : IPVS_BATCH_MSGS;
+		uint32_t seq0 = n->seq;
+		int r;
+
+		ipvs_msgbuf_reset(&b);
+		for (size_t i = 0; i < count; i++)
+			ipvs_msg_op(&b, n->family_id, n->seq++, &ops->v[first + i]);
+		info->msgs += b.n_msgs;
+		info->bytes += b.len;
+		info->batches++;
+		r = send_buf(n, &b);
+		if (r < 0) {
+			diag_add(d, DIAG_ERROR, NULL, 0, NULL, NULL, "%s: sending %zu IPVS requests: %s", who,
+				 count, strerror(-r));
+			ret = r;
+			break;
+		}
+		r = read_acks(n, ops, first, count, seq0, who, info, &shown, d);
+		if (r < 0 && !ret)
+			ret = r;
+	}
+	if (shown > ERRORS_SHOWN)
+		diag_add(d, DIAG_ERROR, NULL, 0, NULL, NULL, "%s: %zu more IPVS requests failed", who,
+			 shown - ERRORS_SHOWN);
+	ipvs_msgbuf_done(&b);
+	return ret;
+}
+
+/* Runs a dump request (in b) and hands every answer to fn. */
+static int dump(struct ipvs_nl *n, struct ipvs_msgbuf *b, uint32_t seq,
+		int (*fn)(const struct ipvs_decoded *m, void *data), void *data)
+{
+	char *buf = xmalloc(RECV_BUF);
+	int r = send_buf(n, b);
+
+	while (r >= 0) {
+		int len = (int)mnl_socket_recvfrom(n->sock, buf, RECV_BUF);
+		const struct nlmsghdr *nlh = (const struct nlmsghdr *)buf;
+
+		if (len < 0) {
+			r = -errno;
+			break;
+		}
+		for (; mnl_nlmsg_ok(nlh, len); nlh = mnl_nlmsg_next(nlh, &len)) {
+			struct ipvs_decoded m;
+
+			if (nlh->nlmsg_seq != seq)
+				continue;
+			if (nlh->nlmsg_type == NLMSG_DONE)
+				goto out;
+			if (nlh->nlmsg_type == NLMSG_ERROR) {
+				r = ((const struct nlmsgerr *)mnl_nlmsg_get_payload(nlh))->error;
+				goto out;
+			}
+			if (ipvs_msg_decode(nlh, &m) == 0 && r >= 0)
+				r = fn(&m, data);
+		}
+	}
+out:
+	free(buf);
+	return r < 0 ? r : 0;
+}
+
+struct dump_ctx {
+	int family;
+	struct ipvs_table *t;
+	struct ipvs_svc *svc;
+};
+
+static int on_service(const struct ipvs_decoded *m, void *data)
+{
+	struct dump_ctx *x = data;
+	struct ipvs_svc s = { .key = m->key, .conf = m->conf };
+
+	/* fwmark services are not kroute's; neither are another family's. */
+	if (!m->has_svc || m->fwmark || m->key.family != x->family || ipvs_table_get(x->t, &m->key))
+		return 0;
+	ipvs_table_add(x->t, &s);
+	return 0;
+}
+
+static int on_dest(const struct ipvs_decoded *m, void *data)
+{
+	struct ipvs_svc *s = ((struct dump_ctx *)data)->svc;
+	size_t cap = s->n_dests;
+
+	if (!m->has_dest)
+		return 0;
+	s->dests = xgrow(s->dests, &cap, s->n_dests + 1, sizeof(*s->dests));
+	s->dests[s->n_dests] = m->dest;
+	s->dests[s->n_dests].conns = m->active_conns + m->inactive_conns;
+	s->n_dests++;
+	return 0;
+}
+
+static int dest_cmp_qsort(const void *a, const void *b)
+{
+	return ipvs_dest_cmp(a, b);
+}
+
+static int dump_dests(struct ipvs_nl *n, struct ipvs_svc *s)
+{
+	struct ipvs_msgbuf b = { 0 };
+	struct dump_ctx x = { .svc = s };
+	uint32_t seq = n->seq++;
+	int r;
+
+	free(s->dests);
+	s->dests = NULL;
+	s->n_dests = 0;
+	ipvs_msg_get_dests(&b, n->family_id, seq, &s->key);
+	r = dump(n, &b, seq, on_dest, &x);
+	ipvs_msgbuf_done(&b);
+	if (s->n_dests)
+		qsort(s->dests, s->n_dests, sizeof(*s->dests), dest_cmp_qsort);
+	return r;
+}
+
+int ipvs_nl_dump(struct ipvs_nl *n, int family, struct ipvs_table *t, struct diag *d)
+{
+	struct ipvs_msgbuf b = { 0 };
+	struct dump_ctx x = { .family = family, .t = t };
+	uint32_t seq = n->seq++;
+	int r;
+
+	ipvs_msg_get_services(&b, n->family_id, seq);
+	r = dump(n, &b, seq, on_service, &x);
+	ipvs_msgbuf_done(&b);
+	for (size_t i = 0; r >= 0 && i < t->n; i++)
+		r = dump_dests(n, &t->v[i]);
+	if (r < 0)
+		diag_add(d, DIAG_ERROR, NULL, 0, NULL, NULL, "ipvs: reading the kernel's virtual services: %s",
+			 strerror(-r));
+	ipvs_table_sort(t);
+	return r;
+}
+
+int ipvs_nl_read_conns(struct ipvs_nl *n, struct ipvs_svc *s)
+{
+	struct ipvs_svc now = { .key = s->key };
+	int r = dump_dests(n, &now);
+
+	for (size_t i = 0; r >= 0 && i < s->n_dests; i++) {
+		struct ipvs_dest *d = &s->dests[i];
+
+		if (!d->drain_since)
+			continue;
+		d->conns = 0; /* gone from the kernel: nothing to wait for */
+		for (size_t k = 0; k < now.n_dests; k++)
+			if (!ipvs_dest_cmp(&now.dests[k], d))
+				d->conns = now.dests[k].conns;
+	}
+	ipvs_svc_done(&now);
+	return r;
+}
+
+int ipvs_nl_set_timeouts(struct ipvs_nl *n, uint32_t tcp, uint32_t tcpfin, uint32_t udp,
+			 const char *who, struct diag *d)
+{
+	struct ipvs_msgbuf b = { 0 };
+	char *buf = xmalloc(RECV_BUF);
+	uint32_t seq = n->seq++;
+	int r;
+
+	ipvs_msg_set_timeouts(&b, n->family_id, seq, tcp, tcpfin, udp);
+	r = send_buf(n, &b);
+	while (r >= 0) {
+		int len = (int)mnl_socket_recvfrom(n->sock, buf, RECV_BUF);
+		const struct nlmsghdr *nlh = (const struct nlmsghdr *)buf;
+		bool done = false;
+
+		if (len < 0) {
+			r = -errno;
+			break;
+		}
+		for (; mnl_nlmsg_ok(nlh, len); nlh = mnl_nlmsg_next(nlh, &len))
+			if (nlh->nlmsg_type == NLMSG_ERROR && nlh->nlmsg_seq == seq) {
+				r = ((const struct nlmsgerr *)mnl_nlmsg_get_payload(nlh))->error;
+				done = true;
+			}
+		if (done)
+			break;
+	}
+	if (r < 0)
+		diag_add(d, DIAG_ERROR, NULL, 0, NULL, NULL, "%s: setting the IPVS timeouts: %s", who,
+			 strerror(-r));
+	ipvs_msgbuf_done(&b);
+	free(buf);
+	return r < 0 ? r : 0;
+}

@@ -1,0 +1,133 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The filter and NAT rules beside IPVS, as an nft table (rules.h). */
+#include "dataplane/ipvs/rules.h"
+
+#include <netinet/in.h>
+#include <stdio.h>
+
+#include "dataplane/common/nft_script.h"
+
+const char *ipvs_nft_family(int family)
+{
+	return family == AF_INET6 ? "ip6" : "ip";
+}
+
+static const char *proto_word(uint8_t proto)
+{
+	switch (proto) {
+	case IPPROTO_UDP:
+		return "udp";
+	case IPPROTO_SCTP:
+		return "sctp";
+	default:
+		return "tcp";
+	}
+}
+
+static void key_text(const struct ipvs_rule_key *k, bool with_src, char *buf, size_t len)
+{
+	char a[ADDR_STRLEN], s[ADDR_STRLEN + 4];
+
+	addr_format(&k->addr, a);
+	if (!with_src) {
+		snprintf(buf, len, "%s . %s . %u", a, proto_word(k->proto), k->port);
+		return;
+	}
+	cidr_format(&k->src, s);
+	snprintf(buf, len, "%s . %s . %u . %s", a, proto_word(k->proto), k->port, s);
+}
+
+static void write_set(struct sbuf *b, const char *name, const char *addr_type,
+		      const struct ipvs_keys *keys, bool with_src, bool interval)
+{
+	char type[96], el[2 * ADDR_STRLEN + 32];
+	bool first;
+
+	snprintf(type, sizeof(type), "%s . inet_proto . inet_service%s%s", addr_type,
+		 with_src ? " . " : "", with_src ? addr_type : "");
+	nft_set_begin(b, name, type, NULL, interval ? "interval" : NULL, &first);
+	for (size_t i = 0; i < keys->n; i++) {
+		key_text(&keys->v[i], with_src, el, sizeof(el));
+		nft_element(b, el, &first);
+	}
+	nft_set_end(b, first);
+}
+
+static bool has_cluster_cidr(const struct ipvs_rules_opts *o)
+{
+	for (size_t i = 0; i < o->n_cluster_cidrs; i++)
+		if (o->cluster_cidrs[i].addr.family == o->family)
+			return true;
+	return false;
+}
+
+void ipvs_rules_render(const struct ipvs_plan *p, const struct ipvs_rules_opts *o, struct sbuf *b)
+{
+	const char *at = o->family == AF_INET6 ? "ipv6_addr" : "ipv4_addr";
+	const char *ip = ipvs_nft_family(o->family);
+	char rule[256], el[ADDR_STRLEN + 8];
+	bool first;
+
+	nft_table_begin(b, ip, IPVS_NFT_TABLE);
+	write_set(b, "cluster", at, &p->sets[IPVS_SET_CLUSTER], false, false);
+	write_set(b, "masq", at, &p->sets[IPVS_SET_MASQ], false, false);
+	write_set(b, "drop", at, &p->sets[IPVS_SET_DROP], false, false);
+	write_set(b, "reject", at, &p->sets[IPVS_SET_REJECT], false, false);
+	write_set(b, "fw", at, &p->sets[IPVS_SET_FW], false, false);
+	write_set(b, "fw_allow", at, &p->sets[IPVS_SET_FW_ALLOW], true, true);
+	write_set(b, "loopback", at, &p->sets[IPVS_SET_LOOPBACK], true, false);
+	nft_set_begin(b, "cluster_cidrs", at, NULL, "interval", &first);
+	for (size_t i = 0; i < o->n_cluster_cidrs; i++)
+		if (o->cluster_cidrs[i].addr.family == o->family) {
+			cidr_format(&o->cluster_cidrs[i], el);
+			nft_element(b, el, &first);
+		}
+	nft_set_end(b, first);
+
+	nft_chain_begin(b, "policy", NULL, NULL, NULL, NULL);
+	snprintf(rule, sizeof(rule), "%s daddr . meta l4proto . th dport @drop drop", ip);
+	nft_rule(b, rule);
+	snprintf(rule, sizeof(rule), "%s daddr . meta l4proto . th dport @reject reject", ip);
+	nft_rule(b, rule);
+	snprintf(rule, sizeof(rule),
+		 "%s daddr . meta l4proto . th dport @fw %s daddr . meta l4proto . th dport . %s saddr"
+		 " != @fw_allow drop", ip, ip, ip);
+	nft_rule(b, rule);
+	nft_chain_end(b);
+
+	nft_chain_begin(b, "mark", NULL, NULL, NULL, NULL);
+	snprintf(rule, sizeof(rule),
+		 "%s daddr . meta l4proto . th dport @masq meta mark set meta mark | 0x%x", ip,
+		 IPVS_MASQ_MARK);
+	nft_rule(b, rule);
+	if (o->masquerade_all || has_cluster_cidr(o)) {
+		snprintf(rule, sizeof(rule),
+			 "%s daddr . meta l4proto . th dport @cluster %s%s meta mark set meta mark | 0x%x",
+			 ip, o->masquerade_all ? "" : ip,
+			 o->masquerade_all ? "" : " saddr != @cluster_cidrs", IPVS_MASQ_MARK);
+		nft_rule(b, rule);
+	}
+	nft_chain_end(b);
+
+	/* Ahead of IPVS: its LOCAL_IN hook runs at NAT source priority - 2, its LOCAL_OUT at NAT destination + 1. */
+	nft_chain_begin(b, "prerouting", "filter", "prerouting", "dstnat - 10", "accept");
+	nft_rule(b, "jump mark");
+	nft_chain_end(b);
+	nft_chain_begin(b, "input", "filter", "input", "filter - 10", "accept");
+	nft_rule(b, "jump policy");
+	nft_chain_end(b);
+	nft_chain_begin(b, "output", "filter", "output", "dstnat - 10", "accept");
+	nft_rule(b, "jump policy");
+	nft_rule(b, "jump mark");
+	nft_chain_end(b);
+	nft_chain_begin(b, "postrouting", "nat", "postrouting", "srcnat", "accept");
+	snprintf(rule, sizeof(rule),
+		 "meta mark & 0x%x == 0x%x meta mark set meta mark & 0x%x masquerade fully-random",
+		 IPVS_MASQ_MARK, IPVS_MASQ_MARK, ~IPVS_MASQ_MARK);
+	nft_rule(b, rule);
+	snprintf(rule, sizeof(rule),
+		 "%s daddr . meta l4proto . th dport . %s saddr @loopback masquerade fully-random", ip, ip);
+	nft_rule(b, rule);
+	nft_chain_end(b);
+	nft_table_end(b);
+}
