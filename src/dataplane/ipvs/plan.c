@@ -21,7 +21,11 @@ void ipvs_key_format(const struct ipvs_svc_key *k, char buf[IPVS_KEY_LEN])
 	char a[ADDR_PORT_STRLEN];
 
 	addr_port_format(&k->addr, k->port, a);
-	snprintf(buf, IPVS_KEY_LEN, "%u/%s", k->proto, a);
+	if (k->proto == IPPROTO_TCP || k->proto == IPPROTO_UDP || k->proto == IPPROTO_SCTP)
+		snprintf(buf, IPVS_KEY_LEN, "%s %s",
+			 k->proto == IPPROTO_TCP ? "tcp" : k->proto == IPPROTO_UDP ? "udp" : "sctp", a);
+	else
+		snprintf(buf, IPVS_KEY_LEN, "proto-%u %s", k->proto, a);
 }
 
 int ipvs_key_cmp(const struct ipvs_svc_key *a, const struct ipvs_svc_key *b)

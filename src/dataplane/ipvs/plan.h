@@ -33,7 +33,7 @@
 struct node_view;
 
 #define IPVS_SCHED_NAMELEN 16  /* IP_VS_SCHEDNAME_MAXLEN */
-#define IPVS_KEY_LEN 80        /* "6/17/[addr]:port" */
+#define IPVS_KEY_LEN 80        /* "udp [fd00::1]:53" */
 
 /* What identifies a virtual service in the kernel. */
 struct ipvs_svc_key {

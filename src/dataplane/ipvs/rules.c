@@ -101,10 +101,13 @@ void ipvs_rules_render(const struct ipvs_plan *p, const struct ipvs_rules_opts *
 		 IPVS_MASQ_MARK);
 	nft_rule(b, rule);
 	if (o->masquerade_all || has_cluster_cidr(o)) {
+		char from[64] = "";
+
+		if (!o->masquerade_all)
+			snprintf(from, sizeof(from), " %s saddr != @cluster_cidrs", ip);
 		snprintf(rule, sizeof(rule),
-			 "%s daddr . meta l4proto . th dport @cluster %s%s meta mark set meta mark | 0x%x",
-			 ip, o->masquerade_all ? "" : ip,
-			 o->masquerade_all ? "" : " saddr != @cluster_cidrs", IPVS_MASQ_MARK);
+			 "%s daddr . meta l4proto . th dport @cluster%s meta mark set meta mark | 0x%x",
+			 ip, from, IPVS_MASQ_MARK);
 		nft_rule(b, rule);
 	}
 	nft_chain_end(b);
