@@ -236,22 +236,22 @@ static void test_rules_text(void **state)
 	assert_non_null(strstr(s, "table ip kroute_ipvs\ndelete table ip kroute_ipvs\n"));
 	assert_non_null(strstr(s, "10.96.0.9 . tcp . 81"));
 	assert_non_null(strstr(s, "192.0.2.10 . tcp . 80 . 203.0.113.0/24"));
-	assert_non_null(strstr(s, "ip daddr . meta l4proto . th dport @reject reject"));
-	assert_non_null(strstr(s, "@cluster ip saddr != @cluster_cidrs meta mark set meta mark | 0x4000"));
+	assert_non_null(strstr(s, "ip daddr . meta l4proto . th dport @svc_reject reject"));
+	assert_non_null(strstr(s, "@svc_cluster ip saddr != @cluster_cidrs meta mark set meta mark | 0x4000"));
 	assert_non_null(strstr(s, "masquerade fully-random"));
 	sbuf_free(&b);
 	/* --masquerade-all: every cluster-IP packet, whatever its source. */
 	o.masquerade_all = true;
 	ipvs_rules_render(&p, &o, &b);
 	s = sbuf_cstr(&b);
-	assert_non_null(strstr(s, "@cluster meta mark set meta mark | 0x4000"));
+	assert_non_null(strstr(s, "@svc_cluster meta mark set meta mark | 0x4000"));
 	assert_null(strstr(s, "!= @cluster_cidrs"));
 	sbuf_free(&b);
 	/* No cluster CIDR and no --masquerade-all: the no-op detector, no cluster-IP masquerade. */
 	o.masquerade_all = false;
 	o.n_cluster_cidrs = 0;
 	ipvs_rules_render(&p, &o, &b);
-	assert_null(strstr(sbuf_cstr(&b), "@cluster "));
+	assert_null(strstr(sbuf_cstr(&b), "@svc_cluster "));
 	sbuf_free(&b);
 	ipvs_plan_done(&p);
 }

@@ -24,7 +24,8 @@ static const char *proto_word(uint8_t proto)
 	}
 }
 
-static void key_text(const struct ipvs_rule_key *k, bool with_src, char *buf, size_t len)
+static void key_text(const struct ipvs_rule_key *k, bool with_src, bool interval, char *buf,
+		     size_t len)
 {
 	char a[ADDR_STRLEN], s[ADDR_STRLEN + 4];
 
@@ -33,7 +34,11 @@ static void key_text(const struct ipvs_rule_key *k, bool with_src, char *buf, si
 		snprintf(buf, len, "%s . %s . %u", a, proto_word(k->proto), k->port);
 		return;
 	}
-	cidr_format(&k->src, s);
+	/* A set without intervals takes a plain address. */
+	if (interval)
+		cidr_format(&k->src, s);
+	else
+		addr_format(&k->src.addr, s);
 	snprintf(buf, len, "%s . %s . %u . %s", a, proto_word(k->proto), k->port, s);
 }
 
@@ -47,7 +52,7 @@ static void write_set(struct sbuf *b, const char *name, const char *addr_type,
 		 with_src ? " . " : "", with_src ? addr_type : "");
 	nft_set_begin(b, name, type, NULL, interval ? "interval" : NULL, &first);
 	for (size_t i = 0; i < keys->n; i++) {
-		key_text(&keys->v[i], with_src, el, sizeof(el));
+		key_text(&keys->v[i], with_src, interval, el, sizeof(el));
 		nft_element(b, el, &first);
 	}
 	nft_set_end(b, first);
@@ -69,13 +74,13 @@ void ipvs_rules_render(const struct ipvs_plan *p, const struct ipvs_rules_opts *
 	bool first;
 
 	nft_table_begin(b, ip, IPVS_NFT_TABLE);
-	write_set(b, "cluster", at, &p->sets[IPVS_SET_CLUSTER], false, false);
-	write_set(b, "masq", at, &p->sets[IPVS_SET_MASQ], false, false);
-	write_set(b, "drop", at, &p->sets[IPVS_SET_DROP], false, false);
-	write_set(b, "reject", at, &p->sets[IPVS_SET_REJECT], false, false);
-	write_set(b, "fw", at, &p->sets[IPVS_SET_FW], false, false);
-	write_set(b, "fw_allow", at, &p->sets[IPVS_SET_FW_ALLOW], true, true);
-	write_set(b, "loopback", at, &p->sets[IPVS_SET_LOOPBACK], true, false);
+	write_set(b, "svc_cluster", at, &p->sets[IPVS_SET_CLUSTER], false, false);
+	write_set(b, "svc_masq", at, &p->sets[IPVS_SET_MASQ], false, false);
+	write_set(b, "svc_drop", at, &p->sets[IPVS_SET_DROP], false, false);
+	write_set(b, "svc_reject", at, &p->sets[IPVS_SET_REJECT], false, false);
+	write_set(b, "lb_fw", at, &p->sets[IPVS_SET_FW], false, false);
+	write_set(b, "lb_fw_allow", at, &p->sets[IPVS_SET_FW_ALLOW], true, true);
+	write_set(b, "svc_loopback", at, &p->sets[IPVS_SET_LOOPBACK], true, false);
 	nft_set_begin(b, "cluster_cidrs", at, NULL, "interval", &first);
 	for (size_t i = 0; i < o->n_cluster_cidrs; i++)
 		if (o->cluster_cidrs[i].addr.family == o->family) {
@@ -84,20 +89,20 @@ void ipvs_rules_render(const struct ipvs_plan *p, const struct ipvs_rules_opts *
 		}
 	nft_set_end(b, first);
 
-	nft_chain_begin(b, "policy", NULL, NULL, NULL, NULL);
-	snprintf(rule, sizeof(rule), "%s daddr . meta l4proto . th dport @drop drop", ip);
+	nft_chain_begin(b, "svc_policy", NULL, NULL, NULL, NULL);
+	snprintf(rule, sizeof(rule), "%s daddr . meta l4proto . th dport @svc_drop drop", ip);
 	nft_rule(b, rule);
-	snprintf(rule, sizeof(rule), "%s daddr . meta l4proto . th dport @reject reject", ip);
+	snprintf(rule, sizeof(rule), "%s daddr . meta l4proto . th dport @svc_reject reject", ip);
 	nft_rule(b, rule);
 	snprintf(rule, sizeof(rule),
-		 "%s daddr . meta l4proto . th dport @fw %s daddr . meta l4proto . th dport . %s saddr"
-		 " != @fw_allow drop", ip, ip, ip);
+		 "%s daddr . meta l4proto . th dport @lb_fw %s daddr . meta l4proto . th dport . %s saddr"
+		 " != @lb_fw_allow drop", ip, ip, ip);
 	nft_rule(b, rule);
 	nft_chain_end(b);
 
-	nft_chain_begin(b, "mark", NULL, NULL, NULL, NULL);
+	nft_chain_begin(b, "svc_mark", NULL, NULL, NULL, NULL);
 	snprintf(rule, sizeof(rule),
-		 "%s daddr . meta l4proto . th dport @masq meta mark set meta mark | 0x%x", ip,
+		 "%s daddr . meta l4proto . th dport @svc_masq meta mark set meta mark | 0x%x", ip,
 		 IPVS_MASQ_MARK);
 	nft_rule(b, rule);
 	if (o->masquerade_all || has_cluster_cidr(o)) {
@@ -106,30 +111,30 @@ void ipvs_rules_render(const struct ipvs_plan *p, const struct ipvs_rules_opts *
 		if (!o->masquerade_all)
 			snprintf(from, sizeof(from), " %s saddr != @cluster_cidrs", ip);
 		snprintf(rule, sizeof(rule),
-			 "%s daddr . meta l4proto . th dport @cluster%s meta mark set meta mark | 0x%x",
+			 "%s daddr . meta l4proto . th dport @svc_cluster%s meta mark set meta mark | 0x%x",
 			 ip, from, IPVS_MASQ_MARK);
 		nft_rule(b, rule);
 	}
 	nft_chain_end(b);
 
 	/* Ahead of IPVS: its LOCAL_IN hook runs at NAT source priority - 2, its LOCAL_OUT at NAT destination + 1. */
-	nft_chain_begin(b, "prerouting", "filter", "prerouting", "dstnat - 10", "accept");
-	nft_rule(b, "jump mark");
+	nft_chain_begin(b, "filter_prerouting", "filter", "prerouting", "-110", "accept");
+	nft_rule(b, "jump svc_mark");
 	nft_chain_end(b);
-	nft_chain_begin(b, "input", "filter", "input", "filter - 10", "accept");
-	nft_rule(b, "jump policy");
+	nft_chain_begin(b, "filter_input", "filter", "input", "filter - 10", "accept");
+	nft_rule(b, "jump svc_policy");
 	nft_chain_end(b);
-	nft_chain_begin(b, "output", "filter", "output", "dstnat - 10", "accept");
-	nft_rule(b, "jump policy");
-	nft_rule(b, "jump mark");
+	nft_chain_begin(b, "filter_output", "filter", "output", "-110", "accept");
+	nft_rule(b, "jump svc_policy");
+	nft_rule(b, "jump svc_mark");
 	nft_chain_end(b);
-	nft_chain_begin(b, "postrouting", "nat", "postrouting", "srcnat", "accept");
+	nft_chain_begin(b, "nat_postrouting", "nat", "postrouting", "srcnat", "accept");
 	snprintf(rule, sizeof(rule),
 		 "meta mark & 0x%x == 0x%x meta mark set meta mark & 0x%x masquerade fully-random",
 		 IPVS_MASQ_MARK, IPVS_MASQ_MARK, ~IPVS_MASQ_MARK);
 	nft_rule(b, rule);
 	snprintf(rule, sizeof(rule),
-		 "%s daddr . meta l4proto . th dport . %s saddr @loopback masquerade fully-random", ip, ip);
+		 "%s daddr . meta l4proto . th dport . %s saddr @svc_loopback masquerade fully-random", ip, ip);
 	nft_rule(b, rule);
 	nft_chain_end(b);
 	nft_table_end(b);
