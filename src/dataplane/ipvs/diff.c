@@ -108,7 +108,12 @@ void ipvs_diff(const struct ipvs_table *have, const struct ipvs_table *want,
 		n.owner = w->owner ? xstrdup(w->owner) : NULL;
 		if (!h) {
 			push(ops, IPVS_OP_ADD_SVC, w, NULL);
-			for (size_t k = 0; k < w->n_dests; k++)
+			/*
+			 * The kernel puts each new dest at the head of its list, and its
+			 * schedulers break ties (lc, wlc...) and start (rr) there: added
+			 * last to first, the list is in the plan's order.
+			 */
+			for (size_t k = w->n_dests; k-- > 0;)
 				push(ops, IPVS_OP_ADD_DEST, w, &w->dests[k]);
 			n.dests = xmalloc((w->n_dests + 1) * sizeof(*n.dests));
 			if (w->n_dests)
