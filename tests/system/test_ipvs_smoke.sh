@@ -51,7 +51,7 @@ pod_link() { # NS-OF-POD IF POD-IP
 	ip -n "$NS" addr add "10.244.1.1/32" dev "$2" 2>/dev/null
 	ip -n "$NS" link set "$2" up
 	ip -n "$NS" route add "$3/32" dev "$2"
-	ip -n "$1" addr add "$3/24" dev eth0
+	ip -n "$1" addr add "$3/32" dev eth0
 	ip -n "$1" link set eth0 up
 	ip -n "$1" route add default via 10.244.1.1 dev eth0 onlink
 }
@@ -119,7 +119,9 @@ check "a virtual service on the cluster IP with wlc and persistence 77 s" \
 	"$(echo "$vs" | grep -c 'TCP  10.96.0.10:80 wlc persistent 77')" 1
 check "a virtual service on the node address for the NodePort" \
 	"$(echo "$vs" | grep -c 'TCP  192.168.0.2:30080 wlc')" 1
-check "the real server forwards by masquerading" "$(echo "$vs" | grep -c '10.244.1.10:8080 *Masq')" 4
+check "every real server forwards by masquerading (one per virtual service)" \
+	"$(echo "$vs" | grep -c '10.244.1.10:8080 *Masq')" "$(echo "$vs" | grep -cE '^(TCP|UDP) ')"
+check "no NodePort on 127.0.0.1 (IPVS cannot NAT a loopback source)" "$(echo "$vs" | grep -c '127.0.0.1')" 0
 check "kube-ipvs0 holds the cluster IP" "$(nx ip -br addr show kube-ipvs0 | grep -c 10.96.0.10/32)" 1
 check "the IPVS timeouts were set" "$(nx ipvsadm -L --timeout | grep -c '(tcp tcpfin udp): 300 ')" 1
 

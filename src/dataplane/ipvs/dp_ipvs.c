@@ -166,8 +166,6 @@ static void kernel_settings(struct dataplane *dp, struct diag *d)
 	/* Persistence never sends a new connection to a weight-0 (draining) server. */
 	sysctl_one("net/ipv4/vs/expire_quiescent_template", "1", true, d);
 	sysctl_one("net/ipv4/ip_forward", "1", true, d);
-	if (dp->opts.localhost_nodeports)
-		sysctl_one("net/ipv4/conf/all/route_localnet", "1", false, d);
 	if (dp->mo.strict_arp) {
 		sysctl_one("net/ipv4/conf/all/arp_ignore", "1", true, d);
 		sysctl_one("net/ipv4/conf/all/arp_announce", "2", true, d);
@@ -185,13 +183,17 @@ static bool is_loopback(const struct addr *a)
 	return a->family == AF_INET ? a->bytes[0] == 127 : !memcmp(a->bytes, lo6, 16);
 }
 
-/* The node's addresses that take NodePorts (kube-proxy: not those of kube-ipvs0). */
+/*
+ * The node's addresses that take NodePorts (kube-proxy: not those of
+ * kube-ipvs0).  Never a loopback address: IPVS drops what it would NAT from
+ * a loopback source to another host, so kube-proxy's IPVS mode has no
+ * NodePorts on 127.0.0.1 either (a connection there is refused).
+ */
 static void nodeport_addrs(const struct dataplane *dp, int family, struct addr **ret, size_t *ret_n)
 {
 	const struct cidr *c = dp->opts.nodeport_cidrs;
 	size_t nc = dp->opts.n_nodeport_cidrs, nl = 0, n = 0;
 	bool has_lo, all = nodeport_match_all(c, nc, family, &has_lo);
-	bool lo = nodeport_localhost(c, nc, family, dp->opts.localhost_nodeports);
 	struct addr *locals, *out;
 
 	ifaddr_list(IFADDR_EXCEPT, LINK, true, &locals, &nl);
@@ -206,9 +208,7 @@ static void nodeport_addrs(const struct dataplane *dp, int family, struct addr *
 			dup |= addr_eq(&out[k], a);
 		if (dup)
 			continue;
-		if (all ? !is_loopback(a) || (lo && a->bytes[0] == 127 && a->bytes[3] == 1 &&
-					      !a->bytes[1] && !a->bytes[2])
-			: nodeport_addr_ok(c, nc, locals, i, family, lo))
+		if (!is_loopback(a) && (all || nodeport_addr_ok(c, nc, locals, i, family, false)))
 			out[n++] = *a;
 	}
 	free(locals);
