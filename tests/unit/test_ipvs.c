@@ -75,7 +75,7 @@ static void unload(struct fixture *f)
 }
 
 static const char *const set_names[IPVS_SET_N] = { "cluster", "masq", "drop", "reject", "fw",
-						   "fw_allow", "loopback" };
+						   "fw_allow", "loopback", "shortcut" };
 
 /* The plan as lines: "svc KEY SCHED flags=F timeout=T: DEST@W ...", "link ADDR", "SET KEY". */
 static char *plan_text(const struct ipvs_plan *p)
@@ -106,6 +106,11 @@ static char *plan_text(const struct ipvs_plan *p)
 
 			addr_port_format(&rk->addr, rk->port, a);
 			cidr_format(&rk->src, src);
+			if (rk->mark) {
+				sbuf_printf(&b, "%s %s %s mark\n", set_names[s],
+					    rk->proto == IPPROTO_UDP ? "udp" : "tcp", a);
+				continue;
+			}
 			sbuf_printf(&b, "%s %s %s%s%s\n", set_names[s], rk->proto == IPPROTO_UDP ? "udp" : "tcp", a,
 				    rk->src.addr.family ? " from " : "", rk->src.addr.family ? src : "");
 		}
@@ -158,6 +163,13 @@ static const struct plan_case plan_cases[] = {
 	  SVC("web", "") "spec: {type: NodePort, externalTrafficPolicy: Local, clusterIP: 10.96.0.1,"
 	  " ports: [{name: http, port: 80, targetPort: 8080, nodePort: 30080}]}\n" SLICE("web", TWO),
 	  { "svc tcp 192.168.1.1:30080 rr flags=0 timeout=0: 10.244.1.5:8080@1\n" }, { "masq " } },
+	{ "NodePort, externalTrafficPolicy Local: pods and the node reach every endpoint (fwmark service)",
+	  SVC("web", "") "spec: {type: NodePort, externalTrafficPolicy: Local, clusterIP: 10.96.0.1,"
+	  " ports: [{name: http, port: 80, targetPort: 8080, nodePort: 30080}]}\n"
+	  SLICE("web", EP("10.244.2.5", "n2")),
+	  { "drop tcp 192.168.1.1:30080\n", "shortcut tcp 192.168.1.1:30080 mark\n",
+	    "rr flags=0 timeout=0: 10.244.2.5:8080@1\n", "svc fwmark 0x2" },
+	  { "svc tcp 192.168.1.1:30080" } },
 	{ "LoadBalancer with source ranges and an external IP",
 	  SVC("web", "") "spec: {type: LoadBalancer, clusterIP: 10.96.0.1, externalIPs: [198.51.100.7],"
 	  " loadBalancerSourceRanges: [203.0.113.0/24], ports: [{name: http, port: 80, targetPort: 8080,"
@@ -239,6 +251,8 @@ static void test_rules_text(void **state)
 	assert_non_null(strstr(s, "ip daddr . meta l4proto . th dport @svc_reject reject"));
 	assert_non_null(strstr(s, "@svc_cluster ip saddr != @cluster_cidrs meta mark set meta mark | 0x4000"));
 	assert_non_null(strstr(s, "masquerade fully-random"));
+	assert_non_null(strstr(s, "meta mark & 0xf0000000 == 0x20000000 return"));
+	assert_non_null(strstr(s, "ip saddr @cluster_cidrs meta mark set ip daddr . meta l4proto . th dport map @svc_shortcut"));
 	sbuf_free(&b);
 	/* --masquerade-all: every cluster-IP packet, whatever its source. */
 	o.masquerade_all = true;
@@ -336,6 +350,24 @@ static void test_msg_roundtrip(void **state)
 				assert_int_equal(m.fwd_method, IP_VS_CONN_F_MASQ);
 			}
 		}
+	ipvs_msgbuf_done(&b);
+}
+
+static void test_msg_fwmark(void **state)
+{
+	struct ipvs_msgbuf b = { 0 };
+	struct ipvs_op op = { .kind = IPVS_OP_ADD_SVC, .key = { .family = AF_INET6, .fwmark = 0x20001234 } };
+	struct ipvs_decoded m;
+
+	(void)state;
+	snprintf(op.conf.sched, sizeof(op.conf.sched), "rr");
+	ipvs_msg_op(&b, 42, 1, &op);
+	assert_int_equal(ipvs_msg_decode(msg_at(&b, 0), &m), 0);
+	assert_int_equal(m.key.fwmark, 0x20001234);
+	assert_int_equal(m.key.family, AF_INET6);
+	assert_int_equal(m.key.port, 0);
+	assert_true(m.svc_full);
+	assert_int_equal(ipvs_key_cmp(&m.key, &op.key), 0);
 	ipvs_msgbuf_done(&b);
 }
 
@@ -641,6 +673,7 @@ int main(void)
 		cmocka_unit_test(test_plan_cases),
 		cmocka_unit_test(test_rules_text),
 		cmocka_unit_test(test_msg_roundtrip),
+		cmocka_unit_test(test_msg_fwmark),
 		cmocka_unit_test(test_msg_requests),
 		cmocka_unit_test(test_msg_garbage),
 		cmocka_unit_test(test_diff_basic),

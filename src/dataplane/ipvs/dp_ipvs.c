@@ -246,8 +246,10 @@ static void keep_ours(const struct dataplane *dp, const struct family_state *fs,
 	for (size_t i = 0; i < k->n; i++) {
 		struct ipvs_svc *s = &k->v[i];
 
-		if (!excluded(dp, &s->key.addr) &&
-		    (addr_in(&s->key.addr, mine, n_mine) || ipvs_table_get(&fs->mirror, &s->key))) {
+		/* The dump keeps only fwmark services with kroute's marks. */
+		if ((s->key.fwmark || !excluded(dp, &s->key.addr)) &&
+		    (s->key.fwmark || addr_in(&s->key.addr, mine, n_mine) ||
+		     ipvs_table_get(&fs->mirror, &s->key))) {
 			const struct ipvs_svc *m = ipvs_table_get(&fs->mirror, &s->key);
 
 			/* A dest the mirror knows as draining keeps its start. */

@@ -86,9 +86,13 @@ static void put_svc(struct nlmsghdr *nlh, const struct ipvs_svc_key *k,
 	struct nlattr *nest = mnl_attr_nest_start(nlh, IPVS_CMD_ATTR_SERVICE);
 
 	mnl_attr_put_u16(nlh, IPVS_SVC_ATTR_AF, k->family);
-	mnl_attr_put_u16(nlh, IPVS_SVC_ATTR_PROTOCOL, k->proto);
-	put_addr(nlh, IPVS_SVC_ATTR_ADDR, &k->addr);
-	mnl_attr_put_u16(nlh, IPVS_SVC_ATTR_PORT, htons(k->port));
+	if (k->fwmark) {
+		mnl_attr_put_u32(nlh, IPVS_SVC_ATTR_FWMARK, k->fwmark);
+	} else {
+		mnl_attr_put_u16(nlh, IPVS_SVC_ATTR_PROTOCOL, k->proto);
+		put_addr(nlh, IPVS_SVC_ATTR_ADDR, &k->addr);
+		mnl_attr_put_u16(nlh, IPVS_SVC_ATTR_PORT, htons(k->port));
+	}
 	if (conf) {
 		struct ip_vs_flags f = { .flags = conf->flags, .mask = ~0u };
 
@@ -237,6 +241,7 @@ static int decode_svc(const struct nlattr *nest, struct ipvs_decoded *ret)
 	ret->key.family = (uint8_t)mnl_attr_get_u16(t.tb[IPVS_SVC_ATTR_AF]);
 	if (t.tb[IPVS_SVC_ATTR_FWMARK]) {
 		ret->fwmark = mnl_attr_get_u32(t.tb[IPVS_SVC_ATTR_FWMARK]);
+		ret->key.fwmark = ret->fwmark;
 	} else {
 		if (!t.tb[IPVS_SVC_ATTR_PROTOCOL] || !t.tb[IPVS_SVC_ATTR_PORT] ||
 		    get_addr(t.tb[IPVS_SVC_ATTR_ADDR], ret->key.family, &ret->key.addr) < 0)

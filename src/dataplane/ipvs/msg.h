@@ -67,7 +67,7 @@ struct ipvs_decoded {
 	struct ipvs_svc_key key;
 	struct ipvs_svc_conf conf;
 	uint32_t netmask;
-	uint32_t fwmark;             /* a fwmark service (not kroute's): key unset */
+	uint32_t fwmark;             /* a fwmark service: key.fwmark too, the rest of the key unset */
 	bool has_dest, dest_full;    /* the dest attribute; with forwarding, weight, thresholds */
 	struct ipvs_dest dest;
 	uint32_t fwd_method;

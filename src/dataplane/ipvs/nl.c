@@ -232,8 +232,9 @@ static int on_service(const struct ipvs_decoded *m, void *data)
 	struct dump_ctx *x = data;
 	struct ipvs_svc s = { .key = m->key, .conf = m->conf };
 
-	/* fwmark services are not kroute's; neither are another family's. */
-	if (!m->has_svc || m->fwmark || m->key.family != x->family || ipvs_table_get(x->t, &m->key))
+	/* Not another family's, nor a fwmark service outside kroute's marks. */
+	if (!m->has_svc || m->key.family != x->family || ipvs_table_get(x->t, &m->key) ||
+	    (m->fwmark && (m->fwmark & IPVS_FWMARK_MASK) != IPVS_FWMARK_BASE))
 		return 0;
 	ipvs_table_add(x->t, &s);
 	return 0;

@@ -20,6 +20,11 @@ void ipvs_key_format(const struct ipvs_svc_key *k, char buf[IPVS_KEY_LEN])
 {
 	char a[ADDR_PORT_STRLEN];
 
+	if (k->fwmark) {
+		snprintf(buf, IPVS_KEY_LEN, "fwmark 0x%08x/%s", k->fwmark,
+			 k->family == AF_INET6 ? "ipv6" : "ipv4");
+		return;
+	}
 	addr_port_format(&k->addr, k->port, a);
 	if (k->proto == IPPROTO_TCP || k->proto == IPPROTO_UDP || k->proto == IPPROTO_SCTP)
 		snprintf(buf, IPVS_KEY_LEN, "%s %s",
@@ -30,7 +35,11 @@ void ipvs_key_format(const struct ipvs_svc_key *k, char buf[IPVS_KEY_LEN])
 
 int ipvs_key_cmp(const struct ipvs_svc_key *a, const struct ipvs_svc_key *b)
 {
-	int c = addr_cmp(&a->addr, &b->addr);
+	int c;
+
+	if (a->fwmark != b->fwmark)
+		return a->fwmark < b->fwmark ? -1 : 1;
+	c = addr_cmp(&a->addr, &b->addr);
 
 	if (c)
 		return c;
@@ -157,14 +166,16 @@ void ipvs_plan_done(struct ipvs_plan *p)
 	*p = (struct ipvs_plan){ 0 };
 }
 
-static void add_key(struct ipvs_plan *p, enum ipvs_rule_set set, const struct addr *a,
-		    uint8_t proto, uint16_t port, const struct cidr *src)
+static struct ipvs_rule_key *add_key(struct ipvs_plan *p, enum ipvs_rule_set set,
+				     const struct addr *a, uint8_t proto, uint16_t port,
+				     const struct cidr *src)
 {
 	struct ipvs_rule_key k = { .addr = *a, .proto = proto, .port = port };
 
 	if (src)
 		k.src = *src;
 	VEC_PUSH(p->sets[set].v, p->sets[set].n, p->sets[set].cap, k);
+	return &p->sets[set].v[p->sets[set].n - 1];
 }
 
 static void add_link_addr(struct ipvs_plan *p, const struct addr *a)
@@ -217,12 +228,56 @@ static void route_dests(const struct port_view *pv, const struct route *r, struc
 	free(sd);
 }
 
+static void add_svc(struct ipvs_plan *p, const struct port_view *pv, const struct route *r,
+		    struct ipvs_svc *s)
+{
+	const char *sched = ipvs_sched_name(pv->lb.sched_name);
+
+	snprintf(s->conf.sched, sizeof(s->conf.sched), "%s", sched);
+	s->conf.flags = svc_flags(pv, sched);
+	if (pv->svc->affinity_client_ip)
+		s->conf.timeout = pv->svc->affinity_timeout ? pv->svc->affinity_timeout : 10800;
+	s->owner = xasprintf("%s:%u/%s", pv->svc->key, pv->port->port, proto_name(pv->port->proto));
+	route_dests(pv, r, s);
+	ipvs_table_add(&p->svcs, s);
+}
+
+/*
+ * The mark of pv's fwmark service (made on first use): a hash of the port
+ * view's name, so it stays across syncs and restarts, moved on past marks
+ * taken; never with the masquerade bit.
+ */
+static uint32_t shortcut_mark(struct ipvs_plan *p, const struct port_view *pv, const struct route *r,
+			      uint32_t *pv_mark)
+{
+	char name[512];
+	uint32_t m;
+	struct ipvs_svc s = { .key = { .family = (uint8_t)p->family } };
+	struct route cluster = *r;
+
+	if (*pv_mark)
+		return *pv_mark;
+	snprintf(name, sizeof(name), "%s:%u/%s/%d", pv->svc->key, pv->port->port,
+		 proto_name(pv->port->proto), p->family);
+	m = (uint32_t)fnv1a_update(FNV1A_OFFSET, name, strlen(name));
+	for (;;) {
+		m = IPVS_FWMARK_BASE | (m & ~IPVS_FWMARK_MASK & ~0x4000u);
+		s.key.fwmark = m;
+		if (m != IPVS_FWMARK_BASE && !ipvs_table_get(&p->svcs, &s.key))
+			break;
+		m++;
+	}
+	cluster.uses_local = false;
+	add_svc(p, pv, &cluster, &s);
+	*pv_mark = m;
+	return m;
+}
+
 static void add_virtual(struct ipvs_plan *p, const struct port_view *pv, const struct route *r,
 			const struct addr *a, uint16_t port)
 {
 	struct ipvs_svc s = { .key = { .family = (uint8_t)p->family, .addr = *a, .port = port,
 				       .proto = (uint8_t)proto_ipproto(pv->port->proto) } };
-	const char *sched = ipvs_sched_name(pv->lb.sched_name);
 
 	if (ipvs_table_get(&p->svcs, &s.key)) {
 		char k[IPVS_KEY_LEN];
@@ -233,13 +288,7 @@ static void add_virtual(struct ipvs_plan *p, const struct port_view *pv, const s
 				   pv->svc->key, route_kind_name(r->kind), k));
 		return;
 	}
-	snprintf(s.conf.sched, sizeof(s.conf.sched), "%s", sched);
-	s.conf.flags = svc_flags(pv, sched);
-	if (pv->svc->affinity_client_ip)
-		s.conf.timeout = pv->svc->affinity_timeout ? pv->svc->affinity_timeout : 10800;
-	s.owner = xasprintf("%s:%u/%s", pv->svc->key, pv->port->port, proto_name(pv->port->proto));
-	route_dests(pv, r, &s);
-	ipvs_table_add(&p->svcs, &s);
+	add_svc(p, pv, r, &s);
 }
 
 /* The hairpin pairs: an endpoint reaching itself through the service is masqueraded. */
@@ -255,10 +304,14 @@ static void add_loopback(struct ipvs_plan *p, const struct port_view *pv, uint8_
 }
 
 static void plan_route(struct ipvs_plan *p, const struct ipvs_plan_opts *o,
-		       const struct port_view *pv, const struct route *r, uint8_t proto)
+		       const struct port_view *pv, const struct route *r, uint8_t proto,
+		       uint32_t *pv_mark)
 {
 	const struct addr *addrs = &r->addr;
 	size_t n = 1;
+	/* externalTrafficPolicy Local: the pods and the node go to every endpoint. */
+	bool shortcut = r->kind != ROUTE_CLUSTER_IP && r->uses_local && r->action != ACTION_REJECT &&
+			!pv->cat.cluster.nil && pv->cat.cluster.n > 0;
 
 	if (!r->allocated)
 		return;
@@ -271,6 +324,9 @@ static void plan_route(struct ipvs_plan *p, const struct ipvs_plan_opts *o,
 	for (size_t i = 0; i < n; i++) {
 		const struct addr *a = &addrs[i];
 
+		if (shortcut)
+			add_key(p, IPVS_SET_SHORTCUT, a, proto, r->port, NULL)->mark =
+				shortcut_mark(p, pv, r, pv_mark);
 		switch (r->action) {
 		case ACTION_DROP:
 			add_key(p, IPVS_SET_DROP, a, proto, r->port, NULL);
@@ -338,6 +394,7 @@ void ipvs_plan_build(const struct node_view *v, const struct ipvs_plan_opts *o, 
 	for (size_t i = 0; i < v->n_ports; i++) {
 		const struct port_view *pv = &v->ports[i];
 		const struct route *cip = NULL;
+		uint32_t mark = 0;
 		uint8_t proto;
 
 		if (pv->family != o->family)
@@ -350,7 +407,7 @@ void ipvs_plan_build(const struct node_view *v, const struct ipvs_plan_opts *o, 
 			continue;
 		proto = (uint8_t)proto_ipproto(pv->port->proto);
 		for (size_t k = 0; k < pv->n_routes; k++)
-			plan_route(p, o, pv, &pv->routes[k], proto);
+			plan_route(p, o, pv, &pv->routes[k], proto, &mark);
 		add_loopback(p, pv, proto);
 	}
 	ipvs_table_sort(&p->svcs);

@@ -35,12 +35,23 @@ struct node_view;
 #define IPVS_SCHED_NAMELEN 16  /* IP_VS_SCHEDNAME_MAXLEN */
 #define IPVS_KEY_LEN 80        /* "udp [fd00::1]:53" */
 
+/*
+ * kroute's firewall marks: a fwmark virtual service per externalTrafficPolicy
+ * Local port, for the pods' and the node's own traffic to its external
+ * addresses, which goes to every endpoint (as kube-proxy's iptables mode
+ * short-circuits it) while outside clients get the local ones.  The nft
+ * rules set the mark; IPVS looks fwmark services up first.
+ */
+#define IPVS_FWMARK_BASE 0x20000000u
+#define IPVS_FWMARK_MASK 0xf0000000u
+
 /* What identifies a virtual service in the kernel. */
 struct ipvs_svc_key {
 	uint8_t family;        /* AF_INET / AF_INET6 */
-	uint8_t proto;         /* IPPROTO_TCP, _UDP, _SCTP */
+	uint8_t proto;         /* IPPROTO_TCP, _UDP, _SCTP; 0 for a fwmark service */
 	uint16_t port;
 	struct addr addr;
+	uint32_t fwmark;       /* a fwmark service (proto, port and addr unset); 0: none */
 };
 
 /* A virtual service's settings (IPVS_CMD_SET_SERVICE changes them in place). */
@@ -80,6 +91,7 @@ struct ipvs_rule_key {
 	uint8_t proto;
 	uint16_t port;
 	struct cidr src;          /* fw_allow: the allowed range; loopback: the endpoint's address */
+	uint32_t mark;            /* shortcut: the fwmark service's mark */
 };
 
 struct ipvs_keys {
@@ -95,6 +107,7 @@ enum ipvs_rule_set {
 	IPVS_SET_FW,        /* load-balancer ports with source ranges */
 	IPVS_SET_FW_ALLOW,  /* their allowed (port, source range) pairs */
 	IPVS_SET_LOOPBACK,  /* endpoint address, protocol, port, same address: hairpin */
+	IPVS_SET_SHORTCUT,  /* eTP Local external ports -> the mark of their fwmark service */
 	IPVS_SET_N,
 };
 

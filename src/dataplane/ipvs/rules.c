@@ -81,6 +81,17 @@ void ipvs_rules_render(const struct ipvs_plan *p, const struct ipvs_rules_opts *
 	write_set(b, "lb_fw", at, &p->sets[IPVS_SET_FW], false, false);
 	write_set(b, "lb_fw_allow", at, &p->sets[IPVS_SET_FW_ALLOW], true, true);
 	write_set(b, "svc_loopback", at, &p->sets[IPVS_SET_LOOPBACK], true, false);
+	snprintf(rule, sizeof(rule), "%s . inet_proto . inet_service", at);
+	nft_set_begin(b, "svc_shortcut", rule, "mark", NULL, &first);
+	for (size_t i = 0; i < p->sets[IPVS_SET_SHORTCUT].n; i++) {
+		const struct ipvs_rule_key *k = &p->sets[IPVS_SET_SHORTCUT].v[i];
+		char key[ADDR_STRLEN + 32];
+
+		key_text(k, false, false, key, sizeof(key));
+		snprintf(rule, sizeof(rule), "%s : 0x%08x", key, k->mark);
+		nft_element(b, rule, &first);
+	}
+	nft_set_end(b, first);
 	nft_set_begin(b, "cluster_cidrs", at, NULL, "interval", &first);
 	for (size_t i = 0; i < o->n_cluster_cidrs; i++)
 		if (o->cluster_cidrs[i].addr.family == o->family) {
@@ -90,6 +101,10 @@ void ipvs_rules_render(const struct ipvs_plan *p, const struct ipvs_rules_opts *
 	nft_set_end(b, first);
 
 	nft_chain_begin(b, "svc_policy", NULL, NULL, NULL, NULL);
+	/* The pods' and the node's traffic that an eTP Local port sends to every endpoint. */
+	snprintf(rule, sizeof(rule), "meta mark & 0x%08x == 0x%08x return", IPVS_FWMARK_MASK,
+		 IPVS_FWMARK_BASE);
+	nft_rule(b, rule);
 	snprintf(rule, sizeof(rule), "%s daddr . meta l4proto . th dport @svc_drop drop", ip);
 	nft_rule(b, rule);
 	snprintf(rule, sizeof(rule), "%s daddr . meta l4proto . th dport @svc_reject reject", ip);
@@ -101,6 +116,17 @@ void ipvs_rules_render(const struct ipvs_plan *p, const struct ipvs_rules_opts *
 	nft_chain_end(b);
 
 	nft_chain_begin(b, "svc_mark", NULL, NULL, NULL, NULL);
+	/* A failed map lookup ends the rule: only the shortcut ports get a mark. */
+	if (has_cluster_cidr(o)) {
+		snprintf(rule, sizeof(rule),
+			 "%s saddr @cluster_cidrs meta mark set %s daddr . meta l4proto . th dport map"
+			 " @svc_shortcut", ip, ip);
+		nft_rule(b, rule);
+	}
+	snprintf(rule, sizeof(rule),
+		 "fib saddr type local meta mark set %s daddr . meta l4proto . th dport map @svc_shortcut",
+		 ip);
+	nft_rule(b, rule);
 	snprintf(rule, sizeof(rule),
 		 "%s daddr . meta l4proto . th dport @svc_masq meta mark set meta mark | 0x%x", ip,
 		 IPVS_MASQ_MARK);
@@ -125,8 +151,8 @@ void ipvs_rules_render(const struct ipvs_plan *p, const struct ipvs_rules_opts *
 	nft_rule(b, "jump svc_policy");
 	nft_chain_end(b);
 	nft_chain_begin(b, "filter_output", "filter", "output", "-110", "accept");
-	nft_rule(b, "jump svc_policy");
 	nft_rule(b, "jump svc_mark");
+	nft_rule(b, "jump svc_policy");
 	nft_chain_end(b);
 	nft_chain_begin(b, "nat_postrouting", "nat", "postrouting", "srcnat", "accept");
 	snprintf(rule, sizeof(rule),
