@@ -32,6 +32,7 @@
 #include "dataplane/ipvs/plan.h"
 #include "dataplane/ipvs/rules.h"
 #include "policy/policy.h"
+#include "sched/sched.h"
 #include "source/manifest.h"
 
 #define SVC(name, extra) \
@@ -659,12 +660,12 @@ static void test_diff_large(void **state)
 static void test_sched_names(void **state)
 {
 	(void)state;
-	assert_string_equal(ipvs_sched_name(NULL), "rr");
-	assert_string_equal(ipvs_sched_name("random"), "rr");
-	assert_string_equal(ipvs_sched_name("maglev"), "mh");
-	assert_string_equal(ipvs_sched_name("wlc"), "wlc");
-	assert_string_equal(ipvs_sched_name("sh"), "sh");
-	assert_string_equal(ipvs_sched_name("lblcr"), "lblcr");
+	assert_string_equal(sched_ipvs_name(NULL), "rr");
+	assert_string_equal(sched_ipvs_name("random"), "rr");
+	assert_string_equal(sched_ipvs_name("maglev"), "mh");
+	assert_string_equal(sched_ipvs_name("wlc"), "wlc");
+	assert_string_equal(sched_ipvs_name("sh"), "sh");
+	assert_string_equal(sched_ipvs_name("lblcr"), "lblcr");
 }
 
 int main(void)

@@ -135,21 +135,6 @@ void ipvs_table_sort(struct ipvs_table *t)
 	}
 }
 
-const char *ipvs_sched_name(const char *name)
-{
-	/* The schedulers Linux ships as ip_vs_NAME modules. */
-	static const char *const kernel[] = { "rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh",
-					      "sh", "sed", "nq", "fo", "ovf", "mh", "twos" };
-
-	if (!name)
-		return "rr";
-	for (size_t i = 0; i < ARRAY_SIZE(kernel); i++)
-		if (streq(name, kernel[i]))
-			return kernel[i];
-	/* Maglev hashing is the kernel's mh; IPVS has no random choice: rr, kube-proxy's default. */
-	return streq(name, "maglev") ? "mh" : "rr";
-}
-
 void ipvs_plan_init(struct ipvs_plan *p, int family)
 {
 	*p = (struct ipvs_plan){ .family = family };
@@ -231,7 +216,7 @@ static void route_dests(const struct port_view *pv, const struct route *r, struc
 static void add_svc(struct ipvs_plan *p, const struct port_view *pv, const struct route *r,
 		    struct ipvs_svc *s)
 {
-	const char *sched = ipvs_sched_name(pv->lb.sched_name);
+	const char *sched = sched_ipvs_name(pv->lb.sched_name);
 
 	snprintf(s->conf.sched, sizeof(s->conf.sched), "%s", sched);
 	s->conf.flags = svc_flags(pv, sched);

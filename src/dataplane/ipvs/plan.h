@@ -145,9 +145,6 @@ void ipvs_key_format(const struct ipvs_svc_key *k, char buf[IPVS_KEY_LEN]);
 int ipvs_key_cmp(const struct ipvs_svc_key *a, const struct ipvs_svc_key *b);
 int ipvs_dest_cmp(const struct ipvs_dest *a, const struct ipvs_dest *b);
 
-/* The IPVS scheduler for kroute's scheduler name ("random" and unknown: rr; "maglev": mh). */
-const char *ipvs_sched_name(const char *kroute_name);
-
 void ipvs_plan_init(struct ipvs_plan *p, int family);
 void ipvs_plan_done(struct ipvs_plan *p);
 /* Plans v's ports of o->family into p (initialised by the caller). */
