@@ -26,12 +26,53 @@ static int send_buf(struct ipvs_nl *n, const struct ipvs_msgbuf *b)
 	return r < 0 ? -errno : 0;
 }
 
+/*
+ * Reads the kernel's answers and hands each message to fn until fn returns
+ * non-zero: > 0 done, < 0 an error (returned).
+ */
+static int recv_until(struct ipvs_nl *n, int (*fn)(const struct nlmsghdr *nlh, void *data),
+		      void *data)
+{
+	char *buf = xmalloc(RECV_BUF);
+	int r = 0;
+
+	while (!r) {
+		int len = (int)mnl_socket_recvfrom(n->sock, buf, RECV_BUF);
+		const struct nlmsghdr *nlh = (const struct nlmsghdr *)buf;
+
+		if (len < 0) {
+			r = -errno;
+			break;
+		}
+		for (; !r && mnl_nlmsg_ok(nlh, len); nlh = mnl_nlmsg_next(nlh, &len))
+			r = fn(nlh, data);
+	}
+	free(buf);
+	return r < 0 ? r : 0;
+}
+
+static int nlmsg_error(const struct nlmsghdr *nlh)
+{
+	return ((const struct nlmsgerr *)mnl_nlmsg_get_payload(nlh))->error;
+}
+
+/* The family lookup's answer, then its ack. */
+static int on_family(const struct nlmsghdr *nlh, void *data)
+{
+	struct ipvs_nl *n = data;
+
+	if (nlh->nlmsg_type == NLMSG_ERROR)
+		return nlmsg_error(nlh) ? nlmsg_error(nlh) : 1;
+	if (nlh->nlmsg_type == GENL_ID_CTRL)
+		(void)ipvs_msg_decode_family(nlh, &n->family_id);
+	return 0;
+}
+
 int ipvs_nl_open(struct ipvs_nl *n, const char *who, struct diag *d)
 {
 	struct ipvs_msgbuf b = { 0 };
-	char *buf = xmalloc(RECV_BUF);
 	int one = 1, r = 0, size = 1 << 22;
-	bool got = false;
+	bool got;
 
 	*n = (struct ipvs_nl){ .seq = 1 };
 	n->sock = mnl_socket_open(NETLINK_GENERIC);
@@ -39,6 +80,7 @@ int ipvs_nl_open(struct ipvs_nl *n, const char *who, struct diag *d)
 		r = -errno;
 		diag_add(d, DIAG_ERROR, NULL, 0, NULL, NULL, "%s: cannot open a generic netlink socket: %s",
 			 who, strerror(errno));
+		ipvs_nl_close(n);
 		goto out;
 	}
 	/* Acks carry no copy of the request; room for a batch's acks. */
@@ -47,26 +89,9 @@ int ipvs_nl_open(struct ipvs_nl *n, const char *who, struct diag *d)
 		(void)setsockopt(mnl_socket_get_fd(n->sock), SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
 	ipvs_msg_get_family(&b, n->seq++);
 	r = send_buf(n, &b);
-	while (r >= 0) {
-		int len = (int)mnl_socket_recvfrom(n->sock, buf, RECV_BUF);
-		const struct nlmsghdr *nlh = (const struct nlmsghdr *)buf;
-
-		if (len < 0) {
-			r = -errno;
-			break;
-		}
-		for (; mnl_nlmsg_ok(nlh, len); nlh = mnl_nlmsg_next(nlh, &len)) {
-			if (nlh->nlmsg_type == NLMSG_ERROR) {
-				const struct nlmsgerr *e = mnl_nlmsg_get_payload(nlh);
-
-				r = e->error;
-				goto answered;
-			}
-			if (nlh->nlmsg_type == GENL_ID_CTRL && ipvs_msg_decode_family(nlh, &n->family_id) == 0)
-				got = true;
-		}
-	}
-answered:
+	if (r >= 0)
+		r = recv_until(n, on_family, n);
+	got = n->family_id != 0;
 	if (got && r >= 0)
 		goto out;
 	if (r == -ENOENT || (r >= 0 && !got)) {
@@ -83,7 +108,6 @@ answered:
 	ipvs_nl_close(n);
 out:
 	ipvs_msgbuf_done(&b);
-	free(buf);
 	return r < 0 ? r : 0;
 }
 
@@ -111,42 +135,32 @@ static void report(const struct ipvs_op *op, int err, const char *who, size_t *s
 		 strerror(-err));
 }
 
-/* Reads the acks of the batch whose first sequence number is seq0 (count of them). */
-static int read_acks(struct ipvs_nl *n, const struct ipvs_ops *ops, size_t first, size_t count,
-		     uint32_t seq0, const char *who, struct ipvs_apply_info *info, size_t *shown,
-		     struct diag *d)
+struct acks {
+	const struct ipvs_ops *ops;
+	size_t first, count, acked, shown;
+	uint32_t seq0;
+	const char *who;
+	struct ipvs_apply_info *info;
+	struct diag *d;
+	int ret;
+};
+
+/* One batch's acks: each failure named (the first few), done when all came. */
+static int on_ack(const struct nlmsghdr *nlh, void *data)
 {
-	char *buf = xmalloc(RECV_BUF);
-	size_t acked = 0;
-	int ret = 0;
+	struct acks *a = data;
+	size_t i = nlh->nlmsg_seq - a->seq0;
 
-	while (acked < count) {
-		int len = (int)mnl_socket_recvfrom(n->sock, buf, RECV_BUF);
-		const struct nlmsghdr *nlh = (const struct nlmsghdr *)buf;
-
-		if (len < 0) {
-			ret = -errno;
-			diag_add(d, DIAG_ERROR, NULL, 0, NULL, NULL, "%s: reading the kernel's answers: %s",
-				 who, strerror(errno));
-			break;
-		}
-		for (; mnl_nlmsg_ok(nlh, len); nlh = mnl_nlmsg_next(nlh, &len)) {
-			const struct nlmsgerr *e = mnl_nlmsg_get_payload(nlh);
-			size_t i = nlh->nlmsg_seq - seq0;
-
-			if (nlh->nlmsg_type != NLMSG_ERROR || i >= count)
-				continue;
-			acked++;
-			if (e->error) {
-				info->failed++;
-				report(&ops->v[first + i], e->error, who, shown, d);
-				if (!ret)
-					ret = e->error;
-			}
-		}
+	if (nlh->nlmsg_type != NLMSG_ERROR || i >= a->count)
+		return 0;
+	a->acked++;
+	if (nlmsg_error(nlh)) {
+		a->info->failed++;
+		report(&a->ops->v[a->first + i], nlmsg_error(nlh), a->who, &a->shown, a->d);
+		if (!a->ret)
+			a->ret = nlmsg_error(nlh);
 	}
-	free(buf);
-	return ret;
+	return a->acked == a->count;
 }
 
 int ipvs_nl_apply(struct ipvs_nl *n, const struct ipvs_ops *ops, const char *who,
@@ -175,9 +189,18 @@ int ipvs_nl_apply(struct ipvs_nl *n, const struct ipvs_ops *ops, const char *who
 			ret = r;
 			break;
 		}
-		r = read_acks(n, ops, first, count, seq0, who, info, &shown, d);
+		struct acks a = { .ops = ops, .first = first, .count = count, .seq0 = seq0, .who = who,
+				  .info = info, .d = d, .shown = shown };
+
+		r = recv_until(n, on_ack, &a);
+		shown = a.shown;
+		if (r < 0)
+			diag_add(d, DIAG_ERROR, NULL, 0, NULL, NULL, "%s: reading the kernel's answers: %s",
+				 who, strerror(-r));
 		if (r < 0 && !ret)
 			ret = r;
+		if (a.ret < 0 && !ret)
+			ret = a.ret;
 	}
 	if (shown > ERRORS_SHOWN)
 		diag_add(d, DIAG_ERROR, NULL, 0, NULL, NULL, "%s: %zu more IPVS requests failed", who,
@@ -186,39 +209,34 @@ int ipvs_nl_apply(struct ipvs_nl *n, const struct ipvs_ops *ops, const char *who
 	return ret;
 }
 
+struct dump_run {
+	uint32_t seq;
+	int (*fn)(const struct ipvs_decoded *m, void *data);
+	void *data;
+};
+
+static int on_dump(const struct nlmsghdr *nlh, void *data)
+{
+	struct dump_run *x = data;
+	struct ipvs_decoded m;
+
+	if (nlh->nlmsg_seq != x->seq)
+		return 0;
+	if (nlh->nlmsg_type == NLMSG_DONE)
+		return 1;
+	if (nlh->nlmsg_type == NLMSG_ERROR)
+		return nlmsg_error(nlh) ? nlmsg_error(nlh) : 1;
+	return ipvs_msg_decode(nlh, &m) == 0 ? x->fn(&m, x->data) : 0;
+}
+
 /* Runs a dump request (in b) and hands every answer to fn. */
 static int dump(struct ipvs_nl *n, struct ipvs_msgbuf *b, uint32_t seq,
 		int (*fn)(const struct ipvs_decoded *m, void *data), void *data)
 {
-	char *buf = xmalloc(RECV_BUF);
+	struct dump_run x = { .seq = seq, .fn = fn, .data = data };
 	int r = send_buf(n, b);
 
-	while (r >= 0) {
-		int len = (int)mnl_socket_recvfrom(n->sock, buf, RECV_BUF);
-		const struct nlmsghdr *nlh = (const struct nlmsghdr *)buf;
-
-		if (len < 0) {
-			r = -errno;
-			break;
-		}
-		for (; mnl_nlmsg_ok(nlh, len); nlh = mnl_nlmsg_next(nlh, &len)) {
-			struct ipvs_decoded m;
-
-			if (nlh->nlmsg_seq != seq)
-				continue;
-			if (nlh->nlmsg_type == NLMSG_DONE)
-				goto out;
-			if (nlh->nlmsg_type == NLMSG_ERROR) {
-				r = ((const struct nlmsgerr *)mnl_nlmsg_get_payload(nlh))->error;
-				goto out;
-			}
-			if (ipvs_msg_decode(nlh, &m) == 0 && r >= 0)
-				r = fn(&m, data);
-		}
-	}
-out:
-	free(buf);
-	return r < 0 ? r : 0;
+	return r < 0 ? r : recv_until(n, on_dump, &x);
 }
 
 struct dump_ctx {
@@ -315,37 +333,31 @@ int ipvs_nl_read_conns(struct ipvs_nl *n, struct ipvs_svc *s)
 	return r;
 }
 
+struct one_ack {
+	uint32_t seq;
+};
+
+static int on_one_ack(const struct nlmsghdr *nlh, void *data)
+{
+	if (nlh->nlmsg_type != NLMSG_ERROR || nlh->nlmsg_seq != ((struct one_ack *)data)->seq)
+		return 0;
+	return nlmsg_error(nlh) ? nlmsg_error(nlh) : 1;
+}
+
 int ipvs_nl_set_timeouts(struct ipvs_nl *n, uint32_t tcp, uint32_t tcpfin, uint32_t udp,
 			 const char *who, struct diag *d)
 {
 	struct ipvs_msgbuf b = { 0 };
-	char *buf = xmalloc(RECV_BUF);
-	uint32_t seq = n->seq++;
+	struct one_ack a = { .seq = n->seq++ };
 	int r;
 
-	ipvs_msg_set_timeouts(&b, n->family_id, seq, tcp, tcpfin, udp);
+	ipvs_msg_set_timeouts(&b, n->family_id, a.seq, tcp, tcpfin, udp);
 	r = send_buf(n, &b);
-	while (r >= 0) {
-		int len = (int)mnl_socket_recvfrom(n->sock, buf, RECV_BUF);
-		const struct nlmsghdr *nlh = (const struct nlmsghdr *)buf;
-		bool done = false;
-
-		if (len < 0) {
-			r = -errno;
-			break;
-		}
-		for (; mnl_nlmsg_ok(nlh, len); nlh = mnl_nlmsg_next(nlh, &len))
-			if (nlh->nlmsg_type == NLMSG_ERROR && nlh->nlmsg_seq == seq) {
-				r = ((const struct nlmsgerr *)mnl_nlmsg_get_payload(nlh))->error;
-				done = true;
-			}
-		if (done)
-			break;
-	}
+	if (r >= 0)
+		r = recv_until(n, on_one_ack, &a);
 	if (r < 0)
 		diag_add(d, DIAG_ERROR, NULL, 0, NULL, NULL, "%s: setting the IPVS timeouts: %s", who,
 			 strerror(-r));
 	ipvs_msgbuf_done(&b);
-	free(buf);
-	return r < 0 ? r : 0;
+	return r;
 }
