@@ -103,7 +103,7 @@ for i in $(seq 50); do [ -f "$TMP/web-1.ready" ] && [ -f "$TMP/web-2.ready" ] &&
 LOG=$TMP/kroute.log
 ip netns exec "$NS" "$KROUTE" run --mode ipvs --node node-1 -f "$M" --cluster-cidr 10.244.0.0/16 \
 	--ipvs-min-sync-period 0s --ipvs-sync-period 2s --ipvs-tcp-timeout 300s \
-	--ipvs-drain-timeout 10s >"$LOG" 2>&1 &
+	--ipvs-drain-timeout 30s >"$LOG" 2>&1 &
 KR=$!
 PIDS+=("$KR")
 synced() { [ "$(grep -c 'sync:' "$LOG")" -ge "$1" ]; }
@@ -143,6 +143,7 @@ check "a pod reaches the service and keeps its source address" "$(echo "$r" | cl
 # Drain: a live connection to web-1 while web-1 is replaced by web-2.
 # One keep-alive HTTP connection, a request every 0.1 s for 2 s or more; each answer's pod on a line.
 ip netns exec "$CLI" bash -c '
+	trap "" PIPE
 	exec 3<>/dev/tcp/10.96.0.10/80 || exit 1
 	for i in $(seq 20); do
 		printf "GET / HTTP/1.1\r\nHost: t\r\n\r\n" >&3 || { echo closed; continue; }
@@ -172,9 +173,10 @@ wait "$HELD"
 check "the held connection kept answering from web-1 through the change" \
 	"$(grep -c 'pod=web-1' "$TMP/held.out") $(grep -vc 'pod=web-1' "$TMP/held.out")" "20 0"
 # Its connection closed, it lingers in TIME_WAIT (an inactive connection) until
-# --ipvs-drain-timeout (10 s), then a periodic sync (2 s) deletes it.
+# --ipvs-drain-timeout (30 s: longer than the held connection, even emulated), then a periodic
+# sync (2 s) deletes it.
 gone=no
-for i in $(seq 100); do
+for i in $(seq 250); do
 	if ! nx ipvsadm -Ln | grep -q '10.244.1.10:8080'; then gone=yes; break; fi
 	sleep 0.2
 done
