@@ -34,8 +34,8 @@ static void usage_lint(FILE *f)
 	      "  -o, --output FORMAT        table (default) or json\n"
 	      "      --ignore RULE          leave out a rule, by id (KR001) or name\n"
 	      "                             (etp-local-drops); repeatable, or comma-separated\n"
-	      "      --mode MODE            the data plane whose abilities count: iptables (default)\n"
-	      "                             or userspace\n"
+	      "      --mode MODE            the data plane whose abilities count: iptables (default),\n"
+	      "                             userspace or ipvs\n"
 	      "      --endpoint-lifetime D  how long endpoints are expected to live (default 1h),\n"
 	      "                             for session affinity timeouts (KR007)\n"
 	      "      --service-proxy-name N lint only services labelled\n"
@@ -71,7 +71,7 @@ static int set_mode(struct lint_opts *o, const char *arg)
 			return 0;
 		}
 	}
-	fprintf(stderr, "kroute lint: --mode must be iptables or userspace, got \"%s\"\n", arg);
+	fprintf(stderr, "kroute lint: --mode must be iptables, userspace or ipvs, got \"%s\"\n", arg);
 	return -EINVAL;
 }
 

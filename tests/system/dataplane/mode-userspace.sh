@@ -20,7 +20,9 @@
 #   fd-per-connection  every connection costs the agent file descriptors
 #   host-endpoint-masq an endpoint on this node's own address sees the node's
 #                      address, not the client's (docs/userspace.md)
-MODE_CAPS=(retry accept-first passive-health weights lc rr-order grace-period fd-per-connection host-endpoint-masq)
+#   localhost-nodeports  NodePorts answer on 127.0.0.1
+#   affinity-timeout     ClientIP affinity ends timeoutSeconds after the client's last new connection
+MODE_CAPS=(retry accept-first passive-health weights lc rr-order grace-period fd-per-connection host-endpoint-masq localhost-nodeports affinity-timeout)
 MODE_CMDS=(iptables-save iptables-restore conntrack nft ss)
 
 GRACE=3
