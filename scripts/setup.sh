@@ -12,6 +12,8 @@ pkgs=(
   libmicrohttpd-dev  # health, healthCheckNodePort and metrics servers
   prometheus  # the metrics test scrapes kroute with the real server; promtool checks the format
   libnftnl-dev libmnl-dev  # nftables mode speaks netlink
+  qemu-system-x86 busybox-static  # IPVS tests boot a kernel that has ip_vs (tests/ipvs/)
+  ipvsadm ipset  # what the IPVS tests and bench compare kroute's state with, inside that guest
 )
 missing=()
 for p in "${pkgs[@]}"; do
@@ -33,3 +35,7 @@ if [ "${#missing[@]}" -gt 0 ]; then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
+# The IPVS tests' guest (tests/ipvs/kit.sh): Debian's kernel package, unpacked
+# (never installed) with an initramfs, cached in /var/cache/kroute-ipvs.
+"$(dirname "$0")/../tests/ipvs/kit.sh" ||
+	echo "setup: no IPVS guest kit (tests/ipvs/kit.sh failed): the ipvs tests will fail"

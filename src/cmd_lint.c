@@ -35,7 +35,7 @@ static void usage_lint(FILE *f)
 	      "      --ignore RULE          leave out a rule, by id (KR001) or name\n"
 	      "                             (etp-local-drops); repeatable, or comma-separated\n"
 	      "      --mode MODE            the data plane whose abilities count: iptables (default),\n"
-	      "                             userspace or nftables\n"
+	      "                             userspace, nftables or ipvs\n"
 	      "      --endpoint-lifetime D  how long endpoints are expected to live (default 1h),\n"
 	      "                             for session affinity timeouts (KR007)\n"
 	      "      --service-proxy-name N lint only services labelled\n"
@@ -71,7 +71,7 @@ static int set_mode(struct lint_opts *o, const char *arg)
 			return 0;
 		}
 	}
-	fprintf(stderr, "kroute lint: --mode must be iptables, userspace or nftables, got \"%s\"\n", arg);
+	fprintf(stderr, "kroute lint: --mode must be iptables, userspace, nftables or ipvs, got \"%s\"\n", arg);
 	return -EINVAL;
 }
 

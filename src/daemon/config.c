@@ -167,8 +167,8 @@ static const struct cfg_field cfg_fields[] = {
 	F("iptables.minSyncPeriod", CT_DURATION, .flag = "iptables-min-sync-period",
 	  .when = WHEN_IPTABLES),
 	F("ipvs", CT_STRUCT),
-	F("ipvs.syncPeriod", CT_DURATION, .flag = "iptables-sync-period", .when = WHEN_IPVS),
-	F("ipvs.minSyncPeriod", CT_DURATION, .flag = "iptables-min-sync-period",
+	F("ipvs.syncPeriod", CT_DURATION, .flag = "ipvs-sync-period", .when = WHEN_IPVS),
+	F("ipvs.minSyncPeriod", CT_DURATION, .flag = "ipvs-min-sync-period",
 	  .when = WHEN_IPVS),
 	/* kroute's --scheduler takes IPVS's scheduler names (and more), in any mode that has one. */
 	F("ipvs.scheduler", CT_STR, .flag = "scheduler", .write = write_scheduler),

@@ -11,6 +11,7 @@
 #include "policy/policy.h"
 
 extern const struct dataplane_ops dp_iptables_ops;
+extern const struct dataplane_ops dp_ipvs_ops;
 extern const struct dataplane_ops dp_nftables_ops;
 extern const struct dataplane_ops dp_userspace_ops;
 
@@ -18,6 +19,7 @@ const struct dataplane_ops *const dataplane_all[] = {
 	&dp_iptables_ops,
 	&dp_nftables_ops,
 	&dp_userspace_ops,
+	&dp_ipvs_ops,
 	NULL,
 };
 

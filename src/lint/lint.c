@@ -15,7 +15,7 @@
 #include "core/util.h"
 #include "lint/lint_internal.h"
 
-const char *const lint_modes[] = { "iptables", "userspace", "nftables", NULL };
+const char *const lint_modes[] = { "iptables", "userspace", "nftables", "ipvs", NULL };
 
 void lint_opts_init(struct lint_opts *o)
 {

@@ -156,6 +156,11 @@ static void scheduler_rules(struct lint_ctx *x, const struct service *svc)
 		else
 			flags_no_effect(x, svc, &lb);
 	} else {
+		/* The IPVS mode runs the kernel's schedulers; kroute's own become the nearest. */
+		if (streq(x->o->mode, "ipvs") && ann_sched && !streq(sched_ipvs_name(lb.sched_name), lb.sched_name))
+			lint_add(x, LINT_SCHED_NOT_HONOURED, LINT_WARNING, svc->key, "", NULL, 0,
+				 xasprintf("%s: %s is not an IPVS scheduler; the ipvs mode uses %s instead",
+					   ANNOTATION_SCHEDULER, lb.sched_name, sched_ipvs_name(lb.sched_name)));
 		if (ann_weights && info && !(info->caps & SCHED_CAP_WEIGHTS))
 			no_effect(x, svc, xasprintf("%s: scheduler %s ignores weights other than 0 (0 still drains an endpoint)",
 						    ANNOTATION_ENDPOINT_WEIGHTS, lb.sched_name));

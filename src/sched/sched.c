@@ -363,3 +363,16 @@ int sched_maglev_lookup(const struct sched_state *st, uint64_t hash)
 	idx = v.table[hash % v.len];
 	return idx == SCHED_NO_DEST ? -ENOENT : (int)idx;
 }
+
+const char *sched_ipvs_name(const char *name)
+{
+	static const char *const kernel[] = { "rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh",
+					      "sh", "sed", "nq", "fo", "ovf", "mh", "twos" };
+
+	if (!name)
+		return "rr";
+	for (size_t i = 0; i < sizeof(kernel) / sizeof(kernel[0]); i++)
+		if (!strcmp(name, kernel[i]))
+			return kernel[i];
+	return strcmp(name, "maglev") ? "rr" : "mh";
+}

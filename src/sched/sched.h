@@ -159,3 +159,10 @@ uint64_t sched_flow_hash(const struct sched_flow *flow);
 uint64_t sched_siphash(uint64_t k0, uint64_t k1, const void *data, size_t len, int c_rounds,
 		       int d_rounds);
 bool sched_is_prime(uint32_t n);
+/*
+ * The Linux IPVS scheduler (an ip_vs_NAME module) a kernel data plane uses
+ * for kroute scheduler name: the same name where the kernel has it; "mh"
+ * for "maglev" (its Maglev hashing); "rr" for "random", NULL and the rest
+ * (IPVS has no random choice; rr is kube-proxy's IPVS default).
+ */
+const char *sched_ipvs_name(const char *name);

@@ -93,7 +93,7 @@ eq "abc eTP: KR008" "$(jq -c '[.findings[] | select(.rule == "KR008") | .service
 usage_error lint "-f PATH is required"
 usage_error lint 'no rule "KR999"' -f "$src/examples" --ignore KR999
 usage_error lint '-o must be table or json' -f "$src/examples" -o yaml
-usage_error lint '--mode must be iptables, userspace or nftables' -f "$src/examples" --mode ipvs
+usage_error lint '--mode must be iptables, userspace, nftables or ipvs' -f "$src/examples" --mode ebpf
 usage_error lint '--endpoint-lifetime' -f "$src/examples" --endpoint-lifetime soon
 usage_error lint 'exclude each other' -f "$src/examples" --kubeconfig /nonexistent
 usage_error lint 'unexpected argument' -f "$src/examples" extra

@@ -38,6 +38,10 @@ D=$(cd "$(dirname "$0")" && pwd)/dataplane
 dp_begin "$@"
 TABLE=${DATAPLANE_TABLE:-$D/scenarios.table}
 . "$D/checks.sh"
+# A table of another folder may bring checks of its own (tests/ipvs/checks.sh).
+if [ -n "${DATAPLANE_CHECKS:-}" ]; then
+	. "$DATAPLANE_CHECKS" || exit 2
+fi
 
 # ---- what the engine asks of a front end: the cluster of tests/cluster ----
 dp_ns() { kc_ns "$@"; }

@@ -309,7 +309,7 @@ static void test_bad_values(void **state)
 		{ "iptables:\n  masqueradeAll: \"true\"\n", 4, "iptables.masqueradeAll",
 		  "must be a boolean" },
 		{ "iptables: [1]\n", 3, "iptables", "must be a mapping, not list" },
-		{ "mode: ipvs\n", 3, "mode", "unknown mode \"ipvs\"" },
+		{ "mode: kernelspace\n", 3, "mode", "unknown mode \"kernelspace\"" },
 		{ "mode: 7\n", 3, "mode", "must be a string, not integer" },
 		{ "clusterCIDR: 10.0.0.0/8,10.1.0.0/16\n", 3, "clusterCIDR",
 		  "one IPv4 and one IPv6 CIDR" },

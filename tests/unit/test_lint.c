@@ -209,6 +209,14 @@ static const struct lint_case cases[] = {
 	  NODES3 SERVICE_ANN("s", "kroute.io/scheduler: random", CIP("10.96.0.1") WEB)
 	  ENDPOINTS("s", ON("10.0.1.1", "n1", "z1") "," ON("10.0.3.1", "n3", "z2")),
 	  "", NULL, .mode = NULL },
+	{ "maglev in ipvs mode: the kernel's mh instead",
+	  NODES3 SERVICE_ANN("s", "kroute.io/scheduler: maglev", CIP("10.96.0.1") WEB)
+	  ENDPOINTS("s", ON("10.0.1.1", "n1", "z1") "," ON("10.0.3.1", "n3", "z2")),
+	  "KR009 warning t/s - \n", "maglev is not an IPVS scheduler; the ipvs mode uses mh instead", .mode = "ipvs" },
+	{ "wlc in ipvs mode: the kernel's own, nothing",
+	  NODES3 SERVICE_ANN("s", "kroute.io/scheduler: wlc", CIP("10.96.0.1") WEB)
+	  ENDPOINTS("s", ON("10.0.1.1", "n1", "z1") "," ON("10.0.3.1", "n3", "z2")),
+	  "", NULL, .mode = "ipvs" },
 	/* KR010 */
 	{ "an unknown scheduler: an error",
 	  NODES3 SERVICE_ANN("s", "kroute.io/scheduler: least-conn", CIP("10.96.0.1") WEB)

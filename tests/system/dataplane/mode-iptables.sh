@@ -8,7 +8,9 @@
 #   kernel-nat   the rules stay in the kernel and keep forwarding after kroute exits
 #   kube-chains  kube-proxy's KUBE-* chains, jumped to from the built-in
 #                chains; a full sync (SIGHUP) puts back a deleted jump
-MODE_CAPS=(kernel-nat kube-chains)
+#   localhost-nodeports  NodePorts answer on 127.0.0.1
+#   affinity-timeout     ClientIP affinity ends timeoutSeconds after the client's last new connection
+MODE_CAPS=(kernel-nat kube-chains localhost-nodeports affinity-timeout)
 # Commands the mode (or its checks) needs; the test skips without them.
 MODE_CMDS=(iptables-save iptables-restore conntrack)
 

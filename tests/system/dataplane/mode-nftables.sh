@@ -7,7 +7,9 @@
 # Capabilities (dataplane/README.md lists them all):
 #   kernel-nat   the rules stay in the kernel and keep forwarding after kroute exits
 #   weights      kroute.io/endpoint-weights is honoured (numgen slots per weight)
-MODE_CAPS=(kernel-nat weights)
+#   localhost-nodeports  NodePorts answer on 127.0.0.1
+#   affinity-timeout     ClientIP affinity ends timeoutSeconds after the client's last new connection
+MODE_CAPS=(kernel-nat weights localhost-nodeports affinity-timeout)
 # Commands the mode (or its checks) needs; the test skips without them.
 MODE_CMDS=(nft conntrack)
 

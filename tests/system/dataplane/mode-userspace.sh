@@ -22,8 +22,10 @@
 #                      address, not the client's (docs/userspace.md)
 #   node-passes-source-ranges  the node's own connections to an LB IP pass its
 #                      loadBalancerSourceRanges (docs/userspace.md)
+#   localhost-nodeports  NodePorts answer on 127.0.0.1
+#   affinity-timeout     ClientIP affinity ends timeoutSeconds after the client's last new connection
 MODE_CAPS=(retry accept-first passive-health weights lc rr-order grace-period fd-per-connection host-endpoint-masq
-	node-passes-source-ranges)
+	node-passes-source-ranges localhost-nodeports affinity-timeout)
 MODE_CMDS=(iptables-save iptables-restore conntrack nft ss)
 
 GRACE=3
