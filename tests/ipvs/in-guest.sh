@@ -11,7 +11,7 @@
 # environment, in the host's file system (read-only 9p at the same paths,
 # with a writable layer in guest RAM; /tmp and /run are fresh tmpfs).  Its
 # stdout and stderr reach the caller's stdout; the exit status is CMD's
-# (0..127; 77 stays 77, a skip).  The guest has no network card: nothing it
+# (0..126; 77 stays 77, a skip).  The guest has no network card: nothing it
 # does reaches the host, except in the directories shared with it.
 #
 # A guest that dies (kernel panic, /init failing) or runs out of time is a
@@ -135,6 +135,10 @@ qpid=$!
 wait "$qpid"
 qrc=$?
 qpid=
+# A qemu that never opened the FIFO (it failed to start) leaves cat waiting
+# in open: a read-write open (which never blocks) and close end it.
+exec {fifo}<>"$tmp/out"
+exec {fifo}>&-
 wait "$cpid"
 cpid=
 secs=$(($(date +%s) - start))
@@ -146,8 +150,12 @@ if [ "$qrc" = 124 ] || [ "$qrc" = 137 ]; then
 	console | tail -n 30 | sed 's/^/  /' >&2
 	exit $GUEST_FAIL
 fi
-if [ $((qrc % 2)) = 1 ]; then
-	exit $(((qrc - 1) / 2))
+# The status the guest reported (guest-init.sh), when its console agrees.
+if [ $((qrc % 2)) = 1 ] && [ "$qrc" -ge 3 ]; then
+	rc=$(((qrc - 1) / 2 - 1))
+	if console | grep -qx "kroute-guest: the job exited [0-9]* at .*"; then
+		exit "$rc"
+	fi
 fi
 say "FAIL: the guest stopped without an exit status (qemu exit $qrc after ${secs} s); its console ends:"
 console | tail -n 30 | sed 's/^/  /' >&2
