@@ -113,6 +113,10 @@ rm -f "$ROOT/.in-guest-write-test"
 out=$(KROUTE_GUEST_QEMU=/nonexistent/qemu "$guest" true 2>&1)
 rc=$?
 holds "no qemu: SKIP, exit 77 (got $rc: $out)" [ "$rc:${out:0:5}" = "77:SKIP:" ]
+# qemu refusing to start (its own exit status 1) is a failure, never status 0.
+KROUTE_GUEST_MEM=not-a-size "$guest" true >"$tmp/qemu-error" 2>&1
+rc=$?
+holds "qemu failing to start: a failure, exit 125 (got $rc)" [ "$rc" = 125 ]
 
 # The inside, and what the caller gets back.  The first boot decides whether
 # a guest can run here at all.
