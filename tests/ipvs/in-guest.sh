@@ -144,10 +144,17 @@ cpid=
 secs=$(($(date +%s) - start))
 
 console() { sed 's/\r$//; s/\x1b\[[0-9;?]*[A-Za-z]//g; s/\x1bc//g' "$tmp/console"; }
+# console_end: what tells why a guest died (its init's lines, a panic, an
+# oops), then the console's last lines.
+console_end() {
+	console | grep -E 'kroute-guest:|Kernel panic|BUG:|Oops|sysrq' | head -n 12 | sed 's/^/  /' >&2
+	echo "  ... the console's last lines:" >&2
+	console | tail -n 20 | sed 's/^/  /' >&2
+}
 [ "${KROUTE_GUEST_CONSOLE:-0}" = 1 ] && console | sed 's/^/guest console: /' >&2
 if [ "$qrc" = 124 ] || [ "$qrc" = 137 ]; then
-	say "FAIL: the guest ran out of time (${timeout_s} s, KROUTE_GUEST_TIMEOUT); its console ends:"
-	console | tail -n 30 | sed 's/^/  /' >&2
+	say "FAIL: the guest ran out of time (${timeout_s} s, KROUTE_GUEST_TIMEOUT); its console:"
+	console_end
 	exit $GUEST_FAIL
 fi
 # The status the guest reported (guest-init.sh), when its console agrees.
@@ -157,6 +164,6 @@ if [ $((qrc % 2)) = 1 ] && [ "$qrc" -ge 3 ]; then
 		exit "$rc"
 	fi
 fi
-say "FAIL: the guest stopped without an exit status (qemu exit $qrc after ${secs} s); its console ends:"
-console | tail -n 30 | sed 's/^/  /' >&2
+say "FAIL: the guest stopped without an exit status (qemu exit $qrc after ${secs} s); its console:"
+console_end
 exit $GUEST_FAIL
