@@ -7,8 +7,8 @@
 # in guest RAM (overlay), chroots into it and runs the job that
 # tests/ipvs/in-guest.sh appended to the initramfs (/job: conf, run.sh).
 # The job's output goes to the virtio port "kroute.out" (the caller's stdout);
-# its exit status goes to qemu's isa-debug-exit port, which makes qemu exit
-# with (status << 1) | 1.  Anything that goes wrong before the job runs powers
+# its exit status + 1 goes to qemu's isa-debug-exit port, which makes qemu
+# exit with ((status + 1) << 1) | 1.  Anything that goes wrong before the job runs powers
 # off without a status: the host then reports a dead guest, never a pass.
 export PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root
 mount -t proc proc /proc
@@ -90,11 +90,13 @@ echo "kroute-guest: running the job at $(cut -d' ' -f1 /proc/uptime) s"
 chroot /host /bin/bash /run/kroute-job/run.sh >"$out" 2>&1 </dev/null
 rc=$?
 echo "kroute-guest: the job exited $rc at $(cut -d' ' -f1 /proc/uptime) s"
-# The port carries 7 bits of status (qemu's exit status is 8 bits).
-if [ "$rc" -gt 127 ]; then
-	echo "kroute-guest: exit status $rc reported as 127" >"$out"
-	rc=127
+# qemu exits with (value << 1) | 1, in 8 bits, and with 1 on an error of its
+# own: the value sent is the status + 1 (so no status looks like qemu's
+# error), which leaves 0..126.
+if [ "$rc" -gt 126 ]; then
+	echo "kroute-guest: exit status $rc reported as 126" >"$out"
+	rc=126
 fi
 sync
-printf "\\$(printf %o "$rc")" | dd of=/dev/port bs=1 seek=244 count=1 2>/dev/null
+printf "\\$(printf %o $((rc + 1)))" | dd of=/dev/port bs=1 seek=244 count=1 2>/dev/null
 die "isa-debug-exit did not stop qemu"

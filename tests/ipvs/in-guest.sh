@@ -11,7 +11,7 @@
 # environment, in the host's file system (read-only 9p at the same paths,
 # with a writable layer in guest RAM; /tmp and /run are fresh tmpfs).  Its
 # stdout and stderr reach the caller's stdout; the exit status is CMD's
-# (0..127; 77 stays 77, a skip).  The guest has no network card: nothing it
+# (0..126; 77 stays 77, a skip).  The guest has no network card: nothing it
 # does reaches the host, except in the directories shared with it.
 #
 # A guest that dies (kernel panic, /init failing) or runs out of time is a
@@ -135,20 +135,35 @@ qpid=$!
 wait "$qpid"
 qrc=$?
 qpid=
+# A qemu that never opened the FIFO (it failed to start) leaves cat waiting
+# in open: a read-write open (which never blocks) and close end it.
+exec {fifo}<>"$tmp/out"
+exec {fifo}>&-
 wait "$cpid"
 cpid=
 secs=$(($(date +%s) - start))
 
 console() { sed 's/\r$//; s/\x1b\[[0-9;?]*[A-Za-z]//g; s/\x1bc//g' "$tmp/console"; }
+# console_end: what tells why a guest died (its init's lines, a panic, an
+# oops), then the console's last lines.
+console_end() {
+	console | grep -E 'kroute-guest:|Kernel panic|BUG:|Oops|sysrq' | head -n 12 | sed 's/^/  /' >&2
+	echo "  ... the console's last lines:" >&2
+	console | tail -n 20 | sed 's/^/  /' >&2
+}
 [ "${KROUTE_GUEST_CONSOLE:-0}" = 1 ] && console | sed 's/^/guest console: /' >&2
 if [ "$qrc" = 124 ] || [ "$qrc" = 137 ]; then
-	say "FAIL: the guest ran out of time (${timeout_s} s, KROUTE_GUEST_TIMEOUT); its console ends:"
-	console | tail -n 30 | sed 's/^/  /' >&2
+	say "FAIL: the guest ran out of time (${timeout_s} s, KROUTE_GUEST_TIMEOUT); its console:"
+	console_end
 	exit $GUEST_FAIL
 fi
-if [ $((qrc % 2)) = 1 ]; then
-	exit $(((qrc - 1) / 2))
+# The status the guest reported (guest-init.sh), when its console agrees.
+if [ $((qrc % 2)) = 1 ] && [ "$qrc" -ge 3 ]; then
+	rc=$(((qrc - 1) / 2 - 1))
+	if console | grep -qx "kroute-guest: the job exited [0-9]* at .*"; then
+		exit "$rc"
+	fi
 fi
-say "FAIL: the guest stopped without an exit status (qemu exit $qrc after ${secs} s); its console ends:"
-console | tail -n 30 | sed 's/^/  /' >&2
+say "FAIL: the guest stopped without an exit status (qemu exit $qrc after ${secs} s); its console:"
+console_end
 exit $GUEST_FAIL

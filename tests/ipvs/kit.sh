@@ -7,7 +7,8 @@
 # (tests/ipvs/guest-init.sh).  Built once and cached outside the checkout:
 #
 #   tests/ipvs/kit.sh                 build the kit unless the cached one is current
-#   tests/ipvs/kit.sh --print-dir     print the kit's directory (vmlinuz, initramfs.cpio.gz)
+#   tests/ipvs/kit.sh --print-dir     print the kit's directory (vmlinuz, initramfs.cpio.gz):
+#                                     /var/cache/kroute-ipvs/kit-HASH, HASH of kit.sh and guest-init.sh
 #
 # The kernel is the package Debian's linux-image-amd64 depends on, fetched with
 # `apt-get download` and unpacked with `dpkg -x`: never installed on the host.
@@ -20,7 +21,6 @@
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 CACHE=${KROUTE_IPVS_CACHE:-/var/cache/kroute-ipvs}
-KIT=$CACHE/kit
 
 log() { echo "ipvs kit: $*" >&2; }
 
@@ -47,10 +47,12 @@ case "${1:-}" in
 	"") ;;
 	*) echo "usage: $0 [--print-dir]" >&2; exit 2 ;;
 esac
+# A kit is made by this script and this guest init: its folder is named after
+# their hash, so checkouts with other versions (a branch, CI) keep their own.
+want_stamp() { cat "$0" "$HERE/guest-init.sh" | sha256sum | cut -d' ' -f1; }
+KIT=$CACHE/kit-$(want_stamp | cut -c1-16)
 if [ "$print_dir" = 1 ]; then echo "$KIT"; exit 0; fi
 
-# The kit is current when it was built by this script and this guest init.
-want_stamp() { cat "$0" "$HERE/guest-init.sh" | sha256sum | cut -d' ' -f1; }
 kit_current() {
 	[ -f "$KIT/vmlinuz" ] && [ -f "$KIT/initramfs.cpio.gz" ] && [ -f "$KIT/stamp" ] &&
 		[ "$(cat "$KIT/stamp")" = "$(want_stamp)" ]

@@ -113,6 +113,10 @@ rm -f "$ROOT/.in-guest-write-test"
 out=$(KROUTE_GUEST_QEMU=/nonexistent/qemu "$guest" true 2>&1)
 rc=$?
 holds "no qemu: SKIP, exit 77 (got $rc: $out)" [ "$rc:${out:0:5}" = "77:SKIP:" ]
+# qemu refusing to start (its own exit status 1) is a failure, never status 0.
+KROUTE_GUEST_MEM=not-a-size "$guest" true >"$tmp/qemu-error" 2>&1
+rc=$?
+holds "qemu failing to start: a failure, exit 125 (got $rc)" [ "$rc" = 125 ]
 
 # The inside, and what the caller gets back.  The first boot decides whether
 # a guest can run here at all.
@@ -143,7 +147,8 @@ holds "exit status 77 passed through, with the output (got $rc)" [ "$rc:$(grep -
 "$guest" sh -c 'echo c >/proc/sysrq-trigger; sleep 30; exit 0' >"$tmp/panic" 2>&1
 rc=$?
 holds "a guest that panics fails, exit 125 (got $rc)" [ "$rc" = 125 ]
-holds "with the panic shown" grep -q 'sysrq' "$tmp/panic"
+holds "with the panic shown" grep -q 'Kernel panic' "$tmp/panic"
+grep -q 'Kernel panic' "$tmp/panic" || sed 's/^/  /' "$tmp/panic"
 
 # Opt-in (another boot and a wait): a guest that runs too long.
 if [ "${KROUTE_IPVS_LONG:-0}" = 1 ]; then
