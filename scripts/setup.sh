@@ -12,6 +12,7 @@ pkgs=(
   libmicrohttpd-dev  # health, healthCheckNodePort and metrics servers
   prometheus  # the metrics test scrapes kroute with the real server; promtool checks the format
   libnftnl-dev libmnl-dev  # nftables mode speaks netlink
+  libbpf-dev bpftool  # ebpf mode: libbpf loads the programs clang builds; bpftool writes their skeletons
 )
 missing=()
 for p in "${pkgs[@]}"; do
