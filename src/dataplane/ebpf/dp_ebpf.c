@@ -87,17 +87,11 @@ static void nodeport_addrs(const struct dataplane *dp, struct addr **ret, size_t
 	size_t n = 0, m = 0;
 
 	ifaddr_list(IFADDR_ALL, NULL, true, &locals, &n);
-	out = xcalloc(n ? n : 1, sizeof(*out));
-	for (int f = 0; f < 2; f++) {
-		int family = f ? AF_INET6 : AF_INET;
-		bool localhost = nodeport_localhost(dp->opts.nodeport_cidrs, dp->opts.n_nodeport_cidrs,
-						    family, dp->opts.localhost_nodeports);
-
-		for (size_t i = 0; i < n; i++)
-			if (nodeport_addr_ok(dp->opts.nodeport_cidrs, dp->opts.n_nodeport_cidrs, locals,
-					     i, family, localhost))
-				out[m++] = locals[i];
-	}
+	out = xcalloc(2 * n + 1, sizeof(*out));
+	m = nodeport_addrs_list(dp->opts.nodeport_cidrs, dp->opts.n_nodeport_cidrs, locals, n,
+				AF_INET, dp->opts.localhost_nodeports, out);
+	m += nodeport_addrs_list(dp->opts.nodeport_cidrs, dp->opts.n_nodeport_cidrs, locals, n,
+				 AF_INET6, dp->opts.localhost_nodeports, out + m);
 	free(locals);
 	*ret = out;
 	*ret_n = m;

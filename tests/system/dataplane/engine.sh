@@ -95,12 +95,18 @@ has_caps() {
 	done
 }
 
-# dp_exec NAME CMD...: CMD in NAME's namespace.
+# dp_exec NAME CMD...: CMD in NAME's namespace (and, when the front end
+# defines dp_exec_wrap NAME CMD..., through it: the IPv4 front end puts a
+# node's and its pods' processes in the node's cgroup).
 dp_exec() {
-	local ns
-	ns=$(dp_ns "$1") || return 1
+	local ns name=$1
+	ns=$(dp_ns "$name") || return 1
 	shift
-	ip netns exec "$ns" "$@"
+	if declare -F dp_exec_wrap >/dev/null; then
+		dp_exec_wrap "$name" ip netns exec "$ns" "$@"
+	else
+		ip netns exec "$ns" "$@"
+	fi
 }
 
 # ---- kroute ----
@@ -411,7 +417,9 @@ step_cleanup() {
 	local n out count what
 	for n in "${DP_NODES[@]}"; do
 		kroute_stop "$n"
-		if out=$(dp_exec "$n" "$KROUTE" cleanup 2>&1); then
+		# a mode whose state is not found by default names it (mode_cleanup NODE)
+		if out=$(if declare -F mode_cleanup >/dev/null; then mode_cleanup "$n"
+			 else dp_exec "$n" "$KROUTE" cleanup; fi 2>&1); then
 			ok
 		else
 			bad "kroute cleanup failed on $n (status $?): $out"

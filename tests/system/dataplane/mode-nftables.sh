@@ -7,7 +7,7 @@
 # Capabilities (dataplane/README.md lists them all):
 #   kernel-nat   the rules stay in the kernel and keep forwarding after kroute exits
 #   weights      kroute.io/endpoint-weights is honoured (numgen slots per weight)
-MODE_CAPS=(kernel-nat weights)
+MODE_CAPS=(kernel-nat weights from-outside)
 # Commands the mode (or its checks) needs; the test skips without them.
 MODE_CMDS=(nft conntrack)
 
