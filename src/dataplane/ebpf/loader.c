@@ -62,7 +62,7 @@ static void err(struct diag *d, const char *fmt, ...)
 	diag_add(d, DIAG_ERROR, NULL, 0, NULL, NULL, WHO ": %s", msg);
 }
 
-/* path, or its nearest existing ancestor, is on a bpffs; then path exists as a directory. */
+/* root, or its nearest existing ancestor, is on a bpffs (created by bpf_root_make, once all is checked). */
 static int bpf_root_ready(const char *root, struct diag *d)
 {
 	char p[PATH_MAX];
@@ -84,7 +84,12 @@ static int bpf_root_ready(const char *root, struct diag *d)
 		    root, p, p);
 		return -ENOTSUP;
 	}
-	if (strcmp(p, root) && mkdir(root, 0700) < 0 && errno != EEXIST) {
+	return 0;
+}
+
+static int bpf_root_make(const char *root, struct diag *d)
+{
+	if (mkdir(root, 0700) < 0 && errno != EEXIST) {
 		err(d, "--bpf-root %s: %s", root, strerror(errno));
 		return -errno;
 	}
@@ -174,6 +179,9 @@ int ebpf_kernel_open(const char *bpf_root, const char *cgroup_root, struct ebpf_
 	if (r < 0)
 		return r;
 	r = cgroup_open(cgroup_root, d, &cg_id);
+	if (r < 0)
+		return r;
+	r = bpf_root_make(bpf_root, d);
 	if (r < 0)
 		return r;
 	k = xcalloc(1, sizeof(*k));
