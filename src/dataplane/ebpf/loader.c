@@ -171,7 +171,7 @@ int ebpf_kernel_open(const char *bpf_root, const char *cgroup_root, struct ebpf_
 	struct ebpf_kernel *k;
 	struct bpf_program *prog;
 	struct bpf_map *map;
-	uint64_t cg_id;
+	uint64_t cg_id = 0;
 	int r;
 
 	libbpf_set_print(libbpf_print);

@@ -8,6 +8,7 @@
 #   kernel-nat   the rules stay in the kernel and keep forwarding after kroute exits
 #   kube-chains  kube-proxy's KUBE-* chains, jumped to from the built-in
 #                chains; a full sync (SIGHUP) puts back a deleted jump
+#   from-outside       traffic from outside the node (the external client) is handled
 MODE_CAPS=(kernel-nat kube-chains from-outside)
 # Commands the mode (or its checks) needs; the test skips without them.
 MODE_CMDS=(iptables-save iptables-restore conntrack)

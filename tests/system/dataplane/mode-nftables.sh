@@ -7,6 +7,7 @@
 # Capabilities (dataplane/README.md lists them all):
 #   kernel-nat   the rules stay in the kernel and keep forwarding after kroute exits
 #   weights      kroute.io/endpoint-weights is honoured (numgen slots per weight)
+#   from-outside       traffic from outside the node (the external client) is handled
 MODE_CAPS=(kernel-nat weights from-outside)
 # Commands the mode (or its checks) needs; the test skips without them.
 MODE_CMDS=(nft conntrack)

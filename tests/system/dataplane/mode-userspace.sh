@@ -20,6 +20,7 @@
 #   fd-per-connection  every connection costs the agent file descriptors
 #   host-endpoint-masq an endpoint on this node's own address sees the node's
 #                      address, not the client's (docs/userspace.md)
+#   from-outside       traffic from outside the node (the external client) is handled
 MODE_CAPS=(retry accept-first passive-health weights lc rr-order grace-period fd-per-connection host-endpoint-masq from-outside)
 MODE_CMDS=(iptables-save iptables-restore conntrack nft ss)
 
