@@ -91,15 +91,7 @@ per_connect_us() { # IP PORT: CONNECTS connections from the node (in the cgroup)
 connect_bench() { # MODE SIZE
 	local mode=$1 size=$2 flags=() r kpid
 	cluster "$size"
-	newns; NODE_NS=$NS; ip -n "$NS" link set lo up
-	newns; POD_NS=$NS; ip -n "$NS" link set lo up
-	ip -n "$NODE_NS" link add v0 type veth peer name eth0 netns "$POD_NS"
-	ip -n "$NODE_NS" addr add 192.168.77.1/24 dev v0
-	ip -n "$NODE_NS" link set v0 up
-	ip -n "$POD_NS" addr add 192.168.77.2/24 dev eth0
-	ip -n "$POD_NS" link set eth0 up
-	ip -n "$POD_NS" route add default via 192.168.77.1
-	ip -n "$NODE_NS" route add 10.255.0.0/16 dev v0
+	bench_node_pod
 	ip netns exec "$POD_NS" "$BUILD/tests/cluster/kr-backend" --name bench --tcp 8080 \
 		</dev/null >/dev/null 2>&1 &
 	PIDS+=($!)

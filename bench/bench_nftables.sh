@@ -157,17 +157,7 @@ metadata: {name: bench, namespace: bench}
 spec: {clusterIP: 10.255.0.1, ports: [{name: http, port: 80, targetPort: 8080}]}
 YAML
 	bench_slice "$dir" 192.168.77.2
-	newns_lo
-	NODE_NS=$NS
-	newns_lo
-	POD_NS=$NS
-	ip -n "$NODE_NS" link add v0 type veth peer name eth0 netns "$POD_NS"
-	ip -n "$NODE_NS" addr add 192.168.77.1/24 dev v0
-	ip -n "$NODE_NS" link set v0 up
-	ip -n "$POD_NS" addr add 192.168.77.2/24 dev eth0
-	ip -n "$POD_NS" link set eth0 up
-	ip -n "$POD_NS" route add default via 192.168.77.1
-	ip -n "$NODE_NS" route add 10.255.0.0/16 dev v0
+	bench_node_pod
 	ip netns exec "$POD_NS" "$BUILD/tests/cluster/kr-backend" --name bench --tcp 8080 \
 		--ready-file "$W/ready" </dev/null >/dev/null 2>&1 &
 	PIDS+=($!)
