@@ -19,7 +19,12 @@
 #      answering) and a stranger's entry added: SIGHUP's full sync reads the
 #      maps back and repairs exactly that;
 #   6. after kroute exits the pinned programs keep translating; kroute
-#      cleanup ($KROUTE_BPF_ROOT) unpins and detaches everything.
+#      cleanup ($KROUTE_BPF_ROOT) unpins and detaches everything;
+#   7. a failed sync keeps the maps: with a services map of 3 entries
+#      ($KROUTE_EBPF_MAX_SERVICES), a second service (2 more entries) fails
+#      the sync part-way; what it wrote is undone (the map holds exactly the
+#      first service's 2 entries, which still answer), and once the service
+#      goes the next sync succeeds.
 #
 # usage: test_ebpf.sh KROUTE KR-BACKEND KR-PROBE BPF-OBJECT   (root; exit 77 = skip otherwise)
 set -u
@@ -50,7 +55,7 @@ cleanup() {
 	ip netns del "$NS" 2>/dev/null
 	rm -rf "$TMP"
 }
-st_init ebpf cleanup bpftool
+st_init ebpf cleanup bpftool jq
 
 mkdir -p "$TMP/cg" "$TMP/bpf" "$TMP/m" "$TMP/not-cgroup"
 mount -t cgroup2 none "$TMP/cg" || { echo "skip: cannot mount cgroup v2"; exit "$ST_SKIP"; }
@@ -168,4 +173,42 @@ check "kroute cleanup succeeds" "$?:$out" "0:"
 check "nothing pinned after cleanup" "$(pinned)" 0
 check "nothing attached to the group after cleanup" "$(bpftool cgroup show "$CG" | grep -c kr_)" 0
 check "after cleanup the ClusterIP is not translated" "$(probe tcp 10.96.0.10 80)" unreachable
+
+# ---- 7. a failed sync keeps the maps ----
+n_entries() { bpftool -j map dump pinned "$ROOT/kr_services" | jq length; }
+KROUTE_EBPF_MAX_SERVICES=3 ip netns exec "$NS" "$KROUTE" run --mode ebpf --node n1 -f "$TMP/m" \
+	--bpf-root "$ROOT" --cgroup-root "$CG" --min-sync-period 100ms --sync-period 1h \
+	>"$TMP/kroute.log" 2>&1 &
+KPID=$!
+wait_for synced 1 || die "kroute did not sync: $(cat "$TMP/kroute.log")"
+check "two entries (web's TCP and UDP ports) in a map of 3" "$(n_entries)" 2
+cat >"$TMP/m/extra.yaml" <<'Y'
+apiVersion: v1
+kind: Service
+metadata: {name: extra, namespace: t}
+spec: {clusterIP: 10.96.0.20, ports: [{name: a, port: 81, protocol: TCP}, {name: b, port: 82, protocol: TCP}]}
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: extra-1, namespace: t, labels: {kubernetes.io/service-name: extra}}
+addressType: IPv4
+ports: [{name: a, port: 8080, protocol: TCP}, {name: b, port: 8080, protocol: TCP}]
+endpoints:
+- {addresses: [10.0.0.1], conditions: {ready: true}, nodeName: n1}
+Y
+failed() { grep -q "writing the services map: .*(the map is full); the changes of this sync were undone" "$TMP/kroute.log"; }
+wait_for failed || echo "$(tail -5 "$TMP/kroute.log")"
+check "the sync that does not fit fails and says it undid its writes" "$(failed && echo yes)" yes
+check "the map holds exactly what it held before" "$(n_entries)" 2
+check "the extra service's address is not in the map" \
+	"$(bpftool map lookup pinned "$ROOT/kr_services" key hex 0a 60 00 14 00 00 00 00 00 00 00 00 00 00 00 00 00 51 06 02 00 00 00 00 >/dev/null 2>&1 && echo present || echo absent)" absent
+check "web still answers" "$(probe tcp 10.96.0.10 80 --count 3 | sort -u)" b
+rm "$TMP/m/extra.yaml"
+kill -HUP "$KPID"
+ok_again() { [ "$(grep -c "full sync:" "$TMP/kroute.log")" -ge 2 ] && [ "$(n_entries)" = 2 ]; }
+wait_for ok_again
+check "without the extra service the next full sync succeeds" "$(grep -c "full sync:" "$TMP/kroute.log")" 2
+st_stop "$KPID"
+KPID=""
+KROUTE_BPF_ROOT=$ROOT ip netns exec "$NS" "$KROUTE" cleanup
 st_finish

@@ -48,6 +48,7 @@ static int ebpf_new(const struct dp_opts *opts, struct dataplane **ret)
 	dp->opts = *opts;
 	dp->mo.bpf_root = mo && mo->bpf_root ? mo->bpf_root : EBPF_DEFAULT_BPF_ROOT;
 	dp->mo.cgroup_root = mo && mo->cgroup_root ? mo->cgroup_root : EBPF_DEFAULT_CGROUP_ROOT;
+	dp->mo.max_services = mo ? mo->max_services : 0;
 	ebpf_ids_init(&dp->ids);
 	ebpf_plan_init(&dp->mirror);
 	*ret = dp;
@@ -103,7 +104,7 @@ static int open_kernel(struct dataplane *dp, struct diag *d)
 
 	if (dp->k)
 		return 0;
-	r = ebpf_kernel_open(dp->mo.bpf_root, dp->mo.cgroup_root, &dp->k, d);
+	r = ebpf_kernel_open(dp->mo.bpf_root, dp->mo.cgroup_root, dp->mo.max_services, &dp->k, d);
 	if (r < 0)
 		return r;
 	diag_add(d, DIAG_WARNING, NULL, 0, NULL, NULL,

@@ -165,8 +165,8 @@ static int attach(struct bpf_program *prog, const char *root, const char *cgroup
 	return r;
 }
 
-int ebpf_kernel_open(const char *bpf_root, const char *cgroup_root, struct ebpf_kernel **ret,
-		     struct diag *d)
+int ebpf_kernel_open(const char *bpf_root, const char *cgroup_root, unsigned max_services,
+		     struct ebpf_kernel **ret, struct diag *d)
 {
 	struct ebpf_kernel *k;
 	struct bpf_program *prog;
@@ -198,6 +198,8 @@ int ebpf_kernel_open(const char *bpf_root, const char *cgroup_root, struct ebpf_
 		snprintf(path, sizeof(path), "%s/%s", bpf_root, bpf_map__name(map));
 		bpf_map__set_pin_path(map, path);
 	}
+	if (max_services)
+		bpf_map__set_max_entries(k->skel->maps.kr_services, max_services);
 	libbpf_last[0] = '\0';
 	r = sock_lb_bpf__load(k->skel);
 	if (r < 0) {

@@ -23,12 +23,13 @@ struct ebpf_kernel;
 /*
  * Checks that bpf_root is on a BPF filesystem and cgroup_root is a cgroup
  * v2 directory, loads the programs (reusing the pinned maps), and attaches
- * them to cgroup_root (a pinned link is moved to the new program in place,
+ * them to cgroup_root (max_services: the services map's size, 0 for
+ * KR_MAX_SERVICES; a pinned link is moved to the new program in place,
  * so there is no moment without one).  0, or a negative errno with the
  * reason in d; nothing is left half-attached.
  */
-int ebpf_kernel_open(const char *bpf_root, const char *cgroup_root, struct ebpf_kernel **ret,
-		     struct diag *d);
+int ebpf_kernel_open(const char *bpf_root, const char *cgroup_root, unsigned max_services,
+		     struct ebpf_kernel **ret, struct diag *d);
 /*
  * Writes d's changes (in its order, batched per map and kind) and the
  * drop-service count.  On a failure, undoes what it wrote and returns a

@@ -26,6 +26,9 @@ static const struct opt_spec ebpf_flags[] = {
 	{ .name = "cgroup-root", .arg = "PATH", .kind = OPT_STRING, .offset = FIELD(cgroup_root),
 	  .env = "KROUTE_CGROUP_ROOT",
 	  .help = "cgroup v2 directory whose sockets are load-balanced" },
+	/* no flag: the tests' way to a services map that fills up (a failed sync) */
+	{ .env = "KROUTE_EBPF_MAX_SERVICES", .kind = OPT_UINT, .min = 1, .max = 1 << 24,
+	  .offset = FIELD(max_services) },
 	{ 0 },
 };
 
