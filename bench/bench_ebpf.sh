@@ -14,13 +14,16 @@
 #   sync      `kroute run --mode ebpf --once` at SIZE services x 10 endpoints
 #             in a fresh namespace, cgroup and bpffs: kroute's full sync
 #             (its log: read, policy, apply, of which the kernel's map writes).
+#   change    under the running ebpf mode at SIZE services: CHANGES times one
+#             endpoint added to the bench service (its own file): the partial
+#             sync from kroute's log.
 #
 # Everything runs in namespaces, a cgroup v2 mount and bpffs this script
 # creates and removes; never the host's.  Needs root, ip, /usr/bin/time.
 #
 # Environment: BUILD (default build), OUT (default bench/out/ebpf), SIZE
 # (default 10000), ROUNDS (default 5), CONNECTS (default 500), RUNS (sync
-# runs, default 3), MODES (default "ebpf iptables nftables").
+# runs, default 3), MODES (default "ebpf iptables nftables"), CHANGES (default 5).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh
@@ -31,6 +34,7 @@ SIZE=${SIZE:-10000}
 ROUNDS=${ROUNDS:-5}
 CONNECTS=${CONNECTS:-500}
 RUNS=${RUNS:-3}
+CHANGES=${CHANGES:-5}
 MODES=${MODES:-"ebpf iptables nftables"}
 NODE=node-00001
 
@@ -58,12 +62,9 @@ ms_since() { echo $((($(now_ns) - $1) / 1000000)); }
 # shellcheck disable=SC2016 # $$ and $@ are the inner shell's
 in_cg() { sh -c 'echo $$ >"$0" && exec "$@"' "$CG/cgroup.procs" "$@"; }
 
-cluster() { # SIZE -> $W/cSIZE: gen_cluster's services plus the bench service
-	local dir=$W/c$1
-	[ -d "$dir" ] && return 0
-	mkdir -p "$dir"
-	"$BUILD/bench/gen_cluster" -s "$1" -e 10 -n 1000 -o "$dir/cluster.yaml"
-	cat >"$dir/bench.yaml" <<'YAML'
+bench_yaml() { # EXTRA-IP...: the bench service, its endpoint 192.168.77.2 and EXTRA-IPs
+	local ip
+	cat <<'YAML'
 apiVersion: v1
 kind: Service
 metadata: {name: bench, namespace: bench}
@@ -77,6 +78,31 @@ ports: [{name: http, port: 8080, protocol: TCP}]
 endpoints:
 - {addresses: ["192.168.77.2"], conditions: {ready: true}}
 YAML
+	for ip in "$@"; do printf -- '- {addresses: ["%s"], conditions: {ready: true}}\n' "$ip"; done
+}
+cluster() { # SIZE -> $W/cSIZE: gen_cluster's services plus the bench service
+	local dir=$W/c$1
+	[ -d "$dir" ] && return 0
+	mkdir -p "$dir"
+	"$BUILD/bench/gen_cluster" -s "$1" -e 10 -n 1000 -o "$dir/cluster.yaml"
+	bench_yaml >"$dir/bench.yaml"
+}
+# change SIZE: one endpoint more for the bench service, CHANGES times; the partial syncs.
+change() {
+	local c n line
+	for c in $(seq "$CHANGES"); do
+		n=$(grep -c "partial sync:" "$W/live.log" || true)
+		bench_yaml 192.168.77.$((100 + c)) >"$W/c$1/.bench.tmp"
+		mv "$W/c$1/.bench.tmp" "$W/c$1/bench.yaml"
+		for _ in $(seq 100); do [ "$(grep -c "partial sync:" "$W/live.log")" -gt "$n" ] && break; sleep 0.05; done
+		line=$(grep "partial sync:" "$W/live.log" | tail -1)
+		res mode=ebpf size="$1" target=change run="$c" \
+			sync_ms="$(sed -nE 's/.* in ([0-9.]+) ms .*/\1/p' <<<"$line")" \
+			apply_ms="$(sed -nE 's/.*apply ([0-9.]+) .*/\1/p' <<<"$line")" \
+			kernel_ms="$(sed -nE 's/.*kernel tools ([0-9.]+)\).*/\1/p' <<<"$line")"
+	done
+	bench_yaml >"$W/c$1/.bench.tmp"
+	mv "$W/c$1/.bench.tmp" "$W/c$1/bench.yaml"
 }
 
 # ---- connect latency: node -> pod, directly and through the ClusterIP ----
@@ -97,7 +123,8 @@ connect_bench() { # MODE SIZE
 	PIDS+=($!)
 	[ "$mode" = ebpf ] && flags=(--bpf-root "$W/bpf/live" --cgroup-root "$CG")
 	ip netns exec "$NODE_NS" "$KROUTE" run --mode "$mode" --node "$NODE" -f "$W/c$size" \
-		--cluster-cidr 10.0.0.0/8 --sync-period 1h "${flags[@]}" </dev/null >"$W/live.log" 2>&1 &
+		--cluster-cidr 10.0.0.0/8 --sync-period 1h --min-sync-period 0s "${flags[@]}" \
+		</dev/null >"$W/live.log" 2>&1 &
 	kpid=$!
 	PIDS+=("$kpid")
 	for _ in $(seq 1800); do grep -q "full sync:" "$W/live.log" && break; sleep 0.1; done
@@ -108,6 +135,7 @@ connect_bench() { # MODE SIZE
 		res mode="$mode" size="$size" round="$r" target=direct us="$(per_connect_us 192.168.77.2 8080)" load="$(loadavg)"
 		res mode="$mode" size="$size" round="$r" target=clusterip us="$(per_connect_us 10.255.0.1 80)" load="$(loadavg)"
 	done
+	[ "$mode" = ebpf ] && [ "$size" = "$SIZE" ] && change "$size"
 	kill "$kpid"; wait "$kpid" 2>/dev/null || true
 	[ "$mode" = ebpf ] && KROUTE_BPF_ROOT=$W/bpf/live "$KROUTE" cleanup
 	delns "$NODE_NS"; delns "$POD_NS"
@@ -136,8 +164,7 @@ for run in $(seq "$RUNS"); do
 		read_ms="$(sed -nE 's/.*\(read ([0-9.]+),.*/\1/p' <<<"$line")" \
 		policy_ms="$(sed -nE 's/.*policy ([0-9.]+),.*/\1/p' <<<"$line")" \
 		apply_ms="$(sed -nE 's/.*apply ([0-9.]+) .*/\1/p' <<<"$line")" \
-		kernel_ms="$(sed -nE 's/.*kernel tools ([0-9.]+)\).*/\1/p' <<<"$line")" \
-		entries="$(bpftool map show pinned "$W/bpf/once/kr_slots" >/dev/null 2>&1 && echo ok)"
+		kernel_ms="$(sed -nE 's/.*kernel tools ([0-9.]+)\).*/\1/p' <<<"$line")"
 	KROUTE_BPF_ROOT=$W/bpf/once "$KROUTE" cleanup
 	delns
 done
@@ -157,3 +184,5 @@ echo "ebpf full sync, $SIZE services x 10: $(get sync_ms target=sync | median) m
 	"(read $(get read_ms target=sync | median), policy $(get policy_ms target=sync | median)," \
 	"apply $(get apply_ms target=sync | median) of which map writes $(get kernel_ms target=sync | median));" \
 	"wall $(get wall_ms target=sync | median) ms, peak RSS $(( $(get rss_kb target=sync | median) / 1024 )) MB"
+echo "one endpoint added at $SIZE services: partial sync $(get sync_ms target=change | median) ms" \
+	"(apply $(get apply_ms target=change | median), map writes $(get kernel_ms target=change | median))"
