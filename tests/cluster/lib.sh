@@ -433,23 +433,33 @@ kc__cgroup_teardown() {
 }
 kc__cgroup_empty() { [ ! -s "$1/cgroup.procs" ]; }
 
-# kc_in_cgroup NAME CMD...: CMD (as a rule `ip netns exec NS ...`) in the
-# cgroup of NAME's node (NAME a node or a pod) with KC_CGROUPS=1; otherwise,
-# or for the client, CMD as it is.  The shell execs CMD: $! stays its pid.
-kc_in_cgroup() {
+# kc_cgroup_prefix VAR NAME: sets the array VAR to the words that run a
+# command in the cgroup of NAME's node (NAME a node or a pod) with
+# KC_CGROUPS=1, or to nothing (otherwise, or for the client).  The words are
+# a shell that execs the command, so a background job's $! stays its pid.
+kc_cgroup_prefix() {
+	local -n kc__pre=$1
 	local node=""
-	if [ -n "${KC_POD_NODE[$1]-}" ]; then
-		node=${KC_POD_NODE[$1]}
-	elif [ -n "${KC_NODE_NS[$1]-}" ]; then
-		node=$1
+	if [ -n "${KC_POD_NODE[$2]-}" ]; then
+		node=${KC_POD_NODE[$2]}
+	elif [ -n "${KC_NODE_NS[$2]-}" ]; then
+		node=$2
 	fi
+	kc__pre=()
+	# shellcheck disable=SC2016 # $$ and $@ are the inner shell's
+	[ -n "$KC_CGROUP_DIR" ] && [ -n "$node" ] &&
+		kc__pre=(sh -c 'echo $$ >"$0" && exec "$@"' "$KC_CGROUP_DIR/$node/cgroup.procs")
+	return 0
+}
+
+# kc_in_cgroup NAME CMD...: CMD (as a rule `ip netns exec NS ...`) in the
+# cgroup of NAME's node (kc_cgroup_prefix).  Not for a background job whose
+# pid is needed: a function runs there in a subshell of its own.
+kc_in_cgroup() {
+	local pre
+	kc_cgroup_prefix pre "$1"
 	shift
-	if [ -n "$KC_CGROUP_DIR" ] && [ -n "$node" ]; then
-		# shellcheck disable=SC2016 # $$ and $@ are the inner shell's
-		sh -c 'echo $$ >"$0" && exec "$@"' "$KC_CGROUP_DIR/$node/cgroup.procs" "$@"
-	else
-		"$@"
-	fi
+	"${pre[@]}" "$@"
 }
 
 kc__on_exit() {
@@ -713,7 +723,7 @@ kc_del_pod() {
 # and UDP).  Extra kr-backend options: $KC_BACKEND_ARGS.  Returns once it
 # listens on every port; its log is $KC_RUNDIR/NAME.log.  One per NAME.
 kc_start_backend() {
-	local name=${1:-} ns p tcp=() udp=() args pid ready log deadline
+	local name=${1:-} ns p tcp=() udp=() args pid ready log deadline pre
 	ns=$(kc_ns "$name") || return 1
 	shift
 	[ -n "${KR_BACKEND:-}" ] || kc_find_tools || return 1
@@ -741,7 +751,8 @@ kc_start_backend() {
 	rm -f "$ready"
 	# `ip netns exec` execs the command, so $! is kr-backend itself.
 	# shellcheck disable=SC2086 # extra options are a word list
-	kc_in_cgroup "$name" ip netns exec "$ns" "$KR_BACKEND" "${args[@]}" ${KC_BACKEND_ARGS:-} \
+	kc_cgroup_prefix pre "$name"
+	"${pre[@]}" ip netns exec "$ns" "$KR_BACKEND" "${args[@]}" ${KC_BACKEND_ARGS:-} \
 		</dev/null >>"$log" 2>&1 &
 	pid=$!
 	KC_BACKEND_PID[$name]=$pid

@@ -10,8 +10,8 @@
 #      loadall), and kroute loads them itself;
 #   2. without a cgroup v2 directory or a bpffs, kroute run says so, by flag,
 #      and pins nothing;
-#   3. TCP and UDP to the ClusterIP reach the endpoints; from outside the
-#      group nothing is translated;
+#   3. TCP and UDP to the ClusterIP reach the endpoints, IPv4 and IPv6 (the
+#      *6 programs); from outside the group nothing is translated;
 #   4. one unconnected UDP socket (sendto per datagram): replies come from
 #      the service address (recvmsg), and when its endpoint is replaced the
 #      same socket's next datagrams reach the new one (no blackhole);
@@ -20,11 +20,11 @@
 #      maps back and repairs exactly that;
 #   6. after kroute exits the pinned programs keep translating; kroute
 #      cleanup ($KROUTE_BPF_ROOT) unpins and detaches everything;
-#   7. a failed sync keeps the maps: with a services map of 3 entries
-#      ($KROUTE_EBPF_MAX_SERVICES), a second service (2 more entries) fails
+#   7. a failed sync keeps the maps: with a services map of 5 entries
+#      ($KROUTE_EBPF_MAX_SERVICES), one more service (2 more entries) fails
 #      the sync part-way; what it wrote is undone (the map holds exactly the
-#      first service's 2 entries, which still answer), and once the service
-#      goes the next sync succeeds.
+#      4 entries it held, which still answer), and once the service goes
+#      the next sync succeeds.
 #
 # usage: test_ebpf.sh KROUTE KR-BACKEND KR-PROBE BPF-OBJECT   (root; exit 77 = skip otherwise)
 set -u
@@ -65,6 +65,7 @@ ip netns add "$NS" || die "ip netns add $NS"
 ip -n "$NS" link set lo up
 ip -n "$NS" addr add 10.0.0.1/32 dev lo
 ip -n "$NS" addr add 10.0.0.2/32 dev lo
+ip -n "$NS" addr add fd00::1/128 dev lo nodad
 
 # in_cg CMD...: CMD in the namespace, its process in the test's group.
 # shellcheck disable=SC2016 # $$ and $@ are the inner shell's
@@ -91,6 +92,20 @@ kind: Service
 metadata: {name: web, namespace: t}
 spec: {clusterIP: 10.96.0.10, ports: [{name: http, port: 80, protocol: TCP, targetPort: 8080},
   {name: dns, port: 53, protocol: UDP, targetPort: 8080}]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web6, namespace: t}
+spec: {clusterIP: "fd00:96::10", ipFamilies: [IPv6], ports: [{name: http, port: 80, protocol: TCP,
+  targetPort: 8080}, {name: dns, port: 53, protocol: UDP, targetPort: 8080}]}
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: web6-1, namespace: t, labels: {kubernetes.io/service-name: web6}}
+addressType: IPv6
+ports: [{name: http, port: 8080, protocol: TCP}, {name: dns, port: 8080, protocol: UDP}]
+endpoints:
+- {addresses: ["fd00::1"], conditions: {ready: true}, nodeName: n1}
 Y
 slice() {
 	local eps="" ip
@@ -107,7 +122,7 @@ Y
 	mv "$TMP/slice.tmp" "$TMP/m/slice.yaml"
 }
 slice 10.0.0.1
-for b in a:10.0.0.1 b:10.0.0.2; do
+for b in a:10.0.0.1 b:10.0.0.2 c:fd00::1; do
 	ip netns exec "$NS" "$KR_BACKEND" --name "${b%%:*}" --bind "${b#*:}" --tcp 8080 --udp 8080 \
 		>>"$TMP/backends.log" 2>&1 &
 	PIDS+=($!)
@@ -136,6 +151,8 @@ check "the startup log says the mode handles in-cluster traffic only" \
 	"$(grep -c "traffic from outside the node to NodePorts, load-balancer and external IPs is not handled" "$TMP/kroute.log")" 1
 check "TCP to the ClusterIP from the group" "$(probe tcp 10.96.0.10 80 --count 3 | sort -u)" a
 check "UDP (connected) to the ClusterIP from the group" "$(probe udp 10.96.0.10 53 --count 3 | sort -u)" a
+check "TCP to the IPv6 ClusterIP from the group" "$(probe tcp fd00:96::10 80 --count 3 | sort -u)" c
+check "UDP to the IPv6 ClusterIP from the group" "$(probe udp fd00:96::10 53 --count 3 | sort -u)" c
 check "outside the group nothing is translated" \
 	"$(ip netns exec "$NS" "$KR_PROBE" tcp 10.96.0.10 80 --timeout 500 </dev/null)" unreachable
 
@@ -176,12 +193,12 @@ check "after cleanup the ClusterIP is not translated" "$(probe tcp 10.96.0.10 80
 
 # ---- 7. a failed sync keeps the maps ----
 n_entries() { bpftool -j map dump pinned "$ROOT/kr_services" | jq length; }
-KROUTE_EBPF_MAX_SERVICES=3 ip netns exec "$NS" "$KROUTE" run --mode ebpf --node n1 -f "$TMP/m" \
+KROUTE_EBPF_MAX_SERVICES=5 ip netns exec "$NS" "$KROUTE" run --mode ebpf --node n1 -f "$TMP/m" \
 	--bpf-root "$ROOT" --cgroup-root "$CG" --min-sync-period 100ms --sync-period 1h \
 	>"$TMP/kroute.log" 2>&1 &
 KPID=$!
 wait_for synced 1 || die "kroute did not sync: $(cat "$TMP/kroute.log")"
-check "two entries (web's TCP and UDP ports) in a map of 3" "$(n_entries)" 2
+check "four entries (web's and web6's TCP and UDP ports) in a map of 5" "$(n_entries)" 4
 cat >"$TMP/m/extra.yaml" <<'Y'
 apiVersion: v1
 kind: Service
@@ -199,13 +216,13 @@ Y
 failed() { grep -q "writing the services map: .*(the map is full); the changes of this sync were undone" "$TMP/kroute.log"; }
 wait_for failed || echo "$(tail -5 "$TMP/kroute.log")"
 check "the sync that does not fit fails and says it undid its writes" "$(failed && echo yes)" yes
-check "the map holds exactly what it held before" "$(n_entries)" 2
+check "the map holds exactly what it held before" "$(n_entries)" 4
 check "the extra service's address is not in the map" \
 	"$(bpftool map lookup pinned "$ROOT/kr_services" key hex 0a 60 00 14 00 00 00 00 00 00 00 00 00 00 00 00 00 51 06 02 00 00 00 00 >/dev/null 2>&1 && echo present || echo absent)" absent
 check "web still answers" "$(probe tcp 10.96.0.10 80 --count 3 | sort -u)" b
 rm "$TMP/m/extra.yaml"
 kill -HUP "$KPID"
-ok_again() { [ "$(grep -c "full sync:" "$TMP/kroute.log")" -ge 2 ] && [ "$(n_entries)" = 2 ]; }
+ok_again() { [ "$(grep -c "full sync:" "$TMP/kroute.log")" -ge 2 ] && [ "$(n_entries)" = 4 ]; }
 wait_for ok_again
 check "without the extra service the next full sync succeeds" "$(grep -c "full sync:" "$TMP/kroute.log")" 2
 st_stop "$KPID"
