@@ -166,17 +166,7 @@ latency_setup() {
 	"$BUILD/bench/gen_cluster" -s "$size" -e 10 -n 1000 -o "$dir/cluster.yaml"
 	bench_service "$dir"
 	bench_slice "$dir" 192.168.77.2
-	newns_lo
-	NODE_NS=$NS
-	newns_lo
-	POD_NS=$NS
-	ip -n "$NODE_NS" link add v0 type veth peer name eth0 netns "$POD_NS"
-	ip -n "$NODE_NS" addr add 192.168.77.1/24 dev v0
-	ip -n "$NODE_NS" link set v0 up
-	ip -n "$POD_NS" addr add 192.168.77.2/24 dev eth0
-	ip -n "$POD_NS" link set eth0 up
-	ip -n "$POD_NS" route add default via 192.168.77.1
-	ip -n "$NODE_NS" route add 10.255.0.0/16 dev v0
+	bench_node_pod
 	ip netns exec "$POD_NS" "$BUILD/tests/cluster/kr-backend" --name bench --tcp 8080 \
 		--ready-file "$W/ready" </dev/null >/dev/null 2>&1 &
 	PIDS+=($!)

@@ -91,3 +91,17 @@ bench_slice() {
 	} >"$1/.bench-slice.tmp"
 	mv "$1/.bench-slice.tmp" "$1/bench-slice.yaml"
 }
+# bench_node_pod: a node and a pod namespace (NODE_NS, POD_NS; lo up in both) joined by a veth:
+# the node 192.168.77.1 (v0), the pod 192.168.77.2 (eth0, routed through the node), and the
+# node's route for service addresses 10.255.0.0/16 onto the link.
+bench_node_pod() {
+	newns; NODE_NS=$NS; ip -n "$NS" link set lo up
+	newns; POD_NS=$NS; ip -n "$NS" link set lo up
+	ip -n "$NODE_NS" link add v0 type veth peer name eth0 netns "$POD_NS"
+	ip -n "$NODE_NS" addr add 192.168.77.1/24 dev v0
+	ip -n "$NODE_NS" link set v0 up
+	ip -n "$POD_NS" addr add 192.168.77.2/24 dev eth0
+	ip -n "$POD_NS" link set eth0 up
+	ip -n "$POD_NS" route add default via 192.168.77.1
+	ip -n "$NODE_NS" route add 10.255.0.0/16 dev v0
+}

@@ -14,6 +14,7 @@ pkgs=(
   libnftnl-dev libmnl-dev  # nftables mode speaks netlink
   qemu-system-x86 busybox-static  # IPVS tests boot a kernel that has ip_vs (tests/ipvs/)
   ipvsadm ipset  # what the IPVS tests and bench compare kroute's state with, inside that guest
+  libbpf-dev bpftool  # ebpf mode: libbpf loads the programs clang builds; bpftool writes their skeletons
 )
 missing=()
 for p in "${pkgs[@]}"; do

@@ -14,12 +14,14 @@ extern const struct dataplane_ops dp_iptables_ops;
 extern const struct dataplane_ops dp_ipvs_ops;
 extern const struct dataplane_ops dp_nftables_ops;
 extern const struct dataplane_ops dp_userspace_ops;
+extern const struct dataplane_ops dp_ebpf_ops;
 
 const struct dataplane_ops *const dataplane_all[] = {
 	&dp_iptables_ops,
 	&dp_nftables_ops,
 	&dp_userspace_ops,
 	&dp_ipvs_ops,
+	&dp_ebpf_ops,
 	NULL,
 };
 

@@ -44,11 +44,17 @@ KC_LIB_DIR=$(cd "$KC_LIB_DIR" && pwd)
 : "${KC_WAIT_TIMEOUT:=5}"		# seconds, for kc_wait_for without -t
 : "${KC_SKIP_RC:=4}"			# exit status for "cannot run here"
 : "${KC_KILL_GRACE:=2}"			# seconds between SIGTERM and SIGKILL
+# 1: every node gets a cgroup v2 group of its own (KC_CGROUP_DIR/NODE), and
+# the processes kc_exec, kc_probe and kc_start_backend start for a node or
+# one of its pods run in it (kc_in_cgroup): socket-level data planes (the
+# ebpf mode) attach to a node's group.  kc_setup skips without cgroup v2.
+: "${KC_CGROUPS:=0}"
 KC__NETNS_DIR=/var/run/netns		# where `ip netns` keeps its names
 
 # State, filled by kc_setup / kc_add_pod.  Read them, do not write them.
 declare -g KC_PREFIX="${KC_PREFIX:-}"
 declare -g KC_RUNDIR=""
+declare -g KC_CGROUP_DIR=""		# with KC_CGROUPS=1: the nodes' groups are under it
 declare -g KC_LAN_NS="" KC_CLIENT_NS=""
 declare -ga KC_NODES=() KC_PODS=()
 declare -gA KC_NODE_ZONE=() KC_NODE_IP=() KC_NODE_CIDR=() KC_NODE_NS=() KC_NODE_IDX=()
@@ -269,19 +275,19 @@ kc_ip() {
 
 # kc_exec NAME CMD...: runs CMD in the namespace of NAME (see kc_ns).
 kc_exec() {
-	local ns
-	ns=$(kc_ns "${1:-}") || return 1
+	local ns name=${1:-}
+	ns=$(kc_ns "$name") || return 1
 	shift
-	ip netns exec "$ns" "$@"
+	kc_in_cgroup "$name" ip netns exec "$ns" "$@"
 }
 
 # kc_probe NAME ARGS...: runs kr-probe ARGS in NAME's namespace.
 kc_probe() {
-	local ns
-	ns=$(kc_ns "${1:-}") || return 1
+	local ns name=${1:-}
+	ns=$(kc_ns "$name") || return 1
 	shift
 	[ -n "${KR_PROBE:-}" ] || kc_find_tools || return 1
-	ip netns exec "$ns" "$KR_PROBE" "$@"
+	kc_in_cgroup "$name" ip netns exec "$ns" "$KR_PROBE" "$@"
 }
 
 # kc_wait_for [-t SECONDS] CMD...: runs CMD until it succeeds (returns 0)
@@ -397,6 +403,65 @@ kc__parse_spec() {
 	((i > 0)) || { kc__err "no nodes in spec"; return 1; }
 }
 
+# The run's own mount of the cgroup v2 hierarchy (under KC_RUNDIR, so
+# `ip netns exec`, which mounts a fresh /sys, still sees it) and a group per
+# node under a group of the run's.
+kc__cgroup_setup() {
+	local n m=$KC_RUNDIR/cgroup2
+	mkdir -p "$m" || return 1
+	mount -t cgroup2 none "$m" 2>/dev/null || kc_skip "cannot mount a cgroup v2 hierarchy"
+	KC_CGROUP_DIR=$m/${KC_PREFIX}cluster
+	mkdir "$KC_CGROUP_DIR" || return 1
+	for n in "${KC_NODES[@]}"; do mkdir "$KC_CGROUP_DIR/$n" || return 1; done
+}
+
+# After the namespaces' processes are gone: anything still in a node's group
+# (started there by this run) is killed, the groups removed, the mount undone.
+kc__cgroup_teardown() {
+	local g pid rc=0
+	[ -n "$KC_CGROUP_DIR" ] || return 0
+	for g in "$KC_CGROUP_DIR"/*/; do
+		[ -d "$g" ] || continue
+		while read -r pid; do kill -KILL "$pid" 2>/dev/null; done <"$g/cgroup.procs"
+		kc_wait_for -t 3 kc__cgroup_empty "$g"
+		rmdir "$g" || rc=1
+	done
+	rmdir "$KC_CGROUP_DIR" || rc=1
+	umount "${KC_CGROUP_DIR%/*}" || rc=1
+	KC_CGROUP_DIR=""
+	return "$rc"
+}
+kc__cgroup_empty() { [ ! -s "$1/cgroup.procs" ]; }
+
+# kc_cgroup_prefix VAR NAME: sets the array VAR to the words that run a
+# command in the cgroup of NAME's node (NAME a node or a pod) with
+# KC_CGROUPS=1, or to nothing (otherwise, or for the client).  The words are
+# a shell that execs the command, so a background job's $! stays its pid.
+kc_cgroup_prefix() {
+	local -n kc__pre=$1
+	local node=""
+	if [ -n "${KC_POD_NODE[$2]-}" ]; then
+		node=${KC_POD_NODE[$2]}
+	elif [ -n "${KC_NODE_NS[$2]-}" ]; then
+		node=$2
+	fi
+	kc__pre=()
+	# shellcheck disable=SC2016 # $$ and $@ are the inner shell's
+	[ -n "$KC_CGROUP_DIR" ] && [ -n "$node" ] &&
+		kc__pre=(sh -c 'echo $$ >"$0" && exec "$@"' "$KC_CGROUP_DIR/$node/cgroup.procs")
+	return 0
+}
+
+# kc_in_cgroup NAME CMD...: CMD (as a rule `ip netns exec NS ...`) in the
+# cgroup of NAME's node (kc_cgroup_prefix).  Not for a background job whose
+# pid is needed: a function runs there in a subshell of its own.
+kc_in_cgroup() {
+	local pre
+	kc_cgroup_prefix pre "$1"
+	shift
+	"${pre[@]}" "$@"
+}
+
 kc__on_exit() {
 	local rc=$?
 	kc_teardown || { [ "$rc" -eq 0 ] && rc=1; }
@@ -450,6 +515,7 @@ kc_setup() {
 	fi
 	KC__STATE=up
 	KC_RUNDIR=$(mktemp -d "${TMPDIR:-/tmp}/${KC_PREFIX}XXXXXX") || return 1
+	[ "$KC_CGROUPS" = 1 ] && { kc__cgroup_setup || return 1; }
 	KC_LAN_NS=${KC_PREFIX}lan
 	KC_CLIENT_NS=${KC_PREFIX}client
 
@@ -657,7 +723,7 @@ kc_del_pod() {
 # and UDP).  Extra kr-backend options: $KC_BACKEND_ARGS.  Returns once it
 # listens on every port; its log is $KC_RUNDIR/NAME.log.  One per NAME.
 kc_start_backend() {
-	local name=${1:-} ns p tcp=() udp=() args pid ready log deadline
+	local name=${1:-} ns p tcp=() udp=() args pid ready log deadline pre
 	ns=$(kc_ns "$name") || return 1
 	shift
 	[ -n "${KR_BACKEND:-}" ] || kc_find_tools || return 1
@@ -685,7 +751,8 @@ kc_start_backend() {
 	rm -f "$ready"
 	# `ip netns exec` execs the command, so $! is kr-backend itself.
 	# shellcheck disable=SC2086 # extra options are a word list
-	ip netns exec "$ns" "$KR_BACKEND" "${args[@]}" ${KC_BACKEND_ARGS:-} \
+	kc_cgroup_prefix pre "$name"
+	"${pre[@]}" ip netns exec "$ns" "$KR_BACKEND" "${args[@]}" ${KC_BACKEND_ARGS:-} \
 		</dev/null >>"$log" 2>&1 &
 	pid=$!
 	KC_BACKEND_PID[$name]=$pid
@@ -939,6 +1006,7 @@ kc_teardown() {
 	done
 	KC__PIDS=()
 	KC_BACKEND_PID=()
+	kc__cgroup_teardown || rc=1
 	if [ -n "$KC_RUNDIR" ] && [ -d "$KC_RUNDIR" ]; then
 		if [ "${KC_KEEP_RUNDIR:-0}" = 1 ]; then
 			kc_log "kept $KC_RUNDIR"

@@ -25,6 +25,7 @@
 #endif
 #include <arpa/inet.h>
 #include <errno.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <stdbool.h>
@@ -42,6 +43,8 @@
 struct opts {
 	bool udp;
 	bool http;
+	bool unconnected;	/* UDP: one unconnected socket for every attempt (sendto/recvfrom) */
+	int udp_fd;		/* that socket, opened by the first attempt */
 	struct sockaddr_storage dst, src;
 	socklen_t dst_len, src_len;
 	const char *host;	/* for the Host header, as given */
@@ -409,6 +412,60 @@ static int tcp_http(const struct opts *o)
 	return got;
 }
 
+/*
+ * One attempt on the --unconnected socket: sendto the service, and take only
+ * a reply whose source is the address sent to (a socket-level data plane
+ * must translate it back); one from elsewhere prints "stray IP:PORT".
+ */
+static int udp_unconnected_once(struct opts *o)
+{
+	int64_t deadline = now_ms() + o->timeout_ms;
+	struct sockaddr_storage from;
+	socklen_t from_len;
+	char buf[REPLY_MAX], ip[INET6_ADDRSTRLEN];
+	ssize_t n;
+	int r;
+
+	if (o->udp_fd < 0) {
+		o->udp_fd = open_socket(o, SOCK_DGRAM);
+		if (o->udp_fd < 0) {
+			printf("%s\n", outcome(-o->udp_fd));
+			o->udp_fd = -1;
+			return 0;
+		}
+	}
+	if (sendto(o->udp_fd, o->payload, strlen(o->payload), 0, (const struct sockaddr *)&o->dst,
+		   o->dst_len) < 0) {
+		printf("%s\n", outcome(errno));
+		return 0;
+	}
+	for (;;) {
+		from_len = sizeof(from);
+		n = recvfrom(o->udp_fd, buf, sizeof(buf), 0, (struct sockaddr *)&from, &from_len);
+		if (n >= 0) {
+			if (from_len == o->dst_len && !memcmp(&from, &o->dst, from_len))
+				break;
+			getnameinfo((struct sockaddr *)&from, from_len, ip, sizeof(ip), NULL, 0,
+				    NI_NUMERICHOST);
+			printf("stray %s:%u\n", ip, ntohs(((struct sockaddr_in *)&from)->sin_port));
+			return 0;
+		}
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN) {
+			printf("%s\n", outcome(errno));
+			return 0;
+		}
+		r = wait_fd(o->udp_fd, POLLIN, deadline);
+		if (r <= 0) {
+			printf("%s\n", outcome(r ? -r : ETIMEDOUT));
+			return 0;
+		}
+	}
+	print_reply(buf, (size_t)n);
+	return 1;
+}
+
 /* One UDP attempt; prints one line; returns 1 if a reply was printed. */
 static int udp_once(const struct opts *o)
 {
@@ -469,6 +526,7 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: kr-probe tcp|udp IP PORT [--timeout MS] [--src IP[:PORT]] [--count N]\n"
 		"                [--interval MS] [--payload TEXT] [--http [--requests K]]\n"
+		"                [--unconnected (UDP: one socket, sendto per attempt)]\n"
 		"Prints one line per attempt: the reply, or refused, timeout, unreachable,\n"
 		"reset, closed, error NAME.  Exit 0 if any reply came back, 1 if none, 2 usage.\n");
 }
@@ -476,7 +534,7 @@ static void usage(FILE *f)
 int main(int argc, char **argv)
 {
 	struct opts o = {
-		.timeout_ms = 1000, .count = 1, .requests = 1, .payload = "kr-probe\n",
+		.timeout_ms = 1000, .count = 1, .requests = 1, .payload = "kr-probe\n", .udp_fd = -1,
 	};
 	bool any = false;
 	long port;
@@ -494,6 +552,10 @@ int main(int argc, char **argv)
 		}
 		if (!strcmp(a, "--http")) {
 			o.http = true;
+			continue;
+		}
+		if (!strcmp(a, "--unconnected")) {
+			o.unconnected = true;
 			continue;
 		}
 		if (a[0] != '-' || a[1] == '\0') {
@@ -537,7 +599,7 @@ int main(int argc, char **argv)
 	o.udp = !strcmp(proto, "udp");
 	if (parse_long(port_s, 1, 65535, &port) < 0 || parse_addr(ip, false, &o.dst, &o.dst_len) < 0)
 		goto bad;
-	if ((o.udp && o.http) || (o.requests > 1 && !o.http) ||
+	if ((o.udp && o.http) || (o.requests > 1 && !o.http) || (o.unconnected && !o.udp) ||
 	    (o.src_len && o.src.ss_family != o.dst.ss_family))
 		goto bad;
 	o.port = (unsigned)port;
@@ -565,7 +627,9 @@ int main(int argc, char **argv)
 			while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
 				;
 		}
-		if (o.udp)
+		if (o.udp && o.unconnected)
+			got = udp_unconnected_once(&o);
+		else if (o.udp)
 			got = udp_once(&o);
 		else if (o.http)
 			got = tcp_http(&o);

@@ -48,6 +48,8 @@ dp_ns() { kc_ns "$@"; }
 dp_ip() { kc_ip "$@"; }
 dp_route() { kc_client_route "$@"; }
 dp_unroute() { kc_client_unroute "$@"; }
+# with KC_CGROUPS=1 (a mode file sets it), a node's and its pods' processes run in its cgroup
+dp_exec_wrap() { kc_in_cgroup "$@"; }
 DP_RUN_FLAGS=(--cluster-cidr 10.244.0.0/16 --min-sync-period 100ms --sync-period 30s)
 
 # ---- the table's steps that build the cluster ----

@@ -62,3 +62,22 @@ bool nodeport_addr_ok(const struct cidr *cidrs, size_t n, const struct addr *loc
 		return false;
 	return in;
 }
+
+size_t nodeport_addrs_list(const struct cidr *cidrs, size_t n, const struct addr *locals,
+			   size_t n_locals, int family, bool flag, struct addr *out)
+{
+	static const struct cidr all[2] = { { .addr = { .family = AF_INET } },
+					    { .addr = { .family = AF_INET6 } } };
+	bool has_v4_lo, localhost = nodeport_localhost(cidrs, n, family, flag);
+	size_t m = 0;
+
+	/* every address: the same test against a /0 of the family */
+	if (nodeport_match_all(cidrs, n, family, &has_v4_lo)) {
+		cidrs = &all[family == AF_INET6];
+		n = 1;
+	}
+	for (size_t i = 0; i < n_locals; i++)
+		if (nodeport_addr_ok(cidrs, n, locals, i, family, localhost))
+			out[m++] = locals[i];
+	return m;
+}

@@ -29,5 +29,14 @@ bool nodeport_localhost(const struct cidr *cidrs, size_t n, int family, bool fla
  */
 bool nodeport_addr_ok(const struct cidr *cidrs, size_t n, const struct addr *locals, size_t i,
 		      int family, bool localhost);
+/*
+ * The addresses of locals (n_locals, the host's) that take NodePorts in
+ * family, every one or those in the ranges, without repeats; 127.0.0.1 only
+ * with localhost NodePorts (flag: --iptables-localhost-nodeports).  Appended
+ * to out (room for n_locals); returns how many.  For a mode that needs the
+ * list itself (the ebpf mode's socket programs look addresses up).
+ */
+size_t nodeport_addrs_list(const struct cidr *cidrs, size_t n, const struct addr *locals,
+			   size_t n_locals, int family, bool flag, struct addr *out);
 
 #endif

@@ -138,12 +138,18 @@ has_caps() {
 	done
 }
 
-# dp_exec NAME CMD...: CMD in NAME's namespace.
+# dp_exec NAME CMD...: CMD in NAME's namespace (and, when the front end
+# defines dp_exec_wrap NAME CMD..., through it: the IPv4 front end puts a
+# node's and its pods' processes in the node's cgroup).
 dp_exec() {
-	local ns
-	ns=$(dp_ns "$1") || return 1
+	local ns name=$1
+	ns=$(dp_ns "$name") || return 1
 	shift
-	ip netns exec "$ns" "$@"
+	if declare -F dp_exec_wrap >/dev/null; then
+		dp_exec_wrap "$name" ip netns exec "$ns" "$@"
+	else
+		ip netns exec "$ns" "$@"
+	fi
 }
 
 # ---- the agent: kroute (or, in a reference mode, kube-proxy) ----

@@ -10,7 +10,8 @@
 #                chains; a full sync (SIGHUP) puts back a deleted jump
 #   localhost-nodeports  NodePorts answer on 127.0.0.1
 #   affinity-timeout     ClientIP affinity ends timeoutSeconds after the client's last new connection
-MODE_CAPS=(kernel-nat kube-chains localhost-nodeports affinity-timeout)
+#   from-outside       traffic from outside the node (the external client) is handled
+MODE_CAPS=(kernel-nat kube-chains localhost-nodeports affinity-timeout from-outside)
 # Commands the mode (or its checks) needs; the test skips without them.
 MODE_CMDS=(iptables-save iptables-restore conntrack)
 

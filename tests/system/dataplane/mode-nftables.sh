@@ -9,7 +9,8 @@
 #   weights      kroute.io/endpoint-weights is honoured (numgen slots per weight)
 #   localhost-nodeports  NodePorts answer on 127.0.0.1
 #   affinity-timeout     ClientIP affinity ends timeoutSeconds after the client's last new connection
-MODE_CAPS=(kernel-nat weights localhost-nodeports affinity-timeout)
+#   from-outside       traffic from outside the node (the external client) is handled
+MODE_CAPS=(kernel-nat weights localhost-nodeports affinity-timeout from-outside)
 # Commands the mode (or its checks) needs; the test skips without them.
 MODE_CMDS=(nft conntrack)
 

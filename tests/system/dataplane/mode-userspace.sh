@@ -24,8 +24,9 @@
 #                      loadBalancerSourceRanges (docs/userspace.md)
 #   localhost-nodeports  NodePorts answer on 127.0.0.1
 #   affinity-timeout     ClientIP affinity ends timeoutSeconds after the client's last new connection
+#   from-outside       traffic from outside the node (the external client) is handled
 MODE_CAPS=(retry accept-first passive-health weights lc rr-order grace-period fd-per-connection host-endpoint-masq
-	node-passes-source-ranges localhost-nodeports affinity-timeout)
+	node-passes-source-ranges localhost-nodeports affinity-timeout from-outside)
 MODE_CMDS=(iptables-save iptables-restore conntrack nft ss)
 
 GRACE=3

@@ -1,0 +1,188 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+#
+# ebpf mode (issue #16's benchmark), side by side in one run:
+#
+#   connect   new TCP connections, one after the other, from the node to a pod
+#             on a veth (kr-probe: connect, one request line, the reply, close;
+#             CONNECTS per round): to the pod's address directly and to its
+#             ClusterIP, under the ebpf, iptables and nftables modes, with 10
+#             and with SIZE services (gen_cluster, 10 endpoints each) beside
+#             the bench service.  Rounds alternate direct and ClusterIP; the
+#             figure is the median microseconds per connection, and the ratio
+#             to direct in the same mode's run.
+#   sync      `kroute run --mode ebpf --once` at SIZE services x 10 endpoints
+#             in a fresh namespace, cgroup and bpffs: kroute's full sync
+#             (its log: read, policy, apply, of which the kernel's map writes).
+#   change    under the running ebpf mode at SIZE services: CHANGES times one
+#             endpoint added to the bench service (its own file): the partial
+#             sync from kroute's log.
+#
+# Everything runs in namespaces, a cgroup v2 mount and bpffs this script
+# creates and removes; never the host's.  Needs root, ip, /usr/bin/time.
+#
+# Environment: BUILD (default build), OUT (default bench/out/ebpf), SIZE
+# (default 10000), ROUNDS (default 5), CONNECTS (default 500), RUNS (sync
+# runs, default 3), MODES (default "ebpf iptables nftables"), CHANGES (default 5).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. bench/lib.sh
+
+BUILD=${BUILD:-build}
+OUT=${OUT:-bench/out/ebpf}
+SIZE=${SIZE:-10000}
+ROUNDS=${ROUNDS:-5}
+CONNECTS=${CONNECTS:-500}
+RUNS=${RUNS:-3}
+CHANGES=${CHANGES:-5}
+MODES=${MODES:-"ebpf iptables nftables"}
+NODE=node-00001
+
+die() { echo "bench_ebpf.sh: $*" >&2; exit 1; }
+[ "$(id -u)" = 0 ] || die "needs root (network namespaces, cgroups, bpffs)"
+[ -x "$BUILD/kroute" ] && [ -x "$BUILD/bench/gen_cluster" ] || die "build $BUILD first"
+bench_results_init
+mkdir -p "$W/bin" "$W/cg" "$W/bpf"
+cp "$BUILD/kroute" "$W/bin/kroute" # others rebuild the tree meanwhile
+KROUTE=$W/bin/kroute
+PROBE=$BUILD/tests/cluster/kr-probe
+bench_ns_init krebpfb
+mount -t cgroup2 none "$W/cg"
+mount -t bpf bpf "$W/bpf"
+CG=$W/cg/krebpfb-$$
+mkdir "$CG"
+ebpf_cleanup() {
+	bench_ns_cleanup
+	[ -d "$CG" ] && rmdir "$CG" 2>/dev/null
+	umount "$W/cg" 2>/dev/null || true
+	umount "$W/bpf" 2>/dev/null || true
+}
+trap ebpf_cleanup EXIT
+ms_since() { echo $((($(now_ns) - $1) / 1000000)); }
+# shellcheck disable=SC2016 # $$ and $@ are the inner shell's
+in_cg() { sh -c 'echo $$ >"$0" && exec "$@"' "$CG/cgroup.procs" "$@"; }
+
+bench_yaml() { # EXTRA-IP...: the bench service, its endpoint 192.168.77.2 and EXTRA-IPs
+	local ip
+	cat <<'YAML'
+apiVersion: v1
+kind: Service
+metadata: {name: bench, namespace: bench}
+spec: {clusterIP: 10.255.0.1, ports: [{name: http, port: 80, targetPort: 8080}]}
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: bench-1, namespace: bench, labels: {kubernetes.io/service-name: bench}}
+addressType: IPv4
+ports: [{name: http, port: 8080, protocol: TCP}]
+endpoints:
+- {addresses: ["192.168.77.2"], conditions: {ready: true}}
+YAML
+	for ip in "$@"; do printf -- '- {addresses: ["%s"], conditions: {ready: true}}\n' "$ip"; done
+}
+cluster() { # SIZE -> $W/cSIZE: gen_cluster's services plus the bench service
+	local dir=$W/c$1
+	[ -d "$dir" ] && return 0
+	mkdir -p "$dir"
+	"$BUILD/bench/gen_cluster" -s "$1" -e 10 -n 1000 -o "$dir/cluster.yaml"
+	bench_yaml >"$dir/bench.yaml"
+}
+# change SIZE: one endpoint more for the bench service, CHANGES times; the partial syncs.
+change() {
+	local c n line
+	for c in $(seq "$CHANGES"); do
+		n=$(grep -c "partial sync:" "$W/live.log" || true)
+		bench_yaml 192.168.77.$((100 + c)) >"$W/c$1/.bench.tmp"
+		mv "$W/c$1/.bench.tmp" "$W/c$1/bench.yaml"
+		for _ in $(seq 100); do [ "$(grep -c "partial sync:" "$W/live.log")" -gt "$n" ] && break; sleep 0.05; done
+		line=$(grep "partial sync:" "$W/live.log" | tail -1)
+		res mode=ebpf size="$1" target=change run="$c" \
+			sync_ms="$(sed -nE 's/.* in ([0-9.]+) ms .*/\1/p' <<<"$line")" \
+			apply_ms="$(sed -nE 's/.*apply ([0-9.]+) .*/\1/p' <<<"$line")" \
+			kernel_ms="$(sed -nE 's/.*kernel tools ([0-9.]+)\).*/\1/p' <<<"$line")"
+	done
+	bench_yaml >"$W/c$1/.bench.tmp"
+	mv "$W/c$1/.bench.tmp" "$W/c$1/bench.yaml"
+}
+
+# ---- connect latency: node -> pod, directly and through the ClusterIP ----
+per_connect_us() { # IP PORT: CONNECTS connections from the node (in the cgroup), us each
+	local t0
+	t0=$(now_ns)
+	in_cg ip netns exec "$NODE_NS" "$PROBE" tcp "$1" "$2" --count "$CONNECTS" >"$W/probe.out"
+	[ "$(grep -c '^pod=bench' "$W/probe.out")" = "$CONNECTS" ] ||
+		die "$1:$2: only $(grep -c '^pod=bench' "$W/probe.out") of $CONNECTS answered"
+	echo $((($(now_ns) - t0) / 1000 / CONNECTS))
+}
+connect_bench() { # MODE SIZE
+	local mode=$1 size=$2 flags=() r kpid
+	cluster "$size"
+	bench_node_pod
+	ip netns exec "$POD_NS" "$BUILD/tests/cluster/kr-backend" --name bench --tcp 8080 \
+		</dev/null >/dev/null 2>&1 &
+	PIDS+=($!)
+	[ "$mode" = ebpf ] && flags=(--bpf-root "$W/bpf/live" --cgroup-root "$CG")
+	ip netns exec "$NODE_NS" "$KROUTE" run --mode "$mode" --node "$NODE" -f "$W/c$size" \
+		--cluster-cidr 10.0.0.0/8 --sync-period 1h --min-sync-period 0s "${flags[@]}" \
+		</dev/null >"$W/live.log" 2>&1 &
+	kpid=$!
+	PIDS+=("$kpid")
+	for _ in $(seq 1800); do grep -q "full sync:" "$W/live.log" && break; sleep 0.1; done
+	grep -q "full sync:" "$W/live.log" || die "$mode did not sync: $(tail -3 "$W/live.log")"
+	per_connect_us 192.168.77.2 8080 >/dev/null # warm up (ARP, caches)
+	per_connect_us 10.255.0.1 80 >/dev/null
+	for r in $(seq "$ROUNDS"); do
+		res mode="$mode" size="$size" round="$r" target=direct us="$(per_connect_us 192.168.77.2 8080)" load="$(loadavg)"
+		res mode="$mode" size="$size" round="$r" target=clusterip us="$(per_connect_us 10.255.0.1 80)" load="$(loadavg)"
+	done
+	[ "$mode" = ebpf ] && [ "$size" = "$SIZE" ] && change "$size"
+	kill "$kpid"; wait "$kpid" 2>/dev/null || true
+	[ "$mode" = ebpf ] && KROUTE_BPF_ROOT=$W/bpf/live "$KROUTE" cleanup
+	delns "$NODE_NS"; delns "$POD_NS"
+}
+
+for mode in $MODES; do
+	for size in 10 "$SIZE"; do
+		echo "== connect: $mode mode, $size services (load $(loadavg))"
+		connect_bench "$mode" "$size"
+	done
+done
+
+# ---- full sync of SIZE x 10 in the ebpf mode ----
+cluster "$SIZE"
+for run in $(seq "$RUNS"); do
+	echo "== sync: $SIZE services, run $run (load $(loadavg))"
+	newns; ip -n "$NS" link set lo up
+	t0=$(now_ns)
+	nx /usr/bin/time -f "%M" -o "$W/rss" "$KROUTE" run --mode ebpf --node "$NODE" -f "$W/c$SIZE" \
+		--cluster-cidr 10.0.0.0/8 --once --bpf-root "$W/bpf/once" --cgroup-root "$CG" \
+		>"$W/once.log" 2>&1 || die "--once failed: $(tail -3 "$W/once.log")"
+	ms=$(ms_since "$t0")
+	line=$(grep "full sync:" "$W/once.log" | tail -1)
+	res target=sync size="$SIZE" run="$run" wall_ms="$ms" rss_kb="$(cat "$W/rss")" \
+		sync_ms="$(sed -nE 's/.* in ([0-9.]+) ms .*/\1/p' <<<"$line")" \
+		read_ms="$(sed -nE 's/.*\(read ([0-9.]+),.*/\1/p' <<<"$line")" \
+		policy_ms="$(sed -nE 's/.*policy ([0-9.]+),.*/\1/p' <<<"$line")" \
+		apply_ms="$(sed -nE 's/.*apply ([0-9.]+) .*/\1/p' <<<"$line")" \
+		kernel_ms="$(sed -nE 's/.*kernel tools ([0-9.]+)\).*/\1/p' <<<"$line")"
+	KROUTE_BPF_ROOT=$W/bpf/once "$KROUTE" cleanup
+	delns
+done
+
+echo
+echo "| mode | services | direct us/connect | ClusterIP us/connect | ratio |"
+echo "|---|---|---|---|---|"
+for mode in $MODES; do
+	for size in 10 "$SIZE"; do
+		d=$(get us mode="$mode" size="$size" target=direct | median)
+		c=$(get us mode="$mode" size="$size" target=clusterip | median)
+		echo "| $mode | $size | $d | $c | $(awk -v c="$c" -v d="$d" 'BEGIN { printf "%.3f", c / d }') |"
+	done
+done
+echo
+echo "ebpf full sync, $SIZE services x 10: $(get sync_ms target=sync | median) ms" \
+	"(read $(get read_ms target=sync | median), policy $(get policy_ms target=sync | median)," \
+	"apply $(get apply_ms target=sync | median) of which map writes $(get kernel_ms target=sync | median));" \
+	"wall $(get wall_ms target=sync | median) ms, peak RSS $(( $(get rss_kb target=sync | median) / 1024 )) MB"
+echo "one endpoint added at $SIZE services: partial sync $(get sync_ms target=change | median) ms" \
+	"(apply $(get apply_ms target=change | median), map writes $(get kernel_ms target=change | median))"

@@ -1,0 +1,85 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The layout of the ebpf mode's maps, shared by the BPF programs (clang
+ * -target bpf) and the userspace planner and loader: only fixed-width types,
+ * no padding the two compilers could lay out differently (every struct is
+ * padded by hand to a multiple of 8).
+ *
+ *   kr_services   service address . port . protocol -> id, slot count, flags
+ *   kr_slots      id . slot -> backend address . port
+ *   kr_affinity   (LRU) client network namespace . id -> slot, backend, last use
+ *   kr_revnat     (LRU) socket . backend -> the service address the socket asked for
+ *   kr_state      one entry: how many services are flagged drop (the packet
+ *                 filter looks at nothing while there are none)
+ */
+#ifndef KROUTE_EBPF_MAPS_H
+#define KROUTE_EBPF_MAPS_H
+
+#include <linux/types.h>
+
+#define KR_MAX_SERVICES 65536
+#define KR_MAX_SLOTS (1u << 21)
+#define KR_MAX_AFFINITY 65536
+#define KR_MAX_REVNAT 262144
+
+/* kr_svc.flags */
+#define KR_SVC_REJECT 0x1u   /* no endpoint anywhere: connect()/sendmsg() fail with ECONNREFUSED */
+#define KR_SVC_DROP 0x2u     /* none on this node under a Local policy: packets are dropped */
+#define KR_SVC_AFFINITY 0x4u /* sessionAffinity ClientIP (timeout in affinity_s) */
+
+/* An address as both families store it: IPv4 in the first 4 bytes, the rest 0. */
+struct kr_addr {
+	__u8 b[16];
+};
+
+struct kr_svc_key {
+	struct kr_addr addr;
+	__u16 port;   /* network byte order */
+	__u8 proto;   /* IPPROTO_TCP, IPPROTO_UDP */
+	__u8 family;  /* AF_INET, AF_INET6 */
+	__u32 pad;
+};
+
+struct kr_svc {
+	__u32 id;         /* of the endpoint set: the key of its slots */
+	__u32 count;      /* slots 0..count-1 (0 with REJECT or DROP) */
+	__u32 flags;      /* KR_SVC_* */
+	__u32 affinity_s; /* ClientIP affinity timeout, seconds */
+};
+
+struct kr_slot_key {
+	__u32 id;
+	__u32 slot;
+};
+
+struct kr_backend {
+	struct kr_addr addr;
+	__u16 port;   /* network byte order */
+	__u8 family;
+	__u8 pad[5];
+};
+
+struct kr_aff_key {
+	__u64 netns;  /* the client's network namespace cookie: one pod or the node */
+	__u32 id;
+	__u32 pad;
+};
+
+struct kr_aff {
+	__u64 last_ns;
+	struct kr_backend be;
+	__u32 slot;
+	__u32 pad;
+};
+
+struct kr_revnat_key {
+	__u64 cookie; /* the socket */
+	struct kr_backend be;
+};
+
+struct kr_state {
+	__u32 drop_services;
+	__u32 pad;
+};
+
+#endif

@@ -1,0 +1,185 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The ebpf data plane (kroute run --mode ebpf): the ops of dataplane.h.
+ * Each sync plans the services and slots maps from the view (plan.h), diffs
+ * the plan against the mirror of what the last sync wrote (or, on a full
+ * sync, against the maps as the kernel holds them, which repairs drift), and
+ * writes only the changed entries (loader.h), undoing them if any write
+ * fails.  The kernel is first touched by the first sync (new() touches
+ * nothing): that loads and attaches the programs.
+ *
+ * Only sockets of processes in --cgroup-root are load-balanced: traffic
+ * from this node's pods and the node itself.  Traffic from outside the node
+ * (NodePorts, LB IPs and external IPs reached over the network) is not
+ * handled yet (no tc programs): the first sync says so in the log.
+ */
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/diag.h"
+#include "core/ifaddr.h"
+#include "core/util.h"
+#include "dataplane/common/nodeport_addrs.h"
+#include "dataplane/dataplane.h"
+#include "dataplane/ebpf/ebpf.h"
+#include "dataplane/ebpf/loader.h"
+#include "dataplane/ebpf/plan.h"
+
+#define WHO "ebpf"
+
+struct dataplane {
+	struct dp_opts opts;
+	struct ebpf_mode_opts mo;
+	struct ebpf_kernel *k;       /* NULL until the first sync */
+	struct ebpf_ids ids;
+	struct ebpf_plan mirror;     /* what the last successful sync left in the maps */
+	bool applied, force_full;
+	struct dp_stats stats;
+	uint64_t entries_written;
+};
+
+static int ebpf_new(const struct dp_opts *opts, struct dataplane **ret)
+{
+	struct dataplane *dp = xcalloc(1, sizeof(*dp));
+	const struct ebpf_mode_opts *mo = opts->mode_opts;
+
+	dp->opts = *opts;
+	dp->mo.bpf_root = mo && mo->bpf_root ? mo->bpf_root : EBPF_DEFAULT_BPF_ROOT;
+	dp->mo.cgroup_root = mo && mo->cgroup_root ? mo->cgroup_root : EBPF_DEFAULT_CGROUP_ROOT;
+	dp->mo.max_services = mo ? mo->max_services : 0;
+	ebpf_ids_init(&dp->ids);
+	ebpf_plan_init(&dp->mirror);
+	*ret = dp;
+	return 0;
+}
+
+static void ebpf_free(struct dataplane *dp)
+{
+	if (!dp)
+		return;
+	ebpf_kernel_close(dp->k);
+	ebpf_ids_done(&dp->ids);
+	ebpf_plan_done(&dp->mirror);
+	free(dp);
+}
+
+static void ebpf_stats(const struct dataplane *dp, struct dp_stats *ret)
+{
+	*ret = dp->stats;
+	ret->rules = dp->mirror.n_svcs;
+	ret->chains = 0;
+	ret->metrics[0] = (struct dp_metric){
+		.name = "kroute_ebpf_map_entries_written_total",
+		.help = "Entries of the services and slots maps written or deleted by syncs",
+		.counter = true, .value = dp->entries_written };
+	ret->metrics[1] = (struct dp_metric){
+		.name = "kroute_ebpf_slots",
+		.help = "Endpoint slots in the slots map after the last successful sync",
+		.value = dp->mirror.n_slots };
+	ret->n_metrics = 2;
+}
+
+/* The addresses NodePorts answer on for this node's own sockets (--nodeport-addresses). */
+static void nodeport_addrs(const struct dataplane *dp, struct addr **ret, size_t *ret_n)
+{
+	struct addr *locals = NULL, *out;
+	size_t n = 0, m = 0;
+
+	ifaddr_list(IFADDR_ALL, NULL, true, &locals, &n);
+	out = xcalloc(2 * n + 1, sizeof(*out));
+	m = nodeport_addrs_list(dp->opts.nodeport_cidrs, dp->opts.n_nodeport_cidrs, locals, n,
+				AF_INET, dp->opts.localhost_nodeports, out);
+	m += nodeport_addrs_list(dp->opts.nodeport_cidrs, dp->opts.n_nodeport_cidrs, locals, n,
+				 AF_INET6, dp->opts.localhost_nodeports, out + m);
+	free(locals);
+	*ret = out;
+	*ret_n = m;
+}
+
+static int open_kernel(struct dataplane *dp, struct diag *d)
+{
+	int r;
+
+	if (dp->k)
+		return 0;
+	r = ebpf_kernel_open(dp->mo.bpf_root, dp->mo.cgroup_root, dp->mo.max_services, &dp->k, d);
+	if (r < 0)
+		return r;
+	diag_add(d, DIAG_WARNING, NULL, 0, NULL, NULL,
+		 WHO ": socket-level load balancing for the sockets of processes in cgroup %s (this"
+		 " node's pods and its own processes), maps pinned under %s; traffic from outside the"
+		 " node to NodePorts, load-balancer and external IPs is not handled by this mode yet",
+		 dp->mo.cgroup_root, dp->mo.bpf_root);
+	return 0;
+}
+
+static int ebpf_sync(struct dataplane *dp, const struct node_view *v, bool full, struct diag *d)
+{
+	uint64_t t0 = mono_ns(), tk;
+	struct ebpf_plan plan, kernel, *from = &dp->mirror;
+	struct ebpf_plan_opts po = { 0 };
+	struct addr *np;
+	struct ebpf_diff df;
+	size_t written = 0;
+	int r;
+
+	dp->stats.last_kernel_ns = 0;
+	r = open_kernel(dp, d);
+	if (r < 0)
+		goto out;
+	full = full || !dp->applied || dp->force_full;
+	if (full) {
+		r = ebpf_kernel_read(dp->k, &kernel, d);
+		if (r < 0)
+			goto out;
+		/* ids in the maps (an earlier run's) are never reused for other sets */
+		for (size_t i = 0; i < kernel.n_slots; i++)
+			if (kernel.slots[i].k.id >= dp->ids.next)
+				dp->ids.next = kernel.slots[i].k.id + 1;
+		from = &kernel;
+	}
+	nodeport_addrs(dp, &np, &po.n_nodeport_addrs);
+	po.nodeport_addrs = np;
+	ebpf_plan_init(&plan);
+	ebpf_plan_build(v, &po, from, &dp->ids, &plan, d);
+	free(np);
+	ebpf_diff(from, &plan, &df);
+	tk = mono_ns();
+	r = ebpf_kernel_apply(dp->k, &df, (uint32_t)plan.drop_services, &written, d);
+	dp->stats.last_kernel_ns = mono_ns() - tk;
+	ebpf_diff_done(&df);
+	if (full)
+		ebpf_plan_done(&kernel);
+	if (r < 0) {
+		ebpf_plan_done(&plan);
+		dp->force_full = true;
+		goto out;
+	}
+	dp->entries_written += written;
+	ebpf_plan_done(&dp->mirror);
+	dp->mirror = plan;
+	dp->applied = true;
+	dp->force_full = false;
+out:
+	dp_stats_sync_done(&dp->stats, r, full, t0);
+	return r;
+}
+
+static int ebpf_cleanup(const struct dp_opts *opts, struct diag *d)
+{
+	const struct ebpf_mode_opts *mo = opts->mode_opts;
+
+	return ebpf_kernel_cleanup(mo && mo->bpf_root ? mo->bpf_root : EBPF_DEFAULT_BPF_ROOT, d);
+}
+
+const struct dataplane_ops dp_ebpf_ops = {
+	.name = "ebpf",
+	.new = ebpf_new,
+	.sync = ebpf_sync,
+	.cleanup = ebpf_cleanup,
+	.stats = ebpf_stats,
+	.free = ebpf_free,
+	.options = &ebpf_mode_options,
+};

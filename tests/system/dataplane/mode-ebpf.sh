@@ -1,0 +1,48 @@
+# SPDX-License-Identifier: Apache-2.0
+# shellcheck shell=bash
+# The ebpf mode for the data-plane tests (test_dataplane.sh): cgroup v2
+# socket programs translate service addresses at connect() and sendmsg().
+# They see the sockets of the processes in the node's cgroup only, so every
+# node gets a cgroup of its own (KC_CGROUPS=1: tests/cluster/lib.sh starts a
+# node's and its pods' processes in it), and kroute pins its maps and links
+# on a bpffs of the test's own.  The host's cgroups and /sys/fs/bpf are not
+# touched.
+
+# Capabilities (dataplane/README.md lists them all):
+#   kernel-nat   the programs stay attached (pinned links) and keep
+#                translating after kroute exits
+# Not from-outside: traffic from outside the node (the external client to a
+# NodePort, an LB IP, an external IP) needs tc programs, which the mode does
+# not have yet; those rows are skipped.
+MODE_CAPS=(kernel-nat)
+MODE_CMDS=(bpftool)
+KC_CGROUPS=1
+
+# The bpffs of the test (mounted at the first start, gone at teardown).
+ebpf_bpf_root() { echo "$DP_DIR/bpffs/$1"; }
+ebpf_bpffs() {
+	[ -d "$DP_DIR/bpffs" ] && return 0
+	mkdir -p "$DP_DIR/bpffs" && mount -t bpf bpf "$DP_DIR/bpffs" || return 1
+	KC_TEARDOWN_HOOKS+=("umount -l '$DP_DIR/bpffs'")
+}
+
+# mode_start NODE: starts kroute on NODE (the engine waits for its sync).
+mode_start() {
+	ebpf_bpffs || { bad "cannot mount a bpffs under $DP_DIR"; return 1; }
+	kroute_run "$1" --mode ebpf --bpf-root "$(ebpf_bpf_root "$1")" \
+		--cgroup-root "$KC_CGROUP_DIR/$1"
+}
+
+# mode_cleanup NODE: kroute cleanup finds the node's bpffs directory by $KROUTE_BPF_ROOT.
+mode_cleanup() {
+	KROUTE_BPF_ROOT=$(ebpf_bpf_root "$1") dp_exec "$1" "$KROUTE" cleanup
+}
+
+# mode_leftovers NODE: after `kroute cleanup`, one line per kind of state
+# the mode installs: COUNT WHAT (every COUNT must be 0).
+mode_leftovers() {
+	local root
+	root=$(ebpf_bpf_root "$1")
+	echo "$(find "$root" -mindepth 1 2>/dev/null | wc -l) pinned maps or links"
+	echo "$(bpftool cgroup show "$KC_CGROUP_DIR/$1" 2>/dev/null | grep -c kr_) programs attached to the node's cgroup"
+}

@@ -1,0 +1,231 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+#
+# The ebpf mode's own checks with real sockets, in a network namespace, a
+# cgroup v2 group and a bpffs of the test's own (the host's cgroups and
+# /sys/fs/bpf are never touched); two endpoints on the namespace's loopback,
+# the clients started in the group:
+#
+#   1. the verifier accepts every program of the built object (bpftool prog
+#      loadall), and kroute loads them itself;
+#   2. without a cgroup v2 directory or a bpffs, kroute run says so, by flag,
+#      and pins nothing;
+#   3. TCP and UDP to the ClusterIP reach the endpoints, IPv4 and IPv6 (the
+#      *6 programs); from outside the group nothing is translated;
+#   4. one unconnected UDP socket (sendto per datagram): replies come from
+#      the service address (recvmsg), and when its endpoint is replaced the
+#      same socket's next datagrams reach the new one (no blackhole);
+#   5. drift: a services entry deleted by hand (the ClusterIP stops
+#      answering) and a stranger's entry added: SIGHUP's full sync reads the
+#      maps back and repairs exactly that;
+#   6. after kroute exits the pinned programs keep translating; kroute
+#      cleanup ($KROUTE_BPF_ROOT) unpins and detaches everything;
+#   7. a failed sync keeps the maps: with a services map of 5 entries
+#      ($KROUTE_EBPF_MAX_SERVICES), one more service (2 more entries) fails
+#      the sync part-way; what it wrote is undone (the map holds exactly the
+#      4 entries it held, which still answer), and once the service goes
+#      the next sync succeeds.
+#
+# usage: test_ebpf.sh KROUTE KR-BACKEND KR-PROBE BPF-OBJECT   (root; exit 77 = skip otherwise)
+set -u
+KROUTE=$(cd "$(dirname "${1:?usage: $0 KROUTE KR-BACKEND KR-PROBE BPF-OBJECT}")" && pwd)/$(basename "$1")
+KR_BACKEND=${2:?}
+KR_PROBE=${3:?}
+OBJ=${4:?}
+# shellcheck source=testlib.sh
+. "$(dirname "$0")/testlib.sh"
+
+NS=krebpf-$$
+TMP=$(mktemp -d)
+CG=$TMP/cg/krebpf-$$
+ROOT=$TMP/bpf/kroute
+PIDS=()
+KPID=""
+cleanup() {
+	local pid
+	[ -n "$KPID" ] && st_stop "$KPID"
+	st_stop "${PIDS[@]}"
+	if [ -d "$CG" ]; then
+		while read -r pid; do kill -KILL "$pid" 2>/dev/null; done <"$CG/cgroup.procs"
+		sleep 0.2
+		rmdir "$CG"
+	fi
+	mountpoint -q "$TMP/cg" && umount "$TMP/cg"
+	mountpoint -q "$TMP/bpf" && umount "$TMP/bpf"
+	ip netns del "$NS" 2>/dev/null
+	rm -rf "$TMP"
+}
+st_init ebpf cleanup bpftool jq
+
+mkdir -p "$TMP/cg" "$TMP/bpf" "$TMP/m" "$TMP/not-cgroup"
+mount -t cgroup2 none "$TMP/cg" || { echo "skip: cannot mount cgroup v2"; exit "$ST_SKIP"; }
+mount -t bpf bpf "$TMP/bpf" || { echo "skip: cannot mount a bpffs"; exit "$ST_SKIP"; }
+mkdir "$CG" || die "mkdir $CG"
+ip netns add "$NS" || die "ip netns add $NS"
+ip -n "$NS" link set lo up
+ip -n "$NS" addr add 10.0.0.1/32 dev lo
+ip -n "$NS" addr add 10.0.0.2/32 dev lo
+ip -n "$NS" addr add fd00::1/128 dev lo nodad
+
+# in_cg CMD...: CMD in the namespace, its process in the test's group.
+# shellcheck disable=SC2016 # $$ and $@ are the inner shell's
+in_cg() { sh -c 'echo $$ >"$0" && exec "$@"' "$CG/cgroup.procs" ip netns exec "$NS" "$@"; }
+probe() { in_cg "$KR_PROBE" "$@" --timeout 500 </dev/null | sed -nE 's/^pod=([a-z]+) .*/\1/p;/^pod=/!p'; }
+
+# what is pinned on the test's bpffs (a new bpffs holds the kernel's maps.debug and progs.debug)
+pinned() { find "$TMP/bpf" -mindepth 1 ! -name '*.debug' | wc -l; }
+
+# ---- 1. the verifier ----
+out=$(bpftool prog loadall "$OBJ" "$TMP/bpf/verifier" 2>&1) || echo "$out"
+check "the verifier accepts every program" "$(find "$TMP/bpf/verifier" -mindepth 1 | wc -l)" 9
+rm -rf "$TMP/bpf/verifier"
+
+# ---- the cluster: web (TCP 80, UDP 53) with endpoint a ----
+cat >"$TMP/m/svc.yaml" <<'Y'
+apiVersion: v1
+kind: Node
+metadata: {name: n1}
+status: {addresses: [{type: InternalIP, address: 10.0.0.1}]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: t}
+spec: {clusterIP: 10.96.0.10, ports: [{name: http, port: 80, protocol: TCP, targetPort: 8080},
+  {name: dns, port: 53, protocol: UDP, targetPort: 8080}]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web6, namespace: t}
+spec: {clusterIP: "fd00:96::10", ipFamilies: [IPv6], ports: [{name: http, port: 80, protocol: TCP,
+  targetPort: 8080}, {name: dns, port: 53, protocol: UDP, targetPort: 8080}]}
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: web6-1, namespace: t, labels: {kubernetes.io/service-name: web6}}
+addressType: IPv6
+ports: [{name: http, port: 8080, protocol: TCP}, {name: dns, port: 8080, protocol: UDP}]
+endpoints:
+- {addresses: ["fd00::1"], conditions: {ready: true}, nodeName: n1}
+Y
+slice() {
+	local eps="" ip
+	for ip in "$@"; do eps+="- {addresses: [$ip], conditions: {ready: true}, nodeName: n1}"$'\n'; done
+	cat >"$TMP/slice.tmp" <<Y
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: web-1, namespace: t, labels: {kubernetes.io/service-name: web}}
+addressType: IPv4
+ports: [{name: http, port: 8080, protocol: TCP}, {name: dns, port: 8080, protocol: UDP}]
+endpoints:
+$eps
+Y
+	mv "$TMP/slice.tmp" "$TMP/m/slice.yaml"
+}
+slice 10.0.0.1
+for b in a:10.0.0.1 b:10.0.0.2 c:fd00::1; do
+	ip netns exec "$NS" "$KR_BACKEND" --name "${b%%:*}" --bind "${b#*:}" --tcp 8080 --udp 8080 \
+		>>"$TMP/backends.log" 2>&1 &
+	PIDS+=($!)
+done
+
+# ---- 2. clear errors, nothing pinned ----
+out=$(ip netns exec "$NS" "$KROUTE" run --mode ebpf --node n1 -f "$TMP/m" --once \
+	--bpf-root "$ROOT" --cgroup-root "$TMP/not-cgroup" 2>&1)
+check "a directory that is not cgroup v2 is an error" "$?" 1
+check "the error names --cgroup-root" \
+	"$(grep -c -- "--cgroup-root $TMP/not-cgroup: not a cgroup v2 directory" <<<"$out")" 1
+out=$(ip netns exec "$NS" "$KROUTE" run --mode ebpf --node n1 -f "$TMP/m" --once \
+	--bpf-root "$TMP/m/bpf" --cgroup-root "$CG" 2>&1)
+check "a --bpf-root outside a bpffs is an error" \
+	"$(grep -c -- "--bpf-root $TMP/m/bpf: $TMP/m is not a BPF filesystem" <<<"$out")" 1
+check "nothing pinned after the failures" "$(pinned)" 0
+
+# ---- 3. TCP and UDP through the ClusterIP ----
+synced() { [ "$(grep -c "full sync:" "$TMP/kroute.log")" -ge "$1" ]; }
+wait_for() { local i; for i in $(seq 100); do "$@" && return 0; sleep 0.1; done; return 1; }
+ip netns exec "$NS" "$KROUTE" run --mode ebpf --node n1 -f "$TMP/m" --bpf-root "$ROOT" \
+	--cgroup-root "$CG" --min-sync-period 100ms --sync-period 1h >"$TMP/kroute.log" 2>&1 &
+KPID=$!
+wait_for synced 1 || die "kroute did not sync: $(cat "$TMP/kroute.log")"
+check "the startup log says the mode handles in-cluster traffic only" \
+	"$(grep -c "traffic from outside the node to NodePorts, load-balancer and external IPs is not handled" "$TMP/kroute.log")" 1
+check "TCP to the ClusterIP from the group" "$(probe tcp 10.96.0.10 80 --count 3 | sort -u)" a
+check "UDP (connected) to the ClusterIP from the group" "$(probe udp 10.96.0.10 53 --count 3 | sort -u)" a
+check "TCP to the IPv6 ClusterIP from the group" "$(probe tcp fd00:96::10 80 --count 3 | sort -u)" c
+check "UDP to the IPv6 ClusterIP from the group" "$(probe udp fd00:96::10 53 --count 3 | sort -u)" c
+check "outside the group nothing is translated" \
+	"$(ip netns exec "$NS" "$KR_PROBE" tcp 10.96.0.10 80 --timeout 500 </dev/null)" unreachable
+
+# ---- 4. one unconnected UDP socket across an endpoint change ----
+in_cg "$KR_PROBE" udp 10.96.0.10 53 --unconnected --count 40 --interval 100 --timeout 500 \
+	</dev/null >"$TMP/udp.out" 2>&1 &
+UPID=$!
+sleep 1
+slice 10.0.0.2
+wait "$UPID"
+outcomes=$(sed -nE 's/^pod=([a-z]+) .*/\1/p;/^pod=/!p' "$TMP/udp.out" | uniq | tr '\n' ' ')
+check "one unconnected socket: endpoint a, then (after the change) b, every datagram answered from the service address" \
+	"$outcomes" "a b "
+
+# ---- 5. drift repaired by a full sync ----
+key="0a 60 00 0a 00 00 00 00 00 00 00 00 00 00 00 00 00 50 06 02 00 00 00 00"
+stray="0a 60 00 63 00 00 00 00 00 00 00 00 00 00 00 00 00 50 06 02 00 00 00 00"
+bpftool map delete pinned "$ROOT/kr_services" key hex $key || die "bpftool map delete"
+bpftool map update pinned "$ROOT/kr_services" key hex $stray value hex 01 00 00 00 01 00 00 00 \
+	00 00 00 00 00 00 00 00 || die "bpftool map update"
+check "the entry deleted by hand: the ClusterIP is not translated" "$(probe tcp 10.96.0.10 80)" unreachable
+kill -HUP "$KPID"
+wait_for synced 2 || die "no full sync after SIGHUP"
+check "after SIGHUP's full sync the ClusterIP answers again" "$(probe tcp 10.96.0.10 80 --count 3 | sort -u)" b
+check "the stranger's entry is gone" \
+	"$(bpftool map lookup pinned "$ROOT/kr_services" key hex $stray >/dev/null 2>&1 && echo present || echo gone)" gone
+
+# ---- 6. exit, then cleanup ----
+st_stop "$KPID"
+KPID=""
+check "kroute said its state stays" "$(grep -c 'rules stay in place' "$TMP/kroute.log")" 1
+check "after kroute exits the pinned programs still translate" "$(probe tcp 10.96.0.10 80 --count 3 | sort -u)" b
+out=$(KROUTE_BPF_ROOT=$ROOT ip netns exec "$NS" "$KROUTE" cleanup 2>&1)
+check "kroute cleanup succeeds" "$?:$out" "0:"
+check "nothing pinned after cleanup" "$(pinned)" 0
+check "nothing attached to the group after cleanup" "$(bpftool cgroup show "$CG" | grep -c kr_)" 0
+check "after cleanup the ClusterIP is not translated" "$(probe tcp 10.96.0.10 80)" unreachable
+
+# ---- 7. a failed sync keeps the maps ----
+n_entries() { bpftool -j map dump pinned "$ROOT/kr_services" | jq length; }
+KROUTE_EBPF_MAX_SERVICES=5 ip netns exec "$NS" "$KROUTE" run --mode ebpf --node n1 -f "$TMP/m" \
+	--bpf-root "$ROOT" --cgroup-root "$CG" --min-sync-period 100ms --sync-period 1h \
+	>"$TMP/kroute.log" 2>&1 &
+KPID=$!
+wait_for synced 1 || die "kroute did not sync: $(cat "$TMP/kroute.log")"
+check "four entries (web's and web6's TCP and UDP ports) in a map of 5" "$(n_entries)" 4
+cat >"$TMP/m/extra.yaml" <<'Y'
+apiVersion: v1
+kind: Service
+metadata: {name: extra, namespace: t}
+spec: {clusterIP: 10.96.0.20, ports: [{name: a, port: 81, protocol: TCP}, {name: b, port: 82, protocol: TCP}]}
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: extra-1, namespace: t, labels: {kubernetes.io/service-name: extra}}
+addressType: IPv4
+ports: [{name: a, port: 8080, protocol: TCP}, {name: b, port: 8080, protocol: TCP}]
+endpoints:
+- {addresses: [10.0.0.1], conditions: {ready: true}, nodeName: n1}
+Y
+failed() { grep -q "writing the services map: .*(the map is full); the changes of this sync were undone" "$TMP/kroute.log"; }
+wait_for failed || echo "$(tail -5 "$TMP/kroute.log")"
+check "the sync that does not fit fails and says it undid its writes" "$(failed && echo yes)" yes
+check "the map holds exactly what it held before" "$(n_entries)" 4
+check "the extra service's address is not in the map" \
+	"$(bpftool map lookup pinned "$ROOT/kr_services" key hex 0a 60 00 14 00 00 00 00 00 00 00 00 00 00 00 00 00 51 06 02 00 00 00 00 >/dev/null 2>&1 && echo present || echo absent)" absent
+check "web still answers" "$(probe tcp 10.96.0.10 80 --count 3 | sort -u)" b
+rm "$TMP/m/extra.yaml"
+kill -HUP "$KPID"
+ok_again() { [ "$(grep -c "full sync:" "$TMP/kroute.log")" -ge 2 ] && [ "$(n_entries)" = 4 ]; }
+wait_for ok_again
+check "without the extra service the next full sync succeeds" "$(grep -c "full sync:" "$TMP/kroute.log")" 2
+st_stop "$KPID"
+KPID=""
+KROUTE_BPF_ROOT=$ROOT ip netns exec "$NS" "$KROUTE" cleanup
+st_finish

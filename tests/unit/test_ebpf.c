@@ -1,0 +1,334 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The ebpf mode's planner and differ (no kernel): what the services and
+ * slots maps must hold for a table of clusters (forward, reject, drop,
+ * affinity, NodePorts on the node's addresses, Maglev slots), that an
+ * endpoint that stays keeps its slot, that ids are stable while a set
+ * stays, and what a sync writes: a one-endpoint change at 1,000 services
+ * touches only that service's slots, a removed service is deleted after
+ * its entry, and a plan diffed against itself writes nothing.
+ */
+#include <arpa/inet.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "core/diag.h"
+#include "core/sbuf.h"
+#include "core/util.h"
+#include "dataplane/ebpf/plan.h"
+#include "policy/policy.h"
+#include "source/manifest.h"
+
+#define SVC(name, spec)                                                                        \
+	"---\napiVersion: v1\nkind: Service\nmetadata: {name: " name ", namespace: t}\nspec: " spec "\n"
+#define SVC_ANN(name, ann, spec)                                                               \
+	"---\napiVersion: v1\nkind: Service\nmetadata: {name: " name ", namespace: t, annotations: {" \
+	ann "}}\nspec: " spec "\n"
+#define SLICE(svc, eps)                                                                        \
+	"---\napiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\n"                          \
+	"metadata: {name: " svc "-1, namespace: t, labels: {kubernetes.io/service-name: " svc "}}\n" \
+	"addressType: IPv4\nports: [{name: http, port: 8080}]\nendpoints:\n" eps
+#define EP(ip, node) "- {addresses: [" ip "], nodeName: " node "}\n"
+#define PORTS "ports: [{name: http, port: 80, targetPort: 8080}]"
+
+struct fixture {
+	struct cluster c;
+	struct node_view *v;
+	struct cidr cidr;
+	struct policy_opts po;
+};
+
+static void load(struct fixture *f, const char *yaml, const char *node)
+{
+	struct diag d;
+
+	cluster_init(&f->c);
+	diag_init(&d);
+	assert_int_equal(manifest_load_buffer("t.yaml", yaml, strlen(yaml), false, NULL, &f->c, &d), 0);
+	diag_done(&d);
+	policy_opts_init(&f->po);
+	assert_int_equal(cidr_parse("10.244.0.0/16", &f->cidr), 0);
+	f->po.cluster_cidrs = &f->cidr;
+	f->po.n_cluster_cidrs = 1;
+	f->v = policy_build_view(&f->c, node, &f->po);
+}
+
+static void unload(struct fixture *f)
+{
+	node_view_free(f->v);
+	cluster_done(&f->c);
+}
+
+static struct addr node_addrs[2];
+
+static void build(const struct node_view *v, const struct ebpf_plan *prev, struct ebpf_ids *ids,
+		  struct ebpf_plan *out)
+{
+	struct ebpf_plan_opts o = { .nodeport_addrs = node_addrs, .n_nodeport_addrs = 2 };
+	struct diag d;
+
+	diag_init(&d);
+	ebpf_plan_init(out);
+	ebpf_plan_build(v, &o, prev, ids, out, &d);
+	diag_done(&d);
+}
+
+/* The plan as text: one line per services entry, then per slot. */
+static char *plan_text(const struct ebpf_plan *p)
+{
+	struct sbuf b = { 0 };
+	char ip[64];
+
+	for (size_t i = 0; i < p->n_svcs; i++) {
+		const struct ebpf_svc_entry *e = &p->svcs[i];
+
+		inet_ntop(e->k.family, e->k.addr.b, ip, sizeof(ip));
+		sbuf_printf(&b, "svc %s:%u/%s id=%u count=%u%s%s%s aff=%u\n", ip, ntohs(e->k.port),
+			    e->k.proto == 6 ? "tcp" : "udp", e->v.id, e->v.count,
+			    e->v.flags & KR_SVC_REJECT ? " reject" : "",
+			    e->v.flags & KR_SVC_DROP ? " drop" : "",
+			    e->v.flags & KR_SVC_AFFINITY ? " affinity" : "", e->v.affinity_s);
+	}
+	for (size_t i = 0; i < p->n_slots; i++) {
+		const struct ebpf_slot_entry *e = &p->slots[i];
+
+		inet_ntop(e->v.family, e->v.addr.b, ip, sizeof(ip));
+		sbuf_printf(&b, "slot %u.%u %s:%u\n", e->k.id, e->k.slot, ip, ntohs(e->v.port));
+	}
+	return sbuf_cstr(&b);
+}
+
+static char *text_of(const char *yaml, const char *node)
+{
+	struct fixture f;
+	struct ebpf_ids ids;
+	struct ebpf_plan p;
+	char *t;
+
+	load(&f, yaml, node);
+	ebpf_ids_init(&ids);
+	build(f.v, NULL, &ids, &p);
+	t = plan_text(&p);
+	ebpf_plan_done(&p);
+	ebpf_ids_done(&ids);
+	unload(&f);
+	return t;
+}
+
+struct plan_case {
+	const char *what;
+	const char *yaml;
+	const char *node;
+	const char *want[6];
+	const char *unwanted[3];
+};
+
+static const struct plan_case cases[] = {
+	{ "cluster IP with two endpoints: one entry, two slots",
+	  SVC("web", "{clusterIP: 10.96.0.1, " PORTS "}")
+	  SLICE("web", EP("10.244.1.5", "n1") EP("10.244.2.5", "n2")), "n1",
+	  { "svc 10.96.0.1:80/tcp id=1 count=2 aff=0\n", "slot 1.0 10.244.1.5:8080\n",
+	    "slot 1.1 10.244.2.5:8080\n" }, { "reject", "drop" } },
+	{ "no endpoint anywhere: reject, no slots",
+	  SVC("empty", "{clusterIP: 10.96.0.2, " PORTS "}"), "n1",
+	  { "svc 10.96.0.2:80/tcp id=0 count=0 reject aff=0\n" }, { "slot " } },
+	{ "internalTrafficPolicy Local without a local endpoint: drop",
+	  SVC("loc", "{clusterIP: 10.96.0.3, internalTrafficPolicy: Local, " PORTS "}")
+	  SLICE("loc", EP("10.244.2.5", "n2")), "n1",
+	  { "svc 10.96.0.3:80/tcp id=0 count=0 drop aff=0\n" }, { "slot " } },
+	{ "internalTrafficPolicy Local with a local endpoint: only it",
+	  SVC("loc", "{clusterIP: 10.96.0.3, internalTrafficPolicy: Local, " PORTS "}")
+	  SLICE("loc", EP("10.244.1.5", "n1") EP("10.244.2.5", "n2")), "n1",
+	  { "count=1", "slot 1.0 10.244.1.5:8080\n" }, { "10.244.2.5" } },
+	{ "ClientIP affinity: flag and timeout",
+	  SVC("s", "{clusterIP: 10.96.0.4, sessionAffinity: ClientIP, sessionAffinityConfig:"
+	      " {clientIP: {timeoutSeconds: 7}}, " PORTS "}")
+	  SLICE("s", EP("10.244.1.5", "n1")), "n1",
+	  { "svc 10.96.0.4:80/tcp id=1 count=1 affinity aff=7\n" }, { NULL } },
+	{ "NodePort with externalTrafficPolicy Local: every node address, the cluster set"
+	  " (in-cluster traffic short-circuits)",
+	  SVC("np", "{type: NodePort, clusterIP: 10.96.0.5, externalTrafficPolicy: Local,"
+	      " ports: [{name: http, port: 80, targetPort: 8080, nodePort: 30080}]}")
+	  SLICE("np", EP("10.244.2.5", "n2")), "n1",
+	  { "svc 192.168.0.1:30080/tcp id=1 count=1 aff=0\n", "svc 127.0.0.1:30080/tcp id=1",
+	    "svc 10.96.0.5:80/tcp id=1", "slot 1.0 10.244.2.5:8080\n" }, { "drop", "reject" } },
+	{ "external and LB IPs from inside: the cluster set",
+	  SVC("lb", "{type: LoadBalancer, clusterIP: 10.96.0.6, externalIPs: [192.0.2.7],"
+	      " ports: [{name: http, port: 80, targetPort: 8080, nodePort: 30081}]}\n"
+	      "status: {loadBalancer: {ingress: [{ip: 198.51.100.9}]}}")
+	  SLICE("lb", EP("10.244.2.5", "n2")), "n1",
+	  { "svc 192.0.2.7:80/tcp id=1 count=1", "svc 198.51.100.9:80/tcp id=1 count=1" }, { NULL } },
+	{ "maglev: the scheduler library's table as slots",
+	  SVC_ANN("m", "kroute.io/scheduler: maglev, kroute.io/scheduler-flags: \"maglev-table-size=251\"",
+		  "{clusterIP: 10.96.0.8, " PORTS "}")
+	  SLICE("m", EP("10.244.1.5", "n1") EP("10.244.2.5", "n2")), "n1",
+	  { "svc 10.96.0.8:80/tcp id=1 count=251 aff=0\n", "slot 1.250 " }, { NULL } },
+	{ "two services with one address: the first keeps it",
+	  SVC("a", "{clusterIP: 10.96.0.9, " PORTS "}") SLICE("a", EP("10.244.1.5", "n1"))
+	  SVC("b", "{clusterIP: 10.96.0.9, " PORTS "}") SLICE("b", EP("10.244.2.5", "n2")), "n1",
+	  { "svc 10.96.0.9:80/tcp id=1 count=1 aff=0\n", "slot 1.0 10.244.1.5:8080\n" },
+	  { "id=2" } },
+};
+
+static void test_plan_cases(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		char *t = text_of(cases[i].yaml, cases[i].node);
+
+		for (size_t k = 0; k < ARRAY_SIZE(cases[i].want) && cases[i].want[k]; k++)
+			if (!strstr(t, cases[i].want[k]))
+				fail_msg("%s: want \"%s\" in\n%s", cases[i].what, cases[i].want[k], t);
+		for (size_t k = 0; k < ARRAY_SIZE(cases[i].unwanted) && cases[i].unwanted[k]; k++)
+			if (strstr(t, cases[i].unwanted[k]))
+				fail_msg("%s: do not want \"%s\" in\n%s", cases[i].what,
+					 cases[i].unwanted[k], t);
+		free(t);
+	}
+}
+
+/* An endpoint that stays keeps its slot; the new one takes the freed slot; ids stay. */
+static void test_slots_stable(void **state)
+{
+	const char *before = SVC("web", "{clusterIP: 10.96.0.1, " PORTS "}")
+		SLICE("web", EP("10.244.1.5", "n1") EP("10.244.1.6", "n1") EP("10.244.1.7", "n1"));
+	const char *after = SVC("web", "{clusterIP: 10.96.0.1, " PORTS "}")
+		SLICE("web", EP("10.244.1.5", "n1") EP("10.244.1.7", "n1") EP("10.244.1.9", "n1"));
+	struct fixture f1, f2;
+	struct ebpf_ids ids;
+	struct ebpf_plan p1, p2;
+	struct ebpf_diff df;
+	char *t;
+
+	(void)state;
+	ebpf_ids_init(&ids);
+	load(&f1, before, "n1");
+	build(f1.v, NULL, &ids, &p1);
+	load(&f2, after, "n1");
+	build(f2.v, &p1, &ids, &p2);
+	t = plan_text(&p2);
+	assert_non_null(strstr(t, "slot 1.0 10.244.1.5:8080\n"));
+	assert_non_null(strstr(t, "slot 1.1 10.244.1.9:8080\n")); /* the freed slot */
+	assert_non_null(strstr(t, "slot 1.2 10.244.1.7:8080\n"));
+	free(t);
+	ebpf_diff(&p1, &p2, &df);
+	assert_int_equal(df.n_slot_up, 1);   /* only slot 1 changes */
+	assert_int_equal(df.n_svc, 0);       /* same id, same count */
+	assert_int_equal(df.n_slot_del, 0);
+	ebpf_diff_done(&df);
+	/* against itself: nothing */
+	ebpf_diff(&p2, &p2, &df);
+	assert_int_equal(ebpf_diff_size(&df), 0);
+	ebpf_diff_done(&df);
+	ebpf_plan_done(&p1);
+	ebpf_plan_done(&p2);
+	ebpf_ids_done(&ids);
+	unload(&f1);
+	unload(&f2);
+}
+
+/* A removed service: its entry is deleted (service ops), then its slots (last). */
+static void test_removal_order(void **state)
+{
+	const char *two = SVC("a", "{clusterIP: 10.96.0.1, " PORTS "}") SLICE("a", EP("10.244.1.5", "n1"))
+		SVC("b", "{clusterIP: 10.96.0.2, " PORTS "}") SLICE("b", EP("10.244.1.6", "n1"));
+	const char *one = SVC("a", "{clusterIP: 10.96.0.1, " PORTS "}") SLICE("a", EP("10.244.1.5", "n1"));
+	struct fixture f1, f2;
+	struct ebpf_ids ids;
+	struct ebpf_plan p1, p2, p3;
+	struct ebpf_diff df;
+
+	(void)state;
+	ebpf_ids_init(&ids);
+	load(&f1, two, "n1");
+	build(f1.v, NULL, &ids, &p1);
+	load(&f2, one, "n1");
+	build(f2.v, &p1, &ids, &p2);
+	ebpf_diff(&p1, &p2, &df);
+	assert_int_equal(df.n_slot_up, 0);
+	assert_int_equal(df.n_svc, 1);
+	assert_int_equal(df.svc[0].kind, EBPF_OP_DELETE);
+	assert_true(df.svc[0].had_old);
+	assert_int_equal(df.n_slot_del, 1);
+	assert_int_equal(df.slot_del[0].e.k.id, p1.svcs[1].v.id);
+	ebpf_diff_done(&df);
+	/* b comes back: a new id (its old one is gone), a's id unchanged */
+	build(f1.v, &p2, &ids, &p3);
+	assert_int_equal(p3.svcs[0].v.id, p1.svcs[0].v.id);
+	assert_int_not_equal(p3.svcs[1].v.id, p1.svcs[1].v.id);
+	ebpf_plan_done(&p1);
+	ebpf_plan_done(&p2);
+	ebpf_plan_done(&p3);
+	ebpf_ids_done(&ids);
+	unload(&f1);
+	unload(&f2);
+}
+
+/* 1,000 services; one loses an endpoint: one slot deleted, one service entry updated. */
+static void test_one_change_at_scale(void **state)
+{
+	struct sbuf a = { 0 }, b = { 0 };
+	struct fixture f1, f2;
+	struct ebpf_ids ids;
+	struct ebpf_plan p1, p2;
+	struct ebpf_diff df;
+	char *ya, *yb;
+
+	(void)state;
+	for (int i = 0; i < 1000; i++) {
+		for (int k = 0; k < 2; k++) {
+			struct sbuf *s = k ? &b : &a;
+
+			sbuf_printf(s, "---\napiVersion: v1\nkind: Service\nmetadata: {name: s%d, namespace: t}\n"
+				    "spec: {clusterIP: 10.96.%d.%d, " PORTS "}\n", i, i / 250, i % 250 + 1);
+			sbuf_printf(s, "---\napiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\n"
+				    "metadata: {name: s%d-1, namespace: t, labels: {kubernetes.io/service-name: s%d}}\n"
+				    "addressType: IPv4\nports: [{name: http, port: 8080}]\nendpoints:\n", i, i);
+			for (int e = 0; e < (k && i == 500 ? 2 : 3); e++)
+				sbuf_printf(s, "- {addresses: [10.%d.%d.%d], nodeName: n1}\n", 100 + e,
+					    i / 250, i % 250 + 1);
+		}
+	}
+	ya = sbuf_cstr(&a);
+	yb = sbuf_cstr(&b);
+	ebpf_ids_init(&ids);
+	load(&f1, ya, "n1");
+	build(f1.v, NULL, &ids, &p1);
+	load(&f2, yb, "n1");
+	build(f2.v, &p1, &ids, &p2);
+	ebpf_diff(&p1, &p2, &df);
+	assert_int_equal(df.n_slot_up, 0);
+	assert_int_equal(df.n_svc, 1);
+	assert_int_equal(df.svc[0].kind, EBPF_OP_UPDATE);
+	assert_int_equal(df.svc[0].e.v.count, 2);
+	assert_int_equal(df.n_slot_del, 1);
+	ebpf_diff_done(&df);
+	ebpf_plan_done(&p1);
+	ebpf_plan_done(&p2);
+	ebpf_ids_done(&ids);
+	unload(&f1);
+	unload(&f2);
+	free(ya);
+	free(yb);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_plan_cases),
+		cmocka_unit_test(test_slots_stable),
+		cmocka_unit_test(test_removal_order),
+		cmocka_unit_test(test_one_change_at_scale),
+	};
+
+	node_addrs[0] = (struct addr){ .family = AF_INET, .bytes = { 192, 168, 0, 1 } };
+	node_addrs[1] = (struct addr){ .family = AF_INET, .bytes = { 127, 0, 0, 1 } };
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
