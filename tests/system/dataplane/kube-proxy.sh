@@ -10,8 +10,11 @@
 # comparer checks against intended-differences.table.
 
 # Capabilities: the NAT is the kernel's and stays after kube-proxy exits;
-# nothing else of kroute's (no retries, weights or schedulers).
-MODE_CAPS=(kernel-nat)
+# traffic from outside the node is handled; ClientIP affinity ends
+# timeoutSeconds after the client's last new connection (iptables' recent
+# match, nftables' timed set); nothing else of kroute's (no retries, weights
+# or schedulers).  NodePorts on 127.0.0.1: its iptables mode only.
+MODE_CAPS=(kernel-nat from-outside affinity-timeout)
 MODE_REFERENCE=1
 # kube-proxy -v 2 logs each sync's end; it logs nothing on SIGTERM.
 MODE_SYNC_LOG="SyncProxyRules complete"

@@ -11,7 +11,7 @@
 #   weights      kroute.io/endpoint-weights is honoured (real server weights)
 #   lc           lc is the kernel's least-connection scheduler, counting live connections
 #   rr-order     rr is the kernel's round robin, in turn whatever is open
-MODE_CAPS=(kernel-nat weights lc rr-order)
+MODE_CAPS=(kernel-nat weights lc rr-order from-outside)
 MODE_CMDS=(ipvsadm nft conntrack)
 
 mode_start() {
