@@ -14,7 +14,13 @@
 # Not from-outside: traffic from outside the node (the external client to a
 # NodePort, an LB IP, an external IP) needs tc programs, which the mode does
 # not have yet; those rows are skipped.
-MODE_CAPS=(kernel-nat)
+#   localhost-nodeports  NodePorts answer on 127.0.0.1 (translated at connect)
+#   affinity-timeout     ClientIP affinity ends timeoutSeconds after the client's last new connection
+#   socket-lb    translation at the socket, not on the packet's path: no
+#                masquerade for in-cluster clients (a pod keeps its own
+#                address, hairpin included) and loadBalancerSourceRanges
+#                are not checked for them (rows marked !socket-lb)
+MODE_CAPS=(kernel-nat localhost-nodeports affinity-timeout socket-lb)
 MODE_CMDS=(bpftool)
 KC_CGROUPS=1
 
