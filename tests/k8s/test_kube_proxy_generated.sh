@@ -58,8 +58,11 @@ for ((b = 0; b < batches; b++)); do
 	d=$tmp/batch-$seed
 	mkdir -p "$d"
 	python3 "$gen/gen.py" "$seed" "$per" "$d" || { bad "gen.py $seed"; continue; }
-	# Each batch alone: the previous batch's objects go first.
-	kubectl delete namespace gen --ignore-not-found --wait=true >/dev/null 2>&1
+	# Each batch alone: the previous batch's objects go first.  Not the
+	# namespace: without kube-controller-manager (its namespace controller)
+	# a deleted namespace stays Terminating for ever.
+	out=$(kubectl delete -n gen services,endpointslices.discovery.k8s.io --all --ignore-not-found \
+		--wait=true 2>&1) || { bad "seed $seed: kubectl delete: $(tail -3 <<<"$out")"; continue; }
 	out=$(kubectl apply --server-side --force-conflicts -f "$d/objects.json" 2>&1) ||
 		{ bad "seed $seed: kubectl apply: $(tail -3 <<<"$out")"; continue; }
 	out=$(kubectl apply --server-side --force-conflicts --subresource=status -f "$d/status.json" 2>&1) ||
