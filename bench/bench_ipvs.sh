@@ -108,15 +108,6 @@ for size in $SIZES; do
 done
 
 # ---- one endpoint change at CHANGE_SIZE services ----
-bench_slice() { # DIR IP...
-	{
-		printf 'apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\n'
-		printf 'metadata: {name: bench-1, namespace: bench, labels: {kubernetes.io/service-name: bench}}\n'
-		printf 'addressType: IPv4\nports: [{name: http, port: 8080, protocol: TCP}]\nendpoints:\n'
-		for ip in "${@:2}"; do printf -- '- {addresses: ["%s"], conditions: {ready: true}}\n' "$ip"; done
-	} >"$1/.bench-slice.tmp"
-	mv "$1/.bench-slice.tmp" "$1/bench-slice.yaml"
-}
 # swapped NEW OLD: whether the bench service's real servers include NEW:8080
 # and not OLD:8080 (one ipvsadm run: each takes a while under emulation).
 swapped() {
@@ -129,12 +120,7 @@ if [ "$CHANGES" -gt 0 ]; then
 	dir=$W/live
 	mkdir -p "$dir"
 	"$BUILD/bench/gen_cluster" -s "$CHANGE_SIZE" -e 10 -n 1000 -o "$dir/cluster.yaml"
-	cat >"$dir/bench-svc.yaml" <<-'YAML'
-	apiVersion: v1
-	kind: Service
-	metadata: {name: bench, namespace: bench}
-	spec: {clusterIP: 10.255.0.1, ports: [{name: http, port: 80, targetPort: 8080}]}
-	YAML
+	bench_service "$dir"
 	bench_slice "$dir" 192.168.77.2
 	newns_lo
 	# Graceful termination off: the replaced endpoint leaves at once, as the

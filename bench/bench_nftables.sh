@@ -150,12 +150,7 @@ latency_setup() {
 	local size=$1 dir=$W/live$size
 	mkdir -p "$dir"
 	"$BUILD/bench/gen_cluster" -s "$size" -e 10 -n 1000 -o "$dir/cluster.yaml"
-	cat >"$dir/bench-svc.yaml" <<'YAML'
-apiVersion: v1
-kind: Service
-metadata: {name: bench, namespace: bench}
-spec: {clusterIP: 10.255.0.1, ports: [{name: http, port: 80, targetPort: 8080}]}
-YAML
+	bench_service "$dir"
 	bench_slice "$dir" 192.168.77.2
 	newns_lo
 	NODE_NS=$NS
@@ -178,15 +173,6 @@ YAML
 	for _ in $(seq 600); do grep -q "full sync:" "$W/live.log" && break; sleep 0.1; done
 	grep -q "full sync:" "$W/live.log" || die "kroute did not sync: $(tail -3 "$W/live.log")"
 	LIVE_DIR=$dir
-}
-bench_slice() { # DIR IP...
-	{
-		printf 'apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\n'
-		printf 'metadata: {name: bench-1, namespace: bench, labels: {kubernetes.io/service-name: bench}}\n'
-		printf 'addressType: IPv4\nports: [{name: http, port: 8080, protocol: TCP}]\nendpoints:\n'
-		for ip in "${@:2}"; do printf -- '- {addresses: ["%s"], conditions: {ready: true}}\n' "$ip"; done
-	} >"$1/.bench-slice.tmp"
-	mv "$1/.bench-slice.tmp" "$1/bench-slice.yaml"
 }
 latency_teardown() {
 	kill "$KR_PID"; wait "$KR_PID" 2>/dev/null || true

@@ -66,3 +66,23 @@ delns() { # [NAME]: default $NS
 }
 nx() { ip netns exec "$NS" "$@"; }
 now_ns() { date +%s%N; }
+
+# ---- a service of the benchmark's own beside a generated cluster ----
+# bench_service DIR: Service bench/bench on 10.255.0.1:80 (targetPort 8080), in DIR/bench-svc.yaml.
+bench_service() {
+	printf '%s\n' 'apiVersion: v1' 'kind: Service' 'metadata: {name: bench, namespace: bench}' \
+		'spec: {clusterIP: 10.255.0.1, ports: [{name: http, port: 80, targetPort: 8080}]}' \
+		>"$1/bench-svc.yaml"
+}
+# bench_slice DIR IP...: its EndpointSlice with these endpoints, replaced by
+# rename (one inotify event, as an editor's save).
+bench_slice() {
+	local ip
+	{
+		printf 'apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\n'
+		printf 'metadata: {name: bench-1, namespace: bench, labels: {kubernetes.io/service-name: bench}}\n'
+		printf 'addressType: IPv4\nports: [{name: http, port: 8080, protocol: TCP}]\nendpoints:\n'
+		for ip in "${@:2}"; do printf -- '- {addresses: ["%s"], conditions: {ready: true}}\n' "$ip"; done
+	} >"$1/.bench-slice.tmp"
+	mv "$1/.bench-slice.tmp" "$1/bench-slice.yaml"
+}

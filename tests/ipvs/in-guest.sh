@@ -27,6 +27,7 @@
 #   KROUTE_GUEST_ACCEL    qemu accelerator (default tcg)
 #   KROUTE_GUEST_CONSOLE  1: print the guest's console after the run
 #   KROUTE_GUEST_QEMU     the qemu program (default qemu-system-x86_64)
+#   KROUTE_GUEST_APPEND   more kernel command line (loglevel=7, say)
 # Run it under `flock /tmp/kroute-qemu.lock` next to other guests: two
 # emulated guests on a 2-core machine slow each other down.
 set -u
@@ -129,7 +130,7 @@ timeout -k 5 "$timeout_s" "$qemu" -accel "$accel" -m "$mem" -smp "$cpus" \
 	-virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap \
 	"${share_args[@]}" \
 	-kernel "$kit/vmlinuz" -initrd "$tmp/initrd.gz" \
-	-append "console=ttyS0 quiet panic=-1 oops=panic" </dev/null &
+	-append "console=ttyS0 quiet panic=-1 oops=panic ${KROUTE_GUEST_APPEND:-}" </dev/null &
 qpid=$!
 wait "$qpid"
 qrc=$?

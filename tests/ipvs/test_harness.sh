@@ -17,32 +17,22 @@
 # netlink) adding a service with each, and real TCP through IPVS NAT between
 # network namespaces (kr-backend and kr-probe of tests/cluster).
 #
-# Prints "ok N - ..." lines and "N passed, N failed"; exits 1 on a failure,
+# Prints a line per failure and "N passed, N failed"; exits 1 on a failure,
 # 77 when no guest can run here.  About four boots (about a minute).
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
-pass=0
-fail=0
-n=0
-ok() {
-	n=$((n + 1)) pass=$((pass + 1))
-	echo "ok $n - $1"
-}
-not_ok() {
-	n=$((n + 1)) fail=$((fail + 1))
-	echo "not ok $n - $1"
-	[ -n "${2:-}" ] && echo "#   $2"
-	return 0
-}
-check() { # DESC CMD...
+# shellcheck source=../system/testlib.sh
+. "$ROOT/tests/system/testlib.sh"
+ST_NAME=ipvs_harness
+# holds DESC CMD...: a check that passes when CMD succeeds.
+holds() {
 	local d=$1
 	shift
-	if "$@"; then ok "$d"; else not_ok "$d" "failed: $*"; fi
+	if "$@"; then check "$d" ok ok; else check "$d" "failed: $*" ok; fi
 }
 report() {
-	echo "$pass passed, $fail failed"
-	[ "$fail" -eq 0 ]
+	st_finish
 	exit
 }
 
@@ -52,18 +42,17 @@ SCHEDULERS="rr wrr lc wlc lblc lblcr dh sh sed nq fo ovf mh"
 # ---- inside the guest ----
 in_guest() {
 	local backend=$1 probe=$2 s out ns i
-	check "a kernel other than the host's ($(uname -r) vs $HOST_KERNEL)" [ "$(uname -r)" != "$HOST_KERNEL" ]
-	check "runs as root" [ "$(id -u)" = 0 ]
-	check "runs from the checkout's root" [ "$PWD" = "$ROOT" ]
-	check "the caller's environment arrives intact" [ "$HARNESS_VAR" = "$HARNESS_VAR_WANT" ]
-	check "arguments arrive intact" [ "$3" = "two words" ] && [ "$4" = "it's \"quoted\" \$x" ]
+	holds "a kernel other than the host's ($(uname -r) vs $HOST_KERNEL)" [ "$(uname -r)" != "$HOST_KERNEL" ]
+	holds "runs as root" [ "$(id -u)" = 0 ]
+	holds "runs from the checkout's root" [ "$PWD" = "$ROOT" ]
+	holds "the caller's environment arrives intact" [ "$HARNESS_VAR" = "$HARNESS_VAR_WANT" ]
+	holds "arguments arrive intact" [ "$3|$4" = "two words|it's \"quoted\" \$x" ]
 	for s in $SCHEDULERS; do
-		[ -d "/sys/module/ip_vs_$s" ] || not_ok "scheduler module ip_vs_$s loaded"
+		holds "scheduler module ip_vs_$s is loaded" [ -d "/sys/module/ip_vs_$s" ]
 	done
-	ok "ip_vs and the scheduler modules are loaded ($SCHEDULERS)"
-	check "/tmp is writable" sh -c 'echo x >/tmp/harness && [ "$(cat /tmp/harness)" = x ]'
-	check "the host's tree is writable in the guest (overlay)" sh -c "echo guest >'$ROOT/.in-guest-write-test'"
-	check "a shared directory is writable" sh -c "echo from-guest >'$HARNESS_SHARE/out'"
+	holds "/tmp is writable" sh -c 'echo x >/tmp/harness && [ "$(cat /tmp/harness)" = x ]'
+	holds "the host's tree is writable in the guest (overlay)" sh -c "echo guest >'$ROOT/.in-guest-write-test'"
+	holds "a shared directory is writable" sh -c "echo from-guest >'$HARNESS_SHARE/out'"
 
 	# ipvsadm speaks generic netlink: every scheduler by name, in a namespace.
 	ns=harness-dir
@@ -74,8 +63,8 @@ in_guest() {
 		ip netns exec $ns ipvsadm -A -t "10.0.0.1:$((1000 + i))" -s "$s" 2>&1 ||
 			echo "ipvsadm -s $s failed"
 	done)
-	check "ipvsadm adds a virtual service with every scheduler" [ -z "$out" ]
-	check "ipvsadm lists them" [ "$(ip netns exec $ns ipvsadm -Ln | grep -c '^TCP')" -ge 13 ]
+	holds "ipvsadm adds a virtual service with every scheduler" [ -z "$out" ]
+	holds "ipvsadm lists them" [ "$(ip netns exec $ns ipvsadm -Ln | grep -c '^TCP')" -ge 13 ]
 	ip netns exec $ns ipvsadm -C
 
 	# Real TCP through IPVS NAT: client -> director (VIP on a dummy) -> rs1, rs2.
@@ -97,10 +86,9 @@ in_guest() {
 	for i in 1 2 3 4 5 6 7 8 9 10; do [ -f /tmp/rs2.ready ] && [ -f /tmp/rs3.ready ] && break; sleep 0.5; done
 	out=$(ip netns exec harness-p1 "$probe" tcp 10.0.0.1 80 --count 4 --timeout 3000 2>&1)
 	echo "$out" | sed 's/^/#   /'
-	check "TCP through IPVS NAT, rr: each real server answers twice" \
-		[ "$(echo "$out" | grep -c 'pod=rs2 client=10.0.1.2:')" = 2 ] &&
-		[ "$(echo "$out" | grep -c 'pod=rs3 client=10.0.1.2:')" = 2 ]
-	check "IPVS counted the connections" [ "$(ip netns exec $ns ipvsadm -Lnc | grep -c 10.0.0.1:80)" = 4 ]
+	holds "TCP through IPVS NAT, rr: each real server answers twice, seeing the client's address" \
+		[ "$(grep -c 'pod=rs2 client=10.0.1.2:' <<<"$out") $(grep -c 'pod=rs3 client=10.0.1.2:' <<<"$out")" = "2 2" ]
+	holds "IPVS counted the connections" [ "$(ip netns exec $ns ipvsadm -Lnc | grep -c 10.0.0.1:80)" = 4 ]
 	kill $(jobs -p) 2>/dev/null
 	wait
 	for i in 1 2 3; do ip netns del harness-p$i; done
@@ -124,7 +112,7 @@ rm -f "$ROOT/.in-guest-write-test"
 # No qemu: a skip, never a pass.
 out=$(KROUTE_GUEST_QEMU=/nonexistent/qemu "$guest" true 2>&1)
 rc=$?
-check "no qemu: SKIP, exit 77 (got $rc: $out)" [ $rc = 77 ] && [[ $out == SKIP:* ]]
+holds "no qemu: SKIP, exit 77 (got $rc: $out)" [ "$rc:${out:0:5}" = "77:SKIP:" ]
 
 # The inside, and what the caller gets back.  The first boot decides whether
 # a guest can run here at all.
@@ -139,29 +127,29 @@ if [ $rc = 77 ]; then
 	echo "SKIP: no guest can run here"
 	exit 77
 fi
-check "the guest's checks pass, exit status 0 (got $rc)" [ $rc = 0 ]
-check "their output reaches the caller" grep -q '^[0-9]* passed, 0 failed$' "$tmp/inside"
-check "a write to the host's tree stays in the guest" [ ! -e "$ROOT/.in-guest-write-test" ]
-check "the shared directory brings a file out" [ "$(cat "$tmp/out" 2>/dev/null)" = from-guest ]
+holds "the guest's checks pass, exit status 0 (got $rc)" [ "$rc" = 0 ]
+holds "their output reaches the caller" grep -q '^ipvs_harness: [0-9]* passed, 0 failed$' "$tmp/inside"
+holds "a write to the host's tree stays in the guest" [ ! -e "$ROOT/.in-guest-write-test" ]
+holds "the shared directory brings a file out" [ "$(cat "$tmp/out" 2>/dev/null)" = from-guest ]
 
 "$guest" sh -c 'echo failing; exit 1' >"$tmp/one" 2>&1
 rc=$?
-check "exit status 1 passed through (got $rc)" [ $rc = 1 ] && grep -qx failing "$tmp/one"
+holds "exit status 1 passed through, with the output (got $rc)" [ "$rc:$(grep -cx failing "$tmp/one")" = 1:1 ]
 "$guest" sh -c 'echo "SKIP: testing"; exit 77' >"$tmp/skip" 2>&1
 rc=$?
-check "exit status 77 passed through (got $rc)" [ $rc = 77 ] && grep -qx 'SKIP: testing' "$tmp/skip"
+holds "exit status 77 passed through, with the output (got $rc)" [ "$rc:$(grep -cx 'SKIP: testing' "$tmp/skip")" = 77:1 ]
 
 # A kernel panic in the middle of a command that would exit 0.
 "$guest" sh -c 'echo c >/proc/sysrq-trigger; sleep 30; exit 0' >"$tmp/panic" 2>&1
 rc=$?
-check "a guest that panics fails, exit 125 (got $rc)" [ $rc = 125 ]
-check "with the panic shown" grep -q 'sysrq' "$tmp/panic"
+holds "a guest that panics fails, exit 125 (got $rc)" [ "$rc" = 125 ]
+holds "with the panic shown" grep -q 'sysrq' "$tmp/panic"
 
 # Opt-in (another boot and a wait): a guest that runs too long.
 if [ "${KROUTE_IPVS_LONG:-0}" = 1 ]; then
 	KROUTE_GUEST_TIMEOUT=30 "$guest" sleep 600 >"$tmp/slow" 2>&1
 	rc=$?
-	check "a guest over its time limit fails, exit 125 (got $rc)" [ $rc = 125 ] &&
-		grep -q 'ran out of time' "$tmp/slow"
+	holds "a guest over its time limit fails, exit 125 (got $rc)" \
+		[ "$rc:$(grep -c 'ran out of time' "$tmp/slow")" = 125:1 ]
 fi
 report
