@@ -499,6 +499,64 @@ static size_t count_ops(const struct ipvs_ops *ops, enum ipvs_op_kind k)
 	return n;
 }
 
+static int count_msg(const struct nlmsghdr *nlh, void *data)
+{
+	(void)nlh;
+	++*(size_t *)data;
+	return 0;
+}
+
+static int stop_at_second(const struct nlmsghdr *nlh, void *data)
+{
+	(void)nlh;
+	return ++*(size_t *)data == 2 ? 7 : 0;
+}
+
+/* A receive buffer walked message by message; bad lengths stop the walk, never read past it. */
+static void test_msg_walk(void **state)
+{
+	struct ipvs_msgbuf b = { 0 };
+	struct nlmsghdr *nlh;
+	size_t n = 0;
+	struct {
+		struct nlmsghdr h;
+		struct nlmsgerr e;
+	} err = { .h = { .nlmsg_len = NLMSG_LENGTH(sizeof(struct nlmsgerr)), .nlmsg_type = NLMSG_ERROR },
+		  .e = { .error = -EEXIST } };
+
+	(void)state;
+	ipvs_msg_get_services(&b, 42, 1);
+	ipvs_msg_set_timeouts(&b, 42, 2, 900, 120, 300);
+	ipvs_msg_get_family(&b, 3);
+	assert_int_equal(ipvs_msg_walk(b.buf, b.len, count_msg, &n), 0);
+	assert_int_equal(n, 3);
+	n = 0;
+	assert_int_equal(ipvs_msg_walk(b.buf, b.len, stop_at_second, &n), 7);
+	assert_int_equal(n, 2);
+	/* The buffer cut inside the last message: the first two, then refused. */
+	n = 0;
+	assert_int_equal(ipvs_msg_walk(b.buf, b.len - 4, count_msg, &n), -EBADMSG);
+	assert_int_equal(n, 2);
+	/* A length of 2 GiB or more (libmnl's mnl_nlmsg_ok() lets it through) and one too short. */
+	nlh = (struct nlmsghdr *)b.buf;
+	nlh->nlmsg_len = 0x80000010u;
+	n = 0;
+	assert_int_equal(ipvs_msg_walk(b.buf, b.len, count_msg, &n), -EBADMSG);
+	assert_int_equal(n, 0);
+	nlh->nlmsg_len = NLMSG_HDRLEN - 1;
+	assert_int_equal(ipvs_msg_walk(b.buf, b.len, count_msg, &n), -EBADMSG);
+	assert_int_equal(n, 0);
+	/* Errors: the kernel's errno, an ack's 0, a short one and a positive one refused. */
+	assert_int_equal(ipvs_msg_error(&err.h), -EEXIST);
+	err.e.error = 0;
+	assert_int_equal(ipvs_msg_error(&err.h), 0);
+	err.e.error = 5;
+	assert_int_equal(ipvs_msg_error(&err.h), -EBADMSG);
+	err.h.nlmsg_len = NLMSG_HDRLEN + 2;
+	assert_int_equal(ipvs_msg_error(&err.h), -EBADMSG);
+	ipvs_msgbuf_done(&b);
+}
+
 static void test_diff_basic(void **state)
 {
 	const char *ab[] = { "10.0.0.1", "10.0.0.2" }, *bc[] = { "10.0.0.2", "10.0.0.3" };
@@ -677,6 +735,7 @@ int main(void)
 		cmocka_unit_test(test_msg_fwmark),
 		cmocka_unit_test(test_msg_requests),
 		cmocka_unit_test(test_msg_garbage),
+		cmocka_unit_test(test_msg_walk),
 		cmocka_unit_test(test_diff_basic),
 		cmocka_unit_test(test_diff_udp_and_revive),
 		cmocka_unit_test(test_diff_large),

@@ -37,23 +37,16 @@ static int recv_until(struct ipvs_nl *n, int (*fn)(const struct nlmsghdr *nlh, v
 	int r = 0;
 
 	while (!r) {
-		int len = (int)mnl_socket_recvfrom(n->sock, buf, RECV_BUF);
-		const struct nlmsghdr *nlh = (const struct nlmsghdr *)buf;
+		ssize_t len = mnl_socket_recvfrom(n->sock, buf, RECV_BUF);
 
 		if (len < 0) {
 			r = -errno;
 			break;
 		}
-		for (; !r && mnl_nlmsg_ok(nlh, len); nlh = mnl_nlmsg_next(nlh, &len))
-			r = fn(nlh, data);
+		r = ipvs_msg_walk(buf, (size_t)len, fn, data);
 	}
 	free(buf);
 	return r < 0 ? r : 0;
-}
-
-static int nlmsg_error(const struct nlmsghdr *nlh)
-{
-	return ((const struct nlmsgerr *)mnl_nlmsg_get_payload(nlh))->error;
 }
 
 /* The family lookup's answer, then its ack. */
@@ -62,7 +55,7 @@ static int on_family(const struct nlmsghdr *nlh, void *data)
 	struct ipvs_nl *n = data;
 
 	if (nlh->nlmsg_type == NLMSG_ERROR)
-		return nlmsg_error(nlh) ? nlmsg_error(nlh) : 1;
+		return ipvs_msg_error(nlh) ? ipvs_msg_error(nlh) : 1;
 	if (nlh->nlmsg_type == GENL_ID_CTRL)
 		(void)ipvs_msg_decode_family(nlh, &n->family_id);
 	return 0;
@@ -154,11 +147,11 @@ static int on_ack(const struct nlmsghdr *nlh, void *data)
 	if (nlh->nlmsg_type != NLMSG_ERROR || i >= a->count)
 		return 0;
 	a->acked++;
-	if (nlmsg_error(nlh)) {
+	if (ipvs_msg_error(nlh)) {
 		a->info->failed++;
-		report(&a->ops->v[a->first + i], nlmsg_error(nlh), a->who, &a->shown, a->d);
+		report(&a->ops->v[a->first + i], ipvs_msg_error(nlh), a->who, &a->shown, a->d);
 		if (!a->ret)
-			a->ret = nlmsg_error(nlh);
+			a->ret = ipvs_msg_error(nlh);
 	}
 	return a->acked == a->count;
 }
@@ -225,7 +218,7 @@ static int on_dump(const struct nlmsghdr *nlh, void *data)
 	if (nlh->nlmsg_type == NLMSG_DONE)
 		return 1;
 	if (nlh->nlmsg_type == NLMSG_ERROR)
-		return nlmsg_error(nlh) ? nlmsg_error(nlh) : 1;
+		return ipvs_msg_error(nlh) ? ipvs_msg_error(nlh) : 1;
 	return ipvs_msg_decode(nlh, &m) == 0 ? x->fn(&m, x->data) : 0;
 }
 
@@ -341,7 +334,7 @@ static int on_one_ack(const struct nlmsghdr *nlh, void *data)
 {
 	if (nlh->nlmsg_type != NLMSG_ERROR || nlh->nlmsg_seq != ((struct one_ack *)data)->seq)
 		return 0;
-	return nlmsg_error(nlh) ? nlmsg_error(nlh) : 1;
+	return ipvs_msg_error(nlh) ? ipvs_msg_error(nlh) : 1;
 }
 
 int ipvs_nl_set_timeouts(struct ipvs_nl *n, uint32_t tcp, uint32_t tcpfin, uint32_t udp,
