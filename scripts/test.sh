@@ -4,7 +4,7 @@
 # and exits non-zero when anything failed.  After it, build/kroute exists.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-FUZZ_SECONDS=${FUZZ_SECONDS:-60}
+FUZZ_SECONDS=${FUZZ_SECONDS:-45}
 passed=0
 failed=0
 
