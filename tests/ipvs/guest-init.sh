@@ -68,8 +68,20 @@ ln -sf /proc/self/fd/1 /host/dev/stdout
 ln -sf /proc/self/fd/2 /host/dev/stderr
 mount -t devpts devpts /host/dev/pts
 mount -t tmpfs tmpfs /host/dev/shm
+# The guest's /run and /tmp are fresh; a checkout below them (a CI clone in
+# a temporary directory) is kept visible at its path through a bind mount
+# of its overlay view, taken before they are covered.
+keep=
+case "$JOB_ROOT" in
+/tmp/* | /run/*)
+	mkdir -p /keep && mount -o bind "/host$JOB_ROOT" /keep || die "cannot keep the checkout $JOB_ROOT"
+	keep=$JOB_ROOT ;;
+esac
 mount -t tmpfs tmpfs /host/run
 mount -t tmpfs -o mode=1777 tmpfs /host/tmp
+if [ -n "$keep" ]; then
+	mkdir -p "/host$keep" && mount -o bind /keep "/host$keep" || die "cannot mount the checkout $keep"
+fi
 # Host directories the caller shares read-write, at the same paths.
 i=0
 for dir in $JOB_SHARES; do

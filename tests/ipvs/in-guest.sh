@@ -92,7 +92,13 @@ for d in "${shares[@]}"; do
 	esac
 	case "$d" in *[[:space:]]* | *\'*) say "KROUTE_GUEST_SHARE: $d: no spaces or quotes"; exit 2 ;; esac
 done
-echo "JOB_SHARES='${shares[*]}'" >"$tmp/job/job/conf"
+case "$ROOT" in *[[:space:]]* | *\'*) say "the checkout's path $ROOT: no spaces or quotes"; exit 2 ;; esac
+{
+	echo "JOB_SHARES='${shares[*]}'"
+	# /init gives the guest a fresh /tmp and /run; a checkout there is
+	# carried over from the host's tree (CI clones into a temporary directory).
+	echo "JOB_ROOT='$ROOT'"
+} >"$tmp/job/job/conf"
 {
 	echo '#!/bin/bash'
 	# The caller's environment, minus what belongs to this shell.
