@@ -25,6 +25,7 @@
 #include "dataplane/ebpf/plan.h"
 #include "policy/policy.h"
 #include "source/manifest.h"
+#include "view_fixture.h"
 
 #define SVC(name, spec)                                                                        \
 	"---\napiVersion: v1\nkind: Service\nmetadata: {name: " name ", namespace: t}\nspec: " spec "\n"
@@ -47,17 +48,7 @@ struct fixture {
 
 static void load(struct fixture *f, const char *yaml, const char *node)
 {
-	struct diag d;
-
-	cluster_init(&f->c);
-	diag_init(&d);
-	assert_int_equal(manifest_load_buffer("t.yaml", yaml, strlen(yaml), false, NULL, &f->c, &d), 0);
-	diag_done(&d);
-	policy_opts_init(&f->po);
-	assert_int_equal(cidr_parse("10.244.0.0/16", &f->cidr), 0);
-	f->po.cluster_cidrs = &f->cidr;
-	f->po.n_cluster_cidrs = 1;
-	f->v = policy_build_view(&f->c, node, &f->po);
+	f->v = view_fixture_build(&f->c, &f->cidr, &f->po, yaml, node, false);
 }
 
 static void unload(struct fixture *f)
