@@ -34,6 +34,8 @@ struct ebpf_kernel {
 /* libbpf's messages: the last warning kept, for the error a failed load reports. */
 static char libbpf_last[1024];
 
+/* fmt is libbpf's own format string, given with its arguments (clang's -Wformat-nonliteral). */
+__attribute__((format(printf, 2, 0)))
 static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
 	char line[sizeof(libbpf_last)];
