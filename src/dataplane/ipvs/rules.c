@@ -162,6 +162,14 @@ void ipvs_rules_render(const struct ipvs_plan *p, const struct ipvs_rules_opts *
 	snprintf(rule, sizeof(rule),
 		 "%s daddr . meta l4proto . th dport . %s saddr @svc_loopback masquerade fully-random", ip, ip);
 	nft_rule(b, rule);
+	/* The node's own connection through an eTP Local shortcut (its fwmark service) has a
+	 * local source, often the service address itself, which the endpoint cannot answer:
+	 * masqueraded, as kube-proxy does.  The mark cannot carry the masquerade bit here:
+	 * IPVS matches a fwmark service on the whole mark. */
+	snprintf(rule, sizeof(rule),
+		 "meta mark & 0x%08x == 0x%08x fib saddr type local masquerade fully-random",
+		 IPVS_FWMARK_MASK, IPVS_FWMARK_BASE);
+	nft_rule(b, rule);
 	nft_chain_end(b);
 	nft_table_end(b);
 }
