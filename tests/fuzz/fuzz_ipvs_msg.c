@@ -2,8 +2,8 @@
 /*
  * libFuzzer target for the IPVS mode's reader of the kernel's generic
  * netlink answers (src/dataplane/ipvs/msg.c): arbitrary bytes as a receive
- * buffer of netlink messages, walked with ipvs_msg_walk() as nl.c walks
- * one, errors read with ipvs_msg_error(), each other message given to the
+ * buffer of netlink messages, walked with nlmsg_walk() as nl.c walks
+ * one, errors read with nlmsg_error(), each other message given to the
  * IPVS decoder (services, dests with their connection counts, the
  * timeouts) and to the controller's family-id decoder.  The kernel is
  * trusted less than that: a malformed answer must be refused, never read
@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dataplane/common/nlmsg.h"
 #include "dataplane/ipvs/msg.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -25,7 +26,7 @@ static int on_msg(const struct nlmsghdr *nlh, void *data)
 
 	(void)data;
 	if (nlh->nlmsg_type == NLMSG_ERROR)
-		return ipvs_msg_error(nlh) > 0; /* never: an error is <= 0 */
+		return nlmsg_error(nlh) > 0; /* never: an error is <= 0 */
 	if (ipvs_msg_decode(nlh, &d) == 0 && d.has_svc && d.svc_full)
 		/* The scheduler's name is a C string whatever the kernel sent. */
 		(void)strlen(d.conf.sched);
@@ -44,7 +45,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (!buf)
 		return 0;
 	memcpy(buf, data, size);
-	if (ipvs_msg_walk(buf, size, on_msg, NULL) > 0)
+	if (nlmsg_walk(buf, size, on_msg, NULL) > 0)
 		abort();
 	free(buf);
 	return 0;

@@ -28,6 +28,7 @@
 #include "core/sbuf.h"
 #include "core/util.h"
 #include "dataplane/ipvs/diff.h"
+#include "dataplane/common/nlmsg.h"
 #include "dataplane/ipvs/msg.h"
 #include "dataplane/ipvs/plan.h"
 #include "dataplane/ipvs/rules.h"
@@ -519,32 +520,32 @@ static void test_msg_walk(void **state)
 	ipvs_msg_get_services(&b, 42, 1);
 	ipvs_msg_set_timeouts(&b, 42, 2, 900, 120, 300);
 	ipvs_msg_get_family(&b, 3);
-	assert_int_equal(ipvs_msg_walk(b.buf, b.len, count_msg, &n), 0);
+	assert_int_equal(nlmsg_walk(b.buf, b.len, count_msg, &n), 0);
 	assert_int_equal(n, 3);
 	n = 0;
-	assert_int_equal(ipvs_msg_walk(b.buf, b.len, stop_at_second, &n), 7);
+	assert_int_equal(nlmsg_walk(b.buf, b.len, stop_at_second, &n), 7);
 	assert_int_equal(n, 2);
 	/* The buffer cut inside the last message: the first two, then refused. */
 	n = 0;
-	assert_int_equal(ipvs_msg_walk(b.buf, b.len - 4, count_msg, &n), -EBADMSG);
+	assert_int_equal(nlmsg_walk(b.buf, b.len - 4, count_msg, &n), -EBADMSG);
 	assert_int_equal(n, 2);
 	/* A length of 2 GiB or more (libmnl's mnl_nlmsg_ok() lets it through) and one too short. */
 	nlh = (struct nlmsghdr *)b.buf;
 	nlh->nlmsg_len = 0x80000010u;
 	n = 0;
-	assert_int_equal(ipvs_msg_walk(b.buf, b.len, count_msg, &n), -EBADMSG);
+	assert_int_equal(nlmsg_walk(b.buf, b.len, count_msg, &n), -EBADMSG);
 	assert_int_equal(n, 0);
 	nlh->nlmsg_len = NLMSG_HDRLEN - 1;
-	assert_int_equal(ipvs_msg_walk(b.buf, b.len, count_msg, &n), -EBADMSG);
+	assert_int_equal(nlmsg_walk(b.buf, b.len, count_msg, &n), -EBADMSG);
 	assert_int_equal(n, 0);
 	/* Errors: the kernel's errno, an ack's 0, a short one and a positive one refused. */
-	assert_int_equal(ipvs_msg_error(&err.h), -EEXIST);
+	assert_int_equal(nlmsg_error(&err.h), -EEXIST);
 	err.e.error = 0;
-	assert_int_equal(ipvs_msg_error(&err.h), 0);
+	assert_int_equal(nlmsg_error(&err.h), 0);
 	err.e.error = 5;
-	assert_int_equal(ipvs_msg_error(&err.h), -EBADMSG);
+	assert_int_equal(nlmsg_error(&err.h), -EBADMSG);
 	err.h.nlmsg_len = NLMSG_HDRLEN + 2;
-	assert_int_equal(ipvs_msg_error(&err.h), -EBADMSG);
+	assert_int_equal(nlmsg_error(&err.h), -EBADMSG);
 	ipvs_msgbuf_done(&b);
 }
 

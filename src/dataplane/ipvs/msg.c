@@ -343,36 +343,3 @@ int ipvs_msg_decode_family(const struct nlmsghdr *nlh, uint16_t *ret_id)
 	return 0;
 }
 
-int ipvs_msg_walk(const void *buf, size_t len, int (*fn)(const struct nlmsghdr *nlh, void *data),
-		  void *data)
-{
-	const uint8_t *p = buf;
-
-	while (len >= sizeof(struct nlmsghdr)) {
-		const struct nlmsghdr *nlh = (const struct nlmsghdr *)p;
-		size_t n = nlh->nlmsg_len, step;
-		int r;
-
-		if (n < sizeof(*nlh) || n > len)
-			return -EBADMSG;
-		r = fn(nlh, data);
-		if (r)
-			return r;
-		step = NLMSG_ALIGN(n);
-		if (step >= len)
-			break;
-		p += step;
-		len -= step;
-	}
-	return 0;
-}
-
-int ipvs_msg_error(const struct nlmsghdr *nlh)
-{
-	int e;
-
-	if (nlh->nlmsg_len < NLMSG_LENGTH(sizeof(e)))
-		return -EBADMSG;
-	memcpy(&e, mnl_nlmsg_get_payload(nlh), sizeof(e));
-	return e > 0 ? -EBADMSG : e;
-}

@@ -81,16 +81,4 @@ int ipvs_msg_decode(const struct nlmsghdr *nlh, struct ipvs_decoded *ret);
 int ipvs_msg_decode_family(const struct nlmsghdr *nlh, uint16_t *ret_id);
 const char *ipvs_op_name(enum ipvs_op_kind k);
 
-/*
- * Hands each message of a receive buffer to fn until fn returns non-zero
- * (returned); 0 at the buffer's end.  A message whose length is short or
- * runs past the buffer stops the walk with -EBADMSG (libmnl's
- * mnl_nlmsg_ok() takes a length of 2 GiB or more as negative and lets it
- * pass).
- */
-int ipvs_msg_walk(const void *buf, size_t len, int (*fn)(const struct nlmsghdr *nlh, void *data),
-		  void *data);
-/* An NLMSG_ERROR's error: 0 (an ack) or a negative errno; -EBADMSG when it is too short. */
-int ipvs_msg_error(const struct nlmsghdr *nlh);
-
 #endif

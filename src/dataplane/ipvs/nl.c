@@ -14,6 +14,7 @@
 
 #include "core/diag.h"
 #include "core/util.h"
+#include "dataplane/common/nlmsg.h"
 #include "dataplane/ipvs/msg.h"
 
 #define RECV_BUF (1u << 16)
@@ -43,7 +44,7 @@ static int recv_until(struct ipvs_nl *n, int (*fn)(const struct nlmsghdr *nlh, v
 			r = -errno;
 			break;
 		}
-		r = ipvs_msg_walk(buf, (size_t)len, fn, data);
+		r = nlmsg_walk(buf, (size_t)len, fn, data);
 	}
 	free(buf);
 	return r < 0 ? r : 0;
@@ -55,7 +56,7 @@ static int on_family(const struct nlmsghdr *nlh, void *data)
 	struct ipvs_nl *n = data;
 
 	if (nlh->nlmsg_type == NLMSG_ERROR)
-		return ipvs_msg_error(nlh) ? ipvs_msg_error(nlh) : 1;
+		return nlmsg_error(nlh) ? nlmsg_error(nlh) : 1;
 	if (nlh->nlmsg_type == GENL_ID_CTRL)
 		(void)ipvs_msg_decode_family(nlh, &n->family_id);
 	return 0;
@@ -147,11 +148,11 @@ static int on_ack(const struct nlmsghdr *nlh, void *data)
 	if (nlh->nlmsg_type != NLMSG_ERROR || i >= a->count)
 		return 0;
 	a->acked++;
-	if (ipvs_msg_error(nlh)) {
+	if (nlmsg_error(nlh)) {
 		a->info->failed++;
-		report(&a->ops->v[a->first + i], ipvs_msg_error(nlh), a->who, &a->shown, a->d);
+		report(&a->ops->v[a->first + i], nlmsg_error(nlh), a->who, &a->shown, a->d);
 		if (!a->ret)
-			a->ret = ipvs_msg_error(nlh);
+			a->ret = nlmsg_error(nlh);
 	}
 	return a->acked == a->count;
 }
@@ -218,7 +219,7 @@ static int on_dump(const struct nlmsghdr *nlh, void *data)
 	if (nlh->nlmsg_type == NLMSG_DONE)
 		return 1;
 	if (nlh->nlmsg_type == NLMSG_ERROR)
-		return ipvs_msg_error(nlh) ? ipvs_msg_error(nlh) : 1;
+		return nlmsg_error(nlh) ? nlmsg_error(nlh) : 1;
 	return ipvs_msg_decode(nlh, &m) == 0 ? x->fn(&m, x->data) : 0;
 }
 
@@ -334,7 +335,7 @@ static int on_one_ack(const struct nlmsghdr *nlh, void *data)
 {
 	if (nlh->nlmsg_type != NLMSG_ERROR || nlh->nlmsg_seq != ((struct one_ack *)data)->seq)
 		return 0;
-	return ipvs_msg_error(nlh) ? ipvs_msg_error(nlh) : 1;
+	return nlmsg_error(nlh) ? nlmsg_error(nlh) : 1;
 }
 
 int ipvs_nl_set_timeouts(struct ipvs_nl *n, uint32_t tcp, uint32_t tcpfin, uint32_t udp,

@@ -30,6 +30,7 @@
 
 #include "core/diag.h"
 #include "core/util.h"
+#include "dataplane/common/nlmsg.h"
 #include "dataplane/nftables/expr.h"
 #include "dataplane/nftables/resync.h"
 #include "dataplane/nftables/text.h"
@@ -387,35 +388,51 @@ static char *describe(const struct nft_batch *b, uint32_t seq)
 	return sbuf_cstr(&s);
 }
 
-/* The kernel's answers: each NLMSG_ERROR with an error names its message. */
+/* What one receive buffer's answers report to: the batch, and the first error. */
+struct answers {
+	const struct nft_batch *b;
+	const char *who;
+	struct diag *d;
+	int ret;
+};
+
+/* One answer: an NLMSG_ERROR with an error names its message. */
+static int on_answer(const struct nlmsghdr *nlh, void *data)
+{
+	struct answers *a = data;
+	int e;
+	char *desc;
+
+	if (nlh->nlmsg_type != NLMSG_ERROR || !(e = nlmsg_error(nlh)))
+		return 0;
+	desc = describe(a->b, nlh->nlmsg_seq);
+	diag_add(a->d, DIAG_ERROR, NULL, 0, NULL, NULL, "%s: the kernel refused %s: %s%s",
+		 a->who, desc, strerror(-e),
+		 e == -EOPNOTSUPP || e == -ENOENT ?
+		 " (does this kernel have nf_tables with numgen, fib, nat, jhash,"
+		 " dynset and concatenated set keys?)" : "");
+	free(desc);
+	if (!a->ret)
+		a->ret = e;
+	return 0;
+}
+
+/* The kernel's answers, every one read (lengths checked by nlmsg_walk). */
 static int read_answers(struct mnl_socket *nl, const struct nft_batch *b, const char *who,
 			struct diag *d)
 {
 	char buf[MNL_SOCKET_BUFFER_SIZE];
-	int ret = 0;
+	struct answers a = { .b = b, .who = who, .d = d };
 
 	for (;;) {
 		ssize_t n = recv(mnl_socket_get_fd(nl), buf, sizeof(buf), MSG_DONTWAIT);
-		const struct nlmsghdr *nlh = (const struct nlmsghdr *)buf;
-		int len = (int)n;
 
 		if (n < 0)
-			return errno == EAGAIN || errno == EWOULDBLOCK ? ret : -errno;
-		for (; mnl_nlmsg_ok(nlh, len); nlh = mnl_nlmsg_next(nlh, &len)) {
-			const struct nlmsgerr *err = mnl_nlmsg_get_payload(nlh);
-			char *desc;
-
-			if (nlh->nlmsg_type != NLMSG_ERROR || !err->error)
-				continue;
-			desc = describe(b, nlh->nlmsg_seq);
-			diag_add(d, DIAG_ERROR, NULL, 0, NULL, NULL, "%s: the kernel refused %s: %s%s",
-				 who, desc, strerror(-err->error),
-				 err->error == -EOPNOTSUPP || err->error == -ENOENT ?
-				 " (does this kernel have nf_tables with numgen, fib, nat, jhash,"
-				 " dynset and concatenated set keys?)" : "");
-			free(desc);
-			if (!ret)
-				ret = err->error;
+			return errno == EAGAIN || errno == EWOULDBLOCK ? a.ret : -errno;
+		if (nlmsg_walk(buf, (size_t)n, on_answer, &a) < 0) {
+			diag_add(d, DIAG_ERROR, NULL, 0, NULL, NULL,
+				 "%s: a malformed netlink answer from the kernel", who);
+			return -EBADMSG;
 		}
 	}
 }
