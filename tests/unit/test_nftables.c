@@ -267,6 +267,8 @@ static int read_kernel(int family, struct nft_kstate *k, void *userdata, struct 
 			ks->key_len = (uint32_t)nft_key_len(s->kind, family);
 			ks->data_len = (uint32_t)nft_data_len(s->kind, family);
 			ks->timeout_ms = (uint64_t)s->timeout_s * 1000;
+			if (!s->in_map[0])
+				ks->size = s->size; /* the size it was created with */
 			for (size_t e = 0; e < s->n_elems; e++)
 				*nft_set_elem(&ks->set) = s->elems[e];
 		}
@@ -538,6 +540,85 @@ static void test_full_resync_repairs_drift(void **state)
 	unload(&f);
 }
 
+static struct nft_set *base_set_of(struct nft_mirror *m, const char *name)
+{
+	struct nft_frag *base = strmap_get(&m->frags, "base");
+
+	for (size_t i = 0; base && i < base->n_sets; i++)
+		if (streq(base->sets[i].name, name))
+			return &base->sets[i];
+	return NULL;
+}
+
+/*
+ * Set sizes: a full sync creates each set with room for its elements; a
+ * partial sync that would overflow one sends nothing and asks for a full
+ * sync (-ENOSPC, info.resize); a full resync keeps a kernel set that is big
+ * enough and resets the table when one is too small.
+ */
+static void test_set_sizes(void **state)
+{
+	struct fixture f, g;
+	struct nft_mirror m, m2;
+	struct nft_plan_opts o;
+	struct nft_sync_info info;
+	struct recorder rec = { .io = { .send = record, .read = read_kernel } };
+	struct strmap dirty;
+	struct nft_set *hp;
+	struct diag d;
+
+	rec.io.userdata = &rec;
+	load(&f, SVC("web", "", "}") WEB SLICE("web", TWO), "n1", false);
+	plan_opts(&f, AF_INET, &o);
+	diag_init(&d);
+	nft_mirror_init(&m);
+	assert_int_equal(nft_sync_mirror(&m, f.v, &o, true, &rec.io, &info, &d), 0);
+	hp = base_set_of(&m, "hairpin");
+	assert_non_null(hp);
+	assert_int_equal(hp->kcount, 2);
+	assert_int_equal(hp->size, nft_set_size_for(NS_ADDR_PAIRS, 2));
+	assert_int_equal(base_set_of(&m, "pick-endpoints")->kcount, 2);
+	assert_int_equal(base_set_of(&m, "affinity-0")->size, 0); /* filled by packets: no size */
+
+	/* Pretend the kernel's hairpin set is full: a third endpoint does not fit. */
+	hp->size = 2;
+	load(&g, SVC("web", "", "}") WEB SLICE("web", TWO EP("10.244.3.5", "n3")), "n1", false);
+	strmap_init(&dirty);
+	strmap_put(&dirty, "t/web", (void *)1);
+	node_view_free(g.v);
+	g.v = policy_update_view(f.v, &g.c, "n1", &g.po, &dirty, false);
+	f.v = NULL;
+	rec.batches = 0;
+	assert_int_equal(nft_sync_mirror(&m, g.v, &o, false, &rec.io, &info, &d), -ENOSPC);
+	assert_true(info.resize);
+	assert_int_equal(rec.batches, 0);
+	assert_int_equal(d.n_errors, 0);
+	assert_int_equal(base_set_of(&m, "hairpin")->kcount, 2); /* the mirror as it was */
+
+	/* The full sync that follows: the kernel's set (size 2) is too small for 3: reset. */
+	rec.kernel = &m;
+	nft_mirror_init(&m2);
+	assert_int_equal(nft_sync_mirror(&m2, g.v, &o, true, &rec.io, &info, &d), 0);
+	assert_true(info.reset);
+	assert_int_equal(base_set_of(&m2, "hairpin")->kcount, 3);
+	assert_int_equal(base_set_of(&m2, "hairpin")->size, nft_set_size_for(NS_ADDR_PAIRS, 3));
+	/* Big enough (the size it was made with): kept, nothing sent. */
+	nft_mirror_done(&m);
+	nft_mirror_init(&m);
+	rec.kernel = &m2;
+	rec.batches = 0;
+	assert_int_equal(nft_sync_mirror(&m, g.v, &o, true, &rec.io, &info, &d), 0);
+	assert_false(info.reset);
+	assert_int_equal(rec.batches, 0);
+	free(rec.what);
+	strmap_done(&dirty);
+	nft_mirror_done(&m);
+	nft_mirror_done(&m2);
+	diag_done(&d);
+	unload(&f);
+	unload(&g);
+}
+
 /*
  * The startup probe: one batch building a throwaway table with one of each
  * feature, then deleting it; a refusal names the chain of the feature.
@@ -579,6 +660,7 @@ int main(void)
 		cmocka_unit_test(test_service_removed),
 		cmocka_unit_test(test_full_resync_repairs_drift),
 		cmocka_unit_test(test_probe),
+		cmocka_unit_test(test_set_sizes),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

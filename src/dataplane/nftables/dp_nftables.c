@@ -160,12 +160,17 @@ static int sync_family(struct dataplane *dp, struct family_state *fs, const stru
 		fs->probed = true;
 	}
 	full = full || !fs->m.applied || fs->force_full;
-	if (full) {
-		nft_mirror_init(&fresh);
-		m = &fresh;
-	}
 	plan_opts(dp, v, fs->family, &po, &locals);
-	r = nft_sync_mirror(m, v, &po, full, &io, &info, d);
+	for (;;) {
+		if (full) {
+			nft_mirror_init(&fresh);
+			m = &fresh;
+		}
+		r = nft_sync_mirror(m, v, &po, full, &io, &info, d);
+		if (full || !info.resize)
+			break;
+		full = true; /* a set outgrew its size: created again at a new one */
+	}
 	dp->stats.last_kernel_ns += info.kernel_ns;
 	dp->last.msgs += info.msgs;
 	dp->last.bytes += info.bytes;

@@ -145,6 +145,8 @@ static int on_set(const struct nlmsghdr *nlh, void *data)
 			ks->key_len = nftnl_set_get_u32(s, NFTNL_SET_KEY_LEN);
 			if (nftnl_set_is_set(s, NFTNL_SET_DATA_LEN))
 				ks->data_len = nftnl_set_get_u32(s, NFTNL_SET_DATA_LEN);
+			if (nftnl_set_is_set(s, NFTNL_SET_DESC_SIZE))
+				ks->size = nftnl_set_get_u32(s, NFTNL_SET_DESC_SIZE);
 			if (nftnl_set_is_set(s, NFTNL_SET_TIMEOUT))
 				ks->timeout_ms = nftnl_set_get_u64(s, NFTNL_SET_TIMEOUT);
 		}

@@ -26,6 +26,7 @@ struct nft_sync_info {
 	size_t planned;                  /* fragments planned (port views with new ids, and the base) */
 	bool read_back;                  /* the kernel's table was read (full resyncs only) */
 	bool reset;                      /* the table was created afresh */
+	bool resize;                     /* -ENOSPC: a set would overflow its size; sync in full */
 	uint64_t kernel_ns;              /* in sendmsg() and reading the answers */
 };
 
@@ -44,7 +45,8 @@ struct nft_io {
  * holds (io->read), and only the differences are sent (the table is
  * created when missing, reset when a set has the wrong type or cannot be
  * read).  Otherwise only port views whose ids m does not know are planned
- * and only their changes sent, nothing read.  On success m is the new
+ * and only their changes sent, nothing read; -ENOSPC (info->resize, nothing
+ * sent or reported) when a set would outgrow its size: sync in full then.  On success m is the new
  * state; on failure m is as it was (and nothing was applied).  io NULL:
  * the kernel.  0 or a negative errno (reported in d).
  */

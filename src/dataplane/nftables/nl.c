@@ -222,6 +222,8 @@ static void set_types(struct nftnl_set *s, const struct nft_set *def, int family
 		nftnl_set_set_u64(s, NFTNL_SET_TIMEOUT, (uint64_t)def->timeout_s * 1000);
 	}
 	nftnl_set_set_u32(s, NFTNL_SET_FLAGS, nft_set_flags(def->kind));
+	if (def->size)
+		nftnl_set_set_u32(s, NFTNL_SET_DESC_SIZE, def->size);
 }
 
 static void msg_set(struct nft_batch *b, uint16_t type, const char *name, const struct nft_set *def)

@@ -194,6 +194,15 @@ uint32_t nft_set_flags(enum nft_set_kind k)
 	}
 }
 
+uint32_t nft_set_size_for(enum nft_set_kind k, size_t n)
+{
+	uint64_t s = (uint64_t)n + n / 2 + 256;
+
+	if (k == NS_AFFINITY)
+		return 0; /* grown by the packet path: the kernel's resizable hash */
+	return s > UINT32_MAX / 2 ? UINT32_MAX / 2 : (uint32_t)s;
+}
+
 size_t key_addr(uint8_t *p, const struct addr *a)
 {
 	size_t n = addr_len(a->family);

@@ -160,6 +160,12 @@ struct nft_set {
 	bool slots_free;    /* numgen slots: any slot may hold any endpoint (diff.c keeps them put) */
 	uint8_t slot_off;   /* slots_free: where the slot is in the key (0: 8, after the id) */
 	char in_map[NFT_NAME_MAX]; /* a slice (these elements only) of this base map; "": a set of its own */
+	/*
+	 * A set of its own: the most elements the kernel's set holds (its
+	 * `size`; 0: none given), and how many it holds (sync.c: nft_fit_sizes).
+	 * Why sizes: README.md, "Set sizes".
+	 */
+	uint32_t size, kcount;
 	struct nft_elem *elems;
 	size_t n_elems, cap_elems;
 };
@@ -229,6 +235,13 @@ void nft_slots_map(char buf[NFT_NAME_MAX], bool verdict, uint64_t id);
 void nft_affinity_set(char buf[NFT_NAME_MAX], uint64_t id);
 /* The set flags (NFT_SET_MAP...) a set kind is created with. */
 uint32_t nft_set_flags(enum nft_set_kind k);
+
+/*
+ * The size a set of n elements is created with: room to grow (a partial
+ * sync that would overflow it makes the next sync a full one, which creates
+ * the set again at its new size).  0 for sets the kernel fills (affinity).
+ */
+uint32_t nft_set_size_for(enum nft_set_kind k, size_t n);
 
 /* Whether localhost NodPorts are on for these options (IPv4, 127.0.0.1 in the NodePort addresses). */
 bool nft_localhost_nodeports(const struct nft_plan_opts *o);

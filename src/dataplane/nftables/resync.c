@@ -96,11 +96,16 @@ static void repair_chain(struct nft_diff *d, const struct nft_chain *c, struct n
 	d->chains_written++;
 }
 
+/*
+ * A sized set is kept at the kernel's size if the elements fit in it (an
+ * unsized one has whatever the kernel gave it: 65535 for the affinity sets).
+ */
 static bool same_type(const struct nft_set *s, const struct nft_kset *ks, int family)
 {
 	return ks->flags == nft_set_flags(s->kind) && ks->key_len == nft_key_len(s->kind, family) &&
 	       (!nft_data_len(s->kind, family) || ks->data_len == nft_data_len(s->kind, family)) &&
-	       (s->kind != NS_AFFINITY || ks->timeout_ms == (uint64_t)s->timeout_s * 1000);
+	       (s->kind != NS_AFFINITY || ks->timeout_ms == (uint64_t)s->timeout_s * 1000) &&
+	       (!s->size || (ks->size && ks->size >= s->kcount));
 }
 
 /* false: the set exists with another type (only a reset changes that). */
@@ -115,6 +120,8 @@ static bool repair_set(struct nft_diff *d, struct nft_set *s, struct nft_kstate 
 	ks->seen = true;
 	if (!same_type(s, ks, family))
 		return false;
+	if (s->size)
+		s->size = ks->size;
 	ks->set.kind = s->kind;
 	nft_diff_set_elems(d, &ks->set, s);
 	return true;
@@ -208,12 +215,18 @@ static bool repair(struct nft_diff *d, struct nft_kstate *k, int family)
 		bool base = streq(fr->key, "base");
 
 		for (size_t i = 0; i < fr->n_sets; i++) {
-			struct nft_set *s = base ? base_set(d, fr->sets[i].name) : NULL;
+			struct nft_set *fs = &fr->sets[i], *s = base ? base_set(d, fs->name) : NULL;
 
-			if (fr->sets[i].in_map[0])
+			if (fs->in_map[0])
 				continue; /* in its base map (slots_wanted) */
-			if (!repair_set(d, s ? s : &fr->sets[i], k, family))
+			if (s) {
+				s->size = fs->size;
+				s->kcount = fs->kcount;
+			}
+			if (!repair_set(d, s ? s : fs, k, family))
 				return false;
+			if (s)
+				fs->size = s->size; /* the kernel's, kept */
 		}
 		for (size_t i = 0; i < fr->n_chains; i++)
 			repair_chain(d, &fr->chains[i], k);

@@ -24,7 +24,7 @@ struct nft_kchain {
 
 struct nft_kset {
 	struct nft_set set;      /* name, elements (key and value as plan.c lays them out) */
-	uint32_t flags, key_len, data_len;
+	uint32_t flags, key_len, data_len, size;
 	uint64_t timeout_ms;
 	bool seen;
 };

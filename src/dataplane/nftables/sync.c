@@ -89,6 +89,59 @@ static int plan_ports(struct nft_diff *diff, struct nft_mirror *m, const struct 
 	return r;
 }
 
+/*
+ * Set sizes (README.md, "Set sizes"): each set of the base is created with
+ * a size, so the kernel allocates its hash table once instead of growing it
+ * element by element.  A full sync sizes each set after the elements it will
+ * hold (counted from the diff against the empty mirror, before the drift
+ * check replaces it); a partial sync keeps the mirror's sizes and counts, and
+ * -ENOSPC when a set would overflow (the kernel would refuse the batch).
+ */
+static int fit_sizes(struct nft_diff *diff, struct nft_frag *base, const struct nft_frag *old,
+		     bool full)
+{
+	int64_t *n = xcalloc(base->n_sets + 1, sizeof(*n));
+	struct strmap at;
+	int r = 0;
+
+	strmap_init(&at);
+	for (size_t i = 0; i < base->n_sets; i++)
+		strmap_put(&at, base->sets[i].name, (void *)(uintptr_t)(i + 1));
+	for (size_t i = 0; !full && old && i < old->n_sets; i++) {
+		uintptr_t at_new = (uintptr_t)strmap_get(&at, old->sets[i].name);
+
+		if (!at_new)
+			continue;
+		base->sets[at_new - 1].size = old->sets[i].size;
+		n[at_new - 1] = old->sets[i].kcount;
+	}
+	for (int ph = PH_DEL_ELEMS; ph <= PH_ADD_ELEMS; ph += PH_ADD_ELEMS - PH_DEL_ELEMS) {
+		const char *last = NULL;
+		uintptr_t idx = 0;
+
+		for (size_t k = 0; k < diff->ch.n[ph]; k++) {
+			const struct nft_op *op = &diff->ch.ops[ph][k];
+
+			if (op->name != last) /* a set's ops come in runs */
+				idx = (uintptr_t)strmap_get(&at, (last = op->name));
+			if (idx)
+				n[idx - 1] += ph == PH_ADD_ELEMS ? 1 : -1;
+		}
+	}
+	for (size_t i = 0; i < base->n_sets; i++) {
+		struct nft_set *s = &base->sets[i];
+
+		s->kcount = n[i] > 0 ? (uint32_t)n[i] : 0;
+		if (full)
+			s->size = nft_set_size_for(s->kind, s->kcount);
+		else if (s->size && s->kcount > s->size)
+			r = -ENOSPC;
+	}
+	strmap_done(&at);
+	free(n);
+	return r;
+}
+
 static bool has_changes(const struct nft_changes *ch)
 {
 	for (int p = 0; p < PH_N; p++)
@@ -168,6 +221,10 @@ int nft_sync_mirror(struct nft_mirror *m, const struct node_view *v, const struc
 	r = plan_ports(&diff, m, v, po, full, info, d);
 	if (r >= 0) {
 		nft_diff_shared(&diff, m);
+		r = fit_sizes(&diff, base, strmap_get(&m->frags, "base"), full);
+		info->resize = r == -ENOSPC;
+	}
+	if (r >= 0) {
 		if (full)
 			against_kernel(&diff, m, po->family, io, &k, info, d);
 		info->elems_added = diff.elems_added;
