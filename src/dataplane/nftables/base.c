@@ -208,6 +208,25 @@ void nft_plan_base(const struct nft_plan_opts *o, struct nft_frag *ret)
 	bool localhost = nft_localhost_nodeports(o);
 
 	*ret = (struct nft_frag){ .key = xstrdup("base") };
+	/*
+	 * The kernel finds a set by name walking the table's sets in the order
+	 * they were added, for every rule that looks one up: the sets most rules
+	 * name come first (ClientIP affinity: two rules per endpoint name an
+	 * affinity set), the 256 endpoint maps (a rule per port) last.
+	 */
+	for (uint64_t i = 0; i < NFT_EPV_SHARDS; i++) {
+		char name[NFT_NAME_MAX];
+
+		nft_affinity_set(name, i << 60);
+		/* Each update sets its service's timeout; this is only the set's default. */
+		nft_frag_set(ret, name, NS_AFFINITY)->timeout_s = 10800;
+	}
+	for (uint64_t i = 0; i < NFT_EPV_SHARDS; i++) {
+		char name[NFT_NAME_MAX];
+
+		nft_slots_map(name, true, i << 60);
+		nft_frag_set(ret, name, NS_EP_VMAP);
+	}
 	for (int s = 0; s < SH_N; s++)
 		nft_frag_set(ret, nft_shared_names[s], nft_shared_kind((enum nft_shared)s));
 	for (uint64_t i = 0; i < NFT_EPS_SHARDS; i++) {
@@ -215,15 +234,6 @@ void nft_plan_base(const struct nft_plan_opts *o, struct nft_frag *ret)
 
 		nft_slots_map(name, false, i << 56);
 		nft_frag_set(ret, name, NS_EP_MAP);
-	}
-	for (uint64_t i = 0; i < NFT_EPV_SHARDS; i++) {
-		char name[NFT_NAME_MAX];
-
-		nft_slots_map(name, true, i << 60);
-		nft_frag_set(ret, name, NS_EP_VMAP);
-		nft_affinity_set(name, i << 60);
-		/* Each update sets its service's timeout; this is only the set's default. */
-		nft_frag_set(ret, name, NS_AFFINITY)->timeout_s = 10800;
 	}
 	for (unsigned n = 1; n <= NFT_PICK_MAX_N; n++) {
 		char name[NFT_NAME_MAX];
