@@ -126,8 +126,7 @@ static const struct nft_set *set_in(const struct nft_frag *f, const char *name)
 static void write_rules(struct nft_diff *d, const struct nft_chain *c)
 {
 	for (size_t k = 0; k < c->n_rules; k++)
-		nft_diff_op(d, PH_ADD_RULES, (struct nft_op){ .name = c->name, .chain = c,
-							  .rule = &c->rules[k] });
+		nft_diff_op(d, PH_ADD_RULES, (struct nft_op){ .name = c->name, .rule = &c->rules[k] });
 	d->chains_written++;
 }
 
@@ -337,7 +336,9 @@ static void claim(struct nft_diff *d, struct nft_mirror *m, const struct nft_sha
 		if (same_value(&k->v[i].e, &se->e))
 			c = &k->v[i];
 	if (!c) {
-		k->v = xgrow(k->v, &k->cap, k->n + 1, sizeof(*k->v));
+		/* One claim at a time: almost every key has one (xgrow would make room for 4). */
+		if (k->n == k->cap)
+			k->v = xrealloc(k->v, ++k->cap * sizeof(*k->v));
 		c = &k->v[k->n++];
 		*c = (struct nft_claim){ .e = se->e };
 	}

@@ -30,14 +30,17 @@ enum nft_phase {
 	PH_N,
 };
 
+/* One change; a full sync at 50,000 services makes over a million: kept small (one object each). */
 struct nft_op {
 	const char *name;              /* the chain or set */
-	const struct nft_chain *chain; /* PH_ADD_CHAINS; PH_ADD_RULES: the rule's chain */
-	const struct nft_set *set;     /* PH_ADD_SETS */
-	const struct nft_rule *rule;   /* PH_ADD_RULES */
-	const struct nft_elem *elem;   /* PH_*_ELEMS: one element; nl.c packs a set's run into one message */
-	uint8_t set_kind;              /* PH_*_ELEMS */
+	union {
+		const struct nft_chain *chain; /* PH_ADD_CHAINS */
+		const struct nft_set *set;     /* PH_ADD_SETS */
+		const struct nft_rule *rule;   /* PH_ADD_RULES (name: its chain) */
+		const struct nft_elem *elem;   /* PH_*_ELEMS: one element; nl.c packs a set's run into one message */
+	};
 	const char *local;             /* PH_*_ELEMS of a slice: the slice's name, for messages */
+	uint8_t set_kind;              /* PH_*_ELEMS */
 };
 
 struct nft_changes {

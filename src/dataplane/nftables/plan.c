@@ -99,8 +99,34 @@ void nft_frag_done(struct nft_frag *f)
 	*f = (struct nft_frag){ 0 };
 }
 
+/* An array of n elements of size sz reallocated to n (the mirror keeps every fragment). */
+static void *trim(void *p, size_t n, size_t *cap, size_t sz)
+{
+	if (!p || n == *cap)
+		return p;
+	*cap = n;
+	if (!n) {
+		free(p);
+		return NULL;
+	}
+	return xrealloc(p, n * sz);
+}
+
 void nft_frag_finish(struct nft_frag *f)
 {
+	/*
+	 * The arrays grew by doubling from 4; the mirror holds every fragment
+	 * (at 50,000 services, a million elements): exact sizes.
+	 */
+	f->chains = trim(f->chains, f->n_chains, &f->cap_chains, sizeof(*f->chains));
+	f->sets = trim(f->sets, f->n_sets, &f->cap_sets, sizeof(*f->sets));
+	f->shared = trim(f->shared, f->n_shared, &f->cap_shared, sizeof(*f->shared));
+	for (size_t i = 0; i < f->n_sets; i++)
+		f->sets[i].elems = trim(f->sets[i].elems, f->sets[i].n_elems, &f->sets[i].cap_elems,
+					sizeof(*f->sets[i].elems));
+	for (size_t i = 0; i < f->n_chains; i++)
+		f->chains[i].rules = trim(f->chains[i].rules, f->chains[i].n_rules,
+					  &f->chains[i].cap_rules, sizeof(*f->chains[i].rules));
 	f->n_rules = 0;
 	for (size_t i = 0; i < f->n_chains; i++) {
 		struct nft_chain *c = &f->chains[i];

@@ -89,7 +89,7 @@ int nft_probe(int family, const struct nft_io *io, struct diag *d)
 
 		nft_diff_op(&ops, PH_ADD_CHAINS, (struct nft_op){ .name = c->name, .chain = c });
 		for (size_t k = 0; k < c->n_rules; k++)
-			nft_diff_op(&ops, PH_ADD_RULES, (struct nft_op){ .name = c->name, .chain = c,
+			nft_diff_op(&ops, PH_ADD_RULES, (struct nft_op){ .name = c->name,
 									 .rule = &c->rules[k] });
 	}
 	nft_batch_encode_in(&b, family, table, true, &ops.ch);

@@ -91,8 +91,7 @@ static void repair_chain(struct nft_diff *d, const struct nft_chain *c, struct n
 	else
 		nft_diff_op(d, PH_ADD_CHAINS, (struct nft_op){ .name = c->name, .chain = c });
 	for (size_t i = 0; i < c->n_rules; i++)
-		nft_diff_op(d, PH_ADD_RULES, (struct nft_op){ .name = c->name, .chain = c,
-							      .rule = &c->rules[i] });
+		nft_diff_op(d, PH_ADD_RULES, (struct nft_op){ .name = c->name, .rule = &c->rules[i] });
 	d->chains_written++;
 }
 
