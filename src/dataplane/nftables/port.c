@@ -91,11 +91,17 @@ static uint64_t ep_id(const struct port_ctx *c, const struct ep *e)
 	return fnv1a_update(c->hv, e->key, strlen(e->key));
 }
 
-/* An endpoint's chain under ClientIP affinity: remember the client (timed), then DNAT. */
+/*
+ * An endpoint's chain under ClientIP affinity: remember the client (timed),
+ * then DNAT, in one rule (the kernel's cost of a full sync is per rule and
+ * per expression; a rule for each statement made 11,264 of the 30,007 rules
+ * at 10,000 services).
+ */
 static void affinity_endpoint(struct port_ctx *c, const struct ep *e)
 {
 	char chain[NFT_NAME_MAX], set[NFT_NAME_MAX];
 	struct nft_chain *ch;
+	struct nft_rule *r;
 	struct nft_x *x;
 
 	ep_name(chain, "ep", c, e);
@@ -103,8 +109,9 @@ static void affinity_endpoint(struct port_ctx *c, const struct ep *e)
 		return; /* in both the cluster and the local set */
 	nft_affinity_set(set, ep_id(c, e));
 	ch = nft_frag_chain(c->f, chain);
-	x_named(nft_chain_rule(ch), NX_UPDATE, set, c->pv->svc->affinity_timeout)->id = ep_id(c, e);
-	x = nft_rule_x(nft_chain_rule(ch), NX_DNAT);
+	r = nft_chain_rule(ch);
+	x_named(r, NX_UPDATE, set, c->pv->svc->affinity_timeout)->id = ep_id(c, e);
+	x = nft_rule_x(r, NX_DNAT);
 	x->cidr.addr = e->addr;
 	x->port = e->port;
 }
