@@ -67,6 +67,7 @@ struct doc_reader {
 	void *userdata;
 	size_t n_objects;
 	int line_base;               /* lines before buf in its file (a file read in parts) */
+	size_t n_fast_objects;       /* of n_objects, those the fast YAML path read */
 };
 
 /*

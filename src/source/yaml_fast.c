@@ -273,9 +273,11 @@ static bool at_marker(const char *p, const char *end, bool at_end)
 		(end - p > 3 && (p[3] == '\n' || p[3] == ' ' || p[3] == '\t' || p[3] == '\r')));
 }
 
-/* The start of the next marker line after the line at p, or NULL. */
+/* The start of the first marker line at or after p (which starts a line), or NULL. */
 static const char *next_marker(const char *p, const char *end, bool at_end)
 {
+	if (at_marker(p, end, at_end))
+		return p;
 	while (p < end) {
 		const char *q = memmem(p, (size_t)(end - p), "\n---", 4);
 
@@ -366,6 +368,7 @@ static size_t fast_docs(struct doc_reader *r, const char *buf, size_t len, bool 
 			int ret;
 
 			r->n_objects++;
+			r->n_fast_objects++;
 			ret = r->on_object(root, r->userdata);
 			doc_unref(root);
 			if (ret < 0) {
