@@ -74,6 +74,7 @@ struct part_input {
 	size_t len;
 	int fd;
 	off_t pos, end;
+	bool ascii;        /* the whole file passed doc_yaml_ascii() */
 	int err;           /* a read error (negative errno) */
 };
 
@@ -117,7 +118,7 @@ static int parse_part(struct load_ctx *lc, const char *name, struct part_input *
 	if (in->buf)
 		ret = json ? doc_read_json(&r, in->buf, in->len) : doc_read_yaml(&r, in->buf, in->len);
 	else
-		ret = doc_read_yaml_input(&r, part_read, in);
+		ret = doc_read_yaml_input(&r, part_read, in, in->ascii);
 	if (ret == -EIO && in->err)
 		ret = 0; /* reported below */
 	*n_objects = r.n_objects;
@@ -179,16 +180,6 @@ static size_t find_split(const char *buf, size_t len)
 	return p ? (size_t)(p - buf) : 0;
 }
 
-/* A plain loop: the compiler vectorises it, unlike a memchr per line. */
-static size_t count_lines(const char *buf, size_t len)
-{
-	size_t n = 0;
-
-	for (size_t i = 0; i < len; i++)
-		n += buf[i] == '\n';
-	return n;
-}
-
 /* Moves every object of src into lc's cluster (in order); duplicates are errors. */
 static void merge_cluster(struct load_ctx *lc, struct cluster *src)
 {
@@ -243,7 +234,7 @@ static int parse_buffer(struct load_ctx *lc, const char *name, const char *buf, 
 		return parse_part(lc, name, &first, json, limits, n_objects, 0);
 	first.len = split;
 	second = (struct part_input){ .buf = buf + split, .len = len - split };
-	return parse_halves(lc, name, &first, &second, (int)count_lines(buf, split), limits,
+	return parse_halves(lc, name, &first, &second, (int)memcount(buf, split, '\n'), limits,
 			    n_objects);
 }
 
@@ -343,7 +334,8 @@ int manifest_read_file(const char *path, size_t max, char **ret_buf, size_t *ret
 /*
  * A large YAML file is parsed as it is read, never whole in memory: one
  * pass first reads it in chunks to check it as manifest_read_file does (size,
- * no NUL byte), to hash it, to tell JSON from YAML and to count the lines
+ * no NUL byte), to hash it, to tell JSON from YAML, to see whether the fast
+ * YAML path may read it (doc_yaml_ascii) and to count the lines
  * before the split; then each half is read again by its parser.  The hash
  * is of the first pass's bytes: a write after it shows as a changed hash,
  * as with a whole read.
@@ -357,12 +349,13 @@ struct first_pass {
 	size_t *nl_per_chunk; /* newlines in each STREAM_CHUNK */
 	size_t n_chunks, cap_chunks;
 	bool short_read, uneven;
+	bool ascii;           /* doc_yaml_ascii() of every chunk */
 };
 
-static int first_pass(int fd, off_t size, const char *path, size_t max, char *chunk,
+static int first_pass(int fd, off_t size, const char *path, size_t max, bool hash, char *chunk,
 		      struct first_pass *fp, struct diag *d)
 {
-	*fp = (struct first_pass){ .hash = FNV1A_OFFSET, .first = -1 };
+	*fp = (struct first_pass){ .hash = FNV1A_OFFSET, .first = -1, .ascii = true };
 	if ((uint64_t)size > max) {
 		diag_add(d, DIAG_ERROR, path, 0, NULL, NULL, "file too large (more than %zu bytes)",
 			 max);
@@ -393,7 +386,9 @@ static int first_pass(int fd, off_t size, const char *path, size_t max, char *ch
 				 "not a text file (contains a NUL byte)");
 			return -EINVAL;
 		}
-		fp->hash = fnv1a_update(fp->hash, chunk, (size_t)n);
+		fp->ascii = fp->ascii && doc_yaml_ascii(chunk, (size_t)n);
+		if (hash)
+			fp->hash = fnv1a_update(fp->hash, chunk, (size_t)n);
 		if (fp->first < 0)
 			fp->first = first_non_space(chunk, (size_t)n);
 		/* The counts are per STREAM_CHUNK of the file; a short read (a file
@@ -401,7 +396,7 @@ static int first_pass(int fd, off_t size, const char *path, size_t max, char *ch
 		fp->uneven |= fp->short_read;
 		fp->short_read |= (size_t)n < STREAM_CHUNK;
 		VEC_PUSH(fp->nl_per_chunk, fp->n_chunks, fp->cap_chunks,
-			 count_lines(chunk, (size_t)n));
+			 memcount(chunk, (size_t)n, '\n'));
 	}
 }
 
@@ -425,7 +420,7 @@ static size_t file_split(int fd, const struct first_pass *fp, char *chunk, int *
 	n = pread(fd, chunk, split - c * STREAM_CHUNK, (off_t)(c * STREAM_CHUNK));
 	if (n != (ssize_t)(split - c * STREAM_CHUNK))
 		return 0;
-	*line_base = (int)(base + count_lines(chunk, (size_t)n));
+	*line_base = (int)(base + memcount(chunk, (size_t)n, '\n'));
 	return split;
 }
 
@@ -443,7 +438,7 @@ static bool load_streamed(struct load_ctx *lc, int fd, off_t size, const char *p
 	if (by_name == 1)
 		return false;
 	chunk = xmalloc(STREAM_CHUNK);
-	*r = first_pass(fd, size, path, limits->max_file_size, chunk, &fp, lc->d);
+	*r = first_pass(fd, size, path, limits->max_file_size, ret_hash, chunk, &fp, lc->d);
 	if (*r < 0 || (by_name < 0 && (fp.first == '{' || fp.first == '['))) {
 		free(chunk);
 		free(fp.nl_per_chunk);
@@ -456,6 +451,7 @@ static bool load_streamed(struct load_ctx *lc, int fd, off_t size, const char *p
 	free(chunk);
 	free(fp.nl_per_chunk);
 	first.end = (off_t)(split ? split : fp.len);
+	first.ascii = second.ascii = fp.ascii;
 	if (!split) {
 		*r = parse_part(lc, path, &first, false, limits, n_objects, 0);
 		return true;

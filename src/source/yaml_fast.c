@@ -22,6 +22,7 @@
  * libyaml-only one give the same objects (trees, lines) and messages.
  */
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -290,15 +291,6 @@ static const char *next_marker(const char *p, const char *end, bool at_end)
 	return NULL;
 }
 
-static int count_newlines(const char *p, const char *end)
-{
-	int n = 0;
-
-	for (; p < end; p++)
-		n += *p == '\n';
-	return n;
-}
-
 /*
  * Reads the whole documents of buf[0, len) (the last one only when at_end),
  * handing each object to r->on_object.  Returns the bytes consumed and sets
@@ -362,7 +354,7 @@ static size_t fast_docs(struct doc_reader *r, const char *buf, size_t len, bool 
 				break;
 			}
 		}
-		*lines = body_line + count_newlines(body, dend);
+		*lines = body_line + (int)memcount(body, (size_t)(dend - body), '\n');
 		p = dend;
 		if (root) {
 			int ret;
@@ -380,12 +372,44 @@ static size_t fast_docs(struct doc_reader *r, const char *buf, size_t len, bool 
 	return (size_t)(p - buf);
 }
 
+static bool byte_ok(unsigned char c)
+{
+	return (c >= 0x20 && c <= 0x7e) || c == '\n' || c == '\t' || c == '\r';
+}
+
+bool doc_yaml_ascii(const char *buf, size_t len)
+{
+	const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+	size_t i = 0;
+
+	for (; i + 8 <= len; i += 8) {
+		uint64_t w, del;
+
+		memcpy(&w, buf + i, 8);
+		if (w & highs)
+			return false;
+		del = w ^ (ones * 0x7f);
+		/* Any byte below 0x20 (newlines: look closer), or a DEL. */
+		if (((w - ones * 0x20) & ~w & highs) || ((del - ones) & ~del & highs))
+			for (size_t k = 0; k < 8; k++)
+				if (!byte_ok((unsigned char)buf[i + k]))
+					return false;
+	}
+	for (; i < len; i++)
+		if (!byte_ok((unsigned char)buf[i]))
+			return false;
+	return true;
+}
+
 int doc_read_yaml(struct doc_reader *r, const char *buf, size_t len)
 {
 	int lines, err, base = r->line_base, ret;
 	bool stop;
-	size_t off = fast_docs(r, buf, len, true, &lines, &stop, &err);
+	size_t off;
 
+	if (!doc_yaml_ascii(buf, len))
+		return doc_read_yaml_libyaml(r, buf, len);
+	off = fast_docs(r, buf, len, true, &lines, &stop, &err);
 	if (err || !stop)
 		return err;
 	r->line_base += lines;
@@ -415,17 +439,22 @@ static int rest_read(void *data, unsigned char *out, size_t size, size_t *size_r
 	return 1;
 }
 
-int doc_read_yaml_input(struct doc_reader *r, doc_input_fn input, void *data)
+int doc_read_yaml_input(struct doc_reader *r, doc_input_fn input, void *data, bool ascii)
 {
-	return doc_read_yaml_chunked(r, input, data, 1u << 20);
+	return doc_read_yaml_chunked(r, input, data, ascii, 1u << 20);
 }
 
-int doc_read_yaml_chunked(struct doc_reader *r, doc_input_fn input, void *data, size_t chunk)
+int doc_read_yaml_chunked(struct doc_reader *r, doc_input_fn input, void *data, bool ascii,
+			  size_t chunk)
 {
 	size_t cap = chunk ? chunk : 1, fill = 0;
-	char *buf = xmalloc(cap);
+	char *buf;
 	int base = r->line_base, ret = 0;
 	bool at_end = false;
+
+	if (!ascii)
+		return doc_read_yaml_libyaml_input(r, input, data);
+	buf = xmalloc(cap);
 
 	for (;;) {
 		size_t off;

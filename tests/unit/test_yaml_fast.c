@@ -200,9 +200,30 @@ static void test_project_files(void **state)
 		fail_msg("only %zu YAML files found under %s", n_files, src);
 }
 
+/* memcount (the line counts of large files): eight bytes at a time, any length and alignment. */
+static void test_memcount(void **state)
+{
+	static unsigned char buf[5000];
+	uint32_t x = 1;
+
+	(void)state;
+	for (int round = 0; round < 300; round++) {
+		size_t off = (size_t)round % 8, n = (size_t)(round * 97) % (sizeof(buf) - 8), want = 0;
+
+		for (size_t i = 0; i < sizeof(buf); i++) {
+			x = x * 1103515245u + 12345u;
+			buf[i] = round % 3 == 0 ? '\n' : (x >> 16) % 4 == 0 ? '\n' : (unsigned char)(x >> 8);
+		}
+		for (size_t i = off; i < off + n; i++)
+			want += buf[i] == '\n';
+		assert_int_equal(memcount(buf + off, n, '\n'), want);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_memcount),
 		cmocka_unit_test(test_kubectl_style),
 		cmocka_unit_test(test_handed_to_libyaml),
 		cmocka_unit_test(test_limits),
