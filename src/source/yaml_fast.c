@@ -315,12 +315,12 @@ static size_t fast_docs(struct doc_reader *r, const char *buf, size_t len, bool 
 		if (at_marker(p, end, at_end)) {
 			const char *nl = memchr(p, '\n', (size_t)(end - p));
 
-			if (!nl) {
-				if (!at_end)
-					break;
+			if (!nl && !at_end)
+				break;
+			if (!nl)
 				nl = end;
-			} else if (nl != p + 3) {
-				*stop = true;
+			if (nl != p + 3) {
+				*stop = true; /* "--- " or "--- content" */
 				break;
 			}
 			body = nl < end ? nl + 1 : end;
