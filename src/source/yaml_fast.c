@@ -107,7 +107,7 @@ static struct doc *inline_value(struct fast *f, const char *p, const char *le)
 {
 	struct doc *d;
 
-	if (p >= le || le[-1] == ' ')
+	if (p >= le || *p == ' ' || le[-1] == ' ')
 		return give_up(f, NULL);
 	if (le - p == 2 && ((p[0] == '{' && p[1] == '}') || (p[0] == '[' && p[1] == ']')))
 		return doc_new(p[0] == '{' ? DOC_MAP : DOC_SEQ, f->line);

@@ -109,6 +109,7 @@ static void test_handed_to_libyaml(void **state)
 		"-  a: 1\n", "- - 1\n", "-\n", "a:\n  -\n", "a:\n  - b: 1\n   c: 2\n",
 		"a: 1\n---\nb: 2\n---\n- not a mapping\n---\nc: 3\n", "a: ''\nb: \"\"\nc: ''''\n",
 		"key: ~un\n--- [e", "a: 1\n--- b: 2", "a: 1\n---", "a: 1\n---\n", "a: 1\n--",
+		"a:\n-  - {1\"0.a", "a:\n-   x\n",
 	};
 
 	(void)state;
