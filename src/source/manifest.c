@@ -119,8 +119,6 @@ static int parse_part(struct load_ctx *lc, const char *name, struct part_input *
 		ret = json ? doc_read_json(&r, in->buf, in->len) : doc_read_yaml(&r, in->buf, in->len);
 	else
 		ret = doc_read_yaml_input(&r, part_read, in, in->ascii);
-	if (ret == -EIO && in->err)
-		ret = 0; /* reported below */
 	*n_objects = r.n_objects;
 	if (in->err) {
 		diag_add(lc->d, DIAG_ERROR, name, 0, NULL, NULL, "cannot read: %s", strerror(-in->err));
@@ -424,7 +422,7 @@ static size_t file_split(int fd, const struct first_pass *fp, char *chunk, int *
 	return split;
 }
 
-/* 1 when the file was loaded streamed (r set), 0 when it is for the whole-buffer path. */
+/* True when the file was loaded streamed (*r set), false when it is for the whole-buffer path. */
 static bool load_streamed(struct load_ctx *lc, int fd, off_t size, const char *path,
 			  const struct doc_limits *limits, size_t *n_objects, uint64_t *ret_hash,
 			  int *r)
