@@ -99,3 +99,31 @@ uint64_t mono_ns(void)
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
+
+size_t memcount(const void *p, size_t n, unsigned char c)
+{
+	const unsigned char *b = p;
+	const uint64_t lows = 0x7f7f7f7f7f7f7f7full, ones = 0x0101010101010101ull;
+	const uint64_t pattern = ones * c;
+	size_t count = 0, i = 0;
+
+	while (i + 8 <= n) {
+		uint64_t per_byte = 0; /* eight counters of up to 255 */
+
+		for (unsigned k = 0; k < 255 && i + 8 <= n; k++, i += 8) {
+			uint64_t w;
+
+			memcpy(&w, b + i, 8);
+			w ^= pattern; /* a byte equal to c is now 0 */
+			/* High bit of each byte set when the byte is not 0; no carry crosses bytes. */
+			w = ((w & lows) + lows) | w;
+			per_byte += (~w & ~lows) >> 7;
+		}
+		/* The eight counters summed in four 16-bit lanes (each at most 510), then added. */
+		per_byte = (per_byte & 0x00ff00ff00ff00ffull) + ((per_byte >> 8) & 0x00ff00ff00ff00ffull);
+		count += (size_t)((per_byte * 0x0001000100010001ull) >> 48);
+	}
+	for (; i < n; i++)
+		count += b[i] == c;
+	return count;
+}

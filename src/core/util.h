@@ -48,6 +48,9 @@ static inline bool streq_null(const char *a, const char *b)
 /* Frees an array of n owned strings and the array itself. */
 void strv_free(char **v, size_t n);
 
+/* How many of the n bytes at p equal c (eight at a time: lines of a large file). */
+size_t memcount(const void *p, size_t n, unsigned char c);
+
 /* CLOCK_MONOTONIC in ns: durations, deadlines, rate limits. */
 uint64_t mono_ns(void);
 

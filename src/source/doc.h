@@ -67,11 +67,37 @@ struct doc_reader {
 	void *userdata;
 	size_t n_objects;
 	int line_base;               /* lines before buf in its file (a file read in parts) */
+	size_t n_fast_objects;       /* of n_objects, those the fast YAML path read */
 };
 
-/* Parse a buffer; YAML when is_json is false.  0 or -EINVAL (with diagnostics). */
+/*
+ * Parse a buffer: 0 or -EINVAL (with diagnostics), or the callback's error.
+ * YAML goes through the fast path for the block style kubectl prints
+ * (yaml_fast.c) and from the first document it does not take on, libyaml;
+ * input with any byte doc_yaml_ascii() refuses goes to libyaml whole (its
+ * reader rejects a bad byte before it hands out the objects before it).
+ */
 int doc_read_yaml(struct doc_reader *r, const char *buf, size_t len);
 int doc_read_json(struct doc_reader *r, const char *buf, size_t len);
+/* Printable ASCII, newline, tab and CR only: input the fast path may read. */
+bool doc_yaml_ascii(const char *buf, size_t len);
+/*
+ * YAML read through a function rather than from one buffer, so a large file
+ * need not be in memory whole: input fills buf with up to size bytes, sets
+ * *size_read (0 at the end) and returns 1, or 0 on a read error (then the
+ * read fails; the caller reports the cause).  The signature is libyaml's
+ * yaml_read_handler_t.  ascii: the caller checked the whole input with
+ * doc_yaml_ascii(); otherwise libyaml reads it all.  The fast path reads
+ * whole documents from a buffer of chunk bytes (grown for a larger
+ * document); doc_read_yaml_input() uses 1 MiB.
+ */
+typedef int (*doc_input_fn)(void *data, unsigned char *buf, size_t size, size_t *size_read);
+int doc_read_yaml_input(struct doc_reader *r, doc_input_fn input, void *data, bool ascii);
+int doc_read_yaml_chunked(struct doc_reader *r, doc_input_fn input, void *data, bool ascii,
+			  size_t chunk);
+/* libyaml only (yaml.c): what the fast path falls back to and is fuzzed against. */
+int doc_read_yaml_libyaml(struct doc_reader *r, const char *buf, size_t len);
+int doc_read_yaml_libyaml_input(struct doc_reader *r, doc_input_fn input, void *data);
 /*
  * Hands one value jansson already parsed (it must be an object) to
  * r->on_object, converted and limited as doc_read_json() does: for callers

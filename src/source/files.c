@@ -108,6 +108,8 @@ static int read_file(struct files_source *fs, const struct manifest_file *mf,
 	const struct doc_limits *limits = fs->limits ? fs->limits : &doc_default_limits;
 	struct cluster objs;
 	uint64_t h = 0;
+	/* Only a racy stamp needs the hash (time only moves on: racy after means racy before). */
+	bool want_hash = !streq(mf->path, "-") && stamp_is_racy(&mf->stamp);
 	int r;
 
 	if (streq(mf->path, "-"))
@@ -116,8 +118,8 @@ static int read_file(struct files_source *fs, const struct manifest_file *mf,
 	e->stamp = mf->stamp;
 	cluster_init(&objs);
 	/* The hash of the very bytes parsed: a later write in the same tick shows as a new hash. */
-	r = manifest_load_file(mf->path, limits, &e->n_objects, &h, &objs, d);
-	if (!streq(mf->path, "-") && stamp_is_racy(&mf->stamp)) {
+	r = manifest_load_file(mf->path, limits, &e->n_objects, want_hash ? &h : NULL, &objs, d);
+	if (want_hash && stamp_is_racy(&mf->stamp)) {
 		e->racy = true;
 		e->content_hash = h ? h : 1;
 	}

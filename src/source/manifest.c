@@ -33,24 +33,75 @@ static int on_object(const struct doc *obj, void *userdata)
 	return 0;
 }
 
-bool manifest_looks_like_json(const char *name, const char *buf, size_t len)
+/* 1: JSON by its name (.json), 0: YAML by its name (.yaml, .yml), -1: the content decides. */
+static int json_by_name(const char *name)
 {
 	size_t nl = strlen(name);
 
 	if (nl >= 5 && streq(name + nl - 5, ".json"))
-		return true;
+		return 1;
 	if (nl >= 5 && (streq(name + nl - 5, ".yaml") || streq(name + nl - 4, ".yml")))
-		return false;
-	for (size_t i = 0; i < len; i++) {
-		if (buf[i] == ' ' || buf[i] == '\t' || buf[i] == '\n' || buf[i] == '\r')
-			continue;
-		return buf[i] == '{' || buf[i] == '[';
-	}
-	return false;
+		return 0;
+	return -1;
 }
 
-static int parse_part(struct load_ctx *lc, const char *name, const char *buf, size_t len,
-		      bool json, const struct doc_limits *limits, size_t *n_objects, int line_base)
+/* The first byte that is not white space, or -1 when there is none. */
+static int first_non_space(const char *buf, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		if (buf[i] != ' ' && buf[i] != '\t' && buf[i] != '\n' && buf[i] != '\r')
+			return (unsigned char)buf[i];
+	return -1;
+}
+
+bool manifest_looks_like_json(const char *name, const char *buf, size_t len)
+{
+	int by_name = json_by_name(name), c;
+
+	if (by_name >= 0)
+		return by_name;
+	c = first_non_space(buf, len);
+	return c == '{' || c == '[';
+}
+
+/*
+ * Where one part of a file comes from: a buffer, or a byte range of an open
+ * file that is read as it is parsed (so a large file is never in memory
+ * whole; pread, so two parts can read one descriptor at once).
+ */
+struct part_input {
+	const char *buf;   /* NULL: read fd from pos to end */
+	size_t len;
+	int fd;
+	off_t pos, end;
+	bool ascii;        /* the whole file passed doc_yaml_ascii() */
+	int err;           /* a read error (negative errno) */
+};
+
+/* doc_input_fn over a file range; a file that shrank ends early, as a shorter file would. */
+static int part_read(void *data, unsigned char *out, size_t size, size_t *size_read)
+{
+	struct part_input *in = data;
+	size_t want = (size_t)(in->end - in->pos) < size ? (size_t)(in->end - in->pos) : size;
+	ssize_t n;
+
+	*size_read = 0;
+	if (!want)
+		return 1;
+	do
+		n = pread(in->fd, out, want, in->pos);
+	while (n < 0 && errno == EINTR);
+	if (n < 0) {
+		in->err = -errno;
+		return 0;
+	}
+	in->pos += n;
+	*size_read = (size_t)n;
+	return 1;
+}
+
+static int parse_part(struct load_ctx *lc, const char *name, struct part_input *in, bool json,
+		      const struct doc_limits *limits, size_t *n_objects, int line_base)
 {
 	struct doc_reader r = {
 		.file = name,
@@ -64,8 +115,15 @@ static int parse_part(struct load_ctx *lc, const char *name, const char *buf, si
 	int ret;
 
 	lc->file = name;
-	ret = json ? doc_read_json(&r, buf, len) : doc_read_yaml(&r, buf, len);
+	if (in->buf)
+		ret = json ? doc_read_json(&r, in->buf, in->len) : doc_read_yaml(&r, in->buf, in->len);
+	else
+		ret = doc_read_yaml_input(&r, part_read, in, in->ascii);
 	*n_objects = r.n_objects;
+	if (in->err) {
+		diag_add(lc->d, DIAG_ERROR, name, 0, NULL, NULL, "cannot read: %s", strerror(-in->err));
+		ret = in->err;
+	}
 	return ret;
 }
 
@@ -83,10 +141,10 @@ struct half {
 	struct load_ctx lc;
 	struct cluster c;
 	struct diag d;
-	const char *name, *buf;
-	size_t len, n_objects;
+	const char *name;
+	struct part_input in;
+	size_t n_objects;
 	int line_base, ret;
-	bool json;
 	const struct doc_limits *limits;
 };
 
@@ -94,22 +152,30 @@ static void *half_main(void *arg)
 {
 	struct half *h = arg;
 
-	h->ret = parse_part(&h->lc, h->name, h->buf, h->len, h->json, h->limits, &h->n_objects,
+	h->ret = parse_part(&h->lc, h->name, &h->in, false, h->limits, &h->n_objects,
 			    h->line_base);
+	return NULL;
+}
+
+/* The first line at or after from (inside [buf, end)) that is a "---" document marker. */
+static const char *find_doc_start(const char *from, const char *end)
+{
+	for (const char *p = from; p && p + 4 < end;) {
+		p = memmem(p, (size_t)(end - p), "\n---", 4);
+		if (!p)
+			break;
+		if (p[4] == '\n' || p[4] == ' ' || p[4] == '\r' || p[4] == '\t')
+			return p + 1;
+		p += 4;
+	}
 	return NULL;
 }
 
 static size_t find_split(const char *buf, size_t len)
 {
-	for (const char *p = buf + len / 2; p && p + 4 < buf + len;) {
-		p = memmem(p, (size_t)(buf + len - p), "\n---", 4);
-		if (!p)
-			break;
-		if (p[4] == '\n' || p[4] == ' ' || p[4] == '\r' || p[4] == '\t')
-			return (size_t)(p + 1 - buf);
-		p += 4;
-	}
-	return 0;
+	const char *p = find_doc_start(buf + len / 2, buf + len);
+
+	return p ? (size_t)(p - buf) : 0;
 }
 
 /* Moves every object of src into lc's cluster (in order); duplicates are errors. */
@@ -121,30 +187,26 @@ static void merge_cluster(struct load_ctx *lc, struct cluster *src)
 	cluster_done(src);
 }
 
-static int parse_buffer(struct load_ctx *lc, const char *name, const char *buf, size_t len,
-			bool json, const struct doc_limits *limits, size_t *n_objects)
+/* YAML in two parts split at a document marker, second starting on line line_base + 1. */
+static int parse_halves(struct load_ctx *lc, const char *name, struct part_input *first,
+			struct part_input *second, int line_base, const struct doc_limits *limits,
+			size_t *n_objects)
 {
-	struct half h;
+	struct half h = { .name = name, .in = *second, .line_base = line_base, .limits = limits };
 	pthread_t tid;
-	size_t split;
 	int ret;
 
-	if (json || len < PARALLEL_MIN_BYTES || !(split = find_split(buf, len)))
-		return parse_part(lc, name, buf, len, json, limits, n_objects, 0);
-
-	h = (struct half){ .name = name, .buf = buf + split, .len = len - split, .json = false,
-			   .limits = limits };
-	for (size_t i = 0; i < split; i++)
-		h.line_base += buf[i] == '\n';
 	cluster_init(&h.c);
 	diag_init(&h.d);
 	h.lc = (struct load_ctx){ .c = &h.c, .d = &h.d };
 	if (pthread_create(&tid, NULL, half_main, &h) != 0) {
 		cluster_done(&h.c);
 		diag_done(&h.d);
-		return parse_part(lc, name, buf, len, json, limits, n_objects, 0);
+		ret = parse_part(lc, name, first, false, limits, n_objects, 0);
+		return ret < 0 ? ret : parse_part(lc, name, second, false, limits, n_objects,
+						  line_base);
 	}
-	ret = parse_part(lc, name, buf, split, false, limits, n_objects, 0);
+	ret = parse_part(lc, name, first, false, limits, n_objects, 0);
 	pthread_join(tid, NULL);
 	/* Messages in file order: the first half's, then the second's. */
 	diag_move(lc->d, &h.d);
@@ -158,6 +220,20 @@ static int parse_buffer(struct load_ctx *lc, const char *name, const char *buf, 
 	}
 	diag_done(&h.d);
 	return ret < 0 ? ret : h.ret;
+}
+
+static int parse_buffer(struct load_ctx *lc, const char *name, const char *buf, size_t len,
+			bool json, const struct doc_limits *limits, size_t *n_objects)
+{
+	struct part_input first = { .buf = buf, .len = len }, second;
+	size_t split;
+
+	if (json || len < PARALLEL_MIN_BYTES || !(split = find_split(buf, len)))
+		return parse_part(lc, name, &first, json, limits, n_objects, 0);
+	first.len = split;
+	second = (struct part_input){ .buf = buf + split, .len = len - split };
+	return parse_halves(lc, name, &first, &second, (int)memcount(buf, split, '\n'), limits,
+			    n_objects);
 }
 
 static int read_fd(int fd, size_t max, char **ret_buf, size_t *ret_len)
@@ -198,27 +274,14 @@ static int read_fd(int fd, size_t max, char **ret_buf, size_t *ret_len)
 	return 0;
 }
 
-int manifest_read_file(const char *path, size_t max, char **ret_buf, size_t *ret_len,
-		       struct diag *d)
+/* The checks and messages of manifest_read_file on an open descriptor. */
+static int read_whole(int fd, const char *path, size_t max, char **ret_buf, size_t *ret_len,
+		      struct diag *d)
 {
 	char *buf = NULL;
 	size_t len = 0;
-	int fd, ret;
+	int ret = read_fd(fd, max, &buf, &len);
 
-	if (streq(path, "-")) {
-		fd = STDIN_FILENO;
-	} else {
-		fd = open(path, O_RDONLY | O_CLOEXEC);
-		if (fd < 0) {
-			ret = -errno;
-			diag_add(d, DIAG_ERROR, path, 0, NULL, NULL, "cannot open: %s",
-				 strerror(-ret));
-			return ret;
-		}
-	}
-	ret = read_fd(fd, max, &buf, &len);
-	if (fd != STDIN_FILENO)
-		close(fd);
 	if (ret == -EFBIG) {
 		diag_add(d, DIAG_ERROR, path, 0, NULL, NULL,
 			 "file too large (more than %zu bytes)", max);
@@ -239,14 +302,184 @@ int manifest_read_file(const char *path, size_t max, char **ret_buf, size_t *ret
 	return 0;
 }
 
+static int open_input(const char *path, struct diag *d)
+{
+	int fd;
+
+	if (streq(path, "-"))
+		return STDIN_FILENO;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		fd = -errno;
+		diag_add(d, DIAG_ERROR, path, 0, NULL, NULL, "cannot open: %s", strerror(-fd));
+	}
+	return fd;
+}
+
+int manifest_read_file(const char *path, size_t max, char **ret_buf, size_t *ret_len,
+		       struct diag *d)
+{
+	int fd = open_input(path, d), ret;
+
+	if (fd < 0)
+		return fd;
+	ret = read_whole(fd, path, max, ret_buf, ret_len, d);
+	if (fd != STDIN_FILENO)
+		close(fd);
+	return ret;
+}
+
+/*
+ * A large YAML file is parsed as it is read, never whole in memory: one
+ * pass first reads it in chunks to check it as manifest_read_file does (size,
+ * no NUL byte), to hash it, to tell JSON from YAML, to see whether the fast
+ * YAML path may read it (doc_yaml_ascii) and to count the lines
+ * before the split; then each half is read again by its parser.  The hash
+ * is of the first pass's bytes: a write after it shows as a changed hash,
+ * as with a whole read.
+ */
+#define STREAM_CHUNK (1u << 20)
+
+struct first_pass {
+	size_t len;
+	uint64_t hash;
+	int first;            /* first_non_space of the whole file */
+	size_t *nl_per_chunk; /* newlines in each STREAM_CHUNK */
+	size_t n_chunks, cap_chunks;
+	bool short_read, uneven;
+	bool ascii;           /* doc_yaml_ascii() of every chunk */
+};
+
+static int first_pass(int fd, off_t size, const char *path, size_t max, bool hash, char *chunk,
+		      struct first_pass *fp, struct diag *d)
+{
+	*fp = (struct first_pass){ .hash = FNV1A_OFFSET, .first = -1, .ascii = true };
+	if ((uint64_t)size > max) {
+		diag_add(d, DIAG_ERROR, path, 0, NULL, NULL, "file too large (more than %zu bytes)",
+			 max);
+		return -EINVAL;
+	}
+	for (;;) {
+		ssize_t n = pread(fd, chunk, STREAM_CHUNK, (off_t)fp->len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			int ret = -errno;
+
+			diag_add(d, DIAG_ERROR, path, 0, NULL, NULL, "cannot read: %s",
+				 strerror(-ret));
+			return ret;
+		}
+		if (n == 0)
+			return 0;
+		fp->len += (size_t)n;
+		if (fp->len > max) {
+			diag_add(d, DIAG_ERROR, path, 0, NULL, NULL,
+				 "file too large (more than %zu bytes)", max);
+			return -EINVAL;
+		}
+		if (memchr(chunk, '\0', (size_t)n)) {
+			diag_add(d, DIAG_ERROR, path, 0, NULL, NULL,
+				 "not a text file (contains a NUL byte)");
+			return -EINVAL;
+		}
+		fp->ascii = fp->ascii && doc_yaml_ascii(chunk, (size_t)n);
+		if (hash)
+			fp->hash = fnv1a_update(fp->hash, chunk, (size_t)n);
+		if (fp->first < 0)
+			fp->first = first_non_space(chunk, (size_t)n);
+		/* The counts are per STREAM_CHUNK of the file; a short read (a file
+		 * growing as it is read) makes them unusable, and the file is not split. */
+		fp->uneven |= fp->short_read;
+		fp->short_read |= (size_t)n < STREAM_CHUNK;
+		VEC_PUSH(fp->nl_per_chunk, fp->n_chunks, fp->cap_chunks,
+			 memcount(chunk, (size_t)n, '\n'));
+	}
+}
+
+/* The split point of a file of len bytes (0: none) and the lines before it. */
+static size_t file_split(int fd, const struct first_pass *fp, char *chunk, int *line_base)
+{
+	size_t from = fp->len / 2, split, base = 0, c;
+	ssize_t n;
+	const char *p;
+
+	if (fp->uneven)
+		return 0;
+	/* One chunk from the middle: a document marker is near in any real manifest. */
+	n = pread(fd, chunk, STREAM_CHUNK, (off_t)from);
+	if (n <= 0 || !(p = find_doc_start(chunk, chunk + n)))
+		return 0;
+	split = from + (size_t)(p - chunk);
+	c = split / STREAM_CHUNK;
+	for (size_t i = 0; i < c; i++)
+		base += fp->nl_per_chunk[i];
+	n = pread(fd, chunk, split - c * STREAM_CHUNK, (off_t)(c * STREAM_CHUNK));
+	if (n != (ssize_t)(split - c * STREAM_CHUNK))
+		return 0;
+	*line_base = (int)(base + memcount(chunk, (size_t)n, '\n'));
+	return split;
+}
+
+/* True when the file was loaded streamed (*r set), false when it is for the whole-buffer path. */
+static bool load_streamed(struct load_ctx *lc, int fd, off_t size, const char *path,
+			  const struct doc_limits *limits, size_t *n_objects, uint64_t *ret_hash,
+			  int *r)
+{
+	struct part_input first = { .fd = fd }, second = { .fd = fd };
+	struct first_pass fp;
+	char *chunk;
+	size_t split;
+	int by_name = json_by_name(path), line_base = 0;
+
+	if (by_name == 1)
+		return false;
+	chunk = xmalloc(STREAM_CHUNK);
+	*r = first_pass(fd, size, path, limits->max_file_size, ret_hash, chunk, &fp, lc->d);
+	if (*r < 0 || (by_name < 0 && (fp.first == '{' || fp.first == '['))) {
+		free(chunk);
+		free(fp.nl_per_chunk);
+		/* JSON: read whole (pread left the offset at 0), for jansson */
+		return *r < 0;
+	}
+	if (ret_hash)
+		*ret_hash = fp.hash;
+	split = file_split(fd, &fp, chunk, &line_base);
+	free(chunk);
+	free(fp.nl_per_chunk);
+	first.end = (off_t)(split ? split : fp.len);
+	first.ascii = second.ascii = fp.ascii;
+	if (!split) {
+		*r = parse_part(lc, path, &first, false, limits, n_objects, 0);
+		return true;
+	}
+	second.pos = (off_t)split;
+	second.end = (off_t)fp.len;
+	*r = parse_halves(lc, path, &first, &second, line_base, limits, n_objects);
+	return true;
+}
+
 static int load_file(struct load_ctx *lc, const char *path, const struct doc_limits *limits,
 		     size_t *n_objects, uint64_t *ret_hash)
 {
 	char *buf = NULL;
 	size_t len = 0;
-	int ret;
+	struct stat st;
+	int fd, ret;
 
-	ret = manifest_read_file(path, limits->max_file_size, &buf, &len, lc->d);
+	fd = open_input(path, lc->d);
+	if (fd < 0)
+		return fd;
+	if (fd != STDIN_FILENO && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+	    (size_t)st.st_size >= PARALLEL_MIN_BYTES &&
+	    load_streamed(lc, fd, st.st_size, path, limits, n_objects, ret_hash, &ret)) {
+		close(fd);
+		return ret;
+	}
+	ret = read_whole(fd, path, limits->max_file_size, &buf, &len, lc->d);
+	if (fd != STDIN_FILENO)
+		close(fd);
 	if (ret < 0)
 		return ret;
 	if (ret_hash)

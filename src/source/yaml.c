@@ -350,26 +350,23 @@ static void end_document(struct builder *b, int line)
 	b->streamed_list = false;
 }
 
-int doc_read_yaml(struct doc_reader *r, const char *buf, size_t len)
+/* Reads the events of an initialised parser whose input is set; deletes the parser. */
+static int read_events(struct doc_reader *r, yaml_parser_t *parser)
 {
 	struct builder b = { .r = r };
-	yaml_parser_t parser;
 	yaml_event_t ev;
 	bool done = false;
 
-	if (!yaml_parser_initialize(&parser))
-		return -ENOMEM;
-	yaml_parser_set_input_string(&parser, (const unsigned char *)buf, len);
 	while (!done && !b.err) {
 		int line;
 
-		if (!yaml_parser_parse(&parser, &ev)) {
-			int pl = (int)(parser.problem_mark.line + 1) + r->line_base;
+		if (!yaml_parser_parse(parser, &ev)) {
+			int pl = (int)(parser->problem_mark.line + 1) + r->line_base;
 			char msg[512];
 
 			snprintf(msg, sizeof(msg), "invalid YAML: %s%s%s",
-				 parser.problem ? parser.problem : "parse error",
-				 parser.context ? " " : "", parser.context ? parser.context : "");
+				 parser->problem ? parser->problem : "parse error",
+				 parser->context ? " " : "", parser->context ? parser->context : "");
 			fail(&b, pl, "%s", msg);
 			break;
 		}
@@ -413,6 +410,26 @@ int doc_read_yaml(struct doc_reader *r, const char *buf, size_t len)
 	doc_unref(b.root);
 	free(b.stack);
 	free(b.anchors);
-	yaml_parser_delete(&parser);
+	yaml_parser_delete(parser);
 	return b.err;
+}
+
+int doc_read_yaml_libyaml(struct doc_reader *r, const char *buf, size_t len)
+{
+	yaml_parser_t parser;
+
+	if (!yaml_parser_initialize(&parser))
+		return -ENOMEM;
+	yaml_parser_set_input_string(&parser, (const unsigned char *)buf, len);
+	return read_events(r, &parser);
+}
+
+int doc_read_yaml_libyaml_input(struct doc_reader *r, doc_input_fn input, void *data)
+{
+	yaml_parser_t parser;
+
+	if (!yaml_parser_initialize(&parser))
+		return -ENOMEM;
+	yaml_parser_set_input(&parser, input, data);
+	return read_events(r, &parser);
 }
