@@ -7,7 +7,10 @@
  * where and as it was (same id, same endpoint array), and look at the
  * health-check server of the changed service only (serve's
  * n_checks_updated); and the updated view must still equal a view built
- * from scratch.  The counters, not times, are asserted.
+ * from scratch.  The files source, told by inotify which file changed,
+ * must look at that file only (store_delta's origins_checked) and list the
+ * directory again only when an event cannot say what changed.  The
+ * counters, not times, are asserted.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -16,6 +19,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -26,7 +32,9 @@
 #include "daemon/serve.h"
 #include "dataplane/iptables/render.h"
 #include "policy/policy.h"
+#include "source/files.h"
 #include "source/manifest.h"
+#include "store/store.h"
 
 #define N_SERVICES 2000
 
@@ -302,12 +310,187 @@ static void test_health_check_change(void **state)
 	fixture_close(&f);
 }
 
+/* ---- the files source ---- */
+
+#define N_FILES 300
+
+static char dir[64];
+
+static void write_file(const char *name, const char *text)
+{
+	char *path = xasprintf("%s/%s", dir, name), *tmp = xasprintf("%s/.%s.tmp", dir, name);
+	FILE *f = fopen(tmp, "w");
+
+	assert_non_null(f);
+	fputs(text, f);
+	assert_int_equal(fclose(f), 0);
+	/* Written aside and renamed over, as editors and bench_slice do. */
+	assert_int_equal(rename(tmp, path), 0);
+	free(path);
+	free(tmp);
+}
+
+static void write_service_file(int i, int ep)
+{
+	char name[32], *text;
+
+	snprintf(name, sizeof(name), "s%04d.yaml", i);
+	text = xasprintf("apiVersion: v1\nkind: Service\nmetadata: {name: s%04d, namespace: t}\n"
+			 "spec: {clusterIP: 10.96.1.%d, ports: [{port: 80}]}\n---\n"
+			 "apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\naddressType: IPv4\n"
+			 "metadata: {name: s%04d-1, namespace: t,"
+			 " labels: {kubernetes.io/service-name: s%04d}}\n"
+			 "ports: [{port: 8080}]\nendpoints: [{addresses: [10.244.0.%d]}]\n",
+			 i, i % 250 + 1, i, i, ep);
+	write_file(name, text);
+	free(text);
+}
+
+struct files_fixture {
+	const char *paths[1];
+	struct source *src;
+	struct store st;
+	struct loop *loop;
+	int changed;
+	size_t checked, read;
+};
+
+static void on_changed(struct source *src, void *userdata)
+{
+	((struct files_fixture *)userdata)->changed++;
+}
+
+/* Waits for the source to say it changed (its inotify events read). */
+static void wait_changed(struct files_fixture *f)
+{
+	f->changed = 0;
+	for (int i = 0; i < 100 && !f->changed; i++)
+		assert_true(loop_run_once(f->loop, 100) >= 0);
+	assert_true(f->changed > 0);
+	/* Whatever else the kernel queued for the same writes. */
+	assert_int_equal(loop_run_once(f->loop, 20), 0);
+}
+
+static void files_refresh(struct files_fixture *f)
+{
+	struct store_delta delta;
+	struct diag d;
+
+	store_delta_init(&delta);
+	diag_init(&d);
+	if (f->src->ops->refresh(f->src, &f->st, false, &d, &delta)) {
+		diag_print(&d, stderr);
+		fail();
+	}
+	diag_done(&d);
+	f->checked = delta.origins_checked;
+	f->read = delta.origins_read;
+	store_delta_done(&delta);
+}
+
+static void test_files_named(void **state)
+{
+	struct files_fixture f = { .paths = { dir } };
+	char *path, *target;
+	struct diag d;
+
+	(void)state;
+	snprintf(dir, sizeof(dir), "/tmp/kroute-test-partial-XXXXXX");
+	assert_non_null(mkdtemp(dir));
+	for (int i = 0; i < N_FILES; i++)
+		write_service_file(i, 1);
+	store_init(&f.st);
+	f.src = files_source_new(f.paths, 1, NULL);
+	assert_int_equal(loop_new(&f.loop), 0);
+	diag_init(&d);
+	assert_int_equal(f.src->ops->attach(f.src, f.loop, on_changed, &f, &d), 0);
+	assert_int_equal(d.n, 0);
+	diag_done(&d);
+	files_refresh(&f);
+	assert_int_equal(f.checked, N_FILES);
+	assert_int_equal(f.read, N_FILES);
+
+	/* One file replaced: only it is looked at. */
+	write_service_file(123, 2);
+	wait_changed(&f);
+	files_refresh(&f);
+	assert_int_equal(f.checked, 1);
+	assert_int_equal(f.read, 1);
+	assert_int_equal(cluster_find_slice(&f.st.cluster, "t/s0123-1")->endpoints[0].addr.bytes[3], 2);
+
+	/* A hidden file left behind (an editor's swap file): nothing to look at. */
+	path = xasprintf("%s/.s0001.yaml.swp", dir);
+	assert_int_equal(close(creat(path, 0600)), 0);
+	wait_changed(&f);
+	files_refresh(&f);
+	assert_int_equal(f.checked, 0);
+	assert_int_equal(f.read, 0);
+	free(path);
+
+	/* A new file: the directory is listed again. */
+	write_service_file(N_FILES, 1);
+	wait_changed(&f);
+	files_refresh(&f);
+	assert_int_equal(f.checked, N_FILES + 1);
+	assert_int_equal(f.read, 1);
+
+	/*
+	 * A ConfigMap volume's way: listed files are symlinks through ..data,
+	 * which is swapped by a rename; no event names the listed file, so the
+	 * swap must list again.
+	 */
+	for (int v = 1; v <= 2; v++) {
+		char *sub = xasprintf("%s/..v%d", dir, v), *file = xasprintf("%s/cm.yaml", sub);
+		FILE *out;
+
+		assert_int_equal(mkdir(sub, 0700), 0);
+		out = fopen(file, "w");
+		assert_non_null(out);
+		fprintf(out, "apiVersion: v1\nkind: Service\nmetadata: {name: cm, namespace: t}\n"
+			     "spec: {clusterIP: 10.96.2.%d, ports: [{port: 80}]}\n", v);
+		assert_int_equal(fclose(out), 0);
+		free(sub);
+		free(file);
+	}
+	path = xasprintf("%s/..data", dir);
+	assert_int_equal(symlink("..v1", path), 0);
+	target = xasprintf("%s/cm.yaml", dir);
+	assert_int_equal(symlink("..data/cm.yaml", target), 0);
+	wait_changed(&f);
+	files_refresh(&f);
+	assert_int_equal(cluster_find_service(&f.st.cluster, "t/cm")->cluster_ips[0].bytes[3], 1);
+	free(target);
+	target = xasprintf("%s/..data_tmp", dir);
+	assert_int_equal(symlink("..v2", target), 0);
+	assert_int_equal(rename(target, path), 0);
+	wait_changed(&f);
+	files_refresh(&f);
+	assert_int_equal(f.checked, N_FILES + 2);
+	assert_int_equal(f.read, 1);
+	assert_int_equal(cluster_find_service(&f.st.cluster, "t/cm")->cluster_ips[0].bytes[3], 2);
+	free(target);
+	free(path);
+
+	/* No event (a periodic sync): everything is looked at, in case one was missed. */
+	files_refresh(&f);
+	assert_int_equal(f.checked, N_FILES + 2);
+	assert_int_equal(f.read, 0);
+
+	f.src->ops->free(f.src);
+	loop_free(f.loop);
+	store_done(&f.st);
+	path = xasprintf("rm -rf '%s'", dir);
+	assert_int_equal(system(path), 0);
+	free(path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_endpoint_change),
 		cmocka_unit_test(test_shape_changes),
 		cmocka_unit_test(test_health_check_change),
+		cmocka_unit_test(test_files_named),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
