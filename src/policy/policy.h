@@ -133,6 +133,19 @@ struct node_view {
 	struct strmap other_proxy;  /* their keys (owned), so an update counts them per change */
 	uint64_t next_id;           /* the id the next port view built gets */
 	size_t n_rebuilt;           /* port views built by the last build or update */
+	/*
+	 * What the last build or update changed, for a data plane that wants
+	 * to touch only that.  generation counts them.  changed_all: every port
+	 * view is new (a build).  Otherwise ports[rebuilt_at[0 .. n_rebuilt)]
+	 * are the new port views (ids never seen before) and gone_ids[0 ..
+	 * n_gone) the ids that left; every other port view is as it was.  A
+	 * data plane whose last sync did not see generation - 1 must walk.
+	 */
+	uint64_t generation;
+	bool changed_all;
+	size_t *rebuilt_at;         /* owned */
+	uint64_t *gone_ids;         /* owned */
+	size_t n_gone, cap_gone;
 };
 
 void policy_opts_init(struct policy_opts *o);

@@ -560,6 +560,8 @@ static struct node_view *view_new(const struct cluster *c, const char *node_name
 	v->node = cluster_find_node(c, v->node_name);
 	v->zone = v->node ? v->node->zone : NULL;
 	v->next_id = first_id;
+	v->generation = 1;
+	v->changed_all = true;
 	strmap_init(&v->other_proxy);
 	return v;
 }
@@ -684,18 +686,23 @@ static void splice_ports(struct node_view *v, struct replaced *r, size_t n_r,
 			 struct port_view *fresh)
 {
 	bool same_shape = true;
-	size_t n = v->n_ports, out = 0, from = 0;
+	size_t n = v->n_ports, out = 0, from = 0, n_at = 0;
 	struct port_view *next;
 
 	for (size_t i = 0; i < n_r; i++) {
-		for (size_t k = 0; k < r[i].n_old; k++)
+		for (size_t k = 0; k < r[i].n_old; k++) {
+			VEC_PUSH(v->gone_ids, v->n_gone, v->cap_gone, v->ports[r[i].old_first + k].id);
 			port_view_done(&v->ports[r[i].old_first + k]);
+		}
 		same_shape &= r[i].n_old == r[i].n_new;
 		n = n - r[i].n_old + r[i].n_new;
 	}
 	if (same_shape) {
-		for (size_t i = 0; i < n_r; i++)
+		for (size_t i = 0; i < n_r; i++) {
 			copy_ports(&v->ports[r[i].old_first], fresh, r[i].new_first, r[i].n_new);
+			for (size_t k = 0; k < r[i].n_new; k++)
+				v->rebuilt_at[n_at++] = r[i].old_first + k;
+		}
 		return;
 	}
 	next = xcalloc(n ? n : 1, sizeof(*next));
@@ -705,7 +712,8 @@ static void splice_ports(struct node_view *v, struct replaced *r, size_t n_r,
 		copy_ports(&next[out], v->ports, from, keep);
 		out += keep;
 		copy_ports(&next[out], fresh, r[i].new_first, r[i].n_new);
-		out += r[i].n_new;
+		for (size_t k = 0; k < r[i].n_new; k++)
+			v->rebuilt_at[n_at++] = out++;
 		from = r[i].old_first + r[i].n_old;
 	}
 	copy_ports(&next[out], v->ports, from, v->n_ports - from);
@@ -724,6 +732,7 @@ struct node_view *policy_update_view(struct node_view *old, const struct cluster
 
 	if (all || !old) {
 		v = view_new(c, node_name, old ? old->next_id : 1);
+		v->generation = old ? old->generation + 1 : 1;
 		node_view_free(old);
 		build_all(v, c, opts);
 		return v;
@@ -765,12 +774,16 @@ struct node_view *policy_update_view(struct node_view *old, const struct cluster
 	/* Key order is view order: each service's old port views, or where it goes in. */
 	qsort(r, n_r, sizeof(*r), cmp_replaced);
 	/* The new port views get ids in view order, after every id old gave out. */
-	v->n_rebuilt = 0;
+	v->n_rebuilt = v->n_gone = 0;
 	for (size_t i = 0; i < n_r; i++)
 		for (size_t k = 0; k < r[i].n_new; k++) {
 			fresh->ports[r[i].new_first + k].id = v->next_id++;
 			v->n_rebuilt++;
 		}
+	v->generation++;
+	v->changed_all = false;
+	free(v->rebuilt_at);
+	v->rebuilt_at = xcalloc(v->n_rebuilt ? v->n_rebuilt : 1, sizeof(*v->rebuilt_at));
 	splice_ports(v, r, n_r, fresh->ports);
 	free(r);
 	fresh->n_ports = 0; /* moved into v */
@@ -787,6 +800,8 @@ void node_view_free(struct node_view *v)
 		port_view_done(&v->ports[i]);
 	free(v->ports);
 	free(v->node_name);
+	free(v->rebuilt_at);
+	free(v->gone_ids);
 	for (size_t i = 0; i < v->other_proxy.cap; i++)
 		free((char *)v->other_proxy.slots[i].key);
 	strmap_done(&v->other_proxy);

@@ -134,6 +134,7 @@ static void fixture_open(struct fixture *f)
 	load(&f->clusters[f->n_clusters++], f->shapes);
 	f->v = policy_update_view(NULL, &f->clusters[0], "node-1", &f->po, NULL, true);
 	assert_int_equal(f->v->n_rebuilt, f->v->n_ports);
+	assert_true(f->v->changed_all);
 	/* Health check servers on loopback only: nothing listens on the host's addresses. */
 	assert_int_equal(cidr_parse("127.0.0.0/8", &f->loopback), 0);
 	cfg.nodeport_cidrs = &f->loopback;
@@ -159,6 +160,7 @@ struct snapshot {
 	uint64_t *ids;
 	const struct ep **eps;
 	size_t n;
+	uint64_t max_id;            /* the first id the update may give out */
 };
 
 static void snapshot_take(struct snapshot *s, const struct node_view *v)
@@ -166,6 +168,7 @@ static void snapshot_take(struct snapshot *s, const struct node_view *v)
 	s->n = v->n_ports;
 	s->ids = xcalloc(s->n, sizeof(*s->ids));
 	s->eps = xcalloc(s->n, sizeof(*s->eps));
+	s->max_id = v->next_id;
 	for (size_t i = 0; i < s->n; i++) {
 		s->ids[i] = v->ports[i].id;
 		s->eps[i] = v->ports[i].eps;
@@ -210,6 +213,8 @@ static size_t change(struct fixture *f, int i, const struct svc_shape *shape)
 	struct snapshot before;
 	char *want, *got;
 	struct node_view *scratch;
+	uint64_t generation = f->v->generation, old_ids[4];
+	size_t first, n_old;
 
 	assert_true(f->n_clusters <= ARRAY_SIZE(f->clusters));
 	f->shapes[i] = *shape;
@@ -218,7 +223,22 @@ static size_t change(struct fixture *f, int i, const struct svc_shape *shape)
 	strmap_init(&dirty);
 	strmap_put(&dirty, key, (void *)1);
 	snapshot_take(&before, f->v);
+	n_old = policy_view_service_ports(f->v, key, &first);
+	assert_true(n_old <= ARRAY_SIZE(old_ids));
+	for (size_t k = 0; k < n_old; k++)
+		old_ids[k] = f->v->ports[first + k].id;
 	f->v = policy_update_view(f->v, c, "node-1", &f->po, &dirty, false);
+	/* What changed, as a data plane reads it: the service's old ids gone, its new port views. */
+	assert_int_equal(f->v->generation, generation + 1);
+	assert_false(f->v->changed_all);
+	assert_int_equal(f->v->n_gone, n_old);
+	for (size_t k = 0; k < n_old; k++)
+		assert_int_equal(f->v->gone_ids[k], old_ids[k]);
+	for (size_t k = 0; k < f->v->n_rebuilt; k++) {
+		assert_true(f->v->rebuilt_at[k] < f->v->n_ports);
+		assert_string_equal(f->v->ports[f->v->rebuilt_at[k]].svc->key, key);
+		assert_true(f->v->ports[f->v->rebuilt_at[k]].id >= before.max_id);
+	}
 	serve_view_changed(&f->serve, &dirty, false);
 	serve_sync_checks(&f->serve, f->v);
 	strmap_done(&dirty);
