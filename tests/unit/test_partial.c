@@ -30,11 +30,12 @@
 #include "core/sbuf.h"
 #include "core/util.h"
 #include "daemon/serve.h"
-#include "dataplane/iptables/render.h"
 #include "policy/policy.h"
 #include "source/files.h"
 #include "source/manifest.h"
 #include "store/store.h"
+#include "manifest_dir.h"
+#include "view_render.h"
 
 #define N_SERVICES 2000
 
@@ -97,17 +98,6 @@ static void load(struct cluster *c, const struct svc_shape *shapes)
 	}
 	diag_done(&d);
 	sbuf_free(&b);
-}
-
-static char *render(const struct node_view *v)
-{
-	struct ipt_opts o;
-	char *buf;
-	size_t len;
-
-	ipt_opts_init(&o);
-	assert_int_equal(ipt_render_full(v, &o, &buf, &len), 0);
-	return buf;
 }
 
 struct fixture {
@@ -246,8 +236,8 @@ static size_t change(struct fixture *f, int i, const struct svc_shape *shape)
 	snapshot_free(&before);
 	/* The same view as one built from scratch. */
 	scratch = policy_build_view(c, "node-1", &f->po);
-	want = render(scratch);
-	got = render(f->v);
+	want = view_render(scratch);
+	got = view_render(f->v);
 	assert_string_equal(got, want);
 	assert_int_equal(f->v->n_ports, scratch->n_ports);
 	free(want);
@@ -338,16 +328,7 @@ static char dir[64];
 
 static void write_file(const char *name, const char *text)
 {
-	char *path = xasprintf("%s/%s", dir, name), *tmp = xasprintf("%s/.%s.tmp", dir, name);
-	FILE *f = fopen(tmp, "w");
-
-	assert_non_null(f);
-	fputs(text, f);
-	assert_int_equal(fclose(f), 0);
-	/* Written aside and renamed over, as editors and bench_slice do. */
-	assert_int_equal(rename(tmp, path), 0);
-	free(path);
-	free(tmp);
+	manifest_dir_write(dir, name, text);
 }
 
 static void write_service_file(int i, int ep)
