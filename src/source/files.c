@@ -63,7 +63,15 @@ struct files_source {
 	 */
 	struct strmap dirty;
 	bool events, relist;
+	uint64_t listed_at;         /* mono_ns of the last good listing */
 };
+
+/*
+ * Events say when a file is closed after writing, renamed or removed; a
+ * file written in place and kept open says nothing until it is closed.  A
+ * listing at least this often finds such a change, as every refresh used to.
+ */
+#define RELIST_NS (30 * 1000000000ull)
 
 #define RACY_NS (2 * 1000000000ll)
 
@@ -304,7 +312,8 @@ static int files_refresh(struct source *src, struct store *st, bool reread, stru
 	int r;
 
 	/* Events that named listed files only: those files, nothing else. */
-	if (fs->loop && fs->events && !fs->relist && !reread && fs->files) {
+	if (fs->loop && fs->events && !fs->relist && !reread && fs->files &&
+	    mono_ns() - fs->listed_at < RELIST_NS) {
 		r = refresh_named(fs, st, d, delta);
 		if (r <= 0) {
 			if (r == 0)
@@ -338,6 +347,7 @@ static int files_refresh(struct source *src, struct store *st, bool reread, stru
 		fs->n_files = list.n;
 		delta->origins_total += list.n;
 		delta->origins_checked += list.n;
+		fs->listed_at = mono_ns();
 		index_files(fs);
 		dirty_clear(fs);
 	}
