@@ -165,14 +165,14 @@ static void snapshot_take(struct snapshot *s, const struct node_view *v)
 	}
 }
 
-/* Every port view of the snapshot but those of svc_key is still in v, untouched. */
+/* Every port view of the snapshot but those of the dirty services is still in v, untouched. */
 static void assert_untouched(const struct snapshot *s, const struct node_view *v,
-			     const char *svc_key)
+			     const struct strmap *dirty)
 {
 	size_t found = 0, others = 0;
 
 	for (size_t i = 0, k = 0; i < v->n_ports; i++) {
-		if (streq(v->ports[i].svc->key, svc_key))
+		if (strmap_get(dirty, v->ports[i].svc->key))
 			continue;
 		others++;
 		/* Both are in view order: walk the snapshot to this id. */
@@ -191,48 +191,66 @@ static void snapshot_free(struct snapshot *s)
 	free(s->eps);
 }
 
+static bool has_id(const uint64_t *v, size_t n, uint64_t id)
+{
+	for (size_t i = 0; i < n; i++)
+		if (v[i] == id)
+			return true;
+	return false;
+}
+
 /*
- * Service `i` becomes *shape: the store would name it dirty; the view is
- * updated, the health servers follow.  Returns the view's n_rebuilt.
+ * Services idx[0 .. n) become shapes[0 .. n) at once: the store would name
+ * them dirty; the view is updated, the health servers follow.  Returns the
+ * view's n_rebuilt.
  */
-static size_t change(struct fixture *f, int i, const struct svc_shape *shape)
+static size_t change_many(struct fixture *f, const int *idx, const struct svc_shape *shapes,
+			  size_t n)
 {
 	struct cluster *c = &f->clusters[f->n_clusters++];
 	struct strmap dirty;
-	char key[64];
+	char keys[4][64];
 	struct snapshot before;
 	char *want, *got;
 	struct node_view *scratch;
-	uint64_t generation = f->v->generation, old_ids[4];
-	size_t first, n_old;
+	uint64_t generation = f->v->generation, old_ids[16];
+	size_t n_old = 0;
 
 	assert_true(f->n_clusters <= ARRAY_SIZE(f->clusters));
-	f->shapes[i] = *shape;
-	load(c, f->shapes);
-	snprintf(key, sizeof(key), "ns-%d/s%04d", i % 7, i);
+	assert_true(n <= ARRAY_SIZE(keys));
 	strmap_init(&dirty);
-	strmap_put(&dirty, key, (void *)1);
+	for (size_t i = 0; i < n; i++) {
+		size_t first, n_ports;
+
+		f->shapes[idx[i]] = shapes[i];
+		snprintf(keys[i], sizeof(keys[i]), "ns-%d/s%04d", idx[i] % 7, idx[i]);
+		strmap_put(&dirty, keys[i], (void *)1);
+		n_ports = policy_view_service_ports(f->v, keys[i], &first);
+		for (size_t k = 0; k < n_ports; k++) {
+			assert_true(n_old < ARRAY_SIZE(old_ids));
+			old_ids[n_old++] = f->v->ports[first + k].id;
+		}
+	}
+	load(c, f->shapes);
 	snapshot_take(&before, f->v);
-	n_old = policy_view_service_ports(f->v, key, &first);
-	assert_true(n_old <= ARRAY_SIZE(old_ids));
-	for (size_t k = 0; k < n_old; k++)
-		old_ids[k] = f->v->ports[first + k].id;
 	f->v = policy_update_view(f->v, c, "node-1", &f->po, &dirty, false);
-	/* What changed, as a data plane reads it: the service's old ids gone, its new port views. */
+	/* What changed, as a data plane reads it: the services' old ids gone, their new port views. */
 	assert_int_equal(f->v->generation, generation + 1);
 	assert_false(f->v->changed_all);
 	assert_int_equal(f->v->n_gone, n_old);
 	for (size_t k = 0; k < n_old; k++)
-		assert_int_equal(f->v->gone_ids[k], old_ids[k]);
+		assert_true(has_id(old_ids, n_old, f->v->gone_ids[k]));
 	for (size_t k = 0; k < f->v->n_rebuilt; k++) {
+		const struct port_view *pv = &f->v->ports[f->v->rebuilt_at[k]];
+
 		assert_true(f->v->rebuilt_at[k] < f->v->n_ports);
-		assert_string_equal(f->v->ports[f->v->rebuilt_at[k]].svc->key, key);
-		assert_true(f->v->ports[f->v->rebuilt_at[k]].id >= before.max_id);
+		assert_non_null(strmap_get(&dirty, pv->svc->key));
+		assert_true(pv->id >= before.max_id);
 	}
 	serve_view_changed(&f->serve, &dirty, false);
 	serve_sync_checks(&f->serve, f->v);
+	assert_untouched(&before, f->v, &dirty);
 	strmap_done(&dirty);
-	assert_untouched(&before, f->v, key);
 	snapshot_free(&before);
 	/* The same view as one built from scratch. */
 	scratch = policy_build_view(c, "node-1", &f->po);
@@ -244,6 +262,11 @@ static size_t change(struct fixture *f, int i, const struct svc_shape *shape)
 	free(got);
 	node_view_free(scratch);
 	return f->v->n_rebuilt;
+}
+
+static size_t change(struct fixture *f, int i, const struct svc_shape *shape)
+{
+	return change_many(f, &i, shape, 1);
 }
 
 /* One endpoint of one service: its port views alone are built again. */
@@ -292,6 +315,32 @@ static void test_shape_changes(void **state)
 	shape_of(N_SERVICES - 1, &s);
 	s.absent = true;
 	assert_int_equal(change(&f, N_SERVICES - 1, &s), 0);
+	fixture_close(&f);
+}
+
+/* Several services in one update: one goes, one comes back, one gains a port, one changes. */
+static void test_several_at_once(void **state)
+{
+	static struct fixture f;
+	struct svc_shape s[4];
+	int idx[4] = { 14, 15, 16, 17 }; /* in four namespaces: far apart in the view */
+	size_t n_ports;
+
+	(void)state;
+	fixture_open(&f);
+	n_ports = f.v->n_ports;
+	for (int i = 0; i < 4; i++)
+		shape_of(idx[i], &s[i]);
+	s[0].absent = true;  /* 14: 1 port goes */
+	s[1].absent = true;  /* 15: 2 ports go */
+	assert_int_equal(change_many(&f, idx, s, 2), 0);
+	assert_int_equal(f.v->n_ports, n_ports - 3);
+	s[0].absent = false; /* 14 comes back */
+	s[1].absent = false; /* 15 too */
+	s[2].ports = 2;      /* 16 gains a port */
+	s[3].first_ep = 60;  /* 17: an endpoint */
+	assert_int_equal(change_many(&f, idx, s, 4), 1 + 2 + 2 + 1);
+	assert_int_equal(f.v->n_ports, n_ports + 1);
 	fixture_close(&f);
 }
 
@@ -490,6 +539,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_endpoint_change),
 		cmocka_unit_test(test_shape_changes),
+		cmocka_unit_test(test_several_at_once),
 		cmocka_unit_test(test_health_check_change),
 		cmocka_unit_test(test_files_named),
 	};
