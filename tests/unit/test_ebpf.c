@@ -6,7 +6,8 @@
  * endpoint that stays keeps its slot, that ids are stable while a set
  * stays, and what a sync writes: a one-endpoint change at 1,000 services
  * touches only that service's slots, a removed service is deleted after
- * its entry, and a plan diffed against itself writes nothing.
+ * its entry, and a plan diffed against itself writes nothing.  And which
+ * UDP endpoints a sync removed (gone.h: whose connected sockets are aborted).
  */
 #include <arpa/inet.h>
 #include <setjmp.h>
@@ -22,6 +23,7 @@
 #include "core/diag.h"
 #include "core/sbuf.h"
 #include "core/util.h"
+#include "dataplane/ebpf/gone.h"
 #include "dataplane/ebpf/plan.h"
 #include "policy/policy.h"
 #include "source/manifest.h"
@@ -310,6 +312,86 @@ static void test_one_change_at_scale(void **state)
 	free(yb);
 }
 
+#define UDP_SVC(name, ip) SVC(name, "{clusterIP: " ip ", ports: [{name: dns, port: 53, protocol: UDP, targetPort: 8080}]}")
+#define UDP_SLICE(svc, eps)                                                                    \
+	"---\napiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\n"                          \
+	"metadata: {name: " svc "-1, namespace: t, labels: {kubernetes.io/service-name: " svc "}}\n" \
+	"addressType: IPv4\nports: [{name: dns, port: 8080, protocol: UDP}]\nendpoints:\n" eps
+
+/* The gone UDP endpoints of the diff from yaml a to yaml b, as "IP:PORT " text. */
+static char *gone_text(const char *ya, const char *yb)
+{
+	struct fixture f1, f2;
+	struct ebpf_ids ids;
+	struct ebpf_plan p1, p2;
+	struct ebpf_diff df;
+	struct kr_backend *gone;
+	struct sbuf t = { 0 };
+	size_t n;
+
+	ebpf_ids_init(&ids);
+	load(&f1, ya, "n1");
+	build(f1.v, NULL, &ids, &p1);
+	load(&f2, yb, "n1");
+	build(f2.v, &p1, &ids, &p2);
+	ebpf_diff(&p1, &p2, &df);
+	n = ebpf_gone_udp(&p1, &p2, &df, &gone);
+	sbuf_printf(&t, "%s", "");
+	for (size_t i = 0; i < n; i++) {
+		char ip[INET6_ADDRSTRLEN];
+
+		inet_ntop(gone[i].family, gone[i].addr.b, ip, sizeof(ip));
+		sbuf_printf(&t, "%s:%u ", ip, ntohs(gone[i].port));
+	}
+	free(gone);
+	ebpf_diff_done(&df);
+	ebpf_plan_done(&p1);
+	ebpf_plan_done(&p2);
+	ebpf_ids_done(&ids);
+	unload(&f1);
+	unload(&f2);
+	return sbuf_cstr(&t);
+}
+
+/*
+ * An endpoint is gone when it left a UDP set and is in no UDP set after the
+ * sync: .6 left dns (its place in TCP web does not count: only UDP sockets
+ * are aborted), .7 left dns2 but stays in dns; adding endpoints removes none.
+ */
+static void test_gone_udp(void **state)
+{
+	const char *before = UDP_SVC("dns", "10.96.0.53")
+		UDP_SLICE("dns", EP("10.244.1.5", "n1") EP("10.244.1.6", "n1") EP("10.244.1.7", "n1"))
+		UDP_SVC("dns2", "10.96.0.54") UDP_SLICE("dns2", EP("10.244.1.7", "n1") EP("10.244.1.8", "n1"))
+		SVC("web", "{clusterIP: 10.96.0.1, " PORTS "}") SLICE("web", EP("10.244.1.6", "n1"));
+	const char *after = UDP_SVC("dns", "10.96.0.53")
+		UDP_SLICE("dns", EP("10.244.1.5", "n1") EP("10.244.1.7", "n1"))
+		UDP_SVC("dns2", "10.96.0.54") UDP_SLICE("dns2", EP("10.244.1.8", "n1"))
+		SVC("web", "{clusterIP: 10.96.0.1, " PORTS "}") SLICE("web", EP("10.244.1.6", "n1"));
+	const char *grown = UDP_SVC("dns", "10.96.0.53")
+		UDP_SLICE("dns", EP("10.244.1.5", "n1") EP("10.244.1.6", "n1") EP("10.244.1.7", "n1")
+			  EP("10.244.1.9", "n1"))
+		UDP_SVC("dns2", "10.96.0.54") UDP_SLICE("dns2", EP("10.244.1.7", "n1") EP("10.244.1.8", "n1"))
+		SVC("web", "{clusterIP: 10.96.0.1, " PORTS "}") SLICE("web", EP("10.244.1.6", "n1"));
+	const char *none = SVC("web", "{clusterIP: 10.96.0.1, " PORTS "}") SLICE("web", EP("10.244.1.6", "n1"));
+	char *t;
+
+	(void)state;
+	t = gone_text(before, after);
+	assert_string_equal(t, "10.244.1.6:8080 ");
+	free(t);
+	t = gone_text(before, grown);
+	assert_string_equal(t, "");
+	free(t);
+	t = gone_text(after, after);
+	assert_string_equal(t, "");
+	free(t);
+	/* both UDP services deleted: every endpoint of theirs is gone */
+	t = gone_text(before, none);
+	assert_string_equal(t, "10.244.1.5:8080 10.244.1.6:8080 10.244.1.7:8080 10.244.1.8:8080 ");
+	free(t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -317,6 +399,7 @@ int main(void)
 		cmocka_unit_test(test_slots_stable),
 		cmocka_unit_test(test_removal_order),
 		cmocka_unit_test(test_one_change_at_scale),
+		cmocka_unit_test(test_gone_udp),
 	};
 
 	node_addrs[0] = (struct addr){ .family = AF_INET, .bytes = { 192, 168, 0, 1 } };
