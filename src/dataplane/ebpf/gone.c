@@ -21,27 +21,40 @@ static int id_cmp(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* The ids of the endpoint sets UDP services of p forward to, sorted, each once. */
-static size_t udp_ids(const struct ebpf_plan *p, uint32_t **ret)
+static bool has_id(const uint32_t *ids, size_t n, uint32_t id)
 {
-	uint32_t *ids = xcalloc(p->n_svcs ? p->n_svcs : 1, sizeof(*ids));
-	size_t n = 0, m = 0;
+	return n && bsearch(&id, ids, n, sizeof(*ids), id_cmp);
+}
 
-	for (size_t i = 0; i < p->n_svcs; i++)
-		if (p->svcs[i].k.proto == IPPROTO_UDP && p->svcs[i].v.count)
-			ids[n++] = p->svcs[i].v.id;
+/* ids sorted, each once; returns how many. */
+static size_t sort_unique(uint32_t *ids, size_t n)
+{
+	size_t m = 0;
+
 	if (n)
 		qsort(ids, n, sizeof(*ids), id_cmp);
 	for (size_t i = 0; i < n; i++)
 		if (!m || ids[m - 1] != ids[i])
 			ids[m++] = ids[i];
-	*ret = ids;
 	return m;
 }
 
-static bool has_id(const uint32_t *ids, size_t n, uint32_t id)
+/*
+ * The ids of the endpoint sets UDP services of p forward to (only those in
+ * among[0..n_among) when among is given: one pass, no sort of them all).
+ */
+static size_t udp_ids(const struct ebpf_plan *p, const uint32_t *among, size_t n_among,
+		      uint32_t **ret)
 {
-	return n && bsearch(&id, ids, n, sizeof(*ids), id_cmp);
+	uint32_t *ids = xcalloc(p->n_svcs ? p->n_svcs : 1, sizeof(*ids));
+	size_t n = 0;
+
+	for (size_t i = 0; i < p->n_svcs; i++)
+		if (p->svcs[i].k.proto == IPPROTO_UDP && p->svcs[i].v.count &&
+		    (!among || has_id(among, n_among, p->svcs[i].v.id)))
+			ids[n++] = p->svcs[i].v.id;
+	*ret = ids;
+	return sort_unique(ids, n);
 }
 
 size_t ebpf_gone_udp(const struct ebpf_plan *from, const struct ebpf_plan *to,
@@ -49,7 +62,7 @@ size_t ebpf_gone_udp(const struct ebpf_plan *from, const struct ebpf_plan *to,
 {
 	struct kr_backend *cand;
 	size_t n = 0, m = 0, n_from, n_to;
-	uint32_t *from_ids, *to_ids;
+	uint32_t *taken, *from_ids, *to_ids;
 	bool *alive;
 
 	*ret = NULL;
@@ -60,7 +73,16 @@ size_t ebpf_gone_udp(const struct ebpf_plan *from, const struct ebpf_plan *to,
 	n = 0;
 	/* candidates: the old values of the slots of UDP sets the diff deletes or overwrites */
 	cand = xcalloc(df->n_slot_del + df->n_slot_up, sizeof(*cand));
-	n_from = udp_ids(from, &from_ids);
+	taken = xcalloc(df->n_slot_del + df->n_slot_up, sizeof(*taken));
+	for (size_t i = 0; i < df->n_slot_del; i++)
+		taken[n++] = df->slot_del[i].e.k.id;
+	for (size_t i = 0; i < df->n_slot_up; i++)
+		if (df->slot_up[i].had_old)
+			taken[n++] = df->slot_up[i].e.k.id;
+	n = sort_unique(taken, n);
+	n_from = udp_ids(from, taken, n, &from_ids);
+	free(taken);
+	n = 0;
 	for (size_t i = 0; i < df->n_slot_del; i++)
 		if (has_id(from_ids, n_from, df->slot_del[i].e.k.id))
 			cand[n++] = df->slot_del[i].old;
@@ -77,7 +99,7 @@ size_t ebpf_gone_udp(const struct ebpf_plan *from, const struct ebpf_plan *to,
 		if (!m || backend_cmp(&cand[m - 1], &cand[i]))
 			cand[m++] = cand[i];
 	/* one pass over the new slots of UDP sets: a candidate still in one stays */
-	n_to = udp_ids(to, &to_ids);
+	n_to = udp_ids(to, NULL, 0, &to_ids);
 	alive = xcalloc(m, sizeof(*alive));
 	for (size_t i = 0; i < to->n_slots; i++) {
 		const struct kr_backend *hit;
