@@ -189,7 +189,16 @@ for run in $(seq "$RUNS"); do
 done
 
 echo
-echo "| mode | services | direct us/connect | ClusterIP us/connect | ratio of medians | paired ratio: median [p25-p75] (min-max) |"
+# median_ci: the median's 95% confidence interval by order statistics (the
+# ranks 50 -/+ 98/sqrt(n) percent), for the numbers on stdin.
+median_ci() {
+	local v n
+	v=$(cat)
+	n=$(grep -c . <<<"$v" || true)
+	[ "$n" -gt 0 ] || { echo -; return; }
+	echo "$(pctl "$(awk -v n="$n" 'BEGIN { printf "%d", 50 - 98 / sqrt(n) }')" <<<"$v")-$(pctl "$(awk -v n="$n" 'BEGIN { printf "%d", 50 + 98 / sqrt(n) + 0.999 }')" <<<"$v")"
+}
+echo "| mode | services | direct us/connect | ClusterIP us/connect | ratio of medians | paired ratio: median [p25-p75] (min-max), median's 95% CI |"
 echo "|---|---|---|---|---|---|"
 for mode in $MODES; do
 	for size in 10 "$SIZE"; do
@@ -198,7 +207,8 @@ for mode in $MODES; do
 		echo "| $mode | $size | $d | $c | $(awk -v c="$c" -v d="$d" 'BEGIN { printf "%.3f", c / d }') |" \
 			"$(get ratio mode="$mode" size="$size" target=pair | median)" \
 			"[$(get ratio mode="$mode" size="$size" target=pair | pctl 25)-$(get ratio mode="$mode" size="$size" target=pair | pctl 75)]" \
-			"($(get ratio mode="$mode" size="$size" target=pair | pctl 0)-$(get ratio mode="$mode" size="$size" target=pair | pctl 100)) |"
+			"($(get ratio mode="$mode" size="$size" target=pair | pctl 0)-$(get ratio mode="$mode" size="$size" target=pair | pctl 100))," \
+			"CI $(get ratio mode="$mode" size="$size" target=pair | median_ci) |"
 	done
 done
 echo
