@@ -16,8 +16,8 @@
 #      the service address (recvmsg), and when its endpoint is replaced the
 #      same socket's next datagrams reach the new one (no blackhole);
 #   4b. connected UDP to a removed endpoint: held connected UDP sockets in
-#      the node's namespace and in a pod's (another namespace, in the same
-#      group) keep sending through the ClusterIP while their endpoint is
+#      the node's namespace (IPv4 and IPv6) and in a pod's (another
+#      namespace, in the same group) keep sending through the ClusterIP while their endpoint is
 #      removed: each gets ECONNABORTED once (kroute aborts it: a BPF socket
 #      iterator with bpf_sock_destroy), then connects again to the live
 #      endpoint; a socket connected to the pod's address directly, and a
@@ -76,6 +76,7 @@ ip -n "$NS" link set lo up
 ip -n "$NS" addr add 10.0.0.1/32 dev lo
 ip -n "$NS" addr add 10.0.0.2/32 dev lo
 ip -n "$NS" addr add fd00::1/128 dev lo nodad
+ip -n "$NS" addr add fd00::2/128 dev lo nodad
 # a pod: a namespace of its own, behind a veth from the node's
 POD=krebpfpod-$$
 ip netns add "$POD" || die "ip netns add $POD"
@@ -123,31 +124,27 @@ kind: Service
 metadata: {name: web6, namespace: t}
 spec: {clusterIP: "fd00:96::10", ipFamilies: [IPv6], ports: [{name: http, port: 80, protocol: TCP,
   targetPort: 8080}, {name: dns, port: 53, protocol: UDP, targetPort: 8080}]}
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata: {name: web6-1, namespace: t, labels: {kubernetes.io/service-name: web6}}
-addressType: IPv6
-ports: [{name: http, port: 8080, protocol: TCP}, {name: dns, port: 8080, protocol: UDP}]
-endpoints:
-- {addresses: ["fd00::1"], conditions: {ready: true}, nodeName: n1}
 Y
-slice() {
+# slice IP... (web's endpoints), slice6 IP... (web6's): the EndpointSlice replaced
+write_slice() { # SERVICE FAMILY FILE IP...
 	local eps="" ip
-	for ip in "$@"; do eps+="- {addresses: [$ip], conditions: {ready: true}, nodeName: n1}"$'\n'; done
+	for ip in "${@:4}"; do eps+="- {addresses: [\"$ip\"], conditions: {ready: true}, nodeName: n1}"$'\n'; done
 	cat >"$TMP/slice.tmp" <<Y
 apiVersion: discovery.k8s.io/v1
 kind: EndpointSlice
-metadata: {name: web-1, namespace: t, labels: {kubernetes.io/service-name: web}}
-addressType: IPv4
+metadata: {name: $1-1, namespace: t, labels: {kubernetes.io/service-name: $1}}
+addressType: $2
 ports: [{name: http, port: 8080, protocol: TCP}, {name: dns, port: 8080, protocol: UDP}]
 endpoints:
 $eps
 Y
-	mv "$TMP/slice.tmp" "$TMP/m/slice.yaml"
+	mv "$TMP/slice.tmp" "$TMP/m/$3"
 }
+slice() { write_slice web IPv4 slice.yaml "$@"; }
+slice6() { write_slice web6 IPv6 slice6.yaml "$@"; }
 slice 10.0.0.1
-for b in a:10.0.0.1 b:10.0.0.2 c:fd00::1; do
+slice6 fd00::1
+for b in a:10.0.0.1 b:10.0.0.2 c:fd00::1 d:fd00::2; do
 	ip netns exec "$NS" "$KR_BACKEND" --name "${b%%:*}" --bind "${b#*:}" --tcp 8080 --udp 8080 \
 		>>"$TMP/backends.log" 2>&1 &
 	PIDS+=($!)
@@ -203,6 +200,9 @@ K1=$!
 in_pod_cg "$KR_PROBE" udp 10.96.0.10 53 --keep --count 40 --interval 100 --timeout 500 \
 	</dev/null >"$TMP/keep-pod.out" 2>&1 &
 K2=$!
+in_cg "$KR_PROBE" udp fd00:96::10 53 --keep --count 40 --interval 100 --timeout 500 \
+	</dev/null >"$TMP/keep-node6.out" 2>&1 &
+K5=$!
 in_pod_cg "$KR_PROBE" udp 10.0.0.1 8080 --keep --count 40 --interval 100 --timeout 500 \
 	</dev/null >"$TMP/keep-direct.out" 2>&1 &
 K3=$!
@@ -212,21 +212,25 @@ K4=$!
 sleep 1.5
 n0=$(partials)
 slice 10.0.0.2
-wait "$K1" "$K2" "$K3" "$K4"
+slice6 fd00::2
+wait "$K1" "$K2" "$K3" "$K4" "$K5"
 check "a connected UDP socket in the node's namespace: aborted when its endpoint goes, then connected to the live one" \
 	"$(outcomes "$TMP/keep-node.out")" "a error ECONNABORTED b "
 check "a connected UDP socket in a pod's namespace: aborted, then connected to the live one" \
 	"$(outcomes "$TMP/keep-pod.out")" "a error ECONNABORTED b "
-check "every datagram of the two sockets but the aborted one answered" \
-	"$(cat "$TMP/keep-node.out" "$TMP/keep-pod.out" | grep -c '^pod=')" 78
+check "an IPv6 connected UDP socket: aborted when its endpoint goes, then connected to the live one" \
+	"$(outcomes "$TMP/keep-node6.out")" "c error ECONNABORTED d "
+check "every datagram of the three sockets but the aborted one answered" \
+	"$(cat "$TMP/keep-node.out" "$TMP/keep-pod.out" "$TMP/keep-node6.out" | grep -c '^pod=')" 117
 check "a UDP socket connected to the pod's address directly is left alone" \
 	"$(outcomes "$TMP/keep-direct.out")" "a "
 check "a TCP connection through the ClusterIP to the removed endpoint is left alone (40 requests)" \
 	"$(outcomes "$TMP/tcp-held.out"):$(grep -c '^pod=a' "$TMP/tcp-held.out")" "a :40"
-check "the log counts the two aborted sockets" \
-	"$(grep -c "2 connected UDP sockets to the 1 removed endpoint aborted" "$TMP/kroute.log")" 1
+check "the log counts the three aborted sockets" \
+	"$(sed -nE 's/.*ebpf: ([0-9]+) connected UDP sockets? to the [0-9]+ removed endpoints? aborted.*/\1/p' \
+	"$TMP/kroute.log" | awk '{ n += $1 } END { print n }')" 3
 check "the metric counts them" "$(ip netns exec "$NS" curl -s http://127.0.0.1:10249/metrics | \
-	sed -n 's/^kroute_ebpf_udp_sockets_aborted_total //p')" 2
+	sed -n 's/^kroute_ebpf_udp_sockets_aborted_total //p')" 3
 
 # ---- 5. drift repaired by a full sync ----
 key="0a 60 00 0a 00 00 00 00 00 00 00 00 00 00 00 00 00 50 06 02 00 00 00 00"
