@@ -428,6 +428,17 @@ static int tcp_http(const struct opts *o)
 	return got;
 }
 
+/* Opens the socket --unconnected and --keep hold; false (the outcome printed) if it cannot. */
+static bool udp_socket(struct opts *o)
+{
+	o->udp_fd = open_socket(o, SOCK_DGRAM);
+	if (o->udp_fd >= 0)
+		return true;
+	printf("%s\n", outcome(-o->udp_fd));
+	o->udp_fd = -1;
+	return false;
+}
+
 /*
  * One attempt on the --unconnected socket: sendto the service, and take only
  * a reply whose source is the address sent to (a socket-level data plane
@@ -442,14 +453,8 @@ static int udp_unconnected_once(struct opts *o)
 	ssize_t n;
 	int r;
 
-	if (o->udp_fd < 0) {
-		o->udp_fd = open_socket(o, SOCK_DGRAM);
-		if (o->udp_fd < 0) {
-			printf("%s\n", outcome(-o->udp_fd));
-			o->udp_fd = -1;
-			return 0;
-		}
-	}
+	if (o->udp_fd < 0 && !udp_socket(o))
+		return 0;
 	if (sendto(o->udp_fd, o->payload, strlen(o->payload), 0, (const struct sockaddr *)&o->dst,
 		   o->dst_len) < 0) {
 		printf("%s\n", outcome(errno));
@@ -504,12 +509,8 @@ static int udp_keep_once(struct opts *o)
 	int r;
 
 	if (o->udp_fd < 0) {
-		o->udp_fd = open_socket(o, SOCK_DGRAM);
-		if (o->udp_fd < 0) {
-			printf("%s\n", outcome(-o->udp_fd));
-			o->udp_fd = -1;
+		if (!udp_socket(o))
 			return 0;
-		}
 		if (connect(o->udp_fd, (const struct sockaddr *)&o->dst, o->dst_len) < 0) {
 			keep_fail(o, errno);
 			return 0;

@@ -62,13 +62,8 @@ struct {
 	__type(value, __u8);
 } kr_gone SEC(".maps");
 
-/* sock_lb.bpf.c's map (the pinned one is reused): the sockets it translated. */
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, KR_MAX_REVNAT);
-	__type(key, struct kr_revnat_key);
-	__type(value, struct kr_backend);
-} kr_revnat SEC(".maps");
+/* sock_lb.bpf.c's kr_revnat (the pinned one is reused): the sockets it translated. */
+#include "revnat_map.h"
 
 __u64 aborted = 0; /* sockets aborted, for the log */
 
