@@ -73,6 +73,34 @@ static void build(const struct node_view *v, const struct ebpf_plan *prev, struc
 	diag_done(&d);
 }
 
+/* Two clusters planned in turn (the second against the first) and their diff. */
+struct two_plans {
+	struct fixture f1, f2;
+	struct ebpf_ids ids;
+	struct ebpf_plan p1, p2;
+	struct ebpf_diff df;
+};
+
+static void two_plans_build(struct two_plans *t, const char *ya, const char *yb)
+{
+	ebpf_ids_init(&t->ids);
+	load(&t->f1, ya, "n1");
+	build(t->f1.v, NULL, &t->ids, &t->p1);
+	load(&t->f2, yb, "n1");
+	build(t->f2.v, &t->p1, &t->ids, &t->p2);
+	ebpf_diff(&t->p1, &t->p2, &t->df);
+}
+
+static void two_plans_done(struct two_plans *t)
+{
+	ebpf_diff_done(&t->df);
+	ebpf_plan_done(&t->p1);
+	ebpf_plan_done(&t->p2);
+	ebpf_ids_done(&t->ids);
+	unload(&t->f1);
+	unload(&t->f2);
+}
+
 /* The plan as text: one line per services entry, then per slot. */
 static char *plan_text(const struct ebpf_plan *p)
 {
@@ -268,10 +296,7 @@ static void test_removal_order(void **state)
 static void test_one_change_at_scale(void **state)
 {
 	struct sbuf a = { 0 }, b = { 0 };
-	struct fixture f1, f2;
-	struct ebpf_ids ids;
-	struct ebpf_plan p1, p2;
-	struct ebpf_diff df;
+	struct two_plans t;
 	char *ya, *yb;
 
 	(void)state;
@@ -291,23 +316,13 @@ static void test_one_change_at_scale(void **state)
 	}
 	ya = sbuf_cstr(&a);
 	yb = sbuf_cstr(&b);
-	ebpf_ids_init(&ids);
-	load(&f1, ya, "n1");
-	build(f1.v, NULL, &ids, &p1);
-	load(&f2, yb, "n1");
-	build(f2.v, &p1, &ids, &p2);
-	ebpf_diff(&p1, &p2, &df);
-	assert_int_equal(df.n_slot_up, 0);
-	assert_int_equal(df.n_svc, 1);
-	assert_int_equal(df.svc[0].kind, EBPF_OP_UPDATE);
-	assert_int_equal(df.svc[0].e.v.count, 2);
-	assert_int_equal(df.n_slot_del, 1);
-	ebpf_diff_done(&df);
-	ebpf_plan_done(&p1);
-	ebpf_plan_done(&p2);
-	ebpf_ids_done(&ids);
-	unload(&f1);
-	unload(&f2);
+	two_plans_build(&t, ya, yb);
+	assert_int_equal(t.df.n_slot_up, 0);
+	assert_int_equal(t.df.n_svc, 1);
+	assert_int_equal(t.df.svc[0].kind, EBPF_OP_UPDATE);
+	assert_int_equal(t.df.svc[0].e.v.count, 2);
+	assert_int_equal(t.df.n_slot_del, 1);
+	two_plans_done(&t);
 	free(ya);
 	free(yb);
 }
@@ -321,21 +336,13 @@ static void test_one_change_at_scale(void **state)
 /* The gone UDP endpoints of the diff from yaml a to yaml b, as "IP:PORT " text. */
 static char *gone_text(const char *ya, const char *yb)
 {
-	struct fixture f1, f2;
-	struct ebpf_ids ids;
-	struct ebpf_plan p1, p2;
-	struct ebpf_diff df;
+	struct two_plans tp;
 	struct kr_backend *gone;
 	struct sbuf t = { 0 };
 	size_t n;
 
-	ebpf_ids_init(&ids);
-	load(&f1, ya, "n1");
-	build(f1.v, NULL, &ids, &p1);
-	load(&f2, yb, "n1");
-	build(f2.v, &p1, &ids, &p2);
-	ebpf_diff(&p1, &p2, &df);
-	n = ebpf_gone_udp(&p1, &p2, &df, &gone);
+	two_plans_build(&tp, ya, yb);
+	n = ebpf_gone_udp(&tp.p1, &tp.p2, &tp.df, &gone);
 	sbuf_printf(&t, "%s", "");
 	for (size_t i = 0; i < n; i++) {
 		char ip[INET6_ADDRSTRLEN];
@@ -344,12 +351,7 @@ static char *gone_text(const char *ya, const char *yb)
 		sbuf_printf(&t, "%s:%u ", ip, ntohs(gone[i].port));
 	}
 	free(gone);
-	ebpf_diff_done(&df);
-	ebpf_plan_done(&p1);
-	ebpf_plan_done(&p2);
-	ebpf_ids_done(&ids);
-	unload(&f1);
-	unload(&f2);
+	two_plans_done(&tp);
 	return sbuf_cstr(&t);
 }
 

@@ -6,7 +6,9 @@
  * sync, against the maps as the kernel holds them, which repairs drift), and
  * writes only the changed entries (loader.h), undoing them if any write
  * fails.  The kernel is first touched by the first sync (new() touches
- * nothing): that loads and attaches the programs.
+ * nothing): that loads and attaches the programs.  After a sync that
+ * removed UDP endpoints, the connected UDP sockets translated to them are
+ * aborted (gone.h, udp_abort.h), so their applications reconnect.
  *
  * Only sockets of processes in --cgroup-root are load-balanced: traffic
  * from this node's pods and the node itself.  Traffic from outside the node
