@@ -59,17 +59,15 @@ cleanup() {
 		sleep 0.2
 		rmdir "$CG"
 	fi
-	mountpoint -q "$TMP/cg" && umount "$TMP/cg"
-	mountpoint -q "$TMP/bpf" && umount "$TMP/bpf"
+	st_cgroup_bpffs_done
 	ip netns del "$NS" 2>/dev/null
 	ip netns del "$POD" 2>/dev/null
 	rm -rf "$TMP"
 }
 st_init ebpf cleanup bpftool jq curl
 
-mkdir -p "$TMP/cg" "$TMP/bpf" "$TMP/m" "$TMP/not-cgroup"
-mount -t cgroup2 none "$TMP/cg" || { echo "skip: cannot mount cgroup v2"; exit "$ST_SKIP"; }
-mount -t bpf bpf "$TMP/bpf" || { echo "skip: cannot mount a bpffs"; exit "$ST_SKIP"; }
+st_cgroup_bpffs
+mkdir -p "$TMP/m" "$TMP/not-cgroup"
 mkdir "$CG" || die "mkdir $CG"
 ip netns add "$NS" || die "ip netns add $NS"
 ip -n "$NS" link set lo up

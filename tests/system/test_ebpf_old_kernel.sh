@@ -24,8 +24,7 @@ PIDS=()
 cleanup() {
 	st_stop "${PIDS[@]}"
 	[ -d "$CG" ] && rmdir "$CG"
-	mountpoint -q "$TMP/cg" && umount "$TMP/cg"
-	mountpoint -q "$TMP/bpf" && umount "$TMP/bpf"
+	st_cgroup_bpffs_done
 	ip netns del "$NS" 2>/dev/null
 	rm -rf "$TMP"
 }
@@ -34,9 +33,8 @@ if grep -qw bpf_sock_destroy /proc/kallsyms; then
 	echo "skip: this kernel ($(uname -r)) has bpf_sock_destroy (test_ebpf.sh covers it)"
 	exit "$ST_SKIP"
 fi
-mkdir -p "$TMP/cg" "$TMP/bpf" "$TMP/m"
-mount -t cgroup2 none "$TMP/cg" || { echo "skip: cannot mount cgroup v2"; exit "$ST_SKIP"; }
-mount -t bpf bpf "$TMP/bpf" || { echo "skip: cannot mount a bpffs"; exit "$ST_SKIP"; }
+st_cgroup_bpffs
+mkdir -p "$TMP/m"
 mkdir "$CG" || die "mkdir $CG"
 ip netns add "$NS" || die "ip netns add $NS"
 ip -n "$NS" link set lo up
