@@ -8,9 +8,12 @@
 #             CONNECTS per round): to the pod's address directly and to its
 #             ClusterIP, under the ebpf, iptables and nftables modes, with 10
 #             and with SIZE services (gen_cluster, 10 endpoints each) beside
-#             the bench service.  Rounds alternate direct and ClusterIP; the
-#             figure is the median microseconds per connection, and the ratio
-#             to direct in the same mode's run.
+#             the bench service.  Each round measures both, in turn (odd
+#             rounds direct first, even rounds ClusterIP first, so a drift in
+#             the machine's load falls on both alike); the figures are the
+#             median microseconds per connection, and the median with the
+#             quartiles of the rounds' own ratios ClusterIP / direct (paired
+#             rounds: a shared machine's load moves both of a pair together).
 #   sync      `kroute run --mode ebpf --once` at SIZE services x 10 endpoints
 #             in a fresh namespace, cgroup and bpffs: kroute's full sync
 #             (its log: read, policy, apply, of which the kernel's map writes).
@@ -19,8 +22,9 @@
 #             sync from kroute's log.
 #
 # Everything runs in namespaces, a cgroup v2 mount and bpffs this script
-# creates and removes; never the host's.  Needs root, ip, /usr/bin/time.
+# creates and removes; never the host's.
 #
+# Needs root, ip, curl, /usr/bin/time.
 # Environment: BUILD (default build), OUT (default bench/out/ebpf), SIZE
 # (default 10000), ROUNDS (default 5), CONNECTS (default 500), RUNS (sync
 # runs, default 3), MODES (default "ebpf iptables nftables"), CHANGES (default 5).
@@ -87,17 +91,26 @@ cluster() { # SIZE -> $W/cSIZE: gen_cluster's services plus the bench service
 	"$BUILD/bench/gen_cluster" -s "$1" -e 10 -n 1000 -o "$dir/cluster.yaml"
 	bench_yaml >"$dir/bench.yaml"
 }
-# change SIZE: one endpoint more for the bench service, CHANGES times; the partial syncs.
+# The ebpf mode's map entries written so far (its metric).
+entries_written() {
+	ip netns exec "$NODE_NS" curl -s http://127.0.0.1:10249/metrics |
+		sed -n 's/^kroute_ebpf_map_entries_written_total //p'
+}
+# change SIZE: CHANGES times the bench service's extra endpoint replaced by
+# another (the first time: added); the partial syncs, and the map entries each wrote.
 change() {
-	local c n line
+	local c n line e0
 	for c in $(seq "$CHANGES"); do
 		n=$(grep -c "partial sync:" "$W/live.log" || true)
+		e0=$(entries_written)
 		bench_yaml 192.168.77.$((100 + c)) >"$W/c$1/.bench.tmp"
 		mv "$W/c$1/.bench.tmp" "$W/c$1/bench.yaml"
 		for _ in $(seq 100); do [ "$(grep -c "partial sync:" "$W/live.log")" -gt "$n" ] && break; sleep 0.05; done
 		line=$(grep "partial sync:" "$W/live.log" | tail -1)
-		res mode=ebpf size="$1" target=change run="$c" \
+		res mode=ebpf size="$1" target=change run="$c" load="$(loadavg)" entries=$(($(entries_written) - e0)) \
 			sync_ms="$(sed -nE 's/.* in ([0-9.]+) ms .*/\1/p' <<<"$line")" \
+			read_ms="$(sed -nE 's/.*\(read ([0-9.]+),.*/\1/p' <<<"$line")" \
+			policy_ms="$(sed -nE 's/.*policy ([0-9.]+),.*/\1/p' <<<"$line")" \
 			apply_ms="$(sed -nE 's/.*apply ([0-9.]+) .*/\1/p' <<<"$line")" \
 			kernel_ms="$(sed -nE 's/.*kernel tools ([0-9.]+)\).*/\1/p' <<<"$line")"
 	done
@@ -115,7 +128,7 @@ per_connect_us() { # IP PORT: CONNECTS connections from the node (in the cgroup)
 	echo $((($(now_ns) - t0) / 1000 / CONNECTS))
 }
 connect_bench() { # MODE SIZE
-	local mode=$1 size=$2 flags=() r kpid
+	local mode=$1 size=$2 flags=() r kpid d c
 	cluster "$size"
 	bench_node_pod
 	ip netns exec "$POD_NS" "$BUILD/tests/cluster/kr-backend" --name bench --tcp 8080 \
@@ -132,8 +145,14 @@ connect_bench() { # MODE SIZE
 	per_connect_us 192.168.77.2 8080 >/dev/null # warm up (ARP, caches)
 	per_connect_us 10.255.0.1 80 >/dev/null
 	for r in $(seq "$ROUNDS"); do
-		res mode="$mode" size="$size" round="$r" target=direct us="$(per_connect_us 192.168.77.2 8080)" load="$(loadavg)"
-		res mode="$mode" size="$size" round="$r" target=clusterip us="$(per_connect_us 10.255.0.1 80)" load="$(loadavg)"
+		if [ $((r % 2)) = 1 ]; then
+			d=$(per_connect_us 192.168.77.2 8080); c=$(per_connect_us 10.255.0.1 80)
+		else
+			c=$(per_connect_us 10.255.0.1 80); d=$(per_connect_us 192.168.77.2 8080)
+		fi
+		res mode="$mode" size="$size" round="$r" target=direct us="$d" load="$(loadavg)"
+		res mode="$mode" size="$size" round="$r" target=clusterip us="$c" load="$(loadavg)"
+		res mode="$mode" size="$size" round="$r" target=pair ratio="$(awk -v c="$c" -v d="$d" 'BEGIN { printf "%.4f", c / d }')"
 	done
 	[ "$mode" = ebpf ] && [ "$size" = "$SIZE" ] && change "$size"
 	kill "$kpid"; wait "$kpid" 2>/dev/null || true
@@ -170,13 +189,26 @@ for run in $(seq "$RUNS"); do
 done
 
 echo
-echo "| mode | services | direct us/connect | ClusterIP us/connect | ratio |"
-echo "|---|---|---|---|---|"
+# median_ci: the median's 95% confidence interval by order statistics (the
+# ranks 50 -/+ 98/sqrt(n) percent), for the numbers on stdin.
+median_ci() {
+	local v n
+	v=$(cat)
+	n=$(grep -c . <<<"$v" || true)
+	[ "$n" -gt 0 ] || { echo -; return; }
+	echo "$(pctl "$(awk -v n="$n" 'BEGIN { printf "%d", 50 - 98 / sqrt(n) }')" <<<"$v")-$(pctl "$(awk -v n="$n" 'BEGIN { printf "%d", 50 + 98 / sqrt(n) + 0.999 }')" <<<"$v")"
+}
+echo "| mode | services | direct us/connect | ClusterIP us/connect | ratio of medians | paired ratio: median [p25-p75] (min-max), median's 95% CI |"
+echo "|---|---|---|---|---|---|"
 for mode in $MODES; do
 	for size in 10 "$SIZE"; do
 		d=$(get us mode="$mode" size="$size" target=direct | median)
 		c=$(get us mode="$mode" size="$size" target=clusterip | median)
-		echo "| $mode | $size | $d | $c | $(awk -v c="$c" -v d="$d" 'BEGIN { printf "%.3f", c / d }') |"
+		echo "| $mode | $size | $d | $c | $(awk -v c="$c" -v d="$d" 'BEGIN { printf "%.3f", c / d }') |" \
+			"$(get ratio mode="$mode" size="$size" target=pair | median)" \
+			"[$(get ratio mode="$mode" size="$size" target=pair | pctl 25)-$(get ratio mode="$mode" size="$size" target=pair | pctl 75)]" \
+			"($(get ratio mode="$mode" size="$size" target=pair | pctl 0)-$(get ratio mode="$mode" size="$size" target=pair | pctl 100))," \
+			"CI $(get ratio mode="$mode" size="$size" target=pair | median_ci) |"
 	done
 done
 echo
@@ -184,5 +216,7 @@ echo "ebpf full sync, $SIZE services x 10: $(get sync_ms target=sync | median) m
 	"(read $(get read_ms target=sync | median), policy $(get policy_ms target=sync | median)," \
 	"apply $(get apply_ms target=sync | median) of which map writes $(get kernel_ms target=sync | median));" \
 	"wall $(get wall_ms target=sync | median) ms, peak RSS $(( $(get rss_kb target=sync | median) / 1024 )) MB"
-echo "one endpoint added at $SIZE services: partial sync $(get sync_ms target=change | median) ms" \
-	"(apply $(get apply_ms target=change | median), map writes $(get kernel_ms target=change | median))"
+echo "one endpoint changed at $SIZE services ($CHANGES changes): partial sync $(get sync_ms target=change | median) ms" \
+	"($(get sync_ms target=change | pctl 0)-$(get sync_ms target=change | pctl 100))," \
+	"apply $(get apply_ms target=change | median) ($(get apply_ms target=change | pctl 0)-$(get apply_ms target=change | pctl 100))," \
+	"map writes $(get kernel_ms target=change | median), entries written $(get entries target=change | median)"

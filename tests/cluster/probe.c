@@ -16,7 +16,11 @@
  * line protocol).  --http sends GET requests instead and prints the body's
  * first line; --requests K sends K requests on one keep-alive connection
  * and prints one line per request.  UDP uses a connected socket with
- * IP_RECVERR so every ICMP error surfaces as an errno.
+ * IP_RECVERR so every ICMP error surfaces as an errno.  --keep: one connected
+ * UDP socket for every attempt, as an application holds one; after an error
+ * (the socket's pending error, e.g. ECONNABORTED when the data plane aborted
+ * it, is the one printed) the next attempt connects a new socket.
+ * --interval also paces the requests of --http --requests K.
  * --timeout bounds each whole attempt (connect and reply).
  * Exit status: 0 if any attempt got a reply, 1 if none did, 2 on bad usage.
  */
@@ -44,6 +48,7 @@ struct opts {
 	bool udp;
 	bool http;
 	bool unconnected;	/* UDP: one unconnected socket for every attempt (sendto/recvfrom) */
+	bool keep;		/* UDP: one connected socket for every attempt, new after an error */
 	int udp_fd;		/* that socket, opened by the first attempt */
 	struct sockaddr_storage dst, src;
 	socklen_t dst_len, src_len;
@@ -158,6 +163,14 @@ static void print_reply(const char *buf, size_t len)
 		printf("closed\n");
 	else
 		printf("%.*s\n", (int)n, buf);
+}
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000 };
+
+	while (ms > 0 && nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
 }
 
 /* Waits for events on fd until deadline: 1 ready, 0 timed out. */
@@ -377,6 +390,9 @@ static int tcp_http(const struct opts *o)
 		long n;
 		int len;
 
+		if (i)
+			sleep_ms(o->interval_ms);
+
 		len = snprintf(req, sizeof(req),
 			       "GET / HTTP/1.1\r\nHost: %s\r\nUser-Agent: kr-probe\r\n%s\r\n", host,
 			       i + 1 == o->requests ? "Connection: close\r\n" : "");
@@ -412,6 +428,17 @@ static int tcp_http(const struct opts *o)
 	return got;
 }
 
+/* Opens the socket --unconnected and --keep hold; false (the outcome printed) if it cannot. */
+static bool udp_socket(struct opts *o)
+{
+	o->udp_fd = open_socket(o, SOCK_DGRAM);
+	if (o->udp_fd >= 0)
+		return true;
+	printf("%s\n", outcome(-o->udp_fd));
+	o->udp_fd = -1;
+	return false;
+}
+
 /*
  * One attempt on the --unconnected socket: sendto the service, and take only
  * a reply whose source is the address sent to (a socket-level data plane
@@ -426,14 +453,8 @@ static int udp_unconnected_once(struct opts *o)
 	ssize_t n;
 	int r;
 
-	if (o->udp_fd < 0) {
-		o->udp_fd = open_socket(o, SOCK_DGRAM);
-		if (o->udp_fd < 0) {
-			printf("%s\n", outcome(-o->udp_fd));
-			o->udp_fd = -1;
-			return 0;
-		}
-	}
+	if (o->udp_fd < 0 && !udp_socket(o))
+		return 0;
 	if (sendto(o->udp_fd, o->payload, strlen(o->payload), 0, (const struct sockaddr *)&o->dst,
 		   o->dst_len) < 0) {
 		printf("%s\n", outcome(errno));
@@ -459,6 +480,59 @@ static int udp_unconnected_once(struct opts *o)
 		r = wait_fd(o->udp_fd, POLLIN, deadline);
 		if (r <= 0) {
 			printf("%s\n", outcome(r ? -r : ETIMEDOUT));
+			return 0;
+		}
+	}
+	print_reply(buf, (size_t)n);
+	return 1;
+}
+
+/* The --keep socket failed with err: prints the socket's own pending error if it has one, and drops it. */
+static void keep_fail(struct opts *o, int err)
+{
+	int soerr = 0;
+	socklen_t len = sizeof(soerr);
+
+	if (!getsockopt(o->udp_fd, SOL_SOCKET, SO_ERROR, &soerr, &len) && soerr)
+		err = soerr;
+	printf("%s\n", outcome(err));
+	close(o->udp_fd);
+	o->udp_fd = -1;
+}
+
+/* One attempt on the --keep socket (connected by the first attempt, or after an error). */
+static int udp_keep_once(struct opts *o)
+{
+	int64_t deadline = now_ms() + o->timeout_ms;
+	char buf[REPLY_MAX];
+	ssize_t n;
+	int r;
+
+	if (o->udp_fd < 0) {
+		if (!udp_socket(o))
+			return 0;
+		if (connect(o->udp_fd, (const struct sockaddr *)&o->dst, o->dst_len) < 0) {
+			keep_fail(o, errno);
+			return 0;
+		}
+	}
+	if (send(o->udp_fd, o->payload, strlen(o->payload), 0) < 0) {
+		keep_fail(o, errno);
+		return 0;
+	}
+	for (;;) {
+		n = recv(o->udp_fd, buf, sizeof(buf), 0);
+		if (n >= 0)
+			break;
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN) {
+			keep_fail(o, errno);
+			return 0;
+		}
+		r = wait_fd(o->udp_fd, POLLIN, deadline);
+		if (r <= 0) {
+			printf("%s\n", outcome(r ? -r : ETIMEDOUT)); /* the socket stays */
 			return 0;
 		}
 	}
@@ -527,6 +601,7 @@ static void usage(FILE *f)
 		"usage: kr-probe tcp|udp IP PORT [--timeout MS] [--src IP[:PORT]] [--count N]\n"
 		"                [--interval MS] [--payload TEXT] [--http [--requests K]]\n"
 		"                [--unconnected (UDP: one socket, sendto per attempt)]\n"
+		"                [--keep (UDP: one connected socket, a new one after an error)]\n"
 		"Prints one line per attempt: the reply, or refused, timeout, unreachable,\n"
 		"reset, closed, error NAME.  Exit 0 if any reply came back, 1 if none, 2 usage.\n");
 }
@@ -556,6 +631,10 @@ int main(int argc, char **argv)
 		}
 		if (!strcmp(a, "--unconnected")) {
 			o.unconnected = true;
+			continue;
+		}
+		if (!strcmp(a, "--keep")) {
+			o.keep = true;
 			continue;
 		}
 		if (a[0] != '-' || a[1] == '\0') {
@@ -600,6 +679,7 @@ int main(int argc, char **argv)
 	if (parse_long(port_s, 1, 65535, &port) < 0 || parse_addr(ip, false, &o.dst, &o.dst_len) < 0)
 		goto bad;
 	if ((o.udp && o.http) || (o.requests > 1 && !o.http) || (o.unconnected && !o.udp) ||
+	    (o.keep && (!o.udp || o.unconnected)) ||
 	    (o.src_len && o.src.ss_family != o.dst.ss_family))
 		goto bad;
 	o.port = (unsigned)port;
@@ -618,16 +698,11 @@ int main(int argc, char **argv)
 	for (long i = 0; i < o.count; i++) {
 		int got;
 
-		if (i && o.interval_ms) {
-			struct timespec ts = {
-				.tv_sec = o.interval_ms / 1000,
-				.tv_nsec = (o.interval_ms % 1000) * 1000000,
-			};
-
-			while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-				;
-		}
-		if (o.udp && o.unconnected)
+		if (i)
+			sleep_ms(o.interval_ms);
+		if (o.udp && o.keep)
+			got = udp_keep_once(&o);
+		else if (o.udp && o.unconnected)
 			got = udp_unconnected_once(&o);
 		else if (o.udp)
 			got = udp_once(&o);

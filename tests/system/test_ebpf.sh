@@ -15,6 +15,15 @@
 #   4. one unconnected UDP socket (sendto per datagram): replies come from
 #      the service address (recvmsg), and when its endpoint is replaced the
 #      same socket's next datagrams reach the new one (no blackhole);
+#   4b. connected UDP to a removed endpoint: held connected UDP sockets in
+#      the node's namespace (IPv4 and IPv6) and in a pod's (another
+#      namespace, in the same group) keep sending through the ClusterIP while their endpoint is
+#      removed: each gets ECONNABORTED once (kroute aborts it: a BPF socket
+#      iterator with bpf_sock_destroy), then connects again to the live
+#      endpoint; a socket connected to the pod's address directly, and a
+#      TCP connection through the ClusterIP to the removed endpoint, are
+#      left alone (kube-proxy keeps TCP too: a terminating pod finishes
+#      its connections);
 #   5. drift: a services entry deleted by hand (the ClusterIP stops
 #      answering) and a stranger's entry added: SIGHUP's full sync reads the
 #      maps back and repairs exactly that;
@@ -50,27 +59,42 @@ cleanup() {
 		sleep 0.2
 		rmdir "$CG"
 	fi
-	mountpoint -q "$TMP/cg" && umount "$TMP/cg"
-	mountpoint -q "$TMP/bpf" && umount "$TMP/bpf"
+	st_cgroup_bpffs_done
 	ip netns del "$NS" 2>/dev/null
+	ip netns del "$POD" 2>/dev/null
 	rm -rf "$TMP"
 }
-st_init ebpf cleanup bpftool jq
+st_init ebpf cleanup bpftool jq curl
 
-mkdir -p "$TMP/cg" "$TMP/bpf" "$TMP/m" "$TMP/not-cgroup"
-mount -t cgroup2 none "$TMP/cg" || { echo "skip: cannot mount cgroup v2"; exit "$ST_SKIP"; }
-mount -t bpf bpf "$TMP/bpf" || { echo "skip: cannot mount a bpffs"; exit "$ST_SKIP"; }
+st_cgroup_bpffs
+mkdir -p "$TMP/m" "$TMP/not-cgroup"
 mkdir "$CG" || die "mkdir $CG"
 ip netns add "$NS" || die "ip netns add $NS"
 ip -n "$NS" link set lo up
 ip -n "$NS" addr add 10.0.0.1/32 dev lo
 ip -n "$NS" addr add 10.0.0.2/32 dev lo
 ip -n "$NS" addr add fd00::1/128 dev lo nodad
+ip -n "$NS" addr add fd00::2/128 dev lo nodad
+# a pod: a namespace of its own, behind a veth from the node's
+POD=krebpfpod-$$
+ip netns add "$POD" || die "ip netns add $POD"
+ip -n "$NS" link add krpod0 type veth peer name eth0 netns "$POD" || die "veth"
+ip -n "$NS" addr add 10.1.0.1/24 dev krpod0
+ip -n "$NS" link set krpod0 up
+ip -n "$POD" addr add 10.1.0.2/24 dev eth0
+ip -n "$POD" link set eth0 up
+ip -n "$POD" link set lo up
+ip -n "$POD" route add default via 10.1.0.1
 
 # in_cg CMD...: CMD in the namespace, its process in the test's group.
 # shellcheck disable=SC2016 # $$ and $@ are the inner shell's
 in_cg() { sh -c 'echo $$ >"$0" && exec "$@"' "$CG/cgroup.procs" ip netns exec "$NS" "$@"; }
 probe() { in_cg "$KR_PROBE" "$@" --timeout 500 </dev/null | sed -nE 's/^pod=([a-z]+) .*/\1/p;/^pod=/!p'; }
+# in_pod_cg CMD...: CMD in the pod's namespace, its process in the test's group.
+# shellcheck disable=SC2016 # $$ and $@ are the inner shell's
+in_pod_cg() { sh -c 'echo $$ >"$0" && exec "$@"' "$CG/cgroup.procs" ip netns exec "$POD" "$@"; }
+# outcomes FILE: the pods that answered and the errors, in order, each run of one once
+outcomes() { sed -nE 's/^pod=([a-z]+) .*/\1/p;/^pod=/!p' "$1" | uniq | tr '\n' ' '; }
 
 # what is pinned on the test's bpffs (a new bpffs holds the kernel's maps.debug and progs.debug)
 pinned() { find "$TMP/bpf" -mindepth 1 ! -name '*.debug' | wc -l; }
@@ -98,31 +122,27 @@ kind: Service
 metadata: {name: web6, namespace: t}
 spec: {clusterIP: "fd00:96::10", ipFamilies: [IPv6], ports: [{name: http, port: 80, protocol: TCP,
   targetPort: 8080}, {name: dns, port: 53, protocol: UDP, targetPort: 8080}]}
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata: {name: web6-1, namespace: t, labels: {kubernetes.io/service-name: web6}}
-addressType: IPv6
-ports: [{name: http, port: 8080, protocol: TCP}, {name: dns, port: 8080, protocol: UDP}]
-endpoints:
-- {addresses: ["fd00::1"], conditions: {ready: true}, nodeName: n1}
 Y
-slice() {
+# slice IP... (web's endpoints), slice6 IP... (web6's): the EndpointSlice replaced
+write_slice() { # SERVICE FAMILY FILE IP...
 	local eps="" ip
-	for ip in "$@"; do eps+="- {addresses: [$ip], conditions: {ready: true}, nodeName: n1}"$'\n'; done
+	for ip in "${@:4}"; do eps+="- {addresses: [\"$ip\"], conditions: {ready: true}, nodeName: n1}"$'\n'; done
 	cat >"$TMP/slice.tmp" <<Y
 apiVersion: discovery.k8s.io/v1
 kind: EndpointSlice
-metadata: {name: web-1, namespace: t, labels: {kubernetes.io/service-name: web}}
-addressType: IPv4
+metadata: {name: $1-1, namespace: t, labels: {kubernetes.io/service-name: $1}}
+addressType: $2
 ports: [{name: http, port: 8080, protocol: TCP}, {name: dns, port: 8080, protocol: UDP}]
 endpoints:
 $eps
 Y
-	mv "$TMP/slice.tmp" "$TMP/m/slice.yaml"
+	mv "$TMP/slice.tmp" "$TMP/m/$3"
 }
+slice() { write_slice web IPv4 slice.yaml "$@"; }
+slice6() { write_slice web6 IPv6 slice6.yaml "$@"; }
 slice 10.0.0.1
-for b in a:10.0.0.1 b:10.0.0.2 c:fd00::1; do
+slice6 fd00::1
+for b in a:10.0.0.1 b:10.0.0.2 c:fd00::1 d:fd00::2; do
 	ip netns exec "$NS" "$KR_BACKEND" --name "${b%%:*}" --bind "${b#*:}" --tcp 8080 --udp 8080 \
 		>>"$TMP/backends.log" 2>&1 &
 	PIDS+=($!)
@@ -163,9 +183,52 @@ UPID=$!
 sleep 1
 slice 10.0.0.2
 wait "$UPID"
-outcomes=$(sed -nE 's/^pod=([a-z]+) .*/\1/p;/^pod=/!p' "$TMP/udp.out" | uniq | tr '\n' ' ')
+outcomes=$(outcomes "$TMP/udp.out")
 check "one unconnected socket: endpoint a, then (after the change) b, every datagram answered from the service address" \
 	"$outcomes" "a b "
+
+# ---- 4b. connected UDP sockets to a removed endpoint are aborted ----
+partials() { grep -c "partial sync:" "$TMP/kroute.log"; }
+n0=$(partials)
+slice 10.0.0.1
+wait_for eval '[ "$(partials)" -gt "$n0" ]' || die "the change to endpoint a did not sync"
+in_cg "$KR_PROBE" udp 10.96.0.10 53 --keep --count 40 --interval 100 --timeout 500 \
+	</dev/null >"$TMP/keep-node.out" 2>&1 &
+K1=$!
+in_pod_cg "$KR_PROBE" udp 10.96.0.10 53 --keep --count 40 --interval 100 --timeout 500 \
+	</dev/null >"$TMP/keep-pod.out" 2>&1 &
+K2=$!
+in_cg "$KR_PROBE" udp fd00:96::10 53 --keep --count 40 --interval 100 --timeout 500 \
+	</dev/null >"$TMP/keep-node6.out" 2>&1 &
+K5=$!
+in_pod_cg "$KR_PROBE" udp 10.0.0.1 8080 --keep --count 40 --interval 100 --timeout 500 \
+	</dev/null >"$TMP/keep-direct.out" 2>&1 &
+K3=$!
+in_pod_cg "$KR_PROBE" tcp 10.96.0.10 80 --http --requests 40 --interval 100 --timeout 20000 \
+	</dev/null >"$TMP/tcp-held.out" 2>&1 &
+K4=$!
+sleep 1.5
+n0=$(partials)
+slice 10.0.0.2
+slice6 fd00::2
+wait "$K1" "$K2" "$K3" "$K4" "$K5"
+check "a connected UDP socket in the node's namespace: aborted when its endpoint goes, then connected to the live one" \
+	"$(outcomes "$TMP/keep-node.out")" "a error ECONNABORTED b "
+check "a connected UDP socket in a pod's namespace: aborted, then connected to the live one" \
+	"$(outcomes "$TMP/keep-pod.out")" "a error ECONNABORTED b "
+check "an IPv6 connected UDP socket: aborted when its endpoint goes, then connected to the live one" \
+	"$(outcomes "$TMP/keep-node6.out")" "c error ECONNABORTED d "
+check "every datagram of the three sockets but the aborted one answered" \
+	"$(cat "$TMP/keep-node.out" "$TMP/keep-pod.out" "$TMP/keep-node6.out" | grep -c '^pod=')" 117
+check "a UDP socket connected to the pod's address directly is left alone" \
+	"$(outcomes "$TMP/keep-direct.out")" "a "
+check "a TCP connection through the ClusterIP to the removed endpoint is left alone (40 requests)" \
+	"$(outcomes "$TMP/tcp-held.out"):$(grep -c '^pod=a' "$TMP/tcp-held.out")" "a :40"
+check "the log counts the three aborted sockets" \
+	"$(sed -nE 's/.*ebpf: ([0-9]+) connected UDP sockets? to the [0-9]+ removed endpoints? aborted.*/\1/p' \
+	"$TMP/kroute.log" | awk '{ n += $1 } END { print n }')" 3
+check "the metric counts them" "$(ip netns exec "$NS" curl -s http://127.0.0.1:10249/metrics | \
+	sed -n 's/^kroute_ebpf_udp_sockets_aborted_total //p')" 3
 
 # ---- 5. drift repaired by a full sync ----
 key="0a 60 00 0a 00 00 00 00 00 00 00 00 00 00 00 00 00 50 06 02 00 00 00 00"

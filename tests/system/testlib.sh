@@ -11,6 +11,8 @@
 #   st_cleanup_ns                     a CLEANUP_FN: st_stop PIDS, delete $NS, remove $TMP
 #   st_node_ns CIDR                   creates $NS: lo, and eth0 (veth) holding CIDR
 #   nx CMD...                         runs CMD in $NS
+#   st_cgroup_bpffs                   mounts a cgroup v2 at $TMP/cg and a bpffs at $TMP/bpf (skips without)
+#   st_cgroup_bpffs_done              unmounts them (for a CLEANUP_FN)
 #   st_finish                         the closing line; the exit status
 ST_SKIP=${KC_SKIP_RC:-77}
 ST_NAME=test
@@ -69,6 +71,16 @@ st_cleanup_ns() {
 	st_stop "${PIDS[@]}"
 	ip netns del "$NS" 2>/dev/null
 	rm -rf "$TMP"
+}
+
+st_cgroup_bpffs() {
+	mkdir -p "$TMP/cg" "$TMP/bpf"
+	mount -t cgroup2 none "$TMP/cg" || { echo "skip: cannot mount cgroup v2"; exit "$ST_SKIP"; }
+	mount -t bpf bpf "$TMP/bpf" || { echo "skip: cannot mount a bpffs"; exit "$ST_SKIP"; }
+}
+st_cgroup_bpffs_done() {
+	if mountpoint -q "$TMP/cg"; then umount "$TMP/cg"; fi
+	if mountpoint -q "$TMP/bpf"; then umount "$TMP/bpf"; fi
 }
 
 st_finish() {

@@ -6,7 +6,8 @@
  * endpoint that stays keeps its slot, that ids are stable while a set
  * stays, and what a sync writes: a one-endpoint change at 1,000 services
  * touches only that service's slots, a removed service is deleted after
- * its entry, and a plan diffed against itself writes nothing.
+ * its entry, and a plan diffed against itself writes nothing.  And which
+ * UDP endpoints a sync removed (gone.h: whose connected sockets are aborted).
  */
 #include <arpa/inet.h>
 #include <setjmp.h>
@@ -22,6 +23,7 @@
 #include "core/diag.h"
 #include "core/sbuf.h"
 #include "core/util.h"
+#include "dataplane/ebpf/gone.h"
 #include "dataplane/ebpf/plan.h"
 #include "policy/policy.h"
 #include "source/manifest.h"
@@ -69,6 +71,34 @@ static void build(const struct node_view *v, const struct ebpf_plan *prev, struc
 	ebpf_plan_init(out);
 	ebpf_plan_build(v, &o, prev, ids, out, &d);
 	diag_done(&d);
+}
+
+/* Two clusters planned in turn (the second against the first) and their diff. */
+struct two_plans {
+	struct fixture f1, f2;
+	struct ebpf_ids ids;
+	struct ebpf_plan p1, p2;
+	struct ebpf_diff df;
+};
+
+static void two_plans_build(struct two_plans *t, const char *ya, const char *yb)
+{
+	ebpf_ids_init(&t->ids);
+	load(&t->f1, ya, "n1");
+	build(t->f1.v, NULL, &t->ids, &t->p1);
+	load(&t->f2, yb, "n1");
+	build(t->f2.v, &t->p1, &t->ids, &t->p2);
+	ebpf_diff(&t->p1, &t->p2, &t->df);
+}
+
+static void two_plans_done(struct two_plans *t)
+{
+	ebpf_diff_done(&t->df);
+	ebpf_plan_done(&t->p1);
+	ebpf_plan_done(&t->p2);
+	ebpf_ids_done(&t->ids);
+	unload(&t->f1);
+	unload(&t->f2);
 }
 
 /* The plan as text: one line per services entry, then per slot. */
@@ -266,10 +296,7 @@ static void test_removal_order(void **state)
 static void test_one_change_at_scale(void **state)
 {
 	struct sbuf a = { 0 }, b = { 0 };
-	struct fixture f1, f2;
-	struct ebpf_ids ids;
-	struct ebpf_plan p1, p2;
-	struct ebpf_diff df;
+	struct two_plans t;
 	char *ya, *yb;
 
 	(void)state;
@@ -289,25 +316,82 @@ static void test_one_change_at_scale(void **state)
 	}
 	ya = sbuf_cstr(&a);
 	yb = sbuf_cstr(&b);
-	ebpf_ids_init(&ids);
-	load(&f1, ya, "n1");
-	build(f1.v, NULL, &ids, &p1);
-	load(&f2, yb, "n1");
-	build(f2.v, &p1, &ids, &p2);
-	ebpf_diff(&p1, &p2, &df);
-	assert_int_equal(df.n_slot_up, 0);
-	assert_int_equal(df.n_svc, 1);
-	assert_int_equal(df.svc[0].kind, EBPF_OP_UPDATE);
-	assert_int_equal(df.svc[0].e.v.count, 2);
-	assert_int_equal(df.n_slot_del, 1);
-	ebpf_diff_done(&df);
-	ebpf_plan_done(&p1);
-	ebpf_plan_done(&p2);
-	ebpf_ids_done(&ids);
-	unload(&f1);
-	unload(&f2);
+	two_plans_build(&t, ya, yb);
+	assert_int_equal(t.df.n_slot_up, 0);
+	assert_int_equal(t.df.n_svc, 1);
+	assert_int_equal(t.df.svc[0].kind, EBPF_OP_UPDATE);
+	assert_int_equal(t.df.svc[0].e.v.count, 2);
+	assert_int_equal(t.df.n_slot_del, 1);
+	two_plans_done(&t);
 	free(ya);
 	free(yb);
+}
+
+#define UDP_SVC(name, ip) SVC(name, "{clusterIP: " ip ", ports: [{name: dns, port: 53, protocol: UDP, targetPort: 8080}]}")
+#define UDP_SLICE(svc, eps)                                                                    \
+	"---\napiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\n"                          \
+	"metadata: {name: " svc "-1, namespace: t, labels: {kubernetes.io/service-name: " svc "}}\n" \
+	"addressType: IPv4\nports: [{name: dns, port: 8080, protocol: UDP}]\nendpoints:\n" eps
+
+/* The gone UDP endpoints of the diff from yaml a to yaml b, as "IP:PORT " text. */
+static char *gone_text(const char *ya, const char *yb)
+{
+	struct two_plans tp;
+	struct kr_backend *gone;
+	struct sbuf t = { 0 };
+	size_t n;
+
+	two_plans_build(&tp, ya, yb);
+	n = ebpf_gone_udp(&tp.p1, &tp.p2, &tp.df, &gone);
+	sbuf_printf(&t, "%s", "");
+	for (size_t i = 0; i < n; i++) {
+		char ip[INET6_ADDRSTRLEN];
+
+		inet_ntop(gone[i].family, gone[i].addr.b, ip, sizeof(ip));
+		sbuf_printf(&t, "%s:%u ", ip, ntohs(gone[i].port));
+	}
+	free(gone);
+	two_plans_done(&tp);
+	return sbuf_cstr(&t);
+}
+
+/*
+ * An endpoint is gone when it left a UDP set and is in no UDP set after the
+ * sync: .6 left dns (its place in TCP web does not count: only UDP sockets
+ * are aborted), .7 left dns2 but stays in dns; adding endpoints removes none.
+ */
+static void test_gone_udp(void **state)
+{
+	const char *before = UDP_SVC("dns", "10.96.0.53")
+		UDP_SLICE("dns", EP("10.244.1.5", "n1") EP("10.244.1.6", "n1") EP("10.244.1.7", "n1"))
+		UDP_SVC("dns2", "10.96.0.54") UDP_SLICE("dns2", EP("10.244.1.7", "n1") EP("10.244.1.8", "n1"))
+		SVC("web", "{clusterIP: 10.96.0.1, " PORTS "}") SLICE("web", EP("10.244.1.6", "n1"));
+	const char *after = UDP_SVC("dns", "10.96.0.53")
+		UDP_SLICE("dns", EP("10.244.1.5", "n1") EP("10.244.1.7", "n1"))
+		UDP_SVC("dns2", "10.96.0.54") UDP_SLICE("dns2", EP("10.244.1.8", "n1"))
+		SVC("web", "{clusterIP: 10.96.0.1, " PORTS "}") SLICE("web", EP("10.244.1.6", "n1"));
+	const char *grown = UDP_SVC("dns", "10.96.0.53")
+		UDP_SLICE("dns", EP("10.244.1.5", "n1") EP("10.244.1.6", "n1") EP("10.244.1.7", "n1")
+			  EP("10.244.1.9", "n1"))
+		UDP_SVC("dns2", "10.96.0.54") UDP_SLICE("dns2", EP("10.244.1.7", "n1") EP("10.244.1.8", "n1"))
+		SVC("web", "{clusterIP: 10.96.0.1, " PORTS "}") SLICE("web", EP("10.244.1.6", "n1"));
+	const char *none = SVC("web", "{clusterIP: 10.96.0.1, " PORTS "}") SLICE("web", EP("10.244.1.6", "n1"));
+	char *t;
+
+	(void)state;
+	t = gone_text(before, after);
+	assert_string_equal(t, "10.244.1.6:8080 ");
+	free(t);
+	t = gone_text(before, grown);
+	assert_string_equal(t, "");
+	free(t);
+	t = gone_text(after, after);
+	assert_string_equal(t, "");
+	free(t);
+	/* both UDP services deleted: every endpoint of theirs is gone */
+	t = gone_text(before, none);
+	assert_string_equal(t, "10.244.1.5:8080 10.244.1.6:8080 10.244.1.7:8080 10.244.1.8:8080 ");
+	free(t);
 }
 
 int main(void)
@@ -317,6 +401,7 @@ int main(void)
 		cmocka_unit_test(test_slots_stable),
 		cmocka_unit_test(test_removal_order),
 		cmocka_unit_test(test_one_change_at_scale),
+		cmocka_unit_test(test_gone_udp),
 	};
 
 	node_addrs[0] = (struct addr){ .family = AF_INET, .bytes = { 192, 168, 0, 1 } };

@@ -6,7 +6,9 @@
  * sync, against the maps as the kernel holds them, which repairs drift), and
  * writes only the changed entries (loader.h), undoing them if any write
  * fails.  The kernel is first touched by the first sync (new() touches
- * nothing): that loads and attaches the programs.
+ * nothing): that loads and attaches the programs.  After a sync that
+ * removed UDP endpoints, the connected UDP sockets translated to them are
+ * aborted (gone.h, udp_abort.h), so their applications reconnect.
  *
  * Only sockets of processes in --cgroup-root are load-balanced: traffic
  * from this node's pods and the node itself.  Traffic from outside the node
@@ -24,8 +26,10 @@
 #include "dataplane/common/nodeport_addrs.h"
 #include "dataplane/dataplane.h"
 #include "dataplane/ebpf/ebpf.h"
+#include "dataplane/ebpf/gone.h"
 #include "dataplane/ebpf/loader.h"
 #include "dataplane/ebpf/plan.h"
+#include "dataplane/ebpf/udp_abort.h"
 
 #define WHO "ebpf"
 
@@ -33,11 +37,13 @@ struct dataplane {
 	struct dp_opts opts;
 	struct ebpf_mode_opts mo;
 	struct ebpf_kernel *k;       /* NULL until the first sync */
+	struct ebpf_udp_abort *ua;   /* NULL: the kernel cannot abort sockets (warned once) */
 	struct ebpf_ids ids;
 	struct ebpf_plan mirror;     /* what the last successful sync left in the maps */
 	bool applied, force_full;
 	struct dp_stats stats;
 	uint64_t entries_written;
+	uint64_t udp_aborted;
 };
 
 static int ebpf_new(const struct dp_opts *opts, struct dataplane **ret)
@@ -59,6 +65,7 @@ static void ebpf_free(struct dataplane *dp)
 {
 	if (!dp)
 		return;
+	ebpf_udp_abort_close(dp->ua);
 	ebpf_kernel_close(dp->k);
 	ebpf_ids_done(&dp->ids);
 	ebpf_plan_done(&dp->mirror);
@@ -78,7 +85,11 @@ static void ebpf_stats(const struct dataplane *dp, struct dp_stats *ret)
 		.name = "kroute_ebpf_slots",
 		.help = "Endpoint slots in the slots map after the last successful sync",
 		.value = dp->mirror.n_slots };
-	ret->n_metrics = 2;
+	ret->metrics[2] = (struct dp_metric){
+		.name = "kroute_ebpf_udp_sockets_aborted_total",
+		.help = "Connected UDP sockets aborted because their endpoint was removed",
+		.counter = true, .value = dp->udp_aborted };
+	ret->n_metrics = 3;
 }
 
 /* The addresses NodePorts answer on for this node's own sockets (--nodeport-addresses). */
@@ -112,7 +123,28 @@ static int open_kernel(struct dataplane *dp, struct diag *d)
 		 " node's pods and its own processes), maps pinned under %s; traffic from outside the"
 		 " node to NodePorts, load-balancer and external IPs is not handled by this mode yet",
 		 dp->mo.cgroup_root, dp->mo.bpf_root);
+	dp->ua = ebpf_udp_abort_open(dp->mo.bpf_root, dp->mo.cgroup_root, d);
 	return 0;
+}
+
+/* Connected UDP sockets to the endpoints this sync removed: aborted, so they connect afresh. */
+static void abort_gone(struct dataplane *dp, const struct ebpf_plan *from,
+		       const struct ebpf_plan *to, const struct ebpf_diff *df, struct diag *d)
+{
+	struct kr_backend *gone;
+	size_t n = dp->ua ? ebpf_gone_udp(from, to, df, &gone) : 0;
+	long aborted;
+
+	if (!n)
+		return;
+	aborted = ebpf_udp_abort_run(dp->ua, gone, n, d);
+	free(gone);
+	if (aborted > 0) {
+		dp->udp_aborted += (uint64_t)aborted;
+		diag_add(d, DIAG_NOTE, NULL, 0, NULL, NULL,
+			 WHO ": %ld connected UDP socket%s to the %zu removed endpoint%s aborted", aborted,
+			 aborted == 1 ? "" : "s", n, n == 1 ? "" : "s");
+	}
 }
 
 static int ebpf_sync(struct dataplane *dp, const struct node_view *v, bool full, struct diag *d)
@@ -149,6 +181,8 @@ static int ebpf_sync(struct dataplane *dp, const struct node_view *v, bool full,
 	tk = mono_ns();
 	r = ebpf_kernel_apply(dp->k, &df, (uint32_t)plan.drop_services, &written, d);
 	dp->stats.last_kernel_ns = mono_ns() - tk;
+	if (r >= 0)
+		abort_gone(dp, from, &plan, &df, d);
 	ebpf_diff_done(&df);
 	if (full)
 		ebpf_plan_done(&kernel);

@@ -143,20 +143,21 @@ static uint32_t random_slots(struct build *b, uint32_t id, const struct ep_set *
 	const struct ebpf_slot_entry *old = prev_slots(b->prev, id, &np);
 	const struct ep **at = xcalloc(n, sizeof(*at));
 	bool *placed = xcalloc(n, sizeof(*placed));
+	struct kr_backend *be = xcalloc(n, sizeof(*be));
 	size_t next = 0;
 
+	for (size_t j = 0; j < n; j++)
+		to_backend(&be[j], set->v[j]);
 	for (size_t i = 0; i < np; i++) {
 		uint32_t s = old[i].k.slot;
 
 		if (s >= n || at[s])
 			continue;
-		for (size_t j = 0; j < n; j++) {
-			struct kr_backend be;
+		/* the endpoint usually sits where it sat (the set's order is stable): looked at first */
+		for (size_t k = 0; k < n; k++) {
+			size_t j = (s + k) % n;
 
-			if (placed[j])
-				continue;
-			to_backend(&be, set->v[j]);
-			if (!memcmp(&be, &old[i].v, sizeof(be))) {
+			if (!placed[j] && !memcmp(&be[j], &old[i].v, sizeof(*be))) {
 				at[s] = set->v[j];
 				placed[j] = true;
 				break;
@@ -174,6 +175,7 @@ static uint32_t random_slots(struct build *b, uint32_t id, const struct ep_set *
 		push_slot(b, id, (uint32_t)s, at[s]);
 	free(at);
 	free(placed);
+	free(be);
 	return (uint32_t)n;
 }
 
@@ -328,8 +330,12 @@ void ebpf_plan_build(const struct node_view *v, const struct ebpf_plan_opts *o,
 		out->drop_services += !!(b.claims[i].e.v.flags & KR_SVC_DROP);
 	}
 	free(b.claims);
-	if (out->n_slots)
-		qsort(out->slots, out->n_slots, sizeof(*out->slots), ebpf_slot_cmp);
+	/* sets keep their ids in the view's order, so the slots usually come sorted: checked first */
+	for (size_t i = 1; i < out->n_slots; i++)
+		if (ebpf_slot_cmp(&out->slots[i - 1], &out->slots[i]) > 0) {
+			qsort(out->slots, out->n_slots, sizeof(*out->slots), ebpf_slot_cmp);
+			break;
+		}
 	/* the sets of this build keep their ids; the others' ids are gone */
 	free_keys(&ids->by_key);
 	ids->by_key = b.used;

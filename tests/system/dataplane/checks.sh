@@ -56,6 +56,32 @@ held_close() {
 }
 other_pod() { if [ "$1" = web-1 ]; then echo web-2; else echo web-1; fi; }
 
+# connected_udp: a connected UDP socket held across its endpoint's removal
+# (service dns; the client sends every 0.1 s and, after an error, connects
+# a new socket, as an application does) ends on the live endpoint instead
+# of being blackholed.  A NAT mode moves the flow itself (it flushes the
+# removed endpoint's conntrack entries, as kube-proxy does); the ebpf mode,
+# which translated the socket once at connect(), aborts it (the client sees
+# ECONNABORTED once) and the new socket is translated afresh.  The removed
+# pod still answers, so only the mode can move the flow.
+check_connected_udp() {
+	local DNS=${SVC_CIP[dns]} out=$DP_DIR/connected-udp.out pid
+	dns_is() { [ "$(kc_probe cli-a1 udp "$DNS" 53 --timeout 700 </dev/null | sed -E 's/^pod=([^ ]+) .*/\1/')" = "$1" ]; }
+	dp_endpoints t/dns 8080/UDP:dns web-1
+	kc_wait_for -t 10 dns_is web-1 && ok || bad "connected UDP: dns does not point at web-1 alone"
+	kc_probe cli-a1 udp "$DNS" 53 --keep --count 60 --interval 100 --timeout 500 </dev/null >"$out" 2>&1 &
+	pid=$!
+	sleep 1
+	dp_endpoints t/dns 8080/UDP:dns web-2
+	wait "$pid"
+	check "a connected UDP socket held across its endpoint's removal: web-1, then web-2" \
+		"$(sed -nE 's/^pod=([^ ]+) .*/\1/p' "$out" | uniq | tr '\n' ' ')" "web-1 web-2 "
+	check "the held socket's last 10 datagrams answered by web-2" \
+		"$(tail -n 10 "$out" | grep -c '^pod=web-2 ')" 10
+	check "at most 3 of its 60 datagrams unanswered ($(grep -v '^pod=' "$out" | sort | uniq -c | tr -s ' \n' ' '))" \
+		"$(($(grep -vc '^pod=' "$out") <= 3))" 1
+}
+
 # held_on_removed NAME (service hold, from check_held_connections): both pods
 # serve; a held connection NAME is opened, and its pod removed.  Sets the
 # caller's first (that pod), other and removed_at (ms); returns once the

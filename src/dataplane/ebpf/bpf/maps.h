@@ -11,6 +11,8 @@
  *   kr_revnat     (LRU) socket . backend -> the service address the socket asked for
  *   kr_state      one entry: how many services are flagged drop (the packet
  *                 filter looks at nothing while there are none)
+ *   kr_gone       backend -> 1: the endpoints a sync removed, while
+ *                 udp_abort.bpf.c aborts the UDP sockets connected to them
  */
 #ifndef KROUTE_EBPF_MAPS_H
 #define KROUTE_EBPF_MAPS_H
@@ -21,6 +23,7 @@
 #define KR_MAX_SLOTS (1u << 21)
 #define KR_MAX_AFFINITY 65536
 #define KR_MAX_REVNAT 262144
+#define KR_MAX_GONE 65536     /* endpoints removed by one sync (udp_abort.bpf.c's kr_gone) */
 
 /* kr_svc.flags */
 #define KR_SVC_REJECT 0x1u   /* no endpoint anywhere: connect()/sendmsg() fail with ECONNREFUSED */

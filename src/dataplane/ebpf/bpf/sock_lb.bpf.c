@@ -56,12 +56,7 @@ struct {
 	__type(value, struct kr_aff);
 } kr_affinity SEC(".maps");
 
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, KR_MAX_REVNAT);
-	__type(key, struct kr_revnat_key);
-	__type(value, struct kr_backend);
-} kr_revnat SEC(".maps");
+#include "revnat_map.h" /* kr_revnat */
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
