@@ -81,11 +81,13 @@ static char *plan_text(const struct ebpf_plan *p)
 		const struct ebpf_svc_entry *e = &p->svcs[i];
 
 		inet_ntop(e->k.family, e->k.addr.b, ip, sizeof(ip));
-		sbuf_printf(&b, "svc %s:%u/%s id=%u count=%u%s%s%s aff=%u\n", ip, ntohs(e->k.port),
+		sbuf_printf(&b, "%s %s:%u/%s id=%u count=%u%s%s%s%s aff=%u\n",
+			    e->k.scope == KR_SCOPE_OUTSIDE ? "out" : "svc", ip, ntohs(e->k.port),
 			    e->k.proto == 6 ? "tcp" : "udp", e->v.id, e->v.count,
 			    e->v.flags & KR_SVC_REJECT ? " reject" : "",
 			    e->v.flags & KR_SVC_DROP ? " drop" : "",
-			    e->v.flags & KR_SVC_AFFINITY ? " affinity" : "", e->v.affinity_s);
+			    e->v.flags & KR_SVC_AFFINITY ? " affinity" : "",
+			    e->v.flags & KR_SVC_SNAT ? " snat" : "", e->v.affinity_s);
 	}
 	for (size_t i = 0; i < p->n_slots; i++) {
 		const struct ebpf_slot_entry *e = &p->slots[i];
@@ -149,7 +151,25 @@ static const struct plan_case cases[] = {
 	      " ports: [{name: http, port: 80, targetPort: 8080, nodePort: 30080}]}")
 	  SLICE("np", EP("10.244.2.5", "n2")), "n1",
 	  { "svc 192.168.0.1:30080/tcp id=1 count=1 aff=0\n", "svc 127.0.0.1:30080/tcp id=1",
-	    "svc 10.96.0.5:80/tcp id=1", "slot 1.0 10.244.2.5:8080\n" }, { "drop", "reject" } },
+	    "svc 10.96.0.5:80/tcp id=1", "slot 1.0 10.244.2.5:8080\n",
+	    "out 192.168.0.1:30080/tcp id=0 count=0 drop aff=0\n" }, { "reject", "snat" } },
+	{ "NodePort with externalTrafficPolicy Cluster from outside: the cluster set, SNAT",
+	  SVC("np", "{type: NodePort, clusterIP: 10.96.0.5,"
+	      " ports: [{name: http, port: 80, targetPort: 8080, nodePort: 30080}]}")
+	  SLICE("np", EP("10.244.1.5", "n1") EP("10.244.2.5", "n2")), "n1",
+	  { "out 192.168.0.1:30080/tcp id=1 count=2 snat aff=0\n",
+	    "svc 192.168.0.1:30080/tcp id=1 count=2 aff=0\n" }, { "drop", "reject" } },
+	{ "LB IP with externalTrafficPolicy Local from outside: the local set, no SNAT; a Service"
+	  " without endpoints: reject from outside too",
+	  SVC("lb", "{type: LoadBalancer, clusterIP: 10.96.0.6, externalTrafficPolicy: Local,"
+	      " ports: [{name: http, port: 80, targetPort: 8080, nodePort: 30081}]}\n"
+	      "status: {loadBalancer: {ingress: [{ip: 198.51.100.9}]}}")
+	  SLICE("lb", EP("10.244.1.5", "n1") EP("10.244.2.5", "n2"))
+	  SVC("empty", "{type: NodePort, clusterIP: 10.96.0.7,"
+	      " ports: [{name: http, port: 80, targetPort: 8080, nodePort: 30082}]}"), "n1",
+	  { "out 198.51.100.9:80/tcp id=2 count=1 aff=0\n", "slot 2.0 10.244.1.5:8080\n",
+	    "svc 198.51.100.9:80/tcp id=1 count=2 aff=0\n",
+	    "out 192.168.0.1:30082/tcp id=0 count=0 reject aff=0\n" }, { "snat", "slot 2.1" } },
 	{ "external and LB IPs from inside: the cluster set",
 	  SVC("lb", "{type: LoadBalancer, clusterIP: 10.96.0.6, externalIPs: [192.0.2.7],"
 	      " ports: [{name: http, port: 80, targetPort: 8080, nodePort: 30081}]}\n"

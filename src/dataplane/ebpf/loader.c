@@ -439,7 +439,8 @@ int ebpf_kernel_read(struct ebpf_kernel *k, struct ebpf_plan *ret, struct diag *
 	for (size_t i = 0; i < n; i++) {
 		ret->svcs[i].k = ((struct kr_svc_key *)keys)[i];
 		ret->svcs[i].v = ((struct kr_svc *)vals)[i];
-		ret->drop_services += !!(ret->svcs[i].v.flags & KR_SVC_DROP);
+		ret->drop_services += ret->svcs[i].k.scope == KR_SCOPE_SOCKET &&
+				      (ret->svcs[i].v.flags & KR_SVC_DROP);
 	}
 	ret->n_svcs = ret->cap_svcs = n;
 	free(keys);

@@ -281,6 +281,23 @@ static int external_action(const struct port_view *pv)
 	return pv->cat.cluster.n ? ACTION_FORWARD : ACTION_REJECT;
 }
 
+/*
+ * The same address for packets from outside the node (the tc program): the
+ * route's own endpoint set and action (the local set under ETP Local), SNAT
+ * where the view masquerades.
+ */
+static void claim_outside(struct build *b, const struct port_view *pv, const struct route *r,
+			  const struct addr *a)
+{
+	struct ebpf_svc_entry *e;
+
+	claim(b, pv, a, r->port, r->action, r->uses_local);
+	e = &b->claims[b->n_claims - 1].e;
+	e->k.scope = KR_SCOPE_OUTSIDE;
+	if (r->masquerade && e->v.count)
+		e->v.flags |= KR_SVC_SNAT;
+}
+
 static void plan_port(struct build *b, const struct port_view *pv, const struct ebpf_plan_opts *o)
 {
 	if (pv->port->proto != PROTO_TCP && pv->port->proto != PROTO_UDP)
@@ -297,14 +314,18 @@ static void plan_port(struct build *b, const struct port_view *pv, const struct 
 			break;
 		case ROUTE_NODE_PORT:
 			for (size_t j = 0; j < o->n_nodeport_addrs; j++)
-				if (o->nodeport_addrs[j].family == pv->family)
+				if (o->nodeport_addrs[j].family == pv->family) {
 					claim(b, pv, &o->nodeport_addrs[j], r->port, external_action(pv),
 					      false);
+					claim_outside(b, pv, r, &o->nodeport_addrs[j]);
+				}
 			break;
 		case ROUTE_LOAD_BALANCER:
 		case ROUTE_EXTERNAL_IP:
-			if (r->addr.family == pv->family)
+			if (r->addr.family == pv->family) {
 				claim(b, pv, &r->addr, r->port, external_action(pv), false);
+				claim_outside(b, pv, r, &r->addr);
+			}
 			break;
 		}
 	}
@@ -325,7 +346,8 @@ void ebpf_plan_build(const struct node_view *v, const struct ebpf_plan_opts *o,
 		if (i && !ebpf_svc_cmp(&b.claims[i].e, &b.claims[i - 1].e))
 			continue; /* a second service with the same address: the first keeps it */
 		VEC_PUSH(out->svcs, out->n_svcs, out->cap_svcs, b.claims[i].e);
-		out->drop_services += !!(b.claims[i].e.v.flags & KR_SVC_DROP);
+		out->drop_services += b.claims[i].e.k.scope == KR_SCOPE_SOCKET &&
+				      (b.claims[i].e.v.flags & KR_SVC_DROP);
 	}
 	free(b.claims);
 	if (out->n_slots)
