@@ -154,8 +154,12 @@ static int ebpf_sync(struct dataplane *dp, const struct node_view *v, bool full,
 	full = full || !dp->applied || dp->force_full;
 	if (full) {
 		r = ebpf_kernel_read(dp->k, &kernel, d);
-		if (r < 0)
+		if (r >= 0 && dp->tc)
+			r = ebpf_tc_read_ranges(dp->tc, &kernel, d);
+		if (r < 0) {
+			ebpf_plan_done(&kernel);
 			goto out;
+		}
 		/* ids in the maps (an earlier run's) are never reused for other sets */
 		for (size_t i = 0; i < kernel.n_slots; i++)
 			if (kernel.slots[i].k.id >= dp->ids.next)
@@ -169,7 +173,15 @@ static int ebpf_sync(struct dataplane *dp, const struct node_view *v, bool full,
 	free(np);
 	ebpf_diff(from, &plan, &df);
 	tk = mono_ns();
-	r = ebpf_kernel_apply(dp->k, &df, (uint32_t)plan.drop_services, &written, d);
+	/* source ranges before the services that name them, deleted after (tc.h) */
+	r = dp->tc ? ebpf_tc_ranges(dp->tc, from, &plan, true, &written, d) : 0;
+	if (r >= 0) {
+		r = ebpf_kernel_apply(dp->k, &df, (uint32_t)plan.drop_services, &written, d);
+		if (r < 0 && dp->tc)
+			ebpf_tc_ranges(dp->tc, &plan, from, false, &written, d); /* undoes the adds */
+		else if (dp->tc)
+			r = ebpf_tc_ranges(dp->tc, from, &plan, false, &written, d);
+	}
 	dp->stats.last_kernel_ns = mono_ns() - tk;
 	ebpf_diff_done(&df);
 	if (full)

@@ -45,6 +45,7 @@ void ebpf_plan_done(struct ebpf_plan *p)
 {
 	free(p->svcs);
 	free(p->slots);
+	free(p->ranges);
 	ebpf_plan_init(p);
 }
 
@@ -64,8 +65,15 @@ int ebpf_slot_cmp(const void *a, const void *b)
 	return x->slot < y->slot ? -1 : x->slot > y->slot;
 }
 
+int ebpf_range_cmp(const void *a, const void *b)
+{
+	return memcmp(a, b, sizeof(struct kr_range_key));
+}
+
 void ebpf_plan_sort(struct ebpf_plan *p)
 {
+	if (p->n_ranges)
+		qsort(p->ranges, p->n_ranges, sizeof(*p->ranges), ebpf_range_cmp);
 	if (p->n_svcs)
 		qsort(p->svcs, p->n_svcs, sizeof(*p->svcs), ebpf_svc_cmp);
 	if (p->n_slots)
@@ -296,6 +304,22 @@ static void claim_outside(struct build *b, const struct port_view *pv, const str
 	e->k.scope = KR_SCOPE_OUTSIDE;
 	if (r->masquerade && e->v.count)
 		e->v.flags |= KR_SVC_SNAT;
+	if (!r->n_source_ranges)
+		return;
+	e->v.flags |= KR_SVC_RANGES;
+	for (size_t i = 0; i < r->n_source_ranges; i++) {
+		const struct cidr *c = &r->source_ranges[i];
+		struct kr_range_key rk = { .svc = e->k };
+
+		if (c->addr.family != a->family)
+			continue;
+		rk.prefixlen = (uint32_t)KR_RANGE_SVC_BITS + c->prefix;
+		memcpy(rk.src.b, c->addr.bytes, a->family == AF_INET ? 4 : 16);
+		/* the kernel's trie matches prefixlen bits: host bits set would make two keys one */
+		for (unsigned bit = c->prefix; bit < 128; bit++)
+			rk.src.b[bit / 8] &= (uint8_t)~(0x80u >> (bit % 8));
+		VEC_PUSH(b->out->ranges, b->out->n_ranges, b->out->cap_ranges, rk);
+	}
 }
 
 static void plan_port(struct build *b, const struct port_view *pv, const struct ebpf_plan_opts *o)
@@ -352,6 +376,15 @@ void ebpf_plan_build(const struct node_view *v, const struct ebpf_plan_opts *o,
 	free(b.claims);
 	if (out->n_slots)
 		qsort(out->slots, out->n_slots, sizeof(*out->slots), ebpf_slot_cmp);
+	if (out->n_ranges) {
+		size_t m = 1;
+
+		qsort(out->ranges, out->n_ranges, sizeof(*out->ranges), ebpf_range_cmp);
+		for (size_t i = 1; i < out->n_ranges; i++) /* a range listed twice */
+			if (ebpf_range_cmp(&out->ranges[i], &out->ranges[m - 1]))
+				out->ranges[m++] = out->ranges[i];
+		out->n_ranges = m;
+	}
 	/* the sets of this build keep their ids; the others' ids are gone */
 	free_keys(&ids->by_key);
 	ids->by_key = b.used;

@@ -248,3 +248,69 @@ out:
 	if_freenameindex(ifs);
 	return r;
 }
+
+int ebpf_tc_ranges(struct ebpf_tc *t, const struct ebpf_plan *from, const struct ebpf_plan *to,
+		   bool add, size_t *written, struct diag *d)
+{
+	/* add: to's keys missing in from; delete: from's keys missing in to */
+	const struct ebpf_plan *have = add ? to : from, *other = add ? from : to;
+	int fd = bpf_map__fd(t->skel->maps.kr_src_ranges);
+	const struct kr_range_key **done = xcalloc(have->n_ranges + 1, sizeof(*done));
+	size_t n_done = 0, j = 0;
+	uint32_t one = 1;
+	int r = 0;
+
+	for (size_t i = 0; i < have->n_ranges; i++) {
+		int c = 1;
+
+		while (j < other->n_ranges && (c = ebpf_range_cmp(&other->ranges[j], &have->ranges[i])) < 0)
+			j++;
+		if (j < other->n_ranges && !c)
+			continue;
+		r = add ? bpf_map_update_elem(fd, &have->ranges[i], &one, BPF_ANY)
+			: bpf_map_delete_elem(fd, &have->ranges[i]);
+		if (r < 0 && !add && errno == ENOENT)
+			r = 0; /* gone already */
+		if (r < 0) {
+			r = -errno;
+			break;
+		}
+		done[n_done++] = &have->ranges[i];
+	}
+	if (r < 0) {
+		diag_add(d, DIAG_ERROR, NULL, 0, NULL, NULL,
+			 WHO ": writing the source ranges map: %s%s; the changes of this sync were undone",
+			 strerror(-r), r == -E2BIG || r == -ENOMEM ? " (the map is full)" : "");
+		while (n_done--)
+			if (add)
+				bpf_map_delete_elem(fd, done[n_done]);
+			else
+				bpf_map_update_elem(fd, done[n_done], &one, BPF_ANY);
+	} else {
+		*written += n_done;
+	}
+	free(done);
+	return r;
+}
+
+int ebpf_tc_read_ranges(struct ebpf_tc *t, struct ebpf_plan *p, struct diag *d)
+{
+	int fd = bpf_map__fd(t->skel->maps.kr_src_ranges);
+	struct kr_range_key k, next;
+	bool first = true;
+
+	/* an LPM trie has no batch lookup: walked key by key */
+	while (!bpf_map_get_next_key(fd, first ? NULL : &k, &next)) {
+		VEC_PUSH(p->ranges, p->n_ranges, p->cap_ranges, next);
+		k = next;
+		first = false;
+	}
+	if (errno != ENOENT) {
+		diag_add(d, DIAG_ERROR, NULL, 0, NULL, NULL, WHO ": reading the source ranges back: %s",
+			 strerror(errno));
+		return -errno;
+	}
+	if (p->n_ranges)
+		qsort(p->ranges, p->n_ranges, sizeof(*p->ranges), ebpf_range_cmp);
+	return 0;
+}

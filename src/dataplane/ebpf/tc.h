@@ -15,6 +15,11 @@
 #ifndef KROUTE_DATAPLANE_EBPF_TC_H
 #define KROUTE_DATAPLANE_EBPF_TC_H
 
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "dataplane/ebpf/plan.h"
+
 struct diag;
 struct ebpf_tc;
 
@@ -33,5 +38,16 @@ int ebpf_tc_open(const char *bpf_root, const char *devices, struct ebpf_tc **ret
  */
 int ebpf_tc_attach(struct ebpf_tc *t, struct diag *d);
 void ebpf_tc_close(struct ebpf_tc *t);
+
+/*
+ * The source ranges (kr_src_ranges, plan.h's ranges): add writes those of
+ * to that from lacks (before the services that name them are written);
+ * else deletes those of from that to lacks (after).  On a failure it
+ * undoes its own writes and returns a negative errno.  *written counts.
+ */
+int ebpf_tc_ranges(struct ebpf_tc *t, const struct ebpf_plan *from, const struct ebpf_plan *to,
+		   bool add, size_t *written, struct diag *d);
+/* Reads kr_src_ranges into p's ranges (sorted), for a full sync's diff. */
+int ebpf_tc_read_ranges(struct ebpf_tc *t, struct ebpf_plan *p, struct diag *d);
 
 #endif

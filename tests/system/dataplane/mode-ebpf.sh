@@ -20,7 +20,7 @@
 #                masquerade for in-cluster clients (a pod keeps its own
 #                address, hairpin included) and loadBalancerSourceRanges
 #                are not checked for them (rows marked !socket-lb)
-MODE_CAPS=(kernel-nat localhost-nodeports affinity-timeout socket-lb)
+MODE_CAPS=(kernel-nat localhost-nodeports affinity-timeout socket-lb from-outside)
 MODE_CMDS=(bpftool)
 KC_CGROUPS=1
 

@@ -13,6 +13,8 @@
  *                 filter looks at nothing while there are none)
  *   kr_ct         (LRU, tc) a flow's 5-tuple, both ways -> how to rewrite it
  *   kr_tc_affinity (LRU, tc) client address . id -> slot, backend, last use
+ *   kr_src_ranges (LPM, tc) service key . source prefix -> 1: the sources a
+ *                 service flagged KR_SVC_RANGES accepts
  *
  * kr_services holds two scopes of entries (kr_svc_key.scope): what a socket
  * of this node may connect to (KR_SCOPE_SOCKET, the cgroup programs), and
@@ -35,6 +37,7 @@
 #define KR_SVC_DROP 0x2u     /* none on this node under a Local policy: packets are dropped */
 #define KR_SVC_AFFINITY 0x4u /* sessionAffinity ClientIP (timeout in affinity_s) */
 #define KR_SVC_SNAT 0x8u     /* outside scope: the source becomes the node's address (ETP Cluster) */
+#define KR_SVC_RANGES 0x10u  /* outside scope: only sources in kr_src_ranges (loadBalancerSourceRanges) */
 
 /* An address as both families store it: IPv4 in the first 4 bytes, the rest 0. */
 struct kr_addr {
@@ -117,6 +120,15 @@ struct kr_tc_aff_key {
 	__u32 pad;
 };
 
+/* kr_src_ranges: prefixlen counts the service key's bits (all of them) and the source prefix's. */
+struct kr_range_key {
+	__u32 prefixlen;
+	struct kr_svc_key svc;
+	struct kr_addr src;
+};
+
+#define KR_RANGE_SVC_BITS (8 * sizeof(struct kr_svc_key))
+#define KR_MAX_RANGES 65536
 #define KR_MAX_CT 262144
 #define KR_MAX_TC_AFFINITY 65536
 

@@ -24,6 +24,8 @@
  * the kernel's forwarding instead, a packet whose source is now one of the
  * node's own addresses would be dropped as a martian.
  *
+ * An LB IP with loadBalancerSourceRanges (KR_SVC_RANGES) drops packets
+ * from sources outside them (kr_src_ranges, one LPM trie for all).
  * A service without endpoints, or flagged drop (ETP Local without a local
  * endpoint), drops the packet: the client times out (no TCP reset or ICMP
  * error is generated here; ../README.md says so).
@@ -79,6 +81,14 @@ struct {
 	__type(key, struct kr_tc_aff_key);
 	__type(value, struct kr_aff);
 } kr_tc_affinity SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, KR_MAX_RANGES);
+	__type(key, struct kr_range_key);
+	__type(value, __u32);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+} kr_src_ranges SEC(".maps");
 
 /* Where the fields this program reads and writes are in one packet. */
 struct pkt {
@@ -423,6 +433,14 @@ int kr_tc_ingress(struct __sk_buff *skb)
 	svc = bpf_map_lookup_elem(&kr_services, &key);
 	if (!svc)
 		return TC_ACT_OK;
+	if (svc->flags & KR_SVC_RANGES) {
+		struct kr_range_key rk = { .prefixlen = KR_RANGE_SVC_BITS + 128 };
+
+		rk.svc = key;
+		rk.src = p.k.src;
+		if (!bpf_map_lookup_elem(&kr_src_ranges, &rk))
+			return TC_ACT_SHOT; /* a source outside loadBalancerSourceRanges */
+	}
 	if (ct && !p.syn && still_valid(ct, svc)) {
 		ct->last_ns = bpf_ktime_get_ns();
 		fwd = *ct;
