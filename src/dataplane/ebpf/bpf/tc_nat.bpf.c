@@ -26,9 +26,9 @@
  *
  * An LB IP with loadBalancerSourceRanges (KR_SVC_RANGES) drops packets
  * from sources outside them (kr_src_ranges, one LPM trie for all).
- * A service without endpoints, or flagged drop (ETP Local without a local
- * endpoint), drops the packet: the client times out (no TCP reset or ICMP
- * error is generated here; ../README.md says so).
+ * A service without endpoints (KR_SVC_REJECT) is refused with an ICMP port
+ * unreachable (IPv4; IPv6 packets are dropped); one flagged drop (ETP Local
+ * without a local endpoint) drops the packet: the client times out.
  */
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
@@ -344,6 +344,67 @@ static __always_inline int still_valid(const struct kr_ct *f, const struct kr_sv
 	return x[0] == y[0] && x[1] == y[1];
 }
 
+static __always_inline __u16 csum_fold(__s64 sum)
+{
+	__u32 s = (__u32)sum;
+
+	s = (s & 0xffff) + (s >> 16);
+	s = (s & 0xffff) + (s >> 16);
+	return (__u16)~s;
+}
+
+struct icmp_unreach {
+	__u8 type, code;
+	__u16 check;
+	__u32 unused;
+};
+
+/*
+ * A refusal, as kube-proxy's REJECT: the packet becomes an ICMP port
+ * unreachable to its sender (quoting its IP header and first 8 bytes, so
+ * a TCP connect fails with ECONNREFUSED), sent back out of the interface it
+ * came in on to the MAC address it came from.  IPv4 without IP options
+ * only; anything else is dropped.
+ */
+static __always_inline int reject(struct __sk_buff *skb, const struct pkt *p)
+{
+	__u8 quote[sizeof(struct iphdr) + 8];
+	struct icmp_unreach icmp = { .type = 3, .code = 3 }; /* destination / port unreachable */
+	struct iphdr ip = {}, orig;
+	struct ethhdr eth;
+	__u8 mac[ETH_ALEN];
+	__s64 sum;
+
+	if (p->k.family != AF_INET || p->l4 != ETH_HLEN + sizeof(struct iphdr))
+		return TC_ACT_SHOT;
+	if (bpf_skb_load_bytes(skb, 0, &eth, sizeof(eth)) < 0 ||
+	    bpf_skb_load_bytes(skb, ETH_HLEN, quote, sizeof(quote)) < 0)
+		return TC_ACT_SHOT;
+	__builtin_memcpy(&orig, quote, sizeof(orig));
+	ip.version = 4;
+	ip.ihl = 5;
+	ip.ttl = 64;
+	ip.protocol = IPPROTO_ICMP;
+	ip.tot_len = bpf_htons(sizeof(ip) + sizeof(icmp) + sizeof(quote));
+	ip.saddr = orig.daddr;
+	ip.daddr = orig.saddr;
+	ip.check = csum_fold(bpf_csum_diff(NULL, 0, (__be32 *)&ip, sizeof(ip), 0));
+	sum = bpf_csum_diff(NULL, 0, (__be32 *)&icmp, sizeof(icmp), 0);
+	sum = bpf_csum_diff(NULL, 0, (__be32 *)quote, sizeof(quote), (__u32)sum);
+	icmp.check = csum_fold(sum);
+	__builtin_memcpy(mac, eth.h_dest, ETH_ALEN);
+	__builtin_memcpy(eth.h_dest, eth.h_source, ETH_ALEN);
+	__builtin_memcpy(eth.h_source, mac, ETH_ALEN);
+	/* [room][eth][orig IP][L4...] -> [eth][IP][ICMP][orig IP][8 bytes of L4] */
+	if (bpf_skb_change_head(skb, sizeof(ip) + sizeof(icmp), 0) < 0 ||
+	    bpf_skb_store_bytes(skb, 0, &eth, sizeof(eth), 0) < 0 ||
+	    bpf_skb_store_bytes(skb, ETH_HLEN, &ip, sizeof(ip), 0) < 0 ||
+	    bpf_skb_store_bytes(skb, ETH_HLEN + sizeof(ip), &icmp, sizeof(icmp), 0) < 0 ||
+	    bpf_skb_change_tail(skb, ETH_HLEN + sizeof(ip) + sizeof(icmp) + sizeof(quote), 0) < 0)
+		return TC_ACT_SHOT;
+	return (int)bpf_redirect(skb->ifindex, 0);
+}
+
 /*
  * A new flow to svc: picks the endpoint, the source (SNAT) and its port,
  * and records both directions.  TC_ACT_* to return, or -1 on success with
@@ -360,7 +421,9 @@ static __always_inline int new_flow(struct __sk_buff *skb, const struct pkt *p,
 	__u64 h;
 	int i;
 
-	if (svc->flags & (KR_SVC_DROP | KR_SVC_REJECT) || !svc->count)
+	if (svc->flags & KR_SVC_REJECT)
+		return reject(skb, p);
+	if (svc->flags & KR_SVC_DROP || !svc->count)
 		return TC_ACT_SHOT;
 	be = pick(p, svc, &slot);
 	if (!be)
