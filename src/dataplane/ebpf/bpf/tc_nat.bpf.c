@@ -359,48 +359,63 @@ struct icmp_unreach {
 	__u32 unused;
 };
 
+#define QUOTE_MIN (sizeof(struct iphdr) + 8)
+#define QUOTE_MAX 128
+
 /*
  * A refusal, as kube-proxy's REJECT: the packet becomes an ICMP port
  * unreachable to its sender (quoting its IP header and first 8 bytes, so
  * a TCP connect fails with ECONNREFUSED), sent back out of the interface it
- * came in on to the MAC address it came from.  IPv4 without IP options
- * only; anything else is dropped.
+ * came in on to the MAC address it came from.  A packet whose checksum is
+ * still to be computed (CHECKSUM_PARTIAL: sent from a namespace of this
+ * host over a veth) cannot be cut short of its L4 checksum field: then the
+ * whole datagram is quoted (up to QUOTE_MAX bytes).  IPv4 without IP
+ * options only; anything else is dropped.
  */
 static __always_inline int reject(struct __sk_buff *skb, const struct pkt *p)
 {
-	__u8 quote[sizeof(struct iphdr) + 8];
+	__u8 quote[QUOTE_MAX] = {};
 	struct icmp_unreach icmp = { .type = 3, .code = 3 }; /* destination / port unreachable */
 	struct iphdr ip = {}, orig;
 	struct ethhdr eth;
 	__u8 mac[ETH_ALEN];
+	__u32 qlen;
 	__s64 sum;
 
 	if (p->k.family != AF_INET || p->l4 != ETH_HLEN + sizeof(struct iphdr))
 		return TC_ACT_SHOT;
 	if (bpf_skb_load_bytes(skb, 0, &eth, sizeof(eth)) < 0 ||
-	    bpf_skb_load_bytes(skb, ETH_HLEN, quote, sizeof(quote)) < 0)
+	    bpf_skb_load_bytes(skb, ETH_HLEN, &orig, sizeof(orig)) < 0)
 		return TC_ACT_SHOT;
-	__builtin_memcpy(&orig, quote, sizeof(orig));
+	qlen = bpf_ntohs(orig.tot_len);
+	if (qlen < QUOTE_MIN || skb->len < ETH_HLEN + qlen)
+		return TC_ACT_SHOT;
+	if (!bpf_skb_change_tail(skb, ETH_HLEN + QUOTE_MIN, 0))
+		qlen = QUOTE_MIN;
+	else if (qlen > QUOTE_MAX || skb->len != ETH_HLEN + qlen)
+		return TC_ACT_SHOT;
+	if (bpf_skb_load_bytes(skb, ETH_HLEN, quote, qlen) < 0)
+		return TC_ACT_SHOT;
 	ip.version = 4;
 	ip.ihl = 5;
 	ip.ttl = 64;
 	ip.protocol = IPPROTO_ICMP;
-	ip.tot_len = bpf_htons(sizeof(ip) + sizeof(icmp) + sizeof(quote));
+	ip.tot_len = bpf_htons(sizeof(ip) + sizeof(icmp) + qlen);
 	ip.saddr = orig.daddr;
 	ip.daddr = orig.saddr;
 	ip.check = csum_fold(bpf_csum_diff(NULL, 0, (__be32 *)&ip, sizeof(ip), 0));
 	sum = bpf_csum_diff(NULL, 0, (__be32 *)&icmp, sizeof(icmp), 0);
-	sum = bpf_csum_diff(NULL, 0, (__be32 *)quote, sizeof(quote), (__u32)sum);
+	/* the quote's zero padding up to a multiple of 4 adds nothing to the sum */
+	sum = bpf_csum_diff(NULL, 0, (__be32 *)quote, (qlen + 3) & ~3u, (__u32)sum);
 	icmp.check = csum_fold(sum);
 	__builtin_memcpy(mac, eth.h_dest, ETH_ALEN);
 	__builtin_memcpy(eth.h_dest, eth.h_source, ETH_ALEN);
 	__builtin_memcpy(eth.h_source, mac, ETH_ALEN);
-	/* [room][eth][orig IP][L4...] -> [eth][IP][ICMP][orig IP][8 bytes of L4] */
+	/* [room][eth][orig IP][L4...] -> [eth][IP][ICMP][orig IP][L4...] */
 	if (bpf_skb_change_head(skb, sizeof(ip) + sizeof(icmp), 0) < 0 ||
 	    bpf_skb_store_bytes(skb, 0, &eth, sizeof(eth), 0) < 0 ||
 	    bpf_skb_store_bytes(skb, ETH_HLEN, &ip, sizeof(ip), 0) < 0 ||
-	    bpf_skb_store_bytes(skb, ETH_HLEN + sizeof(ip), &icmp, sizeof(icmp), 0) < 0 ||
-	    bpf_skb_change_tail(skb, ETH_HLEN + sizeof(ip) + sizeof(icmp) + sizeof(quote), 0) < 0)
+	    bpf_skb_store_bytes(skb, ETH_HLEN + sizeof(ip), &icmp, sizeof(icmp), 0) < 0)
 		return TC_ACT_SHOT;
 	return (int)bpf_redirect(skb->ifindex, 0);
 }
