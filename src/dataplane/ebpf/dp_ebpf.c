@@ -112,6 +112,8 @@ static int open_kernel(struct dataplane *dp, struct diag *d)
 
 	if (dp->k)
 		return dp->tc ? ebpf_tc_attach(dp->tc, d) : 0;
+	if (tc && dp->mo.tc_devices && (r = ebpf_tc_check_devices(dp->mo.tc_devices, d)) < 0)
+		return r;
 	r = ebpf_kernel_open(dp->mo.bpf_root, dp->mo.cgroup_root, dp->mo.max_services, &dp->k, d);
 	if (r < 0)
 		return r;

@@ -29,7 +29,6 @@ struct ebpf_tc {
 	char *devices;              /* the --tc-devices list, or NULL: every interface but lo */
 	unsigned *done;             /* ifindexes this process attached (or moved) */
 	size_t n_done, cap_done;
-	bool checked_names;         /* the named devices were found once */
 };
 
 /* A shared map: the socket programs' pinned one (their loader ran first). */
@@ -202,6 +201,22 @@ static void remove_stale(const struct ebpf_tc *t, const struct if_nameindex *ifs
 	closedir(dir);
 }
 
+int ebpf_tc_check_devices(const char *devices, struct diag *d)
+{
+	char *list = xstrdup(devices), *save = NULL;
+	int r = 0;
+
+	for (char *n = strtok_r(list, ",", &save); n; n = strtok_r(NULL, ",", &save)) {
+		if (!if_nametoindex(n)) {
+			diag_add(d, DIAG_ERROR, NULL, 0, NULL, NULL,
+				 WHO ": --tc-devices: no interface %s here", n);
+			r = -ENODEV;
+		}
+	}
+	free(list);
+	return r;
+}
+
 int ebpf_tc_attach(struct ebpf_tc *t, struct diag *d)
 {
 	struct if_nameindex *ifs = if_nameindex();
@@ -212,22 +227,6 @@ int ebpf_tc_attach(struct ebpf_tc *t, struct diag *d)
 		diag_add(d, DIAG_ERROR, NULL, 0, NULL, NULL, WHO ": listing interfaces: %s",
 			 strerror(-r));
 		return r;
-	}
-	if (t->devices && !t->checked_names) {
-		/* every named device must exist the first time */
-		char *list = xstrdup(t->devices), *save = NULL;
-
-		for (char *n = strtok_r(list, ",", &save); n; n = strtok_r(NULL, ",", &save)) {
-			if (!if_nametoindex(n)) {
-				diag_add(d, DIAG_ERROR, NULL, 0, NULL, NULL,
-					 WHO ": --tc-devices: no interface %s here", n);
-				r = -ENODEV;
-			}
-		}
-		free(list);
-		if (r < 0)
-			goto out;
-		t->checked_names = true;
 	}
 	for (struct if_nameindex *i = ifs; i->if_index; i++) {
 		if (is_done(t, i->if_index))

@@ -31,10 +31,11 @@ struct ebpf_tc;
  * negative errno with the reason in d.
  */
 int ebpf_tc_open(const char *bpf_root, const char *devices, struct ebpf_tc **ret, struct diag *d);
+/* Every interface the comma-separated list names exists (checked before anything is loaded). */
+int ebpf_tc_check_devices(const char *devices, struct diag *d);
 /*
  * Attaches the program to every selected interface that does not have it
- * from this process yet.  A named device that does not exist is an error
- * (the first time); an interface that vanished meanwhile is not.
+ * from this process yet (a named one that is gone meanwhile is skipped).
  */
 int ebpf_tc_attach(struct ebpf_tc *t, struct diag *d);
 void ebpf_tc_close(struct ebpf_tc *t);
