@@ -15,6 +15,7 @@
 
 #include "core/diag.h"
 #include "core/util.h"
+#include "dataplane/ebpf/loader.h"
 #include "dataplane/ebpf/tc_nat.skel.h" /* generated: bpftool gen skeleton */
 
 #define WHO "ebpf"
@@ -127,6 +128,13 @@ static bool listed(const char *list, const char *name)
 	return false;
 }
 
+/* A pinned tcx link of this interface (a pin of a vanished one is removed). */
+static bool same_interface(const struct bpf_link_info *info, const void *ifindex)
+{
+	/* a tcx link's info is {ifindex, attach_type}, laid out as netns's {netns_ino, attach_type} */
+	return info->type == KR_BPF_LINK_TYPE_TCX && info->netns.netns_ino == *(const unsigned *)ifindex;
+}
+
 /*
  * The tcx link of ifindex to the program: a link pinned by an earlier run
  * gets the new program in place; else a new link, pinned.
@@ -138,25 +146,12 @@ static int attach_one(struct ebpf_tc *t, unsigned ifindex, const char *name, str
 	int fd, r;
 
 	snprintf(path, sizeof(path), "%s/" LINK_PREFIX "%u", t->root, ifindex);
-	fd = bpf_obj_get(path);
-	if (fd >= 0) {
-		struct bpf_link_info info;
-		uint32_t len = sizeof(info);
-
-		memset(&info, 0, sizeof(info));
-		r = bpf_obj_get_info_by_fd(fd, &info, &len);
-		/* a tcx link's info is {ifindex, attach_type}, laid out as netns's {netns_ino, attach_type} */
-		if (!r && info.type == KR_BPF_LINK_TYPE_TCX && info.netns.netns_ino == ifindex) {
-			r = bpf_link_update(fd, prog, NULL);
-			close(fd);
-			if (r < 0)
-				diag_add(d, DIAG_ERROR, NULL, 0, NULL, NULL,
-					 WHO ": replacing the tc program of %s: %s", name, strerror(-r));
-			return r;
-		}
-		close(fd);
-		unlink(path); /* a link of a vanished interface */
-	}
+	r = ebpf_pinned_link_reuse(path, prog, same_interface, &ifindex);
+	if (r < 0)
+		diag_add(d, DIAG_ERROR, NULL, 0, NULL, NULL, WHO ": replacing the tc program of %s: %s",
+			 name, strerror(-r));
+	if (r)
+		return r < 0 ? r : 0;
 	fd = bpf_link_create(prog, (int)ifindex, KR_BPF_TCX_INGRESS, NULL);
 	if (fd < 0) {
 		r = -errno;

@@ -42,6 +42,7 @@
 #include <bpf/bpf_endian.h>
 
 #include "maps.h"
+#include "lb_common.h"
 
 #define AF_INET 2
 #define AF_INET6 10
@@ -50,23 +51,6 @@
 #define SNAT_TRIES 8
 
 char LICENSE[] SEC("license") = "GPL";
-
-/* Shared with the socket programs (sock_lb.bpf.c): the loader hands these the same maps. */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, KR_MAX_SERVICES);
-	__type(key, struct kr_svc_key);
-	__type(value, struct kr_svc);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-} kr_services SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, KR_MAX_SLOTS);
-	__type(key, struct kr_slot_key);
-	__type(value, struct kr_backend);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-} kr_slots SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -100,15 +84,6 @@ struct pkt {
 	struct kr_ct_key k;  /* the packet's own 5-tuple */
 };
 
-static __always_inline __u64 mix64(__u64 x)
-{
-	x ^= x >> 30;
-	x *= 0xbf58476d1ce4e5b9ULL;
-	x ^= x >> 27;
-	x *= 0x94d049bb133111ebULL;
-	return x ^ (x >> 31);
-}
-
 static __always_inline __u64 hash_tuple(const struct kr_ct_key *k)
 {
 	const __u64 *w = (const __u64 *)k; /* struct kr_ct_key is five 8-byte words */
@@ -119,13 +94,6 @@ static __always_inline __u64 hash_tuple(const struct kr_ct_key *k)
 	h = mix64(h ^ w[2]);
 	h = mix64(h ^ w[3]);
 	return mix64(h ^ w[4]);
-}
-
-static __always_inline int same_backend(const struct kr_backend *a, const struct kr_backend *b)
-{
-	const __u64 *x = (const __u64 *)a, *y = (const __u64 *)b;
-
-	return x[0] == y[0] && x[1] == y[1] && x[2] == y[2];
 }
 
 /* 0 and the packet's fields in *p, or -1: not IPv4/IPv6 TCP/UDP (or a later fragment). */
