@@ -18,8 +18,7 @@
  *
  * kr_ct (LRU) holds both directions of every translated flow, so a flow's
  * later packets keep their endpoint (checked against its slot on every
- * packet: a removed endpoint's UDP flow moves to a new one; a TCP SYN always
- * picks afresh).  A translated packet is sent out with bpf_redirect_neigh to
+ * packet: a removed endpoint's flow moves to a new one).  A translated packet is sent out with bpf_redirect_neigh to
  * the interface the routing table gives for its new destination: handed to
  * the kernel's forwarding instead, a packet whose source is now one of the
  * node's own addresses would be dropped as a martian.
@@ -79,9 +78,8 @@ struct pkt {
 	__u32 l3, l4;        /* offsets of the IP and the TCP/UDP header */
 	__u32 csum;          /* offset of the TCP/UDP checksum */
 	__u8 udp_nocsum;     /* a UDP datagram without a checksum (IPv4 only) */
-	__u8 syn;            /* a TCP SYN without ACK: a new connection */
-	__u8 l4proto;
-	struct kr_ct_key k;  /* the packet's own 5-tuple */
+	/* the packet's own 5-tuple; 8-aligned: hash_tuple reads it as words, the verifier checks */
+	struct kr_ct_key k __attribute__((aligned(8)));
 };
 
 static __always_inline __u64 hash_tuple(const struct kr_ct_key *k)
@@ -100,7 +98,6 @@ static __always_inline __u64 hash_tuple(const struct kr_ct_key *k)
 static __always_inline int parse(struct __sk_buff *skb, struct pkt *p)
 {
 	__u16 ports[2];
-	__u8 flags;
 
 	p->l3 = ETH_HLEN;
 	if (skb->protocol == bpf_htons(ETH_P_IP)) {
@@ -130,9 +127,6 @@ static __always_inline int parse(struct __sk_buff *skb, struct pkt *p)
 	}
 	if (p->k.proto == IPPROTO_TCP) {
 		p->csum = p->l4 + offsetof(struct tcphdr, check);
-		if (bpf_skb_load_bytes(skb, p->l4 + 13, &flags, 1) < 0)
-			return -1;
-		p->syn = (flags & 0x12) == 0x02; /* SYN without ACK */
 	} else if (p->k.proto == IPPROTO_UDP) {
 		__u16 c;
 
@@ -487,7 +481,11 @@ int kr_tc_ingress(struct __sk_buff *skb)
 		if (!bpf_map_lookup_elem(&kr_src_ranges, &rk))
 			return TC_ACT_SHOT; /* a source outside loadBalancerSourceRanges */
 	}
-	if (ct && !p.syn && still_valid(ct, svc)) {
+	/*
+	 * A SYN on a known flow too: it is most often the client's retransmission,
+	 * which must keep the SNAT port the first one got.
+	 */
+	if (ct && still_valid(ct, svc)) {
 		ct->last_ns = bpf_ktime_get_ns();
 		fwd = *ct;
 		return rewrite(skb, &p, &fwd);
