@@ -14,6 +14,10 @@
 #             median microseconds per connection, and the median with the
 #             quartiles of the rounds' own ratios ClusterIP / direct (paired
 #             rounds: a shared machine's load moves both of a pair together).
+#   outside   the same from a client namespace on a second veth of the node
+#             (outside the node): to the pod directly (routed by the node)
+#             and to the bench service's NodePort (ETP Cluster: DNAT and SNAT;
+#             the ebpf mode's tc program, the other modes' rules).
 #   sync      `kroute run --mode ebpf --once` at SIZE services x 10 endpoints
 #             in a fresh namespace, cgroup and bpffs: kroute's full sync
 #             (its log: read, policy, apply, of which the kernel's map writes).
@@ -72,7 +76,7 @@ bench_yaml() { # EXTRA-IP...: the bench service, its endpoint 192.168.77.2 and E
 apiVersion: v1
 kind: Service
 metadata: {name: bench, namespace: bench}
-spec: {clusterIP: 10.255.0.1, ports: [{name: http, port: 80, targetPort: 8080}]}
+spec: {type: NodePort, clusterIP: 10.255.0.1, ports: [{name: http, port: 80, targetPort: 8080, nodePort: 30080}]}
 ---
 apiVersion: discovery.k8s.io/v1
 kind: EndpointSlice
@@ -127,10 +131,32 @@ per_connect_us() { # IP PORT: CONNECTS connections from the node (in the cgroup)
 		die "$1:$2: only $(grep -c '^pod=bench' "$W/probe.out") of $CONNECTS answered"
 	echo $((($(now_ns) - t0) / 1000 / CONNECTS))
 }
+# from_outside_us IP PORT: CONNECTS connections from the client namespace, us each
+from_outside_us() {
+	local t0
+	t0=$(now_ns)
+	ip netns exec "$CLIENT_NS" "$PROBE" tcp "$1" "$2" --count "$CONNECTS" >"$W/probe.out"
+	[ "$(grep -c '^pod=bench' "$W/probe.out")" = "$CONNECTS" ] ||
+		die "outside $1:$2: only $(grep -c '^pod=bench' "$W/probe.out") of $CONNECTS answered" \
+			"(others: $(grep -v '^pod=bench' "$W/probe.out" | sort | uniq -c | tr '\n' ' '))"
+	echo $((($(now_ns) - t0) / 1000 / CONNECTS))
+}
+# client_ns: CLIENT_NS 192.168.78.2 on a second veth of the node (192.168.78.1, v1), routed to the pod.
+client_ns() {
+	newns; CLIENT_NS=$NS; ip -n "$NS" link set lo up
+	ip -n "$NODE_NS" link add v1 type veth peer name eth0 netns "$CLIENT_NS"
+	ip -n "$NODE_NS" addr add 192.168.78.1/24 dev v1
+	ip -n "$NODE_NS" link set v1 up
+	ip -n "$CLIENT_NS" addr add 192.168.78.2/24 dev eth0
+	ip -n "$CLIENT_NS" link set eth0 up
+	ip -n "$CLIENT_NS" route add default via 192.168.78.1
+	ip netns exec "$NODE_NS" sysctl -qw net.ipv4.ip_forward=1
+}
 connect_bench() { # MODE SIZE
 	local mode=$1 size=$2 flags=() r kpid d c
 	cluster "$size"
 	bench_node_pod
+	client_ns
 	ip netns exec "$POD_NS" "$BUILD/tests/cluster/kr-backend" --name bench --tcp 8080 \
 		</dev/null >/dev/null 2>&1 &
 	PIDS+=($!)
@@ -154,10 +180,16 @@ connect_bench() { # MODE SIZE
 		res mode="$mode" size="$size" round="$r" target=clusterip us="$c" load="$(loadavg)"
 		res mode="$mode" size="$size" round="$r" target=pair ratio="$(awk -v c="$c" -v d="$d" 'BEGIN { printf "%.4f", c / d }')"
 	done
+	from_outside_us 192.168.77.2 8080 >/dev/null
+	from_outside_us 192.168.78.1 30080 >/dev/null
+	for r in $(seq "$ROUNDS"); do
+		res mode="$mode" size="$size" round="$r" target=outside-direct us="$(from_outside_us 192.168.77.2 8080)" load="$(loadavg)"
+		res mode="$mode" size="$size" round="$r" target=outside-nodeport us="$(from_outside_us 192.168.78.1 30080)" load="$(loadavg)"
+	done
 	[ "$mode" = ebpf ] && [ "$size" = "$SIZE" ] && change "$size"
 	kill "$kpid"; wait "$kpid" 2>/dev/null || true
 	[ "$mode" = ebpf ] && KROUTE_BPF_ROOT=$W/bpf/live "$KROUTE" cleanup
-	delns "$NODE_NS"; delns "$POD_NS"
+	delns "$CLIENT_NS"; delns "$NODE_NS"; delns "$POD_NS"
 }
 
 for mode in $MODES; do
@@ -209,6 +241,16 @@ for mode in $MODES; do
 			"[$(get ratio mode="$mode" size="$size" target=pair | pctl 25)-$(get ratio mode="$mode" size="$size" target=pair | pctl 75)]" \
 			"($(get ratio mode="$mode" size="$size" target=pair | pctl 0)-$(get ratio mode="$mode" size="$size" target=pair | pctl 100))," \
 			"CI $(get ratio mode="$mode" size="$size" target=pair | median_ci) |"
+	done
+done
+echo
+echo "| mode | services | from outside: direct us/connect | NodePort us/connect | ratio |"
+echo "|---|---|---|---|---|"
+for mode in $MODES; do
+	for size in 10 "$SIZE"; do
+		d=$(get us mode="$mode" size="$size" target=outside-direct | median)
+		c=$(get us mode="$mode" size="$size" target=outside-nodeport | median)
+		echo "| $mode | $size | $d | $c | $(awk -v c="$c" -v d="$d" 'BEGIN { printf "%.3f", c / d }') |"
 	done
 done
 echo

@@ -111,17 +111,29 @@ static char *plan_text(const struct ebpf_plan *p)
 		const struct ebpf_svc_entry *e = &p->svcs[i];
 
 		inet_ntop(e->k.family, e->k.addr.b, ip, sizeof(ip));
-		sbuf_printf(&b, "svc %s:%u/%s id=%u count=%u%s%s%s aff=%u\n", ip, ntohs(e->k.port),
+		sbuf_printf(&b, "%s %s:%u/%s id=%u count=%u%s%s%s%s%s aff=%u\n",
+			    e->k.scope == KR_SCOPE_OUTSIDE ? "out" : "svc", ip, ntohs(e->k.port),
 			    e->k.proto == 6 ? "tcp" : "udp", e->v.id, e->v.count,
 			    e->v.flags & KR_SVC_REJECT ? " reject" : "",
 			    e->v.flags & KR_SVC_DROP ? " drop" : "",
-			    e->v.flags & KR_SVC_AFFINITY ? " affinity" : "", e->v.affinity_s);
+			    e->v.flags & KR_SVC_AFFINITY ? " affinity" : "",
+			    e->v.flags & KR_SVC_SNAT ? " snat" : "",
+			    e->v.flags & KR_SVC_RANGES ? " ranges" : "", e->v.affinity_s);
 	}
 	for (size_t i = 0; i < p->n_slots; i++) {
 		const struct ebpf_slot_entry *e = &p->slots[i];
 
 		inet_ntop(e->v.family, e->v.addr.b, ip, sizeof(ip));
 		sbuf_printf(&b, "slot %u.%u %s:%u\n", e->k.id, e->k.slot, ip, ntohs(e->v.port));
+	}
+	for (size_t i = 0; i < p->n_ranges; i++) {
+		const struct kr_range_key *r = &p->ranges[i];
+		char src[64];
+
+		inet_ntop(r->svc.family, r->svc.addr.b, ip, sizeof(ip));
+		inet_ntop(r->svc.family, r->src.b, src, sizeof(src));
+		sbuf_printf(&b, "range %s:%u %s/%u\n", ip, ntohs(r->svc.port), src,
+			    r->prefixlen - (unsigned)KR_RANGE_SVC_BITS);
 	}
 	return sbuf_cstr(&b);
 }
@@ -179,13 +191,42 @@ static const struct plan_case cases[] = {
 	      " ports: [{name: http, port: 80, targetPort: 8080, nodePort: 30080}]}")
 	  SLICE("np", EP("10.244.2.5", "n2")), "n1",
 	  { "svc 192.168.0.1:30080/tcp id=1 count=1 aff=0\n", "svc 127.0.0.1:30080/tcp id=1",
-	    "svc 10.96.0.5:80/tcp id=1", "slot 1.0 10.244.2.5:8080\n" }, { "drop", "reject" } },
+	    "svc 10.96.0.5:80/tcp id=1", "slot 1.0 10.244.2.5:8080\n",
+	    "out 192.168.0.1:30080/tcp id=0 count=0 drop aff=0\n" }, { "reject", "snat" } },
+	{ "NodePort with externalTrafficPolicy Cluster from outside: the cluster set, SNAT",
+	  SVC("np", "{type: NodePort, clusterIP: 10.96.0.5,"
+	      " ports: [{name: http, port: 80, targetPort: 8080, nodePort: 30080}]}")
+	  SLICE("np", EP("10.244.1.5", "n1") EP("10.244.2.5", "n2")), "n1",
+	  { "out 192.168.0.1:30080/tcp id=1 count=2 snat aff=0\n",
+	    "svc 192.168.0.1:30080/tcp id=1 count=2 aff=0\n" }, { "drop", "reject" } },
+	{ "LB IP with externalTrafficPolicy Local from outside: the local set, no SNAT; a Service"
+	  " without endpoints: reject from outside too",
+	  SVC("lb", "{type: LoadBalancer, clusterIP: 10.96.0.6, externalTrafficPolicy: Local,"
+	      " ports: [{name: http, port: 80, targetPort: 8080, nodePort: 30081}]}\n"
+	      "status: {loadBalancer: {ingress: [{ip: 198.51.100.9}]}}")
+	  SLICE("lb", EP("10.244.1.5", "n1") EP("10.244.2.5", "n2"))
+	  SVC("empty", "{type: NodePort, clusterIP: 10.96.0.7,"
+	      " ports: [{name: http, port: 80, targetPort: 8080, nodePort: 30082}]}"), "n1",
+	  { "out 198.51.100.9:80/tcp id=2 count=1 aff=0\n", "slot 2.0 10.244.1.5:8080\n",
+	    "svc 198.51.100.9:80/tcp id=1 count=2 aff=0\n",
+	    "out 192.168.0.1:30082/tcp id=0 count=0 reject aff=0\n" }, { "snat", "slot 2.1" } },
 	{ "external and LB IPs from inside: the cluster set",
 	  SVC("lb", "{type: LoadBalancer, clusterIP: 10.96.0.6, externalIPs: [192.0.2.7],"
 	      " ports: [{name: http, port: 80, targetPort: 8080, nodePort: 30081}]}\n"
 	      "status: {loadBalancer: {ingress: [{ip: 198.51.100.9}]}}")
 	  SLICE("lb", EP("10.244.2.5", "n2")), "n1",
 	  { "svc 192.0.2.7:80/tcp id=1 count=1", "svc 198.51.100.9:80/tcp id=1 count=1" }, { NULL } },
+	{ "loadBalancerSourceRanges: the LB IP's outside entry flagged, its ranges (host bits"
+	  " cleared, a range listed twice once); the socket entry not",
+	  SVC("lb", "{type: LoadBalancer, clusterIP: 10.96.0.6, loadBalancerSourceRanges:"
+	      " [192.168.50.100/32, 203.0.113.7/24, 192.168.50.100/32],"
+	      " ports: [{name: http, port: 80, targetPort: 8080, nodePort: 30081}]}\n"
+	      "status: {loadBalancer: {ingress: [{ip: 198.51.100.9}]}}")
+	  SLICE("lb", EP("10.244.2.5", "n2")), "n1",
+	  { "out 198.51.100.9:80/tcp id=1 count=1 snat ranges aff=0\n",
+	    "svc 198.51.100.9:80/tcp id=1 count=1 aff=0\n",
+	    "range 198.51.100.9:80 203.0.113.0/24\nrange 198.51.100.9:80 192.168.50.100/32\n" },
+	  { "range 192.168.0.1", "100/32\nrange 198.51.100.9:80 192.168.50.100" } },
 	{ "maglev: the scheduler library's table as slots",
 	  SVC_ANN("m", "kroute.io/scheduler: maglev, kroute.io/scheduler-flags: \"maglev-table-size=251\"",
 		  "{clusterIP: 10.96.0.8, " PORTS "}")

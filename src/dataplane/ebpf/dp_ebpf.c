@@ -12,8 +12,10 @@
  *
  * Only sockets of processes in --cgroup-root are load-balanced: traffic
  * from this node's pods and the node itself.  Traffic from outside the node
- * (NodePorts, LB IPs and external IPs reached over the network) is not
- * handled yet (no tc programs): the first sync says so in the log.
+ * (NodePorts, LB IPs and external IPs reached over the network) is
+ * translated per packet by a tc program on the node's interfaces (tc.h),
+ * attached before a sync writes the maps; each sync attaches it to new
+ * interfaces (a new pod's).
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -30,6 +32,7 @@
 #include "dataplane/ebpf/loader.h"
 #include "dataplane/ebpf/plan.h"
 #include "dataplane/ebpf/udp_abort.h"
+#include "dataplane/ebpf/tc.h"
 
 #define WHO "ebpf"
 
@@ -38,6 +41,7 @@ struct dataplane {
 	struct ebpf_mode_opts mo;
 	struct ebpf_kernel *k;       /* NULL until the first sync */
 	struct ebpf_udp_abort *ua;   /* NULL: the kernel cannot abort sockets (warned once) */
+	struct ebpf_tc *tc;          /* NULL until the first sync, or with --tc-devices none */
 	struct ebpf_ids ids;
 	struct ebpf_plan mirror;     /* what the last successful sync left in the maps */
 	bool applied, force_full;
@@ -55,6 +59,7 @@ static int ebpf_new(const struct dp_opts *opts, struct dataplane **ret)
 	dp->mo.bpf_root = mo && mo->bpf_root ? mo->bpf_root : EBPF_DEFAULT_BPF_ROOT;
 	dp->mo.cgroup_root = mo && mo->cgroup_root ? mo->cgroup_root : EBPF_DEFAULT_CGROUP_ROOT;
 	dp->mo.max_services = mo ? mo->max_services : 0;
+	dp->mo.tc_devices = mo ? mo->tc_devices : NULL;
 	ebpf_ids_init(&dp->ids);
 	ebpf_plan_init(&dp->mirror);
 	*ret = dp;
@@ -66,6 +71,7 @@ static void ebpf_free(struct dataplane *dp)
 	if (!dp)
 		return;
 	ebpf_udp_abort_close(dp->ua);
+	ebpf_tc_close(dp->tc);
 	ebpf_kernel_close(dp->k);
 	ebpf_ids_done(&dp->ids);
 	ebpf_plan_done(&dp->mirror);
@@ -113,16 +119,34 @@ static int open_kernel(struct dataplane *dp, struct diag *d)
 {
 	int r;
 
+	bool tc = !streq(dp->mo.tc_devices ? dp->mo.tc_devices : "", "none");
+
 	if (dp->k)
-		return 0;
+		return dp->tc ? ebpf_tc_attach(dp->tc, d) : 0;
+	if (tc && dp->mo.tc_devices && (r = ebpf_tc_check_devices(dp->mo.tc_devices, d)) < 0)
+		return r;
 	r = ebpf_kernel_open(dp->mo.bpf_root, dp->mo.cgroup_root, dp->mo.max_services, &dp->k, d);
 	if (r < 0)
 		return r;
+	if (tc) {
+		r = ebpf_tc_open(dp->mo.bpf_root, dp->mo.tc_devices, &dp->tc, d);
+		if (!r)
+			r = ebpf_tc_attach(dp->tc, d);
+		if (r < 0) {
+			ebpf_tc_close(dp->tc);
+			dp->tc = NULL;
+			ebpf_kernel_close(dp->k);
+			dp->k = NULL;
+			return r;
+		}
+	}
 	diag_add(d, DIAG_WARNING, NULL, 0, NULL, NULL,
 		 WHO ": socket-level load balancing for the sockets of processes in cgroup %s (this"
 		 " node's pods and its own processes), maps pinned under %s; traffic from outside the"
-		 " node to NodePorts, load-balancer and external IPs is not handled by this mode yet",
-		 dp->mo.cgroup_root, dp->mo.bpf_root);
+		 " node to NodePorts, load-balancer and external IPs: %s%s",
+		 dp->mo.cgroup_root, dp->mo.bpf_root,
+		 tc ? "a tc program at the ingress of " : "not handled (--tc-devices none)",
+		 tc ? (dp->mo.tc_devices ? dp->mo.tc_devices : "every interface but lo") : "");
 	dp->ua = ebpf_udp_abort_open(dp->mo.bpf_root, dp->mo.cgroup_root, d);
 	return 0;
 }
@@ -164,8 +188,12 @@ static int ebpf_sync(struct dataplane *dp, const struct node_view *v, bool full,
 	full = full || !dp->applied || dp->force_full;
 	if (full) {
 		r = ebpf_kernel_read(dp->k, &kernel, d);
-		if (r < 0)
+		if (r >= 0 && dp->tc)
+			r = ebpf_tc_read_ranges(dp->tc, &kernel, d);
+		if (r < 0) {
+			ebpf_plan_done(&kernel);
 			goto out;
+		}
 		/* ids in the maps (an earlier run's) are never reused for other sets */
 		for (size_t i = 0; i < kernel.n_slots; i++)
 			if (kernel.slots[i].k.id >= dp->ids.next)
@@ -179,7 +207,15 @@ static int ebpf_sync(struct dataplane *dp, const struct node_view *v, bool full,
 	free(np);
 	ebpf_diff(from, &plan, &df);
 	tk = mono_ns();
-	r = ebpf_kernel_apply(dp->k, &df, (uint32_t)plan.drop_services, &written, d);
+	/* source ranges before the services that name them, deleted after (tc.h) */
+	r = dp->tc ? ebpf_tc_ranges(dp->tc, from, &plan, true, &written, d) : 0;
+	if (r >= 0) {
+		r = ebpf_kernel_apply(dp->k, &df, (uint32_t)plan.drop_services, &written, d);
+		if (r < 0 && dp->tc)
+			ebpf_tc_ranges(dp->tc, &plan, from, false, &written, d); /* undoes the adds */
+		else if (dp->tc)
+			r = ebpf_tc_ranges(dp->tc, from, &plan, false, &written, d);
+	}
 	dp->stats.last_kernel_ns = mono_ns() - tk;
 	if (r >= 0)
 		abort_gone(dp, from, &plan, &df, d);

@@ -11,6 +11,7 @@
 struct ebpf_mode_opts {
 	const char *bpf_root;    /* --bpf-root: the bpffs directory of the pinned maps and links */
 	const char *cgroup_root; /* --cgroup-root: the cgroup v2 directory the programs attach to */
+	const char *tc_devices;  /* --tc-devices: interfaces of the tc program; NULL: all but lo */
 	unsigned max_services;   /* $KROUTE_EBPF_MAX_SERVICES (tests: a full map); 0: the default */
 };
 

@@ -119,6 +119,32 @@ static int cgroup_open(const char *path, struct diag *d, uint64_t *ret_id)
 	return 0;
 }
 
+int ebpf_pinned_link_reuse(const char *path, int prog_fd,
+			   bool (*keep)(const struct bpf_link_info *info, const void *arg), const void *arg)
+{
+	struct bpf_link_info info;
+	uint32_t len = sizeof(info);
+	int fd = bpf_obj_get(path), r;
+
+	if (fd < 0)
+		return 0;
+	memset(&info, 0, sizeof(info));
+	r = bpf_obj_get_info_by_fd(fd, &info, &len);
+	if (!r && keep(&info, arg)) {
+		r = bpf_link_update(fd, prog_fd, NULL);
+		close(fd);
+		return r < 0 ? r : 1;
+	}
+	close(fd);
+	unlink(path);
+	return 0;
+}
+
+static bool same_cgroup(const struct bpf_link_info *info, const void *cg_id)
+{
+	return info->type == BPF_LINK_TYPE_CGROUP && info->cgroup.cgroup_id == *(const uint64_t *)cg_id;
+}
+
 /*
  * Attaches prog to the cgroup: a link pinned by an earlier run to the same
  * cgroup gets the new program in place (bpf_link_update); one to another
@@ -132,23 +158,11 @@ static int attach(struct bpf_program *prog, const char *root, const char *cgroup
 	int fd, r;
 
 	snprintf(path, sizeof(path), "%s/link-%s", root, bpf_program__name(prog));
-	fd = bpf_obj_get(path);
-	if (fd >= 0) {
-		struct bpf_link_info info;
-		uint32_t len = sizeof(info);
-
-		memset(&info, 0, sizeof(info));
-		r = bpf_obj_get_info_by_fd(fd, &info, &len);
-		if (!r && info.type == BPF_LINK_TYPE_CGROUP && info.cgroup.cgroup_id == cg_id) {
-			r = bpf_link_update(fd, bpf_program__fd(prog), NULL);
-			close(fd);
-			if (r < 0)
-				err(d, "replacing the program of %s: %s", path, strerror(-r));
-			return r;
-		}
-		close(fd);
-		unlink(path);
-	}
+	r = ebpf_pinned_link_reuse(path, bpf_program__fd(prog), same_cgroup, &cg_id);
+	if (r < 0)
+		err(d, "replacing the program of %s: %s", path, strerror(-r));
+	if (r)
+		return r < 0 ? r : 0;
 	fd = open(cgroup, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
@@ -439,7 +453,8 @@ int ebpf_kernel_read(struct ebpf_kernel *k, struct ebpf_plan *ret, struct diag *
 	for (size_t i = 0; i < n; i++) {
 		ret->svcs[i].k = ((struct kr_svc_key *)keys)[i];
 		ret->svcs[i].v = ((struct kr_svc *)vals)[i];
-		ret->drop_services += !!(ret->svcs[i].v.flags & KR_SVC_DROP);
+		ret->drop_services += ret->svcs[i].k.scope == KR_SCOPE_SOCKET &&
+				      (ret->svcs[i].v.flags & KR_SVC_DROP);
 	}
 	ret->n_svcs = ret->cap_svcs = n;
 	free(keys);

@@ -12,13 +12,26 @@
 #ifndef KROUTE_DATAPLANE_EBPF_LOADER_H
 #define KROUTE_DATAPLANE_EBPF_LOADER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "dataplane/ebpf/plan.h"
 
+struct bpf_link_info;
 struct diag;
 struct ebpf_kernel;
+
+/*
+ * A link an earlier run pinned at path: when keep() says it is still the
+ * one to keep (from its info: the same cgroup, the same interface), it gets
+ * prog_fd in place (bpf_link_update: no moment without a program) and the
+ * result is 1; otherwise the pin is removed (detaching that link) and the
+ * result is 0, as when nothing is pinned there.  A negative errno when the
+ * update fails.  (loader.c's cgroup links and tc.c's tcx links.)
+ */
+int ebpf_pinned_link_reuse(const char *path, int prog_fd,
+			   bool (*keep)(const struct bpf_link_info *info, const void *arg), const void *arg);
 
 /*
  * Checks that bpf_root is on a BPF filesystem and cgroup_root is a cgroup

@@ -26,6 +26,11 @@ static const struct opt_spec ebpf_flags[] = {
 	{ .name = "cgroup-root", .arg = "PATH", .kind = OPT_STRING, .offset = FIELD(cgroup_root),
 	  .env = "KROUTE_CGROUP_ROOT",
 	  .help = "cgroup v2 directory whose sockets are load-balanced" },
+	{ .name = "tc-devices", .arg = "LIST", .kind = OPT_STRING, .offset = FIELD(tc_devices),
+	  .env = "KROUTE_TC_DEVICES",
+	  .help = "interfaces (comma-separated) whose ingress gets the tc program for\n"
+		  "traffic from outside the node (NodePorts, LB and external IPs);\n"
+		  "default every interface but lo, looked at every sync; none: no tc" },
 	/* no flag: the tests' way to a services map that fills up (a failed sync) */
 	{ .env = "KROUTE_EBPF_MAX_SERVICES", .kind = OPT_UINT, .min = 1, .max = 1 << 24,
 	  .offset = FIELD(max_services) },
@@ -33,7 +38,8 @@ static const struct opt_spec ebpf_flags[] = {
 };
 
 const struct dp_mode_options ebpf_mode_options = {
-	.title = "socket-level load balancing for in-cluster traffic, src/dataplane/ebpf/README.md",
+	.title = "socket-level load balancing for in-cluster traffic, tc programs for traffic from\n"
+		 "outside, src/dataplane/ebpf/README.md",
 	.flags = ebpf_flags,
 	.size = sizeof(struct ebpf_mode_opts),
 	.defaults = &ebpf_defaults,

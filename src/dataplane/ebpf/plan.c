@@ -45,6 +45,7 @@ void ebpf_plan_done(struct ebpf_plan *p)
 {
 	free(p->svcs);
 	free(p->slots);
+	free(p->ranges);
 	ebpf_plan_init(p);
 }
 
@@ -64,8 +65,15 @@ int ebpf_slot_cmp(const void *a, const void *b)
 	return x->slot < y->slot ? -1 : x->slot > y->slot;
 }
 
+int ebpf_range_cmp(const void *a, const void *b)
+{
+	return memcmp(a, b, sizeof(struct kr_range_key));
+}
+
 void ebpf_plan_sort(struct ebpf_plan *p)
 {
+	if (p->n_ranges)
+		qsort(p->ranges, p->n_ranges, sizeof(*p->ranges), ebpf_range_cmp);
 	if (p->n_svcs)
 		qsort(p->svcs, p->n_svcs, sizeof(*p->svcs), ebpf_svc_cmp);
 	if (p->n_slots)
@@ -283,6 +291,39 @@ static int external_action(const struct port_view *pv)
 	return pv->cat.cluster.n ? ACTION_FORWARD : ACTION_REJECT;
 }
 
+/*
+ * The same address for packets from outside the node (the tc program): the
+ * route's own endpoint set and action (the local set under ETP Local), SNAT
+ * where the view masquerades.
+ */
+static void claim_outside(struct build *b, const struct port_view *pv, const struct route *r,
+			  const struct addr *a)
+{
+	struct ebpf_svc_entry *e;
+
+	claim(b, pv, a, r->port, r->action, r->uses_local);
+	e = &b->claims[b->n_claims - 1].e;
+	e->k.scope = KR_SCOPE_OUTSIDE;
+	if (r->masquerade && e->v.count)
+		e->v.flags |= KR_SVC_SNAT;
+	if (!r->n_source_ranges)
+		return;
+	e->v.flags |= KR_SVC_RANGES;
+	for (size_t i = 0; i < r->n_source_ranges; i++) {
+		const struct cidr *c = &r->source_ranges[i];
+		struct kr_range_key rk = { .svc = e->k };
+
+		if (c->addr.family != a->family)
+			continue;
+		rk.prefixlen = (uint32_t)KR_RANGE_SVC_BITS + c->prefix;
+		memcpy(rk.src.b, c->addr.bytes, a->family == AF_INET ? 4 : 16);
+		/* the kernel's trie matches prefixlen bits: host bits set would make two keys one */
+		for (unsigned bit = c->prefix; bit < 128; bit++)
+			rk.src.b[bit / 8] &= (uint8_t)~(0x80u >> (bit % 8));
+		VEC_PUSH(b->out->ranges, b->out->n_ranges, b->out->cap_ranges, rk);
+	}
+}
+
 static void plan_port(struct build *b, const struct port_view *pv, const struct ebpf_plan_opts *o)
 {
 	if (pv->port->proto != PROTO_TCP && pv->port->proto != PROTO_UDP)
@@ -299,14 +340,18 @@ static void plan_port(struct build *b, const struct port_view *pv, const struct 
 			break;
 		case ROUTE_NODE_PORT:
 			for (size_t j = 0; j < o->n_nodeport_addrs; j++)
-				if (o->nodeport_addrs[j].family == pv->family)
+				if (o->nodeport_addrs[j].family == pv->family) {
 					claim(b, pv, &o->nodeport_addrs[j], r->port, external_action(pv),
 					      false);
+					claim_outside(b, pv, r, &o->nodeport_addrs[j]);
+				}
 			break;
 		case ROUTE_LOAD_BALANCER:
 		case ROUTE_EXTERNAL_IP:
-			if (r->addr.family == pv->family)
+			if (r->addr.family == pv->family) {
 				claim(b, pv, &r->addr, r->port, external_action(pv), false);
+				claim_outside(b, pv, r, &r->addr);
+			}
 			break;
 		}
 	}
@@ -327,7 +372,8 @@ void ebpf_plan_build(const struct node_view *v, const struct ebpf_plan_opts *o,
 		if (i && !ebpf_svc_cmp(&b.claims[i].e, &b.claims[i - 1].e))
 			continue; /* a second service with the same address: the first keeps it */
 		VEC_PUSH(out->svcs, out->n_svcs, out->cap_svcs, b.claims[i].e);
-		out->drop_services += !!(b.claims[i].e.v.flags & KR_SVC_DROP);
+		out->drop_services += b.claims[i].e.k.scope == KR_SCOPE_SOCKET &&
+				      (b.claims[i].e.v.flags & KR_SVC_DROP);
 	}
 	free(b.claims);
 	/* sets keep their ids in the view's order, so the slots usually come sorted: checked first */
@@ -336,6 +382,15 @@ void ebpf_plan_build(const struct node_view *v, const struct ebpf_plan_opts *o,
 			qsort(out->slots, out->n_slots, sizeof(*out->slots), ebpf_slot_cmp);
 			break;
 		}
+	if (out->n_ranges) {
+		size_t m = 1;
+
+		qsort(out->ranges, out->n_ranges, sizeof(*out->ranges), ebpf_range_cmp);
+		for (size_t i = 1; i < out->n_ranges; i++) /* a range listed twice */
+			if (ebpf_range_cmp(&out->ranges[i], &out->ranges[m - 1]))
+				out->ranges[m++] = out->ranges[i];
+		out->n_ranges = m;
+	}
 	/* the sets of this build keep their ids; the others' ids are gone */
 	free_keys(&ids->by_key);
 	ids->by_key = b.used;

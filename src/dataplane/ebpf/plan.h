@@ -39,12 +39,14 @@ struct ebpf_slot_entry {
 	struct kr_backend v;
 };
 
-/* Both maps' contents, each sorted by key (ebpf_svc_cmp, ebpf_slot_cmp). */
+/* Both maps' contents, each sorted by key (ebpf_svc_cmp, ebpf_slot_cmp), and the source ranges' keys. */
 struct ebpf_plan {
 	struct ebpf_svc_entry *svcs;
 	size_t n_svcs, cap_svcs;
 	struct ebpf_slot_entry *slots;
 	size_t n_slots, cap_slots;
+	struct kr_range_key *ranges;  /* kr_src_ranges (tc.c writes them), sorted by ebpf_range_cmp */
+	size_t n_ranges, cap_ranges;
 	size_t drop_services; /* entries flagged KR_SVC_DROP */
 };
 
@@ -66,6 +68,7 @@ void ebpf_plan_init(struct ebpf_plan *p);
 void ebpf_plan_done(struct ebpf_plan *p);
 int ebpf_svc_cmp(const void *a, const void *b);
 int ebpf_slot_cmp(const void *a, const void *b);
+int ebpf_range_cmp(const void *a, const void *b);
 /* Sorts both arrays (after filling a plan by hand, or reading the kernel). */
 void ebpf_plan_sort(struct ebpf_plan *p);
 

@@ -11,16 +11,16 @@
 # Capabilities (dataplane/README.md lists them all):
 #   kernel-nat   the programs stay attached (pinned links) and keep
 #                translating after kroute exits
-# Not from-outside: traffic from outside the node (the external client to a
-# NodePort, an LB IP, an external IP) needs tc programs, which the mode does
-# not have yet; those rows are skipped.
+#   from-outside the external client's packets to a NodePort, an LB IP or an
+#                external IP go through the tc program (on every interface of
+#                the node's namespace but lo: the default of --tc-devices)
 #   localhost-nodeports  NodePorts answer on 127.0.0.1 (translated at connect)
 #   affinity-timeout     ClientIP affinity ends timeoutSeconds after the client's last new connection
 #   socket-lb    translation at the socket, not on the packet's path: no
 #                masquerade for in-cluster clients (a pod keeps its own
 #                address, hairpin included) and loadBalancerSourceRanges
 #                are not checked for them (rows marked !socket-lb)
-MODE_CAPS=(kernel-nat localhost-nodeports affinity-timeout socket-lb)
+MODE_CAPS=(kernel-nat localhost-nodeports affinity-timeout socket-lb from-outside)
 MODE_CMDS=(bpftool)
 KC_CGROUPS=1
 
@@ -49,6 +49,6 @@ mode_cleanup() {
 mode_leftovers() {
 	local root
 	root=$(ebpf_bpf_root "$1")
-	echo "$(find "$root" -mindepth 1 2>/dev/null | wc -l) pinned maps or links"
+	echo "$(find "$root" -mindepth 1 2>/dev/null | wc -l) pinned maps or links (the tc program's tcx links too)"
 	echo "$(bpftool cgroup show "$KC_CGROUP_DIR/$1" 2>/dev/null | grep -c kr_) programs attached to the node's cgroup"
 }

@@ -13,6 +13,16 @@
  *                 filter looks at nothing while there are none)
  *   kr_gone       backend -> 1: the endpoints a sync removed, while
  *                 udp_abort.bpf.c aborts the UDP sockets connected to them
+ *   kr_ct         (LRU, tc) a flow's 5-tuple, both ways -> how to rewrite it
+ *   kr_tc_affinity (LRU, tc) client address . id -> slot, backend, last use
+ *   kr_src_ranges (LPM, tc) service key . source prefix -> 1: the sources a
+ *                 service flagged KR_SVC_RANGES accepts
+ *
+ * kr_services holds two scopes of entries (kr_svc_key.scope): what a socket
+ * of this node may connect to (KR_SCOPE_SOCKET, the cgroup programs), and
+ * what a packet from outside the node may be sent to (KR_SCOPE_OUTSIDE, the
+ * tc program): NodePorts, LB and external IPs with the endpoint set and
+ * action the view chose for external traffic.
  */
 #ifndef KROUTE_EBPF_MAPS_H
 #define KROUTE_EBPF_MAPS_H
@@ -29,6 +39,8 @@
 #define KR_SVC_REJECT 0x1u   /* no endpoint anywhere: connect()/sendmsg() fail with ECONNREFUSED */
 #define KR_SVC_DROP 0x2u     /* none on this node under a Local policy: packets are dropped */
 #define KR_SVC_AFFINITY 0x4u /* sessionAffinity ClientIP (timeout in affinity_s) */
+#define KR_SVC_SNAT 0x8u     /* outside scope: the source becomes the node's address (ETP Cluster) */
+#define KR_SVC_RANGES 0x10u  /* outside scope: only sources in kr_src_ranges (loadBalancerSourceRanges) */
 
 /* An address as both families store it: IPv4 in the first 4 bytes, the rest 0. */
 struct kr_addr {
@@ -40,8 +52,11 @@ struct kr_svc_key {
 	__u16 port;   /* network byte order */
 	__u8 proto;   /* IPPROTO_TCP, IPPROTO_UDP */
 	__u8 family;  /* AF_INET, AF_INET6 */
-	__u32 pad;
+	__u32 scope;  /* KR_SCOPE_* */
 };
+
+#define KR_SCOPE_SOCKET 0u  /* in-cluster sockets (cgroup programs) */
+#define KR_SCOPE_OUTSIDE 1u /* packets from outside the node (tc program) */
 
 struct kr_svc {
 	__u32 id;         /* of the endpoint set: the key of its slots */
@@ -84,5 +99,40 @@ struct kr_state {
 	__u32 drop_services;
 	__u32 pad;
 };
+
+/* kr_ct: one direction of a translated flow (tc); addresses as in kr_addr. */
+struct kr_ct_key {
+	struct kr_addr src, dst;
+	__u16 sport, dport; /* network byte order */
+	__u8 proto, family;
+	__u8 pad[2];
+};
+
+struct kr_ct {
+	struct kr_addr src, dst; /* what the packet's addresses become */
+	__u16 sport, dport;
+	__u8 reply;              /* 1: the endpoint's reply (translated back to the client) */
+	__u8 pad[3];
+	__u32 id, slot;          /* forward: the endpoint set and slot picked (checked per packet) */
+	__u64 last_ns;
+};
+
+struct kr_tc_aff_key {
+	struct kr_addr client;
+	__u32 id;
+	__u32 pad;
+};
+
+/* kr_src_ranges: prefixlen counts the service key's bits (all of them) and the source prefix's. */
+struct kr_range_key {
+	__u32 prefixlen;
+	struct kr_svc_key svc;
+	struct kr_addr src;
+};
+
+#define KR_RANGE_SVC_BITS (8 * sizeof(struct kr_svc_key))
+#define KR_MAX_RANGES 65536
+#define KR_MAX_CT 262144
+#define KR_MAX_TC_AFFINITY 65536
 
 #endif

@@ -22,6 +22,7 @@
 #include <bpf/bpf_endian.h>
 
 #include "maps.h"
+#include "lb_common.h"
 
 #define AF_INET 2
 #define AF_INET6 10
@@ -32,22 +33,6 @@
 #define ETH_P_IPV6 0x86DD
 
 char LICENSE[] SEC("license") = "GPL";
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, KR_MAX_SERVICES);
-	__type(key, struct kr_svc_key);
-	__type(value, struct kr_svc);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-} kr_services SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, KR_MAX_SLOTS);
-	__type(key, struct kr_slot_key);
-	__type(value, struct kr_backend);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-} kr_slots SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -64,24 +49,6 @@ struct {
 	__type(key, __u32);
 	__type(value, struct kr_state);
 } kr_state SEC(".maps");
-
-/* splitmix64's finaliser: spreads a socket cookie (a counter) over the slots. */
-static __always_inline __u64 mix64(__u64 x)
-{
-	x ^= x >> 30;
-	x *= 0xbf58476d1ce4e5b9ULL;
-	x ^= x >> 27;
-	x *= 0x94d049bb133111ebULL;
-	return x ^ (x >> 31);
-}
-
-static __always_inline int same_backend(const struct kr_backend *a, const struct kr_backend *b)
-{
-	const __u64 *x = (const __u64 *)a, *y = (const __u64 *)b;
-
-	/* struct kr_backend is three 8-byte words (maps.h) */
-	return x[0] == y[0] && x[1] == y[1] && x[2] == y[2];
-}
 
 /*
  * The endpoint for a service: under ClientIP affinity the client's last one

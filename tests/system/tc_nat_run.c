@@ -1,0 +1,442 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Packet in -> packet out tests of the ebpf mode's tc program
+ * (src/dataplane/ebpf/bpf/tc_nat.bpf.c) with BPF_PROG_TEST_RUN: the object
+ * is loaded with fresh maps, the test writes services, slots and source
+ * ranges as kroute's planner would, runs hand-made frames through the
+ * program and checks every field of what comes out, checksums recomputed
+ * from scratch.  Run by test_ebpf_tc.sh inside a network namespace whose
+ * routes the program's FIB lookups use (the node's address and its routes
+ * to the endpoints); the device the frames "arrive on" is argv[2].
+ *
+ * usage: tc_nat_run OBJECT DEVICE   (root; prints one line per check)
+ */
+#include <arpa/inet.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <linux/bpf.h>
+#include <linux/pkt_cls.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "dataplane/ebpf/bpf/maps.h"
+
+static int passed, failed;
+static int prog_fd, ifindex;
+static int svc_fd, slot_fd, range_fd, ct_fd;
+
+static void check(bool ok, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void check(bool ok, const char *fmt, ...)
+{
+	va_list ap;
+
+	printf("%s: ", ok ? "ok" : "FAIL");
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	printf("\n");
+	if (ok)
+		passed++;
+	else
+		failed++;
+}
+
+/* ---- frames ---- */
+
+struct frame {
+	uint8_t b[256];
+	uint32_t len;
+};
+
+struct flow {
+	int family;
+	uint8_t proto;
+	const char *src, *dst;
+	uint16_t sport, dport;
+	uint8_t tcp_flags; /* 0x02 SYN, 0x12 SYN+ACK, 0x10 ACK */
+	bool udp_no_csum;
+};
+
+static uint32_t sum16(const uint8_t *p, size_t n, uint32_t s)
+{
+	for (size_t i = 0; i + 1 < n; i += 2)
+		s += (uint32_t)p[i] << 8 | p[i + 1];
+	if (n & 1)
+		s += (uint32_t)p[n - 1] << 8;
+	return s;
+}
+
+static uint16_t fold(uint32_t s)
+{
+	while (s >> 16)
+		s = (s & 0xffff) + (s >> 16);
+	return (uint16_t)~s;
+}
+
+static size_t l3len(int family) { return family == AF_INET ? 20 : 40; }
+static size_t alen(int family) { return family == AF_INET ? 4 : 16; }
+
+/* The L4 checksum over the pseudo header and the segment: 0 when the one in the frame is right. */
+static uint16_t l4_verify(const struct frame *f, int family)
+{
+	const uint8_t *ip = f->b + 14, *l4 = ip + l3len(family);
+	size_t n = f->len - 14 - l3len(family);
+	uint32_t s = 0;
+	uint8_t proto = family == AF_INET ? ip[9] : ip[6];
+
+	s = sum16(family == AF_INET ? ip + 12 : ip + 8, 2 * alen(family), s);
+	s += proto;
+	s += (uint32_t)n;
+	s = sum16(l4, n, s);
+	return fold(s);
+}
+
+static uint16_t ip_verify(const struct frame *f)
+{
+	return fold(sum16(f->b + 14, 20, 0));
+}
+
+static void build(struct frame *f, const struct flow *fl)
+{
+	uint8_t *ip = f->b + 14, *l4;
+	size_t hl = l3len(fl->family), l4n = fl->proto == IPPROTO_TCP ? 20 : 8 + 4;
+	uint16_t c;
+
+	memset(f, 0, sizeof(*f));
+	memcpy(f->b, "\x02\x00\x00\x00\x00\x01\x02\x00\x00\x00\x00\x02", 12);
+	f->b[12] = fl->family == AF_INET ? 0x08 : 0x86;
+	f->b[13] = fl->family == AF_INET ? 0x00 : 0xdd;
+	l4 = ip + hl;
+	if (fl->family == AF_INET) {
+		ip[0] = 0x45;
+		ip[2] = (uint8_t)((hl + l4n) >> 8);
+		ip[3] = (uint8_t)(hl + l4n);
+		ip[8] = 64;
+		ip[9] = fl->proto;
+		inet_pton(AF_INET, fl->src, ip + 12);
+		inet_pton(AF_INET, fl->dst, ip + 16);
+		c = fold(sum16(ip, 20, 0));
+		ip[10] = (uint8_t)(c >> 8);
+		ip[11] = (uint8_t)c;
+	} else {
+		ip[0] = 0x60;
+		ip[4] = (uint8_t)(l4n >> 8);
+		ip[5] = (uint8_t)l4n;
+		ip[6] = fl->proto;
+		ip[7] = 64;
+		inet_pton(AF_INET6, fl->src, ip + 8);
+		inet_pton(AF_INET6, fl->dst, ip + 24);
+	}
+	l4[0] = (uint8_t)(fl->sport >> 8);
+	l4[1] = (uint8_t)fl->sport;
+	l4[2] = (uint8_t)(fl->dport >> 8);
+	l4[3] = (uint8_t)fl->dport;
+	if (fl->proto == IPPROTO_TCP) {
+		l4[4] = 0x11; /* a sequence number */
+		l4[12] = 5 << 4;
+		l4[13] = fl->tcp_flags;
+		l4[14] = 0xff;
+	} else {
+		l4[4] = (uint8_t)(l4n >> 8);
+		l4[5] = (uint8_t)l4n;
+		memcpy(l4 + 8, "ping", 4);
+	}
+	f->len = (uint32_t)(14 + hl + l4n);
+	if (!(fl->proto == IPPROTO_UDP && fl->udp_no_csum)) {
+		size_t off = fl->proto == IPPROTO_TCP ? 16 : 6;
+
+		c = l4_verify(f, fl->family); /* over a zero checksum field: the checksum itself */
+		l4[off] = (uint8_t)(c >> 8);
+		l4[off + 1] = (uint8_t)c;
+	}
+}
+
+/* Runs the program over in; its verdict, and the frame it leaves in out. */
+static int run(const struct frame *in, struct frame *out)
+{
+	struct __sk_buff ctx = { .ifindex = (uint32_t)ifindex, .ingress_ifindex = (uint32_t)ifindex };
+	LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = in->b, .data_size_in = in->len,
+		    .data_out = out->b, .data_size_out = sizeof(out->b), .ctx_in = &ctx,
+		    .ctx_size_in = sizeof(ctx), .repeat = 1);
+	int r;
+
+	memset(out, 0, sizeof(*out));
+	r = bpf_prog_test_run_opts(prog_fd, &o);
+	if (r < 0) {
+		fprintf(stderr, "tc_nat_run: BPF_PROG_TEST_RUN: %s\n", strerror(-r));
+		exit(1);
+	}
+	out->len = o.data_size_out;
+	return (int)o.retval;
+}
+
+/* What a frame carries: addresses as text, ports in host order. */
+struct seen {
+	char src[INET6_ADDRSTRLEN], dst[INET6_ADDRSTRLEN];
+	uint16_t sport, dport;
+	bool l4_ok, ip_ok;
+};
+
+static void read_frame(const struct frame *f, int family, struct seen *s)
+{
+	const uint8_t *ip = f->b + 14, *l4 = ip + l3len(family);
+	const uint8_t *l4csum = l4 + (ip[family == AF_INET ? 9 : 6] == IPPROTO_TCP ? 16 : 6);
+
+	inet_ntop(family, family == AF_INET ? ip + 12 : ip + 8, s->src, sizeof(s->src));
+	inet_ntop(family, family == AF_INET ? ip + 16 : ip + 24, s->dst, sizeof(s->dst));
+	s->sport = (uint16_t)(l4[0] << 8 | l4[1]);
+	s->dport = (uint16_t)(l4[2] << 8 | l4[3]);
+	s->ip_ok = family != AF_INET || ip_verify(f) == 0;
+	/* a UDP datagram without a checksum keeps none */
+	s->l4_ok = (ip[9] == IPPROTO_UDP && family == AF_INET && !l4csum[0] && !l4csum[1]) ||
+		   l4_verify(f, family) == 0;
+}
+
+/* ---- the maps, as the planner writes them ---- */
+
+static struct kr_svc_key svc_key(int family, const char *addr, uint16_t port, uint8_t proto)
+{
+	struct kr_svc_key k;
+
+	memset(&k, 0, sizeof(k));
+	inet_pton(family, addr, k.addr.b);
+	k.port = htons(port);
+	k.proto = proto;
+	k.family = (uint8_t)family;
+	k.scope = KR_SCOPE_OUTSIDE;
+	return k;
+}
+
+static void add_svc(const struct kr_svc_key *k, uint32_t id, uint32_t count, uint32_t flags)
+{
+	struct kr_svc v = { .id = id, .count = count, .flags = flags };
+
+	if (bpf_map_update_elem(svc_fd, k, &v, BPF_ANY) < 0) {
+		perror("tc_nat_run: kr_services");
+		exit(1);
+	}
+}
+
+static void add_slot(uint32_t id, uint32_t slot, int family, const char *addr, uint16_t port)
+{
+	struct kr_slot_key k = { .id = id, .slot = slot };
+	struct kr_backend b;
+
+	memset(&b, 0, sizeof(b));
+	inet_pton(family, addr, b.addr.b);
+	b.port = htons(port);
+	b.family = (uint8_t)family;
+	if (bpf_map_update_elem(slot_fd, &k, &b, BPF_ANY) < 0) {
+		perror("tc_nat_run: kr_slots");
+		exit(1);
+	}
+}
+
+static void add_range(const struct kr_svc_key *svc, const char *addr, unsigned plen)
+{
+	struct kr_range_key k;
+	uint32_t one = 1;
+
+	memset(&k, 0, sizeof(k));
+	k.prefixlen = (uint32_t)KR_RANGE_SVC_BITS + plen;
+	k.svc = *svc;
+	inet_pton(svc->family, addr, k.src.b);
+	if (bpf_map_update_elem(range_fd, &k, &one, BPF_ANY) < 0) {
+		perror("tc_nat_run: kr_src_ranges");
+		exit(1);
+	}
+}
+
+static bool translated(int verdict) { return verdict == TC_ACT_REDIRECT || verdict == TC_ACT_OK; }
+
+/* One packet through the program: checks verdict, addresses, ports and checksums. */
+static void expect(const char *what, const struct flow *in, const char *src, uint16_t sport,
+		   const char *dst, uint16_t dport, uint16_t *ret_sport)
+{
+	struct frame f, out;
+	struct seen s;
+	int v;
+
+	build(&f, in);
+	v = run(&f, &out);
+	read_frame(&out, in->family, &s);
+	check(translated(v) && !strcmp(s.src, src) && (!sport || s.sport == sport) &&
+	      !strcmp(s.dst, dst) && s.dport == dport && s.ip_ok && s.l4_ok && out.len == f.len,
+	      "%s: verdict %d, %s:%u -> %s:%u (want %s:%u -> %s:%u), checksums %s/%s", what, v,
+	      s.src, s.sport, s.dst, s.dport, src, sport, dst, dport, s.ip_ok ? "ok" : "BAD",
+	      s.l4_ok ? "ok" : "BAD");
+	if (ret_sport)
+		*ret_sport = s.sport;
+}
+
+static void expect_verdict(const char *what, const struct flow *in, int want)
+{
+	struct frame f, out;
+	int v;
+
+	build(&f, in);
+	v = run(&f, &out);
+	check(v == want, "%s: verdict %d (want %d)", what, v, want);
+}
+
+int main(int argc, char **argv)
+{
+	struct bpf_object *obj;
+	struct bpf_program *prog;
+	struct kr_svc_key np, np_udp, lb_local, lbsr, drop, empty, np6;
+	uint16_t sport2 = 0;
+
+	if (argc != 3) {
+		fprintf(stderr, "usage: tc_nat_run OBJECT DEVICE\n");
+		return 2;
+	}
+	ifindex = (int)if_nametoindex(argv[2]);
+	if (!ifindex) {
+		fprintf(stderr, "tc_nat_run: no device %s\n", argv[2]);
+		return 1;
+	}
+	obj = bpf_object__open_file(argv[1], NULL);
+	if (!obj || bpf_object__load(obj) < 0) {
+		fprintf(stderr, "tc_nat_run: loading %s failed\n", argv[1]);
+		return 1;
+	}
+	prog = bpf_object__find_program_by_name(obj, "kr_tc_ingress");
+	prog_fd = bpf_program__fd(prog);
+	svc_fd = bpf_object__find_map_fd_by_name(obj, "kr_services");
+	slot_fd = bpf_object__find_map_fd_by_name(obj, "kr_slots");
+	range_fd = bpf_object__find_map_fd_by_name(obj, "kr_src_ranges");
+	ct_fd = bpf_object__find_map_fd_by_name(obj, "kr_ct");
+
+	/* NodePort 30080/tcp, ETP Cluster: one endpoint on another node, SNAT */
+	np = svc_key(AF_INET, "192.168.50.12", 30080, IPPROTO_TCP);
+	add_svc(&np, 1, 1, KR_SVC_SNAT);
+	add_slot(1, 0, AF_INET, "10.244.2.5", 8080);
+	/* the same over UDP */
+	np_udp = svc_key(AF_INET, "192.168.50.12", 30080, IPPROTO_UDP);
+	add_svc(&np_udp, 3, 1, KR_SVC_SNAT);
+	add_slot(3, 0, AF_INET, "10.244.2.5", 8080);
+	/* LB IP, ETP Local: the local endpoint, no SNAT */
+	lb_local = svc_key(AF_INET, "198.51.100.9", 80, IPPROTO_TCP);
+	add_svc(&lb_local, 2, 1, 0);
+	add_slot(2, 0, AF_INET, "10.244.1.5", 8080);
+	/* LB IP with loadBalancerSourceRanges 192.168.50.100/32 */
+	lbsr = svc_key(AF_INET, "198.51.100.10", 80, IPPROTO_TCP);
+	add_svc(&lbsr, 1, 1, KR_SVC_SNAT | KR_SVC_RANGES);
+	add_range(&lbsr, "192.168.50.100", 32);
+	/* ETP Local without a local endpoint; no endpoint at all */
+	drop = svc_key(AF_INET, "192.168.50.12", 30081, IPPROTO_TCP);
+	add_svc(&drop, 0, 0, KR_SVC_DROP);
+	empty = svc_key(AF_INET, "192.168.50.12", 30082, IPPROTO_TCP);
+	add_svc(&empty, 0, 0, KR_SVC_REJECT);
+	/* an IPv6 NodePort, ETP Cluster */
+	np6 = svc_key(AF_INET6, "fd00:50::12", 30080, IPPROTO_TCP);
+	add_svc(&np6, 4, 1, KR_SVC_SNAT);
+	add_slot(4, 0, AF_INET6, "fd00:244:2::5", 8080);
+
+	/* 1. ETP Cluster: DNAT to the endpoint, SNAT to the node (the client's port kept) */
+	expect("NodePort, ETP Cluster: DNAT and SNAT to the node's address",
+	       &(struct flow){ AF_INET, IPPROTO_TCP, "192.168.50.100", "192.168.50.12", 40000, 30080, 0x02, false },
+	       "192.168.50.12", 40000, "10.244.2.5", 8080, NULL);
+	expect("the flow's next packet: the same translation",
+	       &(struct flow){ AF_INET, IPPROTO_TCP, "192.168.50.100", "192.168.50.12", 40000, 30080, 0x10, false },
+	       "192.168.50.12", 40000, "10.244.2.5", 8080, NULL);
+	expect("the endpoint's reply: back to the client, from the NodePort",
+	       &(struct flow){ AF_INET, IPPROTO_TCP, "10.244.2.5", "192.168.50.12", 8080, 40000, 0x12, false },
+	       "192.168.50.12", 30080, "192.168.50.100", 40000, NULL);
+	/* 2. another client with the same port: the SNAT port must change */
+	expect("a second client on the same port: SNAT to another port",
+	       &(struct flow){ AF_INET, IPPROTO_TCP, "192.168.50.101", "192.168.50.12", 40000, 30080, 0x02, false },
+	       "192.168.50.12", 0, "10.244.2.5", 8080, &sport2);
+	check(sport2 != 40000 && sport2 >= 32768 && sport2 < 61000,
+	      "the second client's SNAT port %u is another one, in 32768-61000", sport2);
+	expect("its reply goes to the second client",
+	       &(struct flow){ AF_INET, IPPROTO_TCP, "10.244.2.5", "192.168.50.12", 8080, sport2, 0x12, false },
+	       "192.168.50.12", 30080, "192.168.50.101", 40000, NULL);
+	expect("the first client's replies still go to it",
+	       &(struct flow){ AF_INET, IPPROTO_TCP, "10.244.2.5", "192.168.50.12", 8080, 40000, 0x10, false },
+	       "192.168.50.12", 30080, "192.168.50.100", 40000, NULL);
+	/* 3. UDP, with and without a checksum */
+	expect("UDP NodePort: translated, checksum valid",
+	       &(struct flow){ AF_INET, IPPROTO_UDP, "192.168.50.100", "192.168.50.12", 40100, 30080, 0, false },
+	       "192.168.50.12", 40100, "10.244.2.5", 8080, NULL);
+	expect("UDP reply: translated back",
+	       &(struct flow){ AF_INET, IPPROTO_UDP, "10.244.2.5", "192.168.50.12", 8080, 40100, 0, false },
+	       "192.168.50.12", 30080, "192.168.50.100", 40100, NULL);
+	expect("UDP without a checksum: translated, still none",
+	       &(struct flow){ AF_INET, IPPROTO_UDP, "192.168.50.100", "192.168.50.12", 40101, 30080, 0, true },
+	       "192.168.50.12", 40101, "10.244.2.5", 8080, NULL);
+	/* 4. ETP Local: the client's address kept */
+	expect("LB IP, ETP Local: DNAT only, the client's address kept",
+	       &(struct flow){ AF_INET, IPPROTO_TCP, "192.168.50.100", "198.51.100.9", 40001, 80, 0x02, false },
+	       "192.168.50.100", 40001, "10.244.1.5", 8080, NULL);
+	expect("its reply: from the LB IP",
+	       &(struct flow){ AF_INET, IPPROTO_TCP, "10.244.1.5", "192.168.50.100", 8080, 40001, 0x12, false },
+	       "198.51.100.9", 80, "192.168.50.100", 40001, NULL);
+	/* 5. sourceRanges */
+	expect("LB IP with sourceRanges, a client inside them: translated",
+	       &(struct flow){ AF_INET, IPPROTO_TCP, "192.168.50.100", "198.51.100.10", 40002, 80, 0x02, false },
+	       "192.168.50.12", 40002, "10.244.2.5", 8080, NULL);
+	expect_verdict("LB IP with sourceRanges, a client outside them: dropped",
+		       &(struct flow){ AF_INET, IPPROTO_TCP, "192.168.50.102", "198.51.100.10", 40002, 80, 0x02, false },
+		       TC_ACT_SHOT);
+	/* 6. drop and reject */
+	expect_verdict("ETP Local without a local endpoint: dropped",
+		       &(struct flow){ AF_INET, IPPROTO_TCP, "192.168.50.100", "192.168.50.12", 40003, 30081, 0x02, false },
+		       TC_ACT_SHOT);
+	{
+		struct frame f, out;
+		const uint8_t *ip = out.b + 14, *icmp = ip + 20, *quote = icmp + 8;
+		struct flow fl = { AF_INET, IPPROTO_TCP, "192.168.50.100", "192.168.50.12", 40004, 30082, 0x02, false };
+		char src[16], dst[16];
+		int v;
+
+		build(&f, &fl);
+		v = run(&f, &out);
+		inet_ntop(AF_INET, ip + 12, src, sizeof(src));
+		inet_ntop(AF_INET, ip + 16, dst, sizeof(dst));
+		check(v == TC_ACT_REDIRECT && out.len == 14 + 20 + 8 + 28 && ip[9] == IPPROTO_ICMP &&
+		      icmp[0] == 3 && icmp[1] == 3 && !strcmp(src, "192.168.50.12") &&
+		      !strcmp(dst, "192.168.50.100") && ip_verify(&out) == 0 &&
+		      fold(sum16(icmp, 8 + 28, 0)) == 0 && !memcmp(quote, f.b + 14, 28) &&
+		      !memcmp(out.b, f.b + 6, 6) && !memcmp(out.b + 6, f.b, 6),
+		      "no endpoint: an ICMP port unreachable back to the client (verdict %d, %u bytes,"
+		      " type %u code %u, %s -> %s, checksums %s/%s, the SYN quoted, MACs swapped)", v,
+		      out.len, icmp[0], icmp[1], src, dst, ip_verify(&out) ? "BAD" : "ok",
+		      fold(sum16(icmp, 36, 0)) ? "BAD" : "ok");
+	}
+	/* 7. not a service: untouched */
+	{
+		struct frame f, out;
+		struct flow fl = { AF_INET, IPPROTO_TCP, "192.168.50.100", "192.168.50.12", 40005, 22, 0x02, false };
+		int v;
+
+		build(&f, &fl);
+		v = run(&f, &out);
+		check(v == TC_ACT_OK && out.len == f.len && !memcmp(out.b, f.b, f.len),
+		      "a packet to no service passes untouched (verdict %d)", v);
+	}
+	/* 8. IPv6 */
+	expect("IPv6 NodePort, ETP Cluster: DNAT and SNAT, checksum valid",
+	       &(struct flow){ AF_INET6, IPPROTO_TCP, "fd00:50::100", "fd00:50::12", 40006, 30080, 0x02, false },
+	       "fd00:50::12", 40006, "fd00:244:2::5", 8080, NULL);
+	expect("IPv6 reply: translated back",
+	       &(struct flow){ AF_INET6, IPPROTO_TCP, "fd00:244:2::5", "fd00:50::12", 8080, 40006, 0x12, false },
+	       "fd00:50::12", 30080, "fd00:50::100", 40006, NULL);
+	/* 9. the endpoint goes: the flow's next packet moves to the slot's new endpoint */
+	add_slot(1, 0, AF_INET, "10.244.2.6", 8080);
+	expect("the endpoint replaced: the flow's next packet goes to the new one",
+	       &(struct flow){ AF_INET, IPPROTO_TCP, "192.168.50.100", "192.168.50.12", 40000, 30080, 0x10, false },
+	       "192.168.50.12", 40000, "10.244.2.6", 8080, NULL);
+
+	bpf_object__close(obj);
+	printf("tc_nat: %d passed, %d failed\n", passed, failed);
+	return failed ? 1 : 0;
+}
