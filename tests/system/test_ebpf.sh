@@ -181,8 +181,8 @@ KPID=$!
 wait_for synced 1 || die "kroute did not sync: $(cat "$TMP/kroute.log")"
 check "the startup log says where the tc program for traffic from outside is" \
 	"$(grep -c "traffic from outside the node to NodePorts, load-balancer and external IPs: a tc program at the ingress of every interface but lo" "$TMP/kroute.log")" 1
-check "the tc program's links are pinned, one per interface but lo (eth0, eth1)" \
-	"$(find "$ROOT" -name 'link-tc-*' | wc -l)" 2
+check "the tc program's links are pinned, one per interface but lo (eth0, eth1, krpod0)" \
+	"$(find "$ROOT" -name 'link-tc-*' | wc -l)" 3
 check "TCP to the ClusterIP from the group" "$(probe tcp 10.96.0.10 80 --count 3 | sort -u)" a
 check "UDP (connected) to the ClusterIP from the group" "$(probe udp 10.96.0.10 53 --count 3 | sort -u)" a
 check "TCP to the IPv6 ClusterIP from the group" "$(probe tcp fd00:96::10 80 --count 3 | sort -u)" c
