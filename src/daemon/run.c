@@ -120,8 +120,8 @@ static int do_sync(struct agent *a, bool full)
 {
 	struct store_delta delta;
 	struct diag d;
-	uint64_t t0 = mono_ns(), t_read, t_view;
-	double read_ms, view_ms;
+	uint64_t t0 = mono_ns(), t_read, t_view, t_serve;
+	double read_ms, view_ms, apply_ms;
 	size_t rebuilt = 0, origins_read;
 	int r;
 
@@ -138,11 +138,12 @@ static int do_sync(struct agent *a, bool full)
 	}
 	if (delta.changed || !a->view) {
 		/* This node's own Node object carries its zone and addresses: everything depends on it. */
-		bool all = delta.all || strmap_get(&delta.nodes, a->cfg->node);
+		bool all = delta.all || !a->view || strmap_get(&delta.nodes, a->cfg->node);
 
 		a->view = policy_update_view(a->view, &a->store.cluster, a->cfg->node, &a->cfg->po,
 					     &delta.services, all);
 		rebuilt = a->view->n_rebuilt;
+		serve_view_changed(&a->serve, &delta.services, all);
 	}
 	origins_read = delta.origins_read;
 	serve_changes(&a->serve, delta.services_changed, delta.slices_changed);
@@ -153,10 +154,15 @@ static int do_sync(struct agent *a, bool full)
 	r = a->ops->sync(a->dp, a->view, full, &d);
 	log_diag(&d);
 	diag_done(&d);
+	apply_ms = ms_since(t_view);
+	/* The health servers follow the view once the data plane has it, as kube-proxy's do. */
+	t_serve = mono_ns();
+	serve_sync_checks(&a->serve, a->view);
+	view_ms += ms_since(t_serve);
 	if (r < 0)
 		log_error("%s sync failed after %.1f ms (read %.1f, policy %.1f, apply %.1f): %s; the"
 		      " previous rules stay, retrying with a full sync", full ? "full" : "partial",
-		      ms_since(t0), read_ms, view_ms, ms_since(t_view), strerror(-r));
+		      ms_since(t0), read_ms, view_ms, apply_ms, strerror(-r));
 	else {
 		struct dp_stats st;
 
@@ -165,8 +171,7 @@ static int do_sync(struct agent *a, bool full)
 		      " (read %.1f, policy %.1f, apply %.1f of which kernel tools %.1f)",
 		      full ? "full" : "partial", a->view->n_ports, rebuilt, origins_read,
 		      a->origins_total, a->n_sources == 1 ? a->sources[0].src->ops->origin_noun : "origins",
-		      ms_since(t0), read_ms, view_ms, ms_since(t_view),
-		      (double)st.last_kernel_ns / 1e6);
+		      ms_since(t0), read_ms, view_ms, apply_ms, (double)st.last_kernel_ns / 1e6);
 	}
 	return r;
 }

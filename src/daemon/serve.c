@@ -31,6 +31,7 @@ struct svc_check {
 	int bind_err;               /* the last failure, logged once per error */
 	size_t local;               /* local ready endpoint IPs, as of the last sync */
 	bool wanted;                /* in the last sync's view */
+	size_t slot;                /* its index in owner->checks */
 };
 
 static struct health_time now_time(void)
@@ -62,13 +63,12 @@ bool serve_node_eligible(const struct node_view *v)
 size_t serve_local_ready_ips(const struct node_view *v, const struct service *svc)
 {
 	struct addr *ips = NULL;
+	size_t first, n_ports = policy_view_service_ports(v, svc->key, &first);
 	size_t n = 0, cap = 0, distinct = 0;
 
-	for (size_t i = 0; i < v->n_ports; i++) {
+	for (size_t i = first; i < first + n_ports; i++) {
 		const struct port_view *pv = &v->ports[i];
 
-		if (pv->svc != svc)
-			continue;
 		/* Ready only: terminating endpoints make load balancers drain the node. */
 		for (size_t e = 0; e < pv->n_eps; e++)
 			if (pv->eps[e].is_local && pv->eps[e].ready)
@@ -199,6 +199,8 @@ void serve_init(struct agent_serve *s, const struct serve_cfg *cfg, const char *
 	*s = (struct agent_serve){ .cfg = *cfg, .mode = mode, .ops = ops, .dp = dp };
 	proxy_health_init(&s->health, cfg->health_timeout_ns);
 	strmap_init(&s->check_index);
+	strmap_init(&s->changed);
+	s->changed_all = true;
 	agent_metrics_init(&s->metrics);
 }
 
@@ -297,50 +299,139 @@ static void check_open(struct agent_serve *s, struct svc_check *c)
 }
 
 
-/* The service health servers the view asks for: LoadBalancer, externalTrafficPolicy Local. */
-static void sync_checks(struct agent_serve *s, const struct node_view *v)
+static bool wants_check(const struct service *svc)
 {
-	size_t kept = 0;
+	return svc && svc->type == SVC_LOAD_BALANCER && svc->etp == POLICY_LOCAL &&
+	       svc->health_check_node_port;
+}
 
+/* The service's health server as the view has it now (opened when it cannot listen yet). */
+static void check_update(struct agent_serve *s, const struct node_view *v,
+			 const struct service *svc)
+{
+	struct svc_check *c = strmap_get(&s->check_index, svc->key);
+
+	if (c && c->port != svc->health_check_node_port) {
+		check_close(c);
+		c->port = svc->health_check_node_port;
+		c->bind_err = 0;
+	}
+	if (!c) {
+		c = xcalloc(1, sizeof(*c));
+		*c = (struct svc_check){ .owner = s, .key = xstrdup(svc->key),
+					 .ns = xstrdup(svc->ns), .name = xstrdup(svc->name),
+					 .port = svc->health_check_node_port, .slot = s->n_checks };
+		VEC_PUSH(s->checks, s->n_checks, s->cap_checks, c);
+		strmap_put(&s->check_index, c->key, c);
+	}
+	c->wanted = true;
+	c->local = serve_local_ready_ips(v, svc);
+	s->n_checks_updated++;
+	if (!c->srv)
+		check_open(s, c);
+	s->checks_unbound |= !c->srv;
+}
+
+static void check_remove(struct agent_serve *s, struct svc_check *c)
+{
+	struct svc_check *last = s->checks[--s->n_checks];
+
+	last->slot = c->slot;
+	s->checks[c->slot] = last;
+	strmap_del(&s->check_index, c->key, NULL);
+	check_free(c);
+}
+
+static void changed_clear(struct agent_serve *s)
+{
+	for (size_t i = 0; i < s->changed.cap; i++)
+		free((char *)s->changed.slots[i].key);
+	strmap_done(&s->changed);
+	strmap_init(&s->changed);
+	s->changed_all = false;
+}
+
+/* Every service of the view: after a full rebuild of the view. */
+static void sync_all_checks(struct agent_serve *s, const struct node_view *v)
+{
 	for (size_t i = 0; i < s->n_checks; i++)
 		s->checks[i]->wanted = false;
 	for (size_t i = 0; v && i < v->n_ports; i++) {
 		const struct service *svc = v->ports[i].svc;
+
+		/* A service's port views are next to each other: one update per service. */
+		if ((i == 0 || svc != v->ports[i - 1].svc) && wants_check(svc))
+			check_update(s, v, svc);
+	}
+	for (size_t i = s->n_checks; i-- > 0;)
+		if (!s->checks[i]->wanted)
+			check_remove(s, s->checks[i]);
+}
+
+/* Only the services that changed: their port views are found by key, nothing else is walked. */
+static void sync_changed_checks(struct agent_serve *s, const struct node_view *v)
+{
+	for (size_t i = 0; i < s->changed.cap; i++) {
+		const char *key = s->changed.slots[i].key;
+		size_t first;
+		const struct service *svc;
 		struct svc_check *c;
 
-		if (svc->type != SVC_LOAD_BALANCER || svc->etp != POLICY_LOCAL ||
-		    !svc->health_check_node_port)
+		if (!key)
 			continue;
-		c = strmap_get(&s->check_index, svc->key);
-		if (c && c->wanted)
-			continue; /* another port of the same service */
-		if (c && c->port != svc->health_check_node_port) {
-			check_close(c);
-			c->port = svc->health_check_node_port;
-			c->bind_err = 0;
-		}
-		if (!c) {
-			c = xcalloc(1, sizeof(*c));
-			*c = (struct svc_check){ .owner = s, .key = xstrdup(svc->key),
-						 .ns = xstrdup(svc->ns), .name = xstrdup(svc->name),
-						 .port = svc->health_check_node_port };
-			VEC_PUSH(s->checks, s->n_checks, s->cap_checks, c);
-			strmap_put(&s->check_index, c->key, c);
-		}
-		c->wanted = true;
-		c->local = serve_local_ready_ips(v, svc);
+		svc = policy_view_service_ports(v, key, &first) ? v->ports[first].svc : NULL;
+		if (wants_check(svc))
+			check_update(s, v, svc);
+		else if ((c = strmap_get(&s->check_index, key)))
+			check_remove(s, c);
+	}
+}
+
+/*
+ * The service health servers the view asks for: LoadBalancer,
+ * externalTrafficPolicy Local.  A server that could not listen is tried
+ * again at each sync.
+ */
+void serve_sync_checks(struct agent_serve *s, const struct node_view *v)
+{
+	bool retry = s->checks_unbound;
+
+	s->n_checks_updated = 0;
+	if (!s->loop) {
+		changed_clear(s); /* --once: no servers */
+		return;
+	}
+	s->checks_unbound = false;
+	if (s->changed_all || !v)
+		sync_all_checks(s, v);
+	else
+		sync_changed_checks(s, v);
+	for (size_t i = 0; retry && i < s->n_checks; i++) {
+		struct svc_check *c = s->checks[i];
+
 		if (!c->srv)
 			check_open(s, c);
+		s->checks_unbound |= !c->srv;
 	}
-	for (size_t i = 0; i < s->n_checks; i++) {
-		if (s->checks[i]->wanted) {
-			s->checks[kept++] = s->checks[i];
-			continue;
+	changed_clear(s);
+}
+
+void serve_view_changed(struct agent_serve *s, const struct strmap *services, bool all)
+{
+	if (all || s->changed_all) {
+		changed_clear(s);
+		s->changed_all = true;
+		return;
+	}
+	for (size_t i = 0; i < services->cap; i++) {
+		const char *key = services->slots[i].key;
+
+		if (key && !strmap_get(&s->changed, key)) {
+			char *k = xstrdup(key);
+
+			strmap_put(&s->changed, k, k);
 		}
-		strmap_del(&s->check_index, s->checks[i]->key, NULL);
-		check_free(s->checks[i]);
 	}
-	s->n_checks = kept;
 }
 
 void serve_synced(struct agent_serve *s, const struct node_view *view, bool full, bool ok,
@@ -358,8 +449,6 @@ void serve_synced(struct agent_serve *s, const struct node_view *view, bool full
 		s->change_waiting = false;
 	}
 	agent_metrics_synced(&s->metrics, full, ok, (double)sync_ns / 1e9, programming, wall_s(now));
-	if (s->loop)
-		sync_checks(s, view);
 }
 
 void serve_done(struct agent_serve *s)
@@ -368,6 +457,8 @@ void serve_done(struct agent_serve *s)
 		check_free(s->checks[i]);
 	free(s->checks);
 	strmap_done(&s->check_index);
+	changed_clear(s);
+	strmap_done(&s->changed);
 	free(s->hc_addrs);
 	http_server_free(s->healthz_srv);
 	http_server_free(s->metrics_srv);

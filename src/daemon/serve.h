@@ -60,6 +60,10 @@ struct agent_serve {
 	struct svc_check **checks;          /* owned: the service health servers */
 	size_t n_checks, cap_checks;
 	struct strmap check_index;          /* service key -> struct svc_check (keys borrowed) */
+	struct strmap changed;              /* services whose view changed since the last sync (keys owned) */
+	bool changed_all;                   /* the whole view was built again */
+	bool checks_unbound;                /* some service health server could not listen */
+	size_t n_checks_updated;            /* services whose health server the last sync looked at */
 	bool change_waiting;                /* for network programming latency */
 	uint64_t oldest_change_mono_ns;
 };
@@ -73,9 +77,20 @@ void serve_queued(struct agent_serve *s);
 /* The store committed changes (store_delta's counts). */
 void serve_changes(struct agent_serve *s, size_t services, size_t slices);
 /*
+ * The view was updated for these services ("ns/name" keys, copied), or
+ * built again (all): the next serve_synced() looks at those services'
+ * health servers only.
+ */
+void serve_view_changed(struct agent_serve *s, const struct strmap *services, bool all);
+/*
+ * After the data plane took (or refused) view: opens / closes / updates the
+ * service health servers to match it (NULL: nothing loaded yet), looking
+ * only at the services serve_view_changed() named since the last call.
+ */
+void serve_sync_checks(struct agent_serve *s, const struct node_view *view);
+/*
  * A sync ended (ok: the data plane matches view).  Updates health and
- * metrics and opens / closes / updates the service health servers to match
- * view (NULL: nothing loaded yet).  view stays borrowed until the next call.
+ * metrics.  view stays borrowed until the next call.
  */
 void serve_synced(struct agent_serve *s, const struct node_view *view, bool full, bool ok,
 		  uint64_t sync_ns);

@@ -130,8 +130,22 @@ struct node_view {
 	struct port_view *ports;    /* owned; sorted by service key, port, family */
 	size_t n_ports, cap_ports;
 	size_t n_skipped_other_proxy; /* services left to another proxy (service-proxy-name) */
+	struct strmap other_proxy;  /* their keys (owned), so an update counts them per change */
 	uint64_t next_id;           /* the id the next port view built gets */
 	size_t n_rebuilt;           /* port views built by the last build or update */
+	/*
+	 * What the last build or update changed, for a data plane that wants
+	 * to touch only that.  generation counts them.  changed_all: every port
+	 * view is new (a build).  Otherwise ports[rebuilt_at[0 .. n_rebuilt)]
+	 * are the new port views (ids never seen before) and gone_ids[0 ..
+	 * n_gone) the ids that left; every other port view is as it was.  A
+	 * data plane whose last sync did not see generation - 1 must walk.
+	 */
+	uint64_t generation;
+	bool changed_all;
+	size_t *rebuilt_at;         /* owned */
+	uint64_t *gone_ids;         /* owned */
+	size_t n_gone, cap_gone;
 };
 
 void policy_opts_init(struct policy_opts *o);
@@ -147,12 +161,21 @@ void node_view_free(struct node_view *v);
  * moves over unchanged, keeping its id, so a data plane can skip it.  all
  * (or old == NULL) builds everything again, with ids that never repeat old's.
  * Callers pass all when this node's own Node object changed (zone, addresses)
- * or the options did.  Consumes old.  Must run while the objects old borrows
+ * or the options did.  A partial update costs the dirty services only
+ * (binary searches; one block copy of the array when a service's number of
+ * port views changes), never a walk of the others.  Consumes old.  Must run while the objects old borrows
  * from are still alive (store.h: before store_delta_done()).
  */
 struct node_view *policy_update_view(struct node_view *old, const struct cluster *c,
 				     const char *node_name, const struct policy_opts *opts,
 				     const struct strmap *dirty_services, bool all);
+
+/*
+ * The port views of one service ("ns/name"): ports[*first ..] for the count
+ * returned (0: none, *first is where they would go).  A binary search: the
+ * view is sorted by service.
+ */
+size_t policy_view_service_ports(const struct node_view *v, const char *svc_key, size_t *first);
 
 /* The endpoints a route sends to. */
 static inline const struct ep_set *route_endpoints(const struct port_view *pv,

@@ -531,13 +531,24 @@ static void add_service(struct node_view *v, const struct cluster *c, const stru
 			add_port_view(v, c, svc, &svc->ports[p], fam[f], opts, nf > 1);
 }
 
-static size_t count_other_proxy(const struct cluster *c, const struct policy_opts *opts)
+/* Services left to another proxy: kept by key so an update counts them per change. */
+static void note_other_proxy(struct node_view *v, const struct service *svc,
+			     const struct policy_opts *opts)
 {
-	size_t n = 0;
+	if (!streq_null(svc->proxy_name, opts->service_proxy_name) &&
+	    !strmap_get(&v->other_proxy, svc->key)) {
+		char *key = xstrdup(svc->key);
 
-	for (size_t i = 0; i < c->n_services; i++)
-		n += !streq_null(c->services[i]->proxy_name, opts->service_proxy_name);
-	return n;
+		strmap_put(&v->other_proxy, key, key);
+	}
+}
+
+static void forget_other_proxy(struct node_view *v, const char *key)
+{
+	const char *stored;
+
+	if (strmap_del(&v->other_proxy, key, &stored))
+		free((char *)stored);
 }
 
 static struct node_view *view_new(const struct cluster *c, const char *node_name,
@@ -549,6 +560,9 @@ static struct node_view *view_new(const struct cluster *c, const char *node_name
 	v->node = cluster_find_node(c, v->node_name);
 	v->zone = v->node ? v->node->zone : NULL;
 	v->next_id = first_id;
+	v->generation = 1;
+	v->changed_all = true;
+	strmap_init(&v->other_proxy);
 	return v;
 }
 
@@ -562,9 +576,11 @@ static void assign_ids(struct node_view *v)
 
 static void build_all(struct node_view *v, const struct cluster *c, const struct policy_opts *opts)
 {
-	for (size_t i = 0; i < c->n_services; i++)
+	for (size_t i = 0; i < c->n_services; i++) {
 		add_service(v, c, c->services[i], opts);
-	v->n_skipped_other_proxy = count_other_proxy(c, opts);
+		note_other_proxy(v, c->services[i], opts);
+	}
+	v->n_skipped_other_proxy = v->other_proxy.n;
 	if (v->n_ports)
 		qsort(v->ports, v->n_ports, sizeof(*v->ports), cmp_port_view);
 	assign_ids(v);
@@ -593,21 +609,117 @@ static void port_view_done(struct port_view *pv)
 }
 
 /*
- * Merges the sorted add[0..m) into v's sorted ports, in place from the
- * back (each kept port view moves at most once), after any equal one.
+ * Orders a port view's service against a service key "ns/name" as
+ * cmp_port_view orders services (namespace, then name; a namespace has no
+ * '/').
  */
-static void merge_sorted(struct node_view *v, const struct port_view *add, size_t m)
+static int cmp_service_key(const struct service *svc, const char *key)
 {
-	size_t i = v->n_ports, k = m, out = v->n_ports + m;
+	const char *slash = strchr(key, '/');
+	size_t ns_len = slash ? (size_t)(slash - key) : strlen(key);
+	int r = strncmp(svc->ns, key, ns_len);
 
-	v->ports = xgrow(v->ports, &v->cap_ports, out, sizeof(*v->ports));
-	while (k) {
-		if (i && cmp_port_view(&v->ports[i - 1], &add[k - 1]) > 0)
-			v->ports[--out] = v->ports[--i];
+	if (!r && svc->ns[ns_len])
+		r = 1; /* key's namespace is a prefix of svc's */
+	return r ? r : strcmp(svc->name, slash ? slash + 1 : "");
+}
+
+/* The first of ports[0..n) whose service is not before key (binary search). */
+static size_t lower_bound(const struct port_view *ports, size_t n, const char *key)
+{
+	size_t lo = 0, hi = n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (cmp_service_key(ports[mid].svc, key) < 0)
+			lo = mid + 1;
 		else
-			v->ports[--out] = add[--k];
+			hi = mid;
 	}
-	v->n_ports += m;
+	return lo;
+}
+
+size_t policy_view_service_ports(const struct node_view *v, const char *svc_key, size_t *first)
+{
+	size_t lo = lower_bound(v->ports, v->n_ports, svc_key), hi = lo;
+
+	while (hi < v->n_ports && !cmp_service_key(v->ports[hi].svc, svc_key))
+		hi++;
+	*first = lo;
+	return hi - lo;
+}
+
+/* One changed service: its port views in the old view and the ones built for it now. */
+struct replaced {
+	const char *key;            /* borrowed from the dirty set */
+	size_t old_first, n_old;    /* in the view being updated */
+	size_t new_first, n_new;    /* in the fresh port views */
+};
+
+/* Service keys "ns/name" in the view's order (namespace, then name). */
+static int cmp_replaced(const void *a, const void *b)
+{
+	const struct replaced *x = a, *y = b;
+	size_t nx = strcspn(x->key, "/"), ny = strcspn(y->key, "/");
+	int r = strncmp(x->key, y->key, MIN(nx, ny));
+
+	if (!r)
+		r = (nx > ny) - (nx < ny);
+	return r ? r : strcmp(x->key + nx + (x->key[nx] == '/'), y->key + ny + (y->key[ny] == '/'));
+}
+
+/* from[first .. first + n) to dst; from may be NULL when n is 0. */
+static void copy_ports(struct port_view *dst, const struct port_view *from, size_t first, size_t n)
+{
+	if (n)
+		memcpy(dst, &from[first], n * sizeof(*dst));
+}
+
+/*
+ * Puts the rebuilt port views in place of the old ones of their services
+ * (r sorted by position).  When every changed service keeps its number of
+ * port views (an endpoint change) they are swapped in place; otherwise the
+ * array is laid out again in one pass of block copies.
+ */
+static void splice_ports(struct node_view *v, struct replaced *r, size_t n_r,
+			 struct port_view *fresh)
+{
+	bool same_shape = true;
+	size_t n = v->n_ports, out = 0, from = 0, n_at = 0;
+	struct port_view *next;
+
+	for (size_t i = 0; i < n_r; i++) {
+		for (size_t k = 0; k < r[i].n_old; k++) {
+			VEC_PUSH(v->gone_ids, v->n_gone, v->cap_gone, v->ports[r[i].old_first + k].id);
+			port_view_done(&v->ports[r[i].old_first + k]);
+		}
+		same_shape &= r[i].n_old == r[i].n_new;
+		n = n - r[i].n_old + r[i].n_new;
+	}
+	if (same_shape) {
+		for (size_t i = 0; i < n_r; i++) {
+			copy_ports(&v->ports[r[i].old_first], fresh, r[i].new_first, r[i].n_new);
+			for (size_t k = 0; k < r[i].n_new; k++)
+				v->rebuilt_at[n_at++] = r[i].old_first + k;
+		}
+		return;
+	}
+	next = xcalloc(n ? n : 1, sizeof(*next));
+	for (size_t i = 0; i < n_r; i++) {
+		size_t keep = r[i].old_first - from;
+
+		copy_ports(&next[out], v->ports, from, keep);
+		out += keep;
+		copy_ports(&next[out], fresh, r[i].new_first, r[i].n_new);
+		for (size_t k = 0; k < r[i].n_new; k++)
+			v->rebuilt_at[n_at++] = out++;
+		from = r[i].old_first + r[i].n_old;
+	}
+	copy_ports(&next[out], v->ports, from, v->n_ports - from);
+	free(v->ports);
+	v->ports = next;
+	v->n_ports = v->cap_ports = n;
 }
 
 struct node_view *policy_update_view(struct node_view *old, const struct cluster *c,
@@ -615,46 +727,68 @@ struct node_view *policy_update_view(struct node_view *old, const struct cluster
 				     const struct strmap *dirty_services, bool all)
 {
 	struct node_view *v, *fresh;
-	size_t n = 0;
+	struct replaced *r;
+	size_t n_r = 0;
 
 	if (all || !old) {
 		v = view_new(c, node_name, old ? old->next_id : 1);
+		v->generation = old ? old->generation + 1 : 1;
 		node_view_free(old);
 		build_all(v, c, opts);
 		return v;
 	}
 	/*
-	 * In place: a 10,000-service view is megabytes of port views, and a
-	 * change touches a few.  Drop the dirty services' port views, keeping
-	 * the order, then insert the rebuilt ones.
+	 * In place, in time of the services that changed: a 10,000-service
+	 * view is megabytes of port views, and a change touches a few.  Each
+	 * changed service's port views are found by binary search (the view is
+	 * sorted by service) and replaced by the ones built again; nothing
+	 * walks the other services.
 	 */
 	v = old;
-	for (size_t i = 0; i < v->n_ports; i++) {
-		if (strmap_get(dirty_services, v->ports[i].svc->key))
-			port_view_done(&v->ports[i]);
-		else
-			v->ports[n++] = v->ports[i];
-	}
-	v->n_ports = n;
 	v->node = cluster_find_node(c, v->node_name);
 	v->zone = v->node ? v->node->zone : NULL;
 	fresh = view_new(c, node_name, v->next_id);
+	r = xcalloc(dirty_services->n ? dirty_services->n : 1, sizeof(*r));
 	for (size_t i = 0; i < dirty_services->cap; i++) {
 		const char *key = dirty_services->slots[i].key;
-		const struct service *svc = key ? cluster_find_service(c, key) : NULL;
+		const struct service *svc;
+		struct replaced *e;
 
-		if (svc)
-			add_service(fresh, c, svc, opts);
+		if (!key)
+			continue;
+		e = &r[n_r++];
+		*e = (struct replaced){ .key = key, .new_first = fresh->n_ports };
+		e->n_old = policy_view_service_ports(v, key, &e->old_first);
+		forget_other_proxy(v, key);
+		svc = cluster_find_service(c, key);
+		if (!svc)
+			continue;
+		note_other_proxy(v, svc, opts);
+		add_service(fresh, c, svc, opts);
+		e->n_new = fresh->n_ports - e->new_first;
+		/* One service's port views: by port, then family, as cmp_port_view orders them. */
+		if (e->n_new > 1)
+			qsort(&fresh->ports[e->new_first], e->n_new, sizeof(*fresh->ports),
+			      cmp_port_view);
 	}
-	if (fresh->n_ports)
-		qsort(fresh->ports, fresh->n_ports, sizeof(*fresh->ports), cmp_port_view);
-	assign_ids(fresh);
-	v->next_id = fresh->next_id;
-	v->n_rebuilt = fresh->n_rebuilt;
-	merge_sorted(v, fresh->ports, fresh->n_ports);
+	/* Key order is view order: each service's old port views, or where it goes in. */
+	qsort(r, n_r, sizeof(*r), cmp_replaced);
+	/* The new port views get ids in view order, after every id old gave out. */
+	v->n_rebuilt = v->n_gone = 0;
+	for (size_t i = 0; i < n_r; i++)
+		for (size_t k = 0; k < r[i].n_new; k++) {
+			fresh->ports[r[i].new_first + k].id = v->next_id++;
+			v->n_rebuilt++;
+		}
+	v->generation++;
+	v->changed_all = false;
+	free(v->rebuilt_at);
+	v->rebuilt_at = xcalloc(v->n_rebuilt ? v->n_rebuilt : 1, sizeof(*v->rebuilt_at));
+	splice_ports(v, r, n_r, fresh->ports);
+	free(r);
 	fresh->n_ports = 0; /* moved into v */
 	node_view_free(fresh);
-	v->n_skipped_other_proxy = count_other_proxy(c, opts);
+	v->n_skipped_other_proxy = v->other_proxy.n;
 	return v;
 }
 
@@ -666,5 +800,10 @@ void node_view_free(struct node_view *v)
 		port_view_done(&v->ports[i]);
 	free(v->ports);
 	free(v->node_name);
+	free(v->rebuilt_at);
+	free(v->gone_ids);
+	for (size_t i = 0; i < v->other_proxy.cap; i++)
+		free((char *)v->other_proxy.slots[i].key);
+	strmap_done(&v->other_proxy);
 	free(v);
 }

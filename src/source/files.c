@@ -43,13 +43,35 @@ struct files_source {
 	struct files_entry *files;  /* the last good read, in load order */
 	size_t n_files;
 	bool stdin_read;            /* "-" was read (it cannot be read again) */
+	size_t n_objects;           /* over every file of the last good read */
+	struct strmap by_path;      /* path -> index in files (keys borrowed from files) */
 	/* inotify, once attached */
 	struct loop *loop;
 	struct loop_fd *reg;
 	int ifd;
 	source_changed_fn changed;
 	void *userdata;
+	char **wd_dirs;             /* watch descriptor -> the directory's path as listed (owned) */
+	size_t n_wd_dirs;
+	/*
+	 * What the events since the last good refresh said: the listed files
+	 * they named (keys owned), or that only a new listing can tell (a new,
+	 * gone or renamed directory, a name the last listing did not have, a
+	 * lost event).  A refresh after events that named listed files only
+	 * looks at those files; without events (a periodic sync) it lists
+	 * everything, in case an event was missed.
+	 */
+	struct strmap dirty;
+	bool events, relist;
+	uint64_t listed_at;         /* mono_ns of the last good listing */
 };
+
+/*
+ * Events say when a file is closed after writing, renamed or removed; a
+ * file written in place and kept open says nothing until it is closed.  A
+ * listing at least this often finds such a change, as every refresh used to.
+ */
+#define RELIST_NS (30 * 1000000000ull)
 
 #define RACY_NS (2 * 1000000000ll)
 
@@ -187,6 +209,98 @@ static int collect(struct files_source *fs, const struct manifest_list *list, bo
 	return err;
 }
 
+static void index_files(struct files_source *fs)
+{
+	strmap_done(&fs->by_path);
+	strmap_init(&fs->by_path);
+	fs->n_objects = 0;
+	for (size_t i = 0; i < fs->n_files; i++) {
+		strmap_put(&fs->by_path, fs->files[i].path, &fs->files[i]);
+		fs->n_objects += fs->files[i].n_objects;
+	}
+}
+
+static void dirty_clear(struct files_source *fs)
+{
+	for (size_t i = 0; i < fs->dirty.cap; i++)
+		free((char *)fs->dirty.slots[i].key);
+	strmap_done(&fs->dirty);
+	strmap_init(&fs->dirty);
+	fs->events = fs->relist = false;
+}
+
+/* A file read again by refresh_named: where its entry goes once the batch is committed. */
+struct reread {
+	struct files_entry *old;
+	struct files_entry next;
+};
+
+/*
+ * Only the listed files the events named: each is stat'ed, and read again
+ * when its stamp changed.  Returns 1 when that cannot tell (a named file
+ * is gone or is no longer a file: a new listing must), else as refresh.
+ */
+static int refresh_named(struct files_source *fs, struct store *st, struct diag *d,
+			 struct store_delta *delta)
+{
+	const struct doc_limits *limits = fs->limits ? fs->limits : &doc_default_limits;
+	struct reread *rr = xcalloc(fs->dirty.n ? fs->dirty.n : 1, sizeof(*rr));
+	size_t n_rr = 0, n_objects = fs->n_objects;
+	struct store_batch b;
+	int r = 0;
+
+	store_batch_init(&b, fs->base.ops->name);
+	for (size_t i = 0; i < fs->dirty.cap; i++) {
+		struct manifest_file mf = { .path = (char *)fs->dirty.slots[i].key };
+		struct files_entry *old = mf.path ? strmap_get(&fs->by_path, mf.path) : NULL;
+		struct stat sb;
+		int r2;
+
+		if (!mf.path)
+			continue;
+		delta->origins_checked++;
+		if (!old || stat(mf.path, &sb) < 0 || S_ISDIR(sb.st_mode)) {
+			r = 1;
+			break;
+		}
+		file_stamp_of(&sb, &mf.stamp);
+		if (file_unchanged(old, &mf))
+			continue;
+		rr[n_rr].old = old;
+		/* Every named file is read, so one refresh reports every problem. */
+		r2 = read_file(fs, &mf, &rr[n_rr].next, &b, d);
+		if (r2 < 0 && !r)
+			r = r2;
+		n_objects = n_objects - old->n_objects + rr[n_rr].next.n_objects;
+		n_rr++;
+	}
+	if (!r && n_objects > limits->max_objects) {
+		diag_add(d, DIAG_ERROR, NULL, 0, NULL, NULL,
+			 "too many objects (more than %zu over all files)", limits->max_objects);
+		r = -EINVAL;
+	}
+	if (!r)
+		r = store_commit(st, &b, d, delta);
+	store_batch_done(&b);
+	for (size_t i = 0; i < n_rr; i++) {
+		if (r) {
+			free(rr[i].next.path);
+			continue;
+		}
+		/* by_path's key is the entry's path: the new entry's string replaces it. */
+		strmap_del(&fs->by_path, rr[i].old->path, NULL);
+		free(rr[i].old->path);
+		*rr[i].old = rr[i].next;
+		strmap_put(&fs->by_path, rr[i].old->path, rr[i].old);
+	}
+	free(rr);
+	if (!r) {
+		fs->n_objects = n_objects;
+		delta->origins_total += fs->n_files;
+	}
+	return r;
+}
+
 static int files_refresh(struct source *src, struct store *st, bool reread, struct diag *d,
 			 struct store_delta *delta)
 {
@@ -197,6 +311,16 @@ static int files_refresh(struct source *src, struct store *st, bool reread, stru
 	bool *fresh, *kept;
 	int r;
 
+	/* Events that named listed files only: those files, nothing else. */
+	if (fs->loop && fs->events && !fs->relist && !reread && fs->files &&
+	    mono_ns() - fs->listed_at < RELIST_NS) {
+		r = refresh_named(fs, st, d, delta);
+		if (r <= 0) {
+			if (r == 0)
+				dirty_clear(fs);
+			return r;
+		}
+	}
 	r = manifest_list_files(fs->paths, fs->n_paths, &list, d);
 	if (r < 0) {
 		manifest_list_done(&list);
@@ -222,6 +346,10 @@ static int files_refresh(struct source *src, struct store *st, bool reread, stru
 		fs->files = next;
 		fs->n_files = list.n;
 		delta->origins_total += list.n;
+		delta->origins_checked += list.n;
+		fs->listed_at = mono_ns();
+		index_files(fs);
+		dirty_clear(fs);
 	}
 	free(fresh);
 	free(kept);
@@ -236,8 +364,32 @@ static bool files_has_synced(const struct source *src)
 
 /* ---- inotify ---- */
 
+/* Remembers which directory a watch descriptor stands for, as the listing names it. */
+static void wd_remember(struct files_source *fs, int wd, const char *dir)
+{
+	if ((size_t)wd >= fs->n_wd_dirs) {
+		size_t n = MAX((size_t)wd + 1, fs->n_wd_dirs * 2);
+
+		fs->wd_dirs = xrealloc(fs->wd_dirs, n * sizeof(*fs->wd_dirs));
+		memset(&fs->wd_dirs[fs->n_wd_dirs], 0, (n - fs->n_wd_dirs) * sizeof(*fs->wd_dirs));
+		fs->n_wd_dirs = n;
+	}
+	free(fs->wd_dirs[wd]);
+	fs->wd_dirs[wd] = xstrdup(dir);
+}
+
+static int add_watch(struct files_source *fs, const char *dir, uint32_t mask)
+{
+	int wd = inotify_add_watch(fs->ifd, dir, mask);
+
+	if (wd < 0)
+		return -errno;
+	wd_remember(fs, wd, dir);
+	return 0;
+}
+
 /* Watches every directory the paths live in (editors replace files by rename). */
-static int watch_tree(int ifd, const char *path, int depth)
+static int watch_tree(struct files_source *fs, const char *path, int depth)
 {
 	const uint32_t mask = IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_CREATE |
 			      IN_DELETE | IN_DELETE_SELF | IN_MOVE_SELF | IN_ATTRIB;
@@ -254,13 +406,13 @@ static int watch_tree(int ifd, const char *path, int depth)
 
 		if (slash)
 			*slash = '\0';
-		if (inotify_add_watch(ifd, slash ? (*parent ? parent : "/") : ".", mask) < 0)
-			r = -errno;
+		r = add_watch(fs, slash ? (*parent ? parent : "/") : ".", mask);
 		free(parent);
 		return r;
 	}
-	if (inotify_add_watch(ifd, path, mask) < 0)
-		return -errno;
+	r = add_watch(fs, path, mask);
+	if (r < 0)
+		return r;
 	dir = opendir(path);
 	if (!dir)
 		return 0; /* reading it reports why */
@@ -271,7 +423,7 @@ static int watch_tree(int ifd, const char *path, int depth)
 		if (de->d_name[0] == '.' || de->d_type != DT_DIR)
 			continue;
 		sub = xasprintf("%s/%s", path, de->d_name);
-		r2 = watch_tree(ifd, sub, depth + 1);
+		r2 = watch_tree(fs, sub, depth + 1);
 		if (r2 < 0 && !r)
 			r = r2;
 		free(sub);
@@ -290,7 +442,7 @@ static int rewatch(struct files_source *fs, const char **ret_path)
 
 		if (streq(fs->paths[i], "-"))
 			continue;
-		r2 = watch_tree(fs->ifd, fs->paths[i], 0);
+		r2 = watch_tree(fs, fs->paths[i], 0);
 		if (r2 < 0 && !r) {
 			r = r2;
 			*ret_path = fs->paths[i];
@@ -299,16 +451,58 @@ static int rewatch(struct files_source *fs, const char **ret_path)
 	return r;
 }
 
+/*
+ * What one event means for the next refresh: a listed file to look at, a
+ * hidden temporary file to ignore (an editor's or a writer's before its
+ * rename), or anything else, which a new listing must judge.
+ */
+static void note_event(struct files_source *fs, const struct inotify_event *ev)
+{
+	const uint32_t relist = IN_Q_OVERFLOW | IN_IGNORED | IN_DELETE_SELF | IN_MOVE_SELF | IN_ISDIR;
+	const char *dir = ev->wd >= 0 && (size_t)ev->wd < fs->n_wd_dirs ? fs->wd_dirs[ev->wd] : NULL;
+	struct stat sb;
+	char *path;
+
+	fs->events = true;
+	if ((ev->mask & relist) || !dir || !ev->len || !ev->name[0]) {
+		fs->relist = true;
+		return;
+	}
+	path = xasprintf("%s/%s", dir, ev->name);
+	if (strmap_get(&fs->by_path, path)) {
+		if (!strmap_get(&fs->dirty, path)) {
+			strmap_put(&fs->dirty, path, path);
+			return;
+		}
+	} else if (ev->name[0] != '.' || (lstat(path, &sb) == 0 && !S_ISREG(sb.st_mode))) {
+		/*
+		 * A name the listing did not have, or a hidden one that is not a
+		 * plain file (a ConfigMap volume's ..data symlink, swapped to
+		 * change every file behind it).
+		 */
+		fs->relist = true;
+	}
+	free(path);
+}
+
 static void on_inotify(struct loop *l, int fd, uint32_t events, void *userdata)
 {
 	struct files_source *fs = userdata;
 	char buf[16384] __attribute__((aligned(__alignof__(struct inotify_event))));
+	bool relist = fs->relist;
 	const char *path;
+	ssize_t n;
 
-	while (read(fd, buf, sizeof(buf)) > 0)
-		;
+	while ((n = read(fd, buf, sizeof(buf))) > 0)
+		for (ssize_t off = 0; off + (ssize_t)sizeof(struct inotify_event) <= n;) {
+			const struct inotify_event *ev = (const struct inotify_event *)(buf + off);
+
+			note_event(fs, ev);
+			off += (ssize_t)(sizeof(*ev) + ev->len);
+		}
 	/* New directories: a watch that fails here leaves the change to the periodic sync. */
-	(void)rewatch(fs, &path);
+	if (fs->relist && !relist)
+		(void)rewatch(fs, &path);
 	fs->changed(&fs->base, fs->userdata);
 }
 
@@ -350,6 +544,12 @@ static void files_free(struct source *src)
 	if (fs->ifd >= 0)
 		close(fs->ifd);
 	entries_free(fs->files, fs->n_files, NULL);
+	strmap_done(&fs->by_path);
+	dirty_clear(fs);
+	strmap_done(&fs->dirty);
+	for (size_t i = 0; i < fs->n_wd_dirs; i++)
+		free(fs->wd_dirs[i]);
+	free(fs->wd_dirs);
 	free(fs);
 }
 
@@ -372,5 +572,7 @@ struct source *files_source_new(const char *const *paths, size_t n_paths,
 	fs->n_paths = n_paths;
 	fs->limits = limits;
 	fs->ifd = -1;
+	strmap_init(&fs->by_path);
+	strmap_init(&fs->dirty);
 	return &fs->base;
 }

@@ -280,11 +280,7 @@ static void add_file(struct manifest_list *l, const char *path, const struct sta
 	f->path = xstrdup(path);
 	if (!st)
 		return; /* standard input: read once, never changes */
-	f->stamp.dev = (uint64_t)st->st_dev;
-	f->stamp.ino = (uint64_t)st->st_ino;
-	f->stamp.size = (int64_t)st->st_size;
-	f->stamp.mtime_ns = (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
-	f->stamp.ctime_ns = (int64_t)st->st_ctim.tv_sec * 1000000000 + st->st_ctim.tv_nsec;
+	file_stamp_of(st, &f->stamp);
 }
 
 static int list_path(struct manifest_list *l, const char *path, int depth, bool top,
@@ -383,6 +379,15 @@ void manifest_list_done(struct manifest_list *l)
 		free(l->files[i].path);
 	free(l->files);
 	*l = (struct manifest_list){ 0 };
+}
+
+void file_stamp_of(const struct stat *st, struct file_stamp *ret)
+{
+	ret->dev = (uint64_t)st->st_dev;
+	ret->ino = (uint64_t)st->st_ino;
+	ret->size = (int64_t)st->st_size;
+	ret->mtime_ns = (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
+	ret->ctime_ns = (int64_t)st->st_ctim.tv_sec * 1000000000 + st->st_ctim.tv_nsec;
 }
 
 bool file_stamp_eq(const struct file_stamp *a, const struct file_stamp *b)

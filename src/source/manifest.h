@@ -56,6 +56,9 @@ int manifest_list_files(const char *const *paths, size_t n_paths, struct manifes
 			struct diag *d);
 void manifest_list_done(struct manifest_list *l);
 bool file_stamp_eq(const struct file_stamp *a, const struct file_stamp *b);
+struct stat;
+/* The stamp of what stat() returned. */
+void file_stamp_of(const struct stat *st, struct file_stamp *ret);
 
 /*
  * Loads one file ("-" for standard input) into ret, adding its object count

@@ -67,6 +67,7 @@ struct store_delta {
 	struct strmap services;     /* "ns/name" of every service that may have changed (keys owned) */
 	struct strmap nodes;        /* names of changed, added or removed Nodes (keys owned) */
 	size_t origins_read;        /* origins replaced or edited, over the commits */
+	size_t origins_checked;     /* origins a source looked at for changes (files stat'ed) */
 	/*
 	 * Services and EndpointSlices the commits added, replaced or deleted,
 	 * each key once per commit (a replaced origin counts every object it

@@ -25,26 +25,18 @@
 
 #include "core/diag.h"
 #include "core/util.h"
-#include "dataplane/iptables/render.h"
 #include "policy/policy.h"
 #include "source/files.h"
 #include "source/manifest.h"
 #include "store/store.h"
+#include "manifest_dir.h"
+#include "view_render.h"
 
 static char dir[64];
 
 static void write_file(const char *name, const char *text)
 {
-	char *path = xasprintf("%s/%s", dir, name), *tmp = xasprintf("%s/.%s.tmp", dir, name);
-	FILE *f = fopen(tmp, "w");
-
-	assert_non_null(f);
-	fputs(text, f);
-	fclose(f);
-	/* Replaced by rename, as editors and kubectl-generated files are: a new inode. */
-	assert_int_equal(rename(tmp, path), 0);
-	free(path);
-	free(tmp);
+	manifest_dir_write(dir, name, text);
 }
 
 /* Rewrites a file in place with same-size content, in the same clock tick as its last write. */
@@ -100,17 +92,6 @@ static void write_service(const char *file, const char *name, const char *ip, co
 	free(text);
 }
 
-static char *render(const struct node_view *v)
-{
-	struct ipt_opts o;
-	char *buf;
-	size_t len;
-
-	ipt_opts_init(&o);
-	assert_int_equal(ipt_render_full(v, &o, &buf, &len), 0);
-	return buf;
-}
-
 /* Objects another source holds, as manifest text (NULL-terminated; may be NULL). */
 static const char *const *scratch_extra;
 
@@ -143,7 +124,7 @@ static char *render_from_scratch(void)
 	diag_done(&d);
 	policy_opts_init(&po);
 	v = policy_build_view(&c, "node-1", &po);
-	out = render(v);
+	out = view_render(v);
 	node_view_free(v);
 	cluster_done(&c);
 	return out;
@@ -210,7 +191,7 @@ static int refresh(struct fixture *f)
 
 static void assert_matches_scratch(struct fixture *f)
 {
-	char *want = render_from_scratch(), *got = render(f->view);
+	char *want = render_from_scratch(), *got = view_render(f->view);
 
 	assert_string_equal(got, want);
 	free(want);
@@ -736,7 +717,7 @@ static void test_service_edited_apart_from_its_slice(void **state)
 	assert_null(strmap_get(&f.last.services, "t/a"));
 	assert_matches_scratch(&f);
 	{
-		char *got = render(f.view);
+		char *got = view_render(f.view);
 
 		assert_non_null(strstr(got, "--dport 81 "));
 		assert_null(strstr(got, "10.96.0.9/32 -p tcp -m tcp --dport 80 "));
