@@ -358,6 +358,9 @@ static void test_one_endpoint_at_10000(void **state)
 	assert_int_equal(nft_sync_mirror(&m, f.v, &o, false, &rec.io, &info, &d), 0);
 	assert_int_equal(rec.batches, 0);
 	assert_int_equal(info.planned, 1);
+	/* One update after the full sync: the view's change info is used, no port view looked at. */
+	assert_true(info.from_changes);
+	assert_int_equal(info.ports_looked_at, 0);
 
 	/* One endpoint of t/s5000 changes: only its map's element goes out. */
 	load(&g, after, "n1", false);
@@ -369,6 +372,9 @@ static void test_one_endpoint_at_10000(void **state)
 	print_message("one endpoint changed at 10,000 services: %zu messages, %zu bytes\n%s", info.msgs,
 		      info.bytes, rec.what);
 	assert_int_equal(info.planned, 2);
+	/* Only the changed service: its new port view and its old one's id, not the 9,999 others. */
+	assert_true(info.from_changes);
+	assert_int_equal(info.ports_looked_at, 2);
 	assert_int_equal(info.elems_deleted, 2); /* the endpoint's slot, its hairpin element */
 	assert_int_equal(info.elems_added, 2);
 	assert_int_equal(info.chains_written, 0);
@@ -388,6 +394,8 @@ static void test_one_endpoint_at_10000(void **state)
 	rec.fail = -EIO;
 	assert_int_equal(nft_sync_mirror(&m, h2.v, &o, false, &rec.io, &info, &d), -EIO);
 	assert_int_equal(info.planned, 10001);
+	assert_false(info.from_changes); /* a rebuild of everything: the whole walk */
+	assert_int_equal(info.ports_looked_at, 10000);
 	rec.fail = 0;
 	diag_done(&d);
 	diag_init(&d);
@@ -404,6 +412,32 @@ static void test_one_endpoint_at_10000(void **state)
 	if (!strstr(rec.what, h))
 		fail_msg("t/s4999 is not in the batch:\n%s", rec.what);
 	free(h);
+
+	/*
+	 * Two updates with no sync between (a generation gap): the change info
+	 * of the last one alone would miss the first; the whole walk finds the
+	 * ids of both (s4999 rebuilt twice: only the last ids are planned).
+	 */
+	strmap_put(&dirty, "t/s4999", (void *)1);
+	h2.v = policy_update_view(h2.v, &h2.c, "n1", &h2.po, &dirty, false);
+	h2.v = policy_update_view(h2.v, &h2.c, "n1", &h2.po, &dirty, false);
+	assert_int_equal(nft_sync_mirror(&m, h2.v, &o, false, &rec.io, &info, &d), 0);
+	assert_false(info.from_changes);
+	assert_int_equal(info.ports_looked_at, 10000);
+	assert_int_equal(info.planned, 3); /* the base, s5000 and s4999 */
+	assert_int_equal(info.elems_added + info.elems_deleted, 0);
+	/* In step again: the next one-service update is looked at alone. */
+	h2.v = policy_update_view(h2.v, &h2.c, "n1", &h2.po, &dirty, false);
+	assert_int_equal(nft_sync_mirror(&m, h2.v, &o, false, &rec.io, &info, &d), 0);
+	assert_true(info.from_changes);
+	assert_int_equal(info.ports_looked_at, 4);
+	assert_int_equal(info.planned, 3);
+	assert_int_equal(m.n_ids, 10000);
+	/* The same view again (no update since): nothing to look at. */
+	assert_int_equal(nft_sync_mirror(&m, h2.v, &o, false, &rec.io, &info, &d), 0);
+	assert_true(info.from_changes);
+	assert_int_equal(info.ports_looked_at, 0);
+	assert_int_equal(info.planned, 1);
 	free(rec.what);
 	nft_mirror_done(&m);
 	diag_done(&d);
