@@ -529,6 +529,7 @@ void nft_diff_commit(struct nft_diff *d, struct nft_mirror *m)
 		d->ids = NULL;
 	}
 	m->view_gen = d->view_gen;
+	m->view_next_id = d->view_next_id;
 	m->applied = true;
 }
 

@@ -108,9 +108,11 @@ static bool changes_known(const struct nft_mirror *m, const struct node_view *v,
 {
 	if (full || !m->applied || !m->view_gen)
 		return false;
+	/* An update gives each port view it builds the next id: a view of another lineage differs. */
 	if (v->generation == m->view_gen)
-		return true; /* the view m applied: nothing changed */
-	return v->generation == m->view_gen + 1 && !v->changed_all;
+		return v->next_id == m->view_next_id; /* the view m applied: nothing changed */
+	return v->generation == m->view_gen + 1 && !v->changed_all &&
+	       v->next_id == m->view_next_id + v->n_rebuilt;
 }
 
 /*
@@ -129,6 +131,7 @@ static int plan_changed(struct nft_diff *diff, struct nft_mirror *m, const struc
 	int r = 0;
 
 	diff->view_gen = v->generation;
+	diff->view_next_id = v->next_id;
 	if (v->generation == m->view_gen || (!v->n_rebuilt && !v->n_gone))
 		return 0;
 	fresh = xmalloc((v->n_rebuilt + 1) * sizeof(*fresh));
@@ -304,6 +307,7 @@ int nft_sync_mirror(struct nft_mirror *m, const struct node_view *v, const struc
 		r = plan_changed(&diff, m, v, po, info, d);
 	} else {
 		diff.view_gen = v->generation;
+		diff.view_next_id = v->next_id;
 		r = plan_ports(&diff, m, v, po, full, info, d);
 	}
 	if (r >= 0) {
