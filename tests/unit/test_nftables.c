@@ -449,6 +449,95 @@ static void test_one_endpoint_at_10000(void **state)
 	free(after);
 }
 
+/* The rules and chains a full sync of v makes, against an empty kernel. */
+static void full_counts(const struct node_view *v, const struct nft_plan_opts *o, size_t *rules,
+			size_t *chains)
+{
+	struct recorder rec = { .io = { .send = record, .read = read_kernel } };
+	struct nft_sync_info info;
+	struct nft_mirror m;
+	struct diag d;
+
+	rec.io.userdata = &rec;
+	diag_init(&d);
+	nft_mirror_init(&m);
+	assert_int_equal(nft_sync_mirror(&m, v, o, true, &rec.io, &info, &d), 0);
+	*rules = m.n_rules;
+	*chains = m.n_chains;
+	free(rec.what);
+	nft_mirror_done(&m);
+	diag_done(&d);
+}
+
+/*
+ * A service added, then removed, each one view update after the last sync:
+ * the view's change info names the one port view (no gone ids, then only
+ * gone ids), and the mirror ends as a full sync of the same view would.
+ */
+static void test_added_removed_from_changes(void **state)
+{
+	const char *both = SVC("web", "", "}") WEB SLICE("web", TWO)
+		SVC("api", "", "}") "spec: {type: NodePort, clusterIP: 10.96.0.2, ports: [{name: http,"
+		" port: 80, targetPort: 8080, nodePort: 30090}]}\n" SLICE("api", EP("10.244.1.5", "n1"));
+	const char *one = SVC("web", "", "}") WEB SLICE("web", TWO);
+	struct fixture f, g, h;
+	struct nft_mirror m;
+	struct nft_plan_opts o;
+	struct nft_sync_info info;
+	struct recorder rec = { .io = { .send = record, .read = read_kernel } };
+	struct strmap dirty;
+	struct diag d;
+	size_t rules, chains;
+
+	rec.io.userdata = &rec;
+	load(&f, one, "n1", false);
+	plan_opts(&f, AF_INET, &o);
+	nft_mirror_init(&m);
+	diag_init(&d);
+	strmap_init(&dirty);
+	strmap_put(&dirty, "t/api", (void *)1);
+	assert_int_equal(nft_sync_mirror(&m, f.v, &o, true, &rec.io, &info, &d), 0);
+	assert_int_equal(m.n_ids, 1);
+
+	load(&g, both, "n1", false);
+	node_view_free(g.v);
+	g.v = policy_update_view(f.v, &g.c, "n1", &g.po, &dirty, false);
+	f.v = NULL;
+	assert_int_equal(nft_sync_mirror(&m, g.v, &o, false, &rec.io, &info, &d), 0);
+	assert_true(info.from_changes);
+	assert_int_equal(info.ports_looked_at, 1);
+	assert_int_equal(info.planned, 2);
+	assert_non_null(strstr(rec.what, "adding chain svc-"));
+	assert_int_equal(m.n_ids, 2);
+	full_counts(g.v, &o, &rules, &chains);
+	assert_int_equal(m.n_rules, rules);
+	assert_int_equal(m.n_chains, chains);
+
+	load(&h, one, "n1", false);
+	node_view_free(h.v);
+	h.v = policy_update_view(g.v, &h.c, "n1", &h.po, &dirty, false);
+	g.v = NULL;
+	free(rec.what);
+	rec.what = NULL;
+	assert_int_equal(nft_sync_mirror(&m, h.v, &o, false, &rec.io, &info, &d), 0);
+	assert_true(info.from_changes);
+	assert_int_equal(info.ports_looked_at, 1); /* api's id, gone */
+	assert_int_equal(info.planned, 1);
+	assert_non_null(strstr(rec.what, "deleting chain svc-"));
+	assert_int_equal(m.n_ids, 1);
+	full_counts(h.v, &o, &rules, &chains);
+	assert_int_equal(m.n_rules, rules);
+	assert_int_equal(m.n_chains, chains);
+	assert_int_equal(d.n_errors, 0);
+	free(rec.what);
+	strmap_done(&dirty);
+	nft_mirror_done(&m);
+	diag_done(&d);
+	unload(&h);
+	unload(&g);
+	unload(&f);
+}
+
 /* A service removed: its elements, chains and maps go, in an order the kernel accepts. */
 static void test_service_removed(void **state)
 {
@@ -692,6 +781,7 @@ int main(void)
 		cmocka_unit_test(test_plan_cases),
 		cmocka_unit_test(test_one_endpoint_at_10000),
 		cmocka_unit_test(test_service_removed),
+		cmocka_unit_test(test_added_removed_from_changes),
 		cmocka_unit_test(test_full_resync_repairs_drift),
 		cmocka_unit_test(test_probe),
 		cmocka_unit_test(test_set_sizes),

@@ -145,7 +145,8 @@ static int plan_changed(struct nft_diff *diff, struct nft_mirror *m, const struc
 		fresh[n_fresh++] = pv->id;
 		r = plan_one(diff, m, pv, po, info, d);
 	}
-	memcpy(gone, v->gone_ids, n_gone * sizeof(*gone));
+	if (n_gone) /* gone_ids is NULL until an update removes something */
+		memcpy(gone, v->gone_ids, n_gone * sizeof(*gone));
 	info->ports_looked_at += n_gone;
 	qsort(fresh, n_fresh, sizeof(*fresh), cmp_u64);
 	qsort(gone, n_gone, sizeof(*gone), cmp_u64);
