@@ -449,6 +449,12 @@ static void test_one_endpoint_at_10000(void **state)
 	free(after);
 }
 
+/* web alone, and web with api (a NodePort sharing web's endpoint 10.244.1.5): a service added or removed. */
+#define WEB_ONLY SVC("web", "", "}") WEB SLICE("web", TWO)
+#define WEB_AND_API WEB_ONLY SVC("api", "", "}") "spec: {type: NodePort, clusterIP: 10.96.0.2," \
+	" ports: [{name: http, port: 80, targetPort: 8080, nodePort: 30090}]}\n" \
+	SLICE("api", EP("10.244.1.5", "n1"))
+
 /* The rules and chains a full sync of v makes, against an empty kernel. */
 static void full_counts(const struct node_view *v, const struct nft_plan_opts *o, size_t *rules,
 			size_t *chains)
@@ -470,16 +476,39 @@ static void full_counts(const struct node_view *v, const struct nft_plan_opts *o
 }
 
 /*
+ * A partial sync of v one update after m's last, whose one changed port view
+ * the view's change info names: only it is looked at, planned (fragments,
+ * with the base) as said, and m ends as a full sync of v would.
+ */
+static void sync_one_change(struct nft_mirror *m, const struct node_view *v,
+			    const struct nft_plan_opts *o, struct recorder *rec, size_t planned,
+			    size_t n_ids)
+{
+	struct nft_sync_info info;
+	size_t rules, chains;
+	struct diag d;
+
+	diag_init(&d);
+	assert_int_equal(nft_sync_mirror(m, v, o, false, &rec->io, &info, &d), 0);
+	assert_int_equal(d.n_errors, 0);
+	assert_true(info.from_changes);
+	assert_int_equal(info.ports_looked_at, 1);
+	assert_int_equal(info.planned, planned);
+	assert_int_equal(m->n_ids, n_ids);
+	full_counts(v, o, &rules, &chains);
+	assert_int_equal(m->n_rules, rules);
+	assert_int_equal(m->n_chains, chains);
+	diag_done(&d);
+}
+
+/*
  * A service added, then removed, each one view update after the last sync:
  * the view's change info names the one port view (no gone ids, then only
  * gone ids), and the mirror ends as a full sync of the same view would.
  */
 static void test_added_removed_from_changes(void **state)
 {
-	const char *both = SVC("web", "", "}") WEB SLICE("web", TWO)
-		SVC("api", "", "}") "spec: {type: NodePort, clusterIP: 10.96.0.2, ports: [{name: http,"
-		" port: 80, targetPort: 8080, nodePort: 30090}]}\n" SLICE("api", EP("10.244.1.5", "n1"));
-	const char *one = SVC("web", "", "}") WEB SLICE("web", TWO);
+	const char *both = WEB_AND_API, *one = WEB_ONLY;
 	struct fixture f, g, h;
 	struct nft_mirror m;
 	struct nft_plan_opts o;
@@ -487,7 +516,6 @@ static void test_added_removed_from_changes(void **state)
 	struct recorder rec = { .io = { .send = record, .read = read_kernel } };
 	struct strmap dirty;
 	struct diag d;
-	size_t rules, chains;
 
 	rec.io.userdata = &rec;
 	load(&f, one, "n1", false);
@@ -503,32 +531,15 @@ static void test_added_removed_from_changes(void **state)
 	node_view_free(g.v);
 	g.v = policy_update_view(f.v, &g.c, "n1", &g.po, &dirty, false);
 	f.v = NULL;
-	assert_int_equal(nft_sync_mirror(&m, g.v, &o, false, &rec.io, &info, &d), 0);
-	assert_true(info.from_changes);
-	assert_int_equal(info.ports_looked_at, 1);
-	assert_int_equal(info.planned, 2);
+	sync_one_change(&m, g.v, &o, &rec, 2, 2); /* api's port view, new */
 	assert_non_null(strstr(rec.what, "adding chain svc-"));
-	assert_int_equal(m.n_ids, 2);
-	full_counts(g.v, &o, &rules, &chains);
-	assert_int_equal(m.n_rules, rules);
-	assert_int_equal(m.n_chains, chains);
 
 	load(&h, one, "n1", false);
 	node_view_free(h.v);
 	h.v = policy_update_view(g.v, &h.c, "n1", &h.po, &dirty, false);
 	g.v = NULL;
-	free(rec.what);
-	rec.what = NULL;
-	assert_int_equal(nft_sync_mirror(&m, h.v, &o, false, &rec.io, &info, &d), 0);
-	assert_true(info.from_changes);
-	assert_int_equal(info.ports_looked_at, 1); /* api's id, gone */
-	assert_int_equal(info.planned, 1);
+	sync_one_change(&m, h.v, &o, &rec, 1, 1); /* api's id, gone */
 	assert_non_null(strstr(rec.what, "deleting chain svc-"));
-	assert_int_equal(m.n_ids, 1);
-	full_counts(h.v, &o, &rules, &chains);
-	assert_int_equal(m.n_rules, rules);
-	assert_int_equal(m.n_chains, chains);
-	assert_int_equal(d.n_errors, 0);
 	free(rec.what);
 	strmap_done(&dirty);
 	nft_mirror_done(&m);
@@ -541,10 +552,7 @@ static void test_added_removed_from_changes(void **state)
 /* A service removed: its elements, chains and maps go, in an order the kernel accepts. */
 static void test_service_removed(void **state)
 {
-	const char *both = SVC("web", "", "}") WEB SLICE("web", TWO)
-		SVC("api", "", "}") "spec: {type: NodePort, clusterIP: 10.96.0.2, ports: [{name: http,"
-		" port: 80, targetPort: 8080, nodePort: 30090}]}\n" SLICE("api", EP("10.244.1.5", "n1"));
-	const char *one = SVC("web", "", "}") WEB SLICE("web", TWO);
+	const char *both = WEB_AND_API, *one = WEB_ONLY;
 	struct fixture f, g;
 	struct nft_mirror m;
 	struct nft_plan_opts o;
