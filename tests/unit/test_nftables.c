@@ -358,6 +358,9 @@ static void test_one_endpoint_at_10000(void **state)
 	assert_int_equal(nft_sync_mirror(&m, f.v, &o, false, &rec.io, &info, &d), 0);
 	assert_int_equal(rec.batches, 0);
 	assert_int_equal(info.planned, 1);
+	/* One update after the full sync: the view's change info is used, no port view looked at. */
+	assert_true(info.from_changes);
+	assert_int_equal(info.ports_looked_at, 0);
 
 	/* One endpoint of t/s5000 changes: only its map's element goes out. */
 	load(&g, after, "n1", false);
@@ -369,6 +372,9 @@ static void test_one_endpoint_at_10000(void **state)
 	print_message("one endpoint changed at 10,000 services: %zu messages, %zu bytes\n%s", info.msgs,
 		      info.bytes, rec.what);
 	assert_int_equal(info.planned, 2);
+	/* Only the changed service: its new port view and its old one's id, not the 9,999 others. */
+	assert_true(info.from_changes);
+	assert_int_equal(info.ports_looked_at, 2);
 	assert_int_equal(info.elems_deleted, 2); /* the endpoint's slot, its hairpin element */
 	assert_int_equal(info.elems_added, 2);
 	assert_int_equal(info.chains_written, 0);
@@ -388,6 +394,8 @@ static void test_one_endpoint_at_10000(void **state)
 	rec.fail = -EIO;
 	assert_int_equal(nft_sync_mirror(&m, h2.v, &o, false, &rec.io, &info, &d), -EIO);
 	assert_int_equal(info.planned, 10001);
+	assert_false(info.from_changes); /* a rebuild of everything: the whole walk */
+	assert_int_equal(info.ports_looked_at, 10000);
 	rec.fail = 0;
 	diag_done(&d);
 	diag_init(&d);
@@ -404,6 +412,32 @@ static void test_one_endpoint_at_10000(void **state)
 	if (!strstr(rec.what, h))
 		fail_msg("t/s4999 is not in the batch:\n%s", rec.what);
 	free(h);
+
+	/*
+	 * Two updates with no sync between (a generation gap): the change info
+	 * of the last one alone would miss the first; the whole walk finds the
+	 * ids of both (s4999 rebuilt twice: only the last ids are planned).
+	 */
+	strmap_put(&dirty, "t/s4999", (void *)1);
+	h2.v = policy_update_view(h2.v, &h2.c, "n1", &h2.po, &dirty, false);
+	h2.v = policy_update_view(h2.v, &h2.c, "n1", &h2.po, &dirty, false);
+	assert_int_equal(nft_sync_mirror(&m, h2.v, &o, false, &rec.io, &info, &d), 0);
+	assert_false(info.from_changes);
+	assert_int_equal(info.ports_looked_at, 10000);
+	assert_int_equal(info.planned, 3); /* the base, s5000 and s4999 */
+	assert_int_equal(info.elems_added + info.elems_deleted, 0);
+	/* In step again: the next one-service update is looked at alone. */
+	h2.v = policy_update_view(h2.v, &h2.c, "n1", &h2.po, &dirty, false);
+	assert_int_equal(nft_sync_mirror(&m, h2.v, &o, false, &rec.io, &info, &d), 0);
+	assert_true(info.from_changes);
+	assert_int_equal(info.ports_looked_at, 4);
+	assert_int_equal(info.planned, 3);
+	assert_int_equal(m.n_ids, 10000);
+	/* The same view again (no update since): nothing to look at. */
+	assert_int_equal(nft_sync_mirror(&m, h2.v, &o, false, &rec.io, &info, &d), 0);
+	assert_true(info.from_changes);
+	assert_int_equal(info.ports_looked_at, 0);
+	assert_int_equal(info.planned, 1);
 	free(rec.what);
 	nft_mirror_done(&m);
 	diag_done(&d);
@@ -415,13 +449,110 @@ static void test_one_endpoint_at_10000(void **state)
 	free(after);
 }
 
+/* web alone, and web with api (a NodePort sharing web's endpoint 10.244.1.5): a service added or removed. */
+#define WEB_ONLY SVC("web", "", "}") WEB SLICE("web", TWO)
+#define WEB_AND_API WEB_ONLY SVC("api", "", "}") "spec: {type: NodePort, clusterIP: 10.96.0.2," \
+	" ports: [{name: http, port: 80, targetPort: 8080, nodePort: 30090}]}\n" \
+	SLICE("api", EP("10.244.1.5", "n1"))
+
+/* The rules and chains a full sync of v makes, against an empty kernel. */
+static void full_counts(const struct node_view *v, const struct nft_plan_opts *o, size_t *rules,
+			size_t *chains)
+{
+	struct recorder rec = { .io = { .send = record, .read = read_kernel } };
+	struct nft_sync_info info;
+	struct nft_mirror m;
+	struct diag d;
+
+	rec.io.userdata = &rec;
+	diag_init(&d);
+	nft_mirror_init(&m);
+	assert_int_equal(nft_sync_mirror(&m, v, o, true, &rec.io, &info, &d), 0);
+	*rules = m.n_rules;
+	*chains = m.n_chains;
+	free(rec.what);
+	nft_mirror_done(&m);
+	diag_done(&d);
+}
+
+/*
+ * A partial sync of v one update after m's last, whose one changed port view
+ * the view's change info names: only it is looked at, planned (fragments,
+ * with the base) as said, and m ends as a full sync of v would.
+ */
+static void sync_one_change(struct nft_mirror *m, const struct node_view *v,
+			    const struct nft_plan_opts *o, struct recorder *rec, size_t planned,
+			    size_t n_ids)
+{
+	struct nft_sync_info info;
+	size_t rules, chains;
+	struct diag d;
+
+	diag_init(&d);
+	assert_int_equal(nft_sync_mirror(m, v, o, false, &rec->io, &info, &d), 0);
+	assert_int_equal(d.n_errors, 0);
+	assert_true(info.from_changes);
+	assert_int_equal(info.ports_looked_at, 1);
+	assert_int_equal(info.planned, planned);
+	assert_int_equal(m->n_ids, n_ids);
+	full_counts(v, o, &rules, &chains);
+	assert_int_equal(m->n_rules, rules);
+	assert_int_equal(m->n_chains, chains);
+	diag_done(&d);
+}
+
+/*
+ * A service added, then removed, each one view update after the last sync:
+ * the view's change info names the one port view (no gone ids, then only
+ * gone ids), and the mirror ends as a full sync of the same view would.
+ */
+static void test_added_removed_from_changes(void **state)
+{
+	const char *both = WEB_AND_API, *one = WEB_ONLY;
+	struct fixture f, g, h;
+	struct nft_mirror m;
+	struct nft_plan_opts o;
+	struct nft_sync_info info;
+	struct recorder rec = { .io = { .send = record, .read = read_kernel } };
+	struct strmap dirty;
+	struct diag d;
+
+	rec.io.userdata = &rec;
+	load(&f, one, "n1", false);
+	plan_opts(&f, AF_INET, &o);
+	nft_mirror_init(&m);
+	diag_init(&d);
+	strmap_init(&dirty);
+	strmap_put(&dirty, "t/api", (void *)1);
+	assert_int_equal(nft_sync_mirror(&m, f.v, &o, true, &rec.io, &info, &d), 0);
+	assert_int_equal(m.n_ids, 1);
+
+	load(&g, both, "n1", false);
+	node_view_free(g.v);
+	g.v = policy_update_view(f.v, &g.c, "n1", &g.po, &dirty, false);
+	f.v = NULL;
+	sync_one_change(&m, g.v, &o, &rec, 2, 2); /* api's port view, new */
+	assert_non_null(strstr(rec.what, "adding chain svc-"));
+
+	load(&h, one, "n1", false);
+	node_view_free(h.v);
+	h.v = policy_update_view(g.v, &h.c, "n1", &h.po, &dirty, false);
+	g.v = NULL;
+	sync_one_change(&m, h.v, &o, &rec, 1, 1); /* api's id, gone */
+	assert_non_null(strstr(rec.what, "deleting chain svc-"));
+	free(rec.what);
+	strmap_done(&dirty);
+	nft_mirror_done(&m);
+	diag_done(&d);
+	unload(&h);
+	unload(&g);
+	unload(&f);
+}
+
 /* A service removed: its elements, chains and maps go, in an order the kernel accepts. */
 static void test_service_removed(void **state)
 {
-	const char *both = SVC("web", "", "}") WEB SLICE("web", TWO)
-		SVC("api", "", "}") "spec: {type: NodePort, clusterIP: 10.96.0.2, ports: [{name: http,"
-		" port: 80, targetPort: 8080, nodePort: 30090}]}\n" SLICE("api", EP("10.244.1.5", "n1"));
-	const char *one = SVC("web", "", "}") WEB SLICE("web", TWO);
+	const char *both = WEB_AND_API, *one = WEB_ONLY;
 	struct fixture f, g;
 	struct nft_mirror m;
 	struct nft_plan_opts o;
@@ -658,6 +789,7 @@ int main(void)
 		cmocka_unit_test(test_plan_cases),
 		cmocka_unit_test(test_one_endpoint_at_10000),
 		cmocka_unit_test(test_service_removed),
+		cmocka_unit_test(test_added_removed_from_changes),
 		cmocka_unit_test(test_full_resync_repairs_drift),
 		cmocka_unit_test(test_probe),
 		cmocka_unit_test(test_set_sizes),

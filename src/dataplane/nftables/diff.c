@@ -123,6 +123,25 @@ static const struct nft_set *set_in(const struct nft_frag *f, const char *name)
 	return NULL;
 }
 
+/*
+ * The same lookups, trying position i first: a fragment planned again has
+ * its chains and sets in the same order, so the base's 300-odd sets are
+ * matched in one pass instead of a walk per set, on every sync.
+ */
+static const struct nft_chain *chain_at(const struct nft_frag *f, size_t i, const char *name)
+{
+	if (f && i < f->n_chains && streq(f->chains[i].name, name))
+		return &f->chains[i];
+	return chain_in(f, name);
+}
+
+static const struct nft_set *set_at(const struct nft_frag *f, size_t i, const char *name)
+{
+	if (f && i < f->n_sets && streq(f->sets[i].name, name))
+		return &f->sets[i];
+	return set_in(f, name);
+}
+
 static void write_rules(struct nft_diff *d, const struct nft_chain *c)
 {
 	for (size_t k = 0; k < c->n_rules; k++)
@@ -134,7 +153,7 @@ static void diff_chains(struct nft_diff *d, const struct nft_frag *old, const st
 			bool rewrite_all)
 {
 	for (size_t i = 0; nf && i < nf->n_chains; i++) {
-		const struct nft_chain *c = &nf->chains[i], *o = chain_in(old, c->name);
+		const struct nft_chain *c = &nf->chains[i], *o = chain_at(old, i, c->name);
 
 		if (!o) {
 			nft_diff_op(d, PH_ADD_CHAINS, (struct nft_op){ .name = c->name, .chain = c });
@@ -145,7 +164,7 @@ static void diff_chains(struct nft_diff *d, const struct nft_frag *old, const st
 		}
 	}
 	for (size_t i = 0; old && i < old->n_chains; i++) {
-		if (chain_in(nf, old->chains[i].name))
+		if (chain_at(nf, i, old->chains[i].name))
 			continue;
 		nft_diff_op(d, PH_FLUSH_CHAINS, (struct nft_op){ .name = old->chains[i].name });
 		nft_diff_op(d, PH_DEL_CHAINS, (struct nft_op){ .name = old->chains[i].name });
@@ -274,7 +293,7 @@ static bool diff_sets(struct nft_diff *d, const struct nft_frag *old, struct nft
 
 	for (size_t i = 0; nf && i < nf->n_sets; i++) {
 		struct nft_set *s = &nf->sets[i];
-		const struct nft_set *o = set_in(old, s->name);
+		const struct nft_set *o = set_at(old, i, s->name);
 
 		if (o && (o->kind != s->kind || o->timeout_s != s->timeout_s ||
 			  !streq(o->in_map, s->in_map))) {
@@ -289,7 +308,7 @@ static bool diff_sets(struct nft_diff *d, const struct nft_frag *old, struct nft
 		nft_diff_set_elems(d, o, s);
 	}
 	for (size_t i = 0; old && i < old->n_sets; i++)
-		if (!set_in(nf, old->sets[i].name))
+		if (!set_at(nf, i, old->sets[i].name))
 			del_set(d, &old->sets[i]);
 	return redefined;
 }
@@ -503,10 +522,14 @@ void nft_diff_commit(struct nft_diff *d, struct nft_mirror *m)
 	}
 	d->n_fresh = 0;
 	settle_claims(d, m, true);
-	free(m->ids);
-	m->ids = d->ids;
-	m->n_ids = d->n_ids;
-	d->ids = NULL;
+	if (d->ids) {
+		free(m->ids);
+		m->ids = d->ids;
+		m->n_ids = d->n_ids;
+		d->ids = NULL;
+	}
+	m->view_gen = d->view_gen;
+	m->view_next_id = d->view_next_id;
 	m->applied = true;
 }
 

@@ -71,6 +71,8 @@ struct nft_mirror {
 	bool applied;                  /* a sync has succeeded into this mirror */
 	uint64_t *ids;                 /* the port view ids of the last sync, sorted (sync.c) */
 	size_t n_ids;
+	uint64_t view_gen;             /* the view's generation the last sync applied (0: none) */
+	uint64_t view_next_id;         /* and its next_id then: the same view, not another's */
 	size_t n_rules, n_chains;      /* over the fragments */
 };
 
@@ -83,8 +85,9 @@ struct nft_diff {
 	struct nft_shared_key **touched;
 	size_t n_touched, cap_touched;
 	size_t elems_added, elems_deleted, chains_written;
-	uint64_t *ids;                 /* the mirror's ids once this diff is applied, sorted */
+	uint64_t *ids;                 /* the mirror's ids once this diff is applied, sorted (NULL: as they are) */
 	size_t n_ids;
+	uint64_t view_gen, view_next_id; /* the view this diff brings the mirror to */
 	struct nft_set kernel_shared[SH_N]; /* a full resync's shared maps as they should be (resync.c) */
 	/* and its endpoint maps, then the pick sets and maps (resync.c: slots_wanted), every slice */
 	struct nft_set kernel_slots[NFT_EPS_SHARDS + NFT_EPV_SHARDS + NFT_PICK_MAX_N + 3];

@@ -24,6 +24,13 @@ struct nft_sync_info {
 	size_t msgs, bytes;              /* the batch's messages (without begin/end) and bytes */
 	size_t elems_added, elems_deleted, chains_written;
 	size_t planned;                  /* fragments planned (port views with new ids, and the base) */
+	/*
+	 * Port views whose ids were looked at: every one of the family, or with
+	 * from_changes (a partial sync one view update after the last) only
+	 * those the view's change info names (policy.h: rebuilt_at, gone_ids).
+	 */
+	size_t ports_looked_at;
+	bool from_changes;
 	bool read_back;                  /* the kernel's table was read (full resyncs only) */
 	bool reset;                      /* the table was created afresh */
 	bool resize;                     /* -ENOSPC: a set would overflow its size; sync in full */
@@ -45,7 +52,9 @@ struct nft_io {
  * holds (io->read), and only the differences are sent (the table is
  * created when missing, reset when a set has the wrong type or cannot be
  * read).  Otherwise only port views whose ids m does not know are planned
- * and only their changes sent, nothing read; -ENOSPC (info->resize, nothing
+ * and only their changes sent, nothing read (when m applied the view one
+ * update ago, the view's change info names them: no other port view is
+ * looked at; info->from_changes); -ENOSPC (info->resize, nothing
  * sent or reported) when a set would outgrow its size: sync in full then.  On success m is the new
  * state; on failure m is as it was (and nothing was applied).  io NULL:
  * the kernel.  0 or a negative errno (reported in d).

@@ -85,7 +85,92 @@ static int plan_ports(struct nft_diff *diff, struct nft_mirror *m, const struct 
 	for (size_t j = 0; j < n; j++)
 		diff->ids[j] = cur[j].id;
 	diff->n_ids = n;
+	info->ports_looked_at = n;
 	free(cur);
+	return r;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+/*
+ * Whether the view's change info (policy.h: generation, changed_all,
+ * rebuilt_at, gone_ids) says everything that changed since m's last sync:
+ * m applied the view one update ago (or this very view), and that update
+ * was not a rebuild of everything.  A full sync, a rebuild, a generation
+ * gap (a sync skipped or failed: m kept an older state) all walk.
+ */
+static bool changes_known(const struct nft_mirror *m, const struct node_view *v, bool full)
+{
+	if (full || !m->applied || !m->view_gen)
+		return false;
+	/* An update gives each port view it builds the next id: a view of another lineage differs. */
+	if (v->generation == m->view_gen)
+		return v->next_id == m->view_next_id; /* the view m applied: nothing changed */
+	return v->generation == m->view_gen + 1 && !v->changed_all &&
+	       v->next_id == m->view_next_id + v->n_rebuilt;
+}
+
+/*
+ * plan_ports for a partial sync whose changes the view knows: plans the
+ * new port views of the family and deletes the fragments of the ids gone,
+ * without looking at any other port view.  The mirror's sorted ids are
+ * kept by a merge (new ids are never seen before; the copy is the only
+ * part that grows with the services, 8 bytes each).
+ */
+static int plan_changed(struct nft_diff *diff, struct nft_mirror *m, const struct node_view *v,
+			const struct nft_plan_opts *po, struct nft_sync_info *info,
+			struct diag *d)
+{
+	uint64_t *fresh, *gone;
+	size_t n_fresh = 0, n_gone = v->n_gone, i = 0, k = 0, g = 0, out = 0;
+	int r = 0;
+
+	diff->view_gen = v->generation;
+	diff->view_next_id = v->next_id;
+	if (v->generation == m->view_gen || (!v->n_rebuilt && !v->n_gone))
+		return 0;
+	fresh = xmalloc((v->n_rebuilt + 1) * sizeof(*fresh));
+	gone = xmalloc((n_gone + 1) * sizeof(*gone));
+	for (size_t j = 0; j < v->n_rebuilt && r >= 0; j++) {
+		const struct port_view *pv = &v->ports[v->rebuilt_at[j]];
+
+		info->ports_looked_at++;
+		if (pv->family != po->family)
+			continue;
+		fresh[n_fresh++] = pv->id;
+		r = plan_one(diff, m, pv, po, info, d);
+	}
+	if (n_gone) /* gone_ids is NULL until an update removes something */
+		memcpy(gone, v->gone_ids, n_gone * sizeof(*gone));
+	info->ports_looked_at += n_gone;
+	qsort(fresh, n_fresh, sizeof(*fresh), cmp_u64);
+	qsort(gone, n_gone, sizeof(*gone), cmp_u64);
+	if (r >= 0)
+		nft_diff_gone(diff, m, gone, n_gone);
+	/* The mirror's ids without the gone ones, merged with the new ones. */
+	diff->ids = xmalloc((m->n_ids + n_fresh + 1) * sizeof(*diff->ids));
+	while (i < m->n_ids || k < n_fresh) {
+		if (i < m->n_ids) {
+			while (g < n_gone && gone[g] < m->ids[i])
+				g++;
+			if (g < n_gone && gone[g] == m->ids[i]) {
+				i++;
+				continue;
+			}
+		}
+		if (k == n_fresh || (i < m->n_ids && m->ids[i] < fresh[k]))
+			diff->ids[out++] = m->ids[i++];
+		else
+			diff->ids[out++] = fresh[k++];
+	}
+	diff->n_ids = out;
+	free(fresh);
+	free(gone);
 	return r;
 }
 
@@ -218,7 +303,14 @@ int nft_sync_mirror(struct nft_mirror *m, const struct node_view *v, const struc
 	nft_plan_base(po, base);
 	info->planned++;
 	nft_diff_frag(&diff, m, base);
-	r = plan_ports(&diff, m, v, po, full, info, d);
+	info->from_changes = changes_known(m, v, full);
+	if (info->from_changes) {
+		r = plan_changed(&diff, m, v, po, info, d);
+	} else {
+		diff.view_gen = v->generation;
+		diff.view_next_id = v->next_id;
+		r = plan_ports(&diff, m, v, po, full, info, d);
+	}
 	if (r >= 0) {
 		nft_diff_shared(&diff, m);
 		r = fit_sizes(&diff, base, strmap_get(&m->frags, "base"), full);
