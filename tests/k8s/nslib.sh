@@ -46,9 +46,30 @@ ns_start() {
 	ns_init "$1"
 	ns_start_cp
 }
+# What an earlier run of a test left when it died without its trap (SIGKILL,
+# a lost machine): namespaces kr-NAME-PID and directories
+# /tmp/kroute-NAME-test-PID.* whose PID is gone; processes still in such a
+# namespace (the control plane) are killed first.  A live PID is left alone.
+ns_sweep_stale() {
+	local n pid d
+	while read -r n _; do
+		[[ $n =~ ^kr-[a-z0-9-]+-([0-9]+)$ ]] || continue
+		pid=${BASH_REMATCH[1]}
+		[ -e "/proc/$pid" ] && continue
+		echo "removing the namespace $n of an earlier run (pid $pid is gone)"
+		ip netns pids "$n" 2>/dev/null | xargs -r kill -KILL 2>/dev/null
+		ip netns del "$n" 2>/dev/null
+	done < <(ip netns list 2>/dev/null)
+	for d in /tmp/kroute-*-test-[0-9]*.??????; do
+		[[ -d $d && ${d##*/} =~ ^kroute-[a-z0-9-]+-test-([0-9]+)\.[A-Za-z0-9]{6}$ ]] || continue
+		[ -e "/proc/${BASH_REMATCH[1]}" ] || rm -rf -- "$d"
+	done
+}
+
 ns_init() {
+	ns_sweep_stale
 	ns=kr-$1-$$
-	tmp=$(mktemp -d "/tmp/kroute-$1-test.XXXXXX")
+	tmp=$(mktemp -d "/tmp/kroute-$1-test-$$.XXXXXX")
 	cp=$tmp/cp
 	kc=$cp/kubeconfig
 	trap ns_cleanup EXIT
