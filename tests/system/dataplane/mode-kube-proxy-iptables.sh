@@ -17,3 +17,11 @@ mode_start() { kube_proxy_start "$1" iptables; }
 mode_leftovers() {
 	echo "$(dp_exec "$1" iptables-save | grep -- 'KUBE-' | grep -vc -- 'KUBE-FIREWALL') KUBE- rules or chains but KUBE-FIREWALL"
 }
+
+# mode_diagnose NODE SERVICE: NODE's NAT rules for the service (kube-proxy
+# names it t/SERVICE in its comments) and the last syncs of its log, shown
+# when a probe fails the reference once (engine.sh: scenario).
+mode_diagnose() {
+	dp_exec "$1" iptables-save -t nat | grep -F -- "t/$2:"
+	grep -F -- "$MODE_SYNC_LOG" "$DP_DIR/kroute-$1.log" | tail -n 3
+}
