@@ -132,12 +132,15 @@ void slice_free(struct endpoint_slice *s)
 	for (size_t i = 0; i < s->n_endpoints; i++) {
 		struct slice_endpoint *e = &s->endpoints[i];
 
-		free(e->node_name);
-		free(e->zone);
+		if (!s->endpoint_strings) {
+			free(e->node_name);
+			free(e->zone);
+		}
 		strv_free(e->hint_zones, e->n_hint_zones);
 		strv_free(e->hint_nodes, e->n_hint_nodes);
 	}
 	free(s->endpoints);
+	free(s->endpoint_strings);
 	free(s);
 }
 

@@ -129,6 +129,13 @@ struct endpoint_slice {
 	size_t n_ports;
 	struct slice_endpoint *endpoints;
 	size_t n_endpoints;
+	/*
+	 * Owned, may be NULL: one block holding every endpoint's node name and
+	 * zone (each distinct string once per slice), so that an endpoint costs
+	 * no allocation of its own for them; when set, those fields point into
+	 * it.  When NULL they are owned one by one.
+	 */
+	char *endpoint_strings;
 };
 
 struct node {
