@@ -96,6 +96,8 @@ typedef int (*doc_input_fn)(void *data, unsigned char *buf, size_t size, size_t 
 int doc_read_yaml_input(struct doc_reader *r, doc_input_fn input, void *data, bool ascii);
 int doc_read_yaml_chunked(struct doc_reader *r, doc_input_fn input, void *data, bool ascii,
 			  size_t chunk);
+/* After a List's items: warns when the document's kind does not end in "List" (yaml.c). */
+void doc_warn_list_kind(struct doc_reader *r, const struct doc *root);
 /* libyaml only (yaml.c): what the fast path falls back to and is fuzzed against. */
 int doc_read_yaml_libyaml(struct doc_reader *r, const char *buf, size_t len);
 int doc_read_yaml_libyaml_input(struct doc_reader *r, doc_input_fn input, void *data);
