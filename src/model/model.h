@@ -107,15 +107,20 @@ struct slice_port {
 	int32_t port;            /* -1 when the slice port has no number */
 };
 
+/*
+ * Packed (64 bytes, not 80): a large cluster holds hundreds of thousands.
+ * The conditions are enum tristate values in a byte each; hint counts are
+ * bounded by the document's weight limit, far below 2^32.
+ */
 struct slice_endpoint {
 	struct addr addr;        /* kube-proxy uses addresses[0] only */
-	enum tristate ready, serving, terminating;
+	uint8_t ready, serving, terminating; /* enum tristate */
+	uint32_t n_hint_zones;
+	uint32_t n_hint_nodes;
 	char *node_name;         /* NULL when unset */
 	char *zone;              /* NULL when unset */
 	char **hint_zones;
-	size_t n_hint_zones;
 	char **hint_nodes;
-	size_t n_hint_nodes;
 };
 
 struct endpoint_slice {

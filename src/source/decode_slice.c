@@ -10,7 +10,7 @@
 #include "source/decode_internal.h"
 
 static void decode_hints(struct dec *x, const struct doc *hints, const char *key, char ***ret,
-			 size_t *ret_n)
+			 uint32_t *ret_n)
 {
 	const struct doc *l = dec_get_typed(x, hints, key, DOC_SEQ, false);
 	size_t o;
@@ -69,9 +69,14 @@ static void decode_slice_endpoint(struct dec *x, const struct doc *e, struct end
 	if (cond) {
 		size_t o = dec_path_push(x, "conditions");
 
-		dec_get_bool_tri(x, cond, "ready", &ep->ready);
-		dec_get_bool_tri(x, cond, "serving", &ep->serving);
-		dec_get_bool_tri(x, cond, "terminating", &ep->terminating);
+		enum tristate ready = TRI_UNSET, serving = TRI_UNSET, terminating = TRI_UNSET;
+
+		dec_get_bool_tri(x, cond, "ready", &ready);
+		dec_get_bool_tri(x, cond, "serving", &serving);
+		dec_get_bool_tri(x, cond, "terminating", &terminating);
+		ep->ready = (uint8_t)ready;
+		ep->serving = (uint8_t)serving;
+		ep->terminating = (uint8_t)terminating;
 		dec_path_pop(x, o);
 	}
 	/* Borrowed from the document until pack_endpoint_strings() copies them. */
