@@ -48,6 +48,13 @@ struct kv {
 struct kvlist {
 	struct kv *items;
 	size_t n, cap;
+	/*
+	 * Owned, may be NULL: one block holding the items and every key and
+	 * value (kv_pack: a decoded object's labels cost one allocation, not
+	 * two per entry); items and the strings point into it.  kv_add()
+	 * unpacks first.
+	 */
+	void *block;
 };
 
 /* Where an object came from, for messages. */
@@ -194,6 +201,8 @@ const char *traffic_policy_name(enum traffic_policy p);
 const char *svc_type_name(enum svc_type t);
 const char *kv_get(const struct kvlist *l, const char *key);
 void kv_add(struct kvlist *l, const char *key, const char *value);
+/* Replaces an empty list by n pairs (copied) in one block. */
+void kv_pack(struct kvlist *l, const struct kv *pairs, size_t n);
 void kv_done(struct kvlist *l);
 
 void service_free(struct service *s);
