@@ -52,7 +52,8 @@ struct kvlist {
 	 * Owned, may be NULL: one block holding the items and every key and
 	 * value (kv_pack: a decoded object's labels cost one allocation, not
 	 * two per entry); items and the strings point into it.  kv_add()
-	 * unpacks first.
+	 * unpacks first, so pointers borrowed into a packed list (a node's
+	 * zone) must not outlive a kv_add() to it; decoding is the only writer.
 	 */
 	void *block;
 };
