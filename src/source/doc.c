@@ -269,7 +269,8 @@ static bool is_yaml_float(const char *s)
 	const char *p = s;
 	bool digits = false;
 
-	if (in_list(s, special))
+	/* Each special starts with '.', '+' or '-' and has at most 5 bytes (addresses do not). */
+	if ((*s == '.' || *s == '+' || *s == '-') && strnlen(s, 6) <= 5 && in_list(s, special))
 		return true;
 	if (*p == '-' || *p == '+')
 		p++;
@@ -302,6 +303,8 @@ void doc_resolve_plain(struct doc *d)
 	static const char *const falses[] = { "n", "N", "no", "No", "NO", "false", "False",
 					      "FALSE", "off", "Off", "OFF", NULL };
 	const char *s = d->text;
+	/* Every word of the lists has at most 5 bytes: longer text needs no comparison. */
+	bool word = strnlen(s, 6) <= 5;
 
 	/*
 	 * Most scalars are names and addresses: decide from the first byte
@@ -315,7 +318,7 @@ void doc_resolve_plain(struct doc *d)
 		return;
 	case 'n':
 	case 'N':
-		if (in_list(s, nulls)) {
+		if (word && in_list(s, nulls)) {
 			d->type = DOC_NULL;
 			return;
 		}
@@ -324,7 +327,7 @@ void doc_resolve_plain(struct doc *d)
 	case 'F':
 	case 'o':
 	case 'O':
-		if (in_list(s, falses)) {
+		if (word && in_list(s, falses)) {
 			d->type = DOC_BOOL;
 			d->b = false;
 			return;
@@ -336,7 +339,7 @@ void doc_resolve_plain(struct doc *d)
 	case 'Y':
 	case 't':
 	case 'T':
-		if (in_list(s, trues)) {
+		if (word && in_list(s, trues)) {
 			d->type = DOC_BOOL;
 			d->b = true;
 			return;
