@@ -12,6 +12,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <malloc.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -66,6 +67,17 @@ static double peak_rss_mb(void)
 	return (double)ru.ru_maxrss / 1024.0;
 }
 
+/*
+ * Heap bytes in use (mallinfo2), in MB: what the objects and the view hold,
+ * without the free memory the allocator keeps that RSS also counts.
+ */
+static double heap_mb(void)
+{
+	struct mallinfo2 mi = mallinfo2();
+
+	return (double)(mi.uordblks + mi.hblkhd) / (1024.0 * 1024.0);
+}
+
 static unsigned long long input_bytes(char *const *paths, int n)
 {
 	unsigned long long total = 0;
@@ -103,7 +115,7 @@ int main(int argc, char **argv)
 	struct node_view *v;
 	size_t n_services, n_slices, n_nodes, n_ports, n_endpoints = 0, n_routes = 0;
 	struct stamp t0, t_load, t_policy, t_explain = { 0 }, t_free;
-	double rss_start, rss_load, rss_policy;
+	double rss_start, rss_load, rss_policy, heap_load, heap_policy;
 	char explain_s[64] = "- explain_cpu_s=-", node_name[256];
 	int opt, r;
 
@@ -139,6 +151,7 @@ int main(int argc, char **argv)
 			  &d);
 	t_load = since(t0);
 	rss_load = peak_rss_mb();
+	heap_load = heap_mb();
 	if (r < 0) {
 		diag_print(&d, stderr);
 		fprintf(stderr, "bench_load: loading failed: %s\n", strerror(-r));
@@ -154,6 +167,7 @@ int main(int argc, char **argv)
 	v = policy_build_view(&c, node, &po);
 	t_policy = since(t0);
 	rss_policy = peak_rss_mb();
+	heap_policy = heap_mb();
 
 	if (do_explain) {
 		FILE *f = fopen("/dev/null", "w");
@@ -190,12 +204,13 @@ int main(int argc, char **argv)
 	       "port_views=%zu routes=%zu diagnostics=%zu "
 	       "load_s=%.3f policy_s=%.3f explain_s=%s load_policy_s=%.3f free_s=%.3f "
 	       "load_cpu_s=%.3f policy_cpu_s=%.3f load_policy_cpu_s=%.3f "
-	       "rss_start_mb=%.1f rss_after_load_mb=%.1f rss_after_policy_mb=%.1f peak_rss_mb=%.1f\n",
+	       "rss_start_mb=%.1f rss_after_load_mb=%.1f rss_after_policy_mb=%.1f peak_rss_mb=%.1f "
+	       "heap_after_load_mb=%.1f heap_after_policy_mb=%.1f\n",
 	       argc - optind, input_bytes(argv + optind, argc - optind), n_services, n_slices,
 	       n_endpoints, n_nodes, *node ? node : "\"\"", n_ports, n_routes, d.n, t_load.wall,
 	       t_policy.wall, explain_s, t_load.wall + t_policy.wall, t_free.wall, t_load.cpu,
 	       t_policy.cpu, t_load.cpu + t_policy.cpu, rss_start, rss_load, rss_policy,
-	       peak_rss_mb());
+	       peak_rss_mb(), heap_load, heap_policy);
 	diag_done(&d);
 	return 0;
 }

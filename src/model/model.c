@@ -78,13 +78,53 @@ const char *kv_get(const struct kvlist *l, const char *key)
 
 void kv_add(struct kvlist *l, const char *key, const char *value)
 {
-	struct kv kv = { xstrdup(key), xstrdup(value) };
+	struct kv kv;
 
+	if (l->block) {
+		/* Packed: every item becomes owned on its own, as kv_add makes them. */
+		struct kvlist owned = { 0 };
+
+		for (size_t i = 0; i < l->n; i++) {
+			kv = (struct kv){ xstrdup(l->items[i].key), xstrdup(l->items[i].value) };
+			VEC_PUSH(owned.items, owned.n, owned.cap, kv);
+		}
+		free(l->block);
+		*l = owned;
+	}
+	kv = (struct kv){ xstrdup(key), xstrdup(value) };
 	VEC_PUSH(l->items, l->n, l->cap, kv);
+}
+
+void kv_pack(struct kvlist *l, const struct kv *pairs, size_t n)
+{
+	size_t size = n * sizeof(struct kv);
+	char *block, *p;
+
+	if (!n)
+		return;
+	for (size_t i = 0; i < n; i++)
+		size += strlen(pairs[i].key) + strlen(pairs[i].value) + 2;
+	block = xmalloc(size);
+	l->items = (struct kv *)(void *)block;
+	p = block + n * sizeof(struct kv);
+	for (size_t i = 0; i < n; i++) {
+		size_t kl = strlen(pairs[i].key) + 1, vl = strlen(pairs[i].value) + 1;
+
+		l->items[i].key = memcpy(p, pairs[i].key, kl);
+		l->items[i].value = memcpy(p + kl, pairs[i].value, vl);
+		p += kl + vl;
+	}
+	l->n = l->cap = n;
+	l->block = block;
 }
 
 void kv_done(struct kvlist *l)
 {
+	if (l->block) {
+		free(l->block);
+		*l = (struct kvlist){ 0 };
+		return;
+	}
 	for (size_t i = 0; i < l->n; i++) {
 		free(l->items[i].key);
 		free(l->items[i].value);
@@ -132,12 +172,15 @@ void slice_free(struct endpoint_slice *s)
 	for (size_t i = 0; i < s->n_endpoints; i++) {
 		struct slice_endpoint *e = &s->endpoints[i];
 
-		free(e->node_name);
-		free(e->zone);
+		if (!s->endpoint_strings) {
+			free(e->node_name);
+			free(e->zone);
+		}
 		strv_free(e->hint_zones, e->n_hint_zones);
 		strv_free(e->hint_nodes, e->n_hint_nodes);
 	}
 	free(s->endpoints);
+	free(s->endpoint_strings);
 	free(s);
 }
 

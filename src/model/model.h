@@ -48,6 +48,14 @@ struct kv {
 struct kvlist {
 	struct kv *items;
 	size_t n, cap;
+	/*
+	 * Owned, may be NULL: one block holding the items and every key and
+	 * value (kv_pack: a decoded object's labels cost one allocation, not
+	 * two per entry); items and the strings point into it.  kv_add()
+	 * unpacks first, so pointers borrowed into a packed list (a node's
+	 * zone) must not outlive a kv_add() to it; decoding is the only writer.
+	 */
+	void *block;
 };
 
 /* Where an object came from, for messages. */
@@ -107,15 +115,20 @@ struct slice_port {
 	int32_t port;            /* -1 when the slice port has no number */
 };
 
+/*
+ * Packed (64 bytes, not 80): a large cluster holds hundreds of thousands.
+ * The conditions are enum tristate values in a byte each; hint counts are
+ * bounded by the document's weight limit, far below 2^32.
+ */
 struct slice_endpoint {
 	struct addr addr;        /* kube-proxy uses addresses[0] only */
-	enum tristate ready, serving, terminating;
+	uint8_t ready, serving, terminating; /* enum tristate */
+	uint32_t n_hint_zones;
+	uint32_t n_hint_nodes;
 	char *node_name;         /* NULL when unset */
 	char *zone;              /* NULL when unset */
 	char **hint_zones;
-	size_t n_hint_zones;
 	char **hint_nodes;
-	size_t n_hint_nodes;
 };
 
 struct endpoint_slice {
@@ -129,6 +142,13 @@ struct endpoint_slice {
 	size_t n_ports;
 	struct slice_endpoint *endpoints;
 	size_t n_endpoints;
+	/*
+	 * Owned, may be NULL: one block holding every endpoint's node name and
+	 * zone (each distinct string once per slice), so that an endpoint costs
+	 * no allocation of its own for them; when set, those fields point into
+	 * it.  When NULL they are owned one by one.
+	 */
+	char *endpoint_strings;
 };
 
 struct node {
@@ -182,6 +202,8 @@ const char *traffic_policy_name(enum traffic_policy p);
 const char *svc_type_name(enum svc_type t);
 const char *kv_get(const struct kvlist *l, const char *key);
 void kv_add(struct kvlist *l, const char *key, const char *value);
+/* Replaces an empty list by n pairs (copied) in one block. */
+void kv_pack(struct kvlist *l, const struct kv *pairs, size_t n);
 void kv_done(struct kvlist *l);
 
 void service_free(struct service *s);

@@ -76,11 +76,49 @@ static void add_note(struct port_view *pv, char *note)
 	pv->notes[pv->n_notes++] = note;
 }
 
-static int cmp_ep(const void *a, const void *b)
+/* Candidates by key, then in the order collected (their place in one array). */
+static int cmp_ep_ptr(const void *a, const void *b)
 {
-	const struct ep *x = a, *y = b;
+	const struct ep *x = *(const struct ep *const *)a, *y = *(const struct ep *const *)b;
+	int r = strcmp(x->key, y->key);
 
-	return strcmp(x->key, y->key);
+	return r ? r : (x > y) - (x < y);
+}
+
+/*
+ * Sorts the collected endpoints by key and keeps one per ip:port: the first
+ * collected, unless it is terminating and a later one is not (then the
+ * first of those), as a pass in collection order replacing a terminating
+ * copy by a later non-terminating one would.  One sort of pointers, no
+ * hash map per port view.
+ */
+static void dedup_endpoints(struct port_view *pv)
+{
+	const struct ep **by_key;
+	struct ep *out;
+	size_t n = 0;
+
+	if (pv->n_eps < 2)
+		return;
+	by_key = xcalloc(pv->n_eps, sizeof(*by_key));
+	for (size_t i = 0; i < pv->n_eps; i++)
+		by_key[i] = &pv->eps[i];
+	qsort(by_key, pv->n_eps, sizeof(*by_key), cmp_ep_ptr);
+	out = xcalloc(pv->n_eps, sizeof(*out));
+	for (size_t i = 0; i < pv->n_eps;) {
+		const struct ep *keep = by_key[i];
+		size_t k = i + 1;
+
+		for (; k < pv->n_eps && streq(by_key[k]->key, keep->key); k++)
+			if (keep->terminating && !by_key[k]->terminating)
+				keep = by_key[k];
+		out[n++] = *keep;
+		i = k;
+	}
+	free(by_key);
+	free(pv->eps);
+	pv->eps = out;
+	pv->n_eps = n;
 }
 
 static int cmp_slice_name(const void *a, const void *b)
@@ -105,7 +143,6 @@ static void collect_endpoints(const struct cluster *c, const struct service *svc
 {
 	const struct slice_group *g = cluster_service_slices(c, svc->key);
 	const struct endpoint_slice **slices;
-	struct strmap seen;
 	size_t cap = 0;
 
 	*ret_port_matched = false;
@@ -129,7 +166,6 @@ static void collect_endpoints(const struct cluster *c, const struct service *svc
 		}
 	}
 	pv->eps = xcalloc(cap ? cap : 1, sizeof(*pv->eps));
-	strmap_init(&seen);
 	for (size_t i = 0; i < g->n; i++) {
 		const struct endpoint_slice *s = slices[i];
 
@@ -158,25 +194,13 @@ static void collect_endpoints(const struct cluster *c, const struct service *svc
 					.node_hints = se->hint_nodes,
 					.n_node_hints = se->n_hint_nodes,
 				};
-				struct ep *prev;
-
 				addr_port_format(&e.addr, e.port, e.key);
-				prev = strmap_get(&seen, e.key);
-				if (prev) {
-					if (!e.terminating && prev->terminating)
-						*prev = e;
-					continue;
-				}
-				pv->eps[pv->n_eps] = e;
-				/* Keys point into pv->eps, which does not move while seen lives. */
-				strmap_put(&seen, pv->eps[pv->n_eps].key, &pv->eps[pv->n_eps]);
-				pv->n_eps++;
+				pv->eps[pv->n_eps++] = e;
 			}
 		}
 	}
-	strmap_done(&seen);
 	free(slices);
-	qsort(pv->eps, pv->n_eps, sizeof(*pv->eps), cmp_ep);
+	dedup_endpoints(pv);
 }
 
 static const struct addr *family_ip(const struct addr *v, size_t n, int family)

@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/util.h"
@@ -265,21 +266,31 @@ bool dec_is_iana_svc_name(const char *s)
 void dec_string_map(struct dec *x, const struct doc *map, const char *key, struct kvlist *out)
 {
 	const struct doc *m = dec_get_typed(x, map, key, DOC_MAP, false);
-	size_t o;
+	struct kv small[16], *pairs;
+	size_t o, n = 0;
 
 	if (!m)
 		return;
 	o = dec_path_push(x, "%s", key);
+	/* Borrowed from the document, then copied in one block (kv_pack). */
+	pairs = m->n <= 16 ? small : xcalloc(m->n, sizeof(*pairs));
 	for (size_t i = 0; i < m->n; i++) {
 		const struct doc *v = m->v[i];
 		size_t o2 = dec_path_push(x, "%s", m->keys[i]);
 
 		if (v->type == DOC_NULL)
-			kv_add(out, m->keys[i], "");
+			pairs[n++] = (struct kv){ m->keys[i], (char *)"" };
 		else if (dec_expect_type(x, v, DOC_STR))
-			kv_add(out, m->keys[i], v->text);
+			pairs[n++] = (struct kv){ m->keys[i], v->text };
 		dec_path_pop(x, o2);
 	}
+	if (out->n)
+		for (size_t i = 0; i < n; i++)
+			kv_add(out, pairs[i].key, pairs[i].value);
+	else
+		kv_pack(out, pairs, n);
+	if (pairs != small)
+		free(pairs);
 	dec_path_pop(x, o);
 }
 

@@ -3,12 +3,14 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
 
 #include "core/util.h"
 #include "source/decode_internal.h"
 
 static void decode_hints(struct dec *x, const struct doc *hints, const char *key, char ***ret,
-			 size_t *ret_n)
+			 uint32_t *ret_n)
 {
 	const struct doc *l = dec_get_typed(x, hints, key, DOC_SEQ, false);
 	size_t o;
@@ -35,7 +37,6 @@ static void decode_slice_endpoint(struct dec *x, const struct doc *e, struct end
 {
 	struct slice_endpoint *ep = &s->endpoints[s->n_endpoints];
 	const struct doc *addrs, *cond, *hints;
-	const char *str;
 	bool ok = true;
 
 	*ep = (struct slice_endpoint){ 0 };
@@ -68,17 +69,19 @@ static void decode_slice_endpoint(struct dec *x, const struct doc *e, struct end
 	if (cond) {
 		size_t o = dec_path_push(x, "conditions");
 
-		dec_get_bool_tri(x, cond, "ready", &ep->ready);
-		dec_get_bool_tri(x, cond, "serving", &ep->serving);
-		dec_get_bool_tri(x, cond, "terminating", &ep->terminating);
+		enum tristate ready = TRI_UNSET, serving = TRI_UNSET, terminating = TRI_UNSET;
+
+		dec_get_bool_tri(x, cond, "ready", &ready);
+		dec_get_bool_tri(x, cond, "serving", &serving);
+		dec_get_bool_tri(x, cond, "terminating", &terminating);
+		ep->ready = (uint8_t)ready;
+		ep->serving = (uint8_t)serving;
+		ep->terminating = (uint8_t)terminating;
 		dec_path_pop(x, o);
 	}
-	str = dec_get_str(x, e, "nodeName", false);
-	if (str)
-		ep->node_name = xstrdup(str);
-	str = dec_get_str(x, e, "zone", false);
-	if (str)
-		ep->zone = xstrdup(str);
+	/* Borrowed from the document until pack_endpoint_strings() copies them. */
+	ep->node_name = (char *)dec_get_str(x, e, "nodeName", false);
+	ep->zone = (char *)dec_get_str(x, e, "zone", false);
 	hints = dec_get_typed(x, e, "hints", DOC_MAP, false);
 	if (hints) {
 		size_t o = dec_path_push(x, "hints");
@@ -90,8 +93,6 @@ static void decode_slice_endpoint(struct dec *x, const struct doc *e, struct end
 	if (ok)
 		s->n_endpoints++;
 	else {
-		free(ep->node_name);
-		free(ep->zone);
 		strv_free(ep->hint_zones, ep->n_hint_zones);
 		strv_free(ep->hint_nodes, ep->n_hint_nodes);
 	}
@@ -128,6 +129,69 @@ static void decode_slice_ports(struct dec *x, const struct doc *obj, struct endp
 	dec_path_pop(x, o);
 }
 
+/* Where str already is among the first n of the slice's distinct strings, or -1. */
+static ssize_t find_distinct(char *const *distinct, size_t n, const char *str)
+{
+	for (size_t i = 0; i < n; i++)
+		if (streq(distinct[i], str))
+			return (ssize_t)i;
+	return -1;
+}
+
+/*
+ * Copies the endpoints' node names and zones (borrowed from the document so
+ * far) into one block the slice owns.  Zones repeat within a slice, so each
+ * distinct string is stored once; node names mostly do not, so the search
+ * for an equal one stops after DISTINCT_MAX distinct strings.
+ */
+#define DISTINCT_MAX 16
+static void pack_endpoint_strings(struct endpoint_slice *s)
+{
+	char *distinct[DISTINCT_MAX];
+	size_t n_distinct = 0, size = 0, off = 0;
+	char *block;
+
+	for (size_t i = 0; i < s->n_endpoints; i++) {
+		char **f[2] = { &s->endpoints[i].node_name, &s->endpoints[i].zone };
+
+		for (size_t k = 0; k < 2; k++) {
+			if (!*f[k] || find_distinct(distinct, n_distinct, *f[k]) >= 0)
+				continue;
+			if (n_distinct < DISTINCT_MAX)
+				distinct[n_distinct++] = *f[k];
+			size += strlen(*f[k]) + 1;
+		}
+	}
+	if (!size)
+		return;
+	block = xmalloc(size);
+	n_distinct = 0;
+	for (size_t i = 0; i < s->n_endpoints; i++) {
+		char **f[2] = { &s->endpoints[i].node_name, &s->endpoints[i].zone };
+
+		for (size_t k = 0; k < 2; k++) {
+			ssize_t at;
+			size_t len;
+
+			if (!*f[k])
+				continue;
+			/* distinct[] now holds the copies, in the order first seen. */
+			at = find_distinct(distinct, n_distinct, *f[k]);
+			if (at >= 0) {
+				*f[k] = distinct[at];
+				continue;
+			}
+			len = strlen(*f[k]) + 1;
+			memcpy(block + off, *f[k], len);
+			*f[k] = block + off;
+			if (n_distinct < DISTINCT_MAX)
+				distinct[n_distinct++] = block + off;
+			off += len;
+		}
+	}
+	s->endpoint_strings = block;
+}
+
 /* Endpoints are read only when the address type is an IP family (not FQDN). */
 static void decode_slice_endpoints(struct dec *x, const struct doc *obj, struct endpoint_slice *s)
 {
@@ -148,6 +212,7 @@ static void decode_slice_endpoints(struct dec *x, const struct doc *obj, struct 
 				decode_slice_endpoint(x, eps->v[i], s);
 			dec_path_pop(x, o2);
 		}
+		pack_endpoint_strings(s);
 	}
 	dec_path_pop(x, o);
 }

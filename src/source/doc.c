@@ -29,7 +29,7 @@ struct doc *doc_new(enum doc_type type, int line)
 
 void doc_unref(struct doc *d)
 {
-	if (!d || --d->refs > 0)
+	if (!d || d->pooled || --d->refs > 0)
 		return;
 	for (size_t i = 0; i < d->n; i++) {
 		doc_unref(d->v[i]);
@@ -58,6 +58,112 @@ void doc_append_owned(struct doc *parent, char *key, struct doc *child)
 		parent->keys = xgrow(parent->keys, &kcap, parent->n + 1, sizeof(*parent->keys));
 		parent->keys[parent->n] = key;
 	}
+	parent->v[parent->n++] = child;
+	parent->weight += child->weight;
+}
+
+/* Chunks of 256 KiB: a typical object (an EndpointSlice of 100 endpoints) fits in one. */
+#define ARENA_CHUNK (256u << 10)
+
+struct doc_arena_chunk {
+	struct doc_arena_chunk *next;
+	size_t size;            /* bytes after the header */
+	max_align_t data[];
+};
+
+void doc_arena_init(struct doc_arena *a)
+{
+	*a = (struct doc_arena){ 0 };
+}
+
+static void arena_use(struct doc_arena *a, struct doc_arena_chunk *c)
+{
+	a->cur = (char *)c->data;
+	a->end = a->cur + c->size;
+}
+
+void doc_arena_reset(struct doc_arena *a)
+{
+	struct doc_arena_chunk *c = a->chunks;
+
+	if (!c)
+		return;
+	/* Keep the first (oldest) chunk: the next object most likely fits it again. */
+	while (c->next) {
+		struct doc_arena_chunk *next = c->next;
+
+		free(c);
+		c = next;
+	}
+	a->chunks = c;
+	arena_use(a, c);
+}
+
+void doc_arena_done(struct doc_arena *a)
+{
+	doc_arena_reset(a);
+	free(a->chunks);
+	doc_arena_init(a);
+}
+
+void *doc_arena_alloc(struct doc_arena *a, size_t size)
+{
+	struct doc_arena_chunk *c;
+	void *p;
+
+	size = (size + 7) & ~(size_t)7;
+	if ((size_t)(a->end - a->cur) < size) {
+		size_t csize = size > ARENA_CHUNK ? size : ARENA_CHUNK;
+
+		c = xmalloc(sizeof(*c) + csize);
+		c->size = csize;
+		c->next = a->chunks;
+		a->chunks = c;
+		arena_use(a, c);
+	}
+	p = a->cur;
+	a->cur += size;
+	return p;
+}
+
+char *doc_arena_strndup(struct doc_arena *a, const char *s, size_t len)
+{
+	char *p = doc_arena_alloc(a, len + 1);
+
+	memcpy(p, s, len);
+	p[len] = '\0';
+	return p;
+}
+
+struct doc *doc_arena_new(struct doc_arena *a, enum doc_type type, int line)
+{
+	struct doc *d = doc_arena_alloc(a, sizeof(*d));
+
+	*d = (struct doc){ .type = type, .line = line, .refs = 1, .weight = 1, .pooled = true };
+	return d;
+}
+
+void doc_arena_append(struct doc_arena *a, struct doc *parent, char *key, struct doc *child)
+{
+	if (parent->n == parent->cap) {
+		size_t cap = parent->cap ? parent->cap * 2 : 4;
+		struct doc **v = doc_arena_alloc(a, cap * sizeof(*v));
+
+		/* The old arrays stay in the arena until its reset: at most as much again. */
+		if (parent->n)
+			memcpy(v, parent->v, parent->n * sizeof(*v));
+		parent->v = v;
+		if (parent->type == DOC_MAP) {
+			char **keys = doc_arena_alloc(a, cap * sizeof(*keys));
+
+			if (parent->n)
+				memcpy(keys, parent->keys, parent->n * sizeof(*keys));
+			parent->keys = keys;
+		}
+		parent->cap = cap;
+	}
+	if (parent->type == DOC_MAP)
+		parent->keys[parent->n] = key;
 	parent->v[parent->n++] = child;
 	parent->weight += child->weight;
 }
@@ -163,7 +269,8 @@ static bool is_yaml_float(const char *s)
 	const char *p = s;
 	bool digits = false;
 
-	if (in_list(s, special))
+	/* Each special starts with '.', '+' or '-' and has at most 5 bytes (addresses do not). */
+	if ((*s == '.' || *s == '+' || *s == '-') && strnlen(s, 6) <= 5 && in_list(s, special))
 		return true;
 	if (*p == '-' || *p == '+')
 		p++;
@@ -196,6 +303,8 @@ void doc_resolve_plain(struct doc *d)
 	static const char *const falses[] = { "n", "N", "no", "No", "NO", "false", "False",
 					      "FALSE", "off", "Off", "OFF", NULL };
 	const char *s = d->text;
+	/* Every word of the lists has at most 5 bytes: longer text needs no comparison. */
+	bool word = strnlen(s, 6) <= 5;
 
 	/*
 	 * Most scalars are names and addresses: decide from the first byte
@@ -209,7 +318,7 @@ void doc_resolve_plain(struct doc *d)
 		return;
 	case 'n':
 	case 'N':
-		if (in_list(s, nulls)) {
+		if (word && in_list(s, nulls)) {
 			d->type = DOC_NULL;
 			return;
 		}
@@ -218,7 +327,7 @@ void doc_resolve_plain(struct doc *d)
 	case 'F':
 	case 'o':
 	case 'O':
-		if (in_list(s, falses)) {
+		if (word && in_list(s, falses)) {
 			d->type = DOC_BOOL;
 			d->b = false;
 			return;
@@ -230,7 +339,7 @@ void doc_resolve_plain(struct doc *d)
 	case 'Y':
 	case 't':
 	case 'T':
-		if (in_list(s, trues)) {
+		if (word && in_list(s, trues)) {
 			d->type = DOC_BOOL;
 			d->b = true;
 			return;

@@ -308,6 +308,16 @@ static void on_alias(struct builder *b, const yaml_event_t *ev, int line)
 	fail(b, line, "unknown alias *%s", name);
 }
 
+void doc_warn_list_kind(struct doc_reader *r, const struct doc *root)
+{
+	const struct doc *kind = doc_get(root, "kind");
+
+	if (kind && kind->type == DOC_STR && strlen(kind->text) >= 4 &&
+	    !streq(kind->text + strlen(kind->text) - 4, "List"))
+		diag_add(r->diag, DIAG_WARNING, r->file, root->line, NULL, "items",
+			 "read as a List although kind is %s", kind->text);
+}
+
 /* Finish one YAML document: hand the root to the callback unless it was a streamed List. */
 static void end_document(struct builder *b, int line)
 {
@@ -326,7 +336,6 @@ static void end_document(struct builder *b, int line)
 		     doc_type_name(root->type));
 	} else if (b->streamed_list || (doc_get(root, "items") &&
 					doc_get(root, "items")->type == DOC_SEQ)) {
-		const struct doc *kind = doc_get(root, "kind");
 		const struct doc *items = doc_get(root, "items");
 
 		/* Items that were not streamed (the list was an alias): hand them on now. */
@@ -339,10 +348,7 @@ static void end_document(struct builder *b, int line)
 				emit_object(b, items->v[i]);
 		}
 
-		if (kind && kind->type == DOC_STR && strlen(kind->text) >= 4 &&
-		    !streq(kind->text + strlen(kind->text) - 4, "List"))
-			diag_add(b->r->diag, DIAG_WARNING, b->r->file, root->line, NULL,
-				 "items", "read as a List although kind is %s", kind->text);
+		doc_warn_list_kind(b->r, root);
 	} else {
 		emit_object(b, root);
 	}

@@ -39,7 +39,21 @@ struct fast {
 	int line;               /* current line number (line_base included) */
 	int next_line;          /* number of the line at next */
 	const struct doc_limits *limits;
+	struct doc_arena *arena; /* every node, key and text of the document */
 	bool gave_up;
+	/*
+	 * A List (a top-level "items" sequence) is streamed as yaml.c streams
+	 * it: each item is built in item_arena, handed on and dropped.  The
+	 * document is read twice: first only to learn that this reader takes
+	 * all of it (so that libyaml, reading it again from its start, never
+	 * repeats an item already handed on), then with emit set.
+	 */
+	struct doc_reader *r;
+	struct doc_arena *item_arena;
+	bool emit;
+	bool list;               /* the root has an "items" sequence */
+	size_t n_items;
+	int err;                 /* the callback's error */
 };
 
 /* Moves to the next line with content, skipping lines of spaces only. */
@@ -67,10 +81,11 @@ static void advance(struct fast *f)
 	}
 }
 
+/* The partial tree stays in the arena until its reset. */
 static struct doc *give_up(struct fast *f, struct doc *partial)
 {
+	(void)partial;
 	f->gave_up = true;
-	doc_unref(partial);
 	return NULL;
 }
 
@@ -110,25 +125,23 @@ static struct doc *inline_value(struct fast *f, const char *p, const char *le)
 	if (p >= le || *p == ' ' || le[-1] == ' ')
 		return give_up(f, NULL);
 	if (le - p == 2 && ((p[0] == '{' && p[1] == '}') || (p[0] == '[' && p[1] == ']')))
-		return doc_new(p[0] == '{' ? DOC_MAP : DOC_SEQ, f->line);
+		return doc_arena_new(f->arena, p[0] == '{' ? DOC_MAP : DOC_SEQ, f->line);
 	if (*p == '"') {
 		const char *q = memchr(p + 1, '"', (size_t)(le - p - 1));
 
 		if (!q || q + 1 != le || memchr(p + 1, '\\', (size_t)(q - p - 1)))
 			return give_up(f, NULL);
-		d = doc_new(DOC_STR, f->line);
-		d->text = xstrndup(p + 1, (size_t)(q - p - 1));
+		d = doc_arena_new(f->arena, DOC_STR, f->line);
+		d->text = doc_arena_strndup(f->arena, p + 1, (size_t)(q - p - 1));
 		return d;
 	}
 	if (*p == '\'') {
-		char *out = xmalloc((size_t)(le - p)), *o = out;
+		char *out = doc_arena_alloc(f->arena, (size_t)(le - p)), *o = out;
 		const char *q = p + 1;
 
 		for (;; q++) {
-			if (q >= le) {
-				free(out);
+			if (q >= le)
 				return give_up(f, NULL);
-			}
 			if (*q == '\'') {
 				if (q + 1 < le && q[1] == '\'') {
 					*o++ = '\'';
@@ -139,12 +152,10 @@ static struct doc *inline_value(struct fast *f, const char *p, const char *le)
 			}
 			*o++ = *q;
 		}
-		if (q + 1 != le) {
-			free(out);
+		if (q + 1 != le)
 			return give_up(f, NULL);
-		}
 		*o = '\0';
-		d = doc_new(DOC_STR, f->line);
+		d = doc_arena_new(f->arena, DOC_STR, f->line);
 		d->text = out;
 		return d;
 	}
@@ -154,14 +165,16 @@ static struct doc *inline_value(struct fast *f, const char *p, const char *le)
 	for (const char *q = p; q < le; q++)
 		if ((*q == '#' && q > p && q[-1] == ' ') || (*q == ':' && (q + 1 == le || q[1] == ' ')))
 			return give_up(f, NULL);
-	d = doc_new(DOC_STR, f->line);
-	d->text = xstrndup(p, (size_t)(le - p));
+	d = doc_arena_new(f->arena, DOC_STR, f->line);
+	d->text = doc_arena_strndup(f->arena, p, (size_t)(le - p));
 	doc_resolve_plain(d);
 	return d;
 }
 
 static struct doc *block(struct fast *f, unsigned depth);
 static struct doc *sequence(struct fast *f, int col, unsigned depth);
+
+static struct doc *list_items(struct fast *f, int col, unsigned depth);
 
 /* A mapping at column col whose first key starts at p on the current line. */
 static struct doc *mapping(struct fast *f, int col, const char *p, unsigned depth)
@@ -170,19 +183,36 @@ static struct doc *mapping(struct fast *f, int col, const char *p, unsigned dept
 
 	if (depth + 1 >= f->limits->max_depth)
 		return give_up(f, NULL);
-	map = doc_new(DOC_MAP, f->line);
+	map = doc_arena_new(f->arena, DOC_MAP, f->line);
 	for (;;) {
 		const char *ke = key_end(p, f->le);
 		char *key;
 
 		if (!ke)
 			return give_up(f, map);
-		key = xstrndup(p, (size_t)(ke - p));
-		if (doc_get(map, key) || (depth == 0 && streq(key, "items"))) {
-			free(key);
+		key = doc_arena_strndup(f->arena, p, (size_t)(ke - p));
+		if (doc_get(map, key))
 			return give_up(f, map);
-		}
-		if (ke + 1 < f->le) {
+		if (depth == 0 && streq(key, "items")) {
+			/* A List: "items: []" or a block sequence of mappings, nothing else. */
+			f->list = true;
+			if (ke + 1 < f->le) {
+				const char *v = ke + 1;
+
+				while (v < f->le && *v == ' ')
+					v++;
+				if (f->le - v != 2 || v[0] != '[' || v[1] != ']')
+					return give_up(f, map);
+				child = doc_arena_new(f->arena, DOC_SEQ, f->line);
+				advance(f);
+			} else {
+				advance(f);
+				if (f->col >= col && at_entry(f))
+					child = list_items(f, f->col, depth + 1);
+				else
+					child = give_up(f, NULL);
+			}
+		} else if (ke + 1 < f->le) {
 			const char *v = ke + 1;
 
 			while (v < f->le && *v == ' ')
@@ -199,11 +229,9 @@ static struct doc *mapping(struct fast *f, int col, const char *p, unsigned dept
 			else
 				child = give_up(f, NULL); /* an empty value */
 		}
-		if (!child) {
-			free(key);
+		if (!child)
 			return give_up(f, map);
-		}
-		doc_append_owned(map, key, child);
+		doc_arena_append(f->arena, map, key, child);
 		if (f->col < col)
 			return map;
 		if (f->col > col || at_entry(f))
@@ -219,7 +247,7 @@ static struct doc *sequence(struct fast *f, int col, unsigned depth)
 
 	if (depth + 1 >= f->limits->max_depth)
 		return give_up(f, NULL);
-	seq = doc_new(DOC_SEQ, f->line);
+	seq = doc_arena_new(f->arena, DOC_SEQ, f->line);
 	while (f->col == col && at_entry(f)) {
 		const char *p = f->cp + 2;
 
@@ -235,7 +263,53 @@ static struct doc *sequence(struct fast *f, int col, unsigned depth)
 		}
 		if (!item)
 			return give_up(f, seq);
-		doc_append(seq, NULL, item);
+		doc_arena_append(f->arena, seq, NULL, item);
+	}
+	if (f->col > col)
+		return give_up(f, seq);
+	return seq;
+}
+
+/*
+ * A List's items: a block sequence of mappings at column col, each handed
+ * to the callback when f->emit (counted otherwise) and dropped; the
+ * sequence returned stays empty, as yaml.c's streamed one does.
+ */
+static struct doc *list_items(struct fast *f, int col, unsigned depth)
+{
+	struct doc *seq;
+
+	if (depth + 1 >= f->limits->max_depth)
+		return give_up(f, NULL);
+	seq = doc_arena_new(f->arena, DOC_SEQ, f->line);
+	while (f->col == col && at_entry(f)) {
+		const char *p = f->cp + 2;
+		struct doc_arena *doc_arena = f->arena;
+		struct doc *item = NULL;
+
+		if (p < f->le && *p != '"' && *p != '\'' && key_end(p, f->le)) {
+			f->arena = f->item_arena;
+			item = mapping(f, col + 2, p, depth + 1);
+			f->arena = doc_arena;
+		}
+		if (!item || item->weight > f->limits->max_weight) {
+			doc_arena_reset(f->item_arena);
+			return give_up(f, seq);
+		}
+		f->n_items++;
+		if (f->emit) {
+			int ret;
+
+			f->r->n_objects++;
+			f->r->n_fast_objects++;
+			ret = f->r->on_object(item, f->r->userdata);
+			if (ret < 0) {
+				f->err = ret;
+				doc_arena_reset(f->item_arena);
+				return give_up(f, seq);
+			}
+		}
+		doc_arena_reset(f->item_arena);
 	}
 	if (f->col > col)
 		return give_up(f, seq);
@@ -301,13 +375,17 @@ static size_t fast_docs(struct doc_reader *r, const char *buf, size_t len, bool 
 			int *lines, bool *stop, int *err)
 {
 	const char *p = buf, *end = buf + len;
+	struct doc_arena arena, item_arena;
 
+	doc_arena_init(&arena);
+	doc_arena_init(&item_arena);
 	*lines = 0;
 	*stop = false;
 	*err = 0;
 	while (p < end) {
 		const char *body = p, *dend;
-		struct fast f = { .limits = r->limits };
+		struct fast f = { .limits = r->limits, .arena = &arena, .r = r,
+				  .item_arena = &item_arena };
 		struct doc *root;
 		int body_line = *lines;
 
@@ -348,27 +426,44 @@ static size_t fast_docs(struct doc_reader *r, const char *buf, size_t len, bool 
 			}
 			root = mapping(&f, f.col, f.cp, 0);
 			if (!root || f.col != -1 || root->weight > r->limits->max_weight ||
-			    r->n_objects >= r->limits->max_objects) {
-				doc_unref(root);
+			    (f.list ? f.n_items > r->limits->max_objects - r->n_objects
+				    : r->n_objects >= r->limits->max_objects)) {
 				*stop = true;
 				break;
 			}
 		}
 		*lines = body_line + (int)memcount(body, (size_t)(dend - body), '\n');
 		p = dend;
-		if (root) {
+		if (root && f.list) {
+			/* Taken whole: now again, handing on the items. */
+			doc_arena_reset(&arena);
+			f = (struct fast){ .limits = r->limits, .arena = &arena, .r = r,
+					   .item_arena = &item_arena, .emit = true, .end = dend,
+					   .next = body,
+					   .next_line = r->line_base + body_line + 1 };
+			advance(&f);
+			root = mapping(&f, f.col, f.cp, 0);
+			if (f.err) {
+				*err = f.err;
+				break;
+			}
+			if (root)
+				doc_warn_list_kind(r, root);
+		} else if (root) {
 			int ret;
 
 			r->n_objects++;
 			r->n_fast_objects++;
 			ret = r->on_object(root, r->userdata);
-			doc_unref(root);
 			if (ret < 0) {
 				*err = ret;
 				break;
 			}
 		}
+		doc_arena_reset(&arena);
 	}
+	doc_arena_done(&arena);
+	doc_arena_done(&item_arena);
 	return (size_t)(p - buf);
 }
 

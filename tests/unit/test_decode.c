@@ -282,6 +282,68 @@ static void test_service_fields(void **state)
 }
 
 /*
+ * Decoded objects keep their strings packed: a slice's endpoint node names
+ * and zones in one block (each distinct string once), labels and
+ * annotations in one block each.  The values must be those of the input,
+ * and a packed list must still take kv_add (ASan checks the frees).
+ */
+static void test_packed_strings(void **state)
+{
+	const char *in =
+		SVC_HEAD "  ports:\n  - port: 80\n"
+		"---\napiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\naddressType: IPv4\n"
+		"metadata:\n  name: web-1\n  namespace: ns\n  labels:\n"
+		"    kubernetes.io/service-name: web\n    empty:\nports:\n- port: 80\n"
+		"endpoints:\n- addresses: [10.0.0.1]\n  nodeName: n1\n  zone: z-a\n"
+		"- addresses: [10.0.0.2]\n  nodeName: n2\n  zone: z-a\n"
+		"  conditions: {ready: false, terminating: true}\n"
+		"- addresses: [10.0.0.3]\n  zone: z-b\n  hints: {forZones: [{name: z-b}]}\n"
+		"- addresses: [10.0.0.4]\n  nodeName: n1\n"
+		"---\napiVersion: v1\nkind: Node\nmetadata:\n  name: n1\n  labels:\n"
+		"    topology.kubernetes.io/zone: z-a\n    a: b\n";
+	struct cluster c;
+	struct diag d;
+	const struct endpoint_slice *sl;
+	const struct node *n;
+
+	(void)state;
+	cluster_init(&c);
+	diag_init(&d);
+	assert_int_equal(manifest_load_buffer("in.yaml", in, strlen(in), false, NULL, &c, &d), 0);
+	sl = cluster_find_slice(&c, "ns/web-1");
+	assert_non_null(sl);
+	assert_int_equal(sl->n_endpoints, 4);
+	assert_non_null(sl->endpoint_strings);
+	assert_string_equal(sl->endpoints[0].node_name, "n1");
+	assert_string_equal(sl->endpoints[0].zone, "z-a");
+	assert_string_equal(sl->endpoints[1].node_name, "n2");
+	assert_ptr_equal(sl->endpoints[1].zone, sl->endpoints[0].zone); /* stored once */
+	assert_int_equal(sl->endpoints[1].ready, TRI_FALSE);
+	assert_int_equal(sl->endpoints[1].serving, TRI_UNSET);
+	assert_int_equal(sl->endpoints[1].terminating, TRI_TRUE);
+	assert_null(sl->endpoints[2].node_name);
+	assert_string_equal(sl->endpoints[2].zone, "z-b");
+	assert_int_equal(sl->endpoints[2].n_hint_zones, 1);
+	assert_string_equal(sl->endpoints[2].hint_zones[0], "z-b");
+	assert_ptr_equal(sl->endpoints[3].node_name, sl->endpoints[0].node_name);
+	assert_null(sl->endpoints[3].zone);
+	n = cluster_find_node(&c, "n1");
+	assert_non_null(n);
+	assert_string_equal(n->zone, "z-a");
+	assert_int_equal(n->labels.n, 2);
+	assert_string_equal(kv_get(&n->labels, "a"), "b");
+	/* A packed list taking one more pair: unpacked, nothing lost. */
+	kv_add((struct kvlist *)&n->labels, "c", "d");
+	assert_null(n->labels.block);
+	assert_int_equal(n->labels.n, 3);
+	assert_string_equal(kv_get(&n->labels, "topology.kubernetes.io/zone"), "z-a");
+	assert_string_equal(kv_get(&n->labels, "c"), "d");
+	assert_int_equal(d.n_errors, 0);
+	diag_done(&d);
+	cluster_done(&c);
+}
+
+/*
  * Files over 4 MB are parsed in two halves on two threads: the result, the
  * line numbers and duplicate detection across the halves must be those of
  * a sequential load.
@@ -371,6 +433,7 @@ int main(void)
 		cmocka_unit_test(test_list_forms),
 		cmocka_unit_test(test_service_fields),
 		cmocka_unit_test(test_parallel_halves),
+		cmocka_unit_test(test_packed_strings),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -77,6 +77,11 @@ static void test_kubectl_style(void **state)
 		"apiVersion: v1\nkind: Node\nmetadata:\n  name: n1\n  weight: -1.5e3\n  x: ~\n"
 		"  y: null\n  z: 0x1F\n  w: 'a: b # c'\n  v: \"10.0.0.1\"\n  u: -x\n  t: a{b}[c],d\n",
 		"  indented: root\n  other: 1\n",
+		/* Lists, streamed item by item: items at the key's column or indented */
+		"apiVersion: v1\nitems:\n- apiVersion: v1\n  kind: Service\n  metadata:\n"
+		"    name: a\n- kind: Node\n  metadata:\n    name: n1\nkind: List\nmetadata: {}\n",
+		"kind: ServiceList\nitems:\n  - a: 1\n    b:\n    - 2\n  - c: 3\n---\nd: 4\n",
+		"kind: Service\nitems:\n- a: 1\n", /* warned: kind is not a List */
 	};
 
 	(void)state;
@@ -110,6 +115,11 @@ static void test_handed_to_libyaml(void **state)
 		"a: 1\n---\nb: 2\n---\n- not a mapping\n---\nc: 3\n", "a: ''\nb: \"\"\nc: ''''\n",
 		"key: ~un\n--- [e", "a: 1\n--- b: 2", "a: 1\n---", "a: 1\n---\n", "a: 1\n--",
 		"a:\n-  - {1\"0.a", "a:\n-   x\n",
+		/* Lists the fast path does not stream (libyaml reads them from the start) */
+		"items:\n- a: 1\n  # c\n- b: 2\n", "items:\n- a: 1\n- 2\n", "items:\n  a: 1\n",
+		"items: [ ]\n", "items: []\nkind: Services\n", "items:\n- a: 1\nitems: []\n",
+		"kind: List\nitems:\n- a: 1\n- b: [2]\n", "items:\n- a: 1\n -b: 2\n",
+		"items:\n- a: 1\n  - b\n", "items: 1\n", "items:\n- 'a': 1\n",
 	};
 
 	(void)state;
@@ -130,9 +140,13 @@ static void test_limits(void **state)
 	check_same(deep);
 	for (uint32_t b = 1; b < 4000; b += 37) {
 		const char *s = "a: 1\nb:\n  c: 2\n  d:\n  - 1\n  - 2\n---\ne: 1\n---\nf: 2\n---\ng: 3\n";
+		const char *list = "a: 1\nitems:\n- b: 1\n  c:\n    d: [1]\n- e:\n  - 1\n- f: 2\n"
+				   "kind: List\n---\ng: 1\n---\nitems: []\n---\nitems:\n- h: 1\n";
 
 		if (yaml_diff_check(s, strlen(s), b) < 0)
 			fail_msg("limits %#x", b);
+		if (yaml_diff_check(list, strlen(list), b) < 0)
+			fail_msg("limits (a List) %#x", b);
 	}
 }
 
