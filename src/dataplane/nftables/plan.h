@@ -64,7 +64,7 @@ struct port_view;
 #define NFT_PICK_MASQ_EXT "pick-masquerade-external" /* cluster IPs masqueraded from outside the pods */
 /* The set of the keys of ports with n slots. */
 #define NFT_NAME_MAX 40          /* our chain and set names are at most 33 characters */
-#define NFT_KEY_MAX 36           /* ip6 . ip6, or ip6 . proto . port, padded to registers */
+#define NFT_KEY_MAX 32           /* ip6 . ip6 (the longest: ip6 . proto . port . slot is 28) */
 #define NFT_DATA_MAX 20          /* ip6 . port */
 
 /* The verdicts an element or a rule can carry (values as the kernel's). */
@@ -146,11 +146,19 @@ enum nft_set_kind {
 	NS_SVC_SET,         /* addr . proto . port */
 };
 
+/*
+ * An element (the mirror holds a million at 50,000 services, and a claim
+ * copies each shared one): a map's data or a verdict's chain, never both,
+ * so they share their bytes.  Elements are zeroed whole before they are
+ * filled (nft_set_elem), so comparing the union's bytes compares either.
+ */
 struct nft_elem {
 	uint8_t key[NFT_KEY_MAX];
-	uint8_t data[NFT_DATA_MAX];
 	uint8_t verdict;    /* verdict maps */
-	char chain[NFT_NAME_MAX]; /* jump / goto target */
+	union {
+		uint8_t data[NFT_DATA_MAX];   /* data maps */
+		char chain[NFT_NAME_MAX];     /* jump / goto target */
+	};
 };
 
 struct nft_set {
