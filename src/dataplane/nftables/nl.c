@@ -318,7 +318,7 @@ static void group_by_set(struct nft_op *ops, size_t n)
 {
 	struct strmap idx;
 	const char **names = NULL, *last = NULL;
-	size_t n_names = 0, cap_names = 0, *start, *group = xmalloc(n * sizeof(*group)), g = 0;
+	size_t n_names = 0, cap_names = 0, *start, *rank, *group = xmalloc(n * sizeof(*group)), g = 0;
 	struct nft_op *out;
 
 	strmap_init(&idx);
@@ -334,27 +334,24 @@ static void group_by_set(struct nft_op *ops, size_t n)
 		}
 		group[i] = g - 1;
 	}
-	/* Groups in name order: rank[g] is group g's place. */
+	/* Groups in name order (rank[g]: group g's place), then where each place starts. */
 	qsort(names, n_names, sizeof(*names), name_cmp);
+	rank = xmalloc((n_names + 1) * sizeof(*rank));
 	start = xcalloc(n_names + 1, sizeof(*start));
-	{
-		size_t *rank = xmalloc((n_names + 1) * sizeof(*rank)), *count = xcalloc(n_names + 1, sizeof(*count));
-
-		for (size_t r = 0; r < n_names; r++)
-			rank[(size_t)(uintptr_t)strmap_get(&idx, names[r]) - 1] = r;
-		for (size_t i = 0; i < n; i++)
-			count[group[i] = rank[group[i]]]++;
-		for (size_t r = 1; r <= n_names; r++)
-			start[r] = start[r - 1] + count[r - 1];
-		free(rank);
-		free(count);
-	}
+	for (size_t r = 0; r < n_names; r++)
+		rank[(size_t)(uintptr_t)strmap_get(&idx, names[r]) - 1] = r;
+	for (size_t i = 0; i < n; i++)
+		if ((group[i] = rank[group[i]]) + 1 < n_names)
+			start[group[i] + 1]++;
+	for (size_t r = 1; r < n_names; r++)
+		start[r] += start[r - 1];
 	out = xmalloc(n * sizeof(*out));
 	for (size_t i = 0; i < n; i++)
 		out[start[group[i]]++] = ops[i];
 	memcpy(ops, out, n * sizeof(*ops));
 	free(out);
 	free(start);
+	free(rank);
 	free(group);
 	free(names);
 	strmap_done(&idx);
