@@ -146,17 +146,38 @@ uint64_t nft_rule_tag(const struct nft_rule *r)
 	return fnv1a_update(0xcbf29ce484222325ull, r->x, r->n * sizeof(*r->x));
 }
 
+/* A userdata type past nft's (comment 0, ebpf 1): nft skips it. */
+#define TAG_UDATA_TYPE 0xb7
+
+void nft_rule_tag_put(uint8_t buf[NFT_TAG_UDATA_LEN], uint64_t tag)
+{
+	buf[0] = TAG_UDATA_TYPE;
+	buf[1] = sizeof(tag);
+	memcpy(buf + 2, &tag, sizeof(tag));
+}
+
+uint64_t nft_rule_tag_get(const void *ud, uint32_t len)
+{
+	const uint8_t *p = ud;
+	uint64_t tag = 0;
+
+	if (p && len == NFT_TAG_UDATA_LEN && p[0] == TAG_UDATA_TYPE && p[1] == sizeof(tag))
+		memcpy(&tag, p + 2, sizeof(tag));
+	return tag;
+}
+
 static void msg_rule(struct nft_batch *b, const char *chain, const struct nft_rule *m)
 {
 	struct nftnl_rule *r = nftnl_rule_alloc();
 	struct nlmsghdr *nlh;
-	uint64_t tag = nft_rule_tag(m);
+	uint8_t tag[NFT_TAG_UDATA_LEN];
 
 	nftnl_rule_set_str(r, NFTNL_RULE_TABLE, tname(b));
 	nftnl_rule_set_str(r, NFTNL_RULE_CHAIN, chain);
 	nftnl_rule_set_u32(r, NFTNL_RULE_FAMILY, (uint32_t)b->family);
 	/* The drift check compares these tags with the mirror's rules. */
-	nftnl_rule_set_data(r, NFTNL_RULE_USERDATA, &tag, sizeof(tag));
+	nft_rule_tag_put(tag, nft_rule_tag(m));
+	nftnl_rule_set_data(r, NFTNL_RULE_USERDATA, tag, sizeof(tag));
 	nft_rule_exprs(r, b->family, m);
 	nlh = hdr(b, NFT_MSG_NEWRULE, NLM_F_CREATE | NLM_F_APPEND,
 		  xasprintf("adding a rule to chain %s", chain));
