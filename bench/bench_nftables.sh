@@ -26,7 +26,7 @@
 # (krnftb-PID-N) and deletes.  Needs root, ip, nft, python3, /usr/bin/time.
 #
 # Environment: BUILD (default build), OUT (default bench/out/nftables), SIZES
-# (default "1000 10000 50000"), IPT_MAX (default 10000), PEER_MAX (default
+# (default "1000 10000 50000"; empty: none, the live part only), IPT_MAX (default 10000), PEER_MAX (default
 # 10000), RUNS (default 3, medians), CHANGE_SIZE (default 10000), CHANGES
 # (default 5), CONNECTS (default 200), LAT_ROUNDS (default 3: connect latency at 10 and at
 # CHANGE_SIZE services, in turn), LIVE (default 1; 0: full syncs only).
@@ -36,7 +36,7 @@ cd "$(dirname "$0")/.."
 
 BUILD=${BUILD:-build}
 OUT=${OUT:-bench/out/nftables}
-SIZES=${SIZES:-"1000 10000 50000"}
+SIZES=${SIZES-"1000 10000 50000"} # empty: no full syncs
 IPT_MAX=${IPT_MAX:-10000}
 PEER_MAX=${PEER_MAX:-10000}
 RUNS=${RUNS:-3}
@@ -161,7 +161,10 @@ done
 # A pod namespace with kr-backend, a service of its own (10.255.0.1) in a small
 # file next to the generated cluster.
 latency_setup() {
-	local size=$1 dir=$W/live$size
+	# (two declarations: in one, $size would be expanded before the first assignment,
+	# reading the full-sync loop's variable, unset when SIZES is empty)
+	local size=$1
+	local dir=$W/live$size
 	mkdir -p "$dir"
 	"$BUILD/bench/gen_cluster" -s "$size" -e 10 -n 1000 -o "$dir/cluster.yaml"
 	bench_service "$dir"

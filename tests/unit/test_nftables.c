@@ -128,9 +128,9 @@ static const struct plan_case plan_cases[] = {
 	  SVC("web", "", ", annotations: {kroute.io/endpoint-weights: \"10.244.1.5=32,10.244.2.5=1\"}}")
 	  WEB SLICE("web", TWO), false, AF_INET,
 	  { "@services 10.96.0.1 . tcp . 80 : goto svc-",
-	    "ip daddr 10.96.0.1/32 th dport 80 ip saddr != 10.244.0.0/16 jump mark-for-masquerade",
+	    "in @pick-masquerade-external\n  10.96.0.1 . tcp . 80\n",
 	    "numgen random mod 33 map @endpoints", "  32 : 10.244.2.5 . 8080" },
-	  { "in @pick-" } },
+	  { "in @pick-endpoints", "in @pick-33", "ip daddr 10.96.0.1/32 th dport 80" } },
 	{ "no endpoints anywhere: rejected",
 	  SVC("web", "", "}") WEB SLICE("web", ""), false, AF_INET,
 	  { "@no-endpoint-services 10.96.0.1 . tcp . 80 : goto reject-chain" },
@@ -180,7 +180,7 @@ static const struct plan_case plan_cases[] = {
 	  SVC("web", "", ", annotations: {kroute.io/scheduler: maglev, kroute.io/scheduler-flags:"
 	      " \"maglev-table-size=251\"}}") WEB SLICE("web", TWO), false, AF_INET,
 	  { "jhash ip saddr . th sport . ip daddr . th dport mod 251 map @endpoints", "  250 : 10.244." },
-	  { "in @pick-", "warning" } },
+	  { "in @pick-endpoints", "warning" } },
 	{ "the base: hooks, NodePorts on every local address but loopback guarded",
 	  "", false, AF_INET,
 	  { "chain nat-prerouting (nat hook 0 priority -100)", "fib daddr type local meta l4proto",

@@ -212,20 +212,15 @@ void nft_plan_base(const struct nft_plan_opts *o, struct nft_frag *ret)
 	 * The kernel finds a set by name walking the table's sets in the order
 	 * they were added, for every rule that looks one up: the sets most rules
 	 * name come first (ClientIP affinity: two rules per endpoint name an
-	 * affinity set), the 256 endpoint maps (a rule per port) last.
+	 * affinity set), then the 256 endpoint maps (a rule per port), the
+	 * affinity ports' 256 verdict maps (a rule per affinity port) last.
 	 */
-	for (uint64_t i = 0; i < NFT_EPV_SHARDS; i++) {
+	for (uint64_t i = 0; i < NFT_AFF_SHARDS; i++) {
 		char name[NFT_NAME_MAX];
 
 		nft_affinity_set(name, i << 60);
 		/* Each update sets its service's timeout; this is only the set's default. */
 		nft_frag_set(ret, name, NS_AFFINITY)->timeout_s = 10800;
-	}
-	for (uint64_t i = 0; i < NFT_EPV_SHARDS; i++) {
-		char name[NFT_NAME_MAX];
-
-		nft_slots_map(name, true, i << 60);
-		nft_frag_set(ret, name, NS_EP_VMAP);
 	}
 	for (int s = 0; s < SH_N; s++)
 		nft_frag_set(ret, nft_shared_names[s], nft_shared_kind((enum nft_shared)s));
@@ -244,6 +239,12 @@ void nft_plan_base(const struct nft_plan_opts *o, struct nft_frag *ret)
 	nft_frag_set(ret, NFT_PICK_EPS, NS_PICK_EPS);
 	nft_frag_set(ret, NFT_PICK_MASQ, NS_SVC_SET);
 	nft_frag_set(ret, NFT_PICK_MASQ_EXT, NS_SVC_SET);
+	for (uint64_t i = 0; i < NFT_EPV_SHARDS; i++) {
+		char name[NFT_NAME_MAX];
+
+		nft_slots_map(name, true, i << 56);
+		nft_frag_set(ret, name, NS_EP_VMAP);
+	}
 	filter_chains(ret, o, localhost);
 	nat_chains(ret, o, localhost);
 	nft_frag_finish(ret);

@@ -54,6 +54,13 @@ void nft_mirror_init(struct nft_mirror *m)
 	strmap_init(&m->shared);
 }
 
+static void shared_key_free(struct nft_shared_key *k)
+{
+	if (k->v != &k->one)
+		free(k->v);
+	free(k);
+}
+
 void nft_mirror_done(struct nft_mirror *m)
 {
 	for (size_t i = 0; i < m->frags.cap; i++) {
@@ -69,11 +76,8 @@ void nft_mirror_done(struct nft_mirror *m)
 	for (size_t i = 0; i < m->shared.cap; i++) {
 		struct nft_shared_key *k = m->shared.slots[i].value;
 
-		if (m->shared.slots[i].key) {
-			free(k->v);
-			free(k);
-			free((char *)m->shared.slots[i].key);
-		}
+		if (m->shared.slots[i].key)
+			shared_key_free(k);
 	}
 	free(m->ids);
 	strmap_done(&m->frags);
@@ -193,8 +197,7 @@ static const struct nft_elem **sorted(const struct nft_set *s)
 
 static bool same_value(const struct nft_elem *a, const struct nft_elem *b)
 {
-	return a->verdict == b->verdict && !memcmp(a->data, b->data, sizeof(a->data)) &&
-	       streq(a->chain, b->chain);
+	return a->verdict == b->verdict && !memcmp(a->chain, b->chain, sizeof(a->chain));
 }
 
 /* Element by element: deleted, added, or both when a key's data changed. */
@@ -319,7 +322,7 @@ static void claim(struct nft_diff *d, struct nft_mirror *m, const struct nft_sha
 		  int delta)
 {
 	size_t kl = sizeof(se->e.key);
-	char *key = xmalloc(4 + 2 * kl + 1);
+	char key[4 + 2 * sizeof(se->e.key) + 1];
 	struct nft_shared_key *k;
 	struct nft_claim *c = NULL;
 	static const char hex[] = "0123456789abcdef";
@@ -340,12 +343,11 @@ static void claim(struct nft_diff *d, struct nft_mirror *m, const struct nft_sha
 	key[n] = '\0';
 	k = strmap_get(&m->shared, key);
 	if (!k) {
-		k = xcalloc(1, sizeof(*k));
-		k->set = se->set;
-		k->mkey = key;
-		strmap_put(&m->shared, key, k);
-	} else {
-		free(key);
+		k = xmalloc(sizeof(*k) + n + 1);
+		*k = (struct nft_shared_key){ .set = se->set, .cap = 1 };
+		k->v = &k->one;
+		memcpy(k->mkey, key, n + 1);
+		strmap_put(&m->shared, k->mkey, k);
 	}
 	if (!k->touched) {
 		k->touched = true;
@@ -356,8 +358,14 @@ static void claim(struct nft_diff *d, struct nft_mirror *m, const struct nft_sha
 			c = &k->v[i];
 	if (!c) {
 		/* One claim at a time: almost every key has one (xgrow would make room for 4). */
-		if (k->n == k->cap)
-			k->v = xrealloc(k->v, ++k->cap * sizeof(*k->v));
+		if (k->n == k->cap) {
+			struct nft_claim *v = xmalloc(++k->cap * sizeof(*v));
+
+			memcpy(v, k->v, k->n * sizeof(*v));
+			if (k->v != &k->one)
+				free(k->v);
+			k->v = v;
+		}
 		c = &k->v[k->n++];
 		*c = (struct nft_claim){ .e = se->e };
 	}
@@ -476,9 +484,7 @@ static void settle_claims(struct nft_diff *d, struct nft_mirror *m, bool applied
 		if (k->n)
 			continue;
 		strmap_del(&m->shared, k->mkey, NULL);
-		free(k->mkey);
-		free(k->v);
-		free(k);
+		shared_key_free(k);
 	}
 	d->n_touched = 0;
 }

@@ -55,12 +55,19 @@ struct nft_claim {
 	int32_t delta;                 /* this sync's change, not yet applied */
 };
 
+/*
+ * One allocation per key, its map key and its first claim inside: a full
+ * sync at 50,000 services makes half a million keys (most of them hairpin
+ * elements, one claim each), and three allocations each cost their time
+ * twice (made, and freed with the mirror) and 50 bytes of heap.
+ */
 struct nft_shared_key {
-	char *mkey;                    /* its key in the mirror's map (owned there) */
 	uint8_t set;                   /* enum nft_shared */
-	struct nft_claim *v;
-	size_t n, cap;
 	bool touched;
+	uint32_t n, cap;
+	struct nft_claim *v;           /* &one while one claim is all it has had room for */
+	struct nft_claim one;
+	char mkey[];                   /* its key in the mirror's map */
 };
 
 struct nft_mirror {

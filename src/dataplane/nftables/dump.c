@@ -22,6 +22,7 @@
 
 #include "core/diag.h"
 #include "core/util.h"
+#include "dataplane/nftables/nl.h"
 #include "dataplane/nftables/resync.h"
 
 #define DUMP_BUF (1u << 16)
@@ -119,10 +120,8 @@ static int on_rule(const struct nlmsghdr *nlh, void *data)
 		struct nft_kchain *c = nft_kstate_chain(rd->k, nftnl_rule_get_str(r, NFTNL_RULE_CHAIN));
 		uint32_t len = 0;
 		const void *ud = nftnl_rule_get_data(r, NFTNL_RULE_USERDATA, &len);
-		uint64_t tag = 0;
+		uint64_t tag = nft_rule_tag_get(ud, len);
 
-		if (ud && len == sizeof(tag))
-			memcpy(&tag, ud, sizeof(tag));
 		VEC_PUSH(c->tags, c->n, c->cap, tag);
 	}
 	nftnl_rule_free(r);

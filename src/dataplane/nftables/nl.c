@@ -14,6 +14,7 @@
 #include <linux/netfilter.h>
 #include <linux/netfilter/nf_tables.h>
 #include <linux/netfilter/nfnetlink.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +30,7 @@
 #include <libnftnl/table.h>
 
 #include "core/diag.h"
+#include "core/strmap.h"
 #include "core/util.h"
 #include "dataplane/common/nlmsg.h"
 #include "dataplane/nftables/expr.h"
@@ -144,17 +146,38 @@ uint64_t nft_rule_tag(const struct nft_rule *r)
 	return fnv1a_update(0xcbf29ce484222325ull, r->x, r->n * sizeof(*r->x));
 }
 
+/* A userdata type past nft's (comment 0, ebpf 1): nft skips it. */
+#define TAG_UDATA_TYPE 0xb7
+
+void nft_rule_tag_put(uint8_t buf[NFT_TAG_UDATA_LEN], uint64_t tag)
+{
+	buf[0] = TAG_UDATA_TYPE;
+	buf[1] = sizeof(tag);
+	memcpy(buf + 2, &tag, sizeof(tag));
+}
+
+uint64_t nft_rule_tag_get(const void *ud, uint32_t len)
+{
+	const uint8_t *p = ud;
+	uint64_t tag = 0;
+
+	if (p && len == NFT_TAG_UDATA_LEN && p[0] == TAG_UDATA_TYPE && p[1] == sizeof(tag))
+		memcpy(&tag, p + 2, sizeof(tag));
+	return tag;
+}
+
 static void msg_rule(struct nft_batch *b, const char *chain, const struct nft_rule *m)
 {
 	struct nftnl_rule *r = nftnl_rule_alloc();
 	struct nlmsghdr *nlh;
-	uint64_t tag = nft_rule_tag(m);
+	uint8_t tag[NFT_TAG_UDATA_LEN];
 
 	nftnl_rule_set_str(r, NFTNL_RULE_TABLE, tname(b));
 	nftnl_rule_set_str(r, NFTNL_RULE_CHAIN, chain);
 	nftnl_rule_set_u32(r, NFTNL_RULE_FAMILY, (uint32_t)b->family);
 	/* The drift check compares these tags with the mirror's rules. */
-	nftnl_rule_set_data(r, NFTNL_RULE_USERDATA, &tag, sizeof(tag));
+	nft_rule_tag_put(tag, nft_rule_tag(m));
+	nftnl_rule_set_data(r, NFTNL_RULE_USERDATA, tag, sizeof(tag));
 	nft_rule_exprs(r, b->family, m);
 	nlh = hdr(b, NFT_MSG_NEWRULE, NLM_F_CREATE | NLM_F_APPEND,
 		  xasprintf("adding a rule to chain %s", chain));
@@ -299,18 +322,66 @@ static size_t msg_elems(struct nft_batch *b, const struct nft_op *ops, size_t n,
 	return k;
 }
 
-static int op_set_cmp(const void *a, const void *b)
+static int name_cmp(const void *a, const void *b)
 {
-	const struct nft_op *x = a, *y = b;
-	int c = strcmp(x->name, y->name);
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
 
-	return c ? c : (x->elem < y->elem ? -1 : x->elem > y->elem);
+/*
+ * A set's elements together (one message holds one set's), sets in name
+ * order, each set's elements in the order the diff made them.  A counting
+ * sort over the few hundred set names: a full sync has a quarter of a
+ * million element changes at 10,000 services, and qsort with strcmp took
+ * 50 ms of them.  Consecutive ops mostly name the same string (a slice's
+ * elements), so its group is looked up once per run.
+ */
+static void group_by_set(struct nft_op *ops, size_t n)
+{
+	struct strmap idx;
+	const char **names = NULL, *last = NULL;
+	size_t n_names = 0, cap_names = 0, *start, *rank, *group = xmalloc(n * sizeof(*group)), g = 0;
+	struct nft_op *out;
+
+	strmap_init(&idx);
+	for (size_t i = 0; i < n; i++) {
+		if (ops[i].name != last) {
+			last = ops[i].name;
+			g = (size_t)(uintptr_t)strmap_get(&idx, last);
+			if (!g) {
+				VEC_PUSH(names, n_names, cap_names, last);
+				g = n_names;
+				strmap_put(&idx, last, (void *)(uintptr_t)g);
+			}
+		}
+		group[i] = g - 1;
+	}
+	/* Groups in name order (rank[g]: group g's place), then where each place starts. */
+	qsort(names, n_names, sizeof(*names), name_cmp);
+	rank = xmalloc((n_names + 1) * sizeof(*rank));
+	start = xcalloc(n_names + 1, sizeof(*start));
+	for (size_t r = 0; r < n_names; r++)
+		rank[(size_t)(uintptr_t)strmap_get(&idx, names[r]) - 1] = r;
+	for (size_t i = 0; i < n; i++)
+		if ((group[i] = rank[group[i]]) + 1 < n_names)
+			start[group[i] + 1]++;
+	for (size_t r = 1; r < n_names; r++)
+		start[r] += start[r - 1];
+	out = xmalloc(n * sizeof(*out));
+	for (size_t i = 0; i < n; i++)
+		out[start[group[i]]++] = ops[i];
+	memcpy(ops, out, n * sizeof(*ops));
+	free(out);
+	free(start);
+	free(rank);
+	free(group);
+	free(names);
+	strmap_done(&idx);
 }
 
 static void encode_phase(struct nft_batch *b, enum nft_phase ph, struct nft_op *ops, size_t n)
 {
 	if (n && (ph == PH_DEL_ELEMS || ph == PH_ADD_ELEMS))
-		qsort(ops, n, sizeof(*ops), op_set_cmp); /* a set's elements together */
+		group_by_set(ops, n);
 	for (size_t i = 0; i < n;) {
 		const struct nft_op *op = &ops[i];
 

@@ -77,5 +77,15 @@ int nft_table_dump(int family, struct strmap *out, struct diag *d);
 
 /* The tag nl.c stores with a rule (its userdata): a hash of the rule's items. */
 uint64_t nft_rule_tag(const struct nft_rule *r);
+/*
+ * The userdata holds it as one type-length-value record, as nft reads
+ * userdata, of a type nft does not know and skips (nft reads comments from
+ * type 0; the bare 8 bytes it took for a record of garbage and listed as a
+ * comment).  nft_rule_tag_put writes NFT_TAG_UDATA_LEN bytes; nft_rule_tag_get
+ * reads them back (0: not our tag).
+ */
+#define NFT_TAG_UDATA_LEN 10
+void nft_rule_tag_put(uint8_t buf[NFT_TAG_UDATA_LEN], uint64_t tag);
+uint64_t nft_rule_tag_get(const void *ud, uint32_t len);
 
 #endif

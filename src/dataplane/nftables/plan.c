@@ -257,7 +257,7 @@ size_t key_port(uint8_t *p, uint16_t port)
 void nft_slots_map(char buf[NFT_NAME_MAX], bool verdict, uint64_t id)
 {
 	if (verdict)
-		snprintf(buf, NFT_NAME_MAX, "endpoint-chains-%x", (unsigned)(id >> 60));
+		snprintf(buf, NFT_NAME_MAX, "endpoint-chains-%02x", (unsigned)(id >> 56));
 	else
 		snprintf(buf, NFT_NAME_MAX, "endpoints-%02x", (unsigned)(id >> 56));
 }

@@ -41,7 +41,15 @@ struct port_view;
  * about n/256 services each keep both walks short.
  */
 #define NFT_EPS_SHARDS 256u            /* endpoints-00..ff: id . slot : addr . port */
-#define NFT_EPV_SHARDS 16u             /* endpoint-chains-0..f: id . slot : goto ep-H-E (affinity) */
+/*
+ * endpoint-chains-00..ff: id . slot : goto ep-H-E (affinity).  As many shards as the
+ * endpoint maps: on commit the kernel validates each verdict map once per rule that
+ * looks it up (every element, every chain it reaches), and each affinity port has
+ * such a rule, so the work is the affinity ports times a shard's elements: with 16
+ * shards, 3,000 ports at 50,000 services walked 1,750 elements each (a quarter of
+ * the kernel's time, the commit's table validation).
+ */
+#define NFT_EPV_SHARDS 256u
 /* ClientIP affinity: endpoint id . client address, timed, filled by the packet path; sharded too. */
 #define NFT_AFF_SHARDS 16u             /* affinity-0..f */
 /*
@@ -64,7 +72,7 @@ struct port_view;
 #define NFT_PICK_MASQ_EXT "pick-masquerade-external" /* cluster IPs masqueraded from outside the pods */
 /* The set of the keys of ports with n slots. */
 #define NFT_NAME_MAX 40          /* our chain and set names are at most 33 characters */
-#define NFT_KEY_MAX 36           /* ip6 . ip6, or ip6 . proto . port, padded to registers */
+#define NFT_KEY_MAX 32           /* ip6 . ip6 (the longest: ip6 . proto . port . slot is 28) */
 #define NFT_DATA_MAX 20          /* ip6 . port */
 
 /* The verdicts an element or a rule can carry (values as the kernel's). */
@@ -146,11 +154,19 @@ enum nft_set_kind {
 	NS_SVC_SET,         /* addr . proto . port */
 };
 
+/*
+ * An element (the mirror holds a million at 50,000 services, and a claim
+ * copies each shared one): a map's data or a verdict's chain, never both,
+ * so they share their bytes.  Elements are zeroed whole before they are
+ * filled (nft_set_elem), so comparing the union's bytes compares either.
+ */
 struct nft_elem {
 	uint8_t key[NFT_KEY_MAX];
-	uint8_t data[NFT_DATA_MAX];
 	uint8_t verdict;    /* verdict maps */
-	char chain[NFT_NAME_MAX]; /* jump / goto target */
+	union {
+		uint8_t data[NFT_DATA_MAX];   /* data maps */
+		char chain[NFT_NAME_MAX];     /* jump / goto target */
+	};
 };
 
 struct nft_set {

@@ -279,6 +279,27 @@ static struct nft_set *pick_slice(struct port_ctx *c, const char *prefix, const 
 	return s;
 }
 
+/*
+ * The cluster-IP masquerade, as membership: the cluster IP . protocol . port
+ * in @pick-masquerade (--masquerade-all) or @pick-masquerade-external (from
+ * outside the pods), which two fixed rules of the services chain check before
+ * any dispatch.  Every port's, with a chain of its own or not: as a rule in
+ * its chain it cost the kernel eight expressions per port on a full sync (the
+ * kernel finds each expression's type by name).
+ */
+static void masq_membership(struct port_ctx *c)
+{
+	const struct route *cip = c->s.cip;
+	uint8_t key[NFT_KEY_MAX] = { 0 };
+	size_t kl = svc_key(key, c, &cip->addr, c->pv->port->port);
+	struct nft_set *s;
+
+	if (!cip->masquerade && !c->detector)
+		return;
+	s = pick_slice(c, "msq", cip->masquerade ? NFT_PICK_MASQ : NFT_PICK_MASQ_EXT, NS_SVC_SET);
+	memcpy(nft_set_elem(s)->key, key, kl);
+}
+
 static void pick_elements(struct port_ctx *c, size_t total, const size_t *slots)
 {
 	const struct route *cip = c->s.cip;
@@ -305,18 +326,13 @@ static void pick_elements(struct port_ctx *c, size_t total, const size_t *slots)
 			ep_data(e->data, set->v[i]);
 		}
 	}
-	/* The cluster-IP masquerade rule of a dispatch chain, as set membership. */
-	if (cip->masquerade || c->detector) {
-		s = pick_slice(c, "msq", cip->masquerade ? NFT_PICK_MASQ : NFT_PICK_MASQ_EXT, NS_SVC_SET);
-		memcpy(nft_set_elem(s)->key, key, kl);
-	}
+	masq_membership(c);
 }
 
 /* A dispatch chain (svc-H over the cluster set, svl-H over the local set). */
 static int dispatch_chain(struct port_ctx *c, const char *prefix, const struct ep_set *set,
 			  bool with_cip)
 {
-	const struct route *cip = c->s.cip;
 	const char *tag = prefix[2] == 'c' ? "-c" : "-l";
 	char chain[NFT_NAME_MAX];
 	struct nft_chain *ch;
@@ -324,19 +340,12 @@ static int dispatch_chain(struct port_ctx *c, const char *prefix, const struct e
 	name(chain, prefix, c, "");
 	ch = nft_frag_chain(c->f, chain);
 	/*
-	 * Cluster-IP masquerade first: everything with --masquerade-all, else
-	 * traffic not from a pod (the node may have been used as a router).
+	 * Cluster-IP masquerade (everything with --masquerade-all, else traffic
+	 * not from a pod: the node may have been used as a router) happens in
+	 * the services chain, before the dispatch that brings packets here.
 	 */
-	if (with_cip && (cip->masquerade || c->detector)) {
-		struct nft_rule *r = nft_chain_rule(ch);
-		struct cidr host = { .addr = cip->addr, .prefix = cip->addr.family == AF_INET6 ? 128 : 32 };
-
-		x_addr(r, NX_DADDR, &host, false);
-		nft_rule_x(r, NX_DPORT)->port = c->pv->port->port;
-		if (!cip->masquerade)
-			x_addr(r, NX_SADDR, c->detector, true);
-		x_verdict(r, NV_JUMP, CH_MARK_MASQ);
-	}
+	if (with_cip)
+		masq_membership(c);
 	if (c->pv->svc->affinity_client_ip) {
 		size_t at = (size_t)(ch - c->f->chains);
 

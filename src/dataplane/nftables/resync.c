@@ -179,8 +179,7 @@ static void slots_wanted(struct nft_diff *d)
 			continue;
 		}
 		*s = (struct nft_set){ .kind = verdict ? NS_EP_VMAP : NS_EP_MAP };
-		nft_slots_map(s->name, verdict, verdict ? (uint64_t)(i - NFT_EPS_SHARDS) << 60 :
-							  (uint64_t)i << 56);
+		nft_slots_map(s->name, verdict, (uint64_t)(verdict ? i - NFT_EPS_SHARDS : i) << 56);
 	}
 	for (size_t f = 0; f < d->n_fresh; f++) {
 		const struct nft_frag *fr = d->fresh[f];
