@@ -123,3 +123,89 @@ size_t ebpf_gone_udp(const struct ebpf_plan *from, const struct ebpf_plan *to,
 	*ret = cand;
 	return n;
 }
+
+/* FNV-1a over the whole key (the planner zeroes its padding). */
+static size_t be_hash(const struct kr_backend *be)
+{
+	const unsigned char *p = (const unsigned char *)be;
+	uint64_t h = 1469598103934665603ull;
+
+	for (size_t i = 0; i < sizeof(*be); i++)
+		h = (h ^ p[i]) * 1099511628211ull;
+	return (size_t)(h ^ h >> 29);
+}
+
+static struct ebpf_ep_ref *ref_find(const struct ebpf_ep_refs *r, const struct kr_backend *be)
+{
+	size_t mask = r->cap - 1;
+
+	for (size_t i = be_hash(be) & mask;; i = (i + 1) & mask)
+		if (!r->v[i].used || !memcmp(&r->v[i].be, be, sizeof(*be)))
+			return &r->v[i];
+}
+
+/* Doubles the table (or halves its load by dropping the endpoints no slot holds). */
+static void ref_grow(struct ebpf_ep_refs *r)
+{
+	struct ebpf_ep_refs next = { .cap = r->cap ? r->cap * 2 : 64 };
+
+	next.v = xcalloc(next.cap, sizeof(*next.v));
+	for (size_t i = 0; i < r->cap; i++)
+		if (r->v[i].used && r->v[i].n) {
+			*ref_find(&next, &r->v[i].be) = r->v[i];
+			next.used++;
+		}
+	free(r->v);
+	*r = next;
+}
+
+void ebpf_ep_refs_done(struct ebpf_ep_refs *r)
+{
+	free(r->v);
+	memset(r, 0, sizeof(*r));
+}
+
+void ebpf_ep_refs_add(struct ebpf_ep_refs *r, const struct kr_backend *be, int delta)
+{
+	struct ebpf_ep_ref *e;
+
+	if ((r->used + 1) * 2 > r->cap)
+		ref_grow(r);
+	e = ref_find(r, be);
+	if (!e->used) {
+		e->used = true;
+		e->be = *be;
+		r->used++;
+	}
+	e->n = (uint32_t)((int64_t)e->n + delta);
+}
+
+uint32_t ebpf_ep_refs_get(const struct ebpf_ep_refs *r, const struct kr_backend *be)
+{
+	return r->cap ? ref_find(r, be)->n : 0;
+}
+
+size_t ebpf_gone_udp_refs(const struct ebpf_diff *df, const uint32_t *udp_ids, size_t n_udp,
+			  const struct ebpf_ep_refs *alive, struct kr_backend **ret)
+{
+	struct kr_backend *cand = xcalloc(df->n_slot_del + df->n_slot_up + 1, sizeof(*cand));
+	size_t n = 0, m = 0;
+
+	for (size_t i = 0; i < df->n_slot_del; i++)
+		if (has_id(udp_ids, n_udp, df->slot_del[i].e.k.id))
+			cand[n++] = df->slot_del[i].old;
+	for (size_t i = 0; i < df->n_slot_up; i++)
+		if (df->slot_up[i].had_old && has_id(udp_ids, n_udp, df->slot_up[i].e.k.id))
+			cand[n++] = df->slot_up[i].old;
+	if (n)
+		qsort(cand, n, sizeof(*cand), backend_cmp);
+	for (size_t i = 0; i < n; i++)
+		if ((!m || backend_cmp(&cand[m - 1], &cand[i])) && !ebpf_ep_refs_get(alive, &cand[i]))
+			cand[m++] = cand[i];
+	if (!m) {
+		free(cand);
+		cand = NULL;
+	}
+	*ret = cand;
+	return m;
+}
