@@ -721,7 +721,7 @@ static char *random_yaml(const struct rsvc *r)
 		sbuf_printf(&s, "---\napiVersion: v1\nkind: Service\nmetadata: {name: s%d, namespace: t%s}\n"
 			    "spec: {type: %s, clusterIP: 10.96.0.%d", i,
 			    r[i].maglev ? ", annotations: {kroute.io/scheduler: maglev, kroute.io/scheduler-flags:"
-					  " \"maglev-table-size=13\"}" : "",
+					  " \"maglev-table-size=251\"}" : "",
 			    r[i].type == 0 ? "ClusterIP" : r[i].type == 1 ? "NodePort" : "LoadBalancer",
 			    i + 1);
 		if (r[i].type && r[i].etp_local)
