@@ -14,6 +14,90 @@ void ebpf_track_init(struct ebpf_track *t)
 	memset(t, 0, sizeof(*t));
 }
 
+static size_t key_hash(const struct kr_svc_key *k)
+{
+	const unsigned char *p = (const unsigned char *)k;
+	uint64_t h = 1469598103934665603ull;
+
+	for (size_t i = 0; i < sizeof(*k); i++)
+		h = (h ^ p[i]) * 1099511628211ull;
+	return (size_t)(h ^ h >> 29);
+}
+
+static void claimants_done(struct ebpf_claimants *m)
+{
+	free(m->v);
+	memset(m, 0, sizeof(*m));
+}
+
+static void claimants_add(struct ebpf_claimants *m, const struct kr_svc_key *k, uint64_t rec);
+
+static void claimants_grow(struct ebpf_claimants *m)
+{
+	struct ebpf_claimants next = { .cap = m->cap ? m->cap * 2 : 1024 };
+
+	next.v = xcalloc(next.cap, sizeof(*next.v));
+	for (size_t i = 0; i < m->cap; i++)
+		if (m->v[i].rec)
+			claimants_add(&next, &m->v[i].k, m->v[i].rec);
+	free(m->v);
+	*m = next;
+}
+
+/* One more claimant of k (a key has as many entries as claimants). */
+static void claimants_add(struct ebpf_claimants *m, const struct kr_svc_key *k, uint64_t rec)
+{
+	size_t i;
+
+	if ((m->n + 1) * 2 > m->cap)
+		claimants_grow(m);
+	for (i = key_hash(k) & (m->cap - 1); m->v[i].rec; i = (i + 1) & (m->cap - 1))
+		;
+	m->v[i].k = *k;
+	m->v[i].rec = rec;
+	m->n++;
+}
+
+/* Removes rec's entry for k (backward-shift deletion, as strmap.c: no tombstones). */
+static void claimants_del(struct ebpf_claimants *m, const struct kr_svc_key *k, uint64_t rec)
+{
+	size_t mask = m->cap - 1, hole;
+
+	if (!m->cap)
+		return;
+	for (hole = key_hash(k) & mask; m->v[hole].rec; hole = (hole + 1) & mask)
+		if (m->v[hole].rec == rec && !memcmp(&m->v[hole].k, k, sizeof(*k)))
+			break;
+	if (!m->v[hole].rec)
+		return;
+	m->v[hole].rec = 0;
+	m->n--;
+	for (size_t j = (hole + 1) & mask; m->v[j].rec; j = (j + 1) & mask) {
+		size_t home = key_hash(&m->v[j].k) & mask;
+		bool stays = hole <= j ? (hole < home && home <= j) : (hole < home || home <= j);
+
+		if (!stays) {
+			m->v[hole] = m->v[j];
+			m->v[j].rec = 0;
+			hole = j;
+		}
+	}
+}
+
+/* The ids of k's claimants into *ret (grown as needed); returns how many. */
+static size_t claimants_of(const struct ebpf_claimants *m, const struct kr_svc_key *k,
+			   uint64_t **ret, size_t *cap)
+{
+	size_t n = 0, mask = m->cap - 1;
+
+	if (!m->cap)
+		return 0;
+	for (size_t i = key_hash(k) & mask; m->v[i].rec; i = (i + 1) & mask)
+		if (!memcmp(&m->v[i].k, k, sizeof(*k)))
+			VEC_PUSH(*ret, n, *cap, m->v[i].rec);
+	return n;
+}
+
 static void free_recs(struct ebpf_track *t)
 {
 	for (size_t i = 0; i < t->n_recs; i++)
@@ -27,6 +111,7 @@ void ebpf_track_done(struct ebpf_track *t)
 {
 	free_recs(t);
 	ebpf_ep_refs_done(&t->udp_refs);
+	claimants_done(&t->claimants);
 	free(t->np);
 	memset(t, 0, sizeof(*t));
 }
@@ -67,7 +152,7 @@ static bool same_addrs(const struct ebpf_track *t, const struct ebpf_plan_opts *
 static bool changes_known(const struct ebpf_track *t, const struct node_view *v,
 			  const struct ebpf_plan_opts *o)
 {
-	if (!t->valid || t->capped || t->n_contested || !same_addrs(t, o))
+	if (!t->valid || t->capped || !same_addrs(t, o))
 		return false;
 	/* an update gives each port view it builds the next id: a view of another lineage differs */
 	if (v->generation == t->view_gen)
@@ -188,59 +273,20 @@ static size_t socket_drops(const struct ebpf_plan *p)
 	return n;
 }
 
-/* The entries the gone port views' records name, out of the mirror; false when one is missing. */
-static bool take_before(const struct ebpf_plan *mirror, struct ebpf_pv_rec *const *gone,
-			size_t n_gone, struct ebpf_plan *out)
+/* The slots of the gone port views' sets, out of the mirror. */
+static void take_slots(const struct ebpf_plan *mirror, struct ebpf_pv_rec *const *gone,
+		       size_t n_gone, struct ebpf_plan *out)
 {
-	for (size_t g = 0; g < n_gone; g++) {
-		const struct ebpf_pv_rec *r = gone[g];
-
-		for (size_t i = 0; i < r->n_keys; i++) {
-			const struct ebpf_svc_entry *e = bsearch(&r->keys[i], mirror->svcs, mirror->n_svcs,
-								 sizeof(*e), ebpf_svc_cmp);
-
-			if (!e)
-				return false;
-			VEC_PUSH(out->svcs, out->n_svcs, out->cap_svcs, *e);
-		}
-		for (size_t s = 0; s < r->n_sets; s++) {
+	for (size_t g = 0; g < n_gone; g++)
+		for (size_t s = 0; s < gone[g]->n_sets; s++) {
 			size_t n;
-			const struct ebpf_slot_entry *sl = set_slots(mirror, r->set_ids[s], &n);
+			const struct ebpf_slot_entry *sl = set_slots(mirror, gone[g]->set_ids[s], &n);
 
 			for (size_t i = 0; i < n; i++)
 				VEC_PUSH(out->slots, out->n_slots, out->cap_slots, sl[i]);
 		}
-		for (size_t i = 0; i < r->n_ranges; i++)
-			VEC_PUSH(out->ranges, out->n_ranges, out->cap_ranges, r->ranges[i]);
-	}
-	ebpf_plan_sort(out);
-	if (out->n_ranges) { /* a range a service lists twice */
-		size_t m = 1;
-
-		for (size_t i = 1; i < out->n_ranges; i++)
-			if (ebpf_range_cmp(&out->ranges[i], &out->ranges[m - 1]))
-				out->ranges[m++] = out->ranges[i];
-		out->n_ranges = m;
-	}
-	out->drop_services = socket_drops(out);
-	return true;
-}
-
-/* The new port views' plan fits in place of the gone ones': no key another port view holds, no capped table. */
-static bool fits(const struct ebpf_plan *mirror, const struct ebpf_step *s)
-{
-	if (s->info.capped)
-		return false;
-	for (size_t i = 0; i < s->info.n_recs; i++)
-		if (s->info.recs[i].contested)
-			return false;
-	for (size_t i = 0; i < s->after.n_svcs; i++)
-		if (bsearch(&s->after.svcs[i], mirror->svcs, mirror->n_svcs, sizeof(*mirror->svcs),
-			    ebpf_svc_cmp) &&
-		    !bsearch(&s->after.svcs[i], s->before.svcs, s->before.n_svcs,
-			     sizeof(*s->before.svcs), ebpf_svc_cmp))
-			return false;
-	return true;
+	if (out->n_slots)
+		qsort(out->slots, out->n_slots, sizeof(*out->slots), ebpf_slot_cmp);
 }
 
 /* The ids of the UDP sets among the records; sorted, each once. */
@@ -304,6 +350,93 @@ static void replace_recs(struct ebpf_track *t, struct ebpf_pv_rec *const *gone, 
 	info->n_recs = 0;
 }
 
+static void add_claims(struct ebpf_track *t, const struct ebpf_pv_rec *r, bool add)
+{
+	for (size_t i = 0; i < r->n_claims; i++)
+		if (add)
+			claimants_add(&t->claimants, &r->claims[i].e.k, r->id);
+		else
+			claimants_del(&t->claimants, &r->claims[i].e.k, r->id);
+}
+
+static bool rec_has_range(const struct ebpf_pv_rec *r, const struct kr_range_key *k)
+{
+	for (size_t i = 0; i < r->n_ranges; i++)
+		if (!ebpf_range_cmp(&r->ranges[i], k))
+			return true;
+	return false;
+}
+
+/*
+ * The services entries of the touched keys before (the mirror's) and after
+ * (each key's first claimant in the view's order), and the ranges of the
+ * gone and new port views that no other port view also writes.
+ */
+static void touched_entries(const struct ebpf_track *t, const struct ebpf_plan *mirror,
+			    struct kr_svc_key *keys, size_t n_keys, struct kr_range_key *ranges,
+			    size_t n_ranges, size_t n_old_ranges, uint64_t first_new,
+			    struct ebpf_step *s)
+{
+	uint64_t *ids = NULL;
+	size_t cap = 0;
+
+	if (n_keys)
+		qsort(keys, n_keys, sizeof(*keys), ebpf_svc_cmp); /* the key leads the entry */
+	for (size_t i = 0; i < n_keys; i++) {
+		const struct ebpf_pv_rec *wr = NULL;
+		const struct ebpf_claim *wc = NULL;
+		const struct ebpf_svc_entry *m;
+		struct ebpf_svc_entry probe = { .k = keys[i] };
+		size_t n;
+
+		if (i && !memcmp(&keys[i], &keys[i - 1], sizeof(*keys)))
+			continue;
+		m = bsearch(&probe, mirror->svcs, mirror->n_svcs, sizeof(*m), ebpf_svc_cmp);
+		if (m)
+			VEC_PUSH(s->before.svcs, s->before.n_svcs, s->before.cap_svcs, *m);
+		n = claimants_of(&t->claimants, &keys[i], &ids, &cap);
+		for (size_t c = 0; c < n; c++) {
+			const struct ebpf_pv_rec *r = find_rec(t, ids[c]);
+
+			for (size_t k = 0; r && k < r->n_claims; k++)
+				if (!memcmp(&r->claims[k].e.k, &keys[i], sizeof(keys[i])) &&
+				    (!wc || ebpf_claim_order(r, &r->claims[k], wr, wc) < 0)) {
+					wr = r;
+					wc = &r->claims[k];
+				}
+		}
+		if (wc)
+			VEC_PUSH(s->after.svcs, s->after.n_svcs, s->after.cap_svcs, wc->e);
+	}
+	/* a range another port view (one that stays) writes too stays as it is */
+	for (size_t i = 0; i < n_ranges; i++) {
+		struct ebpf_plan *p = i < n_old_ranges ? &s->before : &s->after;
+		bool kept = false;
+		size_t n = claimants_of(&t->claimants, &ranges[i].svc, &ids, &cap);
+
+		for (size_t c = 0; c < n && !kept; c++) {
+			const struct ebpf_pv_rec *r = ids[c] < first_new ? find_rec(t, ids[c]) : NULL;
+
+			kept = r && rec_has_range(r, &ranges[i]);
+		}
+		if (!kept)
+			VEC_PUSH(p->ranges, p->n_ranges, p->cap_ranges, ranges[i]);
+	}
+	free(ids);
+	for (int k = 0; k < 2; k++) {
+		struct ebpf_plan *p = k ? &s->after : &s->before;
+		size_t m = 0;
+
+		if (p->n_ranges)
+			qsort(p->ranges, p->n_ranges, sizeof(*p->ranges), ebpf_range_cmp);
+		for (size_t i = 0; i < p->n_ranges; i++) /* a range listed twice */
+			if (!m || ebpf_range_cmp(&p->ranges[i], &p->ranges[m - 1]))
+				p->ranges[m++] = p->ranges[i];
+		p->n_ranges = m;
+		p->drop_services = socket_drops(p);
+	}
+}
+
 /*
  * The partial plan; false (t, ids and s as they were, bar s's counters)
  * when it cannot stand for a walk.
@@ -315,7 +448,10 @@ static bool try_partial(struct ebpf_track *t, const struct node_view *v,
 	struct ebpf_pv_rec **gone = xcalloc(v->n_gone + 1, sizeof(*gone));
 	char **drop = xcalloc(2 * v->n_gone + 1, sizeof(*drop));
 	uint32_t next_id = ids->next, *udp_ids;
-	size_t n_gone = 0, n_drop = 0, n_udp;
+	size_t n_gone = 0, n_drop = 0, n_udp, n_keys = 0, cap_keys = 0, n_ranges = 0, cap_ranges = 0;
+	size_t n_old_ranges;
+	struct kr_svc_key *keys = NULL;
+	struct kr_range_key *ranges = NULL;
 	struct strmap used;
 	bool ok = true;
 
@@ -326,13 +462,13 @@ static bool try_partial(struct ebpf_track *t, const struct node_view *v,
 	s->looked_at = v->n_rebuilt + v->n_gone;
 	for (size_t i = 0; ok && i < v->n_gone; i++)
 		ok = (gone[n_gone++] = find_rec(t, v->gone_ids[i])) != NULL;
-	ok = ok && take_before(mirror, gone, n_gone, &s->before);
 	if (!ok)
 		goto out;
+	take_slots(mirror, gone, n_gone, &s->before);
 	ebpf_plan_some(v, v->rebuilt_at, v->n_rebuilt, o, mirror, ids,
 		       mirror->n_slots - s->before.n_slots, &s->after, &s->info, &used, d);
 	s->planned = v->n_rebuilt;
-	if (!fits(mirror, s)) {
+	if (s->info.capped) {
 		ids->next = next_id; /* as if never planned: a walk gives the same ids */
 		ebpf_ids_used_done(&used);
 		ebpf_build_info_done(&s->info);
@@ -343,6 +479,33 @@ static bool try_partial(struct ebpf_track *t, const struct node_view *v,
 		for (size_t k = 0; k < gone[g]->n_sets; k++)
 			drop[n_drop++] = gone[g]->set_keys[k];
 	ebpf_ids_update(ids, drop, n_drop, &used);
+
+	/* the keys and ranges the gone and the new port views claim; the claimants after */
+	for (size_t g = 0; g < n_gone; g++) {
+		for (size_t k = 0; k < gone[g]->n_claims; k++)
+			VEC_PUSH(keys, n_keys, cap_keys, gone[g]->claims[k].e.k);
+		for (size_t k = 0; k < gone[g]->n_ranges; k++)
+			VEC_PUSH(ranges, n_ranges, cap_ranges, gone[g]->ranges[k]);
+		add_claims(t, gone[g], false);
+	}
+	n_old_ranges = n_ranges;
+	for (size_t r = 0; r < s->info.n_recs; r++) {
+		const struct ebpf_pv_rec *rec = &s->info.recs[r];
+
+		for (size_t k = 0; k < rec->n_claims; k++)
+			VEC_PUSH(keys, n_keys, cap_keys, rec->claims[k].e.k);
+		for (size_t k = 0; k < rec->n_ranges; k++)
+			VEC_PUSH(ranges, n_ranges, cap_ranges, rec->ranges[k]);
+		add_claims(t, rec, true);
+	}
+	n_udp = udp_set_ids(gone, n_gone, &s->info, &udp_ids);
+	replace_recs(t, gone, n_gone, &s->info);
+	/* the planned port views' own entries and ranges give way to each key's first claimant */
+	s->after.n_svcs = s->after.n_ranges = 0;
+	touched_entries(t, mirror, keys, n_keys, ranges, n_ranges, n_old_ranges,
+			v->next_id - v->n_rebuilt, s);
+	free(keys);
+	free(ranges);
 
 	/* the next mirror: the mirror with before's entries replaced by after's */
 	s->plan.svcs = merge(mirror->svcs, mirror->n_svcs, s->before.svcs, s->before.n_svcs,
@@ -361,7 +524,6 @@ static bool try_partial(struct ebpf_track *t, const struct node_view *v,
 				s->after.drop_services;
 
 	/* the UDP endpoints' counts after the sync, then which of those it removed are gone */
-	n_udp = udp_set_ids(gone, n_gone, &s->info, &udp_ids);
 	for (size_t i = 0; i < s->before.n_slots; i++)
 		if (has_id(udp_ids, n_udp, s->before.slots[i].k.id))
 			ebpf_ep_refs_add(&t->udp_refs, &s->before.slots[i].v, -1);
@@ -371,7 +533,6 @@ static bool try_partial(struct ebpf_track *t, const struct node_view *v,
 	ebpf_diff(&s->before, &s->after, &s->diff);
 	s->n_gone = ebpf_gone_udp_refs(&s->diff, udp_ids, n_udp, &t->udp_refs, &s->gone);
 	free(udp_ids);
-	replace_recs(t, gone, n_gone, &s->info);
 out:
 	free(gone);
 	free(drop);
@@ -420,12 +581,12 @@ void ebpf_step_commit(struct ebpf_track *t, struct ebpf_step *s, struct ebpf_pla
 		if (t->n_recs > 1)
 			qsort(t->recs, t->n_recs, sizeof(*t->recs), rec_cmp);
 		t->capped = s->info.capped;
-		t->n_contested = 0;
 		ebpf_ep_refs_done(&t->udp_refs);
+		claimants_done(&t->claimants);
 		for (size_t i = 0; i < t->n_recs; i++) {
 			const struct ebpf_pv_rec *r = &t->recs[i];
 
-			t->n_contested += r->contested;
+			add_claims(t, r, true);
 			for (size_t k = 0; r->udp && k < r->n_sets; k++) {
 				size_t n;
 				const struct ebpf_slot_entry *sl = set_slots(&s->plan, r->set_ids[k], &n);

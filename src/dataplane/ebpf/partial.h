@@ -6,11 +6,13 @@
  * are planned, and only their entries are diffed, as the nftables mode's
  * partial sync does.  What each port view put in the maps (plan.h's
  * records) and how many UDP slots hold each endpoint (gone.h) are tracked
- * for that.  Everything else walks the whole node (ebpf_plan_build): a full
- * sync, a rebuild of the view (changed_all), a generation gap (a sync
- * skipped or failed), other NodePort addresses, a key two services claim,
- * or a Maglev table that did not fit (which tables fit depends on the order
- * the whole node is planned in).  Either way the result is the same plan.
+ * for that, and which port views claim each services key (a key two
+ * services claim goes to the first in the view's order; the source ranges
+ * of both are written).  Everything else walks the whole node
+ * (ebpf_plan_build): a full sync, a rebuild of the view (changed_all), a
+ * generation gap (a sync skipped or failed), other NodePort addresses, or a
+ * Maglev table that did not fit (which tables fit depends on the order the
+ * whole node is planned in).  Either way the result is the same plan.
  */
 #ifndef KROUTE_DATAPLANE_EBPF_PARTIAL_H
 #define KROUTE_DATAPLANE_EBPF_PARTIAL_H
@@ -25,15 +27,24 @@
 struct diag;
 struct node_view;
 
+/* Services key -> the ids of the port views claiming it (a multimap; open addressing). */
+struct ebpf_claimants {
+	struct ebpf_claimant {
+		struct kr_svc_key k;
+		uint64_t rec;         /* 0: empty */
+	} *v;
+	size_t cap, n;
+};
+
 /* What the mirror holds per port view, and the view it was planned from. */
 struct ebpf_track {
+	struct ebpf_claimants claimants;
 	struct ebpf_pv_rec *recs;     /* sorted by port view id */
 	size_t n_recs, cap_recs;
 	struct ebpf_ep_refs udp_refs; /* endpoint -> slots of UDP sets holding it */
 	struct addr *np;              /* the NodePort addresses planned with */
 	size_t n_np;
 	uint64_t view_gen, view_next_id;
-	size_t n_contested;           /* records with a contested key */
 	bool capped;                  /* a Maglev table did not fit */
 	bool valid;                   /* false: the next sync walks */
 };

@@ -379,6 +379,9 @@ static void plan_ports(struct build *b, const struct node_view *v, const size_t 
 
 		b->rec = &b->info->recs[k];
 		b->rec->id = pv->id;
+		b->rec->svc = pv->svc;
+		b->rec->port = pv->port;
+		b->rec->family = pv->family;
 		b->rec->udp = pv->port->proto == PROTO_UDP;
 		plan_port(b, pv, o);
 	}
@@ -388,21 +391,19 @@ static void plan_ports(struct build *b, const struct node_view *v, const size_t 
 static void finish(struct build *b)
 {
 	struct ebpf_plan *out = b->out;
-	size_t won = 0;
 
+	for (size_t i = 0; i < b->n_claims; i++) {
+		struct ebpf_pv_rec *rec = &b->info->recs[b->claims[i].rec];
+		struct ebpf_claim c = { .e = b->claims[i].e, .seq = b->claims[i].seq };
+
+		VEC_PUSH(rec->claims, rec->n_claims, rec->cap_claims, c);
+	}
 	if (b->n_claims)
 		qsort(b->claims, b->n_claims, sizeof(*b->claims), claim_cmp);
 	for (size_t i = 0; i < b->n_claims; i++) {
-		struct ebpf_pv_rec *rec = &b->info->recs[b->claims[i].rec];
-
-		if (i && !ebpf_svc_cmp(&b->claims[i].e, &b->claims[i - 1].e)) {
-			/* a second service with the same address: the first keeps it */
-			rec->contested = b->info->recs[b->claims[won].rec].contested = true;
-			continue;
-		}
-		won = i;
+		if (i && !ebpf_svc_cmp(&b->claims[i].e, &b->claims[i - 1].e))
+			continue; /* a second service with the same address: the first keeps it */
 		VEC_PUSH(out->svcs, out->n_svcs, out->cap_svcs, b->claims[i].e);
-		VEC_PUSH(rec->keys, rec->n_keys, rec->cap_keys, b->claims[i].e.k);
 		out->drop_services += b->claims[i].e.k.scope == KR_SCOPE_SOCKET &&
 				      (b->claims[i].e.v.flags & KR_SVC_DROP);
 	}
@@ -493,9 +494,26 @@ void ebpf_ids_update(struct ebpf_ids *ids, char *const *drop, size_t n_drop, str
 	strmap_done(used);
 }
 
+int ebpf_claim_order(const struct ebpf_pv_rec *ra, const struct ebpf_claim *a,
+		     const struct ebpf_pv_rec *rb, const struct ebpf_claim *b)
+{
+	/* the view's order (policy/view.c: namespace, name, port, family), then the claims' */
+	int r = ra == rb ? 0 : strcmp(ra->svc->ns, rb->svc->ns);
+
+	if (!r && ra != rb)
+		r = strcmp(ra->svc->name, rb->svc->name);
+	if (!r && ra != rb)
+		r = (ra->port > rb->port) - (ra->port < rb->port);
+	if (!r && ra != rb)
+		r = (ra->family > rb->family) - (ra->family < rb->family);
+	if (!r)
+		r = (a->seq > b->seq) - (a->seq < b->seq);
+	return r;
+}
+
 void ebpf_pv_rec_done(struct ebpf_pv_rec *r)
 {
-	free(r->keys);
+	free(r->claims);
 	free(r->ranges);
 	for (size_t i = 0; i < r->n_sets; i++)
 		free(r->set_keys[i]);

@@ -82,24 +82,37 @@ void ebpf_plan_build(const struct node_view *v, const struct ebpf_plan_opts *o,
 		     const struct ebpf_plan *prev, struct ebpf_ids *ids, struct ebpf_plan *out,
 		     struct diag *d);
 
+/* One claim of a services key: the entry it would write, its place in its build (first wins). */
+struct ebpf_claim {
+	struct ebpf_svc_entry e;
+	size_t seq;
+};
+
 /*
  * What one port view put in a plan, so that a partial sync (partial.h) can
- * take it out again without planning the others: the services keys it won,
- * its endpoint sets (ids and keys; their slots are those of the ids) and
- * its source ranges.
+ * take it out again without planning the others: every services key it
+ * claims (won or not: a key two services claim goes to the first in the
+ * view's order), its endpoint sets (ids and keys; their slots are those of
+ * the ids) and its source ranges.
  */
 struct ebpf_pv_rec {
 	uint64_t id;                  /* the port view's (policy.h) */
-	struct kr_svc_key *keys;
-	size_t n_keys, cap_keys;
+	const struct service *svc;    /* the port view's place in the view's order (borrowed) */
+	const void *port;
+	int family;
+	struct ebpf_claim *claims;
+	size_t n_claims, cap_claims;
 	uint32_t set_ids[2];          /* cluster and local at most */
 	char *set_keys[2];            /* owned */
 	size_t n_sets;
 	struct kr_range_key *ranges;
 	size_t n_ranges, cap_ranges;
 	bool udp;                     /* its sets' endpoints are UDP endpoints (gone.h) */
-	bool contested;               /* a key it claims is claimed by another port view too */
 };
+
+/* Which of two port views' claims comes first in the view (the one that keeps a key both claim). */
+int ebpf_claim_order(const struct ebpf_pv_rec *ra, const struct ebpf_claim *a,
+		     const struct ebpf_pv_rec *rb, const struct ebpf_claim *b);
 
 void ebpf_pv_rec_done(struct ebpf_pv_rec *r);
 
@@ -120,8 +133,8 @@ void ebpf_plan_build_recs(const struct node_view *v, const struct ebpf_plan_opts
 /*
  * Plans only v->ports[at[0 .. n_at)] (the port views a view update built)
  * into out, as ebpf_plan_build would plan them in the whole node: their
- * services entries (a key two of them claim: both records contested),
- * slots and ranges, sorted.  slot_base: the slots the other port views
+ * services entries (as if no other port view claimed their keys), slots
+ * and ranges, sorted.  slot_base: the slots the other port views
  * hold (for the Maglev size check).  A set ids knows keeps its id, a new
  * one takes the next; ids->by_key is left alone: *used (initialised here)
  * gets the planned sets' keys -> ids, for ebpf_ids_update.
