@@ -500,6 +500,15 @@ static void assert_walk_same(struct side *sd, const struct node_view *v)
 	ebpf_plan_done(&p);
 }
 
+/* The view options of view_fixture.h, for views updated step by step. */
+static void policy_opts_fixture(struct policy_opts *po, struct cidr *cidr)
+{
+	policy_opts_init(po);
+	assert_int_equal(cidr_parse("10.244.0.0/16", cidr), 0);
+	po->cluster_cidrs = cidr;
+	po->n_cluster_cidrs = 1;
+}
+
 static struct cluster *load_cluster(const char *yaml)
 {
 	struct cluster *c = xcalloc(1, sizeof(*c));
@@ -572,10 +581,7 @@ static void test_partial_at_scale(void **state)
 	struct ebpf_step s;
 
 	(void)state;
-	policy_opts_init(&po);
-	assert_int_equal(cidr_parse("10.244.0.0/16", &cidr), 0);
-	po.cluster_cidrs = &cidr;
-	po.n_cluster_cidrs = 1;
+	policy_opts_fixture(&po, &cidr);
 	strmap_init(&dirty);
 	side_init(&a);
 	c[0] = scale_cluster(-1, 3, -1);
@@ -701,10 +707,7 @@ static void test_partial_shared_key(void **state)
 	struct ebpf_step sa, sb;
 
 	(void)state;
-	policy_opts_init(&po);
-	assert_int_equal(cidr_parse("10.244.0.0/16", &cidr), 0);
-	po.cluster_cidrs = &cidr;
-	po.n_cluster_cidrs = 1;
+	policy_opts_fixture(&po, &cidr);
 	strmap_init(&dirty);
 	strmap_put(&dirty, "t/lb11", (void *)1);
 	side_init(&a);
@@ -868,10 +871,7 @@ static void test_partial_random(void **state)
 		char *y;
 		size_t partials = 0, planned_a = 0, planned_b = 0, gones = 0, rng = 0;
 
-		policy_opts_init(&po);
-		assert_int_equal(cidr_parse("10.244.0.0/16", &cidr), 0);
-		po.cluster_cidrs = &cidr;
-		po.n_cluster_cidrs = 1;
+		policy_opts_fixture(&po, &cidr);
 		for (int i = 0; i < R_SVCS; i++)
 			rsvc_random(&r[i], &st, rc->contested);
 		y = random_yaml(r, rc->contested);

@@ -19,6 +19,12 @@
 size_t ebpf_gone_udp(const struct ebpf_plan *from, const struct ebpf_plan *to,
 		     const struct ebpf_diff *df, struct kr_backend **ret);
 
+/* Set ids: sorts ids[0 .. n) and keeps each once (returns how many); whether sorted ids has id. */
+size_t ebpf_ids_sort_unique(uint32_t *ids, size_t n);
+bool ebpf_has_id(const uint32_t *ids, size_t n, uint32_t id);
+/* A hash of a map key's bytes (padding zeroed), for the userspace tables keyed like the maps. */
+size_t ebpf_hash_bytes(const void *key, size_t size);
+
 /*
  * For a partial sync (partial.h), which sees only the slots it changes:
  * how many slots of UDP sets hold each endpoint (an open-addressing table;

@@ -16,12 +16,7 @@ void ebpf_track_init(struct ebpf_track *t)
 
 static size_t key_hash(const struct kr_svc_key *k)
 {
-	const unsigned char *p = (const unsigned char *)k;
-	uint64_t h = 1469598103934665603ull;
-
-	for (size_t i = 0; i < sizeof(*k); i++)
-		h = (h ^ p[i]) * 1099511628211ull;
-	return (size_t)(h ^ h >> 29);
+	return ebpf_hash_bytes(k, sizeof(*k)); /* the planner zeroes the padding */
 }
 
 static void claimants_done(struct ebpf_claimants *m)
@@ -176,38 +171,6 @@ static struct ebpf_pv_rec *find_rec(const struct ebpf_track *t, uint64_t id)
 	return lo < t->n_recs && t->recs[lo].id == id ? &t->recs[lo] : NULL;
 }
 
-/* The slots of set id in p (contiguous: sorted by id, then slot). */
-static const struct ebpf_slot_entry *set_slots(const struct ebpf_plan *p, uint32_t id, size_t *n)
-{
-	size_t lo = 0, hi = p->n_slots, start;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (p->slots[mid].k.id < id)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	start = lo;
-	while (lo < p->n_slots && p->slots[lo].k.id == id)
-		lo++;
-	*n = lo - start;
-	return p->slots + start;
-}
-
-static int id_cmp(const void *a, const void *b)
-{
-	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-static bool has_id(const uint32_t *ids, size_t n, uint32_t id)
-{
-	return n && bsearch(&id, ids, n, sizeof(*ids), id_cmp);
-}
-
 static int rec_cmp(const void *a, const void *b)
 {
 	uint64_t x = ((const struct ebpf_pv_rec *)a)->id, y = ((const struct ebpf_pv_rec *)b)->id;
@@ -280,7 +243,7 @@ static void take_slots(const struct ebpf_plan *mirror, struct ebpf_pv_rec *const
 	for (size_t g = 0; g < n_gone; g++)
 		for (size_t s = 0; s < gone[g]->n_sets; s++) {
 			size_t n;
-			const struct ebpf_slot_entry *sl = set_slots(mirror, gone[g]->set_ids[s], &n);
+			const struct ebpf_slot_entry *sl = ebpf_plan_set_slots(mirror, gone[g]->set_ids[s], &n);
 
 			for (size_t i = 0; i < n; i++)
 				VEC_PUSH(out->slots, out->n_slots, out->cap_slots, sl[i]);
@@ -294,7 +257,7 @@ static size_t udp_set_ids(struct ebpf_pv_rec *const *gone, size_t n_gone,
 			  const struct ebpf_build_info *info, uint32_t **ret)
 {
 	uint32_t *ids = xcalloc(2 * (n_gone + info->n_recs) + 1, sizeof(*ids));
-	size_t n = 0, m = 0;
+	size_t n = 0;
 
 	for (size_t g = 0; g < n_gone; g++)
 		for (size_t s = 0; gone[g]->udp && s < gone[g]->n_sets; s++)
@@ -302,13 +265,8 @@ static size_t udp_set_ids(struct ebpf_pv_rec *const *gone, size_t n_gone,
 	for (size_t r = 0; r < info->n_recs; r++)
 		for (size_t s = 0; info->recs[r].udp && s < info->recs[r].n_sets; s++)
 			ids[n++] = info->recs[r].set_ids[s];
-	if (n)
-		qsort(ids, n, sizeof(*ids), id_cmp);
-	for (size_t i = 0; i < n; i++)
-		if (!m || ids[m - 1] != ids[i])
-			ids[m++] = ids[i];
 	*ret = ids;
-	return m;
+	return ebpf_ids_sort_unique(ids, n);
 }
 
 /* The records without the gone ones, with the new ones (kept sorted by id). */
@@ -525,10 +483,10 @@ static bool try_partial(struct ebpf_track *t, const struct node_view *v,
 
 	/* the UDP endpoints' counts after the sync, then which of those it removed are gone */
 	for (size_t i = 0; i < s->before.n_slots; i++)
-		if (has_id(udp_ids, n_udp, s->before.slots[i].k.id))
+		if (ebpf_has_id(udp_ids, n_udp, s->before.slots[i].k.id))
 			ebpf_ep_refs_add(&t->udp_refs, &s->before.slots[i].v, -1);
 	for (size_t i = 0; i < s->after.n_slots; i++)
-		if (has_id(udp_ids, n_udp, s->after.slots[i].k.id))
+		if (ebpf_has_id(udp_ids, n_udp, s->after.slots[i].k.id))
 			ebpf_ep_refs_add(&t->udp_refs, &s->after.slots[i].v, 1);
 	ebpf_diff(&s->before, &s->after, &s->diff);
 	s->n_gone = ebpf_gone_udp_refs(&s->diff, udp_ids, n_udp, &t->udp_refs, &s->gone);
@@ -589,7 +547,7 @@ void ebpf_step_commit(struct ebpf_track *t, struct ebpf_step *s, struct ebpf_pla
 			add_claims(t, r, true);
 			for (size_t k = 0; r->udp && k < r->n_sets; k++) {
 				size_t n;
-				const struct ebpf_slot_entry *sl = set_slots(&s->plan, r->set_ids[k], &n);
+				const struct ebpf_slot_entry *sl = ebpf_plan_set_slots(&s->plan, r->set_ids[k], &n);
 
 				for (size_t j = 0; j < n; j++)
 					ebpf_ep_refs_add(&t->udp_refs, &sl[j].v, 1);

@@ -124,8 +124,8 @@ static void push_slot(struct build *b, uint32_t id, uint32_t slot, const struct 
 	VEC_PUSH(b->out->slots, b->out->n_slots, b->out->cap_slots, s);
 }
 
-/* The previous plan's slots of id (contiguous: sorted by id, then slot). */
-static const struct ebpf_slot_entry *prev_slots(const struct ebpf_plan *prev, uint32_t id, size_t *n)
+const struct ebpf_slot_entry *ebpf_plan_set_slots(const struct ebpf_plan *prev, uint32_t id,
+						  size_t *n)
 {
 	size_t lo = 0, hi, start;
 
@@ -152,7 +152,7 @@ static const struct ebpf_slot_entry *prev_slots(const struct ebpf_plan *prev, ui
 static uint32_t random_slots(struct build *b, uint32_t id, const struct ep_set *set)
 {
 	size_t n = set->n, np;
-	const struct ebpf_slot_entry *old = prev_slots(b->prev, id, &np);
+	const struct ebpf_slot_entry *old = ebpf_plan_set_slots(b->prev, id, &np);
 	const struct ep **at = xcalloc(n, sizeof(*at));
 	bool *placed = xcalloc(n, sizeof(*placed));
 	struct kr_backend *be = xcalloc(n, sizeof(*be));

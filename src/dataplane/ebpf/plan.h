@@ -69,6 +69,9 @@ void ebpf_plan_done(struct ebpf_plan *p);
 int ebpf_svc_cmp(const void *a, const void *b);
 int ebpf_slot_cmp(const void *a, const void *b);
 int ebpf_range_cmp(const void *a, const void *b);
+/* The slots of set id in p (contiguous: sorted by id, then slot); p may be NULL. */
+const struct ebpf_slot_entry *ebpf_plan_set_slots(const struct ebpf_plan *p, uint32_t id,
+						  size_t *n);
 /* Sorts both arrays (after filling a plan by hand, or reading the kernel). */
 void ebpf_plan_sort(struct ebpf_plan *p);
 
