@@ -568,7 +568,8 @@ static bool has_key(const struct ebpf_plan *p, const char *ip, uint16_t port)
  * 1,000 services: a one-endpoint change plans that service's port view
  * alone and writes its slot and entry; the same view again plans nothing;
  * a removed service's entry and slots are deleted; a rebuilt view
- * (changed_all), a generation gap and a full sync plan every port view.
+ * (changed_all), a generation gap, a full sync and a sync after a failed
+ * one plan every port view.
  */
 static void test_partial_at_scale(void **state)
 {
@@ -671,6 +672,14 @@ static void test_partial_at_scale(void **state)
 	assert_int_equal(ebpf_diff_size(&s.diff), 0);
 	ebpf_step_done(&s);
 	assert_walk_same(&a, v);
+
+	/* a sync the kernel refused (ebpf_track_reset): the next one walks, though in step */
+	v = policy_update_view(v, c[4], "n1", &po, &dirty, false);
+	ebpf_track_reset(&a.t);
+	side_sync(&a, v, false, &s);
+	assert_false(s.partial);
+	assert_int_equal(s.planned, 999);
+	ebpf_step_done(&s);
 
 	side_done(&a);
 	strmap_done(&dirty);
