@@ -30,6 +30,7 @@
 #include "dataplane/ebpf/ebpf.h"
 #include "dataplane/ebpf/gone.h"
 #include "dataplane/ebpf/loader.h"
+#include "dataplane/ebpf/partial.h"
 #include "dataplane/ebpf/plan.h"
 #include "dataplane/ebpf/udp_abort.h"
 #include "dataplane/ebpf/tc.h"
@@ -44,6 +45,8 @@ struct dataplane {
 	struct ebpf_tc *tc;          /* NULL until the first sync, or with --tc-devices none */
 	struct ebpf_ids ids;
 	struct ebpf_plan mirror;     /* what the last successful sync left in the maps */
+	struct ebpf_track track;     /* what each port view put there (partial syncs) */
+	size_t last_planned;         /* port views the last sync planned */
 	bool applied, force_full;
 	struct dp_stats stats;
 	uint64_t entries_written;
@@ -62,6 +65,7 @@ static int ebpf_new(const struct dp_opts *opts, struct dataplane **ret)
 	dp->mo.tc_devices = mo ? mo->tc_devices : NULL;
 	ebpf_ids_init(&dp->ids);
 	ebpf_plan_init(&dp->mirror);
+	ebpf_track_init(&dp->track);
 	*ret = dp;
 	return 0;
 }
@@ -75,6 +79,7 @@ static void ebpf_free(struct dataplane *dp)
 	ebpf_kernel_close(dp->k);
 	ebpf_ids_done(&dp->ids);
 	ebpf_plan_done(&dp->mirror);
+	ebpf_track_done(&dp->track);
 	free(dp);
 }
 
@@ -95,7 +100,11 @@ static void ebpf_stats(const struct dataplane *dp, struct dp_stats *ret)
 		.name = "kroute_ebpf_udp_sockets_aborted_total",
 		.help = "Connected UDP sockets aborted because their endpoint was removed",
 		.counter = true, .value = dp->udp_aborted };
-	ret->n_metrics = 3;
+	ret->metrics[3] = (struct dp_metric){
+		.name = "kroute_ebpf_port_views_planned",
+		.help = "Service port views the last sync planned (a partial sync: only those that changed)",
+		.value = dp->last_planned };
+	ret->n_metrics = 4;
 }
 
 /* The addresses NodePorts answer on for this node's own sockets (--nodeport-addresses). */
@@ -152,17 +161,14 @@ static int open_kernel(struct dataplane *dp, struct diag *d)
 }
 
 /* Connected UDP sockets to the endpoints this sync removed: aborted, so they connect afresh. */
-static void abort_gone(struct dataplane *dp, const struct ebpf_plan *from,
-		       const struct ebpf_plan *to, const struct ebpf_diff *df, struct diag *d)
+static void abort_gone(struct dataplane *dp, const struct ebpf_step *st, struct diag *d)
 {
-	struct kr_backend *gone;
-	size_t n = dp->ua ? ebpf_gone_udp(from, to, df, &gone) : 0;
+	size_t n = dp->ua ? st->n_gone : 0;
 	long aborted;
 
 	if (!n)
 		return;
-	aborted = ebpf_udp_abort_run(dp->ua, gone, n, d);
-	free(gone);
+	aborted = ebpf_udp_abort_run(dp->ua, st->gone, n, d);
 	if (aborted > 0) {
 		dp->udp_aborted += (uint64_t)aborted;
 		diag_add(d, DIAG_NOTE, NULL, 0, NULL, NULL,
@@ -174,10 +180,10 @@ static void abort_gone(struct dataplane *dp, const struct ebpf_plan *from,
 static int ebpf_sync(struct dataplane *dp, const struct node_view *v, bool full, struct diag *d)
 {
 	uint64_t t0 = mono_ns(), tk;
-	struct ebpf_plan plan, kernel, *from = &dp->mirror;
+	struct ebpf_plan kernel, *from = &dp->mirror;
 	struct ebpf_plan_opts po = { 0 };
 	struct addr *np;
-	struct ebpf_diff df;
+	struct ebpf_step st;
 	size_t written = 0;
 	int r;
 
@@ -202,34 +208,38 @@ static int ebpf_sync(struct dataplane *dp, const struct node_view *v, bool full,
 	}
 	nodeport_addrs(dp, &np, &po.n_nodeport_addrs);
 	po.nodeport_addrs = np;
-	ebpf_plan_init(&plan);
-	ebpf_plan_build(v, &po, from, &dp->ids, &plan, d);
+	/* a partial sync plans only the port views the view's change record names (partial.h) */
+	ebpf_step_plan(&dp->track, v, &po, from, full, &dp->ids, &st, d);
 	free(np);
-	ebpf_diff(from, &plan, &df);
+	dp->last_planned = st.planned;
 	tk = mono_ns();
 	/* source ranges before the services that name them, deleted after (tc.h) */
-	r = dp->tc ? ebpf_tc_ranges(dp->tc, from, &plan, true, &written, d) : 0;
+	r = dp->tc ? ebpf_tc_ranges(dp->tc, st.from, st.to, true, &written, d) : 0;
 	if (r >= 0) {
-		r = ebpf_kernel_apply(dp->k, &df, (uint32_t)plan.drop_services, &written, d);
+		uint32_t drops = (uint32_t)(st.unchanged ? dp->mirror.drop_services
+							 : st.plan.drop_services);
+
+		r = ebpf_kernel_apply(dp->k, &st.diff, drops, &written, d);
 		if (r < 0 && dp->tc)
-			ebpf_tc_ranges(dp->tc, &plan, from, false, &written, d); /* undoes the adds */
+			ebpf_tc_ranges(dp->tc, st.to, st.from, false, &written, d); /* undoes the adds */
 		else if (dp->tc)
-			r = ebpf_tc_ranges(dp->tc, from, &plan, false, &written, d);
+			r = ebpf_tc_ranges(dp->tc, st.from, st.to, false, &written, d);
 	}
 	dp->stats.last_kernel_ns = mono_ns() - tk;
 	if (r >= 0)
-		abort_gone(dp, from, &plan, &df, d);
-	ebpf_diff_done(&df);
+		abort_gone(dp, &st, d);
+	if (r >= 0)
+		ebpf_step_commit(&dp->track, &st, &dp->mirror);
+	else
+		ebpf_track_reset(&dp->track);
+	ebpf_step_done(&st);
 	if (full)
 		ebpf_plan_done(&kernel);
 	if (r < 0) {
-		ebpf_plan_done(&plan);
 		dp->force_full = true;
 		goto out;
 	}
 	dp->entries_written += written;
-	ebpf_plan_done(&dp->mirror);
-	dp->mirror = plan;
 	dp->applied = true;
 	dp->force_full = false;
 out:

@@ -84,6 +84,7 @@ void ebpf_plan_sort(struct ebpf_plan *p)
 struct svc_claim {
 	struct ebpf_svc_entry e;
 	size_t seq;
+	size_t rec;  /* the claiming port view's record (build.info->recs) */
 };
 
 static int claim_cmp(const void *a, const void *b)
@@ -101,6 +102,9 @@ struct build {
 	struct ebpf_plan *out;
 	struct svc_claim *claims;
 	size_t n_claims, cap_claims;
+	struct ebpf_build_info *info; /* one record per port view planned */
+	struct ebpf_pv_rec *rec;      /* the port view being planned */
+	size_t slot_base;             /* slots held outside this build (a partial one) */
 	struct diag *d;
 };
 
@@ -120,8 +124,8 @@ static void push_slot(struct build *b, uint32_t id, uint32_t slot, const struct 
 	VEC_PUSH(b->out->slots, b->out->n_slots, b->out->cap_slots, s);
 }
 
-/* The previous plan's slots of id (contiguous: sorted by id, then slot). */
-static const struct ebpf_slot_entry *prev_slots(const struct ebpf_plan *prev, uint32_t id, size_t *n)
+const struct ebpf_slot_entry *ebpf_plan_set_slots(const struct ebpf_plan *prev, uint32_t id,
+						  size_t *n)
 {
 	size_t lo = 0, hi, start;
 
@@ -148,7 +152,7 @@ static const struct ebpf_slot_entry *prev_slots(const struct ebpf_plan *prev, ui
 static uint32_t random_slots(struct build *b, uint32_t id, const struct ep_set *set)
 {
 	size_t n = set->n, np;
-	const struct ebpf_slot_entry *old = prev_slots(b->prev, id, &np);
+	const struct ebpf_slot_entry *old = ebpf_plan_set_slots(b->prev, id, &np);
 	const struct ep **at = xcalloc(n, sizeof(*at));
 	bool *placed = xcalloc(n, sizeof(*placed));
 	struct kr_backend *be = xcalloc(n, sizeof(*be));
@@ -198,7 +202,9 @@ static uint32_t maglev_slots(struct build *b, const struct port_view *pv, uint32
 	size_t len = 0, used = 0;
 
 	if (sched_new("maglev", &cfg, dests, set->n, &st) < 0 || sched_table(st, &tab, &len) < 0 ||
-	    b->out->n_slots + len > KR_MAX_SLOTS) {
+	    b->slot_base + b->out->n_slots + len > KR_MAX_SLOTS) {
+		/* which sets fit depends on the order they are planned in: a partial sync walks then */
+		b->info->capped |= len && b->slot_base + b->out->n_slots + len > KR_MAX_SLOTS;
 		sched_free(st);
 		free(dests);
 		return 0;
@@ -253,6 +259,10 @@ static void endpoint_set(struct build *b, const struct port_view *pv, bool local
 			  " the ebpf mode: equal picks");
 	if (!count)
 		count = random_slots(b, id, set);
+	if (b->rec->n_sets < 2) {
+		b->rec->set_ids[b->rec->n_sets] = id;
+		b->rec->set_keys[b->rec->n_sets++] = xstrdup(key);
+	}
 	strmap_put(&b->used, key, (void *)(uintptr_t)(id | (uint64_t)count << 32));
 	*ret_id = id;
 	*ret_count = count;
@@ -261,7 +271,7 @@ static void endpoint_set(struct build *b, const struct port_view *pv, bool local
 static void claim(struct build *b, const struct port_view *pv, const struct addr *a, uint16_t port,
 		  int action, bool local)
 {
-	struct svc_claim c = { .seq = b->n_claims };
+	struct svc_claim c = { .seq = b->n_claims, .rec = (size_t)(b->rec - b->info->recs) };
 	uint8_t proto = pv->port->proto == PROTO_TCP ? IPPROTO_TCP : IPPROTO_UDP;
 
 	memcpy(c.e.k.addr.b, a->bytes, a->family == AF_INET ? 4 : 16);
@@ -321,6 +331,7 @@ static void claim_outside(struct build *b, const struct port_view *pv, const str
 		for (unsigned bit = c->prefix; bit < 128; bit++)
 			rk.src.b[bit / 8] &= (uint8_t)~(0x80u >> (bit % 8));
 		VEC_PUSH(b->out->ranges, b->out->n_ranges, b->out->cap_ranges, rk);
+		VEC_PUSH(b->rec->ranges, b->rec->n_ranges, b->rec->cap_ranges, rk);
 	}
 }
 
@@ -357,25 +368,47 @@ static void plan_port(struct build *b, const struct port_view *pv, const struct 
 	}
 }
 
-void ebpf_plan_build(const struct node_view *v, const struct ebpf_plan_opts *o,
-		     const struct ebpf_plan *prev, struct ebpf_ids *ids, struct ebpf_plan *out,
-		     struct diag *d)
+/* Plans v->ports[at[k]] (at NULL: ports[k]) for k < n, each with its record. */
+static void plan_ports(struct build *b, const struct node_view *v, const size_t *at, size_t n,
+		       const struct ebpf_plan_opts *o)
 {
-	struct build b = { .prev = prev, .ids = ids, .out = out, .d = d };
+	b->info->recs = xcalloc(n ? n : 1, sizeof(*b->info->recs));
+	b->info->n_recs = n;
+	for (size_t k = 0; k < n; k++) {
+		const struct port_view *pv = &v->ports[at ? at[k] : k];
 
-	strmap_init(&b.used);
-	for (size_t i = 0; i < v->n_ports; i++)
-		plan_port(&b, &v->ports[i], o);
-	if (b.n_claims)
-		qsort(b.claims, b.n_claims, sizeof(*b.claims), claim_cmp);
-	for (size_t i = 0; i < b.n_claims; i++) {
-		if (i && !ebpf_svc_cmp(&b.claims[i].e, &b.claims[i - 1].e))
-			continue; /* a second service with the same address: the first keeps it */
-		VEC_PUSH(out->svcs, out->n_svcs, out->cap_svcs, b.claims[i].e);
-		out->drop_services += b.claims[i].e.k.scope == KR_SCOPE_SOCKET &&
-				      (b.claims[i].e.v.flags & KR_SVC_DROP);
+		b->rec = &b->info->recs[k];
+		b->rec->id = pv->id;
+		b->rec->svc = pv->svc;
+		b->rec->port = pv->port;
+		b->rec->family = pv->family;
+		b->rec->udp = pv->port->proto == PROTO_UDP;
+		plan_port(b, pv, o);
 	}
-	free(b.claims);
+}
+
+/* The claims as services entries (first claim wins), each winner's key in its record; sorted slots and ranges. */
+static void finish(struct build *b)
+{
+	struct ebpf_plan *out = b->out;
+
+	for (size_t i = 0; i < b->n_claims; i++) {
+		struct ebpf_pv_rec *rec = &b->info->recs[b->claims[i].rec];
+		struct ebpf_claim c = { .e = b->claims[i].e, .seq = b->claims[i].seq };
+
+		VEC_PUSH(rec->claims, rec->n_claims, rec->cap_claims, c);
+	}
+	if (b->n_claims)
+		qsort(b->claims, b->n_claims, sizeof(*b->claims), claim_cmp);
+	for (size_t i = 0; i < b->n_claims; i++) {
+		if (i && !ebpf_svc_cmp(&b->claims[i].e, &b->claims[i - 1].e))
+			continue; /* a second service with the same address: the first keeps it */
+		VEC_PUSH(out->svcs, out->n_svcs, out->cap_svcs, b->claims[i].e);
+		out->drop_services += b->claims[i].e.k.scope == KR_SCOPE_SOCKET &&
+				      (b->claims[i].e.v.flags & KR_SVC_DROP);
+	}
+	free(b->claims);
+	b->claims = NULL;
 	/* sets keep their ids in the view's order, so the slots usually come sorted: checked first */
 	for (size_t i = 1; i < out->n_slots; i++)
 		if (ebpf_slot_cmp(&out->slots[i - 1], &out->slots[i]) > 0) {
@@ -391,9 +424,108 @@ void ebpf_plan_build(const struct node_view *v, const struct ebpf_plan_opts *o,
 				out->ranges[m++] = out->ranges[i];
 		out->n_ranges = m;
 	}
+}
+
+void ebpf_plan_build_recs(const struct node_view *v, const struct ebpf_plan_opts *o,
+			  const struct ebpf_plan *prev, struct ebpf_ids *ids, struct ebpf_plan *out,
+			  struct ebpf_build_info *info, struct diag *d)
+{
+	struct build b = { .prev = prev, .ids = ids, .out = out, .info = info, .d = d };
+
+	strmap_init(&b.used);
+	plan_ports(&b, v, NULL, v->n_ports, o);
+	finish(&b);
 	/* the sets of this build keep their ids; the others' ids are gone */
 	free_keys(&ids->by_key);
 	ids->by_key = b.used;
+}
+
+void ebpf_plan_build(const struct node_view *v, const struct ebpf_plan_opts *o,
+		     const struct ebpf_plan *prev, struct ebpf_ids *ids, struct ebpf_plan *out,
+		     struct diag *d)
+{
+	struct ebpf_build_info info = { 0 };
+
+	ebpf_plan_build_recs(v, o, prev, ids, out, &info, d);
+	ebpf_build_info_done(&info);
+}
+
+void ebpf_plan_some(const struct node_view *v, const size_t *at, size_t n_at,
+		    const struct ebpf_plan_opts *o, const struct ebpf_plan *prev,
+		    struct ebpf_ids *ids, size_t slot_base, struct ebpf_plan *out,
+		    struct ebpf_build_info *info, struct strmap *used, struct diag *d)
+{
+	struct build b = { .prev = prev, .ids = ids, .out = out, .info = info,
+			   .slot_base = slot_base, .d = d };
+
+	strmap_init(&b.used);
+	plan_ports(&b, v, at, n_at, o);
+	finish(&b);
+	*used = b.used;
+}
+
+void ebpf_ids_used_done(struct strmap *used)
+{
+	free_keys(used);
+}
+
+void ebpf_ids_update(struct ebpf_ids *ids, char *const *drop, size_t n_drop, struct strmap *used)
+{
+	for (size_t i = 0; i < n_drop; i++) {
+		const char *stored = NULL;
+
+		if (strmap_get(used, drop[i]))
+			continue; /* planned again: keeps its id */
+		strmap_del(&ids->by_key, drop[i], &stored);
+		free((char *)stored);
+	}
+	for (size_t i = 0; i < used->cap; i++) {
+		const char *key = used->slots[i].key;
+		/* the low half: the id (the high half, the slot count, is the build's) */
+		void *id = (void *)(uintptr_t)(uint32_t)(uintptr_t)used->slots[i].value;
+
+		if (!key)
+			continue;
+		if (strmap_get(&ids->by_key, key))
+			free((char *)key);
+		else
+			strmap_put(&ids->by_key, key, id);
+	}
+	strmap_done(used);
+}
+
+int ebpf_claim_order(const struct ebpf_pv_rec *ra, const struct ebpf_claim *a,
+		     const struct ebpf_pv_rec *rb, const struct ebpf_claim *b)
+{
+	/* the view's order (policy/view.c: namespace, name, port, family), then the claims' */
+	int r = ra == rb ? 0 : strcmp(ra->svc->ns, rb->svc->ns);
+
+	if (!r && ra != rb)
+		r = strcmp(ra->svc->name, rb->svc->name);
+	if (!r && ra != rb)
+		r = (ra->port > rb->port) - (ra->port < rb->port);
+	if (!r && ra != rb)
+		r = (ra->family > rb->family) - (ra->family < rb->family);
+	if (!r)
+		r = (a->seq > b->seq) - (a->seq < b->seq);
+	return r;
+}
+
+void ebpf_pv_rec_done(struct ebpf_pv_rec *r)
+{
+	free(r->claims);
+	free(r->ranges);
+	for (size_t i = 0; i < r->n_sets; i++)
+		free(r->set_keys[i]);
+	memset(r, 0, sizeof(*r));
+}
+
+void ebpf_build_info_done(struct ebpf_build_info *info)
+{
+	for (size_t i = 0; i < info->n_recs; i++)
+		ebpf_pv_rec_done(&info->recs[i]);
+	free(info->recs);
+	memset(info, 0, sizeof(*info));
 }
 
 void ebpf_diff(const struct ebpf_plan *from, const struct ebpf_plan *to, struct ebpf_diff *ret)

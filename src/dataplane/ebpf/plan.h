@@ -69,6 +69,9 @@ void ebpf_plan_done(struct ebpf_plan *p);
 int ebpf_svc_cmp(const void *a, const void *b);
 int ebpf_slot_cmp(const void *a, const void *b);
 int ebpf_range_cmp(const void *a, const void *b);
+/* The slots of set id in p (contiguous: sorted by id, then slot); p may be NULL. */
+const struct ebpf_slot_entry *ebpf_plan_set_slots(const struct ebpf_plan *p, uint32_t id,
+						  size_t *n);
 /* Sorts both arrays (after filling a plan by hand, or reading the kernel). */
 void ebpf_plan_sort(struct ebpf_plan *p);
 
@@ -81,6 +84,72 @@ void ebpf_plan_sort(struct ebpf_plan *p);
 void ebpf_plan_build(const struct node_view *v, const struct ebpf_plan_opts *o,
 		     const struct ebpf_plan *prev, struct ebpf_ids *ids, struct ebpf_plan *out,
 		     struct diag *d);
+
+/* One claim of a services key: the entry it would write, its place in its build (first wins). */
+struct ebpf_claim {
+	struct ebpf_svc_entry e;
+	size_t seq;
+};
+
+/*
+ * What one port view put in a plan, so that a partial sync (partial.h) can
+ * take it out again without planning the others: every services key it
+ * claims (won or not: a key two services claim goes to the first in the
+ * view's order), its endpoint sets (ids and keys; their slots are those of
+ * the ids) and its source ranges.
+ */
+struct ebpf_pv_rec {
+	uint64_t id;                  /* the port view's (policy.h) */
+	const struct service *svc;    /* the port view's place in the view's order (borrowed) */
+	const void *port;
+	int family;
+	struct ebpf_claim *claims;
+	size_t n_claims, cap_claims;
+	uint32_t set_ids[2];          /* cluster and local at most */
+	char *set_keys[2];            /* owned */
+	size_t n_sets;
+	struct kr_range_key *ranges;
+	size_t n_ranges, cap_ranges;
+	bool udp;                     /* its sets' endpoints are UDP endpoints (gone.h) */
+};
+
+/* Which of two port views' claims comes first in the view (the one that keeps a key both claim). */
+int ebpf_claim_order(const struct ebpf_pv_rec *ra, const struct ebpf_claim *a,
+		     const struct ebpf_pv_rec *rb, const struct ebpf_claim *b);
+
+void ebpf_pv_rec_done(struct ebpf_pv_rec *r);
+
+/* What a build saw besides the plan. */
+struct ebpf_build_info {
+	struct ebpf_pv_rec *recs;     /* one per port view planned, in the order planned (owned) */
+	size_t n_recs;
+	bool capped;                  /* a Maglev table did not fit the slots map (random picks) */
+};
+
+void ebpf_build_info_done(struct ebpf_build_info *info);
+
+/* ebpf_plan_build, and each port view's record in info (initialised by the caller). */
+void ebpf_plan_build_recs(const struct node_view *v, const struct ebpf_plan_opts *o,
+			  const struct ebpf_plan *prev, struct ebpf_ids *ids, struct ebpf_plan *out,
+			  struct ebpf_build_info *info, struct diag *d);
+
+/*
+ * Plans only v->ports[at[0 .. n_at)] (the port views a view update built)
+ * into out, as ebpf_plan_build would plan them in the whole node: their
+ * services entries (as if no other port view claimed their keys), slots
+ * and ranges, sorted.  slot_base: the slots the other port views
+ * hold (for the Maglev size check).  A set ids knows keeps its id, a new
+ * one takes the next; ids->by_key is left alone: *used (initialised here)
+ * gets the planned sets' keys -> ids, for ebpf_ids_update.
+ */
+void ebpf_plan_some(const struct node_view *v, const size_t *at, size_t n_at,
+		    const struct ebpf_plan_opts *o, const struct ebpf_plan *prev,
+		    struct ebpf_ids *ids, size_t slot_base, struct ebpf_plan *out,
+		    struct ebpf_build_info *info, struct strmap *used, struct diag *d);
+/* After ebpf_plan_some: the sets named in drop lose their ids unless used has them; used joins (consumed). */
+void ebpf_ids_update(struct ebpf_ids *ids, char *const *drop, size_t n_drop, struct strmap *used);
+/* used's keys freed (a partial plan given up). */
+void ebpf_ids_used_done(struct strmap *used);
 
 /* One change to one map entry, with the value it replaces (to undo it). */
 enum ebpf_op_kind { EBPF_OP_UPDATE, EBPF_OP_DELETE };
