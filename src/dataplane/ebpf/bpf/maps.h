@@ -112,10 +112,17 @@ struct kr_ct {
 	struct kr_addr src, dst; /* what the packet's addresses become */
 	__u16 sport, dport;
 	__u8 reply;              /* 1: the endpoint's reply (translated back to the client) */
-	__u8 pad[3];
+	__u8 state;              /* KR_CT_*: how long the flow lives idle (tc_nat.bpf.c) */
+	__u8 pad[2];
 	__u32 id, slot;          /* forward: the endpoint set and slot picked (checked per packet) */
-	__u64 last_ns;
+	__u64 last_ns;           /* bpf_ktime_get_ns() of this direction's last packet */
 };
+
+/* kr_ct.state, the same in both directions of a flow */
+#define KR_CT_NEW 0u         /* TCP: SYN, no answer yet; UDP: no reply yet */
+#define KR_CT_ESTABLISHED 1u /* the endpoint answered */
+#define KR_CT_FIN 2u         /* TCP: a FIN seen (either way) */
+#define KR_CT_RST 3u         /* TCP: a RST seen (either way) */
 
 struct kr_tc_aff_key {
 	struct kr_addr client;
