@@ -388,28 +388,31 @@ static void ct_age(const struct flow *fl, unsigned age_s)
 /*
  * 10. The SNAT range full, and flows timing out: NodePort 30090 (its own
  * endpoint, so no earlier flow holds a port toward it) from 8 clients takes
- * all 8 ports; a 9th is dropped while each flow lives, and gets the port of
- * the one flow that timed out; an established flow, a flow whose reply
- * direction alone is old, and a closing one within its timeout keep theirs.
+ * all 8 ports; a 9th is dropped while every flow lives, then gets the port
+ * of the one flow past its timeout: an established flow idle 1 h, a flow
+ * whose reply direction alone is old, a half-closed one 30 s old, a reset
+ * one 5 s old and one the endpoint closed first 30 s old (its TIME_WAIT)
+ * keep theirs.  With no port free, the one the endpoint closed, idle over
+ * 10 s, is given up rather than the SYN dropped.
  */
 static void snat_ports_full(void)
 {
 	struct kr_svc_key np = svc_key(AF_INET, "192.168.50.12", 30090, IPPROTO_TCP);
-	struct flow fl[10], reply[8];
-	char src[10][32], what[128];
-	uint16_t port[10] = { 0 };
+	struct flow fl[12], reply[8];
+	char src[12][32], what[128];
+	uint16_t port[12] = { 0 };
 	bool distinct = true, both;
 	struct kr_ct c = { 0 }, r = { 0 };
 	int i, j;
 
 	add_svc(&np, 5, 1, KR_SVC_SNAT);
 	add_slot(5, 0, AF_INET, "10.244.2.7", 9090);
-	for (i = 0; i < 10; i++) {
+	for (i = 0; i < 12; i++) {
 		snprintf(src[i], sizeof(src[i]), "192.168.50.%d", 110 + i);
 		fl[i] = (struct flow){ AF_INET, IPPROTO_TCP, src[i], "192.168.50.12", 50000, 30090, 0x02, false };
 	}
 	for (i = 0; i < 8; i++) {
-		snprintf(what, sizeof(what), "range of 8 ports: client %d of 8 translated", i + 1);
+		snprintf(what, sizeof(what), "range of 8 ports: client %d of 8 translated", i);
 		expect(what, &fl[i], "192.168.50.12", 0, "10.244.2.7", 9090, &port[i]);
 		for (j = 0; j < i; j++)
 			distinct &= port[j] != port[i];
@@ -417,30 +420,34 @@ static void snat_ports_full(void)
 		reply[i] = (struct flow){ AF_INET, IPPROTO_TCP, "10.244.2.7", "192.168.50.12", 9090, port[i], 0x12, false };
 	}
 	check(distinct, "the 8 flows hold the 8 ports %u-%u, each its own", SNAT_MIN, SNAT_MAX);
-	expect_verdict("a 9th client while all 8 flows live: dropped (it retransmits)", &fl[8], TC_ACT_SHOT);
+	expect_verdict("client 8 while all 8 flows live: dropped (it retransmits)", &fl[8], TC_ACT_SHOT);
 
-	/* client 0 answered: established (both entries); client 2 closing: FIN (both entries) */
-	expect("client 1's flow answered", &reply[0], "192.168.50.12", 30090, src[0], 50000, NULL);
+	/* 0 answered; 2 half closed by the client; 4 reset by the endpoint; 5 closed by the endpoint first */
+	expect("client 0's flow answered", &reply[0], "192.168.50.12", 30090, src[0], 50000, NULL);
 	both = ct_get(&fl[0], &c) && ct_get(&reply[0], &r);
-	check(both && c.state == KR_CT_ESTABLISHED &&
-	      r.state == KR_CT_ESTABLISHED, "an answer makes the flow established, both ways (states %u/%u)",
-	      c.state, r.state);
+	check(both && c.state == KR_CT_REPLIED && r.state == KR_CT_REPLIED,
+	      "an answer marks the flow, both ways (states %#x/%#x)", c.state, r.state);
 	fl[2].tcp_flags = 0x11; /* FIN+ACK */
-	expect("client 3 closes (FIN)", &fl[2], "192.168.50.12", port[2], "10.244.2.7", 9090, NULL);
+	expect("client 2 closes its side (FIN)", &fl[2], "192.168.50.12", port[2], "10.244.2.7", 9090, NULL);
 	both = ct_get(&fl[2], &c) && ct_get(&reply[2], &r);
-	check(both && c.state == KR_CT_FIN && r.state == KR_CT_FIN,
-	      "a FIN marks the flow closing, both ways (states %u/%u)", c.state, r.state);
+	check(both && c.state == KR_CT_FIN_CLIENT && r.state == KR_CT_FIN_CLIENT,
+	      "the client's FIN marks the flow, both ways (states %#x/%#x)", c.state, r.state);
 	reply[4].tcp_flags = 0x14; /* RST+ACK */
-	expect("client 5's flow reset by the endpoint", &reply[4], "192.168.50.12", 30090, src[4], 50000, NULL);
+	expect("client 4's flow reset by the endpoint", &reply[4], "192.168.50.12", 30090, src[4], 50000, NULL);
 	both = ct_get(&fl[4], &c) && ct_get(&reply[4], &r);
-	check(both && c.state == KR_CT_RST && r.state == KR_CT_RST,
-	      "a RST marks the flow reset, both ways (states %u/%u)", c.state, r.state);
+	check(both && (c.state & KR_CT_RST) && (r.state & KR_CT_RST),
+	      "a RST marks the flow, both ways (states %#x/%#x)", c.state, r.state);
+	reply[5].tcp_flags = 0x11;
+	expect("the endpoint closes client 5's flow first", &reply[5], "192.168.50.12", 30090, src[5], 50000, NULL);
+	fl[5].tcp_flags = 0x11;
+	expect("then client 5", &fl[5], "192.168.50.12", port[5], "10.244.2.7", 9090, NULL);
+	both = ct_get(&fl[5], &c) && ct_get(&reply[5], &r);
+	check(both && c.state == r.state &&
+	      (c.state & (KR_CT_FIN_CLIENT | KR_CT_FIN_ENDPOINT | KR_CT_ENDPOINT_FIRST)) ==
+		      (KR_CT_FIN_CLIENT | KR_CT_FIN_ENDPOINT | KR_CT_ENDPOINT_FIRST),
+	      "both FINs, the endpoint's first, both ways (states %#x/%#x)", c.state, r.state);
 
-	/*
-	 * Ages: established 1 h (lives 24 h); client 2's reply side 10 min but its
-	 * client side fresh; closing 30 s (lives 60 s); client 4's SYN 120 s
-	 * (lives 60 s): the only port free.  Client 5's RST is 5 s old (lives 10 s).
-	 */
+	/* ages: only client 3's flow (a SYN, 120 s: lives 60 s) is past its timeout */
 	ct_age(&fl[0], 3600);
 	ct_age(&reply[0], 3600);
 	ct_age(&reply[1], 600);
@@ -450,23 +457,36 @@ static void snat_ports_full(void)
 	ct_age(&reply[3], 120);
 	ct_age(&fl[4], 5);
 	ct_age(&reply[4], 5);
-	expect("the 9th client again: translated", &fl[8], "192.168.50.12", 0, "10.244.2.7", 9090, &port[8]);
+	ct_age(&fl[5], 9);
+	ct_age(&reply[5], 9);
+	expect("client 8 again: translated", &fl[8], "192.168.50.12", 0, "10.244.2.7", 9090, &port[8]);
 	check(port[8] == port[3],
-	      "it got the port of the flow that timed out (%u; want client 4's %u), none of a live one's",
+	      "it got the port of the flow that timed out (%u; want client 3's %u), none of a live one's",
 	      port[8], port[3]);
 	check(!ct_get(&fl[3], &c), "the timed-out flow's forward entry is gone with its port");
-	expect("the 9th client's reply goes to it", &reply[3], "192.168.50.12", 30090, src[8], 50000, NULL);
+	expect("client 8's reply goes to it", &reply[3], "192.168.50.12", 30090, src[8], 50000, NULL);
 	expect("the established flow, idle 1 h, still translated", &reply[0], "192.168.50.12", 30090, src[0],
 	       50000, NULL);
-	expect_verdict("a 10th client: dropped again (every flow lives)", &fl[9], TC_ACT_SHOT);
+	expect_verdict("client 9: dropped (every flow lives; the endpoint's TIME_WAIT flow idle only 9 s)",
+		       &fl[9], TC_ACT_SHOT);
+	ct_age(&fl[5], 30);
+	ct_age(&reply[5], 30);
+	expect("client 9 again, the TIME_WAIT flow idle 30 s: its port given up rather than the SYN dropped",
+	       &fl[9], "192.168.50.12", port[5], "10.244.2.7", 9090, NULL);
+	expect_verdict("client 10: dropped (the reset flow idle 5 s lives 10 s)", &fl[10], TC_ACT_SHOT);
 	ct_age(&fl[4], 11);
 	ct_age(&reply[4], 11);
-	expect("the reset flow past its 10 s: the 10th client gets its port", &fl[9], "192.168.50.12", port[4],
+	expect("the reset flow past its 10 s: client 10 gets its port", &fl[10], "192.168.50.12", port[4],
 	       "10.244.2.7", 9090, NULL);
-	/* client 4 (its port taken, its entries gone) sends again: a new flow, and no port is free */
+	/* client 3 (its port taken, its entries gone) sends again: a new flow, and no port is free */
 	fl[3].tcp_flags = 0x10;
 	expect_verdict("the timed-out flow's client again: a new flow, dropped (no port free)", &fl[3],
 		       TC_ACT_SHOT);
+	/* client 2's half-closed flow past 120 s: client 11 gets its port */
+	ct_age(&fl[2], 121);
+	ct_age(&reply[2], 121);
+	expect("the half-closed flow past its 120 s: client 11 gets its port", &fl[11], "192.168.50.12",
+	       port[2], "10.244.2.7", 9090, NULL);
 }
 
 int main(int argc, char **argv)

@@ -112,17 +112,18 @@ struct kr_ct {
 	struct kr_addr src, dst; /* what the packet's addresses become */
 	__u16 sport, dport;
 	__u8 reply;              /* 1: the endpoint's reply (translated back to the client) */
-	__u8 state;              /* KR_CT_*: how long the flow lives idle (tc_nat.bpf.c) */
+	__u8 state;              /* KR_CT_* bits: how long the flow lives idle (tc_nat.bpf.c) */
 	__u8 pad[2];
 	__u32 id, slot;          /* forward: the endpoint set and slot picked (checked per packet) */
 	__u64 last_ns;           /* bpf_ktime_get_ns() of this direction's last packet */
 };
 
-/* kr_ct.state, the same in both directions of a flow */
-#define KR_CT_NEW 0u         /* TCP: SYN, no answer yet; UDP: no reply yet */
-#define KR_CT_ESTABLISHED 1u /* the endpoint answered */
-#define KR_CT_FIN 2u         /* TCP: a FIN seen (either way) */
-#define KR_CT_RST 3u         /* TCP: a RST seen (either way) */
+/* kr_ct.state, the same in both directions of a flow: 0 (a SYN or a datagram not answered yet) or */
+#define KR_CT_REPLIED 0x1u       /* the endpoint answered (TCP: established) */
+#define KR_CT_FIN_CLIENT 0x2u    /* TCP: the client sent a FIN */
+#define KR_CT_FIN_ENDPOINT 0x4u  /* TCP: the endpoint sent a FIN */
+#define KR_CT_ENDPOINT_FIRST 0x8u /* TCP: the endpoint's FIN came first (it will hold TIME_WAIT) */
+#define KR_CT_RST 0x10u          /* TCP: a RST either way */
 
 struct kr_tc_aff_key {
 	struct kr_addr client;

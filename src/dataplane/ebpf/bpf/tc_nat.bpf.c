@@ -62,20 +62,30 @@ const volatile __u16 snat_port_max = 65535;
 
 #define SEC_NS 1000000000ULL
 /*
- * How long a flow lives idle, by state: conntrack's defaults where kube-proxy
- * leaves them (UDP 30 s, 120 s once answered; a RST 10 s as conntrack's
- * CLOSE), TCP established as kube-proxy sets it (24 h,
- * --conntrack-tcp-timeout-established), a SYN without an answer 60 s, and
- * after a FIN Linux's TIME_WAIT (60 s): an endpoint that closed first holds
- * the tuple that long, and a new flow on its SNAT port before then would
- * meet it.
+ * How long a flow lives idle, by state (kr_ct.state), as conntrack's
+ * defaults where kube-proxy leaves them: UDP 30 s, 120 s once answered; TCP
+ * established as kube-proxy sets it (24 h, --conntrack-tcp-timeout-
+ * established), a SYN without an answer 60 s, half closed (one FIN) 120 s
+ * (conntrack's FIN_WAIT), reset 10 s (its CLOSE).  Closed both ways: 10 s
+ * when the client closed first; 60 s, Linux's TIME_WAIT, when the endpoint
+ * did: it holds the tuple that long, and a new flow on the same SNAT port
+ * would meet it (its SYN answered by an ACK, reset, sent again).
  */
 #define CT_TCP_NEW_NS (60 * SEC_NS)
 #define CT_TCP_ESTABLISHED_NS (86400 * SEC_NS)
-#define CT_TCP_FIN_NS (60 * SEC_NS)
+#define CT_TCP_HALF_CLOSED_NS (120 * SEC_NS)
+#define CT_TCP_CLOSED_NS (10 * SEC_NS)
+#define CT_TCP_TIME_WAIT_NS (60 * SEC_NS)
 #define CT_TCP_RST_NS (10 * SEC_NS)
 #define CT_UDP_NS (30 * SEC_NS)
 #define CT_UDP_REPLIED_NS (120 * SEC_NS)
+/*
+ * No free port among those tried: a flow the endpoint closed first, idle
+ * this long, gives its port up before the packet is dropped (meeting the
+ * endpoint's TIME_WAIT costs the client ~10 ms, a dropped SYN a second).
+ */
+#define CT_TCP_TIME_WAIT_REUSE_NS (10 * SEC_NS)
+#define KR_CT_FIN_BOTH (KR_CT_FIN_CLIENT | KR_CT_FIN_ENDPOINT)
 
 #define TCP_FIN 0x01
 #define TCP_SYN 0x02
@@ -355,21 +365,26 @@ static __always_inline int same_addr(const struct kr_addr *a, const struct kr_ad
 
 static __always_inline __u64 ct_timeout(const struct kr_ct *c, __u8 proto)
 {
+	__u8 st = c->state;
+
 	if (proto == IPPROTO_UDP)
-		return c->state == KR_CT_NEW ? CT_UDP_NS : CT_UDP_REPLIED_NS;
-	if (c->state == KR_CT_ESTABLISHED)
-		return CT_TCP_ESTABLISHED_NS;
-	if (c->state == KR_CT_FIN)
-		return CT_TCP_FIN_NS;
-	if (c->state == KR_CT_RST)
+		return st & KR_CT_REPLIED ? CT_UDP_REPLIED_NS : CT_UDP_NS;
+	if (st & KR_CT_RST)
 		return CT_TCP_RST_NS;
-	return CT_TCP_NEW_NS;
+	if ((st & KR_CT_FIN_BOTH) == KR_CT_FIN_BOTH)
+		return st & KR_CT_ENDPOINT_FIRST ? CT_TCP_TIME_WAIT_NS : CT_TCP_CLOSED_NS;
+	if (st & KR_CT_FIN_BOTH)
+		return CT_TCP_HALF_CLOSED_NS;
+	return st & KR_CT_REPLIED ? CT_TCP_ESTABLISHED_NS : CT_TCP_NEW_NS;
 }
 
-static __always_inline int ct_expired(const struct kr_ct *c, __u8 proto, __u64 now)
+/* c idle longer than t_ns, or, t_ns 0, than its state's timeout. */
+static __always_inline int ct_expired(const struct kr_ct *c, __u8 proto, __u64 now, __u64 t_ns)
 {
+	if (!t_ns)
+		t_ns = ct_timeout(c, proto);
 	/* signed: another CPU may have stamped the entry a moment after now was read */
-	return (__s64)(now - c->last_ns) > (__s64)ct_timeout(c, proto);
+	return (__s64)(now - c->last_ns) > (__s64)t_ns;
 }
 
 /* The key of the other direction's entry of the flow whose entry c is at key k. */
@@ -393,25 +408,32 @@ static __always_inline int ct_pair(const struct kr_ct *peer, const struct kr_ct 
 	       peer->dport == k->sport && same_addr(&peer->src, &k->dst) && peer->sport == k->dport;
 }
 
-/* The flow of entry c (at key k) is alive: one of its directions was seen within its timeout. */
-static __always_inline int ct_live(const struct kr_ct *c, const struct kr_ct_key *k, __u64 now)
+/* Both directions of the flow of entry c (at key k) idle longer than t_ns (0: their state's timeout). */
+static __always_inline int ct_idle(const struct kr_ct *c, const struct kr_ct_key *k, __u64 now,
+				   __u64 t_ns)
 {
 	const struct kr_ct *peer;
 	struct kr_ct_key pk;
 
-	if (!ct_expired(c, k->proto, now))
-		return 1;
+	if (!ct_expired(c, k->proto, now, t_ns))
+		return 0;
 	ct_peer_key(c, k, &pk);
 	peer = bpf_map_lookup_elem(&kr_ct, &pk);
-	return peer && ct_pair(peer, c, k) && !ct_expired(peer, k->proto, now);
+	return !(peer && ct_pair(peer, c, k) && !ct_expired(peer, k->proto, now, t_ns));
+}
+
+/* The flow of entry c (at key k) is alive: one of its directions was seen within its timeout. */
+static __always_inline int ct_live(const struct kr_ct *c, const struct kr_ct_key *k, __u64 now)
+{
+	return !ct_idle(c, k, now, 0);
 }
 
 /*
  * A packet of the flow whose entry c is at the packet's key: the entry's
- * last use, and the flow's state from the TCP flags (an answer makes it
- * established, a FIN or a RST closing, a client's SYN a new connection on
- * the same tuple), written into the other direction's entry too when it
- * changes (rarely: the fast path stays one lookup).
+ * last use, and the flow's state (an answer, each side's FIN and which came
+ * first, a RST; a client's SYN on a closed flow's tuple starts it afresh),
+ * written into the other direction's entry too when it changes (a few times
+ * a flow: the fast path stays one lookup).
  */
 static __always_inline void ct_track(struct kr_ct *c, const struct pkt *p, __u64 now)
 {
@@ -421,14 +443,16 @@ static __always_inline void ct_track(struct kr_ct *c, const struct pkt *p, __u64
 	__u8 st = c->state;
 
 	c->last_ns = now;
+	if ((f & (TCP_SYN | TCP_ACK)) == TCP_SYN && !c->reply && (st & (KR_CT_FIN_BOTH | KR_CT_RST)))
+		st = 0;
+	if (c->reply)
+		st |= KR_CT_REPLIED;
 	if (f & TCP_RST)
-		st = KR_CT_RST;
+		st |= KR_CT_RST;
+	if ((f & TCP_FIN) && c->reply)
+		st |= KR_CT_FIN_ENDPOINT | (st & KR_CT_FIN_CLIENT ? 0 : KR_CT_ENDPOINT_FIRST);
 	else if (f & TCP_FIN)
-		st = st == KR_CT_RST ? st : KR_CT_FIN;
-	else if ((f & (TCP_SYN | TCP_ACK)) == TCP_SYN && !c->reply)
-		st = KR_CT_NEW;
-	else if (c->reply && st == KR_CT_NEW)
-		st = KR_CT_ESTABLISHED;
+		st |= KR_CT_FIN_CLIENT;
 	if (st == c->state)
 		return;
 	c->state = st;
@@ -515,19 +539,42 @@ static __always_inline int reject(struct __sk_buff *skb, const struct pkt *p)
 }
 
 /*
+ * The port at rk (its reply entry) for the new flow's rev: the forward entry
+ * of the flow that held it, if still that flow's, goes with it (the new
+ * flow's own is written after).  0, or -1.
+ */
+static __always_inline int take_port(struct kr_ct_key *rk, const struct kr_ct *rev)
+{
+	const struct kr_ct *old, *stale;
+	struct kr_ct_key sk;
+
+	old = bpf_map_lookup_elem(&kr_ct, rk);
+	if (old) {
+		ct_peer_key(old, rk, &sk);
+		stale = bpf_map_lookup_elem(&kr_ct, &sk);
+		if (stale && ct_pair(stale, old, rk))
+			bpf_map_delete_elem(&kr_ct, &sk);
+	}
+	return bpf_map_update_elem(&kr_ct, rk, rev, BPF_ANY) ? -1 : 0;
+}
+
+/*
  * The SNAT port of a new flow (fwd, its reply entry rev at rk: rk->dport set
  * here): the first of SNAT_TRIES ports from one the flow's hash picks whose
  * reply key is free, or held by a flow idle past its timeout (its entries
  * replaced), or by this very flow (seen again after its forward entry was
- * lost or expired).  0, or -1: every port tried is held by a live flow.
+ * lost or expired); none: the first tried whose flow the endpoint closed
+ * first and that has been idle CT_TCP_TIME_WAIT_REUSE_NS.  0, or -1: every
+ * port tried is held by a live flow.
  */
 static __always_inline int snat_port(const struct pkt *p, const struct kr_ct *fwd,
 				     struct kr_ct_key *rk, const struct kr_ct *rev, __u64 now)
 {
 	__u32 span = (__u32)snat_port_max - snat_port_min + 1;
 	__u32 start = (__u32)(mix64(hash_tuple(&p->k) ^ 0x5a5a5a5a5a5a5a5aULL) % span);
-	const struct kr_ct *old, *stale;
-	struct kr_ct_key sk;
+	const __u8 time_wait = KR_CT_FIN_BOTH | KR_CT_ENDPOINT_FIRST;
+	const struct kr_ct *old;
+	__u16 fallback = 0;
 	int i;
 
 	for (i = 0; i < SNAT_TRIES; i++) {
@@ -535,19 +582,16 @@ static __always_inline int snat_port(const struct pkt *p, const struct kr_ct *fw
 		if (!bpf_map_update_elem(&kr_ct, rk, rev, BPF_NOEXIST))
 			return 0;
 		old = bpf_map_lookup_elem(&kr_ct, rk);
-		if (old && !ct_pair(old, fwd, &p->k)) {
-			if (ct_live(old, rk, now))
-				continue;
-			/* a dead flow's: its forward entry, if still its own, goes with it */
-			ct_peer_key(old, rk, &sk);
-			stale = bpf_map_lookup_elem(&kr_ct, &sk);
-			if (stale && ct_pair(stale, old, rk))
-				bpf_map_delete_elem(&kr_ct, &sk);
-		}
-		if (!bpf_map_update_elem(&kr_ct, rk, rev, BPF_ANY))
-			return 0;
+		if (!old || ct_pair(old, fwd, &p->k) || !ct_live(old, rk, now))
+			return take_port(rk, rev);
+		if (!fallback && (old->state & time_wait) == time_wait &&
+		    ct_idle(old, rk, now, CT_TCP_TIME_WAIT_REUSE_NS))
+			fallback = rk->dport;
 	}
-	return -1;
+	if (!fallback)
+		return -1;
+	rk->dport = fallback;
+	return take_port(rk, rev);
 }
 
 /*
@@ -578,7 +622,7 @@ static __always_inline int new_flow(struct __sk_buff *skb, const struct pkt *p,
 	fwd->id = svc->id;
 	fwd->slot = slot;
 	fwd->last_ns = now;
-	fwd->state = KR_CT_NEW;
+	fwd->state = 0;
 	if ((svc->flags & KR_SVC_SNAT) && node_addr_toward(skb, p, &be->addr, &fwd->src) < 0)
 		return TC_ACT_SHOT;
 	rk.src = fwd->dst;
