@@ -13,7 +13,8 @@
  *                 filter looks at nothing while there are none)
  *   kr_gone       backend -> 1: the endpoints a sync removed, while
  *                 udp_abort.bpf.c aborts the UDP sockets connected to them
- *   kr_ct         (LRU, tc) a flow's 5-tuple, both ways -> how to rewrite it
+ *   kr_ct         (LRU, tc) a flow's 5-tuple, both ways -> how to rewrite it,
+ *                 the flow's state and last use (entries time out)
  *   kr_tc_affinity (LRU, tc) client address . id -> slot, backend, last use
  *   kr_src_ranges (LPM, tc) service key . source prefix -> 1: the sources a
  *                 service flagged KR_SVC_RANGES accepts
