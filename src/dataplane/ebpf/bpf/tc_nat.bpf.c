@@ -24,10 +24,11 @@
  * later packets keep their endpoint (checked against its slot on every
  * packet: a removed endpoint's flow moves to a new one).  Entries time out
  * as conntrack's do (ct_timeout below; the state is tracked from the TCP
- * flags): a flow idle past its timeout is gone, its SNAT port free again.  A translated packet is sent out with bpf_redirect_neigh to
- * the interface the routing table gives for its new destination: handed to
- * the kernel's forwarding instead, a packet whose source is now one of the
- * node's own addresses would be dropped as a martian.
+ * flags): a flow idle past its timeout is gone, its SNAT port free again.
+ * A translated packet is sent out with bpf_redirect_neigh to the interface
+ * the routing table gives for its new destination: handed to the kernel's
+ * forwarding instead, a packet whose source is now one of the node's own
+ * addresses would be dropped as a martian.
  *
  * An LB IP with loadBalancerSourceRanges (KR_SVC_RANGES) drops packets
  * from sources outside them (kr_src_ranges, one LPM trie for all).
