@@ -44,3 +44,29 @@ int sysctl_ensure(const char *name, const char *value, bool *changed)
 {
 	return sysctl_ensure_at("/proc/sys", name, value, changed);
 }
+
+int sysctl_read(const char *name, char *buf, size_t size)
+{
+	char path[512];
+	ssize_t n;
+	int fd;
+
+	if (!size)
+		return -EINVAL;
+	if ((size_t)snprintf(path, sizeof(path), "/proc/sys/%s", name) >= sizeof(path))
+		return -ENAMETOOLONG;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, size - 1);
+	if (n < 0) {
+		int r = -errno;
+
+		close(fd);
+		return r;
+	}
+	close(fd);
+	buf[n] = '\0';
+	buf[strcspn(buf, "\n")] = '\0';
+	return 0;
+}

@@ -8,6 +8,7 @@
 #define KROUTE_CORE_SYSCTL_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 /*
  * Makes the sysctl at name ("net/ipv4/conf/all/route_localnet", relative to
@@ -17,5 +18,7 @@
 int sysctl_ensure(const char *name, const char *value, bool *changed);
 /* The same below another root than /proc/sys (tests). */
 int sysctl_ensure_at(const char *root, const char *name, const char *value, bool *changed);
+/* The value of the sysctl at name into buf (NUL-terminated, the newline cut); 0 or -errno. */
+int sysctl_read(const char *name, char *buf, size_t size);
 
 #endif

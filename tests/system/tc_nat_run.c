@@ -5,7 +5,10 @@
  * is loaded with fresh maps, the test writes services, slots and source
  * ranges as kroute's planner would, runs hand-made frames through the
  * program and checks every field of what comes out, checksums recomputed
- * from scratch.  Run by test_ebpf_tc.sh inside a network namespace whose
+ * from scratch.  The SNAT ports are set to a small range (SNAT_MIN-SNAT_MAX,
+ * in the program's rodata, as kroute sets them) so the test can fill it:
+ * an entry's age is faked by writing its last-use time from here.
+ * Run by test_ebpf_tc.sh inside a network namespace whose
  * routes the program's FIB lookups use (the node's address and its routes
  * to the endpoints); the device the frames "arrive on" is argv[2].
  *
@@ -13,6 +16,7 @@
  */
 #include <arpa/inet.h>
 #include <bpf/bpf.h>
+#include <bpf/btf.h>
 #include <bpf/libbpf.h>
 #include <linux/bpf.h>
 #include <linux/pkt_cls.h>
@@ -25,9 +29,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "dataplane/ebpf/bpf/maps.h"
+
+/* the SNAT ports the test loads the program with: 8, all outside the ephemeral 32768-60999 */
+#define SNAT_MIN 61000
+#define SNAT_MAX 61007
 
 static int passed, failed;
 static int prog_fd, ifindex;
@@ -287,12 +296,205 @@ static void expect_verdict(const char *what, const struct flow *in, int want)
 	check(v == want, "%s: verdict %d (want %d)", what, v, want);
 }
 
+static bool snat_port_ok(uint16_t port) { return port >= SNAT_MIN && port <= SNAT_MAX; }
+
+/* A variable of the object's .rodata set before loading (what the skeleton does for kroute). */
+static void set_rodata_u16(struct bpf_object *obj, const char *name, uint16_t v)
+{
+	struct bpf_map *map = bpf_object__find_map_by_name(obj, ".rodata");
+	struct btf *btf = bpf_object__btf(obj);
+	const struct btf_type *sec;
+	const struct btf_var_secinfo *vs;
+	const void *init;
+	uint8_t *data;
+	size_t size;
+	int id;
+
+	id = map && btf ? btf__find_by_name_kind(btf, ".rodata", BTF_KIND_DATASEC) : -1;
+	init = map ? bpf_map__initial_value(map, &size) : NULL;
+	if (id < 0 || !init) {
+		fprintf(stderr, "tc_nat_run: the object has no .rodata\n");
+		exit(1);
+	}
+	sec = btf__type_by_id(btf, (uint32_t)id);
+	vs = btf_var_secinfos(sec);
+	for (unsigned i = 0; i < btf_vlen(sec); i++) {
+		const struct btf_type *var = btf__type_by_id(btf, vs[i].type);
+
+		if (strcmp(btf__name_by_offset(btf, var->name_off), name) || vs[i].size != 2)
+			continue;
+		data = malloc(size);
+		memcpy(data, init, size);
+		memcpy(data + vs[i].offset, &v, 2);
+		if (bpf_map__set_initial_value(map, data, size) < 0) {
+			fprintf(stderr, "tc_nat_run: setting %s failed\n", name);
+			exit(1);
+		}
+		free(data);
+		return;
+	}
+	fprintf(stderr, "tc_nat_run: no variable %s in .rodata\n", name);
+	exit(1);
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts); /* bpf_ktime_get_ns()'s clock */
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+/* The kr_ct key of a packet of fl (as the program parses it). */
+static struct kr_ct_key ct_key(const struct flow *fl)
+{
+	struct kr_ct_key k;
+
+	memset(&k, 0, sizeof(k));
+	inet_pton(fl->family, fl->src, k.src.b);
+	inet_pton(fl->family, fl->dst, k.dst.b);
+	k.sport = htons(fl->sport);
+	k.dport = htons(fl->dport);
+	k.proto = fl->proto;
+	k.family = (uint8_t)fl->family;
+	return k;
+}
+
+/* The kr_ct entry of fl's packets: true and *ret, or false when there is none. */
+static bool ct_get(const struct flow *fl, struct kr_ct *ret)
+{
+	struct kr_ct_key k = ct_key(fl);
+
+	return bpf_map_lookup_elem(ct_fd, &k, ret) == 0;
+}
+
+/* fl's entry last used age_s seconds ago (an old timestamp written from here). */
+static void ct_age(const struct flow *fl, unsigned age_s)
+{
+	struct kr_ct_key k = ct_key(fl);
+	struct kr_ct c;
+
+	if (bpf_map_lookup_elem(ct_fd, &k, &c) < 0) {
+		fprintf(stderr, "tc_nat_run: no kr_ct entry to age for %s:%u\n", fl->src, fl->sport);
+		exit(1);
+	}
+	c.last_ns = now_ns() - (uint64_t)age_s * 1000000000ULL;
+	if (bpf_map_update_elem(ct_fd, &k, &c, BPF_EXIST) < 0) {
+		perror("tc_nat_run: kr_ct");
+		exit(1);
+	}
+}
+
+/*
+ * 10. The SNAT range full, and flows timing out: NodePort 30090 (its own
+ * endpoint, so no earlier flow holds a port toward it) from 8 clients takes
+ * all 8 ports; a 9th is dropped while every flow lives, then gets the port
+ * of the one flow past its timeout: an established flow idle 1 h, a flow
+ * whose reply direction alone is old, a half-closed one 30 s old, a reset
+ * one 5 s old and one the endpoint closed first 30 s old (its TIME_WAIT)
+ * keep theirs.  With no port free, the one the endpoint closed, idle over
+ * 10 s, is given up rather than the SYN dropped.
+ */
+static void snat_ports_full(void)
+{
+	struct kr_svc_key np = svc_key(AF_INET, "192.168.50.12", 30090, IPPROTO_TCP);
+	struct flow fl[12], reply[8];
+	char src[12][32], what[128];
+	uint16_t port[12] = { 0 };
+	bool distinct = true, both;
+	struct kr_ct c = { 0 }, r = { 0 };
+	int i, j;
+
+	add_svc(&np, 5, 1, KR_SVC_SNAT);
+	add_slot(5, 0, AF_INET, "10.244.2.7", 9090);
+	for (i = 0; i < 12; i++) {
+		snprintf(src[i], sizeof(src[i]), "192.168.50.%d", 110 + i);
+		fl[i] = (struct flow){ AF_INET, IPPROTO_TCP, src[i], "192.168.50.12", 50000, 30090, 0x02, false };
+	}
+	for (i = 0; i < 8; i++) {
+		snprintf(what, sizeof(what), "range of 8 ports: client %d of 8 translated", i);
+		expect(what, &fl[i], "192.168.50.12", 0, "10.244.2.7", 9090, &port[i]);
+		for (j = 0; j < i; j++)
+			distinct &= port[j] != port[i];
+		distinct &= snat_port_ok(port[i]);
+		reply[i] = (struct flow){ AF_INET, IPPROTO_TCP, "10.244.2.7", "192.168.50.12", 9090, port[i], 0x12, false };
+	}
+	check(distinct, "the 8 flows hold the 8 ports %u-%u, each its own", SNAT_MIN, SNAT_MAX);
+	expect_verdict("client 8 while all 8 flows live: dropped (it retransmits)", &fl[8], TC_ACT_SHOT);
+
+	/* 0 answered; 2 half closed by the client; 4 reset by the endpoint; 5 closed by the endpoint first */
+	expect("client 0's flow answered", &reply[0], "192.168.50.12", 30090, src[0], 50000, NULL);
+	both = ct_get(&fl[0], &c) && ct_get(&reply[0], &r);
+	check(both && c.state == KR_CT_REPLIED && r.state == KR_CT_REPLIED,
+	      "an answer marks the flow, both ways (states %#x/%#x)", c.state, r.state);
+	fl[2].tcp_flags = 0x11; /* FIN+ACK */
+	expect("client 2 closes its side (FIN)", &fl[2], "192.168.50.12", port[2], "10.244.2.7", 9090, NULL);
+	both = ct_get(&fl[2], &c) && ct_get(&reply[2], &r);
+	check(both && c.state == KR_CT_FIN_CLIENT && r.state == KR_CT_FIN_CLIENT,
+	      "the client's FIN marks the flow, both ways (states %#x/%#x)", c.state, r.state);
+	reply[4].tcp_flags = 0x14; /* RST+ACK */
+	expect("client 4's flow reset by the endpoint", &reply[4], "192.168.50.12", 30090, src[4], 50000, NULL);
+	both = ct_get(&fl[4], &c) && ct_get(&reply[4], &r);
+	check(both && (c.state & KR_CT_RST) && (r.state & KR_CT_RST),
+	      "a RST marks the flow, both ways (states %#x/%#x)", c.state, r.state);
+	reply[5].tcp_flags = 0x11;
+	expect("the endpoint closes client 5's flow first", &reply[5], "192.168.50.12", 30090, src[5], 50000, NULL);
+	fl[5].tcp_flags = 0x11;
+	expect("then client 5", &fl[5], "192.168.50.12", port[5], "10.244.2.7", 9090, NULL);
+	both = ct_get(&fl[5], &c) && ct_get(&reply[5], &r);
+	check(both && c.state == r.state &&
+	      (c.state & (KR_CT_FIN_CLIENT | KR_CT_FIN_ENDPOINT | KR_CT_ENDPOINT_FIRST)) ==
+		      (KR_CT_FIN_CLIENT | KR_CT_FIN_ENDPOINT | KR_CT_ENDPOINT_FIRST),
+	      "both FINs, the endpoint's first, both ways (states %#x/%#x)", c.state, r.state);
+
+	/* ages: only client 3's flow (a SYN, 120 s: lives 60 s) is past its timeout */
+	ct_age(&fl[0], 3600);
+	ct_age(&reply[0], 3600);
+	ct_age(&reply[1], 600);
+	ct_age(&fl[2], 30);
+	ct_age(&reply[2], 30);
+	ct_age(&fl[3], 120);
+	ct_age(&reply[3], 120);
+	ct_age(&fl[4], 5);
+	ct_age(&reply[4], 5);
+	ct_age(&fl[5], 9);
+	ct_age(&reply[5], 9);
+	expect("client 8 again: translated", &fl[8], "192.168.50.12", 0, "10.244.2.7", 9090, &port[8]);
+	check(port[8] == port[3],
+	      "it got the port of the flow that timed out (%u; want client 3's %u), none of a live one's",
+	      port[8], port[3]);
+	check(!ct_get(&fl[3], &c), "the timed-out flow's forward entry is gone with its port");
+	expect("client 8's reply goes to it", &reply[3], "192.168.50.12", 30090, src[8], 50000, NULL);
+	expect("the established flow, idle 1 h, still translated", &reply[0], "192.168.50.12", 30090, src[0],
+	       50000, NULL);
+	expect_verdict("client 9: dropped (every flow lives; the endpoint's TIME_WAIT flow idle only 9 s)",
+		       &fl[9], TC_ACT_SHOT);
+	ct_age(&fl[5], 30);
+	ct_age(&reply[5], 30);
+	expect("client 9 again, the TIME_WAIT flow idle 30 s: its port given up rather than the SYN dropped",
+	       &fl[9], "192.168.50.12", port[5], "10.244.2.7", 9090, NULL);
+	expect_verdict("client 10: dropped (the reset flow idle 5 s lives 10 s)", &fl[10], TC_ACT_SHOT);
+	ct_age(&fl[4], 11);
+	ct_age(&reply[4], 11);
+	expect("the reset flow past its 10 s: client 10 gets its port", &fl[10], "192.168.50.12", port[4],
+	       "10.244.2.7", 9090, NULL);
+	/* client 3 (its port taken, its entries gone) sends again: a new flow, and no port is free */
+	fl[3].tcp_flags = 0x10;
+	expect_verdict("the timed-out flow's client again: a new flow, dropped (no port free)", &fl[3],
+		       TC_ACT_SHOT);
+	/* client 2's half-closed flow past 120 s: client 11 gets its port */
+	ct_age(&fl[2], 121);
+	ct_age(&reply[2], 121);
+	expect("the half-closed flow past its 120 s: client 11 gets its port", &fl[11], "192.168.50.12",
+	       port[2], "10.244.2.7", 9090, NULL);
+}
+
 int main(int argc, char **argv)
 {
 	struct bpf_object *obj;
 	struct bpf_program *prog;
 	struct kr_svc_key np, np_udp, lb_local, lbsr, drop, empty, np6;
-	uint16_t sport2 = 0;
+	uint16_t sport1 = 0, sport2 = 0, sport_udp = 0, sport6 = 0;
 
 	if (argc != 3) {
 		fprintf(stderr, "usage: tc_nat_run OBJECT DEVICE\n");
@@ -304,6 +506,10 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	obj = bpf_object__open_file(argv[1], NULL);
+	if (obj) {
+		set_rodata_u16(obj, "snat_port_min", SNAT_MIN);
+		set_rodata_u16(obj, "snat_port_max", SNAT_MAX);
+	}
 	if (!obj || bpf_object__load(obj) < 0) {
 		fprintf(stderr, "tc_nat_run: loading %s failed\n", argv[1]);
 		return 1;
@@ -341,38 +547,42 @@ int main(int argc, char **argv)
 	add_svc(&np6, 4, 1, KR_SVC_SNAT);
 	add_slot(4, 0, AF_INET6, "fd00:244:2::5", 8080);
 
-	/* 1. ETP Cluster: DNAT to the endpoint, SNAT to the node (the client's port kept) */
+	/* 1. ETP Cluster: DNAT to the endpoint, SNAT to the node with a port of the SNAT range */
 	expect("NodePort, ETP Cluster: DNAT and SNAT to the node's address",
 	       &(struct flow){ AF_INET, IPPROTO_TCP, "192.168.50.100", "192.168.50.12", 40000, 30080, 0x02, false },
-	       "192.168.50.12", 40000, "10.244.2.5", 8080, NULL);
+	       "192.168.50.12", 0, "10.244.2.5", 8080, &sport1);
+	check(snat_port_ok(sport1), "its SNAT port %u is in the range set, %u-%u (not the client's 40000,"
+	      " no port of the node's ephemeral range)", sport1, SNAT_MIN, SNAT_MAX);
 	expect("the flow's next packet: the same translation",
 	       &(struct flow){ AF_INET, IPPROTO_TCP, "192.168.50.100", "192.168.50.12", 40000, 30080, 0x10, false },
-	       "192.168.50.12", 40000, "10.244.2.5", 8080, NULL);
+	       "192.168.50.12", sport1, "10.244.2.5", 8080, NULL);
 	expect("the endpoint's reply: back to the client, from the NodePort",
-	       &(struct flow){ AF_INET, IPPROTO_TCP, "10.244.2.5", "192.168.50.12", 8080, 40000, 0x12, false },
+	       &(struct flow){ AF_INET, IPPROTO_TCP, "10.244.2.5", "192.168.50.12", 8080, sport1, 0x12, false },
 	       "192.168.50.12", 30080, "192.168.50.100", 40000, NULL);
-	/* 2. another client with the same port: the SNAT port must change */
+	/* 2. another client with the same port: another SNAT port */
 	expect("a second client on the same port: SNAT to another port",
 	       &(struct flow){ AF_INET, IPPROTO_TCP, "192.168.50.101", "192.168.50.12", 40000, 30080, 0x02, false },
 	       "192.168.50.12", 0, "10.244.2.5", 8080, &sport2);
-	check(sport2 != 40000 && sport2 >= 32768 && sport2 < 61000,
-	      "the second client's SNAT port %u is another one, in 32768-61000", sport2);
+	check(sport2 != sport1 && snat_port_ok(sport2),
+	      "the second client's SNAT port %u is another one (the first's: %u), in %u-%u", sport2,
+	      sport1, SNAT_MIN, SNAT_MAX);
 	expect("its reply goes to the second client",
 	       &(struct flow){ AF_INET, IPPROTO_TCP, "10.244.2.5", "192.168.50.12", 8080, sport2, 0x12, false },
 	       "192.168.50.12", 30080, "192.168.50.101", 40000, NULL);
 	expect("the first client's replies still go to it",
-	       &(struct flow){ AF_INET, IPPROTO_TCP, "10.244.2.5", "192.168.50.12", 8080, 40000, 0x10, false },
+	       &(struct flow){ AF_INET, IPPROTO_TCP, "10.244.2.5", "192.168.50.12", 8080, sport1, 0x10, false },
 	       "192.168.50.12", 30080, "192.168.50.100", 40000, NULL);
 	/* 3. UDP, with and without a checksum */
 	expect("UDP NodePort: translated, checksum valid",
 	       &(struct flow){ AF_INET, IPPROTO_UDP, "192.168.50.100", "192.168.50.12", 40100, 30080, 0, false },
-	       "192.168.50.12", 40100, "10.244.2.5", 8080, NULL);
+	       "192.168.50.12", 0, "10.244.2.5", 8080, &sport_udp);
+	check(snat_port_ok(sport_udp), "UDP: the SNAT port %u is in %u-%u", sport_udp, SNAT_MIN, SNAT_MAX);
 	expect("UDP reply: translated back",
-	       &(struct flow){ AF_INET, IPPROTO_UDP, "10.244.2.5", "192.168.50.12", 8080, 40100, 0, false },
+	       &(struct flow){ AF_INET, IPPROTO_UDP, "10.244.2.5", "192.168.50.12", 8080, sport_udp, 0, false },
 	       "192.168.50.12", 30080, "192.168.50.100", 40100, NULL);
 	expect("UDP without a checksum: translated, still none",
 	       &(struct flow){ AF_INET, IPPROTO_UDP, "192.168.50.100", "192.168.50.12", 40101, 30080, 0, true },
-	       "192.168.50.12", 40101, "10.244.2.5", 8080, NULL);
+	       "192.168.50.12", 0, "10.244.2.5", 8080, NULL);
 	/* 4. ETP Local: the client's address kept */
 	expect("LB IP, ETP Local: DNAT only, the client's address kept",
 	       &(struct flow){ AF_INET, IPPROTO_TCP, "192.168.50.100", "198.51.100.9", 40001, 80, 0x02, false },
@@ -383,7 +593,7 @@ int main(int argc, char **argv)
 	/* 5. sourceRanges */
 	expect("LB IP with sourceRanges, a client inside them: translated",
 	       &(struct flow){ AF_INET, IPPROTO_TCP, "192.168.50.100", "198.51.100.10", 40002, 80, 0x02, false },
-	       "192.168.50.12", 40002, "10.244.2.5", 8080, NULL);
+	       "192.168.50.12", 0, "10.244.2.5", 8080, NULL);
 	expect_verdict("LB IP with sourceRanges, a client outside them: dropped",
 		       &(struct flow){ AF_INET, IPPROTO_TCP, "192.168.50.102", "198.51.100.10", 40002, 80, 0x02, false },
 		       TC_ACT_SHOT);
@@ -426,15 +636,18 @@ int main(int argc, char **argv)
 	/* 8. IPv6 */
 	expect("IPv6 NodePort, ETP Cluster: DNAT and SNAT, checksum valid",
 	       &(struct flow){ AF_INET6, IPPROTO_TCP, "fd00:50::100", "fd00:50::12", 40006, 30080, 0x02, false },
-	       "fd00:50::12", 40006, "fd00:244:2::5", 8080, NULL);
+	       "fd00:50::12", 0, "fd00:244:2::5", 8080, &sport6);
+	check(snat_port_ok(sport6), "IPv6: the SNAT port %u is in %u-%u", sport6, SNAT_MIN, SNAT_MAX);
 	expect("IPv6 reply: translated back",
-	       &(struct flow){ AF_INET6, IPPROTO_TCP, "fd00:244:2::5", "fd00:50::12", 8080, 40006, 0x12, false },
+	       &(struct flow){ AF_INET6, IPPROTO_TCP, "fd00:244:2::5", "fd00:50::12", 8080, sport6, 0x12, false },
 	       "fd00:50::12", 30080, "fd00:50::100", 40006, NULL);
 	/* 9. the endpoint goes: the flow's next packet moves to the slot's new endpoint */
 	add_slot(1, 0, AF_INET, "10.244.2.6", 8080);
 	expect("the endpoint replaced: the flow's next packet goes to the new one",
 	       &(struct flow){ AF_INET, IPPROTO_TCP, "192.168.50.100", "192.168.50.12", 40000, 30080, 0x10, false },
-	       "192.168.50.12", 40000, "10.244.2.6", 8080, NULL);
+	       "192.168.50.12", 0, "10.244.2.6", 8080, NULL);
+
+	snat_ports_full();
 
 	bpf_object__close(obj);
 	printf("tc_nat: %d passed, %d failed\n", passed, failed);

@@ -35,7 +35,11 @@
 #      ($KROUTE_EBPF_MAX_SERVICES), one more service (2 more entries) fails
 #      the sync part-way; what it wrote is undone (the map holds exactly the
 #      4 entries it held, which still answer), and once the service goes
-#      the next sync succeeds.
+#      the next sync succeeds;
+#   8. the tc program's SNAT ports are above the namespace's ephemeral
+#      ports (net.ipv4.ip_local_port_range, read at start): 61000-65535 for
+#      the default, below them with a warning when too few are left above
+#      (read back from the loaded program's .rodata).
 #
 # usage: test_ebpf.sh KROUTE KR-BACKEND KR-PROBE BPF-OBJECT   (root; exit 77 = skip otherwise)
 set -u
@@ -305,5 +309,27 @@ wait_for ok_again
 check "without the extra service the next full sync succeeds" "$(ok_again && echo yes)" yes
 st_stop "$KPID"
 KPID=""
+KROUTE_BPF_ROOT=$ROOT ip netns exec "$NS" "$KROUTE" cleanup
+
+# ---- 8. the SNAT ports follow the namespace's ephemeral range ----
+snat_ports() { # the attached tc program's snat_port_min-snat_port_max, from its .rodata
+	local link prog map
+	link=$(find "$ROOT" -name 'link-tc-*' | head -1)
+	prog=$(bpftool -j link show pinned "$link" | jq .prog_id)
+	for map in $(bpftool -j prog show id "$prog" | jq '.map_ids[]'); do
+		bpftool -j map dump id "$map" | jq -r '.[0].formatted.value[".rodata"]? // empty |
+			map(to_entries[0]) | from_entries | "\(.snat_port_min)-\(.snat_port_max)"'
+	done
+}
+once() { ip netns exec "$NS" "$KROUTE" run --mode ebpf --node n1 -f "$TMP/m" --once --bpf-root "$ROOT" \
+	--cgroup-root "$CG" 2>&1; }
+ip netns exec "$NS" sysctl -qw net.ipv4.ip_local_port_range="32768 60999" || die "sysctl"
+out=$(once)
+check "the kernel's default ephemeral ports: SNAT ports 61000-65535, no warning about them" \
+	"$(snat_ports):$(grep -c "masqueraded with ports" <<<"$out")" 61000-65535:0
+ip netns exec "$NS" sysctl -qw net.ipv4.ip_local_port_range="32768 65000" || die "sysctl"
+out=$(once)
+check "ephemeral ports up to 65000: SNAT ports 1024-32767 (below them)" "$(snat_ports)" 1024-32767
+check "with a warning that says why" "$(grep -c "the node's ephemeral ports 32768-65000 leave fewer than 1024 ports above them; traffic from outside is masqueraded with ports 1024-32767" <<<"$out")" 1
 KROUTE_BPF_ROOT=$ROOT ip netns exec "$NS" "$KROUTE" cleanup
 st_finish

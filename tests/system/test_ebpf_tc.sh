@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: Apache-2.0
 #
 # The ebpf mode's tc program, packet in -> packet out (BPF_PROG_TEST_RUN,
-# tc_nat_run.c): DNAT and SNAT for ETP Cluster, DNAT only for ETP Local,
+# tc_nat_run.c): DNAT and SNAT for ETP Cluster (SNAT ports from the range the
+# runner sets, filled, timed-out flows giving theirs up), DNAT only for ETP Local,
 # replies translated back, a second client's SNAT port, UDP with and without
 # a checksum, IPv6, loadBalancerSourceRanges, drop, reject (an ICMP port
 # unreachable), a packet to no service untouched, a flow moving off a

@@ -13,8 +13,10 @@
  * plan them all, a removed service's entries are deleted, and over a table
  * of random change sequences every step gives the mirror, the diff and the
  * gone endpoints a walk of the whole node gives.
+ * And the SNAT port range from the node's ephemeral range (snat_ports.h).
  */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -31,6 +33,7 @@
 #include "dataplane/ebpf/gone.h"
 #include "dataplane/ebpf/partial.h"
 #include "dataplane/ebpf/plan.h"
+#include "dataplane/ebpf/snat_ports.h"
 #include "policy/policy.h"
 #include "source/manifest.h"
 #include "view_fixture.h"
@@ -959,6 +962,74 @@ static void test_partial_random(void **state)
 	}
 }
 
+/* ip_local_port_range's text: two ports, the first at most the second; anything else refused. */
+static void test_ephemeral_parse(void **state)
+{
+	static const struct {
+		const char *text;
+		int r;
+		unsigned lo, hi;
+	} tc[] = {
+		{ "32768\t60999\n", 0, 32768, 60999 },
+		{ "1024 65535", 0, 1024, 65535 },
+		{ "  40000\t40000\n", 0, 40000, 40000 },
+		{ "0\t0", 0, 0, 0 },
+		{ "", -EINVAL, 0, 0 },
+		{ "32768", -EINVAL, 0, 0 },
+		{ "32768\t", -EINVAL, 0, 0 },
+		{ "60999\t32768", -EINVAL, 0, 0 },     /* reversed */
+		{ "32768\t65536", -EINVAL, 0, 0 },     /* not a port */
+		{ "32768\t99999999999999999999", -EINVAL, 0, 0 },
+		{ "32768\t60999 x", -EINVAL, 0, 0 },
+		{ "-1\t60999", -EINVAL, 0, 0 },
+		{ "32768\t60999\t1", -EINVAL, 0, 0 },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(tc) / sizeof(*tc); i++) {
+		unsigned lo = 7, hi = 7;
+		int r = ebpf_ephemeral_parse(tc[i].text, &lo, &hi);
+
+		assert_int_equal(r, tc[i].r);
+		if (!r) {
+			assert_int_equal(lo, tc[i].lo);
+			assert_int_equal(hi, tc[i].hi);
+		} else {
+			assert_int_equal(lo, 7); /* untouched on an error */
+		}
+	}
+}
+
+/* The SNAT range: above the ephemeral range, below it when too few are above, else the default. */
+static void test_snat_ports(void **state)
+{
+	static const struct {
+		unsigned lo, hi;
+		enum ebpf_snat_where where;
+		unsigned min, max;
+	} tc[] = {
+		{ 32768, 60999, EBPF_SNAT_ABOVE, 61000, 65535 }, /* the kernel's default */
+		{ 32768, 64511, EBPF_SNAT_ABOVE, 64512, 65535 }, /* exactly 1024 above */
+		{ 32768, 64512, EBPF_SNAT_BELOW, 1024, 32767 },  /* 1023 above */
+		{ 1024, 65535, EBPF_SNAT_OVERLAP, 61000, 65535 },
+		{ 2047, 65000, EBPF_SNAT_OVERLAP, 61000, 65535 }, /* 1023 below, 535 above */
+		{ 2048, 65535, EBPF_SNAT_BELOW, 1024, 2047 },
+		{ 1, 100, EBPF_SNAT_ABOVE, 1024, 65535 }, /* never a well-known port */
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(tc) / sizeof(*tc); i++) {
+		struct ebpf_snat_ports sp = { 0, 0 };
+
+		assert_int_equal(ebpf_snat_ports_pick(tc[i].lo, tc[i].hi, &sp), tc[i].where);
+		assert_int_equal(sp.min, tc[i].min);
+		assert_int_equal(sp.max, tc[i].max);
+		/* never one of the ephemeral ports unless it says so */
+		if (tc[i].where != EBPF_SNAT_OVERLAP)
+			assert_true(sp.max < tc[i].lo || sp.min > tc[i].hi);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -970,6 +1041,8 @@ int main(void)
 		cmocka_unit_test(test_partial_at_scale),
 		cmocka_unit_test(test_partial_shared_key),
 		cmocka_unit_test(test_partial_random),
+		cmocka_unit_test(test_ephemeral_parse),
+		cmocka_unit_test(test_snat_ports),
 	};
 
 	node_addrs[0] = (struct addr){ .family = AF_INET, .bytes = { 192, 168, 0, 1 } };

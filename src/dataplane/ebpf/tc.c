@@ -14,8 +14,10 @@
 #include <unistd.h>
 
 #include "core/diag.h"
+#include "core/sysctl.h"
 #include "core/util.h"
 #include "dataplane/ebpf/loader.h"
+#include "dataplane/ebpf/snat_ports.h"
 #include "dataplane/ebpf/tc_nat.skel.h" /* generated: bpftool gen skeleton */
 
 #define WHO "ebpf"
@@ -51,6 +53,49 @@ static int reuse_pinned(struct bpf_map *map, const char *root, struct diag *d)
 	return r;
 }
 
+/*
+ * The SNAT ports for the program (its rodata, before loading): outside the
+ * ephemeral range of the network namespace kroute runs in, read once at
+ * start (snat_ports.h says why).
+ */
+static void snat_ports(struct tc_nat_bpf *skel, struct diag *d)
+{
+	const char *name = "net/ipv4/ip_local_port_range";
+	unsigned lo = 32768, hi = 60999; /* the kernel's default */
+	struct ebpf_snat_ports sp;
+	char text[64];
+	int r;
+
+	r = sysctl_read(name, text, sizeof(text));
+	if (r < 0 || ebpf_ephemeral_parse(text, &lo, &hi) < 0) {
+		diag_add(d, DIAG_WARNING, NULL, 0, NULL, NULL,
+			 WHO ": /proc/sys/%s: %s; taking the kernel's default 32768-60999 for the"
+			 " node's ephemeral ports", name, r < 0 ? strerror(-r) : "not two port numbers");
+		lo = 32768;
+		hi = 60999;
+	}
+	switch (ebpf_snat_ports_pick(lo, hi, &sp)) {
+	case EBPF_SNAT_ABOVE:
+		break;
+	case EBPF_SNAT_BELOW:
+		diag_add(d, DIAG_WARNING, NULL, 0, NULL, NULL,
+			 WHO ": the node's ephemeral ports %u-%u leave fewer than %u ports above them;"
+			 " traffic from outside is masqueraded with ports %u-%u", lo, hi,
+			 EBPF_SNAT_MIN_PORTS, sp.min, sp.max);
+		break;
+	case EBPF_SNAT_OVERLAP:
+		diag_add(d, DIAG_WARNING, NULL, 0, NULL, NULL,
+			 WHO ": the node's ephemeral ports %u-%u leave fewer than %u ports outside"
+			 " them; traffic from outside is masqueraded with ports %u-%u, which the"
+			 " node's own connections use too: a NodePort connection may meet one of"
+			 " them in TIME_WAIT at the endpoint and be delayed (narrow"
+			 " net.ipv4.ip_local_port_range)", lo, hi, EBPF_SNAT_MIN_PORTS, sp.min, sp.max);
+		break;
+	}
+	skel->rodata->snat_port_min = (__u16)sp.min;
+	skel->rodata->snat_port_max = (__u16)sp.max;
+}
+
 int ebpf_tc_open(const char *bpf_root, const char *devices, struct ebpf_tc **ret, struct diag *d)
 {
 	struct ebpf_tc *t = xcalloc(1, sizeof(*t));
@@ -74,6 +119,7 @@ int ebpf_tc_open(const char *bpf_root, const char *devices, struct ebpf_tc **ret
 	bpf_map__set_pin_path(t->skel->maps.kr_ct, path);
 	snprintf(path, sizeof(path), "%s/kr_tc_affinity", bpf_root);
 	bpf_map__set_pin_path(t->skel->maps.kr_tc_affinity, path);
+	snat_ports(t->skel, d);
 	r = tc_nat_bpf__load(t->skel);
 	if (r < 0) {
 		diag_add(d, DIAG_ERROR, NULL, 0, NULL, NULL,

@@ -27,8 +27,10 @@ struct ebpf_tc;
  * Loads the tc program over the maps pinned under bpf_root.  devices: a
  * comma-separated list of interface names, or NULL for every interface of
  * the network namespace but lo (pods' interfaces come and go: each
- * ebpf_tc_attach looks again).  Touches no interface yet.  0, or a
- * negative errno with the reason in d.
+ * ebpf_tc_attach looks again).  The program's SNAT ports are those above
+ * the ephemeral range of the calling thread's network namespace
+ * (snat_ports.h; a warning in d when they cannot be).  Touches no
+ * interface yet.  0, or a negative errno with the reason in d.
  */
 int ebpf_tc_open(const char *bpf_root, const char *devices, struct ebpf_tc **ret, struct diag *d);
 /* Every interface the comma-separated list names exists (checked before anything is loaded). */

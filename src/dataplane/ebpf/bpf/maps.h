@@ -13,7 +13,8 @@
  *                 filter looks at nothing while there are none)
  *   kr_gone       backend -> 1: the endpoints a sync removed, while
  *                 udp_abort.bpf.c aborts the UDP sockets connected to them
- *   kr_ct         (LRU, tc) a flow's 5-tuple, both ways -> how to rewrite it
+ *   kr_ct         (LRU, tc) a flow's 5-tuple, both ways -> how to rewrite it,
+ *                 the flow's state and last use (entries time out)
  *   kr_tc_affinity (LRU, tc) client address . id -> slot, backend, last use
  *   kr_src_ranges (LPM, tc) service key . source prefix -> 1: the sources a
  *                 service flagged KR_SVC_RANGES accepts
@@ -112,10 +113,18 @@ struct kr_ct {
 	struct kr_addr src, dst; /* what the packet's addresses become */
 	__u16 sport, dport;
 	__u8 reply;              /* 1: the endpoint's reply (translated back to the client) */
-	__u8 pad[3];
+	__u8 state;              /* KR_CT_* bits: how long the flow lives idle (tc_nat.bpf.c) */
+	__u8 pad[2];
 	__u32 id, slot;          /* forward: the endpoint set and slot picked (checked per packet) */
-	__u64 last_ns;
+	__u64 last_ns;           /* bpf_ktime_get_ns() of this direction's last packet */
 };
+
+/* kr_ct.state, the same in both directions of a flow: 0 (a SYN or a datagram not answered yet) or */
+#define KR_CT_REPLIED 0x1u       /* the endpoint answered (TCP: established) */
+#define KR_CT_FIN_CLIENT 0x2u    /* TCP: the client sent a FIN */
+#define KR_CT_FIN_ENDPOINT 0x4u  /* TCP: the endpoint sent a FIN */
+#define KR_CT_ENDPOINT_FIRST 0x8u /* TCP: the endpoint's FIN came first (it will hold TIME_WAIT) */
+#define KR_CT_RST 0x10u          /* TCP: a RST either way */
 
 struct kr_tc_aff_key {
 	struct kr_addr client;

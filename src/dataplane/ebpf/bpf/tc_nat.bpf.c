@@ -8,9 +8,13 @@
  *
  *   forward  destination -> an endpoint (DNAT); with KR_SVC_SNAT (ETP
  *            Cluster) the source -> the node's address toward that endpoint
- *            (the kernel's choice, bpf_fib_lookup's BPF_FIB_LOOKUP_SRC), the
- *            client's port kept when no other flow holds it, else one from
- *            32768-61000 (so the reply comes back through this node);
+ *            (the kernel's choice, bpf_fib_lookup's BPF_FIB_LOOKUP_SRC) and
+ *            a port of snat_port_min-snat_port_max (so the reply comes back
+ *            through this node).  kroute sets that range outside the node's
+ *            ephemeral ports (ip_local_port_range, ../snat_ports.c): a port of
+ *            the node's own sockets may be a tuple the endpoint still holds
+ *            in TIME_WAIT, which would answer the SYN with an ACK (the node
+ *            resets it, the client's SYN comes again later);
  *   reply    the endpoint's packets of that flow, arriving on the interface
  *            toward the endpoint (a pod's veth, or the node's outside
  *            interface for an endpoint on another node), are translated
@@ -18,10 +22,13 @@
  *
  * kr_ct (LRU) holds both directions of every translated flow, so a flow's
  * later packets keep their endpoint (checked against its slot on every
- * packet: a removed endpoint's flow moves to a new one).  A translated packet is sent out with bpf_redirect_neigh to
- * the interface the routing table gives for its new destination: handed to
- * the kernel's forwarding instead, a packet whose source is now one of the
- * node's own addresses would be dropped as a martian.
+ * packet: a removed endpoint's flow moves to a new one).  Entries time out
+ * as conntrack's do (ct_timeout below; the state is tracked from the TCP
+ * flags): a flow idle past its timeout is gone, its SNAT port free again.
+ * A translated packet is sent out with bpf_redirect_neigh to the interface
+ * the routing table gives for its new destination: handed to the kernel's
+ * forwarding instead, a packet whose source is now one of the node's own
+ * addresses would be dropped as a martian.
  *
  * An LB IP with loadBalancerSourceRanges (KR_SVC_RANGES) drops packets
  * from sources outside them (kr_src_ranges, one LPM trie for all).
@@ -45,9 +52,46 @@
 
 #define AF_INET 2
 #define AF_INET6 10
-#define SNAT_PORT_MIN 32768
-#define SNAT_PORT_SPAN 28232 /* up to 61000, the kernel's default ephemeral range */
-#define SNAT_TRIES 8
+#define SNAT_TRIES 32 /* ports probed for a new flow before its packet is dropped */
+
+/*
+ * The SNAT ports, set by kroute before loading (../tc.c): above the node's
+ * ephemeral range, 61000-65535 for the kernel's default 32768-60999.
+ */
+const volatile __u16 snat_port_min = 61000;
+const volatile __u16 snat_port_max = 65535;
+
+#define SEC_NS 1000000000ULL
+/*
+ * How long a flow lives idle, by state (kr_ct.state), as conntrack's
+ * defaults where kube-proxy leaves them: UDP 30 s, 120 s once answered; TCP
+ * established as kube-proxy sets it (24 h, --conntrack-tcp-timeout-
+ * established), a SYN without an answer 60 s, half closed (one FIN) 120 s
+ * (conntrack's FIN_WAIT), reset 10 s (its CLOSE).  Closed both ways: 10 s
+ * when the client closed first; 60 s, Linux's TIME_WAIT, when the endpoint
+ * did: it holds the tuple that long, and a new flow on the same SNAT port
+ * would meet it (its SYN answered by an ACK, reset, sent again).
+ */
+#define CT_TCP_NEW_NS (60 * SEC_NS)
+#define CT_TCP_ESTABLISHED_NS (86400 * SEC_NS)
+#define CT_TCP_HALF_CLOSED_NS (120 * SEC_NS)
+#define CT_TCP_CLOSED_NS (10 * SEC_NS)
+#define CT_TCP_TIME_WAIT_NS (60 * SEC_NS)
+#define CT_TCP_RST_NS (10 * SEC_NS)
+#define CT_UDP_NS (30 * SEC_NS)
+#define CT_UDP_REPLIED_NS (120 * SEC_NS)
+/*
+ * No free port among those tried: a flow the endpoint closed first, idle
+ * this long, gives its port up before the packet is dropped (meeting the
+ * endpoint's TIME_WAIT costs the client ~10 ms, a dropped SYN a second).
+ */
+#define CT_TCP_TIME_WAIT_REUSE_NS (10 * SEC_NS)
+#define KR_CT_FIN_BOTH (KR_CT_FIN_CLIENT | KR_CT_FIN_ENDPOINT)
+
+#define TCP_FIN 0x01
+#define TCP_SYN 0x02
+#define TCP_RST 0x04
+#define TCP_ACK 0x10
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -78,6 +122,7 @@ struct pkt {
 	__u32 l3, l4;        /* offsets of the IP and the TCP/UDP header */
 	__u32 csum;          /* offset of the TCP/UDP checksum */
 	__u8 udp_nocsum;     /* a UDP datagram without a checksum (IPv4 only) */
+	__u8 tcp_flags;      /* TCP_*; 0 for UDP */
 	/* the packet's own 5-tuple; 8-aligned: hash_tuple reads it as words, the verifier checks */
 	struct kr_ct_key k __attribute__((aligned(8)));
 };
@@ -127,6 +172,8 @@ static __always_inline int parse(struct __sk_buff *skb, struct pkt *p)
 	}
 	if (p->k.proto == IPPROTO_TCP) {
 		p->csum = p->l4 + offsetof(struct tcphdr, check);
+		if (bpf_skb_load_bytes(skb, p->l4 + 13, &p->tcp_flags, 1) < 0) /* after doff */
+			return -1;
 	} else if (p->k.proto == IPPROTO_UDP) {
 		__u16 c;
 
@@ -306,6 +353,116 @@ static __always_inline int still_valid(const struct kr_ct *f, const struct kr_sv
 	return x[0] == y[0] && x[1] == y[1];
 }
 
+static __always_inline int same_addr(const struct kr_addr *a, const struct kr_addr *b)
+{
+	__u64 a0, a1, b0, b1;
+
+	__builtin_memcpy(&a0, a->b, 8);
+	__builtin_memcpy(&a1, a->b + 8, 8);
+	__builtin_memcpy(&b0, b->b, 8);
+	__builtin_memcpy(&b1, b->b + 8, 8);
+	return a0 == b0 && a1 == b1;
+}
+
+static __always_inline __u64 ct_timeout(const struct kr_ct *c, __u8 proto)
+{
+	__u8 st = c->state;
+
+	if (proto == IPPROTO_UDP)
+		return st & KR_CT_REPLIED ? CT_UDP_REPLIED_NS : CT_UDP_NS;
+	if (st & KR_CT_RST)
+		return CT_TCP_RST_NS;
+	if ((st & KR_CT_FIN_BOTH) == KR_CT_FIN_BOTH)
+		return st & KR_CT_ENDPOINT_FIRST ? CT_TCP_TIME_WAIT_NS : CT_TCP_CLOSED_NS;
+	if (st & KR_CT_FIN_BOTH)
+		return CT_TCP_HALF_CLOSED_NS;
+	return st & KR_CT_REPLIED ? CT_TCP_ESTABLISHED_NS : CT_TCP_NEW_NS;
+}
+
+/* c idle longer than t_ns, or, t_ns 0, than its state's timeout. */
+static __always_inline int ct_expired(const struct kr_ct *c, __u8 proto, __u64 now, __u64 t_ns)
+{
+	if (!t_ns)
+		t_ns = ct_timeout(c, proto);
+	/* signed: another CPU may have stamped the entry a moment after now was read */
+	return (__s64)(now - c->last_ns) > (__s64)t_ns;
+}
+
+/* The key of the other direction's entry of the flow whose entry c is at key k. */
+static __always_inline void ct_peer_key(const struct kr_ct *c, const struct kr_ct_key *k,
+					struct kr_ct_key *ret)
+{
+	__builtin_memset(ret, 0, sizeof(*ret));
+	ret->src = c->dst;
+	ret->dst = c->src;
+	ret->sport = c->dport;
+	ret->dport = c->sport;
+	ret->proto = k->proto;
+	ret->family = k->family;
+}
+
+/* peer is the other direction of the flow whose entry c is at key k (not a later flow's). */
+static __always_inline int ct_pair(const struct kr_ct *peer, const struct kr_ct *c,
+				   const struct kr_ct_key *k)
+{
+	return peer->reply != c->reply && same_addr(&peer->dst, &k->src) &&
+	       peer->dport == k->sport && same_addr(&peer->src, &k->dst) && peer->sport == k->dport;
+}
+
+/* Both directions of the flow of entry c (at key k) idle longer than t_ns (0: their state's timeout). */
+static __always_inline int ct_idle(const struct kr_ct *c, const struct kr_ct_key *k, __u64 now,
+				   __u64 t_ns)
+{
+	const struct kr_ct *peer;
+	struct kr_ct_key pk;
+
+	if (!ct_expired(c, k->proto, now, t_ns))
+		return 0;
+	ct_peer_key(c, k, &pk);
+	peer = bpf_map_lookup_elem(&kr_ct, &pk);
+	return !(peer && ct_pair(peer, c, k) && !ct_expired(peer, k->proto, now, t_ns));
+}
+
+/* The flow of entry c (at key k) is alive: one of its directions was seen within its timeout. */
+static __always_inline int ct_live(const struct kr_ct *c, const struct kr_ct_key *k, __u64 now)
+{
+	return !ct_idle(c, k, now, 0);
+}
+
+/*
+ * A packet of the flow whose entry c is at the packet's key: the entry's
+ * last use, and the flow's state (an answer, each side's FIN and which came
+ * first, a RST; a client's SYN on a closed flow's tuple starts it afresh),
+ * written into the other direction's entry too when it changes (a few times
+ * a flow: the fast path stays one lookup).
+ */
+static __always_inline void ct_track(struct kr_ct *c, const struct pkt *p, __u64 now)
+{
+	const __u8 f = p->tcp_flags;
+	struct kr_ct *peer;
+	struct kr_ct_key pk;
+	__u8 st = c->state;
+
+	c->last_ns = now;
+	if ((f & (TCP_SYN | TCP_ACK)) == TCP_SYN && !c->reply && (st & (KR_CT_FIN_BOTH | KR_CT_RST)))
+		st = 0;
+	if (c->reply)
+		st |= KR_CT_REPLIED;
+	if (f & TCP_RST)
+		st |= KR_CT_RST;
+	if ((f & TCP_FIN) && c->reply)
+		st |= KR_CT_FIN_ENDPOINT | (st & KR_CT_FIN_CLIENT ? 0 : KR_CT_ENDPOINT_FIRST);
+	else if (f & TCP_FIN)
+		st |= KR_CT_FIN_CLIENT;
+	if (st == c->state)
+		return;
+	c->state = st;
+	ct_peer_key(c, &p->k, &pk);
+	peer = bpf_map_lookup_elem(&kr_ct, &pk);
+	if (peer && ct_pair(peer, c, &p->k))
+		peer->state = st;
+}
+
 static __always_inline __u16 csum_fold(__s64 sum)
 {
 	__u32 s = (__u32)sum;
@@ -383,20 +540,73 @@ static __always_inline int reject(struct __sk_buff *skb, const struct pkt *p)
 }
 
 /*
+ * The port at rk (its reply entry) for the new flow's rev: the forward entry
+ * of the flow that held it, if still that flow's, goes with it (the new
+ * flow's own is written after).  0, or -1.
+ */
+static __always_inline int take_port(struct kr_ct_key *rk, const struct kr_ct *rev)
+{
+	const struct kr_ct *old, *stale;
+	struct kr_ct_key sk;
+
+	old = bpf_map_lookup_elem(&kr_ct, rk);
+	if (old) {
+		ct_peer_key(old, rk, &sk);
+		stale = bpf_map_lookup_elem(&kr_ct, &sk);
+		if (stale && ct_pair(stale, old, rk))
+			bpf_map_delete_elem(&kr_ct, &sk);
+	}
+	return bpf_map_update_elem(&kr_ct, rk, rev, BPF_ANY) ? -1 : 0;
+}
+
+/*
+ * The SNAT port of a new flow (fwd, its reply entry rev at rk: rk->dport set
+ * here): the first of SNAT_TRIES ports from one the flow's hash picks whose
+ * reply key is free, or held by a flow idle past its timeout (its entries
+ * replaced), or by this very flow (seen again after its forward entry was
+ * lost or expired); none: the first tried whose flow the endpoint closed
+ * first and that has been idle CT_TCP_TIME_WAIT_REUSE_NS.  0, or -1: every
+ * port tried is held by a live flow.
+ */
+static __always_inline int snat_port(const struct pkt *p, const struct kr_ct *fwd,
+				     struct kr_ct_key *rk, const struct kr_ct *rev, __u64 now)
+{
+	__u32 span = (__u32)snat_port_max - snat_port_min + 1;
+	__u32 start = (__u32)(mix64(hash_tuple(&p->k) ^ 0x5a5a5a5a5a5a5a5aULL) % span);
+	const __u8 time_wait = KR_CT_FIN_BOTH | KR_CT_ENDPOINT_FIRST;
+	const struct kr_ct *old;
+	__u16 fallback = 0;
+	int i;
+
+	for (i = 0; i < SNAT_TRIES; i++) {
+		rk->dport = bpf_htons((__u16)(snat_port_min + (start + i) % span));
+		if (!bpf_map_update_elem(&kr_ct, rk, rev, BPF_NOEXIST))
+			return 0;
+		old = bpf_map_lookup_elem(&kr_ct, rk);
+		if (!old || ct_pair(old, fwd, &p->k) || !ct_live(old, rk, now))
+			return take_port(rk, rev);
+		if (!fallback && (old->state & time_wait) == time_wait &&
+		    ct_idle(old, rk, now, CT_TCP_TIME_WAIT_REUSE_NS))
+			fallback = rk->dport;
+	}
+	if (!fallback)
+		return -1;
+	rk->dport = fallback;
+	return take_port(rk, rev);
+}
+
+/*
  * A new flow to svc: picks the endpoint, the source (SNAT) and its port,
  * and records both directions.  TC_ACT_* to return, or -1 on success with
  * the forward translation in *fwd.
  */
 static __always_inline int new_flow(struct __sk_buff *skb, const struct pkt *p,
-				    const struct kr_svc *svc, struct kr_ct *fwd)
+				    const struct kr_svc *svc, struct kr_ct *fwd, __u64 now)
 {
 	struct kr_ct_key rk = {};
 	struct kr_ct rev = {};
 	const struct kr_backend *be;
-	__u64 now = bpf_ktime_get_ns();
 	__u32 slot = 0;
-	__u64 h;
-	int i;
 
 	if (svc->flags & KR_SVC_REJECT)
 		return reject(skb, p);
@@ -413,6 +623,7 @@ static __always_inline int new_flow(struct __sk_buff *skb, const struct pkt *p,
 	fwd->id = svc->id;
 	fwd->slot = slot;
 	fwd->last_ns = now;
+	fwd->state = 0;
 	if ((svc->flags & KR_SVC_SNAT) && node_addr_toward(skb, p, &be->addr, &fwd->src) < 0)
 		return TC_ACT_SHOT;
 	rk.src = fwd->dst;
@@ -426,24 +637,14 @@ static __always_inline int new_flow(struct __sk_buff *skb, const struct pkt *p,
 	rev.dport = p->k.sport;
 	rev.reply = 1;
 	rev.last_ns = now;
-	h = hash_tuple(&p->k);
-#pragma unroll
-	for (i = 0; i < SNAT_TRIES; i++) {
-		if (i && !(svc->flags & KR_SVC_SNAT))
-			break; /* the client's own address and port: nothing else to try */
-		if (i)
-			fwd->sport = bpf_htons((__u16)(SNAT_PORT_MIN + (mix64(h + i) % SNAT_PORT_SPAN)));
+	if (!(svc->flags & KR_SVC_SNAT)) {
+		/* the client's own address and port: no other flow's reply looks like this one's */
 		rk.dport = fwd->sport;
-		if (!bpf_map_update_elem(&kr_ct, &rk, &rev, BPF_NOEXIST))
-			break;
-		/* the same flow seen again (its forward entry lost): take its reply entry over */
-		if (!(svc->flags & KR_SVC_SNAT)) {
-			bpf_map_update_elem(&kr_ct, &rk, &rev, BPF_ANY);
-			break;
-		}
+		bpf_map_update_elem(&kr_ct, &rk, &rev, BPF_ANY);
+	} else if (snat_port(p, fwd, &rk, &rev, now) < 0) {
+		return TC_ACT_SHOT; /* every port tried is taken: the client retransmits */
 	}
-	if (i == SNAT_TRIES)
-		return TC_ACT_SHOT; /* every port tried is taken */
+	fwd->sport = rk.dport;
 	bpf_map_update_elem(&kr_ct, &p->k, fwd, BPF_ANY);
 	return -1;
 }
@@ -455,13 +656,16 @@ int kr_tc_ingress(struct __sk_buff *skb)
 	const struct kr_svc *svc;
 	struct kr_ct *ct, fwd;
 	struct pkt p = {};
+	__u64 now;
 	int r;
 
 	if (parse(skb, &p) < 0)
 		return TC_ACT_OK;
+	now = bpf_ktime_get_ns();
 	ct = bpf_map_lookup_elem(&kr_ct, &p.k);
 	if (ct && ct->reply) {
-		ct->last_ns = bpf_ktime_get_ns();
+		/* a reply entry is its port's latest flow's: a new flow on the port replaces it */
+		ct_track(ct, &p, now);
 		fwd = *ct;
 		return rewrite(skb, &p, &fwd);
 	}
@@ -483,14 +687,15 @@ int kr_tc_ingress(struct __sk_buff *skb)
 	}
 	/*
 	 * A SYN on a known flow too: it is most often the client's retransmission,
-	 * which must keep the SNAT port the first one got.
+	 * which must keep the SNAT port the first one got.  A flow idle past its
+	 * timeout is a new one (its SNAT port may be another flow's by now).
 	 */
-	if (ct && still_valid(ct, svc)) {
-		ct->last_ns = bpf_ktime_get_ns();
+	if (ct && still_valid(ct, svc) && ct_live(ct, &p.k, now)) {
+		ct_track(ct, &p, now);
 		fwd = *ct;
 		return rewrite(skb, &p, &fwd);
 	}
-	r = new_flow(skb, &p, svc, &fwd);
+	r = new_flow(skb, &p, svc, &fwd, now);
 	if (r >= 0)
 		return r;
 	return rewrite(skb, &p, &fwd);
