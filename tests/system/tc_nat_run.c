@@ -52,7 +52,7 @@ static void check(bool ok, const char *fmt, ...)
 /* ---- frames ---- */
 
 struct frame {
-	uint8_t b[256];
+	uint8_t b[2048];
 	uint32_t len;
 };
 
@@ -104,10 +104,23 @@ static uint16_t ip_verify(const struct frame *f)
 	return fold(sum16(f->b + 14, 20, 0));
 }
 
-static void build(struct frame *f, const struct flow *fl)
+/* The ICMPv6 checksum over the pseudo header and the message: 0 when the one in the frame is right. */
+static uint16_t icmp6_verify(const struct frame *f)
+{
+	const uint8_t *ip = f->b + 14;
+	uint32_t n = (uint32_t)(ip[4] << 8 | ip[5]), s;
+
+	s = sum16(ip + 8, 32, 0);
+	s += n + 58;
+	return fold(sum16(ip + 40, n, s));
+}
+
+/* The frame of fl; a UDP datagram carries udp_data bytes ("ping", then a pattern; 0: just "ping"). */
+static void build_sized(struct frame *f, const struct flow *fl, size_t udp_data)
 {
 	uint8_t *ip = f->b + 14, *l4;
-	size_t hl = l3len(fl->family), l4n = fl->proto == IPPROTO_TCP ? 20 : 8 + 4;
+	size_t hl = l3len(fl->family),
+	       l4n = fl->proto == IPPROTO_TCP ? 20 : 8 + (udp_data ? udp_data : 4);
 	uint16_t c;
 
 	memset(f, 0, sizeof(*f));
@@ -148,6 +161,8 @@ static void build(struct frame *f, const struct flow *fl)
 		l4[4] = (uint8_t)(l4n >> 8);
 		l4[5] = (uint8_t)l4n;
 		memcpy(l4 + 8, "ping", 4);
+		for (size_t i = 4; i < l4n - 8; i++)
+			l4[8 + i] = (uint8_t)(i * 7);
 	}
 	f->len = (uint32_t)(14 + hl + l4n);
 	if (!(fl->proto == IPPROTO_UDP && fl->udp_no_csum)) {
@@ -158,6 +173,8 @@ static void build(struct frame *f, const struct flow *fl)
 		l4[off + 1] = (uint8_t)c;
 	}
 }
+
+static void build(struct frame *f, const struct flow *fl) { build_sized(f, fl, 0); }
 
 /* Runs the program over in; its verdict, and the frame it leaves in out. */
 static int run(const struct frame *in, struct frame *out)
@@ -287,11 +304,43 @@ static void expect_verdict(const char *what, const struct flow *in, int want)
 	check(v == want, "%s: verdict %d (want %d)", what, v, want);
 }
 
+/*
+ * A packet to an IPv6 service without endpoints: it must come back as an
+ * ICMPv6 port unreachable from the service address to the sender, out of
+ * the interface it came in on, quoting the packet up to 1232 bytes.
+ */
+static void expect_reject6(const char *what, const struct flow *in, size_t udp_data)
+{
+	struct frame f, out;
+	const uint8_t *ip = out.b + 14, *icmp = ip + 40;
+	uint32_t want_quote, plen;
+	char src[INET6_ADDRSTRLEN], dst[INET6_ADDRSTRLEN];
+	int v;
+
+	build_sized(&f, in, udp_data);
+	want_quote = f.len - 14 > 1232 ? 1232 : f.len - 14;
+	v = run(&f, &out);
+	plen = (uint32_t)(ip[4] << 8 | ip[5]);
+	inet_ntop(AF_INET6, ip + 8, src, sizeof(src));
+	inet_ntop(AF_INET6, ip + 24, dst, sizeof(dst));
+	check(v == TC_ACT_REDIRECT && out.b[12] == 0x86 && out.b[13] == 0xdd && ip[0] >> 4 == 6 &&
+	      ip[6] == 58 && ip[7] == 64 && plen == 8 + want_quote && out.len == 14 + 40 + plen &&
+	      icmp[0] == 1 && icmp[1] == 4 && !memcmp(icmp + 4, "\0\0\0\0", 4) &&
+	      !memcmp(ip + 8, f.b + 14 + 24, 16) && !memcmp(ip + 24, f.b + 14 + 8, 16) &&
+	      icmp6_verify(&out) == 0 && !memcmp(icmp + 8, f.b + 14, want_quote) &&
+	      !memcmp(out.b, f.b + 6, 6) && !memcmp(out.b + 6, f.b, 6),
+	      "%s: an ICMPv6 port unreachable back to the client (verdict %d, %u bytes, payload %u"
+	      " (want %u), hop limit %u, type %u code %u, %s -> %s, checksum %s, %s quoted, MACs swapped)",
+	      what, v, out.len, plen, 8 + want_quote, ip[7], icmp[0], icmp[1], src, dst,
+	      icmp6_verify(&out) ? "BAD" : "ok",
+	      memcmp(icmp + 8, f.b + 14, want_quote) ? "NOT" : "the packet");
+}
+
 int main(int argc, char **argv)
 {
 	struct bpf_object *obj;
 	struct bpf_program *prog;
-	struct kr_svc_key np, np_udp, lb_local, lbsr, drop, empty, np6;
+	struct kr_svc_key np, np_udp, lb_local, lbsr, drop, empty, np6, empty6, empty6_udp;
 	uint16_t sport2 = 0;
 
 	if (argc != 3) {
@@ -340,6 +389,11 @@ int main(int argc, char **argv)
 	np6 = svc_key(AF_INET6, "fd00:50::12", 30080, IPPROTO_TCP);
 	add_svc(&np6, 4, 1, KR_SVC_SNAT);
 	add_slot(4, 0, AF_INET6, "fd00:244:2::5", 8080);
+	/* an IPv6 NodePort without endpoints, TCP and UDP */
+	empty6 = svc_key(AF_INET6, "fd00:50::12", 30082, IPPROTO_TCP);
+	add_svc(&empty6, 0, 0, KR_SVC_REJECT);
+	empty6_udp = svc_key(AF_INET6, "fd00:50::12", 30082, IPPROTO_UDP);
+	add_svc(&empty6_udp, 0, 0, KR_SVC_REJECT);
 
 	/* 1. ETP Cluster: DNAT to the endpoint, SNAT to the node (the client's port kept) */
 	expect("NodePort, ETP Cluster: DNAT and SNAT to the node's address",
@@ -430,6 +484,16 @@ int main(int argc, char **argv)
 	expect("IPv6 reply: translated back",
 	       &(struct flow){ AF_INET6, IPPROTO_TCP, "fd00:244:2::5", "fd00:50::12", 8080, 40006, 0x12, false },
 	       "fd00:50::12", 30080, "fd00:50::100", 40006, NULL);
+	/* 8b. IPv6 reject: an ICMPv6 port unreachable quoting what fits in 1280 bytes */
+	expect_reject6("IPv6 TCP SYN to a service without endpoints",
+		       &(struct flow){ AF_INET6, IPPROTO_TCP, "fd00:50::100", "fd00:50::12", 40007, 30082, 0x02, false }, 0);
+	expect_reject6("IPv6 UDP to a service without endpoints",
+		       &(struct flow){ AF_INET6, IPPROTO_UDP, "fd00:50::100", "fd00:50::12", 40008, 30082, 0, false }, 0);
+	expect_reject6("IPv6 UDP datagram of 1400 bytes: quoted up to the 1280-byte minimum MTU",
+		       &(struct flow){ AF_INET6, IPPROTO_UDP, "fd00:50::100", "fd00:50::12", 40009, 30082, 0, false }, 1400);
+	expect_verdict("IPv6 from a multicast source to a service without endpoints: dropped, no error",
+		       &(struct flow){ AF_INET6, IPPROTO_UDP, "ff02::1", "fd00:50::12", 40010, 30082, 0, false },
+		       TC_ACT_SHOT);
 	/* 9. the endpoint goes: the flow's next packet moves to the slot's new endpoint */
 	add_slot(1, 0, AF_INET, "10.244.2.6", 8080);
 	expect("the endpoint replaced: the flow's next packet goes to the new one",

@@ -5,7 +5,8 @@
 # tc_nat_run.c): DNAT and SNAT for ETP Cluster, DNAT only for ETP Local,
 # replies translated back, a second client's SNAT port, UDP with and without
 # a checksum, IPv6, loadBalancerSourceRanges, drop, reject (an ICMP port
-# unreachable), a packet to no service untouched, a flow moving off a
+# unreachable; for IPv6 an ICMPv6 one, quoting up to the 1280-byte minimum
+# MTU), a packet to no service untouched, a flow moving off a
 # replaced endpoint; every checksum recomputed.  The program's FIB lookups
 # (the SNAT address, the way out) use the routes of a namespace of the
 # test's own: the node 192.168.50.12 / fd00:50::12 on eth0, a node's pods
