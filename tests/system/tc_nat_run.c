@@ -336,6 +336,104 @@ static void expect_reject6(const char *what, const struct flow *in, size_t udp_d
 	      memcmp(icmp + 8, f.b + 14, want_quote) ? "NOT" : "the packet");
 }
 
+/* ---- ICMP errors about a translated flow ---- */
+
+/*
+ * An ICMP(v6) error from src to dst (type, code and the word after the
+ * checksum: an MTU, or 0) quoting the whole IP packet of q.
+ */
+static void build_icmp_error(struct frame *f, int family, const char *src, const char *dst,
+			     uint8_t type, uint8_t code, uint32_t word, const struct frame *q)
+{
+	uint8_t *ip = f->b + 14, *icmp = ip + l3len(family);
+	uint32_t qlen = q->len - 14, n = 8 + qlen;
+	uint16_t c;
+
+	memset(f, 0, sizeof(*f));
+	memcpy(f->b, "\x02\x00\x00\x00\x00\x01\x02\x00\x00\x00\x00\x03", 12);
+	f->b[12] = family == AF_INET ? 0x08 : 0x86;
+	f->b[13] = family == AF_INET ? 0x00 : 0xdd;
+	icmp[0] = type;
+	icmp[1] = code;
+	icmp[4] = (uint8_t)(word >> 24);
+	icmp[5] = (uint8_t)(word >> 16);
+	icmp[6] = (uint8_t)(word >> 8);
+	icmp[7] = (uint8_t)word;
+	memcpy(icmp + 8, q->b + 14, qlen);
+	if (family == AF_INET) {
+		ip[0] = 0x45;
+		ip[2] = (uint8_t)((20 + n) >> 8);
+		ip[3] = (uint8_t)(20 + n);
+		ip[8] = 64;
+		ip[9] = IPPROTO_ICMP;
+		inet_pton(AF_INET, src, ip + 12);
+		inet_pton(AF_INET, dst, ip + 16);
+		c = fold(sum16(ip, 20, 0));
+		ip[10] = (uint8_t)(c >> 8);
+		ip[11] = (uint8_t)c;
+		c = fold(sum16(icmp, n, 0));
+	} else {
+		ip[0] = 0x60;
+		ip[4] = (uint8_t)(n >> 8);
+		ip[5] = (uint8_t)n;
+		ip[6] = 58;
+		ip[7] = 64;
+		inet_pton(AF_INET6, src, ip + 8);
+		inet_pton(AF_INET6, dst, ip + 24);
+		f->len = 14 + 40 + n;
+		c = icmp6_verify(f); /* over a zero checksum field: the checksum itself */
+	}
+	icmp[2] = (uint8_t)(c >> 8);
+	icmp[3] = (uint8_t)c;
+	f->len = (uint32_t)(14 + l3len(family) + n);
+}
+
+/*
+ * An error about a translated flow: it must come out from osrc to odst,
+ * quoting the packet as its sender sent it (isrc:isport -> idst:idport),
+ * with its type, code, word and length kept and every checksum right: the
+ * error's IP (IPv4) and ICMP(v6) checksums, the quoted packet's IP (IPv4)
+ * and TCP/UDP checksum (the whole packet is quoted, so it can be checked).
+ */
+static void expect_icmp(const char *what, const struct frame *err, int family, const char *osrc,
+			const char *odst, const char *isrc, uint16_t isport, const char *idst,
+			uint16_t idport)
+{
+	struct frame out, quoted;
+	const uint8_t *ip = out.b + 14, *icmp = ip + l3len(family), *in = icmp + 8;
+	size_t hl = l3len(family), n;
+	char os[INET6_ADDRSTRLEN], od[INET6_ADDRSTRLEN];
+	struct seen s;
+	bool icmp_ok, ip_ok, kept;
+	int v;
+
+	v = run(err, &out);
+	n = out.len - 14 - hl;
+	inet_ntop(family, family == AF_INET ? ip + 12 : ip + 8, os, sizeof(os));
+	inet_ntop(family, family == AF_INET ? ip + 16 : ip + 24, od, sizeof(od));
+	icmp_ok = family == AF_INET ? fold(sum16(icmp, n, 0)) == 0 : icmp6_verify(&out) == 0;
+	ip_ok = family != AF_INET || ip_verify(&out) == 0;
+	kept = out.len == err->len && !memcmp(icmp, err->b + 14 + hl, 2) &&
+	       !memcmp(icmp + 4, err->b + 14 + hl + 4, 4);
+	/* the quoted packet as a frame of its own, for read_frame's checks */
+	memset(&quoted, 0, sizeof(quoted));
+	memcpy(quoted.b, err->b, 14);
+	memcpy(quoted.b + 14, in, n - 8);
+	quoted.len = (uint32_t)(14 + n - 8);
+	read_frame(&quoted, family, &s);
+	check(translated(v) && kept && !strcmp(os, osrc) && !strcmp(od, odst) && ip_ok && icmp_ok &&
+	      !strcmp(s.src, isrc) && s.sport == isport && !strcmp(s.dst, idst) &&
+	      s.dport == idport && s.ip_ok && s.l4_ok,
+	      "%s: verdict %d, %s -> %s (want %s -> %s), type/code/word/length %s, checksums %s/%s,"
+	      " quoting %s:%u -> %s:%u (want %s:%u -> %s:%u), its checksums %s/%s",
+	      what, v, os, od, osrc, odst, kept ? "kept" : "CHANGED", ip_ok ? "ok" : "BAD",
+	      icmp_ok ? "ok" : "BAD", s.src, s.sport, s.dst, s.dport, isrc, isport, idst, idport,
+	      s.ip_ok ? "ok" : "BAD", s.l4_ok ? "ok" : "BAD");
+}
+
+/* The packet of fl as the tc program sent it on, for an error to quote. */
+static void sent(struct frame *q, const struct flow *fl) { build(q, fl); }
+
 int main(int argc, char **argv)
 {
 	struct bpf_object *obj;
@@ -494,6 +592,54 @@ int main(int argc, char **argv)
 	expect_verdict("IPv6 from a multicast source to a service without endpoints: dropped, no error",
 		       &(struct flow){ AF_INET6, IPPROTO_UDP, "ff02::1", "fd00:50::12", 40010, 30082, 0, false },
 		       TC_ACT_SHOT);
+	/* 8c. ICMP errors about translated flows, as conntrack translates RELATED packets */
+	{
+		struct frame q, e, out;
+		int v;
+
+		/* the endpoint's port unreachable about the UDP NodePort flow of 3. (SNAT) */
+		sent(&q, &(struct flow){ AF_INET, IPPROTO_UDP, "192.168.50.12", "10.244.2.5", 40100, 8080, 0, false });
+		build_icmp_error(&e, AF_INET, "10.244.2.5", "192.168.50.12", 3, 3, 0, &q);
+		expect_icmp("the endpoint's port unreachable about a UDP NodePort flow: back to the client, from the NodePort",
+			    &e, AF_INET, "192.168.50.12", "192.168.50.100", "192.168.50.100", 40100,
+			    "192.168.50.12", 30080);
+		/* a router's fragmentation needed (MTU 1400) about the ETP Local TCP flow of 4. (no SNAT) */
+		sent(&q, &(struct flow){ AF_INET, IPPROTO_TCP, "192.168.50.100", "10.244.1.5", 40001, 8080, 0x10, false });
+		build_icmp_error(&e, AF_INET, "10.244.1.1", "192.168.50.100", 3, 4, 1400, &q);
+		expect_icmp("a router's fragmentation needed about an ETP Local TCP flow: the quoted SYN put back, from the LB IP",
+			    &e, AF_INET, "198.51.100.9", "192.168.50.100", "192.168.50.100", 40001,
+			    "198.51.100.9", 80);
+		/* the client's port unreachable about a reply of the UDP flow: on to the endpoint */
+		sent(&q, &(struct flow){ AF_INET, IPPROTO_UDP, "192.168.50.12", "192.168.50.100", 30080, 40100, 0, false });
+		build_icmp_error(&e, AF_INET, "192.168.50.100", "192.168.50.12", 3, 3, 0, &q);
+		expect_icmp("the client's port unreachable about a reply: on to the endpoint, from the SNAT address",
+			    &e, AF_INET, "192.168.50.12", "10.244.2.5", "10.244.2.5", 8080,
+			    "192.168.50.12", 40100);
+		/* IPv6: the endpoint's packet too big (MTU 1280) about the flow of 8. */
+		sent(&q, &(struct flow){ AF_INET6, IPPROTO_TCP, "fd00:50::12", "fd00:244:2::5", 40006, 8080, 0x10, false });
+		build_icmp_error(&e, AF_INET6, "fd00:244:2::5", "fd00:50::12", 2, 0, 1280, &q);
+		expect_icmp("IPv6: the endpoint's packet too big about a NodePort flow: back to the client, from the NodePort",
+			    &e, AF_INET6, "fd00:50::12", "fd00:50::100", "fd00:50::100", 40006,
+			    "fd00:50::12", 30080);
+		/* IPv6: the client's destination unreachable about a reply */
+		sent(&q, &(struct flow){ AF_INET6, IPPROTO_TCP, "fd00:50::12", "fd00:50::100", 30080, 40006, 0x12, false });
+		build_icmp_error(&e, AF_INET6, "fd00:50::100", "fd00:50::12", 1, 1, 0, &q);
+		expect_icmp("IPv6: the client's destination unreachable about a reply: on to the endpoint",
+			    &e, AF_INET6, "fd00:50::12", "fd00:244:2::5", "fd00:244:2::5", 8080,
+			    "fd00:50::12", 40006);
+		/* an error about no translated flow passes untouched */
+		sent(&q, &(struct flow){ AF_INET, IPPROTO_UDP, "192.168.50.12", "10.244.2.5", 40999, 8080, 0, false });
+		build_icmp_error(&e, AF_INET, "10.244.2.5", "192.168.50.12", 3, 3, 0, &q);
+		v = run(&e, &out);
+		check(v == TC_ACT_OK && out.len == e.len && !memcmp(out.b, e.b, e.len),
+		      "an ICMP error about no translated flow passes untouched (verdict %d)", v);
+		/* an error addressed to someone other than the quoted packet's sender passes untouched */
+		sent(&q, &(struct flow){ AF_INET, IPPROTO_UDP, "192.168.50.12", "10.244.2.5", 40100, 8080, 0, false });
+		build_icmp_error(&e, AF_INET, "10.244.2.5", "192.168.50.99", 3, 3, 0, &q);
+		v = run(&e, &out);
+		check(v == TC_ACT_OK && out.len == e.len && !memcmp(out.b, e.b, e.len),
+		      "an ICMP error not addressed to the quoted packet's source passes untouched (verdict %d)", v);
+	}
 	/* 9. the endpoint goes: the flow's next packet moves to the slot's new endpoint */
 	add_slot(1, 0, AF_INET, "10.244.2.6", 8080);
 	expect("the endpoint replaced: the flow's next packet goes to the new one",

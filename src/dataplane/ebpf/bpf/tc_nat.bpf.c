@@ -183,15 +183,38 @@ static __always_inline int set_port(struct __sk_buff *skb, const struct pkt *p, 
 }
 
 /*
- * The packet gets the addresses and ports of t, then leaves by the
- * interface the routing table gives for its new destination (the kernel
- * decides when it cannot: a test run, no route).
+ * The packet (already translated to t) leaves by the interface the routing
+ * table gives for its new destination (the kernel decides when it cannot: a
+ * test run, no route).
  */
-static __always_inline int rewrite(struct __sk_buff *skb, const struct pkt *p, const struct kr_ct *t)
+static __always_inline int send_toward(struct __sk_buff *skb, __u8 family, __u8 proto,
+				       const struct kr_ct *t)
 {
 	struct bpf_fib_lookup fib = {};
-	__u32 saddr_off, daddr_off;
 	long r;
+
+	fib.family = family;
+	fib.l4_protocol = proto;
+	fib.sport = t->sport;
+	fib.dport = t->dport;
+	fib.ifindex = skb->ingress_ifindex;
+	if (family == AF_INET) {
+		__builtin_memcpy(&fib.ipv4_src, t->src.b, 4);
+		__builtin_memcpy(&fib.ipv4_dst, t->dst.b, 4);
+	} else {
+		__builtin_memcpy(fib.ipv6_src, t->src.b, 16);
+		__builtin_memcpy(fib.ipv6_dst, t->dst.b, 16);
+	}
+	r = bpf_fib_lookup(skb, &fib, sizeof(fib), BPF_FIB_LOOKUP_SKIP_NEIGH);
+	if (r != BPF_FIB_LKUP_RET_SUCCESS && r != BPF_FIB_LKUP_RET_NO_NEIGH)
+		return TC_ACT_OK;
+	return (int)bpf_redirect_neigh(fib.ifindex, NULL, 0, 0);
+}
+
+/* The packet gets the addresses and ports of t, then is sent toward its new destination. */
+static __always_inline int rewrite(struct __sk_buff *skb, const struct pkt *p, const struct kr_ct *t)
+{
+	__u32 saddr_off, daddr_off;
 
 	if (p->k.family == AF_INET) {
 		saddr_off = p->l3 + offsetof(struct iphdr, saddr);
@@ -205,22 +228,7 @@ static __always_inline int rewrite(struct __sk_buff *skb, const struct pkt *p, c
 	    set_port(skb, p, p->l4, p->k.sport, t->sport) < 0 ||
 	    set_port(skb, p, p->l4 + 2, p->k.dport, t->dport) < 0)
 		return TC_ACT_SHOT;
-	fib.family = p->k.family;
-	fib.l4_protocol = p->k.proto;
-	fib.sport = t->sport;
-	fib.dport = t->dport;
-	fib.ifindex = skb->ingress_ifindex;
-	if (p->k.family == AF_INET) {
-		__builtin_memcpy(&fib.ipv4_src, t->src.b, 4);
-		__builtin_memcpy(&fib.ipv4_dst, t->dst.b, 4);
-	} else {
-		__builtin_memcpy(fib.ipv6_src, t->src.b, 16);
-		__builtin_memcpy(fib.ipv6_dst, t->dst.b, 16);
-	}
-	r = bpf_fib_lookup(skb, &fib, sizeof(fib), BPF_FIB_LOOKUP_SKIP_NEIGH);
-	if (r != BPF_FIB_LKUP_RET_SUCCESS && r != BPF_FIB_LKUP_RET_NO_NEIGH)
-		return TC_ACT_OK;
-	return (int)bpf_redirect_neigh(fib.ifindex, NULL, 0, 0);
+	return send_toward(skb, p->k.family, p->k.proto, t);
 }
 
 /* The node's source address toward dst (the kernel's choice, as a masquerade's); -1: none. */
@@ -575,6 +583,8 @@ static __always_inline int new_flow(struct __sk_buff *skb, const struct pkt *p,
 	return -1;
 }
 
+#include "tc_icmp_related.h"
+
 SEC("tc")
 int kr_tc_ingress(struct __sk_buff *skb)
 {
@@ -585,7 +595,7 @@ int kr_tc_ingress(struct __sk_buff *skb)
 	int r;
 
 	if (parse(skb, &p) < 0)
-		return TC_ACT_OK;
+		return icmp_related(skb);
 	ct = bpf_map_lookup_elem(&kr_ct, &p.k);
 	if (ct && ct->reply) {
 		ct->last_ns = bpf_ktime_get_ns();
