@@ -3,9 +3,10 @@
 #
 # IPv6 through a kroute data plane (iptables: ip6tables-restore; userspace:
 # the proxy on IPv6 sockets; ebpf: the socket programs, in a cgroup of the
-# node's, and the tc program for the external client), with real packets: one node namespace routing
-# for three pod namespaces (veths; two serve, one is only a client) and an
-# external client (a veth), kroute running in the node namespace.  The
+# node's, and the tc program for the external client), with real packets:
+# one node namespace routing for three pod namespaces (veths; two serve,
+# one is only a client) and an external client (a veth), kroute running in
+# the node namespace.  The
 # scenarios are the table dataplane/ipv6.table, run by the same engine and
 # mode files as test_dataplane.sh (dataplane/README.md); this script is its
 # front end: the network, the EndpointSlices, and the checks that are not
