@@ -431,8 +431,52 @@ static void expect_icmp(const char *what, const struct frame *err, int family, c
 	      s.ip_ok ? "ok" : "BAD", s.l4_ok ? "ok" : "BAD");
 }
 
-/* The packet of fl as the tc program sent it on, for an error to quote. */
-static void sent(struct frame *q, const struct flow *fl) { build(q, fl); }
+/*
+ * An ICMP error (from -> to: type, code, word) quoting a packet as the tc
+ * program sent it on (the flows of main's steps 3, 4 and 8), and what must
+ * come out: the error from osrc to odst quoting isrc:isport -> idst:idport;
+ * osrc NULL: the error passes untouched.
+ */
+struct icmp_case {
+	const char *what;
+	struct flow quoted;
+	const char *from, *to;
+	uint8_t type, code;
+	uint32_t word;
+	const char *osrc, *odst, *isrc;
+	uint16_t isport;
+	const char *idst;
+	uint16_t idport;
+};
+
+static const struct icmp_case icmp_cases[] = {
+	{ "the endpoint's port unreachable about a UDP NodePort flow (SNAT): back to the client, from the NodePort",
+	  { AF_INET, IPPROTO_UDP, "192.168.50.12", "10.244.2.5", 40100, 8080, 0, false },
+	  "10.244.2.5", "192.168.50.12", 3, 3, 0,
+	  "192.168.50.12", "192.168.50.100", "192.168.50.100", 40100, "192.168.50.12", 30080 },
+	{ "a router's fragmentation needed (MTU 1400) about an ETP Local TCP flow: the quoted segment put back, from the LB IP",
+	  { AF_INET, IPPROTO_TCP, "192.168.50.100", "10.244.1.5", 40001, 8080, 0x10, false },
+	  "10.244.1.1", "192.168.50.100", 3, 4, 1400,
+	  "198.51.100.9", "192.168.50.100", "192.168.50.100", 40001, "198.51.100.9", 80 },
+	{ "the client's port unreachable about a reply: on to the endpoint, from the SNAT address",
+	  { AF_INET, IPPROTO_UDP, "192.168.50.12", "192.168.50.100", 30080, 40100, 0, false },
+	  "192.168.50.100", "192.168.50.12", 3, 3, 0,
+	  "192.168.50.12", "10.244.2.5", "10.244.2.5", 8080, "192.168.50.12", 40100 },
+	{ "IPv6: the endpoint's packet too big (MTU 1280) about a NodePort flow: back to the client, from the NodePort",
+	  { AF_INET6, IPPROTO_TCP, "fd00:50::12", "fd00:244:2::5", 40006, 8080, 0x10, false },
+	  "fd00:244:2::5", "fd00:50::12", 2, 0, 1280,
+	  "fd00:50::12", "fd00:50::100", "fd00:50::100", 40006, "fd00:50::12", 30080 },
+	{ "IPv6: the client's destination unreachable about a reply: on to the endpoint",
+	  { AF_INET6, IPPROTO_TCP, "fd00:50::12", "fd00:50::100", 30080, 40006, 0x12, false },
+	  "fd00:50::100", "fd00:50::12", 1, 1, 0,
+	  "fd00:50::12", "fd00:244:2::5", "fd00:244:2::5", 8080, "fd00:50::12", 40006 },
+	{ "an ICMP error about no translated flow",
+	  { AF_INET, IPPROTO_UDP, "192.168.50.12", "10.244.2.5", 40999, 8080, 0, false },
+	  "10.244.2.5", "192.168.50.12", 3, 3, 0, NULL, NULL, NULL, 0, NULL, 0 },
+	{ "an ICMP error not addressed to the quoted packet's source",
+	  { AF_INET, IPPROTO_UDP, "192.168.50.12", "10.244.2.5", 40100, 8080, 0, false },
+	  "10.244.2.5", "192.168.50.99", 3, 3, 0, NULL, NULL, NULL, 0, NULL, 0 },
+};
 
 int main(int argc, char **argv)
 {
@@ -593,52 +637,21 @@ int main(int argc, char **argv)
 		       &(struct flow){ AF_INET6, IPPROTO_UDP, "ff02::1", "fd00:50::12", 40010, 30082, 0, false },
 		       TC_ACT_SHOT);
 	/* 8c. ICMP errors about translated flows, as conntrack translates RELATED packets */
-	{
+	for (size_t i = 0; i < sizeof(icmp_cases) / sizeof(icmp_cases[0]); i++) {
+		const struct icmp_case *c = &icmp_cases[i];
 		struct frame q, e, out;
 		int v;
 
-		/* the endpoint's port unreachable about the UDP NodePort flow of 3. (SNAT) */
-		sent(&q, &(struct flow){ AF_INET, IPPROTO_UDP, "192.168.50.12", "10.244.2.5", 40100, 8080, 0, false });
-		build_icmp_error(&e, AF_INET, "10.244.2.5", "192.168.50.12", 3, 3, 0, &q);
-		expect_icmp("the endpoint's port unreachable about a UDP NodePort flow: back to the client, from the NodePort",
-			    &e, AF_INET, "192.168.50.12", "192.168.50.100", "192.168.50.100", 40100,
-			    "192.168.50.12", 30080);
-		/* a router's fragmentation needed (MTU 1400) about the ETP Local TCP flow of 4. (no SNAT) */
-		sent(&q, &(struct flow){ AF_INET, IPPROTO_TCP, "192.168.50.100", "10.244.1.5", 40001, 8080, 0x10, false });
-		build_icmp_error(&e, AF_INET, "10.244.1.1", "192.168.50.100", 3, 4, 1400, &q);
-		expect_icmp("a router's fragmentation needed about an ETP Local TCP flow: the quoted SYN put back, from the LB IP",
-			    &e, AF_INET, "198.51.100.9", "192.168.50.100", "192.168.50.100", 40001,
-			    "198.51.100.9", 80);
-		/* the client's port unreachable about a reply of the UDP flow: on to the endpoint */
-		sent(&q, &(struct flow){ AF_INET, IPPROTO_UDP, "192.168.50.12", "192.168.50.100", 30080, 40100, 0, false });
-		build_icmp_error(&e, AF_INET, "192.168.50.100", "192.168.50.12", 3, 3, 0, &q);
-		expect_icmp("the client's port unreachable about a reply: on to the endpoint, from the SNAT address",
-			    &e, AF_INET, "192.168.50.12", "10.244.2.5", "10.244.2.5", 8080,
-			    "192.168.50.12", 40100);
-		/* IPv6: the endpoint's packet too big (MTU 1280) about the flow of 8. */
-		sent(&q, &(struct flow){ AF_INET6, IPPROTO_TCP, "fd00:50::12", "fd00:244:2::5", 40006, 8080, 0x10, false });
-		build_icmp_error(&e, AF_INET6, "fd00:244:2::5", "fd00:50::12", 2, 0, 1280, &q);
-		expect_icmp("IPv6: the endpoint's packet too big about a NodePort flow: back to the client, from the NodePort",
-			    &e, AF_INET6, "fd00:50::12", "fd00:50::100", "fd00:50::100", 40006,
-			    "fd00:50::12", 30080);
-		/* IPv6: the client's destination unreachable about a reply */
-		sent(&q, &(struct flow){ AF_INET6, IPPROTO_TCP, "fd00:50::12", "fd00:50::100", 30080, 40006, 0x12, false });
-		build_icmp_error(&e, AF_INET6, "fd00:50::100", "fd00:50::12", 1, 1, 0, &q);
-		expect_icmp("IPv6: the client's destination unreachable about a reply: on to the endpoint",
-			    &e, AF_INET6, "fd00:50::12", "fd00:244:2::5", "fd00:244:2::5", 8080,
-			    "fd00:50::12", 40006);
-		/* an error about no translated flow passes untouched */
-		sent(&q, &(struct flow){ AF_INET, IPPROTO_UDP, "192.168.50.12", "10.244.2.5", 40999, 8080, 0, false });
-		build_icmp_error(&e, AF_INET, "10.244.2.5", "192.168.50.12", 3, 3, 0, &q);
+		build(&q, &c->quoted);
+		build_icmp_error(&e, c->quoted.family, c->from, c->to, c->type, c->code, c->word, &q);
+		if (c->osrc) {
+			expect_icmp(c->what, &e, c->quoted.family, c->osrc, c->odst, c->isrc, c->isport,
+				    c->idst, c->idport);
+			continue;
+		}
 		v = run(&e, &out);
 		check(v == TC_ACT_OK && out.len == e.len && !memcmp(out.b, e.b, e.len),
-		      "an ICMP error about no translated flow passes untouched (verdict %d)", v);
-		/* an error addressed to someone other than the quoted packet's sender passes untouched */
-		sent(&q, &(struct flow){ AF_INET, IPPROTO_UDP, "192.168.50.12", "10.244.2.5", 40100, 8080, 0, false });
-		build_icmp_error(&e, AF_INET, "10.244.2.5", "192.168.50.99", 3, 3, 0, &q);
-		v = run(&e, &out);
-		check(v == TC_ACT_OK && out.len == e.len && !memcmp(out.b, e.b, e.len),
-		      "an ICMP error not addressed to the quoted packet's source passes untouched (verdict %d)", v);
+		      "%s: passes untouched (verdict %d)", c->what, v);
 	}
 	/* 9. the endpoint goes: the flow's next packet moves to the slot's new endpoint */
 	add_slot(1, 0, AF_INET, "10.244.2.6", 8080);

@@ -26,8 +26,6 @@
 #ifndef KROUTE_EBPF_TC_ICMP_RELATED_H
 #define KROUTE_EBPF_TC_ICMP_RELATED_H
 
-#define IPPROTO_ICMPV6_ 58
-
 /* The quoted TCP/UDP header's first 20 bytes (UDP uses 8). */
 struct quoted_l4 {
 	__be16 sport, dport;
@@ -189,7 +187,7 @@ static __always_inline int related6(struct __sk_buff *skb, struct related_scratc
 	}
 	if (bpf_skb_load_bytes(skb, ETH_HLEN, o, len) < 0)
 		return TC_ACT_OK;
-	if (o->outer.nexthdr != IPPROTO_ICMPV6_ || o->icmp.type < 1 || o->icmp.type > 4 ||
+	if (o->outer.nexthdr != IPPROTO_ICMPV6 || o->icmp.type < 1 || o->icmp.type > 4 ||
 	    o->inner.version != 6 ||
 	    (o->inner.nexthdr != IPPROTO_TCP && o->inner.nexthdr != IPPROTO_UDP) ||
 	    !same_in6(&o->outer.daddr, &o->inner.saddr))
@@ -216,7 +214,7 @@ static __always_inline int related6(struct __sk_buff *skb, struct related_scratc
 	n->icmp.check = csum_adjust(o->icmp.check, d);
 	if (bpf_skb_store_bytes(skb, ETH_HLEN, n, len, 0) < 0)
 		return TC_ACT_SHOT;
-	return send_toward(skb, AF_INET6, IPPROTO_ICMPV6_, t);
+	return send_toward(skb, AF_INET6, IPPROTO_ICMPV6, t);
 }
 
 /* A packet parse() did not take: an ICMP error about a translated flow is translated, else it passes. */

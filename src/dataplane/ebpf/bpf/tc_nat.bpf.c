@@ -495,7 +495,7 @@ static __always_inline int reject6(struct __sk_buff *skb)
 	if (skb->len != ETH_HLEN + qlen && bpf_skb_change_tail(skb, ETH_HLEN + qlen, 0) < 0)
 		return TC_ACT_SHOT;
 	ip.version = 6;
-	ip.nexthdr = 58; /* IPPROTO_ICMPV6 */
+	ip.nexthdr = IPPROTO_ICMPV6;
 	ip.hop_limit = 64;
 	ip.payload_len = bpf_htons(sizeof(icmp) + qlen);
 	ip.saddr = orig.daddr;
@@ -503,7 +503,7 @@ static __always_inline int reject6(struct __sk_buff *skb)
 	ph.src = ip.saddr;
 	ph.dst = ip.daddr;
 	ph.len = bpf_htonl(sizeof(icmp) + qlen);
-	ph.next = 58;
+	ph.next = IPPROTO_ICMPV6;
 	sum = bpf_csum_diff(NULL, 0, (__be32 *)&ph, sizeof(ph), 0);
 	if (sum < 0)
 		return TC_ACT_SHOT;
