@@ -28,6 +28,7 @@
  * A service without endpoints (KR_SVC_REJECT) is refused with an ICMP port
  * unreachable (ICMPv6 for IPv6); one flagged drop (ETP Local
  * without a local endpoint) drops the packet: the client times out.
+ * ICMP errors about a translated flow are translated too (tc_icmp_related.h).
  */
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
