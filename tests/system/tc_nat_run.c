@@ -61,7 +61,7 @@ static void check(bool ok, const char *fmt, ...)
 /* ---- frames ---- */
 
 struct frame {
-	uint8_t b[256];
+	uint8_t b[2048];
 	uint32_t len;
 };
 
@@ -113,10 +113,23 @@ static uint16_t ip_verify(const struct frame *f)
 	return fold(sum16(f->b + 14, 20, 0));
 }
 
-static void build(struct frame *f, const struct flow *fl)
+/* The ICMPv6 checksum over the pseudo header and the message: 0 when the one in the frame is right. */
+static uint16_t icmp6_verify(const struct frame *f)
+{
+	const uint8_t *ip = f->b + 14;
+	uint32_t n = (uint32_t)(ip[4] << 8 | ip[5]), s;
+
+	s = sum16(ip + 8, 32, 0);
+	s += n + 58;
+	return fold(sum16(ip + 40, n, s));
+}
+
+/* The frame of fl; a UDP datagram carries udp_data bytes ("ping", then a pattern; 0: just "ping"). */
+static void build_sized(struct frame *f, const struct flow *fl, size_t udp_data)
 {
 	uint8_t *ip = f->b + 14, *l4;
-	size_t hl = l3len(fl->family), l4n = fl->proto == IPPROTO_TCP ? 20 : 8 + 4;
+	size_t hl = l3len(fl->family),
+	       l4n = fl->proto == IPPROTO_TCP ? 20 : 8 + (udp_data ? udp_data : 4);
 	uint16_t c;
 
 	memset(f, 0, sizeof(*f));
@@ -157,6 +170,8 @@ static void build(struct frame *f, const struct flow *fl)
 		l4[4] = (uint8_t)(l4n >> 8);
 		l4[5] = (uint8_t)l4n;
 		memcpy(l4 + 8, "ping", 4);
+		for (size_t i = 4; i < l4n - 8; i++)
+			l4[8 + i] = (uint8_t)(i * 7);
 	}
 	f->len = (uint32_t)(14 + hl + l4n);
 	if (!(fl->proto == IPPROTO_UDP && fl->udp_no_csum)) {
@@ -167,6 +182,8 @@ static void build(struct frame *f, const struct flow *fl)
 		l4[off + 1] = (uint8_t)c;
 	}
 }
+
+static void build(struct frame *f, const struct flow *fl) { build_sized(f, fl, 0); }
 
 /* Runs the program over in; its verdict, and the frame it leaves in out. */
 static int run(const struct frame *in, struct frame *out)
@@ -489,11 +506,194 @@ static void snat_ports_full(void)
 	       port[2], "10.244.2.7", 9090, NULL);
 }
 
+/*
+ * A packet to an IPv6 service without endpoints: it must come back as an
+ * ICMPv6 port unreachable from the service address to the sender, out of
+ * the interface it came in on, quoting the packet up to 1232 bytes.
+ */
+static void expect_reject6(const char *what, const struct flow *in, size_t udp_data)
+{
+	struct frame f, out;
+	const uint8_t *ip = out.b + 14, *icmp = ip + 40;
+	uint32_t want_quote, plen;
+	char src[INET6_ADDRSTRLEN], dst[INET6_ADDRSTRLEN];
+	int v;
+
+	build_sized(&f, in, udp_data);
+	want_quote = f.len - 14 > 1232 ? 1232 : f.len - 14;
+	v = run(&f, &out);
+	plen = (uint32_t)(ip[4] << 8 | ip[5]);
+	inet_ntop(AF_INET6, ip + 8, src, sizeof(src));
+	inet_ntop(AF_INET6, ip + 24, dst, sizeof(dst));
+	check(v == TC_ACT_REDIRECT && out.b[12] == 0x86 && out.b[13] == 0xdd && ip[0] >> 4 == 6 &&
+	      ip[6] == 58 && ip[7] == 64 && plen == 8 + want_quote && out.len == 14 + 40 + plen &&
+	      icmp[0] == 1 && icmp[1] == 4 && !memcmp(icmp + 4, "\0\0\0\0", 4) &&
+	      !memcmp(ip + 8, f.b + 14 + 24, 16) && !memcmp(ip + 24, f.b + 14 + 8, 16) &&
+	      icmp6_verify(&out) == 0 && !memcmp(icmp + 8, f.b + 14, want_quote) &&
+	      !memcmp(out.b, f.b + 6, 6) && !memcmp(out.b + 6, f.b, 6),
+	      "%s: an ICMPv6 port unreachable back to the client (verdict %d, %u bytes, payload %u"
+	      " (want %u), hop limit %u, type %u code %u, %s -> %s, checksum %s, %s quoted, MACs swapped)",
+	      what, v, out.len, plen, 8 + want_quote, ip[7], icmp[0], icmp[1], src, dst,
+	      icmp6_verify(&out) ? "BAD" : "ok",
+	      memcmp(icmp + 8, f.b + 14, want_quote) ? "NOT" : "the packet");
+}
+
+/* ---- ICMP errors about a translated flow ---- */
+
+/*
+ * An ICMP(v6) error from src to dst (type, code and the word after the
+ * checksum: an MTU, or 0) quoting the whole IP packet of q.
+ */
+static void build_icmp_error(struct frame *f, int family, const char *src, const char *dst,
+			     uint8_t type, uint8_t code, uint32_t word, const struct frame *q)
+{
+	uint8_t *ip = f->b + 14, *icmp = ip + l3len(family);
+	uint32_t qlen = q->len - 14, n = 8 + qlen;
+	uint16_t c;
+
+	memset(f, 0, sizeof(*f));
+	memcpy(f->b, "\x02\x00\x00\x00\x00\x01\x02\x00\x00\x00\x00\x03", 12);
+	f->b[12] = family == AF_INET ? 0x08 : 0x86;
+	f->b[13] = family == AF_INET ? 0x00 : 0xdd;
+	icmp[0] = type;
+	icmp[1] = code;
+	icmp[4] = (uint8_t)(word >> 24);
+	icmp[5] = (uint8_t)(word >> 16);
+	icmp[6] = (uint8_t)(word >> 8);
+	icmp[7] = (uint8_t)word;
+	memcpy(icmp + 8, q->b + 14, qlen);
+	if (family == AF_INET) {
+		ip[0] = 0x45;
+		ip[2] = (uint8_t)((20 + n) >> 8);
+		ip[3] = (uint8_t)(20 + n);
+		ip[8] = 64;
+		ip[9] = IPPROTO_ICMP;
+		inet_pton(AF_INET, src, ip + 12);
+		inet_pton(AF_INET, dst, ip + 16);
+		c = fold(sum16(ip, 20, 0));
+		ip[10] = (uint8_t)(c >> 8);
+		ip[11] = (uint8_t)c;
+		c = fold(sum16(icmp, n, 0));
+	} else {
+		ip[0] = 0x60;
+		ip[4] = (uint8_t)(n >> 8);
+		ip[5] = (uint8_t)n;
+		ip[6] = 58;
+		ip[7] = 64;
+		inet_pton(AF_INET6, src, ip + 8);
+		inet_pton(AF_INET6, dst, ip + 24);
+		f->len = 14 + 40 + n;
+		c = icmp6_verify(f); /* over a zero checksum field: the checksum itself */
+	}
+	icmp[2] = (uint8_t)(c >> 8);
+	icmp[3] = (uint8_t)c;
+	f->len = (uint32_t)(14 + l3len(family) + n);
+}
+
+/*
+ * An error about a translated flow: it must come out from osrc to odst,
+ * quoting the packet as its sender sent it (isrc:isport -> idst:idport),
+ * with its type, code, word and length kept and every checksum right: the
+ * error's IP (IPv4) and ICMP(v6) checksums, the quoted packet's IP (IPv4)
+ * and TCP/UDP checksum (the whole packet is quoted, so it can be checked).
+ */
+static void expect_icmp(const char *what, const struct frame *err, int family, const char *osrc,
+			const char *odst, const char *isrc, uint16_t isport, const char *idst,
+			uint16_t idport)
+{
+	struct frame out, quoted;
+	const uint8_t *ip = out.b + 14, *icmp = ip + l3len(family), *in = icmp + 8;
+	size_t hl = l3len(family), n;
+	char os[INET6_ADDRSTRLEN], od[INET6_ADDRSTRLEN];
+	struct seen s;
+	bool icmp_ok, ip_ok, kept;
+	int v;
+
+	v = run(err, &out);
+	n = out.len - 14 - hl;
+	inet_ntop(family, family == AF_INET ? ip + 12 : ip + 8, os, sizeof(os));
+	inet_ntop(family, family == AF_INET ? ip + 16 : ip + 24, od, sizeof(od));
+	icmp_ok = family == AF_INET ? fold(sum16(icmp, n, 0)) == 0 : icmp6_verify(&out) == 0;
+	ip_ok = family != AF_INET || ip_verify(&out) == 0;
+	kept = out.len == err->len && !memcmp(icmp, err->b + 14 + hl, 2) &&
+	       !memcmp(icmp + 4, err->b + 14 + hl + 4, 4);
+	/* the quoted packet as a frame of its own, for read_frame's checks */
+	memset(&quoted, 0, sizeof(quoted));
+	memcpy(quoted.b, err->b, 14);
+	memcpy(quoted.b + 14, in, n - 8);
+	quoted.len = (uint32_t)(14 + n - 8);
+	read_frame(&quoted, family, &s);
+	check(translated(v) && kept && !strcmp(os, osrc) && !strcmp(od, odst) && ip_ok && icmp_ok &&
+	      !strcmp(s.src, isrc) && s.sport == isport && !strcmp(s.dst, idst) &&
+	      s.dport == idport && s.ip_ok && s.l4_ok,
+	      "%s: verdict %d, %s -> %s (want %s -> %s), type/code/word/length %s, checksums %s/%s,"
+	      " quoting %s:%u -> %s:%u (want %s:%u -> %s:%u), its checksums %s/%s",
+	      what, v, os, od, osrc, odst, kept ? "kept" : "CHANGED", ip_ok ? "ok" : "BAD",
+	      icmp_ok ? "ok" : "BAD", s.src, s.sport, s.dst, s.dport, isrc, isport, idst, idport,
+	      s.ip_ok ? "ok" : "BAD", s.l4_ok ? "ok" : "BAD");
+}
+
+/*
+ * An ICMP error (from -> to: type, code, word) quoting a packet as the tc
+ * program sent it on (the flows of main's steps 3, 4 and 8), and what must
+ * come out: the error from osrc to odst quoting isrc:isport -> idst:idport;
+ * osrc NULL: the error passes untouched.
+ */
+/* Ports in icmp_cases that stand for the SNAT port the tc program picked for a flow of main's steps. */
+enum { SNAT_OF_UDP = 1, SNAT_OF_V6 = 2 };
+
+struct icmp_case {
+	const char *what;
+	struct flow quoted;
+	const char *from, *to;
+	uint8_t type, code;
+	uint32_t word;
+	const char *osrc, *odst, *isrc;
+	uint16_t isport;
+	const char *idst;
+	uint16_t idport;
+};
+
+static const struct icmp_case icmp_cases[] = {
+	{ "the endpoint's port unreachable about a UDP NodePort flow (SNAT): back to the client, from the NodePort",
+	  { AF_INET, IPPROTO_UDP, "192.168.50.12", "10.244.2.5", SNAT_OF_UDP, 8080, 0, false },
+	  "10.244.2.5", "192.168.50.12", 3, 3, 0,
+	  "192.168.50.12", "192.168.50.100", "192.168.50.100", 40100, "192.168.50.12", 30080 },
+	{ "a router's fragmentation needed (MTU 1400) about an ETP Local TCP flow: the quoted segment put back, from the LB IP",
+	  { AF_INET, IPPROTO_TCP, "192.168.50.100", "10.244.1.5", 40001, 8080, 0x10, false },
+	  "10.244.1.1", "192.168.50.100", 3, 4, 1400,
+	  "198.51.100.9", "192.168.50.100", "192.168.50.100", 40001, "198.51.100.9", 80 },
+	{ "the client's port unreachable about a reply: on to the endpoint, from the SNAT address",
+	  { AF_INET, IPPROTO_UDP, "192.168.50.12", "192.168.50.100", 30080, 40100, 0, false },
+	  "192.168.50.100", "192.168.50.12", 3, 3, 0,
+	  "192.168.50.12", "10.244.2.5", "10.244.2.5", 8080, "192.168.50.12", SNAT_OF_UDP },
+	{ "IPv6: the endpoint's packet too big (MTU 1280) about a NodePort flow: back to the client, from the NodePort",
+	  { AF_INET6, IPPROTO_TCP, "fd00:50::12", "fd00:244:2::5", SNAT_OF_V6, 8080, 0x10, false },
+	  "fd00:244:2::5", "fd00:50::12", 2, 0, 1280,
+	  "fd00:50::12", "fd00:50::100", "fd00:50::100", 40006, "fd00:50::12", 30080 },
+	{ "IPv6: the client's destination unreachable about a reply: on to the endpoint",
+	  { AF_INET6, IPPROTO_TCP, "fd00:50::12", "fd00:50::100", 30080, 40006, 0x12, false },
+	  "fd00:50::100", "fd00:50::12", 1, 1, 0,
+	  "fd00:50::12", "fd00:244:2::5", "fd00:244:2::5", 8080, "fd00:50::12", SNAT_OF_V6 },
+	{ "an ICMP error about no translated flow",
+	  { AF_INET, IPPROTO_UDP, "192.168.50.12", "10.244.2.5", 40999, 8080, 0, false },
+	  "10.244.2.5", "192.168.50.12", 3, 3, 0, NULL, NULL, NULL, 0, NULL, 0 },
+	{ "an ICMP error not addressed to the quoted packet's source",
+	  { AF_INET, IPPROTO_UDP, "192.168.50.12", "10.244.2.5", SNAT_OF_UDP, 8080, 0, false },
+	  "10.244.2.5", "192.168.50.99", 3, 3, 0, NULL, NULL, NULL, 0, NULL, 0 },
+};
+
+/* port, or the SNAT port it stands for (SNAT_OF_*) */
+static uint16_t snat_of(uint16_t port, uint16_t udp, uint16_t v6)
+{
+	return port == SNAT_OF_UDP ? udp : port == SNAT_OF_V6 ? v6 : port;
+}
+
 int main(int argc, char **argv)
 {
 	struct bpf_object *obj;
 	struct bpf_program *prog;
-	struct kr_svc_key np, np_udp, lb_local, lbsr, drop, empty, np6;
+	struct kr_svc_key np, np_udp, lb_local, lbsr, drop, empty, np6, empty6, empty6_udp;
 	uint16_t sport1 = 0, sport2 = 0, sport_udp = 0, sport6 = 0;
 
 	if (argc != 3) {
@@ -546,6 +746,11 @@ int main(int argc, char **argv)
 	np6 = svc_key(AF_INET6, "fd00:50::12", 30080, IPPROTO_TCP);
 	add_svc(&np6, 4, 1, KR_SVC_SNAT);
 	add_slot(4, 0, AF_INET6, "fd00:244:2::5", 8080);
+	/* an IPv6 NodePort without endpoints, TCP and UDP */
+	empty6 = svc_key(AF_INET6, "fd00:50::12", 30082, IPPROTO_TCP);
+	add_svc(&empty6, 0, 0, KR_SVC_REJECT);
+	empty6_udp = svc_key(AF_INET6, "fd00:50::12", 30082, IPPROTO_UDP);
+	add_svc(&empty6_udp, 0, 0, KR_SVC_REJECT);
 
 	/* 1. ETP Cluster: DNAT to the endpoint, SNAT to the node with a port of the SNAT range */
 	expect("NodePort, ETP Cluster: DNAT and SNAT to the node's address",
@@ -641,6 +846,37 @@ int main(int argc, char **argv)
 	expect("IPv6 reply: translated back",
 	       &(struct flow){ AF_INET6, IPPROTO_TCP, "fd00:244:2::5", "fd00:50::12", 8080, sport6, 0x12, false },
 	       "fd00:50::12", 30080, "fd00:50::100", 40006, NULL);
+	/* 8b. IPv6 reject: an ICMPv6 port unreachable quoting what fits in 1280 bytes */
+	expect_reject6("IPv6 TCP SYN to a service without endpoints",
+		       &(struct flow){ AF_INET6, IPPROTO_TCP, "fd00:50::100", "fd00:50::12", 40007, 30082, 0x02, false }, 0);
+	expect_reject6("IPv6 UDP to a service without endpoints",
+		       &(struct flow){ AF_INET6, IPPROTO_UDP, "fd00:50::100", "fd00:50::12", 40008, 30082, 0, false }, 0);
+	expect_reject6("IPv6 UDP datagram of 1400 bytes: quoted up to the 1280-byte minimum MTU",
+		       &(struct flow){ AF_INET6, IPPROTO_UDP, "fd00:50::100", "fd00:50::12", 40009, 30082, 0, false }, 1400);
+	expect_verdict("IPv6 from a multicast source to a service without endpoints: dropped, no error",
+		       &(struct flow){ AF_INET6, IPPROTO_UDP, "ff02::1", "fd00:50::12", 40010, 30082, 0, false },
+		       TC_ACT_SHOT);
+	/* 8c. ICMP errors about translated flows, as conntrack translates RELATED packets */
+	for (size_t i = 0; i < sizeof(icmp_cases) / sizeof(icmp_cases[0]); i++) {
+		struct icmp_case cc = icmp_cases[i];
+		const struct icmp_case *c = &cc;
+		struct frame q, e, out;
+		int v;
+
+		cc.quoted.sport = snat_of(cc.quoted.sport, sport_udp, sport6);
+		cc.idport = snat_of(cc.idport, sport_udp, sport6);
+
+		build(&q, &c->quoted);
+		build_icmp_error(&e, c->quoted.family, c->from, c->to, c->type, c->code, c->word, &q);
+		if (c->osrc) {
+			expect_icmp(c->what, &e, c->quoted.family, c->osrc, c->odst, c->isrc, c->isport,
+				    c->idst, c->idport);
+			continue;
+		}
+		v = run(&e, &out);
+		check(v == TC_ACT_OK && out.len == e.len && !memcmp(out.b, e.b, e.len),
+		      "%s: passes untouched (verdict %d)", c->what, v);
+	}
 	/* 9. the endpoint goes: the flow's next packet moves to the slot's new endpoint */
 	add_slot(1, 0, AF_INET, "10.244.2.6", 8080);
 	expect("the endpoint replaced: the flow's next packet goes to the new one",

@@ -6,7 +6,11 @@
 # runner sets, filled, timed-out flows giving theirs up), DNAT only for ETP Local,
 # replies translated back, a second client's SNAT port, UDP with and without
 # a checksum, IPv6, loadBalancerSourceRanges, drop, reject (an ICMP port
-# unreachable), a packet to no service untouched, a flow moving off a
+# unreachable; for IPv6 an ICMPv6 one, quoting up to the 1280-byte minimum
+# MTU), ICMP errors about a translated flow (an endpoint's port unreachable,
+# a router's fragmentation needed, IPv6 packet too big, a client's error
+# about a reply) translated outer and quoted headers both, errors about no
+# flow untouched, a packet to no service untouched, a flow moving off a
 # replaced endpoint; every checksum recomputed.  The program's FIB lookups
 # (the SNAT address, the way out) use the routes of a namespace of the
 # test's own: the node 192.168.50.12 / fd00:50::12 on eth0, a node's pods

@@ -2,9 +2,11 @@
 # SPDX-License-Identifier: Apache-2.0
 #
 # IPv6 through a kroute data plane (iptables: ip6tables-restore; userspace:
-# the proxy on IPv6 sockets), with real packets: one node namespace routing
-# for three pod namespaces (veths; two serve, one is only a client) and an
-# external client (a veth), kroute running in the node namespace.  The
+# the proxy on IPv6 sockets; ebpf: the socket programs, in a cgroup of the
+# node's, and the tc program for the external client), with real packets:
+# one node namespace routing for three pod namespaces (veths; two serve,
+# one is only a client) and an external client (a veth), kroute running in
+# the node namespace.  The
 # scenarios are the table dataplane/ipv6.table, run by the same engine and
 # mode files as test_dataplane.sh (dataplane/README.md); this script is its
 # front end: the network, the EndpointSlices, and the checks that are not
@@ -12,7 +14,8 @@
 # jump that a full sync restores).  The table checks, for TCP and for UDP,
 # ClusterIP from a pod and from the node, NodePort from outside with
 # masquerade (externalTrafficPolicy Cluster) and with the client address
-# kept (Local), REJECT for a service without endpoints and an endpoint change
+# kept (Local), REJECT for a service without endpoints (from outside too),
+# an endpoint's ICMPv6 error reaching the external client, and an endpoint change
 # while kroute runs; for UDP also that a flow (the same source port) reaches
 # the new endpoint after a change, and a service that had none once it gets
 # one; then that `kroute cleanup` leaves nothing behind.
@@ -36,20 +39,43 @@ NODE=$P-node POD1=$P-pod1 POD2=$P-pod2 POD3=$P-pod3 CLI=$P-client
 TMP=$(mktemp -d)
 PIDS=()
 cleanup() {
-	local p n
+	local p n h
 	for p in "${PIDS[@]}" "${KPID[@]}"; do kill "$p" 2>/dev/null; done
 	for p in "${PIDS[@]}" "${KPID[@]}"; do wait "$p" 2>/dev/null; done
+	for h in "${KC_TEARDOWN_HOOKS[@]}"; do eval "$h"; done # the ebpf mode's bpffs
 	for n in "$NODE" "$POD1" "$POD2" "$POD3" "$CLI"; do ip netns del "$n" 2>/dev/null; done
+	kc__cgroup_teardown
 	rm -rf "$TMP"
 }
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-nx() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
+# in_cgroup CMD...: CMD in the node's cgroup, once there is one (below).
+in_cgroup() {
+	# shellcheck disable=SC2016 # $$ and $@ are the inner shell's
+	if [ -n "$KC_CGROUP_DIR" ]; then
+		sh -c 'echo $$ >"$0" && exec "$@"' "$KC_CGROUP_DIR/node-1/cgroup.procs" "$@"
+	else
+		"$@"
+	fi
+}
+# nx NS CMD...: CMD in NS (and in the node's cgroup, but for the external client).
+nx() {
+	local ns=$1
+	shift
+	if [ "$ns" = "$CLI" ]; then ip netns exec "$ns" "$@"; else in_cgroup ip netns exec "$ns" "$@"; fi
+}
 die() { echo "test_ipv6.sh: $*" >&2; exit 1; }
 
 # ---- the network ----
+# The ebpf mode's socket programs see the processes of one cgroup
+# (mode-ebpf.sh sets KC_CGROUPS=1): the node's and its pods' processes run in
+# a group of the test's own, as in lib.sh's cluster; the client's do not.
+if [ "$KC_CGROUPS" = 1 ]; then
+	KC_RUNDIR=$TMP KC_PREFIX=$P- KC_NODES=(node-1)
+	kc__cgroup_setup || die "cannot make the node's cgroup"
+fi
 for n in "$NODE" "$POD1" "$POD2" "$POD3" "$CLI"; do
 	ip netns add "$n" || die "ip netns add $n"
 	nx "$n" sysctl -qw net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0
@@ -103,6 +129,9 @@ dp_ip() { [ -n "${IP[${1:-}]-}" ] && echo "${IP[$1]}"; }
 # The external client reaches the node directly; no row routes a VIP through it.
 dp_route() { bad "no VIP routes in this network"; }
 dp_unroute() { :; }
+dp_exec_wrap() {
+	if [ "$1" = client ]; then shift; "$@"; else shift; in_cgroup "$@"; fi
+}
 M=$TMP/m
 DP_DIR=$TMP
 DP_NODES=(node-1)

@@ -14,13 +14,15 @@
 #   from-outside the external client's packets to a NodePort, an LB IP or an
 #                external IP go through the tc program (on every interface of
 #                the node's namespace but lo: the default of --tc-devices)
+#   icmp-related an ICMP error about a flow the tc program translated (an
+#                endpoint's port unreachable) reaches its sender translated
 #   localhost-nodeports  NodePorts answer on 127.0.0.1 (translated at connect)
 #   affinity-timeout     ClientIP affinity ends timeoutSeconds after the client's last new connection
 #   socket-lb    translation at the socket, not on the packet's path: no
 #                masquerade for in-cluster clients (a pod keeps its own
 #                address, hairpin included) and loadBalancerSourceRanges
 #                are not checked for them (rows marked !socket-lb)
-MODE_CAPS=(kernel-nat localhost-nodeports affinity-timeout socket-lb from-outside)
+MODE_CAPS=(kernel-nat localhost-nodeports affinity-timeout socket-lb from-outside icmp-related)
 MODE_CMDS=(bpftool)
 KC_CGROUPS=1
 

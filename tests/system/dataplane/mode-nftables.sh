@@ -10,7 +10,8 @@
 #   localhost-nodeports  NodePorts answer on 127.0.0.1
 #   affinity-timeout     ClientIP affinity ends timeoutSeconds after the client's last new connection
 #   from-outside       traffic from outside the node (the external client) is handled
-MODE_CAPS=(kernel-nat weights localhost-nodeports affinity-timeout from-outside)
+#   icmp-related       an ICMP error about a NATed flow reaches its sender translated (conntrack)
+MODE_CAPS=(kernel-nat weights localhost-nodeports affinity-timeout from-outside icmp-related)
 # Commands the mode (or its checks) needs; the test skips without them.
 MODE_CMDS=(nft conntrack)
 

@@ -33,8 +33,9 @@
  * An LB IP with loadBalancerSourceRanges (KR_SVC_RANGES) drops packets
  * from sources outside them (kr_src_ranges, one LPM trie for all).
  * A service without endpoints (KR_SVC_REJECT) is refused with an ICMP port
- * unreachable (IPv4; IPv6 packets are dropped); one flagged drop (ETP Local
+ * unreachable (ICMPv6 for IPv6); one flagged drop (ETP Local
  * without a local endpoint) drops the packet: the client times out.
+ * ICMP errors about a translated flow are translated too (tc_icmp_related.h).
  */
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
@@ -230,15 +231,38 @@ static __always_inline int set_port(struct __sk_buff *skb, const struct pkt *p, 
 }
 
 /*
- * The packet gets the addresses and ports of t, then leaves by the
- * interface the routing table gives for its new destination (the kernel
- * decides when it cannot: a test run, no route).
+ * The packet (already translated to t) leaves by the interface the routing
+ * table gives for its new destination (the kernel decides when it cannot: a
+ * test run, no route).
  */
-static __always_inline int rewrite(struct __sk_buff *skb, const struct pkt *p, const struct kr_ct *t)
+static __always_inline int send_toward(struct __sk_buff *skb, __u8 family, __u8 proto,
+				       const struct kr_ct *t)
 {
 	struct bpf_fib_lookup fib = {};
-	__u32 saddr_off, daddr_off;
 	long r;
+
+	fib.family = family;
+	fib.l4_protocol = proto;
+	fib.sport = t->sport;
+	fib.dport = t->dport;
+	fib.ifindex = skb->ingress_ifindex;
+	if (family == AF_INET) {
+		__builtin_memcpy(&fib.ipv4_src, t->src.b, 4);
+		__builtin_memcpy(&fib.ipv4_dst, t->dst.b, 4);
+	} else {
+		__builtin_memcpy(fib.ipv6_src, t->src.b, 16);
+		__builtin_memcpy(fib.ipv6_dst, t->dst.b, 16);
+	}
+	r = bpf_fib_lookup(skb, &fib, sizeof(fib), BPF_FIB_LOOKUP_SKIP_NEIGH);
+	if (r != BPF_FIB_LKUP_RET_SUCCESS && r != BPF_FIB_LKUP_RET_NO_NEIGH)
+		return TC_ACT_OK;
+	return (int)bpf_redirect_neigh(fib.ifindex, NULL, 0, 0);
+}
+
+/* The packet gets the addresses and ports of t, then is sent toward its new destination. */
+static __always_inline int rewrite(struct __sk_buff *skb, const struct pkt *p, const struct kr_ct *t)
+{
+	__u32 saddr_off, daddr_off;
 
 	if (p->k.family == AF_INET) {
 		saddr_off = p->l3 + offsetof(struct iphdr, saddr);
@@ -252,22 +276,7 @@ static __always_inline int rewrite(struct __sk_buff *skb, const struct pkt *p, c
 	    set_port(skb, p, p->l4, p->k.sport, t->sport) < 0 ||
 	    set_port(skb, p, p->l4 + 2, p->k.dport, t->dport) < 0)
 		return TC_ACT_SHOT;
-	fib.family = p->k.family;
-	fib.l4_protocol = p->k.proto;
-	fib.sport = t->sport;
-	fib.dport = t->dport;
-	fib.ifindex = skb->ingress_ifindex;
-	if (p->k.family == AF_INET) {
-		__builtin_memcpy(&fib.ipv4_src, t->src.b, 4);
-		__builtin_memcpy(&fib.ipv4_dst, t->dst.b, 4);
-	} else {
-		__builtin_memcpy(fib.ipv6_src, t->src.b, 16);
-		__builtin_memcpy(fib.ipv6_dst, t->dst.b, 16);
-	}
-	r = bpf_fib_lookup(skb, &fib, sizeof(fib), BPF_FIB_LOOKUP_SKIP_NEIGH);
-	if (r != BPF_FIB_LKUP_RET_SUCCESS && r != BPF_FIB_LKUP_RET_NO_NEIGH)
-		return TC_ACT_OK;
-	return (int)bpf_redirect_neigh(fib.ifindex, NULL, 0, 0);
+	return send_toward(skb, p->k.family, p->k.proto, t);
 }
 
 /* The node's source address toward dst (the kernel's choice, as a masquerade's); -1: none. */
@@ -472,6 +481,60 @@ static __always_inline __u16 csum_fold(__s64 sum)
 	return (__u16)~s;
 }
 
+/*
+ * Room for the ICMP messages this program writes and reads (a program's
+ * stack is 512 bytes in all): one per CPU, as a tc program runs to its end
+ * on one CPU.
+ */
+#define SCRATCH_CHUNK 512 /* bpf_csum_diff's most bytes at once before Linux 6.13 */
+#define SCRATCH_LEN (3 * SCRATCH_CHUNK)
+
+struct scratch {
+	__u8 b[SCRATCH_LEN];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct scratch);
+} kr_tc_scratch SEC(".maps");
+
+/*
+ * The 32-bit one's complement sum of len bytes (len <= 2 * SCRATCH_CHUNK +
+ * SCRATCH_CHUNK / 2) of the packet at off, added to seed; -1 on failure.
+ */
+static __always_inline __s64 csum_skb(struct __sk_buff *skb, __u32 off, __u32 len, __u32 seed)
+{
+	struct scratch *s;
+	__u32 zero = 0, whole = len & ~3u, n, i;
+	__u8 tail[4] = {};
+	__s64 sum = seed;
+
+	s = bpf_map_lookup_elem(&kr_tc_scratch, &zero);
+	if (!s || len > SCRATCH_LEN - SCRATCH_CHUNK / 2 || !whole ||
+	    bpf_skb_load_bytes(skb, off, s->b, len) < 0)
+		return -1;
+#pragma unroll
+	for (i = 0; i < 3; i++) {
+		if (whole <= i * SCRATCH_CHUNK)
+			break;
+		n = whole - i * SCRATCH_CHUNK;
+		if (n > SCRATCH_CHUNK)
+			n = SCRATCH_CHUNK;
+		sum = bpf_csum_diff(NULL, 0, (__be32 *)(s->b + i * SCRATCH_CHUNK), n, (__u32)sum);
+		if (sum < 0)
+			return -1;
+	}
+	/* the last 1-3 bytes, padded with zeros (which add nothing) to a word */
+	if (len & 3) {
+		if (bpf_skb_load_bytes(skb, off + whole, tail, len & 3) < 0)
+			return -1;
+		sum = bpf_csum_diff(NULL, 0, (__be32 *)tail, 4, (__u32)sum);
+	}
+	return sum;
+}
+
 struct icmp_unreach {
 	__u8 type, code;
 	__u16 check;
@@ -480,6 +543,27 @@ struct icmp_unreach {
 
 #define QUOTE_MIN (sizeof(struct iphdr) + 8)
 #define QUOTE_MAX 128
+
+/*
+ * An ICMP error back to the sender of the packet at ETH_HLEN (its quote,
+ * already cut): [room][eth][quote] -> [eth][ip][icmp][quote], the MAC
+ * addresses swapped, sent out of the interface the packet came in on.
+ */
+static __always_inline int send_back(struct __sk_buff *skb, struct ethhdr *eth, const void *ip,
+				     __u32 iplen, const struct icmp_unreach *icmp)
+{
+	__u8 mac[ETH_ALEN];
+
+	__builtin_memcpy(mac, eth->h_dest, ETH_ALEN);
+	__builtin_memcpy(eth->h_dest, eth->h_source, ETH_ALEN);
+	__builtin_memcpy(eth->h_source, mac, ETH_ALEN);
+	if (bpf_skb_change_head(skb, iplen + sizeof(*icmp), 0) < 0 ||
+	    bpf_skb_store_bytes(skb, 0, eth, sizeof(*eth), 0) < 0 ||
+	    bpf_skb_store_bytes(skb, ETH_HLEN, ip, iplen, 0) < 0 ||
+	    bpf_skb_store_bytes(skb, ETH_HLEN + iplen, icmp, sizeof(*icmp), 0) < 0)
+		return TC_ACT_SHOT;
+	return (int)bpf_redirect(skb->ifindex, 0);
+}
 
 /*
  * A refusal, as kube-proxy's REJECT: the packet becomes an ICMP port
@@ -493,11 +577,9 @@ struct icmp_unreach {
  */
 static __always_inline int reject(struct __sk_buff *skb, const struct pkt *p)
 {
-	__u8 quote[QUOTE_MAX] = {};
 	struct icmp_unreach icmp = { .type = 3, .code = 3 }; /* destination / port unreachable */
 	struct iphdr ip = {}, orig;
 	struct ethhdr eth;
-	__u8 mac[ETH_ALEN];
 	__u32 qlen;
 	__s64 sum;
 
@@ -513,8 +595,6 @@ static __always_inline int reject(struct __sk_buff *skb, const struct pkt *p)
 		qlen = QUOTE_MIN;
 	else if (qlen > QUOTE_MAX || skb->len != ETH_HLEN + qlen)
 		return TC_ACT_SHOT;
-	if (bpf_skb_load_bytes(skb, ETH_HLEN, quote, qlen) < 0)
-		return TC_ACT_SHOT;
 	ip.version = 4;
 	ip.ihl = 5;
 	ip.ttl = 64;
@@ -524,19 +604,75 @@ static __always_inline int reject(struct __sk_buff *skb, const struct pkt *p)
 	ip.daddr = orig.saddr;
 	ip.check = csum_fold(bpf_csum_diff(NULL, 0, (__be32 *)&ip, sizeof(ip), 0));
 	sum = bpf_csum_diff(NULL, 0, (__be32 *)&icmp, sizeof(icmp), 0);
-	/* the quote's zero padding up to a multiple of 4 adds nothing to the sum */
-	sum = bpf_csum_diff(NULL, 0, (__be32 *)quote, (qlen + 3) & ~3u, (__u32)sum);
-	icmp.check = csum_fold(sum);
-	__builtin_memcpy(mac, eth.h_dest, ETH_ALEN);
-	__builtin_memcpy(eth.h_dest, eth.h_source, ETH_ALEN);
-	__builtin_memcpy(eth.h_source, mac, ETH_ALEN);
-	/* [room][eth][orig IP][L4...] -> [eth][IP][ICMP][orig IP][L4...] */
-	if (bpf_skb_change_head(skb, sizeof(ip) + sizeof(icmp), 0) < 0 ||
-	    bpf_skb_store_bytes(skb, 0, &eth, sizeof(eth), 0) < 0 ||
-	    bpf_skb_store_bytes(skb, ETH_HLEN, &ip, sizeof(ip), 0) < 0 ||
-	    bpf_skb_store_bytes(skb, ETH_HLEN + sizeof(ip), &icmp, sizeof(icmp), 0) < 0)
+	sum = csum_skb(skb, ETH_HLEN, qlen, (__u32)sum);
+	if (sum < 0)
 		return TC_ACT_SHOT;
-	return (int)bpf_redirect(skb->ifindex, 0);
+	icmp.check = csum_fold(sum);
+	return send_back(skb, &eth, &ip, sizeof(ip), &icmp);
+}
+
+struct icmp6_pseudo {
+	struct in6_addr src, dst;
+	__be32 len;
+	__u8 zero[3], next;
+};
+
+/* An ICMPv6 error (header, quote) may fill the minimum IPv6 MTU and no more (RFC 4443 2.4 c). */
+#define REJECT6_QUOTE_MAX (1280 - sizeof(struct ipv6hdr) - sizeof(struct icmp_unreach))
+
+/*
+ * reject() for IPv6: an ICMPv6 destination unreachable, port unreachable
+ * (type 1 code 4), as kube-proxy's REJECT sends, quoting as much of the
+ * packet as fits in the minimum MTU, hop limit 64 (the kernel's default),
+ * sent back out of the interface it came in on.  No error answers a
+ * multicast or unspecified source (RFC 4443 2.4 e).
+ */
+static __always_inline int reject6(struct __sk_buff *skb)
+{
+	struct icmp_unreach icmp = { .type = 1, .code = 4 };
+	struct icmp6_pseudo ph = {};
+	struct ipv6hdr ip = {}, orig;
+	struct ethhdr eth;
+	__u32 qlen;
+	__s64 sum;
+
+	if (bpf_skb_load_bytes(skb, 0, &eth, sizeof(eth)) < 0 ||
+	    bpf_skb_load_bytes(skb, ETH_HLEN, &orig, sizeof(orig)) < 0)
+		return TC_ACT_SHOT;
+	if (orig.saddr.in6_u.u6_addr8[0] == 0xff ||
+	    !(orig.saddr.in6_u.u6_addr32[0] | orig.saddr.in6_u.u6_addr32[1] |
+	      orig.saddr.in6_u.u6_addr32[2] | orig.saddr.in6_u.u6_addr32[3]))
+		return TC_ACT_SHOT;
+	qlen = sizeof(orig) + bpf_ntohs(orig.payload_len);
+	if (skb->len < ETH_HLEN + qlen)
+		return TC_ACT_SHOT;
+	if (qlen > REJECT6_QUOTE_MAX)
+		qlen = REJECT6_QUOTE_MAX;
+	/* cut to the quote (also what follows the datagram); cutting a datagram whose checksum
+	 * is still to be computed short of its checksum field fails, but 1232 bytes hold it */
+	if (skb->len != ETH_HLEN + qlen && bpf_skb_change_tail(skb, ETH_HLEN + qlen, 0) < 0)
+		return TC_ACT_SHOT;
+	ip.version = 6;
+	ip.nexthdr = IPPROTO_ICMPV6;
+	ip.hop_limit = 64;
+	ip.payload_len = bpf_htons(sizeof(icmp) + qlen);
+	ip.saddr = orig.daddr;
+	ip.daddr = orig.saddr;
+	ph.src = ip.saddr;
+	ph.dst = ip.daddr;
+	ph.len = bpf_htonl(sizeof(icmp) + qlen);
+	ph.next = IPPROTO_ICMPV6;
+	sum = bpf_csum_diff(NULL, 0, (__be32 *)&ph, sizeof(ph), 0);
+	if (sum < 0)
+		return TC_ACT_SHOT;
+	sum = bpf_csum_diff(NULL, 0, (__be32 *)&icmp, sizeof(icmp), (__u32)sum);
+	if (sum < 0)
+		return TC_ACT_SHOT;
+	sum = csum_skb(skb, ETH_HLEN, qlen, (__u32)sum);
+	if (sum < 0)
+		return TC_ACT_SHOT;
+	icmp.check = csum_fold(sum);
+	return send_back(skb, &eth, &ip, sizeof(ip), &icmp);
 }
 
 /*
@@ -609,7 +745,7 @@ static __always_inline int new_flow(struct __sk_buff *skb, const struct pkt *p,
 	__u32 slot = 0;
 
 	if (svc->flags & KR_SVC_REJECT)
-		return reject(skb, p);
+		return p->k.family == AF_INET6 ? reject6(skb) : reject(skb, p);
 	if (svc->flags & KR_SVC_DROP || !svc->count)
 		return TC_ACT_SHOT;
 	be = pick(p, svc, &slot);
@@ -649,6 +785,8 @@ static __always_inline int new_flow(struct __sk_buff *skb, const struct pkt *p,
 	return -1;
 }
 
+#include "tc_icmp_related.h"
+
 SEC("tc")
 int kr_tc_ingress(struct __sk_buff *skb)
 {
@@ -660,7 +798,7 @@ int kr_tc_ingress(struct __sk_buff *skb)
 	int r;
 
 	if (parse(skb, &p) < 0)
-		return TC_ACT_OK;
+		return icmp_related(skb);
 	now = bpf_ktime_get_ns();
 	ct = bpf_map_lookup_elem(&kr_ct, &p.k);
 	if (ct && ct->reply) {
