@@ -275,9 +275,10 @@ static int read_kernel(int family, struct nft_kstate *k, void *userdata, struct 
 	}
 	for (size_t i = 0; i < m->shared.cap; i++) {
 		const struct nft_shared_key *sk = m->shared.slots[i].value;
+		struct nft_elem e;
 
-		if (m->shared.slots[i].key && sk->n)
-			*nft_set_elem(&nft_kstate_set(k, nft_shared_names[sk->set])->set) = sk->v[0].e;
+		if (m->shared.slots[i].key && nft_shared_applied(sk, &e))
+			*nft_set_elem(&nft_kstate_set(k, nft_shared_names[sk->set])->set) = e;
 	}
 	if (r->drift)
 		r->drift(k);

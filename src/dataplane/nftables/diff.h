@@ -56,17 +56,22 @@ struct nft_claim {
 };
 
 /*
- * One allocation per key, its map key and its first claim inside: a full
- * sync at 50,000 services makes half a million keys (most of them hairpin
- * elements, one claim each), and three allocations each cost their time
- * twice (made, and freed with the mirror) and 50 bytes of heap.
+ * One allocation per key, its map key inside: a full sync at 50,000 services
+ * makes half a million keys, most of them @hairpin elements.  A map's key
+ * keeps its claims, each with its value (the first one with a count wins);
+ * a plain set's (@hairpin: no value, so one claim) only its count and,
+ * while this sync touches it, a claiming or releasing fragment's element to
+ * send (those fragments live until the commit).  That made a @hairpin key
+ * 64 bytes of heap instead of 144.
  */
 struct nft_shared_key {
 	uint8_t set;                   /* enum nft_shared */
 	bool touched;
-	uint32_t n, cap;
-	struct nft_claim *v;           /* &one while one claim is all it has had room for */
-	struct nft_claim one;
+	uint32_t n, cap;               /* a map's claims */
+	struct nft_claim *v;           /* a map's claims (NULL for a plain set) */
+	uint32_t count;                /* a plain set: fragments claiming it, as applied */
+	int32_t delta;                 /* a plain set: this sync's change, not yet applied */
+	const struct nft_elem *e;      /* a plain set: the element, while touched */
 	char mkey[];                   /* its key in the mirror's map */
 };
 
@@ -130,5 +135,7 @@ void nft_diff_add_set(struct nft_diff *d, const struct nft_set *s);
 void nft_diff_set_elems(struct nft_diff *d, const struct nft_set *old, struct nft_set *s);
 /* The claim a shared key's element carries once this diff is applied, or NULL. */
 const struct nft_elem *nft_shared_winner(const struct nft_shared_key *k);
+/* The element a shared key has in the kernel as last applied; false: none (tests: a kernel from a mirror). */
+bool nft_shared_applied(const struct nft_shared_key *k, struct nft_elem *ret);
 
 #endif
