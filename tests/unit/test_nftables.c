@@ -232,8 +232,10 @@ static int record(struct nft_batch *b, void *userdata, struct diag *d)
 	r->batches++;
 	r->msgs = b->msgs;
 	r->bytes = b->bytes;
-	for (size_t i = 0; i < b->n_what; i++)
-		sbuf_printf(&s, "%s\n", b->what[i]);
+	for (size_t i = 0; i < b->n_what; i++) {
+		nft_batch_what(b, i, &s);
+		sbuf_addc(&s, '\n');
+	}
 	free(r->what);
 	r->what = sbuf_cstr(&s);
 	return r->fail;
