@@ -24,22 +24,11 @@ void nft_diff_op(struct nft_diff *d, enum nft_phase ph, struct nft_op op)
 	c->ops[ph][c->n[ph]++] = op;
 }
 
-static void elem_op(struct nft_diff *d, enum nft_phase ph, const char *set, uint8_t kind,
-		    const struct nft_elem *e)
-{
-	nft_diff_op(d, ph, (struct nft_op){ .name = set, .elem = e, .set_kind = kind });
-	if (ph != PH_DEL_ELEMS)
-		d->elems_added++;
-	else
-		d->elems_deleted++;
-}
-
 /* An element of set s (a slice goes to its base map, named after the slice for errors). */
 static void set_elem_op(struct nft_diff *d, enum nft_phase ph, const struct nft_set *s,
 			const struct nft_elem *e)
 {
-	nft_diff_op(d, ph, (struct nft_op){ .name = nft_set_kname(s), .elem = e, .set_kind = s->kind,
-					     .local = s->in_map[0] ? s->name : NULL });
+	nft_diff_op(d, ph, (struct nft_op){ .in = s, .elem = e });
 	if (ph != PH_DEL_ELEMS)
 		d->elems_added++;
 	else
@@ -113,6 +102,11 @@ struct nft_frag *nft_mirror_by_id(const struct nft_mirror *m, uint64_t id)
 void nft_diff_init(struct nft_diff *d, struct nft_mirror *m)
 {
 	*d = (struct nft_diff){ 0 };
+	for (int i = 0; i < SH_N; i++) {
+		d->kernel_shared[i].kind = (uint8_t)nft_shared_kind((enum nft_shared)i);
+		snprintf(d->kernel_shared[i].name, sizeof(d->kernel_shared[i].name), "%s",
+			 nft_shared_names[i]);
+	}
 	m->gen++;
 }
 
@@ -389,14 +383,13 @@ void nft_diff_shared(struct nft_diff *d, struct nft_mirror *m)
 	for (size_t t = 0; t < d->n_touched; t++) {
 		struct nft_shared_key *k = d->touched[t];
 		const struct nft_claim *before = NULL, *after = NULL;
-		const char *set = nft_shared_names[k->set];
-		uint8_t kind = (uint8_t)nft_shared_kind(k->set);
+		const struct nft_set *set = &d->kernel_shared[k->set];
 
 		if (plain_set(k->set)) {
 			bool was = k->count > 0, is = (int64_t)k->count + k->delta > 0;
 
 			if (was != is)
-				elem_op(d, was ? PH_DEL_ELEMS : PH_ADD_ELEMS, set, kind, k->e);
+				set_elem_op(d, was ? PH_DEL_ELEMS : PH_ADD_ELEMS, set, k->e);
 			continue;
 		}
 		for (size_t i = 0; i < k->n; i++) {
@@ -408,9 +401,9 @@ void nft_diff_shared(struct nft_diff *d, struct nft_mirror *m)
 		if (before == after)
 			continue;
 		if (before)
-			elem_op(d, PH_DEL_ELEMS, set, kind, &before->e);
+			set_elem_op(d, PH_DEL_ELEMS, set, &before->e);
 		if (after)
-			elem_op(d, PH_ADD_ELEMS, set, kind, &after->e);
+			set_elem_op(d, PH_ADD_ELEMS, set, &after->e);
 	}
 }
 

@@ -30,18 +30,28 @@ enum nft_phase {
 	PH_N,
 };
 
-/* One change; a full sync at 50,000 services makes over a million: kept small (one object each). */
+/*
+ * One change; a full sync at 50,000 services makes over a million: two
+ * pointers (an element's set, its name and its kind, is where it points).
+ */
 struct nft_op {
-	const char *name;              /* the chain or set */
+	union {
+		const char *name;              /* the chain or set (PH_TABLE: what to do) */
+		const struct nft_set *in;      /* PH_*_ELEMS: the set, or the slice, the element is of */
+	};
 	union {
 		const struct nft_chain *chain; /* PH_ADD_CHAINS */
 		const struct nft_set *set;     /* PH_ADD_SETS */
 		const struct nft_rule *rule;   /* PH_ADD_RULES (name: its chain) */
 		const struct nft_elem *elem;   /* PH_*_ELEMS: one element; nl.c packs a set's run into one message */
 	};
-	const char *local;             /* PH_*_ELEMS of a slice: the slice's name, for messages */
-	uint8_t set_kind;              /* PH_*_ELEMS */
 };
+
+/* An element change's set in the kernel (a slice's base map). */
+static inline const char *nft_op_set(const struct nft_op *op)
+{
+	return nft_set_kname(op->in);
+}
 
 struct nft_changes {
 	struct nft_op *ops[PH_N];
@@ -100,7 +110,12 @@ struct nft_diff {
 	uint64_t *ids;                 /* the mirror's ids once this diff is applied, sorted (NULL: as they are) */
 	size_t n_ids;
 	uint64_t view_gen, view_next_id; /* the view this diff brings the mirror to */
-	struct nft_set kernel_shared[SH_N]; /* a full resync's shared maps as they should be (resync.c) */
+	/*
+	 * The shared maps, named and of their kind from nft_diff_init (their
+	 * element changes point here); a full resync's shared maps as they
+	 * should be (resync.c).
+	 */
+	struct nft_set kernel_shared[SH_N];
 	/* and its endpoint maps, then the pick sets and maps (resync.c: slots_wanted), every slice */
 	struct nft_set kernel_slots[NFT_EPS_SHARDS + NFT_EPV_SHARDS + NFT_PICK_MAX_N + 3];
 };

@@ -278,11 +278,11 @@ static void msg_set(struct nft_batch *b, uint16_t type, const struct nft_op *op,
 static void elem_attrs(struct nlmsghdr *nlh, const struct nft_op *op, int family, bool add)
 {
 	const struct nft_elem *m = op->elem;
-	size_t dlen = nft_data_len(op->set_kind, family);
+	size_t dlen = nft_data_len(op->in->kind, family);
 	struct nlattr *e = mnl_attr_nest_start(nlh, NFTA_LIST_ELEM), *n;
 
 	n = mnl_attr_nest_start(nlh, NFTA_SET_ELEM_KEY);
-	mnl_attr_put(nlh, NFTA_DATA_VALUE, nft_key_len(op->set_kind, family), m->key);
+	mnl_attr_put(nlh, NFTA_DATA_VALUE, nft_key_len(op->in->kind, family), m->key);
 	mnl_attr_nest_end(nlh, n);
 	if (add && dlen) {
 		n = mnl_attr_nest_start(nlh, NFTA_SET_ELEM_DATA);
@@ -305,16 +305,17 @@ static void elem_attrs(struct nlmsghdr *nlh, const struct nft_op *op, int family
 /* ops[i..] of one set, as few messages as fit; returns how many ops it took. */
 static size_t msg_elems(struct nft_batch *b, const struct nft_op *ops, size_t n, bool add)
 {
-	size_t per = ELEM_CHUNK_BYTES / (nft_key_len(ops[0].set_kind, b->family) + 64), k = 0;
+	size_t per = ELEM_CHUNK_BYTES / (nft_key_len(ops[0].in->kind, b->family) + 64), k = 0;
+	const char *set = nft_op_set(&ops[0]);
 	struct nlmsghdr *nlh;
 	struct nlattr *list;
 
-	while (k < n && k < per && streq(ops[k].name, ops[0].name))
+	while (k < n && k < per && (ops[k].in == ops[0].in || streq(nft_op_set(&ops[k]), set)))
 		k++;
 	nlh = hdr(b, add ? NFT_MSG_NEWSETELEM : NFT_MSG_DELSETELEM, add ? NLM_F_CREATE : 0,
 		  add ? M_ELEMS_ADD : M_ELEMS_DEL, &ops[0], k);
 	mnl_attr_put_strz(nlh, NFTA_SET_ELEM_LIST_TABLE, tname(b));
-	mnl_attr_put_strz(nlh, NFTA_SET_ELEM_LIST_SET, ops[0].name);
+	mnl_attr_put_strz(nlh, NFTA_SET_ELEM_LIST_SET, set);
 	list = mnl_attr_nest_start(nlh, NFTA_SET_ELEM_LIST_ELEMENTS);
 	for (size_t i = 0; i < k; i++)
 		elem_attrs(nlh, &ops[i], b->family, add);
@@ -345,8 +346,8 @@ static void group_by_set(struct nft_op *ops, size_t n)
 
 	strmap_init(&idx);
 	for (size_t i = 0; i < n; i++) {
-		if (ops[i].name != last) {
-			last = ops[i].name;
+		if (nft_op_set(&ops[i]) != last) {
+			last = nft_op_set(&ops[i]);
 			g = (size_t)(uintptr_t)strmap_get(&idx, last);
 			if (!g) {
 				VEC_PUSH(names, n_names, cap_names, last);
@@ -498,9 +499,9 @@ void nft_batch_what(const struct nft_batch *b, size_t i, struct sbuf *out)
 	case M_ELEMS_ADD:
 	case M_ELEMS_DEL:
 		sbuf_printf(out, "%s %u element%s %s set %s", add ? "adding" : "deleting", w->count,
-			    w->count == 1 ? "" : "s", add ? "to" : "from", op->name);
-		if (op->local)
-			sbuf_printf(out, " (%s%s)", op->local, w->count > 1 ? ", ..." : "");
+			    w->count == 1 ? "" : "s", add ? "to" : "from", nft_op_set(op));
+		if (op->in->in_map[0]) /* a slice: named too */
+			sbuf_printf(out, " (%s%s)", op->in->name, w->count > 1 ? ", ..." : "");
 		break;
 	}
 }
