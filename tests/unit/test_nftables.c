@@ -232,8 +232,10 @@ static int record(struct nft_batch *b, void *userdata, struct diag *d)
 	r->batches++;
 	r->msgs = b->msgs;
 	r->bytes = b->bytes;
-	for (size_t i = 0; i < b->n_what; i++)
-		sbuf_printf(&s, "%s\n", b->what[i]);
+	for (size_t i = 0; i < b->n_what; i++) {
+		nft_batch_what(b, i, &s);
+		sbuf_addc(&s, '\n');
+	}
 	free(r->what);
 	r->what = sbuf_cstr(&s);
 	return r->fail;
@@ -275,9 +277,10 @@ static int read_kernel(int family, struct nft_kstate *k, void *userdata, struct 
 	}
 	for (size_t i = 0; i < m->shared.cap; i++) {
 		const struct nft_shared_key *sk = m->shared.slots[i].value;
+		struct nft_elem e;
 
-		if (m->shared.slots[i].key && sk->n)
-			*nft_set_elem(&nft_kstate_set(k, nft_shared_names[sk->set])->set) = sk->v[0].e;
+		if (m->shared.slots[i].key && nft_shared_applied(sk, &e))
+			*nft_set_elem(&nft_kstate_set(k, nft_shared_names[sk->set])->set) = e;
 	}
 	if (r->drift)
 		r->drift(k);

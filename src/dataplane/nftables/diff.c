@@ -24,22 +24,11 @@ void nft_diff_op(struct nft_diff *d, enum nft_phase ph, struct nft_op op)
 	c->ops[ph][c->n[ph]++] = op;
 }
 
-static void elem_op(struct nft_diff *d, enum nft_phase ph, const char *set, uint8_t kind,
-		    const struct nft_elem *e)
-{
-	nft_diff_op(d, ph, (struct nft_op){ .name = set, .elem = e, .set_kind = kind });
-	if (ph != PH_DEL_ELEMS)
-		d->elems_added++;
-	else
-		d->elems_deleted++;
-}
-
 /* An element of set s (a slice goes to its base map, named after the slice for errors). */
 static void set_elem_op(struct nft_diff *d, enum nft_phase ph, const struct nft_set *s,
 			const struct nft_elem *e)
 {
-	nft_diff_op(d, ph, (struct nft_op){ .name = nft_set_kname(s), .elem = e, .set_kind = s->kind,
-					     .local = s->in_map[0] ? s->name : NULL });
+	nft_diff_op(d, ph, (struct nft_op){ .in = s, .elem = e });
 	if (ph != PH_DEL_ELEMS)
 		d->elems_added++;
 	else
@@ -56,9 +45,16 @@ void nft_mirror_init(struct nft_mirror *m)
 
 static void shared_key_free(struct nft_shared_key *k)
 {
-	if (k->v != &k->one)
-		free(k->v);
+	free(k->v);
 	free(k);
+}
+
+/* A shared set without values (@hairpin): a key is claimed or not, nothing to choose between. */
+static bool plain_set(uint8_t set)
+{
+	enum nft_set_kind kind = nft_shared_kind((enum nft_shared)set);
+
+	return kind != NS_SVC_VMAP && kind != NS_PORT_VMAP;
 }
 
 void nft_mirror_done(struct nft_mirror *m)
@@ -106,6 +102,11 @@ struct nft_frag *nft_mirror_by_id(const struct nft_mirror *m, uint64_t id)
 void nft_diff_init(struct nft_diff *d, struct nft_mirror *m)
 {
 	*d = (struct nft_diff){ 0 };
+	for (int i = 0; i < SH_N; i++) {
+		d->kernel_shared[i].kind = (uint8_t)nft_shared_kind((enum nft_shared)i);
+		snprintf(d->kernel_shared[i].name, sizeof(d->kernel_shared[i].name), "%s",
+			 nft_shared_names[i]);
+	}
 	m->gen++;
 }
 
@@ -344,8 +345,7 @@ static void claim(struct nft_diff *d, struct nft_mirror *m, const struct nft_sha
 	k = strmap_get(&m->shared, key);
 	if (!k) {
 		k = xmalloc(sizeof(*k) + n + 1);
-		*k = (struct nft_shared_key){ .set = se->set, .cap = 1 };
-		k->v = &k->one;
+		*k = (struct nft_shared_key){ .set = se->set };
 		memcpy(k->mkey, key, n + 1);
 		strmap_put(&m->shared, k->mkey, k);
 	}
@@ -353,19 +353,18 @@ static void claim(struct nft_diff *d, struct nft_mirror *m, const struct nft_sha
 		k->touched = true;
 		VEC_PUSH(d->touched, d->n_touched, d->cap_touched, k);
 	}
+	if (plain_set(k->set)) {
+		k->delta += delta;
+		k->e = &se->e; /* the same key whoever claims it: any claimant's element will do */
+		return;
+	}
 	for (size_t i = 0; i < k->n && !c; i++)
 		if (same_value(&k->v[i].e, &se->e))
 			c = &k->v[i];
 	if (!c) {
 		/* One claim at a time: almost every key has one (xgrow would make room for 4). */
-		if (k->n == k->cap) {
-			struct nft_claim *v = xmalloc(++k->cap * sizeof(*v));
-
-			memcpy(v, k->v, k->n * sizeof(*v));
-			if (k->v != &k->one)
-				free(k->v);
-			k->v = v;
-		}
+		if (k->n == k->cap)
+			k->v = xrealloc(k->v, ++k->cap * sizeof(*k->v));
 		c = &k->v[k->n++];
 		*c = (struct nft_claim){ .e = se->e };
 	}
@@ -384,9 +383,15 @@ void nft_diff_shared(struct nft_diff *d, struct nft_mirror *m)
 	for (size_t t = 0; t < d->n_touched; t++) {
 		struct nft_shared_key *k = d->touched[t];
 		const struct nft_claim *before = NULL, *after = NULL;
-		const char *set = nft_shared_names[k->set];
-		uint8_t kind = (uint8_t)nft_shared_kind(k->set);
+		const struct nft_set *set = &d->kernel_shared[k->set];
 
+		if (plain_set(k->set)) {
+			bool was = k->count > 0, is = (int64_t)k->count + k->delta > 0;
+
+			if (was != is)
+				set_elem_op(d, was ? PH_DEL_ELEMS : PH_ADD_ELEMS, set, k->e);
+			continue;
+		}
 		for (size_t i = 0; i < k->n; i++) {
 			if (!before && k->v[i].count > 0)
 				before = &k->v[i];
@@ -396,9 +401,9 @@ void nft_diff_shared(struct nft_diff *d, struct nft_mirror *m)
 		if (before == after)
 			continue;
 		if (before)
-			elem_op(d, PH_DEL_ELEMS, set, kind, &before->e);
+			set_elem_op(d, PH_DEL_ELEMS, set, &before->e);
 		if (after)
-			elem_op(d, PH_ADD_ELEMS, set, kind, &after->e);
+			set_elem_op(d, PH_ADD_ELEMS, set, &after->e);
 	}
 }
 
@@ -414,10 +419,35 @@ void nft_diff_set_elems(struct nft_diff *d, const struct nft_set *o, struct nft_
 
 const struct nft_elem *nft_shared_winner(const struct nft_shared_key *k)
 {
+	if (plain_set(k->set))
+		return (int64_t)k->count + k->delta > 0 ? k->e : NULL;
 	for (size_t i = 0; i < k->n; i++)
 		if ((int64_t)k->v[i].count + k->v[i].delta > 0)
 			return &k->v[i].e;
 	return NULL;
+}
+
+bool nft_shared_applied(const struct nft_shared_key *k, struct nft_elem *ret)
+{
+	const char *h = strchr(k->mkey, '/') + 1;
+
+	if (!plain_set(k->set)) {
+		for (size_t i = 0; i < k->n; i++) {
+			if (k->v[i].count > 0) {
+				*ret = k->v[i].e;
+				return true;
+			}
+		}
+		return false;
+	}
+	/* A plain set's element is its key, which the map key spells in hex. */
+	*ret = (struct nft_elem){ 0 };
+	for (size_t i = 0; h[2 * i] && h[2 * i + 1] && i < sizeof(ret->key); i++) {
+		char byte[3] = { h[2 * i], h[2 * i + 1], '\0' };
+
+		ret->key[i] = (uint8_t)strtoul(byte, NULL, 16);
+	}
+	return k->count > 0;
 }
 
 static void diff_pair(struct nft_diff *d, struct nft_mirror *m, const struct nft_frag *old,
@@ -467,6 +497,14 @@ static void settle_claims(struct nft_diff *d, struct nft_mirror *m, bool applied
 		struct nft_shared_key *k = d->touched[t];
 		size_t n = 0;
 
+		k->touched = false;
+		if (plain_set(k->set)) {
+			if (applied)
+				k->count = (uint32_t)((int64_t)k->count + k->delta);
+			k->delta = 0;
+			k->e = NULL; /* the fragments it points into may go with the commit */
+			continue;
+		}
 		for (size_t i = 0; i < k->n; i++) {
 			if (applied)
 				k->v[i].count = (uint32_t)((int64_t)k->v[i].count + k->v[i].delta);
@@ -475,13 +513,12 @@ static void settle_claims(struct nft_diff *d, struct nft_mirror *m, bool applied
 				k->v[n++] = k->v[i];
 		}
 		k->n = n;
-		k->touched = false;
 	}
 	/* Keys nobody claims any more leave the map. */
 	for (size_t t = 0; t < d->n_touched; t++) {
 		struct nft_shared_key *k = d->touched[t];
 
-		if (k->n)
+		if (plain_set(k->set) ? k->count : k->n)
 			continue;
 		strmap_del(&m->shared, k->mkey, NULL);
 		shared_key_free(k);

@@ -30,18 +30,28 @@ enum nft_phase {
 	PH_N,
 };
 
-/* One change; a full sync at 50,000 services makes over a million: kept small (one object each). */
+/*
+ * One change; a full sync at 50,000 services makes over a million: two
+ * pointers (an element's set, its name and its kind, is where it points).
+ */
 struct nft_op {
-	const char *name;              /* the chain or set */
+	union {
+		const char *name;              /* the chain or set (PH_TABLE: what to do) */
+		const struct nft_set *in;      /* PH_*_ELEMS: the set, or the slice, the element is of */
+	};
 	union {
 		const struct nft_chain *chain; /* PH_ADD_CHAINS */
 		const struct nft_set *set;     /* PH_ADD_SETS */
 		const struct nft_rule *rule;   /* PH_ADD_RULES (name: its chain) */
 		const struct nft_elem *elem;   /* PH_*_ELEMS: one element; nl.c packs a set's run into one message */
 	};
-	const char *local;             /* PH_*_ELEMS of a slice: the slice's name, for messages */
-	uint8_t set_kind;              /* PH_*_ELEMS */
 };
+
+/* An element change's set in the kernel (a slice's base map). */
+static inline const char *nft_op_set(const struct nft_op *op)
+{
+	return nft_set_kname(op->in);
+}
 
 struct nft_changes {
 	struct nft_op *ops[PH_N];
@@ -56,17 +66,22 @@ struct nft_claim {
 };
 
 /*
- * One allocation per key, its map key and its first claim inside: a full
- * sync at 50,000 services makes half a million keys (most of them hairpin
- * elements, one claim each), and three allocations each cost their time
- * twice (made, and freed with the mirror) and 50 bytes of heap.
+ * One allocation per key, its map key inside: a full sync at 50,000 services
+ * makes half a million keys, most of them @hairpin elements.  A map's key
+ * keeps its claims, each with its value (the first one with a count wins);
+ * a plain set's (@hairpin: no value, so one claim) only its count and,
+ * while this sync touches it, a claiming or releasing fragment's element to
+ * send (those fragments live until the commit).  That made a @hairpin key
+ * 64 bytes of heap instead of 144.
  */
 struct nft_shared_key {
 	uint8_t set;                   /* enum nft_shared */
 	bool touched;
-	uint32_t n, cap;
-	struct nft_claim *v;           /* &one while one claim is all it has had room for */
-	struct nft_claim one;
+	uint32_t n, cap;               /* a map's claims */
+	struct nft_claim *v;           /* a map's claims (NULL for a plain set) */
+	uint32_t count;                /* a plain set: fragments claiming it, as applied */
+	int32_t delta;                 /* a plain set: this sync's change, not yet applied */
+	const struct nft_elem *e;      /* a plain set: the element, while touched */
 	char mkey[];                   /* its key in the mirror's map */
 };
 
@@ -95,7 +110,12 @@ struct nft_diff {
 	uint64_t *ids;                 /* the mirror's ids once this diff is applied, sorted (NULL: as they are) */
 	size_t n_ids;
 	uint64_t view_gen, view_next_id; /* the view this diff brings the mirror to */
-	struct nft_set kernel_shared[SH_N]; /* a full resync's shared maps as they should be (resync.c) */
+	/*
+	 * The shared maps, named and of their kind from nft_diff_init (their
+	 * element changes point here); a full resync's shared maps as they
+	 * should be (resync.c).
+	 */
+	struct nft_set kernel_shared[SH_N];
 	/* and its endpoint maps, then the pick sets and maps (resync.c: slots_wanted), every slice */
 	struct nft_set kernel_slots[NFT_EPS_SHARDS + NFT_EPV_SHARDS + NFT_PICK_MAX_N + 3];
 };
@@ -130,5 +150,7 @@ void nft_diff_add_set(struct nft_diff *d, const struct nft_set *s);
 void nft_diff_set_elems(struct nft_diff *d, const struct nft_set *old, struct nft_set *s);
 /* The claim a shared key's element carries once this diff is applied, or NULL. */
 const struct nft_elem *nft_shared_winner(const struct nft_shared_key *k);
+/* The element a shared key has in the kernel as last applied; false: none (tests: a kernel from a mirror). */
+bool nft_shared_applied(const struct nft_shared_key *k, struct nft_elem *ret);
 
 #endif

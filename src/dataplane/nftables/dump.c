@@ -185,8 +185,11 @@ static int on_elem(struct nftnl_set_elem *e, void *data)
 	if (nftnl_set_elem_is_set(e, NFTNL_SET_ELEM_VERDICT)) {
 		m->verdict = (uint8_t)verdict_of((int)nftnl_set_elem_get_u32(e, NFTNL_SET_ELEM_VERDICT));
 		p = nftnl_set_elem_get_str(e, NFTNL_SET_ELEM_CHAIN);
-		if (p)
-			snprintf(m->chain, sizeof(m->chain), "%s", (const char *)p);
+		/* A name longer than any of ours: kept as nothing of ours, so it is repaired. */
+		if (p && strlen(p) < sizeof(m->chain))
+			memcpy(m->chain, p, strlen(p) + 1);
+		else if (p)
+			memcpy(m->chain, "\001long", sizeof("\001long"));
 	}
 	return 0;
 }

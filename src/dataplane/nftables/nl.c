@@ -53,19 +53,25 @@ static uint32_t concat_type(const uint32_t *t, size_t n)
 	return v;
 }
 
-static void what(struct nft_batch *b, char *s)
+enum msg_kind {
+	M_BEGIN, M_COMMIT, M_TABLE_ADD, M_TABLE_DEL, M_CHAIN_ADD, M_CHAIN_DEL, M_FLUSH, M_RULE,
+	M_SET_ADD, M_SET_DEL, M_ELEMS_ADD, M_ELEMS_DEL,
+};
+
+static void what(struct nft_batch *b, enum msg_kind kind, const struct nft_op *op, size_t count)
 {
-	b->rule_of = xgrow(b->rule_of, &b->cap_rule_of, b->n_what + 1, sizeof(*b->rule_of));
-	b->rule_of[b->n_what] = NULL;
-	VEC_PUSH(b->what, b->n_what, b->cap_what, s);
+	b->what = xgrow(b->what, &b->cap_what, b->n_what + 1, sizeof(*b->what));
+	b->what[b->n_what++] = (struct nft_msg_what){ .op = op, .count = (uint32_t)count,
+						      .kind = (uint8_t)kind };
 }
 
-static struct nlmsghdr *hdr(struct nft_batch *b, uint16_t type, uint16_t flags, char *desc)
+static struct nlmsghdr *hdr(struct nft_batch *b, uint16_t type, uint16_t flags,
+			    enum msg_kind kind, const struct nft_op *op, size_t count)
 {
 	struct nlmsghdr *nlh = nftnl_nlmsg_build_hdr(nftnl_batch_buffer(b->b), type,
 						     (uint16_t)b->family, flags, b->seq++);
 
-	what(b, desc);
+	what(b, kind, op, count);
 	return nlh;
 }
 
@@ -88,8 +94,7 @@ static void msg_table(struct nft_batch *b, uint16_t type, uint16_t flags)
 
 	nftnl_table_set_str(t, NFTNL_TABLE_NAME, tname(b));
 	nftnl_table_set_u32(t, NFTNL_TABLE_FAMILY, (uint32_t)b->family);
-	nlh = hdr(b, type, flags, xasprintf("%s table %s",
-					    type == NFT_MSG_DELTABLE ? "deleting" : "adding", tname(b)));
+	nlh = hdr(b, type, flags, type == NFT_MSG_DELTABLE ? M_TABLE_DEL : M_TABLE_ADD, NULL, 0);
 	nftnl_table_nlmsg_build_payload(nlh, t);
 	nftnl_table_free(t);
 	done_msg(b, nlh);
@@ -105,12 +110,11 @@ static struct nftnl_chain *chain_obj(const struct nft_batch *b, const char *name
 	return c;
 }
 
-static void msg_chain(struct nft_batch *b, uint16_t type, const char *name,
+static void msg_chain(struct nft_batch *b, uint16_t type, const struct nft_op *op,
 		      const struct nft_chain *def)
 {
-	struct nftnl_chain *c = chain_obj(b, name);
+	struct nftnl_chain *c = chain_obj(b, op->name);
 	struct nlmsghdr *nlh;
-	const char *verb = type == NFT_MSG_NEWCHAIN ? "adding" : "deleting";
 
 	if (def && def->type) {
 		nftnl_chain_set_str(c, NFTNL_CHAIN_TYPE, def->type);
@@ -119,23 +123,23 @@ static void msg_chain(struct nft_batch *b, uint16_t type, const char *name,
 		nftnl_chain_set_u32(c, NFTNL_CHAIN_POLICY, NF_ACCEPT);
 	}
 	nlh = hdr(b, type, type == NFT_MSG_NEWCHAIN ? NLM_F_CREATE : 0,
-		  xasprintf("%s chain %s%s", verb, name,
-			    def && def->type ? " (a base chain: a hook)" : ""));
+		  type == NFT_MSG_NEWCHAIN ? M_CHAIN_ADD : M_CHAIN_DEL, op, 0);
 	nftnl_chain_nlmsg_build_payload(nlh, c);
 	nftnl_chain_free(c);
 	done_msg(b, nlh);
 }
 
 /* Flushing a chain is deleting its rules: DELRULE naming only the chain. */
-static void msg_flush(struct nft_batch *b, const char *name)
+static void msg_flush(struct nft_batch *b, const struct nft_op *op)
 {
+	const char *name = op->name;
 	struct nftnl_rule *r = nftnl_rule_alloc();
 	struct nlmsghdr *nlh;
 
 	nftnl_rule_set_str(r, NFTNL_RULE_TABLE, tname(b));
 	nftnl_rule_set_str(r, NFTNL_RULE_CHAIN, name);
 	nftnl_rule_set_u32(r, NFTNL_RULE_FAMILY, (uint32_t)b->family);
-	nlh = hdr(b, NFT_MSG_DELRULE, 0, xasprintf("flushing chain %s", name));
+	nlh = hdr(b, NFT_MSG_DELRULE, 0, M_FLUSH, op, 0);
 	nftnl_rule_nlmsg_build_payload(nlh, r);
 	nftnl_rule_free(r);
 	done_msg(b, nlh);
@@ -166,8 +170,10 @@ uint64_t nft_rule_tag_get(const void *ud, uint32_t len)
 	return tag;
 }
 
-static void msg_rule(struct nft_batch *b, const char *chain, const struct nft_rule *m)
+static void msg_rule(struct nft_batch *b, const struct nft_op *op)
 {
+	const char *chain = op->name;
+	const struct nft_rule *m = op->rule;
 	struct nftnl_rule *r = nftnl_rule_alloc();
 	struct nlmsghdr *nlh;
 	uint8_t tag[NFT_TAG_UDATA_LEN];
@@ -179,9 +185,7 @@ static void msg_rule(struct nft_batch *b, const char *chain, const struct nft_ru
 	nft_rule_tag_put(tag, nft_rule_tag(m));
 	nftnl_rule_set_data(r, NFTNL_RULE_USERDATA, tag, sizeof(tag));
 	nft_rule_exprs(r, b->family, m);
-	nlh = hdr(b, NFT_MSG_NEWRULE, NLM_F_CREATE | NLM_F_APPEND,
-		  xasprintf("adding a rule to chain %s", chain));
-	b->rule_of[b->n_what - 1] = m; /* spelled out only if the kernel refuses it */
+	nlh = hdr(b, NFT_MSG_NEWRULE, NLM_F_CREATE | NLM_F_APPEND, M_RULE, op, 0);
 	nftnl_rule_nlmsg_build_payload(nlh, r);
 	nftnl_rule_free(r);
 	done_msg(b, nlh);
@@ -249,17 +253,17 @@ static void set_types(struct nftnl_set *s, const struct nft_set *def, int family
 		nftnl_set_set_u32(s, NFTNL_SET_DESC_SIZE, def->size);
 }
 
-static void msg_set(struct nft_batch *b, uint16_t type, const char *name, const struct nft_set *def)
+static void msg_set(struct nft_batch *b, uint16_t type, const struct nft_op *op,
+		    const struct nft_set *def)
 {
-	struct nftnl_set *s = set_obj(b, name);
+	struct nftnl_set *s = set_obj(b, op->name);
 	struct nlmsghdr *nlh;
 
 	if (def) {
 		set_types(s, def, b->family);
 		nftnl_set_set_u32(s, NFTNL_SET_ID, b->seq);
 	}
-	nlh = hdr(b, type, def ? NLM_F_CREATE : 0,
-		  xasprintf("%s set %s", def ? "adding" : "deleting", name));
+	nlh = hdr(b, type, def ? NLM_F_CREATE : 0, def ? M_SET_ADD : M_SET_DEL, op, 0);
 	nftnl_set_nlmsg_build_payload(nlh, s);
 	nftnl_set_free(s);
 	done_msg(b, nlh);
@@ -274,11 +278,11 @@ static void msg_set(struct nft_batch *b, uint16_t type, const char *name, const 
 static void elem_attrs(struct nlmsghdr *nlh, const struct nft_op *op, int family, bool add)
 {
 	const struct nft_elem *m = op->elem;
-	size_t dlen = nft_data_len(op->set_kind, family);
+	size_t dlen = nft_data_len(op->in->kind, family);
 	struct nlattr *e = mnl_attr_nest_start(nlh, NFTA_LIST_ELEM), *n;
 
 	n = mnl_attr_nest_start(nlh, NFTA_SET_ELEM_KEY);
-	mnl_attr_put(nlh, NFTA_DATA_VALUE, nft_key_len(op->set_kind, family), m->key);
+	mnl_attr_put(nlh, NFTA_DATA_VALUE, nft_key_len(op->in->kind, family), m->key);
 	mnl_attr_nest_end(nlh, n);
 	if (add && dlen) {
 		n = mnl_attr_nest_start(nlh, NFTA_SET_ELEM_DATA);
@@ -301,19 +305,17 @@ static void elem_attrs(struct nlmsghdr *nlh, const struct nft_op *op, int family
 /* ops[i..] of one set, as few messages as fit; returns how many ops it took. */
 static size_t msg_elems(struct nft_batch *b, const struct nft_op *ops, size_t n, bool add)
 {
-	size_t per = ELEM_CHUNK_BYTES / (nft_key_len(ops[0].set_kind, b->family) + 64), k = 0;
+	size_t per = ELEM_CHUNK_BYTES / (nft_key_len(ops[0].in->kind, b->family) + 64), k = 0;
+	const char *set = nft_op_set(&ops[0]);
 	struct nlmsghdr *nlh;
 	struct nlattr *list;
 
-	while (k < n && k < per && streq(ops[k].name, ops[0].name))
+	while (k < n && k < per && (ops[k].in == ops[0].in || streq(nft_op_set(&ops[k]), set)))
 		k++;
 	nlh = hdr(b, add ? NFT_MSG_NEWSETELEM : NFT_MSG_DELSETELEM, add ? NLM_F_CREATE : 0,
-		  xasprintf("%s %zu element%s %s set %s%s%s%s", add ? "adding" : "deleting", k,
-			    k == 1 ? "" : "s", add ? "to" : "from", ops[0].name,
-			    ops[0].local ? " (" : "", ops[0].local ? ops[0].local : "",
-			    ops[0].local ? (k > 1 ? ", ...)" : ")") : ""));
+		  add ? M_ELEMS_ADD : M_ELEMS_DEL, &ops[0], k);
 	mnl_attr_put_strz(nlh, NFTA_SET_ELEM_LIST_TABLE, tname(b));
-	mnl_attr_put_strz(nlh, NFTA_SET_ELEM_LIST_SET, ops[0].name);
+	mnl_attr_put_strz(nlh, NFTA_SET_ELEM_LIST_SET, set);
 	list = mnl_attr_nest_start(nlh, NFTA_SET_ELEM_LIST_ELEMENTS);
 	for (size_t i = 0; i < k; i++)
 		elem_attrs(nlh, &ops[i], b->family, add);
@@ -344,8 +346,8 @@ static void group_by_set(struct nft_op *ops, size_t n)
 
 	strmap_init(&idx);
 	for (size_t i = 0; i < n; i++) {
-		if (ops[i].name != last) {
-			last = ops[i].name;
+		if (nft_op_set(&ops[i]) != last) {
+			last = nft_op_set(&ops[i]);
 			g = (size_t)(uintptr_t)strmap_get(&idx, last);
 			if (!g) {
 				VEC_PUSH(names, n_names, cap_names, last);
@@ -404,22 +406,22 @@ static void encode_phase(struct nft_batch *b, enum nft_phase ph, struct nft_op *
 			i += msg_elems(b, op, n - i, ph == PH_ADD_ELEMS);
 			continue;
 		case PH_FLUSH_CHAINS:
-			msg_flush(b, op->name);
+			msg_flush(b, op);
 			break;
 		case PH_DEL_SETS:
-			msg_set(b, NFT_MSG_DELSET, op->name, NULL);
+			msg_set(b, NFT_MSG_DELSET, op, NULL);
 			break;
 		case PH_DEL_CHAINS:
-			msg_chain(b, NFT_MSG_DELCHAIN, op->name, NULL);
+			msg_chain(b, NFT_MSG_DELCHAIN, op, NULL);
 			break;
 		case PH_ADD_SETS:
-			msg_set(b, NFT_MSG_NEWSET, op->name, op->set);
+			msg_set(b, NFT_MSG_NEWSET, op, op->set);
 			break;
 		case PH_ADD_CHAINS:
-			msg_chain(b, NFT_MSG_NEWCHAIN, op->name, op->chain);
+			msg_chain(b, NFT_MSG_NEWCHAIN, op, op->chain);
 			break;
 		case PH_ADD_RULES:
-			msg_rule(b, op->name, op->rule);
+			msg_rule(b, op);
 			break;
 		default:
 			break;
@@ -440,7 +442,7 @@ void nft_batch_encode_in(struct nft_batch *b, int family, const char *table, boo
 	b->b = nftnl_batch_alloc(BATCH_PAGE, MSG_MAX);
 	b->seq0 = b->seq = (uint32_t)time(NULL);
 	nftnl_batch_begin(nftnl_batch_buffer(b->b), b->seq++);
-	what(b, xstrdup("beginning the batch"));
+	what(b, M_BEGIN, NULL, 0);
 	b->bytes += NLMSG_ALIGN(sizeof(struct nlmsghdr)) + NLMSG_ALIGN(sizeof(struct nfgenmsg));
 	nftnl_batch_update(b->b);
 	for (int ph = 0; ph < PH_N; ph++)
@@ -448,7 +450,7 @@ void nft_batch_encode_in(struct nft_batch *b, int family, const char *table, boo
 	if (drop)
 		msg_table(b, NFT_MSG_DELTABLE, 0);
 	nftnl_batch_end(nftnl_batch_buffer(b->b), b->seq++);
-	what(b, xstrdup("committing the batch"));
+	what(b, M_COMMIT, NULL, 0);
 	b->bytes += NLMSG_ALIGN(sizeof(struct nlmsghdr)) + NLMSG_ALIGN(sizeof(struct nfgenmsg));
 	nftnl_batch_update(b->b);
 }
@@ -457,9 +459,51 @@ void nft_batch_done(struct nft_batch *b)
 {
 	if (b->b)
 		nftnl_batch_free(b->b);
-	strv_free(b->what, b->n_what);
-	free(b->rule_of);
+	free(b->what);
 	*b = (struct nft_batch){ 0 };
+}
+
+void nft_batch_what(const struct nft_batch *b, size_t i, struct sbuf *out)
+{
+	const struct nft_msg_what *w = &b->what[i];
+	const struct nft_op *op = w->op;
+	bool add = w->kind == M_ELEMS_ADD;
+
+	switch ((enum msg_kind)w->kind) {
+	case M_BEGIN:
+		SBUF_ADDL(out, "beginning the batch");
+		break;
+	case M_COMMIT:
+		SBUF_ADDL(out, "committing the batch");
+		break;
+	case M_TABLE_ADD:
+	case M_TABLE_DEL:
+		sbuf_printf(out, "%s table %s", w->kind == M_TABLE_DEL ? "deleting" : "adding", tname(b));
+		break;
+	case M_CHAIN_ADD:
+	case M_CHAIN_DEL:
+		sbuf_printf(out, "%s chain %s%s", w->kind == M_CHAIN_ADD ? "adding" : "deleting",
+			    op->name, w->kind == M_CHAIN_ADD && op->chain && op->chain->type ?
+			    " (a base chain: a hook)" : "");
+		break;
+	case M_FLUSH:
+		sbuf_printf(out, "flushing chain %s", op->name);
+		break;
+	case M_RULE:
+		sbuf_printf(out, "adding a rule to chain %s", op->name);
+		break;
+	case M_SET_ADD:
+	case M_SET_DEL:
+		sbuf_printf(out, "%s set %s", w->kind == M_SET_ADD ? "adding" : "deleting", op->name);
+		break;
+	case M_ELEMS_ADD:
+	case M_ELEMS_DEL:
+		sbuf_printf(out, "%s %u element%s %s set %s", add ? "adding" : "deleting", w->count,
+			    w->count == 1 ? "" : "s", add ? "to" : "from", nft_op_set(op));
+		if (op->in->in_map[0]) /* a slice: named too */
+			sbuf_printf(out, " (%s%s)", op->in->name, w->count > 1 ? ", ..." : "");
+		break;
+	}
 }
 
 /* What message seq did; a rule with its text, so an unsupported expression shows. */
@@ -470,10 +514,10 @@ static char *describe(const struct nft_batch *b, uint32_t seq)
 
 	if (i >= b->n_what)
 		return xstrdup("an unknown message");
-	sbuf_adds(&s, b->what[i]);
-	if (b->rule_of[i]) {
+	nft_batch_what(b, i, &s);
+	if (b->what[i].kind == M_RULE) {
 		SBUF_ADDL(&s, " (");
-		nft_rule_text(&s, b->rule_of[i], b->family);
+		nft_rule_text(&s, b->what[i].op->rule, b->family);
 		sbuf_addc(&s, ')');
 	}
 	return sbuf_cstr(&s);

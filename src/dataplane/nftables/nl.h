@@ -16,7 +16,21 @@
 #include "dataplane/nftables/diff.h"
 
 struct diag;
+struct sbuf;
 struct nftnl_batch;
+
+/*
+ * What one message of a batch does, spelled out only when asked
+ * (nft_batch_what: the kernel refused it, or a test reads it): a full sync
+ * at 50,000 services has over 200,000 messages, and a string for each took
+ * 17 MB and tens of milliseconds.  op points into the changes encoded,
+ * which outlive the batch's sending.
+ */
+struct nft_msg_what {
+	const struct nft_op *op; /* NULL: the batch's begin or end, or the table */
+	uint32_t count;          /* elements: how many this message holds */
+	uint8_t kind;            /* nl.c's enum msg_kind */
+};
 
 /* One encoded transaction. */
 struct nft_batch {
@@ -24,10 +38,8 @@ struct nft_batch {
 	int family;
 	const char *table;     /* NULL: ours (NFT_TABLE); the feature probe's throwaway table */
 	uint32_t seq0, seq;    /* the batch's first and next sequence numbers */
-	char **what;           /* per message (seq - seq0): what it does, for errors */
+	struct nft_msg_what *what; /* per message (seq - seq0): what it does, for errors */
 	size_t n_what, cap_what;
-	const struct nft_rule **rule_of; /* per message: the rule it adds (NULL: none), for errors */
-	size_t cap_rule_of;
 	size_t msgs;           /* messages, without the batch's begin and end */
 	size_t bytes;          /* of the whole batch */
 };
@@ -41,6 +53,8 @@ void nft_batch_encode(struct nft_batch *b, int family, const struct nft_changes 
 void nft_batch_encode_in(struct nft_batch *b, int family, const char *tname, bool drop,
 			 const struct nft_changes *ch);
 void nft_batch_done(struct nft_batch *b);
+/* Appends what message i (0: the batch's begin) does to out; a rule with its text. */
+void nft_batch_what(const struct nft_batch *b, size_t i, struct sbuf *out);
 
 /*
  * Sends the batch and reads the kernel's answers.  0, or a negative errno

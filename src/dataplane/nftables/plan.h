@@ -74,6 +74,13 @@ struct port_view;
 #define NFT_NAME_MAX 40          /* our chain and set names are at most 33 characters */
 #define NFT_KEY_MAX 32           /* ip6 . ip6 (the longest: ip6 . proto . port . slot is 28) */
 #define NFT_DATA_MAX 20          /* ip6 . port */
+/*
+ * An element's jump target: the longest chain an element names is an
+ * affinity endpoint's, "ep-" 16 hex "-" 8 hex (28 characters).  Not
+ * NFT_NAME_MAX: the mirror holds a million elements at 50,000 services, and
+ * 11 bytes each was 19 MB.
+ */
+#define NFT_ELEM_CHAIN_MAX 29
 
 /* The verdicts an element or a rule can carry (values as the kernel's). */
 enum nft_verdict {
@@ -165,7 +172,7 @@ struct nft_elem {
 	uint8_t verdict;    /* verdict maps */
 	union {
 		uint8_t data[NFT_DATA_MAX];   /* data maps */
-		char chain[NFT_NAME_MAX];     /* jump / goto target */
+		char chain[NFT_ELEM_CHAIN_MAX]; /* jump / goto target */
 	};
 };
 

@@ -54,12 +54,12 @@ static void name(char *buf, const char *prefix, const struct port_ctx *c, const 
 	snprintf(buf, NFT_NAME_MAX, "%s-%s%s", prefix, c->h, suffix);
 }
 
-/* ep-H-E: E hashes the endpoint's "ip:port". */
+/* ep-H-E: E hashes the endpoint's "ip:port".  buf: NFT_ELEM_CHAIN_MAX bytes (it fits an element). */
 static void ep_name(char *buf, const char *prefix, const struct port_ctx *c, const struct ep *e)
 {
 	uint32_t eh = (uint32_t)fnv1a_update(0xcbf29ce484222325ull, e->key, strlen(e->key));
 
-	snprintf(buf, NFT_NAME_MAX, "%s-%s-%08x", prefix, c->h, eh);
+	snprintf(buf, NFT_ELEM_CHAIN_MAX, "%s-%s-%08x", prefix, c->h, eh);
 }
 
 static size_t svc_key(uint8_t *k, const struct port_ctx *c, const struct addr *a, uint16_t port)
@@ -459,7 +459,7 @@ static void shared_verdict(struct port_ctx *c, enum nft_shared set, const struct
 	e = plan_shared(c->f, set);
 	memcpy(e->key, key, sizeof(key));
 	e->verdict = (uint8_t)v;
-	if (chain)
+	if (chain) /* our names: they fit (NFT_ELEM_CHAIN_MAX) */
 		snprintf(e->chain, sizeof(e->chain), "%s", chain);
 }
 

@@ -207,8 +207,8 @@ static int fit_sizes(struct nft_diff *diff, struct nft_frag *base, const struct 
 		for (size_t k = 0; k < diff->ch.n[ph]; k++) {
 			const struct nft_op *op = &diff->ch.ops[ph][k];
 
-			if (op->name != last) /* a set's ops come in runs */
-				idx = (uintptr_t)strmap_get(&at, (last = op->name));
+			if (nft_op_set(op) != last) /* a set's ops come in runs */
+				idx = (uintptr_t)strmap_get(&at, (last = nft_op_set(op)));
 			if (idx)
 				n[idx - 1] += ph == PH_ADD_ELEMS ? 1 : -1;
 		}
