@@ -44,6 +44,8 @@ CONNECTS=${CONNECTS:-500}
 RUNS=${RUNS:-3}
 CHANGES=${CHANGES:-5}
 MODES=${MODES:-"ebpf iptables nftables"}
+PARTS=${PARTS:-"connect sync"}
+has_part() { [[ " $PARTS " == *" $1 "* ]]; }
 NODE=node-00001
 
 die() { echo "bench_ebpf.sh: $*" >&2; exit 1; }
@@ -192,7 +194,7 @@ connect_bench() { # MODE SIZE
 	delns "$CLIENT_NS"; delns "$NODE_NS"; delns "$POD_NS"
 }
 
-for mode in $MODES; do
+has_part connect && for mode in $MODES; do
 	for size in 10 "$SIZE"; do
 		echo "== connect: $mode mode, $size services (load $(loadavg))"
 		connect_bench "$mode" "$size"
@@ -200,8 +202,8 @@ for mode in $MODES; do
 done
 
 # ---- full sync of SIZE x 10 in the ebpf mode ----
-cluster "$SIZE"
-for run in $(seq "$RUNS"); do
+has_part sync && cluster "$SIZE"
+has_part sync && for run in $(seq "$RUNS"); do
 	echo "== sync: $SIZE services, run $run (load $(loadavg))"
 	newns; ip -n "$NS" link set lo up
 	t0=$(now_ns)
@@ -230,6 +232,7 @@ median_ci() {
 	[ "$n" -gt 0 ] || { echo -; return; }
 	echo "$(pctl "$(awk -v n="$n" 'BEGIN { printf "%d", 50 - 98 / sqrt(n) }')" <<<"$v")-$(pctl "$(awk -v n="$n" 'BEGIN { printf "%d", 50 + 98 / sqrt(n) + 0.999 }')" <<<"$v")"
 }
+if has_part connect; then
 echo "| mode | services | direct us/connect | ClusterIP us/connect | ratio of medians | paired ratio: median [p25-p75] (min-max), median's 95% CI |"
 echo "|---|---|---|---|---|---|"
 for mode in $MODES; do
@@ -254,11 +257,16 @@ for mode in $MODES; do
 	done
 done
 echo
+fi
+if has_part sync; then
 echo "ebpf full sync, $SIZE services x 10: $(get sync_ms target=sync | median) ms" \
 	"(read $(get read_ms target=sync | median), policy $(get policy_ms target=sync | median)," \
 	"apply $(get apply_ms target=sync | median) of which map writes $(get kernel_ms target=sync | median));" \
 	"wall $(get wall_ms target=sync | median) ms, peak RSS $(( $(get rss_kb target=sync | median) / 1024 )) MB"
+fi
+if has_part connect && [[ " $MODES " == *" ebpf "* ]]; then
 echo "one endpoint changed at $SIZE services ($CHANGES changes): partial sync $(get sync_ms target=change | median) ms" \
 	"($(get sync_ms target=change | pctl 0)-$(get sync_ms target=change | pctl 100))," \
 	"apply $(get apply_ms target=change | median) ($(get apply_ms target=change | pctl 0)-$(get apply_ms target=change | pctl 100))," \
 	"map writes $(get kernel_ms target=change | median), entries written $(get entries target=change | median)"
+fi
