@@ -28,10 +28,12 @@
 # Everything runs in namespaces, a cgroup v2 mount and bpffs this script
 # creates and removes; never the host's.
 #
-# Needs root, ip, curl, /usr/bin/time.
+# Needs root, ip, curl, /usr/bin/time (PIN: taskset; PROFILE: perf).
+# PIN, PROFILE, TW_REUSE: see their lines below.
 # Environment: BUILD (default build), OUT (default bench/out/ebpf), SIZE
 # (default 10000), ROUNDS (default 5), CONNECTS (default 500), RUNS (sync
-# runs, default 3), MODES (default "ebpf iptables nftables"), CHANGES (default 5).
+# runs, default 3), MODES (default "ebpf iptables nftables"), CHANGES (default 5),
+# PARTS (default "connect sync": which parts run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh
@@ -44,6 +46,11 @@ CONNECTS=${CONNECTS:-500}
 RUNS=${RUNS:-3}
 CHANGES=${CHANGES:-5}
 MODES=${MODES:-"ebpf iptables nftables"}
+PARTS=${PARTS:-"connect sync"}
+PIN=${PIN:-}         # "CLIENT-CPU SERVER-CPU": kr-probe and kr-backend pinned (taskset), e.g. "0 0"
+PROFILE=${PROFILE:-} # N: N connections per target under perf, the ebpf mode's connect hook's cost
+TW_REUSE=${TW_REUSE:-} # 1: net.ipv4.tcp_tw_reuse=1 in the node namespace (below)
+has_part() { [[ " $PARTS " == *" $1 "* ]]; }
 NODE=node-00001
 
 die() { echo "bench_ebpf.sh: $*" >&2; exit 1; }
@@ -66,6 +73,11 @@ ebpf_cleanup() {
 	umount "$W/bpf" 2>/dev/null || true
 }
 trap ebpf_cleanup EXIT
+PIN_CLIENT=() PIN_SERVER=()
+if [ -n "$PIN" ]; then
+	read -r pc ps <<<"$PIN"
+	PIN_CLIENT=(taskset -c "$pc") PIN_SERVER=(taskset -c "${ps:-$pc}")
+fi
 ms_since() { echo $((($(now_ns) - $1) / 1000000)); }
 # shellcheck disable=SC2016 # $$ and $@ are the inner shell's
 in_cg() { sh -c 'echo $$ >"$0" && exec "$@"' "$CG/cgroup.procs" "$@"; }
@@ -126,7 +138,7 @@ change() {
 per_connect_us() { # IP PORT: CONNECTS connections from the node (in the cgroup), us each
 	local t0
 	t0=$(now_ns)
-	in_cg ip netns exec "$NODE_NS" "$PROBE" tcp "$1" "$2" --count "$CONNECTS" >"$W/probe.out"
+	in_cg ip netns exec "$NODE_NS" "${PIN_CLIENT[@]}" "$PROBE" tcp "$1" "$2" --count "$CONNECTS" >"$W/probe.out"
 	[ "$(grep -c '^pod=bench' "$W/probe.out")" = "$CONNECTS" ] ||
 		die "$1:$2: only $(grep -c '^pod=bench' "$W/probe.out") of $CONNECTS answered"
 	echo $((($(now_ns) - t0) / 1000 / CONNECTS))
@@ -152,12 +164,45 @@ client_ns() {
 	ip -n "$CLIENT_NS" route add default via 192.168.78.1
 	ip netns exec "$NODE_NS" sysctl -qw net.ipv4.ip_forward=1
 }
+# profile_connect4 SIZE: what the connect4 hook costs a connection (bpftool's
+# prog profile is not built into Debian's bpftool): kr-probe's PROFILE
+# connections under perf record (cpu-clock, call graphs), directly (the hook
+# runs and finds no service) and through the ClusterIP; the share of the
+# probe's samples in the cgroup hook (__cgroup_bpf_run_filter_sock_addr, with
+# what it calls) and in the program itself, times the probe's CPU time per
+# connection (the samples' cpu-clock total); perf.data kept per target and size.
+profile_connect4() {
+	local size=$1 t ip port name rep pct_hook pct_prog clock data
+	for t in "192.168.77.2 8080 direct" "10.255.0.1 80 clusterip"; do
+		read -r ip port name <<<"$t"
+		data=$OUT/perf-$name-$size.data
+		in_cg ip netns exec "$NODE_NS" "${PIN_CLIENT[@]}" perf record -q -F 10000 -g -o "$data" -- \
+			"$PROBE" tcp "$ip" "$port" --count "$PROFILE" >"$W/probe.out" 2>/dev/null
+		[ "$(grep -c '^pod=bench' "$W/probe.out")" = "$PROFILE" ] || die "profile $ip:$port: not every connection answered"
+		rep=$(perf report -i "$data" --children --sort sym --stdio -g none 2>/dev/null)
+		pct_hook=$(awk '/\] __cgroup_bpf_run_filter_sock_addr$/ { sub("%", "", $1); print $1; exit }' <<<"$rep")
+		pct_prog=$(awk '/\] bpf_prog_[0-9a-f]+_kr_connect4$/ { sub("%", "", $1); print $1; exit }' <<<"$rep")
+		clock=$(sed -nE 's/^# Event count \(approx\.\): ([0-9]+)/\1/p' <<<"$rep" | awk '{ print $1 / 1e6 }') # ms
+		res mode=ebpf size="$size" target=profile-"$name" connects="$PROFILE" load="$(loadavg)" \
+			cpu_us_per_connect="$(awk -v c="$clock" -v n="$PROFILE" 'BEGIN { printf "%.1f", c * 1000 / n }')" \
+			hook_pct="${pct_hook:-0}" prog_pct="${pct_prog:-0}" \
+			hook_ns="$(awk -v c="$clock" -v n="$PROFILE" -v p="${pct_hook:-0}" 'BEGIN { printf "%.0f", c * 1e6 / n * p / 100 }')" \
+			prog_ns="$(awk -v c="$clock" -v n="$PROFILE" -v p="${pct_prog:-0}" 'BEGIN { printf "%.0f", c * 1e6 / n * p / 100 }')"
+	done
+}
 connect_bench() { # MODE SIZE
 	local mode=$1 size=$2 flags=() r kpid d c
 	cluster "$size"
 	bench_node_pod
 	client_ns
-	ip netns exec "$POD_NS" "$BUILD/tests/cluster/kr-backend" --name bench --tcp 8080 \
+	# The node's connections leave TIME_WAIT sockets (the client closes first), up to
+	# tens of thousands over 100 rounds; each connect() then searches the ephemeral
+	# ports past them (__inet_hash_connect: ~2 ms of CPU per connect once 10,000 are
+	# held toward the pod), a cost that grows within a run and swamps the
+	# connect hook's.  TW_REUSE=1 lets connect() reuse a TIME_WAIT port (the node
+	# namespace's own sysctl, not the host's).
+	if [ "$TW_REUSE" = 1 ]; then ip netns exec "$NODE_NS" sysctl -qw net.ipv4.tcp_tw_reuse=1; fi
+	ip netns exec "$POD_NS" "${PIN_SERVER[@]}" "$BUILD/tests/cluster/kr-backend" --name bench --tcp 8080 \
 		</dev/null >/dev/null 2>&1 &
 	PIDS+=($!)
 	[ "$mode" = ebpf ] && flags=(--bpf-root "$W/bpf/live" --cgroup-root "$CG")
@@ -180,6 +225,7 @@ connect_bench() { # MODE SIZE
 		res mode="$mode" size="$size" round="$r" target=clusterip us="$c" load="$(loadavg)"
 		res mode="$mode" size="$size" round="$r" target=pair ratio="$(awk -v c="$c" -v d="$d" 'BEGIN { printf "%.4f", c / d }')"
 	done
+	[ "$mode" = ebpf ] && [ -n "$PROFILE" ] && profile_connect4 "$size"
 	from_outside_us 192.168.77.2 8080 >/dev/null
 	from_outside_us 192.168.78.1 30080 >/dev/null
 	for r in $(seq "$ROUNDS"); do
@@ -192,7 +238,7 @@ connect_bench() { # MODE SIZE
 	delns "$CLIENT_NS"; delns "$NODE_NS"; delns "$POD_NS"
 }
 
-for mode in $MODES; do
+has_part connect && for mode in $MODES; do
 	for size in 10 "$SIZE"; do
 		echo "== connect: $mode mode, $size services (load $(loadavg))"
 		connect_bench "$mode" "$size"
@@ -200,8 +246,8 @@ for mode in $MODES; do
 done
 
 # ---- full sync of SIZE x 10 in the ebpf mode ----
-cluster "$SIZE"
-for run in $(seq "$RUNS"); do
+has_part sync && cluster "$SIZE"
+has_part sync && for run in $(seq "$RUNS"); do
 	echo "== sync: $SIZE services, run $run (load $(loadavg))"
 	newns; ip -n "$NS" link set lo up
 	t0=$(now_ns)
@@ -230,6 +276,7 @@ median_ci() {
 	[ "$n" -gt 0 ] || { echo -; return; }
 	echo "$(pctl "$(awk -v n="$n" 'BEGIN { printf "%d", 50 - 98 / sqrt(n) }')" <<<"$v")-$(pctl "$(awk -v n="$n" 'BEGIN { printf "%d", 50 + 98 / sqrt(n) + 0.999 }')" <<<"$v")"
 }
+if has_part connect; then
 echo "| mode | services | direct us/connect | ClusterIP us/connect | ratio of medians | paired ratio: median [p25-p75] (min-max), median's 95% CI |"
 echo "|---|---|---|---|---|---|"
 for mode in $MODES; do
@@ -254,11 +301,16 @@ for mode in $MODES; do
 	done
 done
 echo
+fi
+if has_part sync; then
 echo "ebpf full sync, $SIZE services x 10: $(get sync_ms target=sync | median) ms" \
 	"(read $(get read_ms target=sync | median), policy $(get policy_ms target=sync | median)," \
 	"apply $(get apply_ms target=sync | median) of which map writes $(get kernel_ms target=sync | median));" \
 	"wall $(get wall_ms target=sync | median) ms, peak RSS $(( $(get rss_kb target=sync | median) / 1024 )) MB"
+fi
+if has_part connect && [[ " $MODES " == *" ebpf "* ]]; then
 echo "one endpoint changed at $SIZE services ($CHANGES changes): partial sync $(get sync_ms target=change | median) ms" \
 	"($(get sync_ms target=change | pctl 0)-$(get sync_ms target=change | pctl 100))," \
 	"apply $(get apply_ms target=change | median) ($(get apply_ms target=change | pctl 0)-$(get apply_ms target=change | pctl 100))," \
 	"map writes $(get kernel_ms target=change | median), entries written $(get entries target=change | median)"
+fi

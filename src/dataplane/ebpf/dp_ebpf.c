@@ -19,6 +19,7 @@
  */
 #include <errno.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -37,12 +38,31 @@
 
 #define WHO "ebpf"
 
+/*
+ * The first sync's second half of loading: the tc program (and its links)
+ * and the UDP socket iterator, on a thread of their own while the sync
+ * plans and writes the slots (they need only the maps the socket programs
+ * created; their verification is most of the load's time).  Joined before
+ * any service entry is written.
+ */
+struct late_load {
+	pthread_t thread;
+	bool pending, running;       /* started and not joined; on a thread (else it ran in line) */
+	const char *bpf_root, *cgroup_root, *tc_devices; /* tc_devices NULL: every interface */
+	bool tc;
+	int r;
+	struct ebpf_tc *tc_out;
+	struct ebpf_udp_abort *ua_out;
+	struct diag d; /* the thread's messages, moved into the sync's at the join */
+};
+
 struct dataplane {
 	struct dp_opts opts;
 	struct ebpf_mode_opts mo;
 	struct ebpf_kernel *k;       /* NULL until the first sync */
 	struct ebpf_udp_abort *ua;   /* NULL: the kernel cannot abort sockets (warned once) */
 	struct ebpf_tc *tc;          /* NULL until the first sync, or with --tc-devices none */
+	struct late_load late;       /* the first sync's load of the tc program and the iterator */
 	struct ebpf_ids ids;
 	struct ebpf_plan mirror;     /* what the last successful sync left in the maps */
 	struct ebpf_track track;     /* what each port view put there (partial syncs) */
@@ -124,8 +144,28 @@ static void nodeport_addrs(const struct dataplane *dp, struct addr **ret, size_t
 	*ret_n = m;
 }
 
+static void *late_load_run(void *arg)
+{
+	struct late_load *l = arg;
+
+	if (l->tc) {
+		l->r = ebpf_tc_open(l->bpf_root, l->tc_devices, &l->tc_out, &l->d);
+		if (!l->r)
+			l->r = ebpf_tc_attach(l->tc_out, &l->d);
+		if (l->r < 0) {
+			ebpf_tc_close(l->tc_out);
+			l->tc_out = NULL;
+			return NULL;
+		}
+	}
+	l->ua_out = ebpf_udp_abort_open(l->bpf_root, l->cgroup_root, &l->d);
+	return NULL;
+}
+
+/* The first sync: the socket programs now, the rest started on a thread (late_load_join). */
 static int open_kernel(struct dataplane *dp, struct diag *d)
 {
+	struct late_load *l = &dp->late;
 	int r;
 
 	bool tc = !streq(dp->mo.tc_devices ? dp->mo.tc_devices : "", "none");
@@ -137,18 +177,39 @@ static int open_kernel(struct dataplane *dp, struct diag *d)
 	r = ebpf_kernel_open(dp->mo.bpf_root, dp->mo.cgroup_root, dp->mo.max_services, &dp->k, d);
 	if (r < 0)
 		return r;
-	if (tc) {
-		r = ebpf_tc_open(dp->mo.bpf_root, dp->mo.tc_devices, &dp->tc, d);
-		if (!r)
-			r = ebpf_tc_attach(dp->tc, d);
-		if (r < 0) {
-			ebpf_tc_close(dp->tc);
-			dp->tc = NULL;
-			ebpf_kernel_close(dp->k);
-			dp->k = NULL;
-			return r;
-		}
-	}
+	memset(l, 0, sizeof(*l));
+	l->pending = true;
+	l->bpf_root = dp->mo.bpf_root;
+	l->cgroup_root = dp->mo.cgroup_root;
+	l->tc_devices = dp->mo.tc_devices;
+	l->tc = tc;
+	diag_init(&l->d);
+	l->running = !pthread_create(&l->thread, NULL, late_load_run, l);
+	if (!l->running)
+		late_load_run(l); /* no thread: in line */
+	return 0;
+}
+
+/*
+ * Waits for the first sync's tc program and iterator (nothing to wait for
+ * on a later sync).  A tc program that failed to load or attach fails the
+ * sync (late_load_settle: the kernel is opened afresh by the next one).
+ */
+static int late_load_join(struct dataplane *dp, struct diag *d)
+{
+	struct late_load *l = &dp->late;
+	bool tc = l->tc;
+
+	if (!l->pending)
+		return 0;
+	if (l->running)
+		pthread_join(l->thread, NULL);
+	l->pending = l->running = false;
+	diag_move(d, &l->d);
+	if (l->r < 0)
+		return l->r;
+	dp->tc = l->tc_out;
+	dp->ua = l->ua_out;
 	diag_add(d, DIAG_WARNING, NULL, 0, NULL, NULL,
 		 WHO ": socket-level load balancing for the sockets of processes in cgroup %s (this"
 		 " node's pods and its own processes), maps pinned under %s; traffic from outside the"
@@ -156,8 +217,21 @@ static int open_kernel(struct dataplane *dp, struct diag *d)
 		 dp->mo.cgroup_root, dp->mo.bpf_root,
 		 tc ? "a tc program at the ingress of " : "not handled (--tc-devices none)",
 		 tc ? (dp->mo.tc_devices ? dp->mo.tc_devices : "every interface but lo") : "");
-	dp->ua = ebpf_udp_abort_open(dp->mo.bpf_root, dp->mo.cgroup_root, d);
 	return 0;
+}
+
+/* The end of a sync: the load joined if it was not, and closed again if the tc program failed. */
+static int late_load_settle(struct dataplane *dp, struct diag *d)
+{
+	int r = late_load_join(dp, d);
+
+	if (dp->late.r < 0) {
+		ebpf_kernel_close(dp->k);
+		dp->k = NULL;
+		dp->late.r = 0;
+		return r < 0 ? r : -EIO;
+	}
+	return r;
 }
 
 /* Connected UDP sockets to the endpoints this sync removed: aborted, so they connect afresh. */
@@ -177,15 +251,42 @@ static void abort_gone(struct dataplane *dp, const struct ebpf_step *st, struct 
 	}
 }
 
+/* What runs between the slot updates and the services' (ebpf_kernel_apply's between). */
+struct between {
+	struct dataplane *dp;
+	const struct ebpf_step *st;
+	struct ebpf_plan *kernel; /* a full sync: the maps read back (the ranges: here) */
+	size_t *written;
+	bool ranges_added;
+};
+
+/* The first sync's tc program joined; source ranges before the services that name them (tc.h). */
+static int before_services(void *arg, struct diag *d)
+{
+	struct between *b = arg;
+	struct dataplane *dp = b->dp;
+	int r = late_load_join(dp, d);
+
+	if (r < 0 || !dp->tc)
+		return r;
+	if (b->kernel && (r = ebpf_tc_read_ranges(dp->tc, b->kernel, d)) < 0)
+		return r;
+	r = ebpf_tc_ranges(dp->tc, b->st->from, b->st->to, true, b->written, d);
+	b->ranges_added = r >= 0;
+	return r;
+}
+
 static int ebpf_sync(struct dataplane *dp, const struct node_view *v, bool full, struct diag *d)
 {
 	uint64_t t0 = mono_ns(), tk;
 	struct ebpf_plan kernel, *from = &dp->mirror;
 	struct ebpf_plan_opts po = { 0 };
+	struct between b = { .dp = dp };
 	struct addr *np;
 	struct ebpf_step st;
 	size_t written = 0;
-	int r;
+	uint32_t drops;
+	int r, rs;
 
 	dp->stats.last_kernel_ns = 0;
 	r = open_kernel(dp, d);
@@ -193,9 +294,8 @@ static int ebpf_sync(struct dataplane *dp, const struct node_view *v, bool full,
 		goto out;
 	full = full || !dp->applied || dp->force_full;
 	if (full) {
+		/* the source ranges are read back once the tc program is there (before_services) */
 		r = ebpf_kernel_read(dp->k, &kernel, d);
-		if (r >= 0 && dp->tc)
-			r = ebpf_tc_read_ranges(dp->tc, &kernel, d);
 		if (r < 0) {
 			ebpf_plan_done(&kernel);
 			goto out;
@@ -205,6 +305,7 @@ static int ebpf_sync(struct dataplane *dp, const struct node_view *v, bool full,
 			if (kernel.slots[i].k.id >= dp->ids.next)
 				dp->ids.next = kernel.slots[i].k.id + 1;
 		from = &kernel;
+		b.kernel = &kernel;
 	}
 	nodeport_addrs(dp, &np, &po.n_nodeport_addrs);
 	po.nodeport_addrs = np;
@@ -213,18 +314,14 @@ static int ebpf_sync(struct dataplane *dp, const struct node_view *v, bool full,
 	free(np);
 	dp->last_planned = st.planned;
 	tk = mono_ns();
-	/* source ranges before the services that name them, deleted after (tc.h) */
-	r = dp->tc ? ebpf_tc_ranges(dp->tc, st.from, st.to, true, &written, d) : 0;
-	if (r >= 0) {
-		uint32_t drops = (uint32_t)(st.unchanged ? dp->mirror.drop_services
-							 : st.plan.drop_services);
-
-		r = ebpf_kernel_apply(dp->k, &st.diff, drops, &written, d);
-		if (r < 0 && dp->tc)
-			ebpf_tc_ranges(dp->tc, st.to, st.from, false, &written, d); /* undoes the adds */
-		else if (dp->tc)
-			r = ebpf_tc_ranges(dp->tc, st.from, st.to, false, &written, d);
-	}
+	b.st = &st;
+	b.written = &written;
+	drops = (uint32_t)(st.unchanged ? dp->mirror.drop_services : st.plan.drop_services);
+	r = ebpf_kernel_apply(dp->k, &st.diff, drops, before_services, &b, &written, d);
+	if (r < 0 && b.ranges_added)
+		ebpf_tc_ranges(dp->tc, st.to, st.from, false, &written, d); /* undoes the adds */
+	else if (r >= 0 && dp->tc)
+		r = ebpf_tc_ranges(dp->tc, st.from, st.to, false, &written, d);
 	dp->stats.last_kernel_ns = mono_ns() - tk;
 	if (r >= 0)
 		abort_gone(dp, &st, d);
@@ -243,6 +340,9 @@ static int ebpf_sync(struct dataplane *dp, const struct node_view *v, bool full,
 	dp->applied = true;
 	dp->force_full = false;
 out:
+	rs = late_load_settle(dp, d); /* a failure before the join: joined here */
+	if (rs < 0 && r >= 0)
+		r = rs;
 	dp_stats_sync_done(&dp->stats, r, full, t0);
 	return r;
 }

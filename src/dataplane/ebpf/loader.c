@@ -353,7 +353,8 @@ static int apply_svcs(struct ebpf_kernel *k, const struct ebpf_svc_op *ops, size
 }
 
 int ebpf_kernel_apply(struct ebpf_kernel *k, const struct ebpf_diff *df, uint32_t drop_services,
-		      size_t *ret_ops, struct diag *d)
+		      int (*between)(void *arg, struct diag *d), void *arg, size_t *ret_ops,
+		      struct diag *d)
 {
 	struct undo_log u = { 0 };
 	struct kr_state st = { .drop_services = drop_services };
@@ -373,6 +374,8 @@ int ebpf_kernel_apply(struct ebpf_kernel *k, const struct ebpf_diff *df, uint32_
 	r = apply_slots(k, df->slot_up, df->n_slot_up, true, &u, ret_ops);
 	if (r < 0)
 		goto fail;
+	if (between && (r = between(arg, d)) < 0)
+		goto undo; /* it said why */
 	what = "the services map";
 	r = apply_svcs(k, df->svc, df->n_svc, true, &u, ret_ops);
 	if (r < 0)
@@ -397,6 +400,7 @@ int ebpf_kernel_apply(struct ebpf_kernel *k, const struct ebpf_diff *df, uint32_
 fail:
 	err(d, "writing %s: %s%s; the changes of this sync were undone", what, strerror(-r),
 	    r == -E2BIG || r == -ENOMEM ? " (the map is full)" : "");
+undo:
 	undo_run(&u);
 	free(u.v);
 	k->drop_known = false; /* written again next time */

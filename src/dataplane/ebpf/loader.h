@@ -45,11 +45,16 @@ int ebpf_kernel_open(const char *bpf_root, const char *cgroup_root, unsigned max
 		     struct ebpf_kernel **ret, struct diag *d);
 /*
  * Writes d's changes (in its order, batched per map and kind) and the
- * drop-service count.  On a failure, undoes what it wrote and returns a
- * negative errno: the maps are as before.  *ret_ops: entries written.
+ * drop-service count.  between (may be NULL) is called after the slot
+ * updates and before any service entry is written (slots no service names
+ * yet are seen by no program): the first sync joins the tc program's load
+ * there, and adds the source ranges; if it fails, the slot updates are
+ * undone and its error returned.  On a failure, undoes what it wrote and
+ * returns a negative errno: the maps are as before.  *ret_ops: entries written.
  */
 int ebpf_kernel_apply(struct ebpf_kernel *k, const struct ebpf_diff *df, uint32_t drop_services,
-		      size_t *ret_ops, struct diag *d);
+		      int (*between)(void *arg, struct diag *d), void *arg, size_t *ret_ops,
+		      struct diag *d);
 /* The services and slots maps' contents, sorted (for a full sync's diff). */
 int ebpf_kernel_read(struct ebpf_kernel *k, struct ebpf_plan *ret, struct diag *d);
 void ebpf_kernel_close(struct ebpf_kernel *k);

@@ -57,7 +57,7 @@ struct {
  * endpoint while the set stays; every TCP connect is a new socket).
  * NULL when the slot is missing (a sync in progress wrote the service first).
  */
-static __always_inline const struct kr_backend *pick(void *ctx, const struct kr_svc *svc)
+static __always_inline const struct kr_backend *pick(void *ctx, __u64 cookie, const struct kr_svc *svc)
 {
 	struct kr_slot_key sk = { .id = svc->id };
 	const struct kr_backend *be;
@@ -80,7 +80,7 @@ static __always_inline const struct kr_backend *pick(void *ctx, const struct kr_
 			}
 		}
 	}
-	sk.slot = (__u32)(mix64(bpf_get_socket_cookie(ctx) ^ ((__u64)svc->id << 32)) % svc->count);
+	sk.slot = (__u32)(mix64(cookie ^ ((__u64)svc->id << 32)) % svc->count);
 	be = bpf_map_lookup_elem(&kr_slots, &sk);
 	if (be && (svc->flags & KR_SVC_AFFINITY)) {
 		naff.last_ns = now;
@@ -95,15 +95,18 @@ enum { XLATE_PASS, XLATE_DONE, XLATE_REFUSE };
 
 /*
  * Looks the destination key up; on a forward service fills *be and records
- * the reverse translation for this socket.
+ * the reverse translation for this socket.  A datagram (sendmsg) looks the
+ * record up first: an unconnected socket's datagrams to one service mostly
+ * find it already there, and a lookup costs less than an LRU update.
  */
 static __always_inline int xlate(struct bpf_sock_addr *ctx, const struct kr_svc_key *key,
-				 struct kr_backend *out)
+				 struct kr_backend *out, int datagram)
 {
 	const struct kr_svc *svc = bpf_map_lookup_elem(&kr_services, key);
-	const struct kr_backend *be;
+	const struct kr_backend *be, *had;
 	struct kr_revnat_key rk = {};
 	struct kr_backend orig = {};
+	__u64 cookie;
 
 	if (!svc)
 		return XLATE_PASS;
@@ -111,15 +114,18 @@ static __always_inline int xlate(struct bpf_sock_addr *ctx, const struct kr_svc_
 		return XLATE_REFUSE;
 	if ((svc->flags & KR_SVC_DROP) || !svc->count)
 		return XLATE_PASS; /* egress_drop drops its packets */
-	be = pick(ctx, svc);
+	cookie = bpf_get_socket_cookie(ctx);
+	be = pick(ctx, cookie, svc);
 	if (!be)
 		return XLATE_PASS;
 	*out = *be;
-	rk.cookie = bpf_get_socket_cookie(ctx);
+	rk.cookie = cookie;
 	rk.be = *be;
 	orig.addr = key->addr;
 	orig.port = key->port;
 	orig.family = key->family;
+	if (datagram && (had = bpf_map_lookup_elem(&kr_revnat, &rk)) && same_backend(had, &orig))
+		return XLATE_DONE;
 	bpf_map_update_elem(&kr_revnat, &rk, &orig, BPF_ANY);
 	return XLATE_DONE;
 }
@@ -133,7 +139,7 @@ static __always_inline int proto_of(struct bpf_sock_addr *ctx)
 	return 0;
 }
 
-static __always_inline int fwd4(struct bpf_sock_addr *ctx)
+static __always_inline int fwd4(struct bpf_sock_addr *ctx, int datagram)
 {
 	struct kr_svc_key key = {};
 	struct kr_backend be;
@@ -145,7 +151,7 @@ static __always_inline int fwd4(struct bpf_sock_addr *ctx)
 	key.family = AF_INET;
 	__builtin_memcpy(key.addr.b, &ctx->user_ip4, 4);
 	key.port = (__u16)ctx->user_port;
-	r = xlate(ctx, &key, &be);
+	r = xlate(ctx, &key, &be, datagram);
 	if (r == XLATE_REFUSE) {
 		bpf_set_retval(-ECONNREFUSED);
 		return 0;
@@ -160,7 +166,7 @@ static __always_inline int fwd4(struct bpf_sock_addr *ctx)
 	return 1;
 }
 
-static __always_inline int fwd6(struct bpf_sock_addr *ctx)
+static __always_inline int fwd6(struct bpf_sock_addr *ctx, int datagram)
 {
 	struct kr_svc_key key = {};
 	struct kr_backend be;
@@ -177,7 +183,7 @@ static __always_inline int fwd6(struct bpf_sock_addr *ctx)
 	w[3] = ctx->user_ip6[3];
 	__builtin_memcpy(key.addr.b, w, 16);
 	key.port = (__u16)ctx->user_port;
-	r = xlate(ctx, &key, &be);
+	r = xlate(ctx, &key, &be, datagram);
 	if (r == XLATE_REFUSE) {
 		bpf_set_retval(-ECONNREFUSED);
 		return 0;
@@ -240,17 +246,17 @@ static __always_inline int rev6(struct bpf_sock_addr *ctx)
 }
 
 SEC("cgroup/connect4")
-int kr_connect4(struct bpf_sock_addr *ctx) { return fwd4(ctx); }
+int kr_connect4(struct bpf_sock_addr *ctx) { return fwd4(ctx, 0); }
 SEC("cgroup/sendmsg4")
-int kr_sendmsg4(struct bpf_sock_addr *ctx) { return fwd4(ctx); }
+int kr_sendmsg4(struct bpf_sock_addr *ctx) { return fwd4(ctx, 1); }
 SEC("cgroup/recvmsg4")
 int kr_recvmsg4(struct bpf_sock_addr *ctx) { return rev4(ctx); }
 SEC("cgroup/getpeername4")
 int kr_getpeername4(struct bpf_sock_addr *ctx) { return rev4(ctx); }
 SEC("cgroup/connect6")
-int kr_connect6(struct bpf_sock_addr *ctx) { return fwd6(ctx); }
+int kr_connect6(struct bpf_sock_addr *ctx) { return fwd6(ctx, 0); }
 SEC("cgroup/sendmsg6")
-int kr_sendmsg6(struct bpf_sock_addr *ctx) { return fwd6(ctx); }
+int kr_sendmsg6(struct bpf_sock_addr *ctx) { return fwd6(ctx, 1); }
 SEC("cgroup/recvmsg6")
 int kr_recvmsg6(struct bpf_sock_addr *ctx) { return rev6(ctx); }
 SEC("cgroup/getpeername6")
