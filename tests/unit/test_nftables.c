@@ -109,10 +109,20 @@ static const struct plan_case plan_cases[] = {
 	    "in @pick-masquerade-external\n  10.96.0.1 . tcp . 80\n",
 	    "@hairpin 10.244.1.5 . 10.244.1.5" },
 	  { "@no-endpoint-services 10.", "update @", "chain svc-", "@services 10.96.0.1" } },
+	{ "hairpin: only this node's endpoints (a pod's own service traffic is DNATed on its node)",
+	  SVC("web", "", "}") WEB SLICE("web", TWO EP("10.244.3.5", "")), false, AF_INET,
+	  { "@hairpin 10.244.1.5 . 10.244.1.5", "@hairpin 10.244.3.5 . 10.244.3.5" },
+	  { "@hairpin 10.244.2.5" } },
+	{ "hairpin, eTP Local: every endpoint (a pod elsewhere reaches this node's NodePort unmarked)",
+	  SVC("web", "", "}") "spec: {type: NodePort, clusterIP: 10.96.0.1, externalTrafficPolicy: Local,"
+	  " ports: [{name: http, port: 80, targetPort: 8080, nodePort: 30082}]}\n" SLICE("web", TWO),
+	  false, AF_INET,
+	  { "@hairpin 10.244.1.5 . 10.244.1.5", "@hairpin 10.244.2.5 . 10.244.2.5" }, { 0 } },
 	{ "the pick: by the packet's own address . protocol . port, before @services",
 	  "", false, AF_INET,
 	  { "chain services\n"
 	    "  ip daddr . meta l4proto . th dport @pick-masquerade jump mark-for-masquerade\n"
+	    "  ip daddr . meta l4proto . th dport @external-masquerade jump mark-for-masquerade\n"
 	    "  ip saddr != 10.244.0.0/16 ip daddr . meta l4proto . th dport @pick-masquerade-external"
 	    " jump mark-for-masquerade\n"
 	    "  ip daddr . meta l4proto . th dport vmap @services\n"
@@ -120,6 +130,7 @@ static const struct plan_case plan_cases[] = {
 	    " . numgen random mod 1 map @pick-endpoints\n",
 	    "  ip daddr . meta l4proto . th dport @pick-32 dnat ip to ip daddr . meta l4proto . th dport"
 	    " . numgen random mod 32 map @pick-endpoints\n"
+	    "  fib daddr type local meta l4proto . th dport @nodeport-masquerade jump mark-for-masquerade\n"
 	    "  fib daddr type local meta l4proto . th dport vmap @nodeports\n" }, { 0 } },
 	{ "--masquerade-all: every cluster-IP packet marked",
 	  SVC("web", "", "}") WEB SLICE("web", TWO), true, AF_INET,
@@ -144,10 +155,24 @@ static const struct plan_case plan_cases[] = {
 	  " port: 80, targetPort: 8080}]}\n" SLICE("web", TWO), false, AF_INET,
 	  { "@services 10.96.0.1 . tcp . 80 : goto svl-", "numgen random mod 1 map @endpoints" },
 	  { "goto svc-" } },
-	{ "NodePort, eTP Cluster: ext chain masquerades, then the cluster set",
+	{ "NodePort, eTP Cluster: masquerade by membership, then straight to the cluster set",
 	  SVC("web", "", "}") "spec: {type: NodePort, clusterIP: 10.96.0.1, ports: [{name: http, port: 80,"
 	  " targetPort: 8080, nodePort: 30080}]}\n" SLICE("web", TWO), false, AF_INET,
-	  { "@nodeports tcp . 30080 : goto ext-", "  jump mark-for-masquerade\n  goto svc-" }, { 0 } },
+	  { "@nodeports tcp . 30080 : goto svc-", "@nodeport-masquerade tcp . 30080\n" },
+	  { "chain ext-", "@external-masquerade 10." } },
+	{ "LoadBalancer and external IP, eTP Cluster: their addresses in @external-masquerade",
+	  SVC("web", "", "}") "spec: {type: LoadBalancer, clusterIP: 10.96.0.1, externalIPs: [198.51.100.9],"
+	  " ports: [{name: http, port: 80, targetPort: 8080, nodePort: 30083}]}\n"
+	  "status: {loadBalancer: {ingress: [{ip: 192.0.2.7}]}}\n" SLICE("web", TWO), false, AF_INET,
+	  { "@services 192.0.2.7 . tcp . 80 : goto svc-", "@services 198.51.100.9 . tcp . 80 : goto svc-",
+	    "@external-masquerade 192.0.2.7 . tcp . 80\n", "@external-masquerade 198.51.100.9 . tcp . 80\n",
+	    "@nodeport-masquerade tcp . 30083\n", "@nodeports tcp . 30083 : goto svc-" },
+	  { "chain ext-", "@external-masquerade 10.96.0.1" } },
+	{ "NodePort, eTP Cluster, no endpoints: rejected, nothing masqueraded",
+	  SVC("web", "", "}") "spec: {type: NodePort, clusterIP: 10.96.0.1, ports: [{name: http, port: 80,"
+	  " targetPort: 8080, nodePort: 30084}]}\n" SLICE("web", ""), false, AF_INET,
+	  { "@no-endpoint-nodeports tcp . 30084 : goto reject-chain" },
+	  { "@nodeport-masquerade tcp", "@nodeports tcp . 30084", "chain ext-" } },
 	{ "LoadBalancer, eTP Local, no local endpoint: pods short-circuit, the rest dropped",
 	  SVC("web", "", "}") "spec: {type: LoadBalancer, clusterIP: 10.96.0.1, externalTrafficPolicy: Local,"
 	  " ports: [{name: http, port: 80, targetPort: 8080, nodePort: 30081}]}\n"
@@ -304,13 +329,23 @@ static char *big_cluster(size_t n, size_t changed)
 
 			/* The changed endpoint's address is no other endpoint's. */
 			if (e == 0 && k == changed)
-				sbuf_printf(&b, "- {addresses: [10.250.0.1], nodeName: n0}\n");
+				sbuf_printf(&b, "- {addresses: [10.250.0.1], nodeName: n1}\n");
 			else
 				sbuf_printf(&b, "- {addresses: [10.%zu.%zu.%zu], nodeName: n%zu}\n",
-					    200 + a / 65536, a / 256 % 256, a % 256, e % 3);
+					    200 + a / 65536, a / 256 % 256, a % 256, (e + 1) % 3);
 		}
 	}
 	return sbuf_cstr(&b);
+}
+
+static struct nft_set *base_set_of(struct nft_mirror *m, const char *name)
+{
+	struct nft_frag *base = strmap_get(&m->frags, "base");
+
+	for (size_t i = 0; base && i < base->n_sets; i++)
+		if (streq(base->sets[i].name, name))
+			return &base->sets[i];
+	return NULL;
 }
 
 static char *svc_hash(const char *key)
@@ -352,6 +387,8 @@ static void test_one_endpoint_at_10000(void **state)
 	assert_int_equal(nft_sync_mirror(&m, f.v, &o, true, &rec.io, &info, &d), 0);
 	assert_non_null(strstr(rec.what, "adding table kroute")); /* no table yet: created */
 	assert_true(info.elems_added > 100000); /* the slots of 10,000 services x 10 */
+	/* Hairpin elements for this node's endpoints only: 4 of each service's 10 are on n1. */
+	assert_int_equal(base_set_of(&m, "hairpin")->kcount, 40000);
 	print_message("full sync of 10,000 services x 10: %zu messages, %zu bytes\n", info.msgs, info.bytes);
 
 	/* The same objects again (no service dirty): nothing is planned but the base, nothing sent. */
@@ -674,16 +711,6 @@ static void test_full_resync_repairs_drift(void **state)
 	unload(&f);
 }
 
-static struct nft_set *base_set_of(struct nft_mirror *m, const char *name)
-{
-	struct nft_frag *base = strmap_get(&m->frags, "base");
-
-	for (size_t i = 0; base && i < base->n_sets; i++)
-		if (streq(base->sets[i].name, name))
-			return &base->sets[i];
-	return NULL;
-}
-
 /*
  * Set sizes: a full sync creates each set with room for its elements; a
  * partial sync that would overflow one sends nothing and asks for a full
@@ -709,14 +736,14 @@ static void test_set_sizes(void **state)
 	assert_int_equal(nft_sync_mirror(&m, f.v, &o, true, &rec.io, &info, &d), 0);
 	hp = base_set_of(&m, "hairpin");
 	assert_non_null(hp);
-	assert_int_equal(hp->kcount, 2);
-	assert_int_equal(hp->size, nft_set_size_for(NS_ADDR_PAIRS, 2));
+	assert_int_equal(hp->kcount, 1); /* 10.244.1.5, on this node (n1) */
+	assert_int_equal(hp->size, nft_set_size_for(NS_ADDR_PAIRS, 1));
 	assert_int_equal(base_set_of(&m, "pick-endpoints")->kcount, 2);
 	assert_int_equal(base_set_of(&m, "affinity-0")->size, 0); /* filled by packets: no size */
 
-	/* Pretend the kernel's hairpin set is full: a third endpoint does not fit. */
-	hp->size = 2;
-	load(&g, SVC("web", "", "}") WEB SLICE("web", TWO EP("10.244.3.5", "n3")), "n1", false);
+	/* Pretend the kernel's hairpin set is full: a second endpoint on this node does not fit. */
+	hp->size = 1;
+	load(&g, SVC("web", "", "}") WEB SLICE("web", TWO EP("10.244.3.5", "n1")), "n1", false);
 	strmap_init(&dirty);
 	strmap_put(&dirty, "t/web", (void *)1);
 	node_view_free(g.v);
@@ -727,15 +754,15 @@ static void test_set_sizes(void **state)
 	assert_true(info.resize);
 	assert_int_equal(rec.batches, 0);
 	assert_int_equal(d.n_errors, 0);
-	assert_int_equal(base_set_of(&m, "hairpin")->kcount, 2); /* the mirror as it was */
+	assert_int_equal(base_set_of(&m, "hairpin")->kcount, 1); /* the mirror as it was */
 
-	/* The full sync that follows: the kernel's set (size 2) is too small for 3: reset. */
+	/* The full sync that follows: the kernel's set (size 1) is too small for 2: reset. */
 	rec.kernel = &m;
 	nft_mirror_init(&m2);
 	assert_int_equal(nft_sync_mirror(&m2, g.v, &o, true, &rec.io, &info, &d), 0);
 	assert_true(info.reset);
-	assert_int_equal(base_set_of(&m2, "hairpin")->kcount, 3);
-	assert_int_equal(base_set_of(&m2, "hairpin")->size, nft_set_size_for(NS_ADDR_PAIRS, 3));
+	assert_int_equal(base_set_of(&m2, "hairpin")->kcount, 2);
+	assert_int_equal(base_set_of(&m2, "hairpin")->size, nft_set_size_for(NS_ADDR_PAIRS, 2));
 	/* Big enough (the size it was made with): kept, nothing sent. */
 	nft_mirror_done(&m);
 	nft_mirror_init(&m);

@@ -99,36 +99,52 @@ static void filter_chains(struct nft_frag *f, const struct nft_plan_opts *o, boo
 	(void)o;
 }
 
-/* The last rule of the services chain: which destinations are NodePort traffic. */
-static void nodeport_dispatch(struct nft_frag *f, struct nft_chain *c,
-			      const struct nft_plan_opts *o, bool localhost)
+/* A rule's match of NodePort traffic: which destinations are the node's NodePort addresses. */
+static void nodeport_match(struct nft_rule *r, const struct nft_plan_opts *o, bool localhost)
 {
 	static const struct cidr lo4 = { .addr = { .family = AF_INET, .bytes = { 127 } }, .prefix = 8 };
 	static const struct cidr lo6 = { .addr = { .family = AF_INET6, .bytes = { [15] = 1 } },
 					 .prefix = 128 };
-	bool has_v4_lo, match_all = nodeport_match_all(o->nodeport_cidrs, o->n_nodeport_cidrs, o->family,
-						       &has_v4_lo);
-	struct nft_rule *r;
-	struct nft_set *s;
+	bool has_v4_lo;
 
-	r = nft_chain_rule(c);
-	if (match_all) {
-		x_flag(r, NX_FIB_LOCAL, 0, false)->which = NX_DADDR;
-		/* Localhost NodePorts never work on IPv6; on IPv4 only with route_localnet. */
-		if (o->family == AF_INET6)
-			x_addr(r, NX_DADDR, &lo6, true);
-		else if (!localhost)
-			x_addr(r, NX_DADDR, &lo4, true);
-		x_named(r, NX_VMAP_PORT, nft_shared_names[SH_NODEPORTS], 0);
+	if (!nodeport_match_all(o->nodeport_cidrs, o->n_nodeport_cidrs, o->family, &has_v4_lo)) {
+		/* --nodeport-addresses: the host's addresses inside those ranges (@nodeport-ips). */
+		x_named(r, NX_ADDR_IN_SET, "nodeport-ips", 0)->which = NX_DADDR;
 		return;
 	}
-	/* --nodeport-addresses: the host's addresses inside those ranges, in a set. */
-	s = nft_frag_set(f, "nodeport-ips", NS_ADDRS);
-	for (size_t i = 0; i < o->n_local_addrs; i++)
-		if (nodeport_addr_ok(o->nodeport_cidrs, o->n_nodeport_cidrs, o->local_addrs, i,
-				     o->family, localhost))
-			key_addr(nft_set_elem(s)->key, &o->local_addrs[i]);
-	x_named(r, NX_ADDR_IN_SET, "nodeport-ips", 0)->which = NX_DADDR;
+	x_flag(r, NX_FIB_LOCAL, 0, false)->which = NX_DADDR;
+	/* Localhost NodePorts never work on IPv6; on IPv4 only with route_localnet. */
+	if (o->family == AF_INET6)
+		x_addr(r, NX_DADDR, &lo6, true);
+	else if (!localhost)
+		x_addr(r, NX_DADDR, &lo4, true);
+}
+
+/*
+ * The last rules of the services chain: NodePort traffic, marked for
+ * masquerading when its port is in @nodeport-masquerade
+ * (externalTrafficPolicy Cluster), then dispatched by port.
+ */
+static void nodeport_dispatch(struct nft_frag *f, struct nft_chain *c,
+			      const struct nft_plan_opts *o, bool localhost)
+{
+	bool has_v4_lo;
+	struct nft_rule *r;
+
+	if (!nodeport_match_all(o->nodeport_cidrs, o->n_nodeport_cidrs, o->family, &has_v4_lo)) {
+		struct nft_set *s = nft_frag_set(f, "nodeport-ips", NS_ADDRS);
+
+		for (size_t i = 0; i < o->n_local_addrs; i++)
+			if (nodeport_addr_ok(o->nodeport_cidrs, o->n_nodeport_cidrs, o->local_addrs, i,
+					     o->family, localhost))
+				key_addr(nft_set_elem(s)->key, &o->local_addrs[i]);
+	}
+	r = nft_chain_rule(c);
+	nodeport_match(r, o, localhost);
+	x_named(r, NX_PORT_IN_SET, nft_shared_names[SH_NODEPORT_MASQ], 0);
+	x_verdict(r, NV_JUMP, CH_MARK_MASQ);
+	r = nft_chain_rule(c);
+	nodeport_match(r, o, localhost);
 	x_named(r, NX_VMAP_PORT, nft_shared_names[SH_NODEPORTS], 0);
 }
 
@@ -144,6 +160,10 @@ static void pick_masquerade(struct nft_chain *c, const struct nft_plan_opts *o)
 
 	r = nft_chain_rule(c);
 	x_named(r, NX_SVC_IN_SET, NFT_PICK_MASQ, 0);
+	x_verdict(r, NV_JUMP, CH_MARK_MASQ);
+	/* externalTrafficPolicy Cluster: external and LB IPs (plan.h: SH_EXT_MASQ). */
+	r = nft_chain_rule(c);
+	x_named(r, NX_SVC_IN_SET, nft_shared_names[SH_EXT_MASQ], 0);
 	x_verdict(r, NV_JUMP, CH_MARK_MASQ);
 	detector = plan_detector(o, &err);
 	if (detector) {

@@ -306,6 +306,11 @@ static bool add_match(struct nftnl_rule *r, int family, const struct nft_x *x)
 		load_svc_key(r, family);
 		lookup(r, x->name, -1);
 		break;
+	case NX_PORT_IN_SET:
+		meta_load(r, NFT_META_L4PROTO, NFT_REG32_00);
+		load_dport(r, NFT_REG32_01);
+		lookup(r, x->name, -1);
+		break;
 	case NX_HAIRPIN:
 		load_addr(r, family, NX_SADDR, NFT_REG32_00);
 		load_addr(r, family, NX_DADDR, NFT_REG32_00 + w);

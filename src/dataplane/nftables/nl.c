@@ -211,6 +211,7 @@ static void set_types(struct nftnl_set *s, const struct nft_set *def, int family
 		nftnl_set_set_u32(s, NFTNL_SET_KEY_TYPE, concat_type(t, 3));
 		break;
 	case NS_PORT_VMAP:
+	case NS_PORT_SET:
 		t[0] = T_PROTO, t[1] = T_PORT;
 		nftnl_set_set_u32(s, NFTNL_SET_KEY_TYPE, concat_type(t, 2));
 		break;

@@ -151,6 +151,8 @@ const char *const nft_shared_names[SH_N] = {
 	[SH_NOEP_NODEPORTS] = "no-endpoint-nodeports",
 	[SH_FIREWALL] = "firewall-ips",
 	[SH_HAIRPIN] = "hairpin",
+	[SH_EXT_MASQ] = "external-masquerade",
+	[SH_NODEPORT_MASQ] = "nodeport-masquerade",
 };
 
 enum nft_set_kind nft_shared_kind(enum nft_shared s)
@@ -161,6 +163,10 @@ enum nft_set_kind nft_shared_kind(enum nft_shared s)
 		return NS_PORT_VMAP;
 	case SH_HAIRPIN:
 		return NS_ADDR_PAIRS;
+	case SH_EXT_MASQ:
+		return NS_SVC_SET;
+	case SH_NODEPORT_MASQ:
+		return NS_PORT_SET;
 	default:
 		return NS_SVC_VMAP;
 	}
@@ -177,6 +183,7 @@ size_t nft_key_len(enum nft_set_kind k, int family)
 	case NS_SVC_VMAP:
 		return addr_len(family) + 8;
 	case NS_PORT_VMAP:
+	case NS_PORT_SET:
 		return 8;
 	case NS_ADDR_PAIRS:
 		return 2 * addr_len(family);

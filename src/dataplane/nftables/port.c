@@ -369,6 +369,17 @@ static int dispatch_chain(struct port_ctx *c, const char *prefix, const struct e
 }
 
 /* ext-H: what external traffic (NodePorts, external and LB IPs) goes through. */
+/*
+ * externalTrafficPolicy Cluster, with endpoints: external traffic is marked
+ * and goes to the cluster set.  The mark is membership in
+ * @external-masquerade / @nodeport-masquerade (checked by fixed rules of
+ * the services chain), the dispatch elements go to svc-H: no ext-H chain.
+ */
+static bool ext_by_membership(const struct port_ctx *c)
+{
+	return c->s.has_ext && !c->s.ext_local && c->s.ext_forward && c->s.has_svc;
+}
+
 static void ext_chain(struct port_ctx *c)
 {
 	char chain[NFT_NAME_MAX], svc[NFT_NAME_MAX], svl[NFT_NAME_MAX];
@@ -448,7 +459,7 @@ static void shared_verdict(struct port_ctx *c, enum nft_shared set, const struct
 	uint8_t key[NFT_KEY_MAX] = { 0 };
 	struct nft_elem *e;
 
-	if (nft_shared_kind(set) == NS_PORT_VMAP)
+	if (nft_shared_kind(set) == NS_PORT_VMAP || nft_shared_kind(set) == NS_PORT_SET)
 		key_port(key + key_proto(key, c->ipproto), port);
 	else
 		svc_key(key, c, &r->addr, port);
@@ -472,7 +483,7 @@ static void shared_elements(struct port_ctx *c, bool picked)
 		name(target, c->s.cip->uses_local ? "svl" : "svc", c, "");
 		shared_verdict(c, SH_SERVICES, c->s.cip, pv->port->port, NV_GOTO, target);
 	}
-	name(target, "ext", c, "");
+	name(target, ext_by_membership(c) ? "svc" : "ext", c, "");
 	for (size_t i = 0; i < pv->n_routes; i++) {
 		const struct route *r = &pv->routes[i];
 		bool np = r->kind == ROUTE_NODE_PORT;
@@ -487,6 +498,8 @@ static void shared_elements(struct port_ctx *c, bool picked)
 		if (r->kind == ROUTE_CLUSTER_IP || !c->s.has_ext || r->action == ACTION_REJECT)
 			continue;
 		shared_verdict(c, np ? SH_NODEPORTS : SH_SERVICES, r, port, NV_GOTO, target);
+		if (ext_by_membership(c))
+			shared_verdict(c, np ? SH_NODEPORT_MASQ : SH_EXT_MASQ, r, port, NV_NONE, NULL);
 	}
 	for (size_t i = 0; c->s.fw && i < pv->n_routes; i++) {
 		const struct route *r = &pv->routes[i];
@@ -499,7 +512,23 @@ static void shared_elements(struct port_ctx *c, bool picked)
 	}
 }
 
-/* endpoint . endpoint for every endpoint DNAT can pick: a pod reaching itself is masqueraded. */
+/*
+ * endpoint . endpoint for the endpoints a pod can reach itself at through
+ * this node's DNAT: its reply must come back through us, so it is
+ * masqueraded.  A pod's own service traffic is DNATed on its own node, so
+ * that is the endpoints on this node (and those whose node is not known).
+ * A pod on another node reaches this node's DNAT unmasqueraded only as
+ * external traffic of an externalTrafficPolicy Local port (NodePort on this
+ * node's address: pods take the cluster's endpoints there, unmarked, as
+ * kube-proxy does): those ports keep every endpoint.  Other nodes'
+ * endpoints of the other ports were a third of the table's elements at
+ * 10,000 services, for packets that never come here.
+ */
+static bool hairpin_possible(const struct port_ctx *c, const struct ep *e)
+{
+	return e->is_local || !e->node_name || !*e->node_name || (c->s.has_ext && c->s.ext_local);
+}
+
 static void hairpin_elements(struct port_ctx *c)
 {
 	const struct ep_set *sets[2] = { &c->pv->cat.cluster, &c->pv->cat.local };
@@ -508,8 +537,12 @@ static void hairpin_elements(struct port_ctx *c)
 	for (int k = 0; k < 2; k++) {
 		for (size_t i = 0; !sets[k]->nil && i < sets[k]->n; i++) {
 			uint8_t key[NFT_KEY_MAX] = { 0 };
-			size_t n = key_addr(key, &sets[k]->v[i]->addr);
+			size_t n;
 			bool dup = false;
+
+			if (!hairpin_possible(c, sets[k]->v[i]))
+				continue;
+			n = key_addr(key, &sets[k]->v[i]->addr);
 
 			key_addr(key + n, &sets[k]->v[i]->addr);
 			for (size_t j = first; j < c->f->n_shared && !dup; j++)
@@ -573,7 +606,7 @@ int nft_plan_port(const struct port_view *pv, const struct nft_plan_opts *o, str
 		nft_frag_done(ret);
 		return r;
 	}
-	if (c.s.has_ext)
+	if (c.s.has_ext && !ext_by_membership(&c))
 		ext_chain(&c);
 	if (c.s.fw)
 		fw_chain(&c);

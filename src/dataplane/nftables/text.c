@@ -121,6 +121,9 @@ static void add_x(struct sbuf *b, const struct nft_x *x, int family)
 	case NX_SVC_IN_SET:
 		sbuf_printf(b, "%s daddr . meta l4proto . th dport @%s", ip, x->name);
 		break;
+	case NX_PORT_IN_SET:
+		sbuf_printf(b, "meta l4proto . th dport @%s", x->name);
+		break;
 	case NX_DNAT_JHASH:
 		sbuf_printf(b, "dnat %s to 0x%016llx . jhash %s saddr . th sport . %s daddr . th dport mod %u"
 			    " map @%s", ip, (unsigned long long)x->id, ip, ip, x->num, x->name);
@@ -169,9 +172,12 @@ void nft_elem_text(struct sbuf *b, enum nft_set_kind k, const struct nft_elem *e
 		}
 		break;
 	case NS_PORT_VMAP:
+	case NS_PORT_SET:
 		add_proto(b, e->key[0]);
 		SBUF_ADDL(b, " . ");
 		add_port(b, e->key + 4);
+		if (k == NS_PORT_SET)
+			return;
 		break;
 	case NS_ADDR_PAIRS:
 		add_addr(b, e->key, family);

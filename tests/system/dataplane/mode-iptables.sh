@@ -12,7 +12,7 @@
 #   affinity-timeout     ClientIP affinity ends timeoutSeconds after the client's last new connection
 #   from-outside       traffic from outside the node (the external client) is handled
 #   icmp-related       an ICMP error about a NATed flow reaches its sender translated (conntrack)
-MODE_CAPS=(kernel-nat kube-chains localhost-nodeports affinity-timeout from-outside icmp-related)
+MODE_CAPS=(kernel-nat kube-chains localhost-nodeports affinity-timeout from-outside icmp-related remote-hairpin)
 # Commands the mode (or its checks) needs; the test skips without them.
 MODE_CMDS=(iptables-save iptables-restore conntrack)
 

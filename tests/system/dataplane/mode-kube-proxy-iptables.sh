@@ -7,7 +7,7 @@
 . "$DP_DATA/kube-proxy.sh"
 MODE_CMDS+=(iptables-save iptables-restore conntrack)
 # iptables.localhostNodePorts defaults to true: NodePorts answer on 127.0.0.1.
-MODE_CAPS+=(localhost-nodeports)
+MODE_CAPS+=(localhost-nodeports remote-hairpin)
 
 mode_start() { kube_proxy_start "$1" iptables; }
 

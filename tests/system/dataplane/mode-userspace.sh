@@ -25,8 +25,10 @@
 #   localhost-nodeports  NodePorts answer on 127.0.0.1
 #   affinity-timeout     ClientIP affinity ends timeoutSeconds after the client's last new connection
 #   from-outside       traffic from outside the node (the external client) is handled
+#   remote-hairpin     a pod on another node reaching itself through this node's
+#                      ETP=Local NodePort is masqueraded (its connection works)
 MODE_CAPS=(retry accept-first passive-health weights lc rr-order grace-period fd-per-connection host-endpoint-masq
-	node-passes-source-ranges localhost-nodeports affinity-timeout from-outside)
+	node-passes-source-ranges localhost-nodeports affinity-timeout from-outside remote-hairpin)
 MODE_CMDS=(iptables-save iptables-restore conntrack nft ss)
 
 GRACE=3
