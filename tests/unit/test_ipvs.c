@@ -161,8 +161,12 @@ static const struct plan_case plan_cases[] = {
 	  " ports: [{name: http, port: 80, targetPort: 8080, nodePort: 30080}]}\n"
 	  SLICE("web", EP("10.244.2.5", "n2")),
 	  { "drop tcp 192.168.1.1:30080\n", "shortcut tcp 192.168.1.1:30080 mark\n",
-	    "rr flags=0 timeout=0: 10.244.2.5:8080@1\n", "svc fwmark 0x2" },
+	    "rr flags=0 timeout=0: 10.244.2.5:8080@1\n", "svc fwmark 0x2",
+	    "loopback tcp 10.244.2.5:8080 from 10.244.2.5/32\n" },
 	  { "svc tcp 192.168.1.1:30080" } },
+	{ "hairpin pairs: this node's endpoints only where no shortcut reaches the others",
+	  SVC("web", "") WEB SLICE("web", TWO),
+	  { "loopback tcp 10.244.1.5:8080 from 10.244.1.5/32\n" }, { "loopback tcp 10.244.2.5" } },
 	{ "LoadBalancer with source ranges and an external IP",
 	  SVC("web", "") "spec: {type: LoadBalancer, clusterIP: 10.96.0.1, externalIPs: [198.51.100.7],"
 	  " loadBalancerSourceRanges: [203.0.113.0/24], ports: [{name: http, port: 80, targetPort: 8080,"

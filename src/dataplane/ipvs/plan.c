@@ -276,14 +276,29 @@ static void add_virtual(struct ipvs_plan *p, const struct port_view *pv, const s
 	add_svc(p, pv, r, &s);
 }
 
-/* The hairpin pairs: an endpoint reaching itself through the service is masqueraded. */
+/*
+ * The hairpin pairs: an endpoint reaching itself through the service is
+ * masqueraded.  kube-proxy's KUBE-LOOP-BACK holds this node's endpoints (a
+ * pod's service traffic is balanced on its own node); with an
+ * externalTrafficPolicy Local shortcut (plan_route) a pod on another node
+ * reaches this node's NodePort or external address and may be balanced to
+ * itself here, so that port's other endpoints are pairs too.  Without
+ * them the connection timed out: the pod's own node masqueraded the
+ * forwarded packet instead (its pair is local there), and the reply went
+ * to the wrong node (the scenario table's hairpin-np row).
+ */
 static void add_loopback(struct ipvs_plan *p, const struct port_view *pv, uint8_t proto)
 {
+	bool shortcut = false;
+
+	for (size_t k = 0; k < pv->n_routes && !shortcut; k++)
+		shortcut = pv->routes[k].kind != ROUTE_CLUSTER_IP && pv->routes[k].uses_local &&
+			   pv->routes[k].action != ACTION_REJECT;
 	for (size_t i = 0; i < pv->n_eps; i++) {
 		struct cidr self = { .addr = pv->eps[i].addr,
 				     .prefix = (uint8_t)(p->family == AF_INET ? 32 : 128) };
 
-		if (pv->eps[i].is_local)
+		if (pv->eps[i].is_local || shortcut)
 			add_key(p, IPVS_SET_LOOPBACK, &pv->eps[i].addr, proto, pv->eps[i].port, &self);
 	}
 }

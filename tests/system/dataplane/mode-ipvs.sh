@@ -11,7 +11,9 @@
 #   weights      kroute.io/endpoint-weights is honoured (real server weights)
 #   lc           lc is the kernel's least-connection scheduler, counting live connections
 #   rr-order     rr is the kernel's round robin, in turn whatever is open
-MODE_CAPS=(kernel-nat weights lc rr-order from-outside)
+#   remote-hairpin  a pod on another node reaching itself through this node's
+#                ETP=Local NodePort is masqueraded here (svc_loopback)
+MODE_CAPS=(kernel-nat weights lc rr-order from-outside remote-hairpin)
 MODE_CMDS=(ipvsadm nft conntrack)
 
 mode_start() {
