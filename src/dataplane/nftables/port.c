@@ -368,7 +368,6 @@ static int dispatch_chain(struct port_ctx *c, const char *prefix, const struct e
 	return 0;
 }
 
-/* ext-H: what external traffic (NodePorts, external and LB IPs) goes through. */
 /*
  * externalTrafficPolicy Cluster, with endpoints: external traffic is marked
  * and goes to the cluster set.  The mark is membership in
@@ -380,6 +379,7 @@ static bool ext_by_membership(const struct port_ctx *c)
 	return c->s.has_ext && !c->s.ext_local && c->s.ext_forward && c->s.has_svc;
 }
 
+/* ext-H: what the other external traffic (NodePorts, external and LB IPs) goes through. */
 static void ext_chain(struct port_ctx *c)
 {
 	char chain[NFT_NAME_MAX], svc[NFT_NAME_MAX], svl[NFT_NAME_MAX];
@@ -543,7 +543,6 @@ static void hairpin_elements(struct port_ctx *c)
 			if (!hairpin_possible(c, sets[k]->v[i]))
 				continue;
 			n = key_addr(key, &sets[k]->v[i]->addr);
-
 			key_addr(key + n, &sets[k]->v[i]->addr);
 			for (size_t j = first; j < c->f->n_shared && !dup; j++)
 				dup = !memcmp(c->f->shared[j].e.key, key, sizeof(key));
