@@ -280,20 +280,17 @@ static void add_virtual(struct ipvs_plan *p, const struct port_view *pv, const s
  * The hairpin pairs: an endpoint reaching itself through the service is
  * masqueraded.  kube-proxy's KUBE-LOOP-BACK holds this node's endpoints (a
  * pod's service traffic is balanced on its own node); with an
- * externalTrafficPolicy Local shortcut (plan_route) a pod on another node
- * reaches this node's NodePort or external address and may be balanced to
- * itself here, so that port's other endpoints are pairs too.  Without
+ * externalTrafficPolicy Local shortcut (plan_route; shortcut: the port has
+ * one) a pod on another node reaches this node's NodePort or external
+ * address and may be balanced to itself here, so that port's other
+ * endpoints are pairs too.  Without
  * them the connection timed out: the pod's own node masqueraded the
  * forwarded packet instead (its pair is local there), and the reply went
  * to the wrong node (the scenario table's hairpin-np row).
  */
-static void add_loopback(struct ipvs_plan *p, const struct port_view *pv, uint8_t proto)
+static void add_loopback(struct ipvs_plan *p, const struct port_view *pv, uint8_t proto,
+			 bool shortcut)
 {
-	bool shortcut = false;
-
-	for (size_t k = 0; k < pv->n_routes && !shortcut; k++)
-		shortcut = pv->routes[k].kind != ROUTE_CLUSTER_IP && pv->routes[k].uses_local &&
-			   pv->routes[k].action != ACTION_REJECT;
 	for (size_t i = 0; i < pv->n_eps; i++) {
 		struct cidr self = { .addr = pv->eps[i].addr,
 				     .prefix = (uint8_t)(p->family == AF_INET ? 32 : 128) };
@@ -408,7 +405,7 @@ void ipvs_plan_build(const struct node_view *v, const struct ipvs_plan_opts *o, 
 		proto = (uint8_t)proto_ipproto(pv->port->proto);
 		for (size_t k = 0; k < pv->n_routes; k++)
 			plan_route(p, o, pv, &pv->routes[k], proto, &mark);
-		add_loopback(p, pv, proto);
+		add_loopback(p, pv, proto, mark != 0); /* plan_route set mark: a shortcut */
 	}
 	ipvs_table_sort(&p->svcs);
 	if (p->n_link_addrs)

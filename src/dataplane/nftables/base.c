@@ -99,15 +99,18 @@ static void filter_chains(struct nft_frag *f, const struct nft_plan_opts *o, boo
 	(void)o;
 }
 
-/* A rule's match of NodePort traffic: which destinations are the node's NodePort addresses. */
-static void nodeport_match(struct nft_rule *r, const struct nft_plan_opts *o, bool localhost)
+/*
+ * A rule's match of NodePort traffic: which destinations are the node's
+ * NodePort addresses (match_all: every local address, else @nodeport-ips).
+ */
+static void nodeport_match(struct nft_rule *r, const struct nft_plan_opts *o, bool localhost,
+			   bool match_all)
 {
 	static const struct cidr lo4 = { .addr = { .family = AF_INET, .bytes = { 127 } }, .prefix = 8 };
 	static const struct cidr lo6 = { .addr = { .family = AF_INET6, .bytes = { [15] = 1 } },
 					 .prefix = 128 };
-	bool has_v4_lo;
 
-	if (!nodeport_match_all(o->nodeport_cidrs, o->n_nodeport_cidrs, o->family, &has_v4_lo)) {
+	if (!match_all) {
 		/* --nodeport-addresses: the host's addresses inside those ranges (@nodeport-ips). */
 		x_named(r, NX_ADDR_IN_SET, "nodeport-ips", 0)->which = NX_DADDR;
 		return;
@@ -128,10 +131,11 @@ static void nodeport_match(struct nft_rule *r, const struct nft_plan_opts *o, bo
 static void nodeport_dispatch(struct nft_frag *f, struct nft_chain *c,
 			      const struct nft_plan_opts *o, bool localhost)
 {
-	bool has_v4_lo;
+	bool has_v4_lo, match_all = nodeport_match_all(o->nodeport_cidrs, o->n_nodeport_cidrs, o->family,
+						       &has_v4_lo);
 	struct nft_rule *r;
 
-	if (!nodeport_match_all(o->nodeport_cidrs, o->n_nodeport_cidrs, o->family, &has_v4_lo)) {
+	if (!match_all) {
 		struct nft_set *s = nft_frag_set(f, "nodeport-ips", NS_ADDRS);
 
 		for (size_t i = 0; i < o->n_local_addrs; i++)
@@ -140,11 +144,11 @@ static void nodeport_dispatch(struct nft_frag *f, struct nft_chain *c,
 				key_addr(nft_set_elem(s)->key, &o->local_addrs[i]);
 	}
 	r = nft_chain_rule(c);
-	nodeport_match(r, o, localhost);
+	nodeport_match(r, o, localhost, match_all);
 	x_named(r, NX_PORT_IN_SET, nft_shared_names[SH_NODEPORT_MASQ], 0);
 	x_verdict(r, NV_JUMP, CH_MARK_MASQ);
 	r = nft_chain_rule(c);
-	nodeport_match(r, o, localhost);
+	nodeport_match(r, o, localhost, match_all);
 	x_named(r, NX_VMAP_PORT, nft_shared_names[SH_NODEPORTS], 0);
 }
 
